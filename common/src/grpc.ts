@@ -1,0 +1,210 @@
+/**
+ * The bridge between protobuf-es service descriptors and @grpc/grpc-js.
+ *
+ * Services are written once as Connect `ServiceImpl`s (plain async functions that throw `ConnectError`), so
+ * the same implementation runs in memory under `createRouterTransport` in unit tests, and on a grpc-js
+ * server in production. Connect's `Code` numbers are gRPC's status codes, so errors map one to one; any
+ * other error becomes INTERNAL with no detail leaked to the caller.
+ */
+import { once } from "node:events";
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  fromBinary,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { Code, ConnectError, createHandlerContext, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "./logger.js";
+
+function serializer(schema: DescMessage) {
+  return (message: unknown) => Buffer.from(toBinary(schema, message as MessageShape<DescMessage>));
+}
+
+function deserializer(schema: DescMessage) {
+  return (bytes: Buffer) => fromBinary(schema, bytes);
+}
+
+export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methods) {
+    definition[method.localName] = {
+      path: `/${service.typeName}/${method.name}`,
+      originalName: method.name,
+      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+      requestSerialize: serializer(method.input),
+      requestDeserialize: deserializer(method.input),
+      responseSerialize: serializer(method.output),
+      responseDeserialize: deserializer(method.output),
+    };
+  }
+  return definition as grpc.ServiceDefinition;
+}
+
+type ServerCall =
+  | grpc.ServerUnaryCall<unknown, unknown>
+  | grpc.ServerReadableStream<unknown, unknown>
+  | grpc.ServerWritableStream<unknown, unknown>;
+
+function headersOf(metadata: grpc.Metadata): Headers {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(metadata.getMap())) {
+    if (typeof value === "string") headers.set(key, value);
+  }
+  return headers;
+}
+
+function contextFor(service: DescService, method: DescMethod, call: ServerCall): HandlerContext {
+  const controller = new AbortController();
+  (call as grpc.ServerUnaryCall<unknown, unknown>).on("cancelled", () =>
+    controller.abort(new ConnectError("the client cancelled the call", Code.Canceled)),
+  );
+  const deadline = call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+  const init = {
+    service,
+    method,
+    protocolName: "grpc",
+    requestMethod: "POST",
+    url: call.getPath(),
+    requestSignal: controller.signal,
+    requestHeader: headersOf(call.metadata),
+  };
+  return Number.isFinite(deadlineMs)
+    ? createHandlerContext({ ...init, timeoutMs: deadlineMs - Date.now() })
+    : createHandlerContext(init);
+}
+
+export function toGrpcError(err: unknown, log: Logger, path: string): Partial<grpc.StatusObject> {
+  if (err instanceof ConnectError) {
+    if (err.code === Code.Internal || err.code === Code.Unknown) log.error({ err, path }, "rpc failed");
+    return { code: err.code as number as grpc.status, details: err.rawMessage };
+  }
+  log.error({ err, path }, "rpc failed with an unexpected error");
+  return { code: grpc.status.INTERNAL, details: "internal error" };
+}
+
+/** Adapts a Connect ServiceImpl to a grpc-js UntypedServiceImplementation. */
+export function grpcImplementation<S extends DescService>(
+  service: S,
+  impl: Partial<ServiceImpl<S>>,
+  log: Logger,
+): grpc.UntypedServiceImplementation {
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const method of service.methods) {
+    const fn = (impl as Record<string, unknown>)[method.localName] as
+      | ((request: unknown, context: HandlerContext) => unknown)
+      | undefined;
+    if (!fn) continue;
+    const respond = (init: unknown) => create(method.output, init as MessageInitShape<DescMessage>);
+    switch (method.methodKind) {
+      case "unary":
+        handlers[method.localName] = (
+          call: grpc.ServerUnaryCall<unknown, unknown>,
+          callback: grpc.sendUnaryData<unknown>,
+        ) => {
+          Promise.resolve()
+            .then(() => fn.call(impl, call.request, contextFor(service, method, call)))
+            .then(
+              (response) => callback(null, respond(response)),
+              (err: unknown) => callback(toGrpcError(err, log, call.getPath())),
+            );
+        };
+        break;
+      case "client_streaming":
+        handlers[method.localName] = (
+          call: grpc.ServerReadableStream<unknown, unknown>,
+          callback: grpc.sendUnaryData<unknown>,
+        ) => {
+          Promise.resolve()
+            .then(() => fn.call(impl, call as AsyncIterable<unknown>, contextFor(service, method, call)))
+            .then(
+              (response) => callback(null, respond(response)),
+              (err: unknown) => callback(toGrpcError(err, log, call.getPath())),
+            );
+        };
+        break;
+      case "server_streaming":
+        handlers[method.localName] = async (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          try {
+            const responses = fn.call(impl, call.request, contextFor(service, method, call)) as AsyncIterable<unknown>;
+            for await (const response of responses) {
+              if (call.cancelled) return;
+              if (!call.write(respond(response))) await once(call, "drain");
+            }
+            call.end();
+          } catch (err) {
+            if (!call.cancelled) call.emit("error", toGrpcError(err, log, call.getPath()));
+          }
+        };
+        break;
+      case "bidi_streaming":
+        throw new Error(`${service.typeName}.${method.name}: bidi streaming is not bridged`);
+    }
+  }
+  return handlers;
+}
+
+type UnaryMethod = (
+  request: unknown,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (err: grpc.ServiceError | null, response: unknown) => void,
+) => void;
+
+export interface UnaryCallOptions {
+  /** Milliseconds before the call fails with DEADLINE_EXCEEDED. */
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+}
+
+/** A promise-returning grpc-js client for the unary methods of a protobuf-es service. */
+export type GrpcJsClient<S extends GenService<GenServiceMethods>> = {
+  [K in keyof S["method"]]: S["method"][K] extends { methodKind: "unary"; input: infer I; output: infer O }
+    ? I extends DescMessage
+      ? O extends DescMessage
+        ? (request: MessageInitShape<I>, options?: UnaryCallOptions) => Promise<MessageShape<O>>
+        : never
+      : never
+    : never;
+} & { close(): void };
+
+export function createGrpcJsClient<S extends GenService<GenServiceMethods>>(
+  service: S,
+  address: string,
+  channelOptions: grpc.ChannelOptions = {},
+): GrpcJsClient<S> {
+  const Constructor = grpc.makeGenericClientConstructor(grpcServiceDefinition(service), service.typeName);
+  const client = new Constructor(address, grpc.credentials.createInsecure(), {
+    "grpc.keepalive_time_ms": 10_000,
+    ...channelOptions,
+  });
+  const out: Record<string, unknown> = { close: () => client.close() };
+  for (const method of service.methods) {
+    if (method.methodKind !== "unary") continue;
+    out[method.localName] = (request: MessageInitShape<DescMessage>, options: UnaryCallOptions = {}) =>
+      new Promise((resolve, reject) => {
+        const metadata = new grpc.Metadata();
+        for (const [key, value] of Object.entries(options.headers ?? {})) metadata.set(key, value);
+        const callOptions: grpc.CallOptions = options.timeoutMs ? { deadline: Date.now() + options.timeoutMs } : {};
+        const fn = (client as unknown as Record<string, UnaryMethod>)[method.localName];
+        fn?.call(
+          client,
+          create(method.input, request),
+          metadata,
+          callOptions,
+          (err: grpc.ServiceError | null, res: unknown) => {
+            if (err) reject(new ConnectError(err.details || err.message, err.code as number as Code));
+            else resolve(res);
+          },
+        );
+      });
+  }
+  return out as GrpcJsClient<S>;
+}

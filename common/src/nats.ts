@@ -1,0 +1,186 @@
+/**
+ * NATS JetStream: connection and the cluster's topology (streams, consumers, KV buckets).
+ *
+ * Every process calls `ensureTopology` at start. It is idempotent: it creates what is missing and updates
+ * what drifted, so the coordinator and workers can start in any order.
+ */
+import { type DescMessage, fromJsonString, type MessageShape, toJsonString } from "@bufbuild/protobuf";
+import { Priority } from "@imgc/proto";
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  connect,
+  DeliverPolicy,
+  DiscardPolicy,
+  type JetStreamManager,
+  type KV,
+  type NatsConnection,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from "nats";
+import type { Logger } from "./logger.js";
+
+export const TASKS_STREAM = "IMGC_TASKS";
+export const EVENTS_STREAM = "IMGC_EVENTS";
+export const WORKERS_BUCKET = "imgc-workers";
+export const JOBS_BUCKET = "imgc-jobs";
+export const CHUNKS_BUCKET = "imgc-chunks";
+export const RESULTS_BUCKET = "imgc-results";
+
+/** The scheduling lanes, in the order workers pull them. */
+export const LANES = [
+  { priority: Priority.HIGH, name: "high" },
+  { priority: Priority.NORMAL, name: "normal" },
+  { priority: Priority.LOW, name: "low" },
+] as const;
+
+export type LaneName = (typeof LANES)[number]["name"];
+
+export function laneOf(priority: Priority): LaneName {
+  return LANES.find((lane) => lane.priority === priority)?.name ?? "normal";
+}
+
+export const taskSubject = (lane: LaneName) => `imgc.tasks.${lane}`;
+export const taskConsumer = (lane: LaneName) => `tasks-${lane}`;
+export const eventSubject = (jobId: string) => `imgc.events.${jobId}`;
+/** Control messages for one worker (drain). */
+export const controlSubject = (workerId: string) => `imgc.control.${workerId}`;
+
+export interface TopologyOptions {
+  /** How long a delivered chunk may go without an ack or an in-progress ack before it is redelivered. */
+  ackWaitMs: number;
+  /** How many times a chunk is delivered before it is given up on (its items then fail). */
+  maxDeliver: number;
+  /** How long a worker's heartbeat lives in KV without being renewed. */
+  workerTtlMs: number;
+  /** How long job events are kept for WatchJob replays. */
+  eventsMaxAgeMs: number;
+}
+
+export const defaultTopology: TopologyOptions = {
+  ackWaitMs: 30_000,
+  maxDeliver: 5,
+  workerTtlMs: 10_000,
+  eventsMaxAgeMs: 7 * 24 * 3600_000,
+};
+
+export async function connectNats(servers: string, name: string, log: Logger): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: servers.split(",").map((s) => s.trim()),
+    name,
+    // Never give up: a restarted nats-server must be rejoined without operator help.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    waitOnFirstConnect: true,
+    pingInterval: 5_000,
+  });
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "pingTimer") continue;
+      log.info({ nats: status.type, data: String(status.data) }, "nats status");
+    }
+  })();
+  return nc;
+}
+
+export interface Topology {
+  jsm: JetStreamManager;
+  workers: KV;
+  jobs: KV;
+  chunks: KV;
+  results: KV;
+}
+
+export async function ensureTopology(
+  nc: NatsConnection,
+  options: TopologyOptions = defaultTopology,
+): Promise<Topology> {
+  const jsm = await nc.jetstreamManager();
+  await ensureStream(jsm, {
+    name: TASKS_STREAM,
+    subjects: ["imgc.tasks.>"],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    // Chunks are published with Nats-Msg-Id = <job>.<chunk>: a retried publish within this window is dropped.
+    duplicate_window: nanos(10 * 60_000),
+    discard: DiscardPolicy.Old,
+  });
+  await ensureStream(jsm, {
+    name: EVENTS_STREAM,
+    subjects: ["imgc.events.>"],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(options.eventsMaxAgeMs),
+    duplicate_window: nanos(2 * 60_000),
+  });
+  for (const lane of LANES) {
+    await ensureConsumer(jsm, TASKS_STREAM, {
+      durable_name: taskConsumer(lane.name),
+      filter_subject: taskSubject(lane.name),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(options.ackWaitMs),
+      max_deliver: options.maxDeliver,
+      max_ack_pending: 10_000,
+    });
+  }
+  const js = nc.jetstream();
+  const [workers, jobs, chunks, results] = await Promise.all([
+    js.views.kv(WORKERS_BUCKET, { history: 1, ttl: options.workerTtlMs, storage: StorageType.File }),
+    js.views.kv(JOBS_BUCKET, { history: 1, storage: StorageType.File }),
+    js.views.kv(CHUNKS_BUCKET, { history: 1, storage: StorageType.File }),
+    js.views.kv(RESULTS_BUCKET, { history: 1, storage: StorageType.File }),
+  ]);
+  return { jsm, workers, jobs, chunks, results };
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+    await jsm.streams.update(config.name, config);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    try {
+      await jsm.streams.add(config);
+    } catch (addErr) {
+      // Another process created it between our info and add.
+      if (!/already in use|exists/i.test(String(addErr))) throw addErr;
+    }
+  }
+}
+
+type DurableConfig = Partial<ConsumerConfig> & {
+  durable_name: string;
+  ack_wait: number;
+  max_deliver: number;
+  max_ack_pending: number;
+};
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, config: DurableConfig) {
+  try {
+    await jsm.consumers.info(stream, config.durable_name);
+    await jsm.consumers.update(stream, config.durable_name, {
+      ack_wait: config.ack_wait,
+      max_deliver: config.max_deliver,
+      max_ack_pending: config.max_ack_pending,
+    });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.consumers.add(stream, config);
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return /not found/i.test(String(err));
+}
+
+/** KV values and NATS payloads are protobuf JSON: compact enough, and readable with `nats kv get`. */
+export function encodeMessage<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Uint8Array {
+  return new TextEncoder().encode(toJsonString(schema, message));
+}
+
+export function decodeMessage<Desc extends DescMessage>(schema: Desc, data: Uint8Array): MessageShape<Desc> {
+  return fromJsonString(schema, new TextDecoder().decode(data), { ignoreUnknownFields: true });
+}

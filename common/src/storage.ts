@@ -1,0 +1,237 @@
+/**
+ * Object storage over the S3 protocol (MinIO in production, the project's s3rver locally and in tests).
+ *
+ * Streams go up through a presigned PUT with a Content-Length, so no process ever holds a whole upload in
+ * memory and no multipart upload is needed (s3rver lacks ListMultipartUploads, which minio-js uses for
+ * multipart). The price: a single object is at most 5 GiB, far above any image limit we accept.
+ */
+import http from "node:http";
+import https from "node:https";
+import type { Readable } from "node:stream";
+import { Client } from "minio";
+
+export interface StorageConfig {
+  s3Endpoint: string;
+  s3PublicEndpoint: string;
+  s3AccessKey: string;
+  s3SecretKey: string;
+  s3Region: string;
+  s3Bucket: string;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+export class StorageError extends Error {
+  override name = "StorageError";
+  constructor(
+    message: string,
+    readonly kind: "not-found" | "unavailable" | "rejected",
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+  static isStorageError(err: unknown): err is StorageError {
+    return err instanceof StorageError;
+  }
+  static isNotFound(err: unknown): boolean {
+    return err instanceof StorageError && err.kind === "not-found";
+  }
+}
+
+function clientFor(endpoint: string, config: StorageConfig): Client {
+  const url = new URL(endpoint);
+  return new Client({
+    endPoint: url.hostname,
+    port: url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80,
+    useSSL: url.protocol === "https:",
+    accessKey: config.s3AccessKey,
+    secretKey: config.s3SecretKey,
+    // A fixed region keeps presigning local (no GetBucketLocation round trip).
+    region: config.s3Region,
+    pathStyle: true,
+  });
+}
+
+/** Maps a minio-js / network error onto the three kinds callers act on. */
+export function classifyStorageError(err: unknown, what: string): StorageError {
+  if (err instanceof StorageError) return err;
+  const code = (err as { code?: string }).code ?? "";
+  if (code === "NoSuchKey" || code === "NotFound" || code === "NoSuchBucket") {
+    return new StorageError(`${what}: not found`, "not-found", { cause: err });
+  }
+  if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|UND_ERR_SOCKET)$/.test(code)) {
+    return new StorageError(`${what}: storage unreachable (${code})`, "unavailable", { cause: err });
+  }
+  const status = (err as { statusCode?: number }).statusCode ?? 0;
+  if (status >= 500) return new StorageError(`${what}: storage answered ${status}`, "unavailable", { cause: err });
+  return new StorageError(`${what}: ${(err as Error).message ?? String(err)}`, "rejected", { cause: err });
+}
+
+export function createStorage(config: StorageConfig) {
+  const client = clientFor(config.s3Endpoint, config);
+  const publicClient = config.s3PublicEndpoint ? clientFor(config.s3PublicEndpoint, config) : client;
+  const bucket = config.s3Bucket;
+
+  async function guard<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw classifyStorageError(err, what);
+    }
+  }
+
+  return {
+    bucket,
+    client,
+
+    async ensureBucket(): Promise<void> {
+      await guard(`bucket ${bucket}`, async () => {
+        if (!(await client.bucketExists(bucket))) await client.makeBucket(bucket, config.s3Region);
+      });
+    },
+
+    async ping(): Promise<void> {
+      await guard(`bucket ${bucket}`, async () => {
+        await client.bucketExists(bucket);
+      });
+    },
+
+    async putBuffer(key: string, body: Buffer, contentType: string): Promise<void> {
+      await guard(`put ${key}`, () =>
+        client.putObject(bucket, key, body, body.length, { "Content-Type": contentType }),
+      );
+    },
+
+    /** Streams `body` into `key`; `size` must be exact. Rejects if the stream ends early or runs over. */
+    async putStream(key: string, body: Readable, size: number, contentType: string): Promise<void> {
+      const url = new URL(await client.presignedPutObject(bucket, key, 300));
+      const transport = url.protocol === "https:" ? https : http;
+      await guard(
+        `put ${key}`,
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const req = transport.request(url, {
+              method: "PUT",
+              headers: { "content-length": String(size), "content-type": contentType },
+            });
+            req.on("response", (res) => {
+              const chunks: Buffer[] = [];
+              res.on("data", (chunk: Buffer) => chunks.push(chunk));
+              res.on("end", () => {
+                if (res.statusCode && res.statusCode < 300) return resolve();
+                const error = Object.assign(
+                  new Error(`PUT ${key} answered ${res.statusCode}: ${Buffer.concat(chunks)}`),
+                  {
+                    statusCode: res.statusCode,
+                  },
+                );
+                reject(error);
+              });
+            });
+            req.on("error", reject);
+            body.on("error", (err) => {
+              req.destroy(err);
+              reject(err);
+            });
+            body.pipe(req);
+          }),
+      );
+    },
+
+    async getStream(key: string, fromBucket = bucket): Promise<Readable> {
+      return guard(`get ${fromBucket}/${key}`, () => client.getObject(fromBucket, key));
+    },
+
+    async getBuffer(key: string, fromBucket = bucket, maxBytes = Number.POSITIVE_INFINITY): Promise<Buffer> {
+      const stream = await this.getStream(key, fromBucket);
+      return guard(`get ${fromBucket}/${key}`, () => readAll(stream, maxBytes));
+    },
+
+    async stat(key: string, fromBucket = bucket): Promise<ObjectInfo> {
+      const info = await guard(`stat ${fromBucket}/${key}`, () => client.statObject(fromBucket, key));
+      return { key, size: info.size };
+    },
+
+    async remove(key: string): Promise<void> {
+      await guard(`remove ${key}`, () => client.removeObject(bucket, key));
+    },
+
+    /** Every object under `prefix`, as the server lists them (a stream: thousands of keys are fine). */
+    async *list(prefix: string, fromBucket = bucket): AsyncGenerator<ObjectInfo> {
+      const stream = client.listObjectsV2(fromBucket, prefix, true);
+      try {
+        for await (const item of stream as AsyncIterable<{ name?: string; size?: number }>) {
+          if (item.name) yield { key: item.name, size: item.size ?? 0 };
+        }
+      } catch (err) {
+        throw classifyStorageError(err, `list ${fromBucket}/${prefix}`);
+      }
+    },
+
+    presignPut(key: string, expirySeconds: number): Promise<string> {
+      return guard(`presign ${key}`, () => publicClient.presignedPutObject(bucket, key, expirySeconds));
+    },
+
+    presignGet(key: string, expirySeconds: number, downloadName?: string): Promise<string> {
+      const params = downloadName ? { "response-content-disposition": `attachment; filename="${downloadName}"` } : {};
+      return guard(`presign ${key}`, () => publicClient.presignedGetObject(bucket, key, expirySeconds, params));
+    },
+  };
+}
+
+export type Storage = ReturnType<typeof createStorage>;
+
+export class TooLargeError extends Error {
+  override name = "TooLargeError";
+  constructor(readonly limit: number) {
+    super(`larger than ${limit} bytes`);
+  }
+  static isTooLarge(err: unknown): err is TooLargeError {
+    return err instanceof TooLargeError;
+  }
+}
+
+/** Reads a stream into memory, failing fast (and destroying the stream) once it exceeds `maxBytes`. */
+export async function readAll(stream: Readable, maxBytes = Number.POSITIVE_INFINITY): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    total += (chunk as Buffer).length;
+    if (total > maxBytes) {
+      stream.destroy();
+      throw new TooLargeError(maxBytes);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Object keys. Deterministic output keys make a retried item overwrite, never duplicate, its output. */
+export const keys = {
+  upload(tenant: string, id: string, name: string): string {
+    return `uploads/${tenant}/${id}/${safeName(name)}`;
+  },
+  outputPrefix(tenant: string, jobId: string): string {
+    return `outputs/${tenant}/${jobId}/`;
+  },
+  output(prefix: string, itemId: string, extension: string): string {
+    return `${prefix}${itemId}.${extension}`;
+  },
+  report(tenant: string, jobId: string, extension: "json" | "csv"): string {
+    return `reports/${tenant}/${jobId}.${extension}`;
+  },
+};
+
+/** A file name reduced to characters that are safe in an object key and a URL path segment. */
+export function safeName(name: string): string {
+  const base = name.split(/[\\/]/).pop() ?? "";
+  const cleaned = base
+    .normalize("NFKC")
+    .replace(/[^\w.-]+/g, "_")
+    .replace(/^\.+/, "")
+    .slice(-120);
+  return cleaned || "image";
+}

@@ -1,0 +1,5 @@
+// The imgc.v1 contract: everything generated from proto/imgc/v1 by `buf generate`.
+export * from "./gen/imgc/v1/cluster_service_pb.js";
+export * from "./gen/imgc/v1/job_pb.js";
+export * from "./gen/imgc/v1/job_service_pb.js";
+export * from "./gen/imgc/v1/options_pb.js";
