@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imgc/v1/cluster_service.proto.
  */
 export const file_imgc_v1_cluster_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1pbWdjL3YxL2NsdXN0ZXJfc2VydmljZS5wcm90bxIHaW1nYy52MSJHCglDaHVua0l0ZW0SDwoHaXRlbV9pZBgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEgwKBHNpemUYBCABKAQitQEKBUNodW5rEg4KBmpvYl9pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSDQoFaW5kZXgYAyABKA0SIQoFaXRlbXMYBCADKAsyEi5pbWdjLnYxLkNodW5rSXRlbRIsCgdvcHRpb25zGAUgASgLMhsuaW1nYy52MS5Db21wcmVzc2lvbk9wdGlvbnMSFQoNb3V0cHV0X2J1Y2tldBgGIAEoCRIVCg1vdXRwdXRfcHJlZml4GAcgASgJIpUCCgxXb3JrZXJTdGF0dXMSCgoCaWQYASABKAkSDAoEaG9zdBgCIAEoCRILCgNwaWQYAyABKA0SDwoHdmVyc2lvbhgEIAEoCRINCgVzbG90cxgFIAEoDRIMCgRidXN5GAYgASgNEg4KBmNodW5rcxgHIAMoCRISCgppdGVtc19kb25lGAggASgEEhgKEGl0ZW1zX3Blcl9zZWNvbmQYCSABKAESEAoIZHJhaW5pbmcYCiABKAgSLgoKc3RhcnRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMaGVhcnRiZWF0X2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJXChFDbGFpbUNodW5rUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEg0KBWluZGV4GAMgASgNEhAKCGRlbGl2ZXJ5GAQgASgNIkEKEkNsYWltQ2h1bmtSZXNwb25zZRIYChBwZW5kaW5nX2l0ZW1faWRzGAEgAygJEhEKCWNhbmNlbGxlZBgCIAEoCCJwChFSZXBvcnRJdGVtUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEhMKC2NodW5rX2luZGV4GAMgASgNEiMKBnJlc3VsdBgEIAEoCzITLmltZ2MudjEuSXRlbVJlc3VsdCI5ChJSZXBvcnRJdGVtUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKAgSEQoJY2FuY2VsbGVkGAIgASgIIloKFENvbXBsZXRlQ2h1bmtSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSDQoFaW5kZXgYAyABKA0SEAoIcmVsZWFzZWQYBCABKAgiFwoVQ29tcGxldGVDaHVua1Jlc3BvbnNlIhQKEkxpc3RXb3JrZXJzUmVxdWVzdCI9ChNMaXN0V29ya2Vyc1Jlc3BvbnNlEiYKB3dvcmtlcnMYASADKAsyFS5pbWdjLnYxLldvcmtlclN0YXR1cyInChJEcmFpbldvcmtlclJlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJIjwKE0RyYWluV29ya2VyUmVzcG9uc2USJQoGd29ya2VyGAEgASgLMhUuaW1nYy52MS5Xb3JrZXJTdGF0dXMiFgoUR2V0UXVldWVTdGF0c1JlcXVlc3QiawoJTGFuZVN0YXRzEiMKCHByaW9yaXR5GAEgASgOMhEuaW1nYy52MS5Qcmlvcml0eRIPCgdwZW5kaW5nGAIgASgEEhMKC2Fja19wZW5kaW5nGAMgASgEEhMKC3JlZGVsaXZlcmVkGAQgASgEImAKFUdldFF1ZXVlU3RhdHNSZXNwb25zZRIhCgVsYW5lcxgBIAMoCzISLmltZ2MudjEuTGFuZVN0YXRzEg8KB3dvcmtlcnMYAiABKA0SEwoLYWN0aXZlX2pvYnMYAyABKA0y0gMKDkNsdXN0ZXJTZXJ2aWNlEkUKCkNsYWltQ2h1bmsSGi5pbWdjLnYxLkNsYWltQ2h1bmtSZXF1ZXN0GhsuaW1nYy52MS5DbGFpbUNodW5rUmVzcG9uc2USRQoKUmVwb3J0SXRlbRIaLmltZ2MudjEuUmVwb3J0SXRlbVJlcXVlc3QaGy5pbWdjLnYxLlJlcG9ydEl0ZW1SZXNwb25zZRJOCg1Db21wbGV0ZUNodW5rEh0uaW1nYy52MS5Db21wbGV0ZUNodW5rUmVxdWVzdBoeLmltZ2MudjEuQ29tcGxldGVDaHVua1Jlc3BvbnNlEkgKC0xpc3RXb3JrZXJzEhsuaW1nYy52MS5MaXN0V29ya2Vyc1JlcXVlc3QaHC5pbWdjLnYxLkxpc3RXb3JrZXJzUmVzcG9uc2USSAoLRHJhaW5Xb3JrZXISGy5pbWdjLnYxLkRyYWluV29ya2VyUmVxdWVzdBocLmltZ2MudjEuRHJhaW5Xb3JrZXJSZXNwb25zZRJOCg1HZXRRdWV1ZVN0YXRzEh0uaW1nYy52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBoeLmltZ2MudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_imgc_v1_job, file_imgc_v1_options]);
+  fileDesc("Ch1pbWdjL3YxL2NsdXN0ZXJfc2VydmljZS5wcm90bxIHaW1nYy52MSJHCglDaHVua0l0ZW0SDwoHaXRlbV9pZBgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEgwKBHNpemUYBCABKAQitQEKBUNodW5rEg4KBmpvYl9pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSDQoFaW5kZXgYAyABKA0SIQoFaXRlbXMYBCADKAsyEi5pbWdjLnYxLkNodW5rSXRlbRIsCgdvcHRpb25zGAUgASgLMhsuaW1nYy52MS5Db21wcmVzc2lvbk9wdGlvbnMSFQoNb3V0cHV0X2J1Y2tldBgGIAEoCRIVCg1vdXRwdXRfcHJlZml4GAcgASgJIssBCg1DaHVua0Rpc3BhdGNoEg4KBmpvYl9pZBgBIAEoCRINCgVpbmRleBgCIAEoDRITCgtyZXB1Ymxpc2hlZBgDIAEoDRIRCgl3b3JrZXJfaWQYBCABKAkSLgoKY2xhaW1lZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJY29tcGxldGVkGAYgASgIEjAKDHB1Ymxpc2hlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAilQIKDFdvcmtlclN0YXR1cxIKCgJpZBgBIAEoCRIMCgRob3N0GAIgASgJEgsKA3BpZBgDIAEoDRIPCgd2ZXJzaW9uGAQgASgJEg0KBXNsb3RzGAUgASgNEgwKBGJ1c3kYBiABKA0SDgoGY2h1bmtzGAcgAygJEhIKCml0ZW1zX2RvbmUYCCABKAQSGAoQaXRlbXNfcGVyX3NlY29uZBgJIAEoARIQCghkcmFpbmluZxgKIAEoCBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxoZWFydGJlYXRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlcKEUNsYWltQ2h1bmtSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSDQoFaW5kZXgYAyABKA0SEAoIZGVsaXZlcnkYBCABKA0iQQoSQ2xhaW1DaHVua1Jlc3BvbnNlEhgKEHBlbmRpbmdfaXRlbV9pZHMYASADKAkSEQoJY2FuY2VsbGVkGAIgASgIInAKEVJlcG9ydEl0ZW1SZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIOCgZqb2JfaWQYAiABKAkSEwoLY2h1bmtfaW5kZXgYAyABKA0SIwoGcmVzdWx0GAQgASgLMhMuaW1nYy52MS5JdGVtUmVzdWx0IjkKElJlcG9ydEl0ZW1SZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCBIRCgljYW5jZWxsZWQYAiABKAgiWgoUQ29tcGxldGVDaHVua1JlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJEg4KBmpvYl9pZBgCIAEoCRINCgVpbmRleBgDIAEoDRIQCghyZWxlYXNlZBgEIAEoCCIXChVDb21wbGV0ZUNodW5rUmVzcG9uc2UiFAoSTGlzdFdvcmtlcnNSZXF1ZXN0Ij0KE0xpc3RXb3JrZXJzUmVzcG9uc2USJgoHd29ya2VycxgBIAMoCzIVLmltZ2MudjEuV29ya2VyU3RhdHVzIicKEkRyYWluV29ya2VyUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkiPAoTRHJhaW5Xb3JrZXJSZXNwb25zZRIlCgZ3b3JrZXIYASABKAsyFS5pbWdjLnYxLldvcmtlclN0YXR1cyIWChRHZXRRdWV1ZVN0YXRzUmVxdWVzdCJrCglMYW5lU3RhdHMSIwoIcHJpb3JpdHkYASABKA4yES5pbWdjLnYxLlByaW9yaXR5Eg8KB3BlbmRpbmcYAiABKAQSEwoLYWNrX3BlbmRpbmcYAyABKAQSEwoLcmVkZWxpdmVyZWQYBCABKAQiYAoVR2V0UXVldWVTdGF0c1Jlc3BvbnNlEiEKBWxhbmVzGAEgAygLMhIuaW1nYy52MS5MYW5lU3RhdHMSDwoHd29ya2VycxgCIAEoDRITCgthY3RpdmVfam9icxgDIAEoDTLSAwoOQ2x1c3RlclNlcnZpY2USRQoKQ2xhaW1DaHVuaxIaLmltZ2MudjEuQ2xhaW1DaHVua1JlcXVlc3QaGy5pbWdjLnYxLkNsYWltQ2h1bmtSZXNwb25zZRJFCgpSZXBvcnRJdGVtEhouaW1nYy52MS5SZXBvcnRJdGVtUmVxdWVzdBobLmltZ2MudjEuUmVwb3J0SXRlbVJlc3BvbnNlEk4KDUNvbXBsZXRlQ2h1bmsSHS5pbWdjLnYxLkNvbXBsZXRlQ2h1bmtSZXF1ZXN0Gh4uaW1nYy52MS5Db21wbGV0ZUNodW5rUmVzcG9uc2USSAoLTGlzdFdvcmtlcnMSGy5pbWdjLnYxLkxpc3RXb3JrZXJzUmVxdWVzdBocLmltZ2MudjEuTGlzdFdvcmtlcnNSZXNwb25zZRJICgtEcmFpbldvcmtlchIbLmltZ2MudjEuRHJhaW5Xb3JrZXJSZXF1ZXN0GhwuaW1nYy52MS5EcmFpbldvcmtlclJlc3BvbnNlEk4KDUdldFF1ZXVlU3RhdHMSHS5pbWdjLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0Gh4uaW1nYy52MS5HZXRRdWV1ZVN0YXRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_imgc_v1_job, file_imgc_v1_options]);
 
 /**
  * One image of a chunk.
@@ -124,6 +124,70 @@ export const ChunkSchema: GenMessage<Chunk> = /*@__PURE__*/
   messageDesc(file_imgc_v1_cluster_service, 1);
 
 /**
+ * The coordinator's bookkeeping for one chunk, in KV imgc-dispatch under "<job id>.<chunk index>". Written once the
+ * chunk is on the task stream, so a restarted coordinator publishes exactly the chunks that have none.
+ *
+ * @generated from message imgc.v1.ChunkDispatch
+ */
+export type ChunkDispatch = Message<"imgc.v1.ChunkDispatch"> & {
+  /**
+   * The job.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * The chunk index.
+   *
+   * @generated from field: uint32 index = 2;
+   */
+  index: number;
+
+  /**
+   * How many times the chunk was republished (the n of Nats-Msg-Id "<job>.<index>.<n>").
+   *
+   * @generated from field: uint32 republished = 3;
+   */
+  republished: number;
+
+  /**
+   * The worker that claimed it last; empty when no worker holds it.
+   *
+   * @generated from field: string worker_id = 4;
+   */
+  workerId: string;
+
+  /**
+   * When that worker claimed it.
+   *
+   * @generated from field: google.protobuf.Timestamp claimed_at = 5;
+   */
+  claimedAt?: Timestamp | undefined;
+
+  /**
+   * A worker completed it: it needs no more publishing.
+   *
+   * @generated from field: bool completed = 6;
+   */
+  completed: boolean;
+
+  /**
+   * When it was last published.
+   *
+   * @generated from field: google.protobuf.Timestamp published_at = 7;
+   */
+  publishedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message imgc.v1.ChunkDispatch.
+ * Use `create(ChunkDispatchSchema)` to create a new message.
+ */
+export const ChunkDispatchSchema: GenMessage<ChunkDispatch> = /*@__PURE__*/
+  messageDesc(file_imgc_v1_cluster_service, 2);
+
+/**
  * The heartbeat a worker puts into the imgc-workers KV bucket every couple of seconds.
  *
  * @generated from message imgc.v1.WorkerStatus
@@ -219,7 +283,7 @@ export type WorkerStatus = Message<"imgc.v1.WorkerStatus"> & {
  * Use `create(WorkerStatusSchema)` to create a new message.
  */
 export const WorkerStatusSchema: GenMessage<WorkerStatus> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 2);
+  messageDesc(file_imgc_v1_cluster_service, 3);
 
 /**
  * A worker took a chunk.
@@ -261,7 +325,7 @@ export type ClaimChunkRequest = Message<"imgc.v1.ClaimChunkRequest"> & {
  * Use `create(ClaimChunkRequestSchema)` to create a new message.
  */
 export const ClaimChunkRequestSchema: GenMessage<ClaimChunkRequest> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 3);
+  messageDesc(file_imgc_v1_cluster_service, 4);
 
 /**
  * What to do with a claimed chunk.
@@ -289,7 +353,7 @@ export type ClaimChunkResponse = Message<"imgc.v1.ClaimChunkResponse"> & {
  * Use `create(ClaimChunkResponseSchema)` to create a new message.
  */
 export const ClaimChunkResponseSchema: GenMessage<ClaimChunkResponse> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 4);
+  messageDesc(file_imgc_v1_cluster_service, 5);
 
 /**
  * One item's result.
@@ -331,7 +395,7 @@ export type ReportItemRequest = Message<"imgc.v1.ReportItemRequest"> & {
  * Use `create(ReportItemRequestSchema)` to create a new message.
  */
 export const ReportItemRequestSchema: GenMessage<ReportItemRequest> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 5);
+  messageDesc(file_imgc_v1_cluster_service, 6);
 
 /**
  * Whether the result counted.
@@ -359,7 +423,7 @@ export type ReportItemResponse = Message<"imgc.v1.ReportItemResponse"> & {
  * Use `create(ReportItemResponseSchema)` to create a new message.
  */
 export const ReportItemResponseSchema: GenMessage<ReportItemResponse> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 6);
+  messageDesc(file_imgc_v1_cluster_service, 7);
 
 /**
  * A chunk is done, or given back.
@@ -401,7 +465,7 @@ export type CompleteChunkRequest = Message<"imgc.v1.CompleteChunkRequest"> & {
  * Use `create(CompleteChunkRequestSchema)` to create a new message.
  */
 export const CompleteChunkRequestSchema: GenMessage<CompleteChunkRequest> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 7);
+  messageDesc(file_imgc_v1_cluster_service, 8);
 
 /**
  * Nothing to say.
@@ -416,7 +480,7 @@ export type CompleteChunkResponse = Message<"imgc.v1.CompleteChunkResponse"> & {
  * Use `create(CompleteChunkResponseSchema)` to create a new message.
  */
 export const CompleteChunkResponseSchema: GenMessage<CompleteChunkResponse> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 8);
+  messageDesc(file_imgc_v1_cluster_service, 9);
 
 /**
  * No filter yet.
@@ -431,7 +495,7 @@ export type ListWorkersRequest = Message<"imgc.v1.ListWorkersRequest"> & {
  * Use `create(ListWorkersRequestSchema)` to create a new message.
  */
 export const ListWorkersRequestSchema: GenMessage<ListWorkersRequest> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 9);
+  messageDesc(file_imgc_v1_cluster_service, 10);
 
 /**
  * The live workers.
@@ -452,7 +516,7 @@ export type ListWorkersResponse = Message<"imgc.v1.ListWorkersResponse"> & {
  * Use `create(ListWorkersResponseSchema)` to create a new message.
  */
 export const ListWorkersResponseSchema: GenMessage<ListWorkersResponse> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 10);
+  messageDesc(file_imgc_v1_cluster_service, 11);
 
 /**
  * Drain one worker.
@@ -473,7 +537,7 @@ export type DrainWorkerRequest = Message<"imgc.v1.DrainWorkerRequest"> & {
  * Use `create(DrainWorkerRequestSchema)` to create a new message.
  */
 export const DrainWorkerRequestSchema: GenMessage<DrainWorkerRequest> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 11);
+  messageDesc(file_imgc_v1_cluster_service, 12);
 
 /**
  * The worker as it was when asked.
@@ -494,7 +558,7 @@ export type DrainWorkerResponse = Message<"imgc.v1.DrainWorkerResponse"> & {
  * Use `create(DrainWorkerResponseSchema)` to create a new message.
  */
 export const DrainWorkerResponseSchema: GenMessage<DrainWorkerResponse> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 12);
+  messageDesc(file_imgc_v1_cluster_service, 13);
 
 /**
  * No parameters.
@@ -509,7 +573,7 @@ export type GetQueueStatsRequest = Message<"imgc.v1.GetQueueStatsRequest"> & {
  * Use `create(GetQueueStatsRequestSchema)` to create a new message.
  */
 export const GetQueueStatsRequestSchema: GenMessage<GetQueueStatsRequest> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 13);
+  messageDesc(file_imgc_v1_cluster_service, 14);
 
 /**
  * One priority lane.
@@ -551,7 +615,7 @@ export type LaneStats = Message<"imgc.v1.LaneStats"> & {
  * Use `create(LaneStatsSchema)` to create a new message.
  */
 export const LaneStatsSchema: GenMessage<LaneStats> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 14);
+  messageDesc(file_imgc_v1_cluster_service, 15);
 
 /**
  * The queue.
@@ -586,7 +650,7 @@ export type GetQueueStatsResponse = Message<"imgc.v1.GetQueueStatsResponse"> & {
  * Use `create(GetQueueStatsResponseSchema)` to create a new message.
  */
 export const GetQueueStatsResponseSchema: GenMessage<GetQueueStatsResponse> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 15);
+  messageDesc(file_imgc_v1_cluster_service, 16);
 
 /**
  * The internal API between the coordinator, its workers and operators. Served by the coordinator over gRPC.
