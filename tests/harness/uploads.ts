@@ -1,0 +1,75 @@
+/** Fixtures straight into S3, where SubmitJob's upload_key sources point. */
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { keys, type Storage } from "@imgc/common";
+
+export interface Fixture {
+  name: string;
+  body: Buffer;
+}
+
+export interface UploadOptions {
+  /** The tenant whose uploads/ folder gets the files; the gateway's unauthenticated tenant is "default". */
+  tenant?: string;
+  /** Uploads at once. */
+  concurrency?: number;
+}
+
+export interface Uploaded {
+  key: string;
+  name: string;
+  size: number;
+  body: Buffer;
+}
+
+const contentTypes: Record<string, string> = {
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".png": "image/png",
+  ".webp": "image/webp",
+  ".gif": "image/gif",
+  ".avif": "image/avif",
+  ".tif": "image/tiff",
+  ".tiff": "image/tiff",
+  ".svg": "image/svg+xml",
+};
+
+export function contentTypeOf(name: string): string {
+  return contentTypes[path.extname(name).toLowerCase()] ?? "application/octet-stream";
+}
+
+/**
+ * Puts each file (a path, or a name and bytes) at uploads/<tenant>/<batch>/<name>, the batch being one
+ * random upload id for the call, so `prefix` lists exactly these files. Keys come back in input order.
+ */
+export async function uploadFixtures(
+  storage: Storage,
+  files: readonly (string | Fixture)[],
+  options: UploadOptions = {},
+): Promise<{ prefix: string; uploads: Uploaded[] }> {
+  const tenant = options.tenant ?? "default";
+  const batch = randomBytes(9).toString("base64url");
+  const prefix = `uploads/${tenant}/${batch}/`;
+  const uploads: Uploaded[] = new Array(files.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < files.length) {
+      const index = next++;
+      const file = files[index] as string | Fixture;
+      const fixture = typeof file === "string" ? { name: path.basename(file), body: await readFile(file) } : file;
+      const key = keys.upload(tenant, batch, fixture.name);
+      await storage.putBuffer(key, fixture.body, contentTypeOf(fixture.name));
+      uploads[index] = { key, name: fixture.name, size: fixture.body.length, body: fixture.body };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, files.length) }, lane));
+  return { prefix, uploads };
+}
+
+/** Every object key under a prefix. */
+export async function listKeys(storage: Storage, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const object of storage.list(prefix)) found.push(object.key);
+  return found.sort();
+}
