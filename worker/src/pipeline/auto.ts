@@ -1,0 +1,54 @@
+import { ImageFormat } from "@imgc/proto";
+import type { InputFormat, OutputFormat } from "./formats.js";
+import type { Plan } from "./plan.js";
+
+/**
+ * AUTO's default choice. Opaque: JPEG and WebP — mozjpeg and libwebp are fast, and between them win on
+ * photos; AVIF is often smaller still but costs ~10× the time, so it is opt-in. With alpha: WebP and PNG
+ * (PNG wins on flat graphics, WebP on photos).
+ */
+export const defaultAutoFormats = (hasAlpha: boolean): readonly OutputFormat[] =>
+  hasAlpha ? [ImageFormat.WEBP, ImageFormat.PNG] : [ImageFormat.JPEG, ImageFormat.WEBP];
+
+/** The only output format that keeps animation. */
+const animatedFormat = ImageFormat.WEBP;
+
+/** KEEP's format: the input's, or its nearest writable kin (GIF keeps its animation as WebP). */
+const keepFormat = (input: InputFormat, animated: boolean): OutputFormat => {
+  switch (input) {
+    case ImageFormat.GIF:
+      return animated ? ImageFormat.WEBP : ImageFormat.PNG;
+    case ImageFormat.TIFF:
+    case ImageFormat.SVG:
+      return ImageFormat.PNG;
+    default:
+      return input;
+  }
+};
+
+/**
+ * Whether an animated input stays animated: only when asked (not flattened) and when the output can be
+ * WebP. Decided before decoding, since it decides whether every frame is decoded.
+ */
+export const keepsAnimation = (plan: Plan, frames: number): boolean => {
+  if (frames <= 1 || plan.flattenAnimation) return false;
+  if (plan.format === "keep") return true;
+  if (plan.format === "auto") return plan.autoFormats.length === 0 || plan.autoFormats.includes(animatedFormat);
+  return plan.format === animatedFormat;
+};
+
+/** The formats to try, in order of preference; the smallest result that meets the goal wins. */
+export const candidateFormats = (
+  plan: Plan,
+  input: InputFormat,
+  hasAlpha: boolean,
+  animated: boolean,
+): readonly OutputFormat[] => {
+  if (plan.format === "keep") return [keepFormat(input, animated)];
+  if (plan.format !== "auto") return [plan.format];
+  if (animated) return [animatedFormat];
+  const allowed = plan.autoFormats.length > 0 ? plan.autoFormats : defaultAutoFormats(hasAlpha);
+  // JPEG would lose the alpha channel: only when the job allows nothing else.
+  const withAlpha = hasAlpha ? allowed.filter((f) => f !== ImageFormat.JPEG) : allowed;
+  return withAlpha.length > 0 ? withAlpha : [...allowed];
+};

@@ -1,0 +1,48 @@
+import { ImageFormat } from "@imgc/proto";
+import sharp from "sharp";
+import { classify } from "./errors.js";
+import { formatInfo, type InputFormat } from "./formats.js";
+
+/** What the input's header says, read without decoding any pixels. */
+export interface Header {
+  readonly format: InputFormat;
+  /** The stored width and height of one frame (before the EXIF orientation is applied). */
+  readonly width: number;
+  readonly height: number;
+  readonly frames: number;
+  readonly hasAlpha: boolean;
+  /** EXIF orientation 1–8 (1 when absent). */
+  readonly orientation: number;
+  readonly space: string;
+  readonly hasProfile: boolean;
+  readonly exif: Buffer | undefined;
+  readonly loop: number;
+  readonly delay: readonly number[];
+}
+
+const animatable = (format: InputFormat): boolean => format === ImageFormat.GIF || format === ImageFormat.WEBP;
+
+export const readHeader = async (input: Buffer, format: InputFormat): Promise<Header> => {
+  try {
+    // The pixel limit is checked by the caller from these numbers; sharp's own limit stays on for decoding.
+    const m = await sharp(input, { animated: animatable(format), limitInputPixels: false }).metadata();
+    const frames = Math.max(1, m.pages ?? 1);
+    const width = m.width ?? 0;
+    const height = m.pageHeight ?? (frames > 1 ? Math.floor((m.height ?? 0) / frames) : (m.height ?? 0));
+    return {
+      format,
+      width,
+      height,
+      frames,
+      hasAlpha: m.hasAlpha ?? false,
+      orientation: m.orientation ?? 1,
+      space: m.space ?? "srgb",
+      hasProfile: m.hasProfile ?? false,
+      exif: m.exif,
+      loop: m.loop ?? 0,
+      delay: m.delay ?? [],
+    };
+  } catch (e) {
+    throw classify(e, formatInfo(format).name);
+  }
+};

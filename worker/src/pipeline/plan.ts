@@ -1,0 +1,116 @@
+import { ChromaSubsampling, type CompressionOptions, ErrorCode, Fit, ImageFormat, MetadataPolicy } from "@imgc/proto";
+import { fail } from "./errors.js";
+import { isOutputFormat, type OutputFormat } from "./formats.js";
+
+/** The size/quality goal, with the proto's oneof resolved and validated. */
+export type Goal =
+  | { readonly kind: "default" }
+  | { readonly kind: "quality"; readonly quality: number }
+  | { readonly kind: "lossless" }
+  | { readonly kind: "min-ssim"; readonly minSsim: number }
+  | { readonly kind: "max-bytes"; readonly maxBytes: number };
+
+export interface ResizePlan {
+  readonly maxWidth: number;
+  readonly maxHeight: number;
+  readonly fit: "inside" | "cover" | "contain" | "fill" | "outside";
+  readonly allowEnlarge: boolean;
+}
+
+/** CompressionOptions with every default applied: what the rest of the engine reads. */
+export interface Plan {
+  /** AUTO, KEEP, or one output format. */
+  readonly format: "auto" | "keep" | OutputFormat;
+  /** The formats AUTO may choose from; empty for the default set, which depends on the image. */
+  readonly autoFormats: readonly OutputFormat[];
+  readonly goal: Goal;
+  readonly resize: ResizePlan | undefined;
+  readonly metadata: "strip" | "strip-keep-copyright" | "keep-all";
+  /** 0 for each encoder's default, else 1 (fast) to 10 (slow, smaller). */
+  readonly effort: number;
+  readonly progressive: boolean;
+  readonly nearLossless: boolean;
+  readonly chroma: "4:2:0" | "4:4:4" | undefined;
+  readonly palette: boolean;
+  readonly flattenAnimation: boolean;
+  readonly neverLarger: boolean;
+}
+
+const invalid = (message: string): never => fail(ErrorCode.INVALID_OPTIONS, message);
+
+const goalOf = (options: CompressionOptions): Goal => {
+  const goal = options.target?.goal;
+  switch (goal?.case) {
+    case undefined:
+      return { kind: "default" };
+    case "quality":
+      if (!Number.isInteger(goal.value) || goal.value < 1 || goal.value > 100) {
+        invalid(`Expected a quality between 1 and 100 but received ${goal.value}`);
+      }
+      return { kind: "quality", quality: goal.value };
+    case "lossless":
+      return goal.value ? { kind: "lossless" } : { kind: "default" };
+    case "minSsim":
+      if (!(goal.value >= 0.5 && goal.value <= 1))
+        invalid(`Expected a min SSIM between 0.5 and 1 but received ${goal.value}`);
+      return { kind: "min-ssim", minSsim: goal.value };
+    case "maxBytes": {
+      const maxBytes = Number(goal.value);
+      if (maxBytes < 1) invalid("Expected max bytes of at least 1 but received 0");
+      return { kind: "max-bytes", maxBytes };
+    }
+  }
+};
+
+const fits: Record<Fit, ResizePlan["fit"]> = {
+  [Fit.UNSPECIFIED]: "inside",
+  [Fit.INSIDE]: "inside",
+  [Fit.COVER]: "cover",
+  [Fit.CONTAIN]: "contain",
+  [Fit.FILL]: "fill",
+  [Fit.OUTSIDE]: "outside",
+};
+
+const resizeOf = (options: CompressionOptions): ResizePlan | undefined => {
+  const r = options.resize;
+  if (!r || (r.maxWidth === 0 && r.maxHeight === 0)) return undefined;
+  return { maxWidth: r.maxWidth, maxHeight: r.maxHeight, fit: fits[r.fit] ?? "inside", allowEnlarge: r.allowEnlarge };
+};
+
+const formatOf = (format: ImageFormat): Plan["format"] => {
+  if (format === ImageFormat.UNSPECIFIED || format === ImageFormat.AUTO) return "auto";
+  if (format === ImageFormat.KEEP) return "keep";
+  if (isOutputFormat(format)) return format;
+  return invalid(`${ImageFormat[format] ?? format} is not an output format (JPEG, WEBP, AVIF, PNG, AUTO or KEEP)`);
+};
+
+export const planOf = (options: CompressionOptions): Plan => {
+  const autoFormats = [...new Set(options.autoFormats)].map((f) =>
+    isOutputFormat(f) ? f : invalid(`AUTO can only choose JPEG, WEBP, AVIF or PNG, not ${ImageFormat[f] ?? f}`),
+  );
+  if (options.effort > 10) invalid(`Expected an effort between 0 and 10 but received ${options.effort}`);
+  return {
+    format: formatOf(options.format),
+    autoFormats,
+    goal: goalOf(options),
+    resize: resizeOf(options),
+    metadata:
+      options.metadata === MetadataPolicy.KEEP_ALL
+        ? "keep-all"
+        : options.metadata === MetadataPolicy.STRIP_KEEP_COPYRIGHT
+          ? "strip-keep-copyright"
+          : "strip",
+    effort: options.effort,
+    progressive: options.progressive,
+    nearLossless: options.nearLossless,
+    chroma:
+      options.chromaSubsampling === ChromaSubsampling.CHROMA_SUBSAMPLING_444
+        ? "4:4:4"
+        : options.chromaSubsampling === ChromaSubsampling.CHROMA_SUBSAMPLING_420
+          ? "4:2:0"
+          : undefined,
+    palette: options.palette,
+    flattenAnimation: options.flattenAnimation,
+    neverLarger: !options.allowLarger,
+  };
+};
