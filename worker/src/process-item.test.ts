@@ -1,0 +1,336 @@
+import { createHash } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { createLogger, StorageError, TooLargeError } from "@imgc/common";
+import {
+  type Chunk,
+  type ChunkItem,
+  ChunkItemSchema,
+  ChunkSchema,
+  CompressionOptionsSchema,
+  ErrorCode,
+  ImageFormat,
+  ItemState,
+} from "@imgc/proto";
+import { describe, expect, it } from "vitest";
+import { AbortedError } from "./backoff.js";
+import type { CompressOutcome, Engine, Limits } from "./engine.js";
+import { createItemProcessor, type ItemProcessorDeps, type ObjectStore } from "./process-item.js";
+import { type CacheStore, createResultCache } from "./result-cache.js";
+
+const log = createLogger("test", "silent");
+const limits: Limits = { maxInputBytes: 1_000, maxPixels: 1_000_000, maxFrames: 10, timeoutMs: 2_000 };
+const source = Buffer.from("pretend this is a JPEG");
+
+class FakeCompressError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function memoryStore() {
+  const objects = new Map<string, { body: Buffer; contentType: string }>();
+  const calls = { get: 0, put: 0 };
+  const store: ObjectStore = {
+    async get(bucket, key, maxBytes) {
+      calls.get++;
+      const object = objects.get(`${bucket}/${key}`);
+      if (!object) throw new StorageError(`get ${bucket}/${key}: not found`, "not-found");
+      if (object.body.length > maxBytes) {
+        throw new StorageError("get: too large", "rejected", { cause: new TooLargeError(maxBytes) });
+      }
+      return object.body;
+    },
+    async put(bucket, key, body, contentType) {
+      calls.put++;
+      objects.set(`${bucket}/${key}`, { body, contentType });
+    },
+  };
+  objects.set("imgc/uploads/t/1/a.jpg", { body: source, contentType: "image/jpeg" });
+  return { store, objects, calls };
+}
+
+function outcome(overrides: Partial<CompressOutcome> = {}): CompressOutcome {
+  return {
+    kind: "compressed",
+    data: Buffer.from("webp!"),
+    format: ImageFormat.WEBP,
+    inputFormat: ImageFormat.JPEG,
+    extension: "webp",
+    contentType: "image/webp",
+    width: 640,
+    height: 480,
+    quality: 78,
+    ssim: 0.987,
+    ...overrides,
+  };
+}
+
+function fakeEngine(run: (signal?: AbortSignal) => Promise<CompressOutcome>) {
+  const seen: { calls: number; signal?: AbortSignal } = { calls: 0 };
+  const engine: Engine = {
+    compress(_input, _options, _limits, signal) {
+      seen.calls++;
+      if (signal) seen.signal = signal;
+      return run(signal);
+    },
+    errorCode: (err) => (err instanceof FakeCompressError ? err.code : undefined),
+  };
+  return { engine, seen };
+}
+
+function chunkOf(items: ChunkItem[], options = create(CompressionOptionsSchema)): Chunk {
+  return create(ChunkSchema, {
+    jobId: "job1",
+    tenant: "t",
+    index: 0,
+    items,
+    options,
+    outputBucket: "imgc",
+    outputPrefix: "outputs/t/job1/",
+  });
+}
+
+const item = (itemId = "000000", key = "uploads/t/1/a.jpg", size = source.length) =>
+  create(ChunkItemSchema, { itemId, bucket: "imgc", key, size: BigInt(size) });
+
+function processor(overrides: Partial<ItemProcessorDeps> & Pick<ItemProcessorDeps, "store" | "engine">) {
+  return createItemProcessor({
+    limits,
+    workerId: "w-1",
+    defaultBucket: "imgc",
+    log,
+    storageRetryMs: 300,
+    ...overrides,
+  });
+}
+
+const live = () => new AbortController().signal;
+
+describe("processItem", () => {
+  it("compresses, writes the output to its deterministic key and describes it", async () => {
+    const { store, objects } = memoryStore();
+    const { engine } = fakeEngine(async () => outcome());
+    const result = await processor({ store, engine })(chunkOf([item()]), item(), live());
+    expect(result).toMatchObject({
+      itemId: "000000",
+      sourceKey: "uploads/t/1/a.jpg",
+      state: ItemState.DONE,
+      outputKey: "outputs/t/job1/000000.webp",
+      format: ImageFormat.WEBP,
+      inputFormat: ImageFormat.JPEG,
+      inputBytes: BigInt(source.length),
+      outputBytes: 5n,
+      width: 640,
+      height: 480,
+      quality: 78,
+      ssim: 0.987,
+      workerId: "w-1",
+      cacheHit: false,
+      errorCode: ErrorCode.UNSPECIFIED,
+      sourceSha256: createHash("sha256").update(source).digest("hex"),
+    });
+    expect(result.durationMs).toBeGreaterThanOrEqual(0);
+    expect(objects.get("imgc/outputs/t/job1/000000.webp")).toEqual({
+      body: Buffer.from("webp!"),
+      contentType: "image/webp",
+    });
+  });
+
+  it("reports a kept original with its reason", async () => {
+    const { store, objects } = memoryStore();
+    const { engine } = fakeEngine(async () =>
+      outcome({
+        kind: "kept-original",
+        data: source,
+        format: ImageFormat.JPEG,
+        extension: "jpg",
+        contentType: "image/jpeg",
+        quality: 0,
+        keptReason: "every encoding was larger than the original",
+      }),
+    );
+    const result = await processor({ store, engine })(chunkOf([item()]), item(), live());
+    expect(result).toMatchObject({
+      state: ItemState.KEPT_ORIGINAL,
+      outputKey: "outputs/t/job1/000000.jpg",
+      keptReason: "every encoding was larger than the original",
+      outputBytes: BigInt(source.length),
+    });
+    expect(objects.get("imgc/outputs/t/job1/000000.jpg")?.body).toEqual(source);
+  });
+
+  it("passes the engine's stable error codes through", async () => {
+    const { store } = memoryStore();
+    const { engine } = fakeEngine(async () => {
+      throw new FakeCompressError(ErrorCode.PIXEL_LIMIT, "the image has 200 megapixels, more than 100");
+    });
+    const result = await processor({ store, engine })(chunkOf([item()]), item(), live());
+    expect(result).toMatchObject({
+      state: ItemState.FAILED,
+      errorCode: ErrorCode.PIXEL_LIMIT,
+      errorMessage: "the image has 200 megapixels, more than 100",
+      outputKey: "",
+      sourceSha256: createHash("sha256").update(source).digest("hex"),
+    });
+  });
+
+  it("turns an unexpected engine error into INTERNAL without leaking its message", async () => {
+    const { store } = memoryStore();
+    const { engine } = fakeEngine(async () => {
+      throw new Error("segfault-ish detail at /opt/secret/path");
+    });
+    const result = await processor({ store, engine })(chunkOf([item()]), item(), live());
+    expect(result.state).toBe(ItemState.FAILED);
+    expect(result.errorCode).toBe(ErrorCode.INTERNAL);
+    expect(result.errorMessage).not.toContain("secret");
+  });
+
+  it("fails with TIMEOUT when the engine runs past the item timeout, and tells the engine to stop", async () => {
+    const { store, calls } = memoryStore();
+    const { engine, seen } = fakeEngine(() => new Promise(() => {}));
+    const started = Date.now();
+    const result = await processor({ store, engine, limits: { ...limits, timeoutMs: 150 } })(
+      chunkOf([item()]),
+      item(),
+      live(),
+    );
+    expect(result).toMatchObject({ state: ItemState.FAILED, errorCode: ErrorCode.TIMEOUT });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(seen.signal?.aborted).toBe(true);
+    expect(calls.put).toBe(0);
+  });
+
+  it("throws AbortedError, reporting nothing, when the chunk is released mid-item", async () => {
+    const { store } = memoryStore();
+    const { engine } = fakeEngine(() => new Promise(() => {}));
+    const release = new AbortController();
+    const running = processor({ store, engine })(chunkOf([item()]), item(), release.signal);
+    setTimeout(() => release.abort(), 50);
+    await expect(running).rejects.toBeInstanceOf(AbortedError);
+  });
+
+  it("fails FILE_TOO_LARGE from the listed size without downloading", async () => {
+    const { store, calls } = memoryStore();
+    const { engine, seen } = fakeEngine(async () => outcome());
+    const result = await processor({ store, engine })(chunkOf([]), item("000001", "uploads/t/1/a.jpg", 5_000), live());
+    expect(result).toMatchObject({ state: ItemState.FAILED, errorCode: ErrorCode.FILE_TOO_LARGE, inputBytes: 5_000n });
+    expect(calls.get).toBe(0);
+    expect(seen.calls).toBe(0);
+  });
+
+  it("fails FILE_TOO_LARGE when the object turns out larger than listed", async () => {
+    const { store } = memoryStore();
+    const { engine } = fakeEngine(async () => outcome());
+    const result = await processor({ store, engine, limits: { ...limits, maxInputBytes: 10 } })(
+      chunkOf([]),
+      item("000001", "uploads/t/1/a.jpg", 1),
+      live(),
+    );
+    expect(result).toMatchObject({ state: ItemState.FAILED, errorCode: ErrorCode.FILE_TOO_LARGE });
+  });
+
+  it("fails SOURCE_NOT_FOUND for a missing source", async () => {
+    const { store } = memoryStore();
+    const { engine } = fakeEngine(async () => outcome());
+    const result = await processor({ store, engine })(chunkOf([]), item("000002", "uploads/t/1/gone.jpg"), live());
+    expect(result).toMatchObject({ state: ItemState.FAILED, errorCode: ErrorCode.SOURCE_NOT_FOUND });
+    expect(result.errorMessage).toContain("uploads/t/1/gone.jpg");
+  });
+
+  it("retries unreachable storage and succeeds when it comes back", async () => {
+    const { store } = memoryStore();
+    let failures = 2;
+    const flaky: ObjectStore = {
+      get: (bucket, key, max) =>
+        failures-- > 0 ? Promise.reject(new StorageError("down", "unavailable")) : store.get(bucket, key, max),
+      put: store.put,
+    };
+    const { engine } = fakeEngine(async () => outcome());
+    const result = await processor({ store: flaky, engine, storageRetryMs: 5_000 })(chunkOf([]), item(), live());
+    expect(result.state).toBe(ItemState.DONE);
+    expect(failures).toBe(-1);
+  });
+
+  it("fails STORAGE_UNAVAILABLE when storage stays unreachable (read or write)", async () => {
+    const { store } = memoryStore();
+    const { engine } = fakeEngine(async () => outcome());
+    const down = () => Promise.reject(new StorageError("down", "unavailable"));
+    const readDown = await processor({ store: { get: down, put: store.put }, engine })(chunkOf([]), item(), live());
+    expect(readDown).toMatchObject({ state: ItemState.FAILED, errorCode: ErrorCode.STORAGE_UNAVAILABLE });
+    const writeDown = await processor({ store: { get: store.get, put: down }, engine })(chunkOf([]), item(), live());
+    expect(writeDown).toMatchObject({ state: ItemState.FAILED, errorCode: ErrorCode.STORAGE_UNAVAILABLE });
+  });
+});
+
+describe("processItem with the result cache", () => {
+  function memoryKv() {
+    const entries = new Map<string, Uint8Array>();
+    const kv: CacheStore = {
+      async get(key) {
+        const value = entries.get(key);
+        return value ? { value, operation: "PUT" } : null;
+      },
+      async put(key, value) {
+        entries.set(key, value);
+        return entries.size;
+      },
+    };
+    return { kv, entries };
+  }
+
+  it("reuses an identical earlier output instead of compressing again", async () => {
+    const { store, objects } = memoryStore();
+    objects.set("imgc/uploads/t/2/copy.jpg", { body: Buffer.from(source), contentType: "image/jpeg" });
+    const { engine, seen } = fakeEngine(async () => outcome());
+    const cache = createResultCache(memoryKv().kv, "engine-1", log);
+    const run = processor({ store, engine, cache });
+
+    const first = await run(chunkOf([]), item("000000"), live());
+    const second = await run(chunkOf([]), item("000001", "uploads/t/2/copy.jpg"), live());
+    expect(seen.calls).toBe(1);
+    expect(first.cacheHit).toBe(false);
+    expect(second).toMatchObject({
+      state: ItemState.DONE,
+      cacheHit: true,
+      outputKey: "outputs/t/job1/000001.webp",
+      outputBytes: 5n,
+      format: ImageFormat.WEBP,
+      width: 640,
+      quality: 78,
+    });
+    expect(objects.get("imgc/outputs/t/job1/000001.webp")?.body).toEqual(Buffer.from("webp!"));
+  });
+
+  it("compresses again for other options, or when the cached output has gone", async () => {
+    const { store, objects } = memoryStore();
+    const { engine, seen } = fakeEngine(async () => outcome());
+    const cache = createResultCache(memoryKv().kv, "engine-1", log);
+    const run = processor({ store, engine, cache });
+    await run(chunkOf([]), item("000000"), live());
+
+    const lossless = create(CompressionOptionsSchema, { target: { goal: { case: "lossless", value: true } } });
+    const other = await run(chunkOf([], lossless), item("000001"), live());
+    expect(other.cacheHit).toBe(false);
+    expect(seen.calls).toBe(2);
+
+    objects.delete("imgc/outputs/t/job1/000000.webp");
+    const again = await run(chunkOf([]), item("000000"), live());
+    expect(again).toMatchObject({ state: ItemState.DONE, cacheHit: false });
+    expect(seen.calls).toBe(3);
+  });
+
+  it("keys on the source bytes and options, and on the engine version", () => {
+    const cache1 = createResultCache(memoryKv().kv, "engine-1", log);
+    const cache2 = createResultCache(memoryKv().kv, "engine-2", log);
+    const options = create(CompressionOptionsSchema, { format: ImageFormat.AVIF });
+    const key = cache1.keyFor("ab".repeat(32), options);
+    expect(key).toMatch(/^[-/_=.a-zA-Z0-9]+$/);
+    expect(cache1.keyFor("ab".repeat(32), create(CompressionOptionsSchema, { format: ImageFormat.AVIF }))).toBe(key);
+    expect(cache1.keyFor("cd".repeat(32), options)).not.toBe(key);
+    expect(cache1.keyFor("ab".repeat(32), create(CompressionOptionsSchema))).not.toBe(key);
+    expect(cache2.keyFor("ab".repeat(32), options)).not.toBe(key);
+  });
+});

@@ -1,0 +1,261 @@
+/**
+ * One item: read the source from S3, compress it, write the output to its deterministic key, and describe the
+ * outcome as an ItemResult. A failing item never throws: it becomes a FAILED result with a stable error code.
+ * The only thrown error is AbortedError, when the chunk is released (drain timeout) and the item must not be
+ * reported at all.
+ */
+import { createHash } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { keys, type Logger, StorageError, TooLargeError } from "@imgc/common";
+import {
+  type Chunk,
+  type ChunkItem,
+  CompressionOptionsSchema,
+  ErrorCode,
+  type ItemResult,
+  ItemResultSchema,
+  ItemState,
+} from "@imgc/proto";
+import { AbortedError, retry } from "./backoff.js";
+import type { CompressOutcome, Engine, Limits } from "./engine.js";
+import type { CacheEntry, ResultCache } from "./result-cache.js";
+
+/** Object storage as items need it. Errors are `StorageError`s (`TooLargeError` as their cause past maxBytes). */
+export interface ObjectStore {
+  get(bucket: string, key: string, maxBytes: number): Promise<Buffer>;
+  put(bucket: string, key: string, body: Buffer, contentType: string): Promise<void>;
+}
+
+export interface ItemProcessorDeps {
+  store: ObjectStore;
+  engine: Engine;
+  cache?: ResultCache;
+  limits: Limits;
+  workerId: string;
+  /** The bucket of items and chunks that name none. */
+  defaultBucket: string;
+  log: Logger;
+  /** How long to keep retrying unreachable storage before the item fails with STORAGE_UNAVAILABLE. */
+  storageRetryMs?: number;
+}
+
+export type ProcessItem = (chunk: Chunk, item: ChunkItem, signal: AbortSignal) => Promise<ItemResult>;
+
+class ItemFailure extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function tooLarge(err: unknown): TooLargeError | undefined {
+  if (TooLargeError.isTooLarge(err)) return err;
+  const cause = (err as { cause?: unknown } | undefined)?.cause;
+  return TooLargeError.isTooLarge(cause) ? cause : undefined;
+}
+
+const isUnavailable = (err: unknown) => StorageError.isStorageError(err) && err.kind === "unavailable";
+
+export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
+  const { limits, store, log } = deps;
+  const storageRetryMs = deps.storageRetryMs ?? 30_000;
+
+  function onStorageRetry(what: string) {
+    return (err: unknown, attempt: number, delayMs: number) =>
+      log.warn({ err: String(err), attempt, delayMs: Math.round(delayMs) }, `${what}: storage unreachable, retrying`);
+  }
+
+  async function read(bucket: string, key: string, signal: AbortSignal): Promise<Buffer> {
+    try {
+      return await retry(() => store.get(bucket, key, limits.maxInputBytes), {
+        retryable: isUnavailable,
+        budgetMs: storageRetryMs,
+        signal,
+        onRetry: onStorageRetry(`read ${bucket}/${key}`),
+      });
+    } catch (err) {
+      if (AbortedError.isAborted(err)) throw err;
+      if (tooLarge(err)) {
+        throw new ItemFailure(
+          ErrorCode.FILE_TOO_LARGE,
+          `the source is larger than the limit of ${limits.maxInputBytes} bytes`,
+        );
+      }
+      if (StorageError.isNotFound(err)) {
+        throw new ItemFailure(ErrorCode.SOURCE_NOT_FOUND, `the source object ${bucket}/${key} does not exist`);
+      }
+      if (isUnavailable(err)) {
+        throw new ItemFailure(
+          ErrorCode.STORAGE_UNAVAILABLE,
+          `object storage was unreachable for ${Math.round(storageRetryMs / 1000)} s while reading the source`,
+        );
+      }
+      log.error({ err, bucket, key }, "reading a source failed");
+      throw new ItemFailure(ErrorCode.STORAGE_UNAVAILABLE, "object storage refused to read the source");
+    }
+  }
+
+  async function write(bucket: string, key: string, body: Buffer, contentType: string, signal: AbortSignal) {
+    try {
+      await retry(() => store.put(bucket, key, body, contentType), {
+        retryable: isUnavailable,
+        budgetMs: storageRetryMs,
+        signal,
+        onRetry: onStorageRetry(`write ${bucket}/${key}`),
+      });
+    } catch (err) {
+      if (AbortedError.isAborted(err)) throw err;
+      if (!isUnavailable(err)) log.error({ err, bucket, key }, "writing an output failed");
+      throw new ItemFailure(
+        ErrorCode.STORAGE_UNAVAILABLE,
+        isUnavailable(err)
+          ? `object storage was unreachable for ${Math.round(storageRetryMs / 1000)} s while writing the output`
+          : "object storage refused to write the output",
+      );
+    }
+  }
+
+  /** Runs the engine under the per-item timeout. The engine is asked to stop through the signal; should it
+   * not, its late answer is ignored (sharp cannot cancel a running libvips operation). */
+  async function compress(input: Buffer, chunk: Chunk, signal: AbortSignal): Promise<CompressOutcome> {
+    const options = chunk.options ?? create(CompressionOptionsSchema);
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), limits.timeoutMs);
+    const both = AbortSignal.any([signal, timeout.signal]);
+    const stopped = () =>
+      signal.aborted
+        ? new AbortedError("released")
+        : new ItemFailure(ErrorCode.TIMEOUT, `compressing took longer than the limit of ${limits.timeoutMs} ms`);
+    let onAbort = () => {};
+    try {
+      return await new Promise<CompressOutcome>((resolve, reject) => {
+        onAbort = () => reject(stopped());
+        if (both.aborted) return onAbort();
+        both.addEventListener("abort", onAbort, { once: true });
+        deps.engine.compress(input, options, limits, both).then(resolve, reject);
+      });
+    } catch (err) {
+      if (err instanceof ItemFailure || AbortedError.isAborted(err)) throw err;
+      if (both.aborted) throw stopped();
+      const code = deps.engine.errorCode(err);
+      if (code !== undefined) throw new ItemFailure(code, (err as Error).message);
+      log.error({ err, job: chunk.jobId, chunk: chunk.index }, "the engine failed unexpectedly");
+      throw new ItemFailure(ErrorCode.INTERNAL, "internal error while compressing");
+    } finally {
+      clearTimeout(timer);
+      both.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** The earlier identical output, copied to this item's key; undefined when there is none to reuse. */
+  async function fromCache(entry: CacheEntry, outputBucket: string, outputKey: string, signal: AbortSignal) {
+    let data: Buffer;
+    try {
+      data = await store.get(entry.bucket, entry.key, entry.bytes);
+    } catch (err) {
+      log.info({ err: String(err), key: entry.key }, "cached output unreadable; compressing");
+      return false;
+    }
+    if (data.length !== entry.bytes) return false;
+    if (entry.bucket !== outputBucket || entry.key !== outputKey) {
+      await write(outputBucket, outputKey, data, entry.contentType, signal);
+    }
+    return true;
+  }
+
+  return async function processItem(chunk, item, signal) {
+    const started = Date.now();
+    // What is known of the source so far; a failure reports as much of it as was learned.
+    let known: { itemId: string; sourceKey: string; workerId: string; inputBytes: bigint; sourceSha256?: string } = {
+      itemId: item.itemId,
+      sourceKey: item.key,
+      workerId: deps.workerId,
+      inputBytes: item.size,
+    };
+    const bucket = item.bucket || deps.defaultBucket;
+    const outputBucket = chunk.outputBucket || deps.defaultBucket;
+    try {
+      if (item.size > BigInt(limits.maxInputBytes)) {
+        throw new ItemFailure(
+          ErrorCode.FILE_TOO_LARGE,
+          `the source is ${item.size} bytes, more than the limit of ${limits.maxInputBytes} bytes`,
+        );
+      }
+      const input = await read(bucket, item.key, signal);
+      const sourceSha256 = createHash("sha256").update(input).digest("hex");
+      known = { ...known, inputBytes: BigInt(input.length), sourceSha256 };
+
+      const options = chunk.options ?? create(CompressionOptionsSchema);
+      const cacheKey = deps.cache?.keyFor(sourceSha256, options);
+      const cached = cacheKey ? await deps.cache?.get(cacheKey) : undefined;
+      if (cached) {
+        const outputKey = keys.output(chunk.outputPrefix, item.itemId, cached.extension);
+        if (await fromCache(cached, outputBucket, outputKey, signal)) {
+          return create(ItemResultSchema, {
+            ...known,
+            state: cached.kind === "compressed" ? ItemState.DONE : ItemState.KEPT_ORIGINAL,
+            outputKey,
+            format: cached.format,
+            inputFormat: cached.inputFormat,
+            outputBytes: BigInt(cached.bytes),
+            width: cached.width,
+            height: cached.height,
+            quality: cached.quality,
+            ssim: cached.ssim,
+            keptReason: cached.keptReason,
+            cacheHit: true,
+            durationMs: Date.now() - started,
+          });
+        }
+      }
+
+      const outcome = await compress(input, chunk, signal);
+      const outputKey = keys.output(chunk.outputPrefix, item.itemId, outcome.extension);
+      await write(outputBucket, outputKey, outcome.data, outcome.contentType, signal);
+      const entry: CacheEntry = {
+        bucket: outputBucket,
+        key: outputKey,
+        bytes: outcome.data.length,
+        kind: outcome.kind,
+        format: outcome.format,
+        inputFormat: outcome.inputFormat,
+        extension: outcome.extension,
+        contentType: outcome.contentType,
+        width: outcome.width,
+        height: outcome.height,
+        quality: Math.round(outcome.quality),
+        ssim: outcome.ssim ?? 0,
+        keptReason: outcome.keptReason ?? "",
+      };
+      if (cacheKey) await deps.cache?.put(cacheKey, entry);
+      return create(ItemResultSchema, {
+        ...known,
+        state: outcome.kind === "compressed" ? ItemState.DONE : ItemState.KEPT_ORIGINAL,
+        outputKey,
+        format: entry.format,
+        inputFormat: entry.inputFormat,
+        outputBytes: BigInt(entry.bytes),
+        width: entry.width,
+        height: entry.height,
+        quality: entry.quality,
+        ssim: entry.ssim,
+        keptReason: entry.keptReason,
+        durationMs: Date.now() - started,
+      });
+    } catch (err) {
+      if (AbortedError.isAborted(err) && signal.aborted) throw err;
+      const failure =
+        err instanceof ItemFailure ? err : new ItemFailure(ErrorCode.INTERNAL, "internal error while processing");
+      if (!(err instanceof ItemFailure)) log.error({ err, job: chunk.jobId, item: item.itemId }, "item failed");
+      return create(ItemResultSchema, {
+        ...known,
+        state: ItemState.FAILED,
+        errorCode: failure.code,
+        errorMessage: failure.message,
+        durationMs: Date.now() - started,
+      });
+    }
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * The worker's side of ClusterService: claim a chunk, report each item, complete (or release) the chunk.
+ *
+ * Calls that fail because the coordinator is unreachable or slow (UNAVAILABLE, DEADLINE_EXCEEDED) are retried
+ * with exponential backoff for up to `retryBudgetMs`; past that, `CoordinatorUnreachable` tells the chunk
+ * runner to give the chunk back to the queue. Every call is idempotent on the coordinator's side, so a retry
+ * after a lost answer is harmless.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { GrpcJsClient, Logger } from "@imgc/common";
+import type { Chunk, ClaimChunkResponse, ClusterService, ItemResult, ReportItemResponse } from "@imgc/proto";
+import { retry } from "./backoff.js";
+
+/** The methods of the coordinator's client the worker calls. */
+export type CoordinatorClient = Pick<
+  GrpcJsClient<typeof ClusterService>,
+  "claimChunk" | "reportItem" | "completeChunk"
+>;
+
+export class CoordinatorUnreachable extends Error {
+  override name = "CoordinatorUnreachable";
+  static is(err: unknown): err is CoordinatorUnreachable {
+    return err instanceof CoordinatorUnreachable;
+  }
+}
+
+export function isTransient(err: unknown): boolean {
+  return err instanceof ConnectError && (err.code === Code.Unavailable || err.code === Code.DeadlineExceeded);
+}
+
+export interface ReporterDeps {
+  client: CoordinatorClient;
+  workerId: string;
+  log: Logger;
+  /** How long to keep retrying an unreachable coordinator. */
+  retryBudgetMs?: number;
+  /** Deadline of one call. */
+  callTimeoutMs?: number;
+}
+
+export interface Reporter {
+  claim(chunk: Chunk, delivery: number, signal?: AbortSignal): Promise<ClaimChunkResponse>;
+  report(chunk: Chunk, result: ItemResult, signal?: AbortSignal): Promise<ReportItemResponse>;
+  complete(chunk: Chunk, released: boolean, signal?: AbortSignal, budgetMs?: number): Promise<void>;
+}
+
+export function createReporter(deps: ReporterDeps): Reporter {
+  const budgetMs = deps.retryBudgetMs ?? 60_000;
+  const timeoutMs = deps.callTimeoutMs ?? 10_000;
+
+  async function call<T>(what: string, run: () => Promise<T>, signal?: AbortSignal, budget = budgetMs): Promise<T> {
+    try {
+      return await retry(run, {
+        retryable: isTransient,
+        budgetMs: budget,
+        ...(signal ? { signal } : {}),
+        onRetry: (err, attempt, delayMs) =>
+          deps.log.warn(
+            { err: String(err), attempt, delayMs: Math.round(delayMs) },
+            `${what}: coordinator unreachable`,
+          ),
+      });
+    } catch (err) {
+      if (isTransient(err)) throw new CoordinatorUnreachable(`${what}: ${(err as Error).message}`, { cause: err });
+      throw err;
+    }
+  }
+
+  return {
+    claim(chunk, delivery, signal) {
+      return call(
+        "ClaimChunk",
+        () =>
+          deps.client.claimChunk(
+            { workerId: deps.workerId, jobId: chunk.jobId, index: chunk.index, delivery },
+            { timeoutMs },
+          ),
+        signal,
+      );
+    },
+    report(chunk, result, signal) {
+      return call(
+        "ReportItem",
+        () =>
+          deps.client.reportItem(
+            { workerId: deps.workerId, jobId: chunk.jobId, chunkIndex: chunk.index, result },
+            { timeoutMs },
+          ),
+        signal,
+      );
+    },
+    async complete(chunk, released, signal, budget) {
+      await call(
+        "CompleteChunk",
+        () =>
+          deps.client.completeChunk(
+            { workerId: deps.workerId, jobId: chunk.jobId, index: chunk.index, released },
+            { timeoutMs },
+          ),
+        signal,
+        budget,
+      );
+    },
+  };
+}
