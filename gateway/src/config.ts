@@ -1,0 +1,109 @@
+/**
+ * The gateway's configuration: every `IMGC_*` variable it reads, validated once at start.
+ *
+ * API keys and CORS origins are lists with their own grammar, so they are read as strings by `loadConfig`
+ * and checked here; every bad value of either kind ends up in the same `ConfigError`.
+ */
+import {
+  address,
+  ConfigError,
+  type ConfigOf,
+  int,
+  loadConfig,
+  logFields,
+  natsFields,
+  s3Fields,
+  str,
+} from "@imgc/common";
+
+const MiB = 1024 * 1024;
+
+export const gatewaySchema = {
+  ...natsFields,
+  ...s3Fields,
+  ...logFields,
+  host: str("IMGC_GATEWAY_HOST", "127.0.0.1", "HTTP/1.1 listen host (Connect, gRPC-Web, uploads, web client)"),
+  port: int("IMGC_GATEWAY_PORT", 8080, 0, 65535, "HTTP/1.1 listen port"),
+  grpcPort: int("IMGC_GATEWAY_GRPC_PORT", 8081, 0, 65535, "HTTP/2 cleartext gRPC listen port"),
+  coordinatorUrl: address("IMGC_COORDINATOR_URL", "127.0.0.1:50051", "the coordinator's gRPC address"),
+  // An upload is one presigned PUT (see common/src/storage.ts), and S3 caps a single PUT at 5 GiB.
+  maxUploadBytes: int("IMGC_MAX_UPLOAD_BYTES", 64 * MiB, 1, 5 * 1024 * MiB, "largest accepted upload, in bytes"),
+  webDir: str("IMGC_WEB_DIR", "web/dist", "the built web client, served at / when the folder exists"),
+  apiKeys: str("IMGC_API_KEYS", "", "comma-separated key:tenant pairs; empty runs the gateway in dev mode"),
+  corsOrigins: str("IMGC_CORS_ORIGINS", "http://localhost:5173", "comma-separated origins allowed by CORS, or *"),
+};
+
+export interface GatewayConfig extends Omit<ConfigOf<typeof gatewaySchema>, "apiKeys" | "corsOrigins"> {
+  /** API key → tenant. Empty: dev mode, every caller is tenant "default". */
+  readonly apiKeys: ReadonlyMap<string, string>;
+  /** Origins allowed to call from a browser; "*" allows any. */
+  readonly corsOrigins: readonly string[];
+}
+
+const TENANT = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Parses `key:tenant,key:tenant`. Problems never quote a key: they are secrets. */
+export function parseApiKeys(raw: string): { keys: Map<string, string>; problems: string[] } {
+  const keys = new Map<string, string>();
+  const problems: string[] = [];
+  const entries = raw
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
+  entries.forEach((entry, index) => {
+    const colon = entry.lastIndexOf(":");
+    const key = entry.slice(0, colon);
+    const tenant = entry.slice(colon + 1);
+    if (colon <= 0 || !TENANT.test(tenant)) {
+      problems.push(
+        `Expected key:tenant (tenant of 1 to 64 characters [A-Za-z0-9_-]) for entry ${index + 1} of IMGC_API_KEYS but received ${colon <= 0 ? "no key:tenant pair" : `tenant ${JSON.stringify(tenant)}`}`,
+      );
+    } else if (keys.has(key)) {
+      problems.push(`Expected distinct keys in IMGC_API_KEYS but entry ${index + 1} repeats an earlier key`);
+    } else {
+      keys.set(key, tenant);
+    }
+  });
+  return { keys, problems };
+}
+
+export function parseCorsOrigins(raw: string): { origins: string[]; problems: string[] } {
+  const origins: string[] = [];
+  const problems: string[] = [];
+  for (const entry of raw.split(",").map((value) => value.trim())) {
+    if (entry === "") continue;
+    if (entry === "*") {
+      origins.push(entry);
+      continue;
+    }
+    let origin: string | undefined;
+    try {
+      const parsed = new URL(entry);
+      if (parsed.protocol === "http:" || parsed.protocol === "https:") origin = parsed.origin;
+    } catch {}
+    if (origin === undefined || origin !== entry.replace(/\/$/, "")) {
+      problems.push(
+        `Expected an origin like https://example.com for IMGC_CORS_ORIGINS but received ${JSON.stringify(entry)}`,
+      );
+    } else {
+      origins.push(origin);
+    }
+  }
+  return { origins, problems };
+}
+
+export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
+  let base: ConfigOf<typeof gatewaySchema> | undefined;
+  const problems: string[] = [];
+  try {
+    base = loadConfig(gatewaySchema, env);
+  } catch (err) {
+    if (!ConfigError.isConfigError(err)) throw err;
+    problems.push(...err.problems);
+  }
+  const apiKeys = parseApiKeys(gatewaySchema.apiKeys.parse(env[gatewaySchema.apiKeys.env]));
+  const cors = parseCorsOrigins(gatewaySchema.corsOrigins.parse(env[gatewaySchema.corsOrigins.env]));
+  problems.push(...apiKeys.problems, ...cors.problems);
+  if (base === undefined || problems.length > 0) throw new ConfigError(problems);
+  return { ...base, apiKeys: apiKeys.keys, corsOrigins: cors.origins };
+}

@@ -1,0 +1,91 @@
+/**
+ * Starts the gateway: `node --import tsx gateway/src/main.ts`, configured by IMGC_* variables (see config.ts
+ * and docs/protocol.md). Logs {"msg":"ready","port":…,"grpcPort":…} once both ports listen; SIGTERM or
+ * SIGINT closes them, letting in-flight requests finish, and exits 0.
+ */
+import { ConfigError, connectNats, createLogger, createStorage } from "@imgc/common";
+import { loadGatewayConfig } from "./config.js";
+import { build } from "./server.js";
+import { checkCoordinatorHealth, createCoordinatorClient, createCoordinatorTransport } from "./services/coordinator.js";
+import { formatBytes } from "./services/uploads.js";
+
+let config: ReturnType<typeof loadGatewayConfig>;
+try {
+  config = loadGatewayConfig();
+} catch (err) {
+  if (!ConfigError.isConfigError(err)) throw err;
+  process.stderr.write(`imgc gateway: ${err.message}\n`);
+  process.exit(1);
+}
+
+const log = createLogger("gateway", config.logLevel);
+const storage = createStorage(config);
+const transport = createCoordinatorTransport(config.coordinatorUrl);
+
+// NATS matters only to readiness here, so the gateway serves (and reports "nats": "unreachable") while it
+// is still connecting, instead of waiting for it.
+let nats: Awaited<ReturnType<typeof connectNats>> | undefined;
+const natsConnecting = connectNats(config.natsUrl, "imgc-gateway", log).then((nc) => {
+  nats = nc;
+  return nc;
+});
+natsConnecting.catch((err: unknown) => log.error({ err }, "nats connection failed"));
+
+const gateway = await build({
+  log,
+  coordinator: createCoordinatorClient(transport),
+  storage,
+  apiKeys: config.apiKeys,
+  maxUploadBytes: config.maxUploadBytes,
+  corsOrigins: config.corsOrigins,
+  webDir: config.webDir,
+  checks: {
+    coordinator: (timeoutMs) => checkCoordinatorHealth(transport, timeoutMs),
+    nats: async () => {
+      if (nats === undefined || nats.isClosed()) throw new Error("not connected");
+      await nats.flush();
+    },
+    s3: () => storage.ping(),
+  },
+});
+
+if (config.apiKeys.size === 0) {
+  log.warn(
+    'DEV MODE: IMGC_API_KEYS is empty, so the gateway accepts every caller, unauthenticated, as tenant "default". Set IMGC_API_KEYS=key:tenant,... before exposing it.',
+  );
+}
+
+await gateway.http.listen({ host: config.host, port: config.port });
+await gateway.grpc.listen({ host: config.host, port: config.grpcPort });
+const portOf = (address: ReturnType<typeof gateway.http.server.address>) =>
+  typeof address === "object" && address !== null ? address.port : config.port;
+log.info(
+  {
+    port: portOf(gateway.http.server.address()),
+    grpcPort: portOf(gateway.grpc.server.address()),
+    host: config.host,
+    coordinator: config.coordinatorUrl,
+    web: gateway.web ? config.webDir : null,
+    maxUpload: formatBytes(config.maxUploadBytes),
+    tenants: new Set(config.apiKeys.values()).size,
+  },
+  "ready",
+);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, "stopping");
+  // Whatever still runs after this is cut off: a stuck stream must not keep the process alive.
+  setTimeout(() => {
+    log.warn("shutdown took too long, exiting");
+    process.exit(0);
+  }, 10_000).unref();
+  await Promise.allSettled([gateway.http.close(), gateway.grpc.close()]);
+  await nats?.drain().catch(() => undefined);
+  log.info("stopped");
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

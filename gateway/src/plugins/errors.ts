@@ -1,0 +1,57 @@
+/**
+ * Errors of the plain HTTP routes, as JSON bodies shaped like Connect's: `{"code":"unauthenticated","message":…}`.
+ *
+ * Codes are stable strings clients may switch on. A 5xx never carries the underlying message (it may name
+ * hosts, paths or keys); the error is logged instead.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import type { Logger } from "@imgc/common";
+import type { FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase } from "fastify";
+
+/** An HTTP-only failure with its status and stable code. */
+export class HttpError extends Error {
+  override name = "HttpError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+}
+
+export function toHttpError(err: unknown): { status: number; body: ErrorBody } {
+  if (err instanceof HttpError) return { status: err.status, body: { code: err.code, message: err.message } };
+  if (err instanceof ConnectError) {
+    // On this gateway ResourceExhausted only ever means "larger than the upload limit".
+    const status = err.code === Code.ResourceExhausted ? 413 : codeToHttpStatus(err.code);
+    const message = status >= 500 && err.code !== Code.Unavailable ? "internal error" : err.rawMessage;
+    return { status, body: { code: codeToString(err.code), message } };
+  }
+  // Fastify's own errors (bad content type, malformed URL, ...) carry a 4xx status and a safe message.
+  const { statusCode, code, message } = err as { statusCode?: number; code?: string; message?: string };
+  if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
+    return { status: statusCode, body: { code: code ?? "bad_request", message: message ?? "bad request" } };
+  }
+  return { status: 500, body: { code: "internal", message: "internal error" } };
+}
+
+export function installErrorHandler<S extends RawServerBase>(
+  app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
+  log: Logger,
+): void {
+  app.setErrorHandler((err, request, reply) => {
+    const { status, body } = toHttpError(err);
+    if (status >= 500) log.error({ err, method: request.method, url: request.url }, "request failed");
+    return reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ code: "not_found", message: `no route for ${request.method} ${request.url.split("?")[0]}` }),
+  );
+}

@@ -1,0 +1,81 @@
+/**
+ * The gateway: the public edge of the cluster.
+ *
+ * Two Fastify instances serve the same JobService: `http` (HTTP/1.1) speaks Connect and gRPC-Web to
+ * browsers and curl, and also carries uploads, health and the web client; `grpc` (HTTP/2 cleartext) speaks
+ * gRPC to typed clients and the imgc CLI. Both authenticate in Connect's request gate, before any message
+ * is read.
+ */
+
+import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
+import type { Logger } from "@imgc/common";
+import { JobService } from "@imgc/proto";
+import fastify, { type FastifyInstance } from "fastify";
+import { authGate, createAuthenticator } from "./plugins/auth.js";
+import { cors } from "./plugins/cors.js";
+import { installErrorHandler } from "./plugins/errors.js";
+import { staticWeb } from "./plugins/static-web.js";
+import { healthRoutes } from "./routes/health.js";
+import { uploadRoutes } from "./routes/uploads.js";
+import { type CoordinatorClient, createJobService } from "./services/job-service.js";
+import type { Check } from "./services/readiness.js";
+import { createUploads, type UploadStorage } from "./services/uploads.js";
+
+export interface GatewayDeps {
+  log: Logger;
+  coordinator: CoordinatorClient;
+  storage: UploadStorage;
+  /** Readiness checks by name (coordinator, nats, s3). */
+  checks: Record<string, Check>;
+  /** API key → tenant; empty for dev mode. */
+  apiKeys: ReadonlyMap<string, string>;
+  maxUploadBytes: number;
+  corsOrigins: readonly string[];
+  /** The built web client; skipped when the folder does not exist. */
+  webDir?: string;
+  /** How long in-flight RPCs (WatchJob streams) may run on after close() before they are cut. */
+  shutdownTimeoutMs?: number;
+}
+
+export type Http2Fastify = FastifyInstance<Http2Server, Http2ServerRequest, Http2ServerResponse>;
+
+export interface Gateway {
+  http: FastifyInstance;
+  grpc: Http2Fastify;
+  /** Whether the web client is served. */
+  web: boolean;
+}
+
+/** Upload messages are 1 MiB by convention; anything much larger is refused before it is buffered. */
+const READ_MAX_BYTES = 4 * 1024 * 1024;
+
+export async function build(deps: GatewayDeps): Promise<Gateway> {
+  const authenticate = createAuthenticator(deps.apiKeys);
+  const uploads = createUploads({ storage: deps.storage, maxUploadBytes: deps.maxUploadBytes, log: deps.log });
+  const service = createJobService({ coordinator: deps.coordinator, uploads, log: deps.log });
+  // Fresh options per instance: the plugin keeps state (its shutdown signal) in them.
+  const connectOptions = () => ({
+    routes: (router: ConnectRouter) => router.service(JobService, service),
+    requestGate: authGate(authenticate),
+    readMaxBytes: READ_MAX_BYTES,
+    shutdownTimeoutMs: deps.shutdownTimeoutMs ?? 5_000,
+    shutdownError: new ConnectError("the gateway is shutting down, reconnect", Code.Unavailable),
+  });
+
+  const http = fastify({ logger: false });
+  installErrorHandler(http, deps.log);
+  cors(http, { origins: deps.corsOrigins });
+  healthRoutes(http, { checks: deps.checks, log: deps.log });
+  uploadRoutes(http, { uploads, authenticate });
+  await http.register(fastifyConnectPlugin, connectOptions());
+  const web = deps.webDir !== undefined && (await staticWeb(http, deps.webDir));
+
+  const grpc = fastify({ logger: false, http2: true });
+  installErrorHandler(grpc, deps.log);
+  healthRoutes(grpc, { checks: deps.checks, log: deps.log });
+  await grpc.register(fastifyConnectPlugin, connectOptions());
+
+  return { http, grpc, web };
+}

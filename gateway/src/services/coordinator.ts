@@ -1,0 +1,92 @@
+/**
+ * The gateway's line to the coordinator: gRPC over HTTP/2 cleartext, one multiplexed connection.
+ *
+ * Readiness asks the coordinator's standard gRPC health service (grpc.health.v1.Health/Check). Its
+ * descriptor is declared here rather than generated, because it is two tiny messages from outside the
+ * project's contract.
+ */
+import { create, createFileRegistry, type DescMessage, type DescMethodUnary } from "@bufbuild/protobuf";
+import {
+  FieldDescriptorProto_Label,
+  FieldDescriptorProto_Type,
+  FileDescriptorProtoSchema,
+} from "@bufbuild/protobuf/wkt";
+import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { JobService } from "@imgc/proto";
+
+export function createCoordinatorTransport(address: string): Transport {
+  return createGrpcTransport({
+    baseUrl: `http://${address}`,
+    // Keep the connection alive and notice a dead coordinator between calls.
+    pingIntervalMs: 10_000,
+    pingTimeoutMs: 5_000,
+    idleConnectionTimeoutMs: 5 * 60_000,
+  });
+}
+
+export function createCoordinatorClient(transport: Transport): Client<typeof JobService> {
+  return createClient(JobService, transport);
+}
+
+const healthFile = createFileRegistry(
+  create(FileDescriptorProtoSchema, {
+    name: "grpc/health/v1/health.proto",
+    package: "grpc.health.v1",
+    syntax: "proto3",
+    messageType: [
+      {
+        name: "HealthCheckRequest",
+        field: [
+          {
+            name: "service",
+            jsonName: "service",
+            number: 1,
+            type: FieldDescriptorProto_Type.STRING,
+            label: FieldDescriptorProto_Label.OPTIONAL,
+          },
+        ],
+      },
+      {
+        name: "HealthCheckResponse",
+        // The ServingStatus enum, read as its wire type (a varint) to spare declaring the enum.
+        field: [
+          {
+            name: "status",
+            jsonName: "status",
+            number: 1,
+            type: FieldDescriptorProto_Type.INT32,
+            label: FieldDescriptorProto_Label.OPTIONAL,
+          },
+        ],
+      },
+    ],
+    service: [
+      {
+        name: "Health",
+        method: [
+          {
+            name: "Check",
+            inputType: ".grpc.health.v1.HealthCheckRequest",
+            outputType: ".grpc.health.v1.HealthCheckResponse",
+          },
+        ],
+      },
+    ],
+  }),
+  () => undefined,
+);
+
+const healthCheck = healthFile.getService("grpc.health.v1.Health")?.methods[0] as DescMethodUnary<
+  DescMessage,
+  DescMessage
+>;
+
+const SERVING = 1;
+
+/** Resolves when the coordinator reports SERVING for `service` ("" is the whole server). */
+export async function checkCoordinatorHealth(transport: Transport, timeoutMs: number, service = ""): Promise<void> {
+  const response = await transport.unary(healthCheck, undefined, timeoutMs, undefined, { service } as never);
+  const status = (response.message as unknown as { status?: number }).status ?? 0;
+  if (status !== SERVING) throw new Error(`coordinator health is ${status === 2 ? "NOT_SERVING" : `status ${status}`}`);
+}

@@ -1,0 +1,105 @@
+/**
+ * The public `imgc.v1.JobService`.
+ *
+ * Uploads are served here (the gateway owns the upload limit and streams bytes to S3); everything else is
+ * forwarded to the coordinator with the caller's tenant in `x-imgc-tenant`. The coordinator's ConnectErrors
+ * reach the caller with their code and message unchanged; a failure to reach the coordinator becomes
+ * Unavailable, and anything unexpected Internal, without detail.
+ */
+import type { CallOptions, Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "@imgc/common";
+import type { JobService, UploadImageRequest } from "@imgc/proto";
+import { tenantKey } from "../plugins/auth.js";
+import type { Uploads } from "./uploads.js";
+
+export const TENANT_HEADER = "x-imgc-tenant";
+
+export type CoordinatorClient = Client<typeof JobService>;
+
+export interface JobServiceDeps {
+  coordinator: CoordinatorClient;
+  uploads: Uploads;
+  log: Logger;
+}
+
+/** Maps a failure of a coordinator call onto what the caller may see. */
+export function relayError(err: unknown, log: Logger, method: string): ConnectError {
+  if (err instanceof ConnectError) {
+    // An error the coordinator answered with has no cause; one raised by our own transport (connection
+    // refused, reset, ...) carries the Node error, whose message names internal hosts.
+    if (err.cause === undefined) return new ConnectError(err.rawMessage, err.code);
+    if (err.code === Code.Canceled || err.code === Code.DeadlineExceeded)
+      return new ConnectError(err.rawMessage, err.code);
+    log.warn({ err, method }, "coordinator unreachable");
+    return new ConnectError("the coordinator is unavailable, try again later", Code.Unavailable);
+  }
+  log.error({ err, method }, "coordinator call failed unexpectedly");
+  return new ConnectError("internal error", Code.Internal);
+}
+
+export function createJobService({ coordinator, uploads, log }: JobServiceDeps): ServiceImpl<typeof JobService> {
+  function forwarded(context: HandlerContext): CallOptions {
+    const options: CallOptions = {
+      headers: { [TENANT_HEADER]: context.values.get(tenantKey) },
+      signal: context.signal,
+    };
+    const timeoutMs = context.timeoutMs();
+    if (timeoutMs !== undefined) options.timeoutMs = timeoutMs;
+    return options;
+  }
+
+  async function unary<R>(method: string, call: () => Promise<R>): Promise<R> {
+    try {
+      return await call();
+    } catch (err) {
+      throw relayError(err, log, method);
+    }
+  }
+
+  return {
+    async createUploads(request, context) {
+      return { slots: await uploads.presign(context.values.get(tenantKey), request.files) };
+    },
+
+    async uploadImage(requests, context) {
+      const messages = requests[Symbol.asyncIterator]();
+      const first = await messages.next();
+      const header = first.done ? undefined : first.value.part.case === "header" ? first.value.part.value : undefined;
+      if (header === undefined) {
+        throw new ConnectError("the first message must be the header (name and size)", Code.InvalidArgument);
+      }
+      const stored = await uploads.put(
+        context.values.get(tenantKey),
+        { name: header.name, size: Number(header.size), contentType: header.contentType },
+        dataChunks(messages),
+      );
+      return { key: stored.key, size: BigInt(stored.size) };
+    },
+
+    submitJob: (request, context) => unary("SubmitJob", () => coordinator.submitJob(request, forwarded(context))),
+    getJob: (request, context) => unary("GetJob", () => coordinator.getJob(request, forwarded(context))),
+    listJobs: (request, context) => unary("ListJobs", () => coordinator.listJobs(request, forwarded(context))),
+    cancelJob: (request, context) => unary("CancelJob", () => coordinator.cancelJob(request, forwarded(context))),
+    getResults: (request, context) => unary("GetResults", () => coordinator.getResults(request, forwarded(context))),
+
+    async *watchJob(request, context) {
+      try {
+        yield* coordinator.watchJob(request, forwarded(context));
+      } catch (err) {
+        throw relayError(err, log, "WatchJob");
+      }
+    },
+  };
+}
+
+/** The data messages after the header, as bytes. */
+async function* dataChunks(messages: AsyncIterator<UploadImageRequest>): AsyncGenerator<Uint8Array> {
+  for (let next = await messages.next(); !next.done; next = await messages.next()) {
+    const { part } = next.value;
+    if (part.case === "chunk") yield part.value;
+    else if (part.case === "header") {
+      throw new ConnectError("only the first message may carry the header", Code.InvalidArgument);
+    }
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Uploads into object storage, shared by the UploadImage RPC, CreateUploads and `PUT /v1/uploads/:name`.
+ *
+ * Bytes are never gathered in memory: they flow from the caller's stream through a meter into a presigned
+ * PUT whose Content-Length is the declared size, pulled only as fast as S3 takes them.
+ */
+import { randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { keys, type Logger, type Storage, StorageError } from "@imgc/common";
+import { type UploadSlot, UploadSlotSchema } from "@imgc/proto";
+
+/** The part of the storage client uploads need (unit tests fake it). */
+export type UploadStorage = Pick<Storage, "putStream" | "presignPut">;
+
+export interface UploadsDeps {
+  storage: UploadStorage;
+  maxUploadBytes: number;
+  log: Logger;
+  /** Upload ids (the folder under uploads/<tenant>/); random by default. */
+  newId?: () => string;
+}
+
+export interface UploadHeader {
+  name: string;
+  /** The exact size in bytes; the stream must carry exactly this many. */
+  size: number;
+  contentType: string;
+}
+
+/** How long a presigned upload slot stays valid: long enough to start a big upload, short enough to leak little. */
+export const SLOT_TTL_SECONDS = 15 * 60;
+/** Files per CreateUploads call; a client with more asks again. */
+export const MAX_SLOTS_PER_CALL = 1000;
+/** The stream buffer between the caller and S3: small, so memory stays flat whatever the upload size. */
+const BUFFER_BYTES = 256 * 1024;
+
+export function formatBytes(bytes: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} bytes` : `${Number(value.toFixed(1))} ${units[unit]}`;
+}
+
+export function createUploads({
+  storage,
+  maxUploadBytes,
+  log,
+  newId = () => randomBytes(12).toString("base64url"),
+}: UploadsDeps) {
+  /** Validates a declared file before any byte is accepted. */
+  function check(name: string, size: bigint | number): number {
+    if (name.trim() === "") throw new ConnectError("the file name is required", Code.InvalidArgument);
+    const bytes = Number(size);
+    if (bytes <= 0)
+      throw new ConnectError(`the size of "${name}" is required (its size in bytes, 1 or more)`, Code.InvalidArgument);
+    if (bytes > maxUploadBytes) {
+      throw new ConnectError(
+        `"${name}" is ${bytes} bytes, larger than the upload limit of ${maxUploadBytes} bytes (${formatBytes(maxUploadBytes)})`,
+        Code.ResourceExhausted,
+      );
+    }
+    return bytes;
+  }
+
+  function storageFailure(err: unknown, what: string): ConnectError {
+    // A meter or caller failure travels inside the StorageError that putStream wraps it in.
+    const reason = err instanceof StorageError && err.cause !== undefined ? err.cause : err;
+    if (reason instanceof ConnectError) return reason;
+    if (StorageError.isStorageError(reason) && reason.kind === "unavailable") {
+      log.warn({ err: reason }, `${what}: object storage unavailable`);
+      return new ConnectError("object storage is unavailable, try again later", Code.Unavailable);
+    }
+    log.error({ err: reason }, `${what} failed`);
+    return new ConnectError("internal error", Code.Internal);
+  }
+
+  return {
+    check,
+
+    /** Streams `body` (exactly `header.size` bytes) to a new upload key of `tenant`. */
+    async put(
+      tenant: string,
+      header: UploadHeader,
+      body: AsyncIterable<Uint8Array>,
+    ): Promise<{ key: string; size: number }> {
+      const size = check(header.name, header.size);
+      const key = keys.upload(tenant, newId(), header.name);
+      const stream = Readable.from(meter(body, size, header.name), { objectMode: false, highWaterMark: BUFFER_BYTES });
+      try {
+        await storage.putStream(key, stream, size, header.contentType || "application/octet-stream");
+      } catch (err) {
+        stream.destroy();
+        throw storageFailure(err, `upload ${key}`);
+      }
+      return { key, size };
+    },
+
+    /** Presigned PUT slots, in the order of `files`. */
+    async presign(tenant: string, files: readonly { name: string; size: bigint }[]): Promise<UploadSlot[]> {
+      if (files.length === 0) throw new ConnectError("at least one file is required", Code.InvalidArgument);
+      if (files.length > MAX_SLOTS_PER_CALL) {
+        throw new ConnectError(
+          `at most ${MAX_SLOTS_PER_CALL} files per call, received ${files.length}`,
+          Code.InvalidArgument,
+        );
+      }
+      for (const file of files) check(file.name, file.size);
+      const expiresAt = timestampFromMs(Date.now() + SLOT_TTL_SECONDS * 1000);
+      return Promise.all(
+        files.map(async (file) => {
+          const key = keys.upload(tenant, newId(), file.name);
+          try {
+            const url = await storage.presignPut(key, SLOT_TTL_SECONDS);
+            return create(UploadSlotSchema, { key, url, expiresAt });
+          } catch (err) {
+            throw storageFailure(err, `presign ${key}`);
+          }
+        }),
+      );
+    },
+  };
+}
+
+export type Uploads = ReturnType<typeof createUploads>;
+
+/** Passes bytes through, failing as soon as they exceed `size`, or at the end if they fall short. */
+async function* meter(body: AsyncIterable<Uint8Array>, size: number, name: string): AsyncGenerator<Uint8Array> {
+  let received = 0;
+  for await (const chunk of body) {
+    received += chunk.byteLength;
+    if (received > size) {
+      throw new ConnectError(`"${name}" is longer than its declared size of ${size} bytes`, Code.InvalidArgument);
+    }
+    yield chunk;
+  }
+  if (received !== size) {
+    throw new ConnectError(`"${name}" ended after ${received} of its declared ${size} bytes`, Code.InvalidArgument);
+  }
+}
