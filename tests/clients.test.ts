@@ -1,0 +1,134 @@
+/**
+ * Clients nobody on this project wrote, and the one we ship: `buf curl` over gRPC and Connect against the
+ * gateway's two ports, and the `imgc` CLI.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import sharp from "sharp";
+import { describe, expect, test } from "vitest";
+import { childEnv, repoRoot } from "../scripts/lib/local-stack.js";
+import { corpusFiles, uploadFixtures, useCluster, waitForJob } from "./harness/index.js";
+
+const run = promisify(execFile);
+const cluster = useCluster({ workers: 2 });
+const buf = path.join(repoRoot, "node_modules", ".bin", "buf");
+
+interface BufResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function bufCurl(args: string[]): Promise<BufResult> {
+  try {
+    const { stdout, stderr } = await run(buf, ["curl", "--timeout", "30s", ...args], { cwd: repoRoot });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const failure = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: failure.code ?? -1, stdout: failure.stdout ?? "", stderr: failure.stderr ?? "" };
+  }
+}
+
+async function bufCall(args: string[]): Promise<Record<string, unknown>> {
+  const result = await bufCurl(args);
+  if (result.code !== 0) throw new Error(`buf curl ${args.join(" ")} exited ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as Record<string, unknown>;
+}
+
+/** Server reflection where the gRPC port offers it; the proto/ folder otherwise. */
+async function grpcSchemaArgs(grpcBase: string): Promise<string[]> {
+  const probe = await bufCurl(["--protocol", "grpc", "--http2-prior-knowledge", "--list-services", grpcBase]);
+  return probe.code === 0 && probe.stdout.includes("imgc.v1.JobService") ? [] : ["--schema", "proto"];
+}
+
+describe("buf curl against the gateway", () => {
+  test.each([
+    ["grpc", "gRPC port"],
+    ["connect", "HTTP port"],
+  ] as const)("SubmitJob and GetJob over %s on the %s", async (protocol, _port) => {
+    const c = cluster();
+    const { uploads } = await uploadFixtures(
+      c.storage,
+      corpusFiles("photos").filter((f) => /rocket/.test(f)),
+    );
+    const [upload] = uploads;
+    if (!upload) throw new Error("no upload");
+    const base =
+      protocol === "grpc"
+        ? [
+            "--protocol",
+            "grpc",
+            "--http2-prior-knowledge",
+            ...(await grpcSchemaArgs(c.addresses.gatewayGrpc)),
+            `${c.addresses.gatewayGrpc}/imgc.v1.JobService`,
+          ]
+        : // Reflection needs HTTP/2; the HTTP port speaks HTTP/1.1, so the schema comes from proto/.
+          ["--protocol", "connect", "--schema", "proto", `${c.addresses.gatewayHttp}/imgc.v1.JobService`];
+    const service = base.pop() as string;
+
+    const submitted = await bufCall([
+      ...base,
+      "-d",
+      JSON.stringify({ sources: [{ uploadKey: upload.key }], options: { format: "IMAGE_FORMAT_WEBP" } }),
+      `${service}/SubmitJob`,
+    ]);
+    const job = submitted.job as { id?: string; state?: string } | undefined;
+    expect(job?.id).toMatch(/^[A-Za-z0-9_-]{20}$/);
+    expect(submitted.created).toBe(true);
+    const jobId = job?.id as string;
+
+    await waitForJob(c.jobs, jobId, { timeoutMs: 60_000 });
+    const got = await bufCall([...base, "-d", JSON.stringify({ jobId }), `${service}/GetJob`]);
+    expect(got.job).toMatchObject({ id: jobId, state: "JOB_STATE_COMPLETED" });
+
+    const missing = await bufCurl([
+      ...base,
+      "-d",
+      JSON.stringify({ jobId: "no-such-job-aaaaaaaa" }),
+      `${service}/GetJob`,
+    ]);
+    // buf curl exits with the RPC's code shifted left by three: NOT_FOUND (5) is 40.
+    expect(missing.code).toBe(5 << 3);
+  });
+});
+
+describe("the imgc CLI", () => {
+  test("imgc compress writes each output to --out and names the worker that made it", async () => {
+    const c = cluster();
+    const photos = corpusFiles("photos").filter((f) => /flowers|rocket|street/.test(f));
+    expect(photos).toHaveLength(3);
+    const out = await mkdtemp(path.join(os.tmpdir(), "imgc-cli-"));
+    const env = childEnv({
+      IMGC_COORDINATOR_URL: c.addresses.coordinator,
+      IMGC_GATEWAY_URL: c.addresses.gatewayHttp,
+    });
+    const result = await run(
+      process.execPath,
+      ["--import", "tsx", "cli/src/main.ts", "compress", ...photos, "--out", out],
+      { cwd: repoRoot, env, timeout: 120_000 },
+    ).catch((err: { code?: number; stdout?: string; stderr?: string }) => {
+      throw new Error(`imgc compress exited ${err.code}:\n${err.stdout}\n${err.stderr}`);
+    });
+
+    const written = await readdir(out);
+    expect(written).toHaveLength(3);
+    for (const name of written) {
+      const bytes = await readFile(path.join(out, name));
+      const metadata = await sharp(bytes).metadata();
+      expect(metadata.width, name).toBeGreaterThan(0);
+    }
+    // Each output carries its source's name.
+    for (const photo of photos) {
+      const stem = path.basename(photo, path.extname(photo));
+      expect(
+        written.some((name) => name.startsWith(stem)),
+        `an output for ${stem}`,
+      ).toBe(true);
+    }
+    const lines = result.stdout.split("\n").filter((line) => /worker-[12]/.test(line));
+    expect(lines.length, `stdout names a worker:\n${result.stdout}`).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -1,0 +1,88 @@
+/**
+ * docker-compose.yml and the Dockerfile cannot run here (no Docker engine), so their shape is checked
+ * against the protocol: the services, a scalable worker, and only documented IMGC_* variables.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, test } from "vitest";
+import { parse } from "yaml";
+import { repoRoot } from "../scripts/lib/local-stack.js";
+
+interface ComposeService {
+  image?: string;
+  build?: { context?: string; target?: string };
+  command?: string[];
+  container_name?: string;
+  ports?: string[];
+  environment?: Record<string, string>;
+  depends_on?: Record<string, unknown>;
+}
+
+const read = (file: string) => readFileSync(path.join(repoRoot, file), "utf8");
+const compose = parse(read("docker-compose.yml"), { merge: true }) as { services: Record<string, ComposeService> };
+const services = compose.services;
+const dockerfile = read("Dockerfile");
+const documented = new Set(read("docs/protocol.md").match(/IMGC_[A-Z0-9_]+/g));
+const imgcServices = ["coordinator", "worker", "gateway"] as const;
+
+function service(name: string): ComposeService {
+  const found = services[name];
+  if (!found) throw new Error(`docker-compose.yml has no service ${name}`);
+  return found;
+}
+
+describe("docker-compose.yml", () => {
+  test("names the services nats, minio, coordinator, worker and gateway", () => {
+    expect(Object.keys(services).sort()).toEqual(["coordinator", "gateway", "minio", "nats", "worker"]);
+    expect(service("nats").image).toBe("nats:2.10");
+    expect(service("nats").command).toContain("-js");
+    expect(service("minio").image).toMatch(/^minio\/minio/);
+    expect(service("minio").command?.slice(0, 2)).toEqual(["server", "/data"]);
+  });
+
+  test("the worker scales: no fixed container name, no host port", () => {
+    const worker = service("worker");
+    expect(worker.container_name).toBeUndefined();
+    expect(worker.ports ?? []).toEqual([]);
+  });
+
+  test("the gateway publishes its HTTP and gRPC ports", () => {
+    const gateway = service("gateway");
+    expect(gateway.ports).toEqual(expect.arrayContaining(["8080:8080", "8081:8081"]));
+    expect(gateway.environment).toMatchObject({ IMGC_GATEWAY_PORT: "8080", IMGC_GATEWAY_GRPC_PORT: "8081" });
+  });
+
+  test("every service reaches NATS, MinIO and the coordinator by their compose names", () => {
+    const coordinator = service("coordinator").environment ?? {};
+    for (const name of imgcServices) {
+      const env = service(name).environment ?? {};
+      expect(env.IMGC_NATS_URL, name).toBe("nats://nats:4222");
+      expect(env.IMGC_S3_ENDPOINT, name).toBe("http://minio:9000");
+      expect(env.IMGC_COORDINATOR_URL, name).toBe(`coordinator:${coordinator.IMGC_COORDINATOR_PORT}`);
+      expect(env.IMGC_S3_ACCESS_KEY, name).toBe(service("minio").environment?.MINIO_ROOT_USER);
+      expect(env.IMGC_S3_SECRET_KEY, name).toBe(service("minio").environment?.MINIO_ROOT_PASSWORD);
+    }
+    expect(coordinator.IMGC_COORDINATOR_HOST).toBe("0.0.0.0");
+    expect(service("gateway").environment?.IMGC_GATEWAY_HOST).toBe("0.0.0.0");
+  });
+
+  test("uses only the IMGC_* variables docs/protocol.md documents", () => {
+    expect(documented.size).toBeGreaterThan(10);
+    for (const [name, svc] of Object.entries(services)) {
+      for (const key of Object.keys(svc.environment ?? {}).filter((k) => k.startsWith("IMGC_"))) {
+        expect(documented.has(key), `${name}: ${key} is documented`).toBe(true);
+      }
+    }
+  });
+
+  test("each imgc service builds its own Dockerfile target, which runs its main.ts through tsx", () => {
+    for (const name of imgcServices) {
+      expect(service(name).build).toMatchObject({ context: ".", target: name });
+      const stage = dockerfile.split(/^FROM /m).find((part) => new RegExp(`^\\S+ AS ${name}\\s*$`, "m").test(part));
+      expect(stage, `Dockerfile stage ${name}`).toBeDefined();
+      expect(stage).toContain(`CMD ["node", "--import", "tsx", "${name}/src/main.ts"]`);
+    }
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+    expect(dockerfile).toMatch(/^RUN npm ci\b/m);
+  });
+});
