@@ -2,9 +2,10 @@
  * The integration-test harness: real nats-server, S3 and imgc processes on free loopback ports, one log file
  * each under a per-run temp folder, all stopped on teardown.
  */
+
+export { generateImages } from "../../scripts/lib/generated-images.js";
 export { type Cluster, type ClusterOptions, startCluster, testTimings } from "./cluster.js";
 export { corpusDir, corpusFiles } from "./corpus.js";
-export { generateImages } from "./generated-images.js";
 export { type InfraHandle, type S3Handle, startNats, startS3, storageFor } from "./infra.js";
 export { allResults, terminalJobStates, waitForJob } from "./jobs.js";
 export { logPath, scratchDir, testRunDir } from "./run-dir.js";

@@ -3,11 +3,9 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { keys, type Storage } from "@imgc/common";
+import type { Fixture } from "../../scripts/lib/generated-images.js";
 
-export interface Fixture {
-  name: string;
-  body: Buffer;
-}
+export type { Fixture };
 
 export interface UploadOptions {
   /** The tenant whose uploads/ folder gets the files; the gateway's unauthenticated tenant is "default". */

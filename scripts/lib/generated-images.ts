@@ -1,6 +1,10 @@
 /** Small, varied, valid images made on the spot: many items without a big corpus. */
 import sharp from "sharp";
-import type { Fixture } from "./uploads.js";
+
+export interface Fixture {
+  name: string;
+  body: Buffer;
+}
 
 /** A tiny deterministic PRNG (mulberry32), so a failing run can be reproduced. */
 function random(seed: number): () => number {

@@ -1,0 +1,224 @@
+/**
+ * `npm run up`: the whole cluster on this machine, without Docker. nats-server (JetStream, data in
+ * .data/nats), the project's S3 server (.data/s3), the coordinator, the workers and the gateway, their logs
+ * merged on the terminal (and kept in .data/logs), then a demo job. Ctrl-C stops everything.
+ *
+ *   npm run up [-- --workers 3] [-- --no-demo]
+ *
+ * Ports are the defaults of docs/protocol.md; the same IMGC_* variables move them (IMGC_NATS_URL,
+ * IMGC_S3_ENDPOINT, IMGC_COORDINATOR_PORT, IMGC_GATEWAY_PORT, IMGC_GATEWAY_GRPC_PORT), and every other IMGC_*
+ * variable set here reaches the services as it is.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { demoImages, runDemo } from "./lib/demo.js";
+import { ensureNatsServer } from "./lib/install-nats.js";
+import {
+  repoRoot,
+  type ServiceKind,
+  startNatsProcess,
+  startS3Process,
+  startServiceProcess,
+} from "./lib/local-stack.js";
+import { bold, dim, green, prefixer, red } from "./lib/log-format.js";
+import { killAllNow, type ManagedProcess, startProcess } from "./lib/managed-process.js";
+
+const { values } = parseArgs({
+  options: {
+    workers: { type: "string", default: "2" },
+    "no-demo": { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (values.help) {
+  console.log("usage: npm run up [-- --workers N] [-- --no-demo]");
+  process.exit(0);
+}
+const workerCount = Number(values.workers);
+if (!/^\d+$/.test(values.workers) || workerCount < 1 || workerCount > 32) {
+  console.error(`Expected integer between 1 and 32 for --workers but received ${JSON.stringify(values.workers)}`);
+  process.exit(2);
+}
+
+const data = path.join(repoRoot, ".data");
+const logs = path.join(data, "logs");
+const printer = prefixer(Math.max(11, `worker-${workerCount}`.length));
+const say = printer("up");
+
+function portOf(variable: string, fallback: number): number {
+  const raw = process.env[variable];
+  if (!raw) return fallback;
+  const asUrl = /^[a-z]+:\/\//.test(raw) ? new URL(raw.split(",")[0] ?? raw) : undefined;
+  const port = Number(asUrl ? asUrl.port : raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    console.error(`Expected a port between 1 and 65535 in ${variable} but received ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return port;
+}
+
+const ports = {
+  nats: portOf("IMGC_NATS_URL", 4222),
+  s3: portOf("IMGC_S3_ENDPOINT", 9000),
+  coordinator: portOf("IMGC_COORDINATOR_PORT", 50051),
+  gateway: portOf("IMGC_GATEWAY_PORT", 8080),
+  gatewayGrpc: portOf("IMGC_GATEWAY_GRPC_PORT", 8081),
+};
+const variableOf: Record<keyof typeof ports, string> = {
+  nats: "IMGC_NATS_URL",
+  s3: "IMGC_S3_ENDPOINT",
+  coordinator: "IMGC_COORDINATOR_PORT",
+  gateway: "IMGC_GATEWAY_PORT",
+  gatewayGrpc: "IMGC_GATEWAY_GRPC_PORT",
+};
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+// Every process this script started, in start order; stopped in reverse.
+const started: { proc: ManagedProcess; core: boolean }[] = [];
+let stopping = false;
+
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    say("stopping…");
+    const byLayer = [
+      started.filter((s) => ["gateway", "worker"].some((n) => s.proc.name.startsWith(n))),
+      started.filter((s) => s.proc.name === "coordinator"),
+      started.filter((s) => s.proc.name === "nats" || s.proc.name === "s3"),
+    ];
+    for (const layer of byLayer) await Promise.all(layer.map((s) => s.proc.stop(10_000)));
+    say("stopped");
+  }
+  process.exit(code);
+}
+
+let interrupts = 0;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (++interrupts > 1) {
+      killAllNow();
+      process.exit(130);
+    }
+    void shutdown(0);
+  });
+}
+
+function track(proc: ManagedProcess, core: boolean): ManagedProcess {
+  started.push({ proc, core });
+  void proc.exited.then((exit) => {
+    if (stopping) return;
+    const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+    say(red(`${proc.name} exited (${how}); its log: ${proc.logFile}`));
+    // A worker may die and the cluster carries on; without the others there is no cluster.
+    if (core) void shutdown(1);
+  });
+  return proc;
+}
+
+async function buildWebIfMissing(): Promise<void> {
+  const web = path.join(repoRoot, "web");
+  if (existsSync(path.join(web, "dist", "index.html"))) return;
+  const manifest = JSON.parse(readFileSync(path.join(web, "package.json"), "utf8")) as { scripts?: object };
+  if (!manifest.scripts || !("build" in manifest.scripts) || !existsSync(path.join(web, "index.html"))) return;
+  say("web/dist is missing: building the web client (npm run build -w web)");
+  const build = startProcess({
+    name: "web build",
+    command: "npm",
+    args: ["run", "build", "-w", "web"],
+    cwd: repoRoot,
+    onLine: printer("web"),
+    logFile: path.join(logs, "web-build.log"),
+  });
+  const exit = await build.exited;
+  if (exit.code !== 0) say(red("the web client did not build; the gateway serves the API without it"));
+}
+
+async function main(): Promise<void> {
+  if (!ensureNatsServer((line) => console.error(line))) process.exit(1);
+  for (const [name, port] of Object.entries(ports) as [keyof typeof ports, number][]) {
+    if (!(await isFree(port))) {
+      console.error(
+        `Port ${port} (${name}) is in use: another imgc or nats-server may be running. Stop it, or move this one with ${variableOf[name]}.`,
+      );
+      process.exit(1);
+    }
+  }
+  await buildWebIfMissing();
+
+  const natsUrl = `nats://127.0.0.1:${ports.nats}`;
+  const s3Url = `http://127.0.0.1:${ports.s3}`;
+  // The user's own IMGC_* settings (log level, slots, …) go through; addresses are ours.
+  const userEnv = Object.fromEntries(
+    Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith("IMGC_") && e[1] !== undefined),
+  );
+  const env: Record<string, string> = {
+    ...userEnv,
+    IMGC_NATS_URL: natsUrl,
+    IMGC_S3_ENDPOINT: s3Url,
+    IMGC_S3_ACCESS_KEY: "S3RVER",
+    IMGC_S3_SECRET_KEY: "S3RVER",
+    IMGC_S3_BUCKET: "imgc",
+    IMGC_COORDINATOR_URL: `127.0.0.1:${ports.coordinator}`,
+    IMGC_COORDINATOR_HOST: "127.0.0.1",
+    IMGC_COORDINATOR_PORT: String(ports.coordinator),
+    IMGC_GATEWAY_HOST: "127.0.0.1",
+    IMGC_GATEWAY_PORT: String(ports.gateway),
+    IMGC_GATEWAY_GRPC_PORT: String(ports.gatewayGrpc),
+  };
+  const output = (name: string) => ({ logFile: path.join(logs, `${name}.log`), onLine: printer(name) });
+  const service = async (kind: ServiceKind, name: string, extra: Record<string, string> = {}) =>
+    track(await startServiceProcess(kind, { name, env: { ...env, ...extra }, ...output(name) }), kind !== "worker");
+
+  const [nats, s3] = await Promise.all([
+    startNatsProcess({ port: ports.nats, storeDir: path.join(data, "nats"), ...output("nats") }),
+    startS3Process({ port: ports.s3, dir: path.join(data, "s3"), ...output("s3") }),
+  ]);
+  track(nats, true);
+  track(s3, true);
+  await service("coordinator", "coordinator");
+  await Promise.all([
+    service("gateway", "gateway"),
+    ...Array.from({ length: workerCount }, (_, i) =>
+      service("worker", `worker-${i + 1}`, { IMGC_WORKER_ID: `worker-${i + 1}` }),
+    ),
+  ]);
+
+  const web = `http://127.0.0.1:${ports.gateway}`;
+  const grpc = `127.0.0.1:${ports.gatewayGrpc}`;
+  const lines = [
+    bold(green("imgc is up")),
+    `  web client   ${bold(web)}`,
+    `  gRPC         ${grpc}  ${dim(`buf curl --protocol grpc --http2-prior-knowledge --schema proto http://${grpc}/imgc.v1.JobService/ListJobs`)}`,
+    `  Connect      ${web}/imgc.v1.JobService/<method>`,
+    `  coordinator  127.0.0.1:${ports.coordinator} (internal gRPC)`,
+    `  S3           ${s3Url} (bucket imgc, keys S3RVER/S3RVER; data in .data/s3)`,
+    `  NATS         ${natsUrl} (JetStream; data in .data/nats)`,
+    `  logs         ${path.relative(process.cwd(), logs) || logs}/`,
+    "Ctrl-C stops everything.",
+  ];
+  for (const line of lines) say(line);
+
+  if (values["no-demo"]) return;
+  const demo = printer("demo");
+  const { images, from } = await demoImages(repoRoot);
+  demo(`compressing ${images.length} images from ${from} through the gateway`);
+  try {
+    await runDemo(web, images, demo);
+  } catch (err) {
+    demo(red(`the demo job failed: ${(err as Error).message}`));
+  }
+}
+
+main().catch(async (err: unknown) => {
+  say(red((err as Error).message ?? String(err)));
+  await shutdown(1);
+});
