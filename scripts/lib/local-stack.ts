@@ -103,11 +103,17 @@ export async function startServiceProcess(kind: ServiceKind, options: ServicePro
   return proc;
 }
 
-/** This process's environment without its IMGC_* variables, plus `imgc`: a child configured only as asked. */
+/**
+ * This process's environment without its IMGC_* variables, plus `imgc`: a child configured only as asked.
+ * What vitest sets for its workers (VITEST*, TEST, NODE_ENV=test) is dropped too, so that services under
+ * test run as they do in production.
+ */
 export function childEnv(imgc: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith("IMGC_")) env[key] = value;
+    if (key.startsWith("IMGC_") || key.startsWith("VITEST") || (process.env.VITEST && key === "TEST")) continue;
+    if (key === "NODE_ENV" && value === "test") continue;
+    env[key] = value;
   }
   return { ...env, ...imgc };
 }
