@@ -124,6 +124,12 @@ function track(proc: ManagedProcess, core: boolean): ManagedProcess {
   return proc;
 }
 
+/** Waits for every start to end (so that each one that came up is tracked and stopped), then fails on the first failure. */
+async function allStarted(starts: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(starts)).find((result) => result.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
 async function buildWebIfMissing(): Promise<void> {
   const web = path.join(repoRoot, "web");
   if (existsSync(path.join(web, "dist", "index.html"))) return;
@@ -178,14 +184,14 @@ async function main(): Promise<void> {
   const service = async (kind: ServiceKind, name: string, extra: Record<string, string> = {}) =>
     track(await startServiceProcess(kind, { name, env: { ...env, ...extra }, ...output(name) }), kind !== "worker");
 
-  const [nats, s3] = await Promise.all([
-    startNatsProcess({ port: ports.nats, storeDir: path.join(data, "nats"), ...output("nats") }),
-    startS3Process({ port: ports.s3, dir: path.join(data, "s3"), ...output("s3") }),
+  await allStarted([
+    startNatsProcess({ port: ports.nats, storeDir: path.join(data, "nats"), ...output("nats") }).then((p) =>
+      track(p, true),
+    ),
+    startS3Process({ port: ports.s3, dir: path.join(data, "s3"), ...output("s3") }).then((p) => track(p, true)),
   ]);
-  track(nats, true);
-  track(s3, true);
   await service("coordinator", "coordinator");
-  await Promise.all([
+  await allStarted([
     service("gateway", "gateway"),
     ...Array.from({ length: workerCount }, (_, i) =>
       service("worker", `worker-${i + 1}`, { IMGC_WORKER_ID: `worker-${i + 1}` }),
