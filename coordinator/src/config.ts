@@ -1,0 +1,39 @@
+import { int, loadConfig, logFields, natsFields, s3Fields, str } from "@imgc/common";
+
+const MiB = 1024 * 1024;
+
+export const coordinatorSchema = {
+  ...natsFields,
+  ...s3Fields,
+  ...logFields,
+  host: str("IMGC_COORDINATOR_HOST", "127.0.0.1", "gRPC listen host"),
+  port: int("IMGC_COORDINATOR_PORT", 50051, 0, 65535, "gRPC listen port (0 picks a free one)"),
+  ackWaitMs: int("IMGC_ACK_WAIT_MS", 30_000, 1_000, 3_600_000, "JetStream AckWait for chunks"),
+  maxDeliver: int("IMGC_MAX_DELIVER", 5, 1, 100, "deliveries of a chunk before its items fail"),
+  workerTimeoutMs: int(
+    "IMGC_WORKER_TIMEOUT_MS",
+    6_000,
+    500,
+    600_000,
+    "a heartbeat older than this: the worker is gone",
+  ),
+  workerTtlMs: int("IMGC_WORKER_TTL_MS", 10_000, 1_000, 600_000, "max age of a heartbeat in KV imgc-workers"),
+  chunkMaxItems: int("IMGC_CHUNK_MAX_ITEMS", 16, 1, 10_000, "the most items in one chunk"),
+  chunkMaxBytes: int("IMGC_CHUNK_MAX_BYTES", 32 * MiB, 1, 2 ** 40, "the most source bytes in one chunk"),
+  chunkMinCount: int("IMGC_CHUNK_MIN_COUNT", 8, 1, 1_000, "a job of few items is spread over this many chunks"),
+  jobMaxItems: int("IMGC_JOB_MAX_ITEMS", 100_000, 1, 10_000_000, "the most items one job may have"),
+  urlTtlS: int("IMGC_DOWNLOAD_URL_TTL_S", 3_600, 60, 7 * 24 * 3600, "lifetime of presigned download URLs"),
+};
+
+export type CoordinatorConfig = ReturnType<typeof loadCoordinatorConfig>;
+
+export function loadCoordinatorConfig(env: Record<string, string | undefined> = process.env) {
+  return loadConfig(coordinatorSchema, env);
+}
+
+/** The chunk-sizing knobs, as the scheduler takes them. */
+export interface ChunkLimits {
+  maxItems: number;
+  maxBytes: number;
+  minCount: number;
+}

@@ -1,0 +1,160 @@
+/**
+ * Wires the coordinator together on a NATS connection and a storage client: topology, stores, job life
+ * cycle, scheduler, membership, dead letters; then resumes every job that has not ended. `close` stops the
+ * background work (not the NATS connection, which the caller owns), so tests can start a second coordinator
+ * on the same NATS to exercise a restart.
+ */
+
+import { defaultTopology, ensureTopology, type Logger, type Storage, TASKS_STREAM, taskConsumer } from "@imgc/common";
+import { type NatsConnection, StorageType } from "nats";
+import type { ChunkLimits } from "./config.js";
+import { chunkKey } from "./ids.js";
+import { createCatalog } from "./jobs/catalog.js";
+import { createChunkStore } from "./jobs/chunk-store.js";
+import { createEvents } from "./jobs/events.js";
+import { createIdempotency } from "./jobs/idempotency.js";
+import { createJobStore } from "./jobs/job-store.js";
+import { createLifecycle } from "./jobs/lifecycle.js";
+import { createResultStore } from "./jobs/result-store.js";
+import { createWebhooks } from "./jobs/webhook.js";
+import { createMembership } from "./membership/membership.js";
+import { createAssignments } from "./scheduler/assignments.js";
+import { createDeadLetters, ensureDeadLetters } from "./scheduler/dead-letters.js";
+import { createDispatcher } from "./scheduler/dispatcher.js";
+import { resumeAll } from "./scheduler/resume.js";
+import { createSubmitter } from "./scheduler/submit.js";
+import { createClusterService } from "./services/cluster-service.js";
+import { createJobService } from "./services/job-service.js";
+
+export const DISPATCH_BUCKET = "imgc-dispatch";
+export const IDEMPOTENCY_BUCKET = "imgc-idempotency";
+
+export type CoordinatorStorage = Pick<Storage, "bucket" | "stat" | "list" | "putBuffer" | "presignGet" | "presignPut">;
+
+export interface CoordinatorSettings {
+  ackWaitMs: number;
+  maxDeliver: number;
+  workerTimeoutMs: number;
+  workerTtlMs: number;
+  chunk: ChunkLimits;
+  jobMaxItems: number;
+  urlTtlS: number;
+}
+
+export interface CoordinatorOptions {
+  nc: NatsConnection;
+  storage: CoordinatorStorage;
+  log: Logger;
+  settings: CoordinatorSettings;
+  fetch?: typeof fetch;
+  /** How long SubmitJob waits for a concurrent SubmitJob with the same idempotency key (tests shorten it). */
+  reservationWaitMs?: number;
+}
+
+export async function startCoordinator(options: CoordinatorOptions) {
+  const { nc, storage, log, settings } = options;
+  const topology = await ensureTopology(nc, {
+    ...defaultTopology,
+    ackWaitMs: settings.ackWaitMs,
+    maxDeliver: settings.maxDeliver,
+    workerTtlMs: settings.workerTtlMs,
+  });
+  const js = nc.jetstream();
+  const [dispatchKv, idempotencyKv] = await Promise.all([
+    js.views.kv(DISPATCH_BUCKET, { history: 1, storage: StorageType.File }),
+    js.views.kv(IDEMPOTENCY_BUCKET, { history: 1, storage: StorageType.File }),
+  ]);
+  await ensureDeadLetters(topology.jsm);
+
+  const jobs = createJobStore(topology.jobs);
+  const results = createResultStore(topology.results);
+  const chunks = createChunkStore(topology.chunks, dispatchKv);
+  const events = createEvents(js, topology.jsm, log);
+  const catalog = createCatalog(chunks);
+  const lifecycle = createLifecycle({
+    jobs,
+    results,
+    events,
+    storage,
+    webhooks: createWebhooks(log, options.fetch),
+    log,
+  });
+  const dispatcher = createDispatcher(js, chunks);
+  const assignments = createAssignments({ lifecycle, chunks, dispatcher, log, maxRepublish: settings.maxDeliver });
+  const submitter = createSubmitter({
+    storage,
+    jobs,
+    results,
+    chunks,
+    idempotency: createIdempotency(idempotencyKv),
+    lifecycle,
+    dispatcher,
+    events,
+    log,
+    limits: settings.chunk,
+    maxItems: settings.jobMaxItems,
+    ...(options.reservationWaitMs !== undefined ? { reservationWaitMs: options.reservationWaitMs } : {}),
+  });
+  const membership = createMembership({
+    kv: topology.workers,
+    timeoutMs: settings.workerTimeoutMs,
+    log,
+    onGone: (status) => assignments.workerGone(status.id, status.chunks),
+  });
+  const deadLetters = createDeadLetters({
+    js,
+    jsm: topology.jsm,
+    log,
+    onDeadChunk: async (chunk, deliveries) =>
+      // A live worker runs a republished copy: its reports settle the items.
+      membership.runs(chunkKey(chunk.jobId, chunk.index)) ? 0 : assignments.deadLetter(chunk, deliveries),
+  });
+
+  await membership.start();
+  const resumed = await resumeAll({ jobs, chunks, lifecycle, dispatcher, assignments, itemsOf: catalog.pending, log });
+  // Claims recorded before the restart by workers that are no longer here: republish their chunks now.
+  for (const workerId of assignments.workersHolding()) {
+    if (!membership.isLive(workerId)) await assignments.workerGone(workerId);
+  }
+  await deadLetters.start();
+  if (resumed > 0) log.info({ resumed }, "resumed jobs");
+
+  const jobService = createJobService({
+    submitter,
+    lifecycle,
+    jobs,
+    results,
+    catalog,
+    events,
+    storage,
+    urlTtlS: settings.urlTtlS,
+  });
+  const clusterService = createClusterService({
+    lifecycle,
+    assignments,
+    chunks,
+    membership,
+    control: (subject, payload) => nc.publish(subject, payload),
+    laneStats: async (lane) => {
+      const info = await topology.jsm.consumers.info(TASKS_STREAM, taskConsumer(lane));
+      return { pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
+    },
+  });
+
+  return {
+    jobService,
+    clusterService,
+    lifecycle,
+    membership,
+    assignments,
+    jobs,
+    results,
+    chunks,
+    async close(): Promise<void> {
+      await deadLetters.stop();
+      await membership.stop();
+    },
+  };
+}
+
+export type Coordinator = Awaited<ReturnType<typeof startCoordinator>>;

@@ -1,0 +1,45 @@
+import { randomBytes } from "node:crypto";
+
+/**
+ * URL-safe alphabet in ASCII order, so that ids compare like the times they start with: job ids are 8
+ * characters of creation time (milliseconds, 48 bits) then 12 random ones (72 bits), and "newest first" is
+ * simply "greatest id first", which makes a stable cursor for ListJobs.
+ */
+const ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+
+export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{20}$/;
+
+export function newJobId(now = Date.now()): string {
+  let time = "";
+  let rest = now;
+  for (let i = 0; i < 8; i++) {
+    time = ALPHABET[rest % 64] + time;
+    rest = Math.floor(rest / 64);
+  }
+  let random = "";
+  for (const byte of randomBytes(12)) random += ALPHABET[byte % 64];
+  return time + random;
+}
+
+export function isJobId(id: string): boolean {
+  return JOB_ID_PATTERN.test(id);
+}
+
+/** An item's id: its position in the job, zero-padded to 6 digits (more digits past 999999). */
+export function itemId(position: number): string {
+  return String(position).padStart(6, "0");
+}
+
+export function itemPosition(id: string): number {
+  return /^\d{6,}$/.test(id) ? Number(id) : -1;
+}
+
+export const chunkKey = (jobId: string, index: number) => `${jobId}.${index}`;
+export const resultKey = (jobId: string, item: string) => `${jobId}.${item}`;
+
+/** A random URL-safe id of `length` characters (upload ids). */
+export function randomId(length = 16): string {
+  let id = "";
+  for (const byte of randomBytes(length)) id += ALPHABET[byte % 64];
+  return id;
+}

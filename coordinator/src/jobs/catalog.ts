@@ -1,0 +1,40 @@
+/**
+ * A job's items as its chunks list them (source key and size by item id), for the items that have no result
+ * yet. Kept for the few most recently read jobs: paging through GetResults reads the chunks once.
+ */
+import { create } from "@bufbuild/protobuf";
+import { type ChunkItem, type ItemResult, ItemResultSchema, ItemState } from "@imgc/proto";
+import type { ChunkStore } from "./chunk-store.js";
+
+const CACHED_JOBS = 16;
+
+export function createCatalog(chunks: ChunkStore) {
+  const cache = new Map<string, Map<string, ChunkItem>>();
+
+  return {
+    async items(jobId: string): Promise<Map<string, ChunkItem>> {
+      const hit = cache.get(jobId);
+      if (hit) {
+        cache.delete(jobId);
+        cache.set(jobId, hit);
+        return hit;
+      }
+      const items = new Map<string, ChunkItem>();
+      for (const chunk of await chunks.all(jobId)) for (const item of chunk.items) items.set(item.itemId, item);
+      cache.set(jobId, items);
+      if (cache.size > CACHED_JOBS) cache.delete(cache.keys().next().value as string);
+      return items;
+    },
+
+    /** Every item the job's chunks hold, as a PENDING result. */
+    async pending(jobId: string): Promise<ItemResult[]> {
+      return [...(await this.items(jobId)).values()].map((item) => pendingResult(item));
+    },
+  };
+}
+
+export function pendingResult(item: ChunkItem, state = ItemState.PENDING): ItemResult {
+  return create(ItemResultSchema, { itemId: item.itemId, sourceKey: item.key, inputBytes: item.size, state });
+}
+
+export type Catalog = ReturnType<typeof createCatalog>;

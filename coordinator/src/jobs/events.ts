@@ -1,0 +1,75 @@
+/**
+ * Job events on stream IMGC_EVENTS, subject `imgc.events.<job>`. WatchJob replays them from any stream
+ * sequence, so a client that reconnects with the last sequence it saw misses nothing and sees nothing twice.
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { decodeMessage, EVENTS_STREAM, encodeMessage, eventSubject, type Logger } from "@imgc/common";
+import { type ItemResult, type Job, type JobEvent, JobEventSchema } from "@imgc/proto";
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "nats";
+import { isTerminalJobState } from "./job-states.js";
+
+export function isFinalEvent(event: JobEvent): boolean {
+  return event.kind.case === "job" && isTerminalJobState(event.kind.value.state) && !!event.kind.value.finishedAt;
+}
+
+export function createEvents(js: JetStreamClient, jsm: JetStreamManager, log: Logger) {
+  async function publish(event: JobEvent, msgID?: string): Promise<void> {
+    try {
+      await js.publish(eventSubject(event.jobId), encodeMessage(JobEventSchema, event), msgID ? { msgID } : {});
+    } catch (err) {
+      // Events are progress reports: the job state in KV is the truth, and the final event is retried by the caller.
+      log.warn({ err, jobId: event.jobId }, "could not publish a job event");
+      if (msgID) throw err;
+    }
+  }
+
+  return {
+    /** The job as it is now; the final event (a job that ended) is published once, whoever retries it. */
+    async job(job: Job): Promise<void> {
+      const event = create(JobEventSchema, { jobId: job.id, time: timestampNow(), kind: { case: "job", value: job } });
+      await publish(event, isFinalEvent(event) ? `${job.id}.final` : undefined);
+    },
+
+    async item(jobId: string, result: ItemResult): Promise<void> {
+      await publish(create(JobEventSchema, { jobId, time: timestampNow(), kind: { case: "item", value: result } }));
+    },
+
+    /** The stream sequence of the job's last event, 0 when it has none. */
+    async lastSequence(jobId: string): Promise<number> {
+      try {
+        const message = await jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: eventSubject(jobId) });
+        return message.seq;
+      } catch (err) {
+        if (/no message found|not found/i.test(String(err))) return 0;
+        throw err;
+      }
+    },
+
+    /** The job's events after `afterSequence`, as they come, until the final one (or `signal` aborts). */
+    async *watch(jobId: string, afterSequence: number, signal: AbortSignal): AsyncGenerator<JobEvent> {
+      const consumer = await js.consumers.get(EVENTS_STREAM, {
+        filterSubjects: [eventSubject(jobId)],
+        ...(afterSequence > 0
+          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: afterSequence + 1 }
+          : { deliver_policy: DeliverPolicy.All }),
+      });
+      const messages = await consumer.consume();
+      const stop = () => messages.stop();
+      signal.addEventListener("abort", stop, { once: true });
+      try {
+        for await (const message of messages) {
+          const event = decodeMessage(JobEventSchema, message.data);
+          event.sequence = BigInt(message.seq);
+          yield event;
+          if (isFinalEvent(event)) return;
+        }
+      } finally {
+        signal.removeEventListener("abort", stop);
+        messages.stop();
+      }
+    },
+  };
+}
+
+export type Events = ReturnType<typeof createEvents>;

@@ -1,0 +1,81 @@
+/** Small, typed helpers over NATS KV: protobuf JSON values, compare-and-set, and point-in-time snapshots. */
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { decodeMessage, encodeMessage } from "@imgc/common";
+import type { KV, KvEntry } from "nats";
+
+export interface Versioned<T> {
+  value: T;
+  revision: number;
+}
+
+/** True for the error KV create/update raise when the key's revision is not the expected one. */
+export function isRevisionConflict(err: unknown): boolean {
+  return /wrong last sequence|key exists/i.test(String((err as Error)?.message ?? err));
+}
+
+export async function getMessage<D extends DescMessage>(
+  kv: KV,
+  schema: D,
+  key: string,
+): Promise<Versioned<MessageShape<D>> | null> {
+  const entry = await kv.get(key);
+  if (entry?.operation !== "PUT") return null;
+  return { value: decodeMessage(schema, entry.value), revision: entry.revision };
+}
+
+/** Writes the value only if the key has none; false when another writer got there first. */
+export async function createMessage<D extends DescMessage>(
+  kv: KV,
+  schema: D,
+  key: string,
+  value: MessageShape<D>,
+): Promise<number | null> {
+  try {
+    return await kv.create(key, encodeMessage(schema, value));
+  } catch (err) {
+    if (isRevisionConflict(err)) return null;
+    throw err;
+  }
+}
+
+/**
+ * Compare-and-set loop: reads the key, lets `mutate` change the value (returning false means "nothing to
+ * change"), writes it back at the revision read, and starts over when another writer moved the key first.
+ */
+export async function updateMessage<D extends DescMessage>(
+  kv: KV,
+  schema: D,
+  key: string,
+  mutate: (value: MessageShape<D>) => unknown,
+  attempts = 20,
+): Promise<Versioned<MessageShape<D>> | null> {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const current = await getMessage(kv, schema, key);
+    if (!current) return null;
+    if (mutate(current.value) === false) return current;
+    try {
+      const revision = await kv.update(key, encodeMessage(schema, current.value), current.revision);
+      return { value: current.value, revision };
+    } catch (err) {
+      if (!isRevisionConflict(err)) throw err;
+    }
+  }
+  throw new Error(`kv ${key}: too many concurrent updates`);
+}
+
+/** Every live entry whose key matches `key` (a KV key pattern, "job.>" for example), as of now. */
+export async function snapshot(kv: KV, key = ">"): Promise<KvEntry[]> {
+  const latest = new Map<string, KvEntry>();
+  let initialized!: () => void;
+  const ready = new Promise<void>((resolve) => {
+    initialized = resolve;
+  });
+  const watch = await kv.watch({ key, initializedFn: () => initialized() });
+  const drained = (async () => {
+    for await (const entry of watch) latest.set(entry.key, entry);
+  })();
+  await ready;
+  watch.stop();
+  await drained;
+  return [...latest.values()].filter((entry) => entry.operation === "PUT");
+}

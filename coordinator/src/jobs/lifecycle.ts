@@ -1,0 +1,240 @@
+/**
+ * The life of a job after it was accepted: results come in, counters move, and when every item has a result
+ * the job ends (state, report objects, webhook, final event).
+ *
+ * Every job that has not ended is "open": it has a ledger in memory. Results are written to KV first (with
+ * `create`, so the first terminal result of an item wins), then counted in the ledger under the job's lock,
+ * then the counters are written into the job record with compare-and-set. A crash between the steps loses
+ * nothing: `open` re-derives the ledger from the results bucket.
+ */
+import { clone, create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { keys, type Logger, type Storage } from "@imgc/common";
+import { ErrorCode, type ItemResult, ItemResultSchema, ItemState, type Job, JobSchema, JobState } from "@imgc/proto";
+import type { Events } from "./events.js";
+import { finalState } from "./job-states.js";
+import type { JobStore } from "./job-store.js";
+import { JobLedger } from "./ledger.js";
+import { createLocks } from "./locks.js";
+import { reportCsv, reportJson } from "./report.js";
+import type { ResultStore } from "./result-store.js";
+import type { Webhooks } from "./webhook.js";
+
+export interface LifecycleDeps {
+  jobs: JobStore;
+  results: ResultStore;
+  events: Events;
+  storage: Pick<Storage, "putBuffer">;
+  webhooks: Webhooks;
+  log: Logger;
+  /** Least time between two progress events (the job with its counters) of one job. */
+  progressEveryMs?: number;
+}
+
+interface OpenJob {
+  job: Job;
+  ledger: JobLedger;
+  lastProgressAt: number;
+}
+
+const RECORD_CONCURRENCY = 32;
+
+export function createLifecycle(deps: LifecycleDeps) {
+  const { jobs, results, events, log } = deps;
+  const progressEveryMs = deps.progressEveryMs ?? 1_000;
+  const open = new Map<string, OpenJob>();
+  const withLock = createLocks();
+
+  /** Rewrites the job record from the ledger (and `mutate`); keeps the open copy current. */
+  async function save(entry: OpenJob, mutate?: (job: Job) => void): Promise<Job> {
+    const updated = await jobs.update(entry.job.id, (job) => {
+      entry.ledger.applyTo(job);
+      mutate?.(job);
+    });
+    if (!updated) throw new Error(`job ${entry.job.id} vanished from KV`);
+    entry.job = updated.value;
+    return entry.job;
+  }
+
+  function markRunning(job: Job): void {
+    if (job.state !== JobState.QUEUED) return;
+    job.state = JobState.RUNNING;
+    job.startedAt = timestampNow();
+  }
+
+  async function writeReport(job: Job): Promise<string> {
+    const all = await results.all(job.id);
+    const jsonKey = keys.report(job.tenant, job.id, "json");
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await deps.storage.putBuffer(keys.report(job.tenant, job.id, "csv"), Buffer.from(reportCsv(all)), "text/csv");
+        await deps.storage.putBuffer(jsonKey, Buffer.from(reportJson(job, all)), "application/json");
+        return jsonKey;
+      } catch (err) {
+        if (attempt === 3) {
+          log.error({ err, jobId: job.id }, "could not write the job report");
+          return "";
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      }
+    }
+  }
+
+  const lifecycle = {
+    /** The job as it is now: open jobs come from memory with live counters, ended ones from KV. */
+    async get(jobId: string): Promise<Job | null> {
+      const entry = open.get(jobId);
+      if (entry) {
+        const job = clone(JobSchema, entry.job);
+        entry.ledger.applyTo(job);
+        return job;
+      }
+      return (await jobs.get(jobId))?.value ?? null;
+    },
+
+    isOpen(jobId: string): boolean {
+      return open.has(jobId);
+    },
+
+    ledger(jobId: string): JobLedger | undefined {
+      return open.get(jobId)?.ledger;
+    },
+
+    openJobIds(): string[] {
+      return [...open.keys()];
+    },
+
+    /**
+     * Opens a job that has not ended: its ledger is derived from the results bucket, so counters are right
+     * whatever happened before (a fresh job, or one resumed after a crash).
+     */
+    async open(job: Job): Promise<OpenJob> {
+      const ledger = new JobLedger(job.counts?.total ?? 0);
+      for (const result of await results.all(job.id)) ledger.add(result);
+      const entry: OpenJob = { job, ledger, lastProgressAt: 0 };
+      open.set(job.id, entry);
+      await withLock(job.id, () => save(entry));
+      return entry;
+    },
+
+    /**
+     * Records terminal results; returns, for each, whether it was the item's first. A job whose last item
+     * this was ends.
+     */
+    async record(jobId: string, list: readonly ItemResult[]): Promise<boolean[]> {
+      const entry = open.get(jobId);
+      if (!entry) return list.map(() => false);
+      const accepted: boolean[] = new Array(list.length).fill(false);
+      let next = 0;
+      const worker = async () => {
+        while (next < list.length) {
+          const at = next++;
+          accepted[at] = await results.record(jobId, list[at] as ItemResult);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(RECORD_CONCURRENCY, list.length) }, worker));
+      const fresh = list.filter((_, at) => accepted[at]);
+      if (fresh.length === 0) return accepted;
+
+      let progress: Job | undefined;
+      await withLock(jobId, async () => {
+        let moved = false;
+        for (const result of fresh) moved = entry.ledger.add(result) || moved;
+        if (!moved) return;
+        const job = await save(entry, markRunning);
+        const now = Date.now();
+        if (now - entry.lastProgressAt >= progressEveryMs && !entry.ledger.complete) {
+          entry.lastProgressAt = now;
+          progress = clone(JobSchema, job);
+        }
+      });
+      // Per-item events only for reports one at a time: a cancel of 10 000 items is one job event, not 10 000.
+      if (fresh.length === 1) await events.item(jobId, fresh[0] as ItemResult);
+      if (progress) await events.job(progress);
+      if (entry.ledger.complete) await lifecycle.finish(jobId);
+      return accepted;
+    },
+
+    /** A worker took these items: the job is RUNNING from now. */
+    async started(jobId: string, chunkIndex: number, itemIds: readonly string[]): Promise<void> {
+      const entry = open.get(jobId);
+      if (!entry) return;
+      entry.ledger.claim(chunkIndex, itemIds);
+      if (entry.job.state !== JobState.QUEUED || itemIds.length === 0) return;
+      const job = await withLock(jobId, () => save(entry, markRunning));
+      await events.job(clone(JobSchema, job));
+    },
+
+    /** The chunk's items are no longer held by a worker (completed, released, or the worker died). */
+    released(jobId: string, chunkIndex: number): void {
+      open.get(jobId)?.ledger.release(chunkIndex);
+    },
+
+    /** Ends a job whose items all have results: final state, report objects, webhook, final event. */
+    async finish(jobId: string): Promise<Job | null> {
+      const ended = await withLock(jobId, async () => {
+        const entry = open.get(jobId);
+        if (!entry?.ledger.complete) return null;
+        const state = finalState(
+          { total: entry.ledger.total, failed: entry.ledger.failed },
+          entry.job.state === JobState.CANCELLED,
+        );
+        const draft = clone(JobSchema, entry.job);
+        entry.ledger.applyTo(draft);
+        draft.state = state;
+        draft.finishedAt = timestampNow();
+        const reportKey = await writeReport(draft);
+        const job = await save(entry, (job) => {
+          job.state = state;
+          job.finishedAt = draft.finishedAt;
+          job.reportKey = reportKey;
+        });
+        open.delete(jobId);
+        return job;
+      });
+      if (!ended) return null;
+      for (let attempt = 1; attempt <= 5; attempt++) {
+        try {
+          await events.job(ended);
+          break;
+        } catch (err) {
+          if (attempt === 5) log.error({ err, jobId }, "could not publish the final job event");
+          else await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+        }
+      }
+      void deps.webhooks.notify(ended);
+      log.info({ jobId, state: JobState[ended.state], counts: ended.counts }, "job ended");
+      return ended;
+    },
+
+    /**
+     * Cancels an open job: it is CANCELLED at once (claims and reports answer "cancelled" from now), then every
+     * item without a result fails CANCELLED and the job ends.
+     */
+    async cancel(jobId: string, itemsOf: (jobId: string) => Promise<ItemResult[]>): Promise<Job | null> {
+      const entry = open.get(jobId);
+      if (!entry) return null;
+      if (entry.job.state !== JobState.CANCELLED) {
+        const job = await withLock(jobId, () => save(entry, (job) => (job.state = JobState.CANCELLED)));
+        await events.job(clone(JobSchema, job));
+      }
+      const missing = (await itemsOf(jobId))
+        .filter((item) => !entry.ledger.has(item.itemId))
+        .map((item) =>
+          create(ItemResultSchema, {
+            itemId: item.itemId,
+            sourceKey: item.sourceKey,
+            state: ItemState.FAILED,
+            errorCode: ErrorCode.CANCELLED,
+            errorMessage: "the job was cancelled before this item ran",
+          }),
+        );
+      await lifecycle.record(jobId, missing);
+      // Every item already had a result: nothing above ended the job.
+      return (await lifecycle.finish(jobId)) ?? lifecycle.get(jobId);
+    },
+  };
+  return lifecycle;
+}
+
+export type Lifecycle = ReturnType<typeof createLifecycle>;

@@ -1,0 +1,37 @@
+/**
+ * Item results in KV `imgc-results`, key `<job>.<item>`. Written with `create`: the first terminal result of an
+ * item wins and every later one (a redelivered chunk, a retried report) changes nothing.
+ */
+import { decodeMessage } from "@imgc/common";
+import { type ItemResult, ItemResultSchema } from "@imgc/proto";
+import type { KV } from "nats";
+import { resultKey } from "../ids.js";
+import { createMessage, getMessage, snapshot } from "./kv.js";
+
+export function createResultStore(kv: KV) {
+  return {
+    /** True when this is the item's first result. */
+    async record(jobId: string, result: ItemResult): Promise<boolean> {
+      return (await createMessage(kv, ItemResultSchema, resultKey(jobId, result.itemId), result)) !== null;
+    },
+
+    async get(jobId: string, itemId: string): Promise<ItemResult | null> {
+      return (await getMessage(kv, ItemResultSchema, resultKey(jobId, itemId)))?.value ?? null;
+    },
+
+    async many(jobId: string, itemIds: readonly string[]): Promise<Map<string, ItemResult>> {
+      const found = await Promise.all(itemIds.map((id) => this.get(jobId, id)));
+      const out = new Map<string, ItemResult>();
+      for (const result of found) if (result) out.set(result.itemId, result);
+      return out;
+    },
+
+    /** Every result of the job, in item order. */
+    async all(jobId: string): Promise<ItemResult[]> {
+      const results = (await snapshot(kv, `${jobId}.>`)).map((entry) => decodeMessage(ItemResultSchema, entry.value));
+      return results.sort((a, b) => Number(a.itemId) - Number(b.itemId));
+    },
+  };
+}
+
+export type ResultStore = ReturnType<typeof createResultStore>;

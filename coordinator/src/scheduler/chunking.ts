@@ -1,0 +1,72 @@
+/**
+ * How a job's items are grouped into chunks: a chunk should be a few seconds of work, so that a big job
+ * spreads over every worker and a retried chunk repeats little, while a small job still splits into several
+ * chunks so that two workers share a 10-image job.
+ */
+import { type CompressionOptions, ImageFormat } from "@imgc/proto";
+import type { ChunkLimits } from "../config.js";
+
+/** [start, end) positions of each chunk's items, in order. */
+export type ChunkRange = readonly [start: number, end: number];
+
+/**
+ * Splits items of the given sizes into balanced groups of at most `maxItems` (at least `minCount` groups when
+ * there are that many items), then cuts a group where its bytes would pass `maxBytes`. An item larger than
+ * `maxBytes` gets a chunk of its own.
+ */
+export function planChunks(sizes: readonly number[], limits: ChunkLimits): ChunkRange[] {
+  const n = sizes.length;
+  if (n === 0) return [];
+  const groups = Math.max(Math.ceil(n / limits.maxItems), Math.min(n, limits.minCount));
+  const ranges: ChunkRange[] = [];
+  let start = 0;
+  for (let group = 0; group < groups; group++) {
+    const end = start + Math.floor(n / groups) + (group < n % groups ? 1 : 0);
+    let chunkStart = start;
+    let bytes = 0;
+    for (let i = start; i < end; i++) {
+      const size = sizes[i] ?? 0;
+      if (i > chunkStart && bytes + size > limits.maxBytes) {
+        ranges.push([chunkStart, i]);
+        chunkStart = i;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+    ranges.push([chunkStart, end]);
+    start = end;
+  }
+  return ranges;
+}
+
+/**
+ * How much slower than a default JPEG/WebP encode an item is expected to be with these options. Pixels are
+ * unknown until a worker reads the header, so bytes stand in for them and the options scale the budget.
+ */
+export function costFactor(options: CompressionOptions | undefined): number {
+  if (!options) return 1;
+  const formats =
+    options.format === ImageFormat.AUTO || options.format === ImageFormat.UNSPECIFIED
+      ? options.autoFormats.length > 0
+        ? options.autoFormats
+        : [ImageFormat.JPEG, ImageFormat.WEBP]
+      : [options.format];
+  let factor = formats.includes(ImageFormat.AVIF) ? 4 : 1;
+  // AUTO encodes every candidate format; a searched target encodes several qualities.
+  factor *= Math.max(1, formats.length * 0.75);
+  const goal = options.target?.goal.case;
+  if (goal === "minSsim" || goal === "maxBytes") factor *= 3;
+  if (options.effort > 6) factor *= 1.5;
+  if (options.palette) factor *= 1.5;
+  return factor;
+}
+
+/** The limits for a job with these options: costlier work gets smaller chunks. */
+export function limitsFor(options: CompressionOptions | undefined, base: ChunkLimits): ChunkLimits {
+  const factor = costFactor(options);
+  return {
+    maxItems: Math.max(1, Math.floor(base.maxItems / factor)),
+    maxBytes: Math.max(1, Math.floor(base.maxBytes / factor)),
+    minCount: base.minCount,
+  };
+}

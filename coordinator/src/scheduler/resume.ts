@@ -1,0 +1,62 @@
+/**
+ * Restart: every job that has not ended is reopened. Its counters are re-derived from the results bucket,
+ * chunks that never reached the stream are published, claims recorded in KV are adopted (the membership
+ * decides later whether their workers still live), an interrupted cancel is finished, and a job whose
+ * results were all in before the crash ends.
+ */
+import { type Logger, laneOf } from "@imgc/common";
+import { type ItemResult, type Job, JobState } from "@imgc/proto";
+import type { ChunkStore } from "../jobs/chunk-store.js";
+import type { JobStore } from "../jobs/job-store.js";
+import type { Lifecycle } from "../jobs/lifecycle.js";
+import type { Assignments } from "./assignments.js";
+import type { Dispatcher } from "./dispatcher.js";
+
+export interface ResumeDeps {
+  jobs: JobStore;
+  chunks: ChunkStore;
+  lifecycle: Lifecycle;
+  dispatcher: Dispatcher;
+  assignments: Assignments;
+  itemsOf: (jobId: string) => Promise<ItemResult[]>;
+  log: Logger;
+}
+
+export async function resumeJob(deps: ResumeDeps, job: Job): Promise<void> {
+  const { chunks, lifecycle, dispatcher, assignments } = deps;
+  const { ledger } = await lifecycle.open(job);
+  if (job.state === JobState.CANCELLED) {
+    await lifecycle.cancel(job.id, deps.itemsOf);
+    return;
+  }
+  const [list, dispatch] = await Promise.all([chunks.all(job.id), chunks.allDispatch(job.id)]);
+  const unpublished = list.filter((chunk) => !dispatch.has(chunk.index));
+  if (unpublished.length > 0) await dispatcher.publish(unpublished, laneOf(job.priority));
+  for (const chunk of list) {
+    const record = dispatch.get(chunk.index);
+    if (!record?.workerId || record.completed) continue;
+    const pending = chunk.items.map((item) => item.itemId).filter((id) => !ledger.has(id));
+    assignments.adopt(record.workerId, job.id, chunk.index, pending);
+  }
+  if (ledger.complete) await lifecycle.finish(job.id);
+  deps.log.info(
+    { jobId: job.id, ended: ledger.ended, total: ledger.total, published: unpublished.length },
+    "job resumed",
+  );
+}
+
+/** Reopens every job not ended; returns how many. */
+export async function resumeAll(deps: ResumeDeps): Promise<number> {
+  const all = await deps.jobs.load();
+  let resumed = 0;
+  for (const job of all) {
+    if (job.finishedAt) continue;
+    try {
+      await resumeJob(deps, job);
+      resumed++;
+    } catch (err) {
+      deps.log.error({ err, jobId: job.id }, "could not resume a job");
+    }
+  }
+  return resumed;
+}

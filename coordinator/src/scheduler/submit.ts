@@ -1,0 +1,201 @@
+/**
+ * Accepting a job: expand its sources into items, group them into chunks, and make it durable in an order
+ * that a crash at any point leaves resumable: results of missing sources and the chunks first, then the job
+ * record, then the chunks go on the stream (each recorded in KV `imgc-dispatch` once it is there).
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { keys, type Logger, laneOf } from "@imgc/common";
+import {
+  type Chunk,
+  ChunkItemSchema,
+  ChunkSchema,
+  ErrorCode,
+  type ItemResult,
+  ItemResultSchema,
+  ItemState,
+  type Job,
+  JobCountsSchema,
+  JobSchema,
+  JobState,
+  Priority,
+  type SubmitJobRequest,
+} from "@imgc/proto";
+import type { ChunkLimits } from "../config.js";
+import { itemId, newJobId } from "../ids.js";
+import type { ChunkStore } from "../jobs/chunk-store.js";
+import type { Events } from "../jobs/events.js";
+import type { Idempotency, Reservation } from "../jobs/idempotency.js";
+import type { JobStore } from "../jobs/job-store.js";
+import type { Lifecycle } from "../jobs/lifecycle.js";
+import type { ResultStore } from "../jobs/result-store.js";
+import { limitsFor, planChunks } from "./chunking.js";
+import type { Dispatcher } from "./dispatcher.js";
+import { EmptySourceError, expandSources, type SourceItem, type SourceStorage } from "./sources.js";
+
+export interface SubmitDeps {
+  storage: SourceStorage;
+  jobs: JobStore;
+  results: ResultStore;
+  chunks: ChunkStore;
+  idempotency: Idempotency;
+  lifecycle: Lifecycle;
+  dispatcher: Dispatcher;
+  events: Events;
+  log: Logger;
+  limits: ChunkLimits;
+  maxItems: number;
+  /** How long a SubmitJob waits for the job of an idempotency key another SubmitJob is still creating. */
+  reservationWaitMs?: number;
+}
+
+export interface Submitted {
+  job: Job;
+  created: boolean;
+}
+
+export function buildChunks(
+  job: Job,
+  items: readonly SourceItem[],
+  limits: ChunkLimits,
+  outputBucket: string,
+): Chunk[] {
+  const present = items.flatMap((item, position) => (item.missing ? [] : [{ item, position }]));
+  const ranges = planChunks(
+    present.map(({ item }) => item.size),
+    limitsFor(job.options, limits),
+  );
+  return ranges.map(([start, end], index) =>
+    create(ChunkSchema, {
+      jobId: job.id,
+      tenant: job.tenant,
+      index,
+      items: present.slice(start, end).map(({ item, position }) =>
+        create(ChunkItemSchema, {
+          itemId: itemId(position),
+          bucket: item.bucket,
+          key: item.key,
+          size: BigInt(item.size),
+        }),
+      ),
+      ...(job.options ? { options: job.options } : {}),
+      outputBucket,
+      outputPrefix: keys.outputPrefix(job.tenant, job.id),
+    }),
+  );
+}
+
+function missingResults(items: readonly SourceItem[]): ItemResult[] {
+  return items.flatMap((item, position) =>
+    item.missing
+      ? [
+          create(ItemResultSchema, {
+            itemId: itemId(position),
+            sourceKey: item.key,
+            state: ItemState.FAILED,
+            errorCode: ErrorCode.SOURCE_NOT_FOUND,
+            errorMessage: `no object ${item.key} in bucket ${item.bucket}`,
+          }),
+        ]
+      : [],
+  );
+}
+
+export function createSubmitter(deps: SubmitDeps) {
+  const { jobs, results, chunks, idempotency, lifecycle, dispatcher, events, log } = deps;
+  const waitMs = deps.reservationWaitMs ?? 30_000;
+
+  /** The job a reservation points at, waiting a while for a concurrent submitter to write it. */
+  async function jobOf(reservation: Reservation, tenant: string): Promise<Job | null> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const job = await lifecycle.get(reservation.jobId);
+      if (job) return job.tenant === tenant ? job : null;
+      if (Date.now() >= deadline) return null;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async function existing(tenant: string, key: string): Promise<Job | null> {
+    const reservation = await idempotency.lookup(tenant, key);
+    return reservation ? jobOf(reservation, tenant) : null;
+  }
+
+  /** Reserves the key for `jobId`; the job that already holds it otherwise. */
+  async function reserve(tenant: string, key: string, jobId: string): Promise<Job | null> {
+    for (;;) {
+      const other = await idempotency.reserve(tenant, key, jobId);
+      if (!other) return null;
+      const job = await jobOf(other, tenant);
+      if (job) return job;
+      // Its submitter died before writing the job: take the key over.
+      if (await idempotency.replace(tenant, key, other, jobId)) return null;
+    }
+  }
+
+  return {
+    /** `request` is validated already. */
+    async submit(tenant: string, request: SubmitJobRequest): Promise<Submitted> {
+      const key = request.idempotencyKey;
+      if (key) {
+        const job = await existing(tenant, key);
+        if (job) return { job, created: false };
+      }
+      const job = create(JobSchema, {
+        id: newJobId(),
+        tenant,
+        state: JobState.QUEUED,
+        priority: request.priority === Priority.UNSPECIFIED ? Priority.NORMAL : request.priority,
+        createdAt: timestampNow(),
+        idempotencyKey: key,
+        label: request.label,
+        webhookUrl: request.webhookUrl,
+        ...(request.options ? { options: request.options } : {}),
+      });
+
+      let items: SourceItem[];
+      try {
+        items = await expandSources(request.sources, deps.storage, deps.maxItems);
+      } catch (err) {
+        if (!(err instanceof EmptySourceError)) throw err;
+        items = [];
+      }
+
+      if (key) {
+        const other = await reserve(tenant, key, job.id);
+        if (other) return { job: other, created: false };
+      }
+
+      if (items.length === 0) {
+        job.state = JobState.FAILED;
+        job.error = "the sources hold no objects";
+        job.counts = create(JobCountsSchema, {});
+        job.finishedAt = timestampNow();
+        await jobs.create(job);
+        await events.job(job);
+        return { job, created: true };
+      }
+
+      const list = buildChunks(job, items, deps.limits, deps.storage.bucket);
+      const missing = missingResults(items);
+      job.chunkCount = list.length;
+      job.counts = create(JobCountsSchema, { total: items.length, pending: items.length });
+      for (const result of missing) await results.record(job.id, result);
+      await chunks.putAll(list);
+      await jobs.create(job);
+      await lifecycle.open(job);
+      await dispatcher.publish(list, laneOf(job.priority));
+      const accepted = (await lifecycle.get(job.id)) ?? job;
+      await events.job(accepted);
+      log.info(
+        { jobId: job.id, tenant, items: items.length, missing: missing.length, chunks: list.length },
+        "job accepted",
+      );
+      // Every source was missing: the job has ended already.
+      if (missing.length === items.length) await lifecycle.finish(job.id);
+      return { job: (await lifecycle.get(job.id)) ?? accepted, created: true };
+    },
+  };
+}
+
+export type Submitter = ReturnType<typeof createSubmitter>;

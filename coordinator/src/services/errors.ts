@@ -1,0 +1,33 @@
+/** Maps domain failures onto RPC codes; nothing but a ConnectError leaves a service. */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { StorageError } from "@imgc/common";
+import { TooManyItemsError } from "../scheduler/sources.js";
+
+export function notFound(what: string): ConnectError {
+  return new ConnectError(`${what} not found`, Code.NotFound);
+}
+
+export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (err instanceof TooManyItemsError) {
+    return new ConnectError(`${err.message}; split it into several jobs`, Code.InvalidArgument);
+  }
+  if (StorageError.isStorageError(err)) {
+    if (err.kind === "not-found") return new ConnectError(err.message, Code.InvalidArgument);
+    if (err.kind === "unavailable") return new ConnectError("object storage is unavailable", Code.Unavailable);
+    return new ConnectError("object storage refused the request", Code.FailedPrecondition);
+  }
+  if (/TIMEOUT|CONNECTION_|503|no responders/i.test(String((err as { code?: string })?.code ?? ""))) {
+    return new ConnectError("the job store is unavailable", Code.Unavailable);
+  }
+  return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
+}
+
+/** Runs a handler body, turning any failure into a ConnectError with a real code. */
+export async function guarded<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw toConnectError(err);
+  }
+}

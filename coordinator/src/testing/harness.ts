@@ -1,0 +1,101 @@
+/**
+ * A coordinator for unit tests: real NATS (the caller's nats-server), in-memory storage, and Connect clients
+ * over an in-memory router transport. `worker` plays a worker's side of the protocol by hand.
+ */
+import { create } from "@bufbuild/protobuf";
+import { type Client, createClient, createRouterTransport } from "@connectrpc/connect";
+import { createLogger, decodeMessage, TASKS_STREAM, taskConsumer } from "@imgc/common";
+import {
+  type Chunk,
+  ChunkSchema,
+  ClusterService,
+  ImageFormat,
+  ItemResultSchema,
+  ItemState,
+  JobService,
+} from "@imgc/proto";
+import type { NatsConnection } from "nats";
+import { type CoordinatorSettings, startCoordinator } from "../coordinator.js";
+import { createMemoryStorage, type MemoryStorage } from "./memory-storage.js";
+
+export const testSettings: CoordinatorSettings = {
+  ackWaitMs: 2_000,
+  maxDeliver: 3,
+  workerTimeoutMs: 1_000,
+  workerTtlMs: 5_000,
+  chunk: { maxItems: 4, maxBytes: 1024 * 1024, minCount: 2 },
+  jobMaxItems: 1_000,
+  urlTtlS: 600,
+};
+
+export async function startTestCoordinator(
+  nc: NatsConnection,
+  options: { storage?: MemoryStorage; settings?: Partial<CoordinatorSettings> } = {},
+) {
+  const storage = options.storage ?? createMemoryStorage();
+  const log = createLogger("coordinator-test", process.env.IMGC_TEST_LOG ?? "silent");
+  const coordinator = await startCoordinator({
+    nc,
+    storage,
+    log,
+    settings: { ...testSettings, ...options.settings },
+    reservationWaitMs: 500,
+  });
+  const transport = createRouterTransport(({ service }) => {
+    service(JobService, coordinator.jobService);
+    service(ClusterService, coordinator.clusterService);
+  });
+  return {
+    coordinator,
+    storage,
+    jobs: createClient(JobService, transport) as Client<typeof JobService>,
+    cluster: createClient(ClusterService, transport) as Client<typeof ClusterService>,
+  };
+}
+
+export type TestCoordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
+
+export const tenantHeader = (tenant: string) => ({ headers: { "x-imgc-tenant": tenant } });
+
+/** Pulls up to `max` chunks from a lane, as a worker would (the messages stay unacked until `ack`). */
+export async function pullChunks(nc: NatsConnection, max: number, lane: "high" | "normal" | "low" = "normal") {
+  const consumer = await nc.jetstream().consumers.get(TASKS_STREAM, taskConsumer(lane));
+  const batch = await consumer.fetch({ max_messages: max, expires: 1_000 });
+  const out: { chunk: Chunk; delivery: number; ack(): void; nak(): void }[] = [];
+  for await (const message of batch) {
+    out.push({
+      chunk: decodeMessage(ChunkSchema, message.data),
+      delivery: message.info.redeliveryCount,
+      ack: () => message.ack(),
+      nak: () => message.nak(),
+    });
+  }
+  return out;
+}
+
+/** A DONE result for an item, as a worker reports it. */
+export function doneResult(itemId: string, inputBytes = 1000, outputBytes = 400) {
+  return create(ItemResultSchema, {
+    itemId,
+    state: ItemState.DONE,
+    outputKey: `outputs/x/${itemId}.webp`,
+    format: ImageFormat.WEBP,
+    inputBytes: BigInt(inputBytes),
+    outputBytes: BigInt(outputBytes),
+    width: 10,
+    height: 10,
+    quality: 80,
+  });
+}
+
+/** Runs a whole chunk the way a worker does: claim, report each pending item, complete. */
+export async function runChunk(t: TestCoordinator, workerId: string, chunk: Chunk): Promise<string[]> {
+  const claim = await t.cluster.claimChunk({ workerId, jobId: chunk.jobId, index: chunk.index, delivery: 1 });
+  for (const itemId of claim.pendingItemIds) {
+    const result = doneResult(itemId);
+    result.outputKey = `${chunk.outputPrefix}${itemId}.webp`;
+    await t.cluster.reportItem({ workerId, jobId: chunk.jobId, chunkIndex: chunk.index, result });
+  }
+  await t.cluster.completeChunk({ workerId, jobId: chunk.jobId, index: chunk.index });
+  return claim.pendingItemIds;
+}

@@ -1,0 +1,41 @@
+/** An in-memory object store with the slice of the Storage API the coordinator uses (unit tests only). */
+import { type ObjectInfo, StorageError } from "@imgc/common";
+import type { CoordinatorStorage } from "../coordinator.js";
+
+export function createMemoryStorage(bucket = "imgc") {
+  const objects = new Map<string, Buffer>();
+  const id = (inBucket: string, key: string) => `${inBucket}/${key}`;
+  const storage: CoordinatorStorage & {
+    objects: Map<string, Buffer>;
+    put(key: string, size: number, inBucket?: string): void;
+  } = {
+    bucket,
+    objects,
+    put(key, size, inBucket = bucket) {
+      objects.set(id(inBucket, key), Buffer.alloc(size));
+    },
+    async stat(key, fromBucket = bucket) {
+      const body = objects.get(id(fromBucket, key));
+      if (!body) throw new StorageError(`stat ${fromBucket}/${key}: not found`, "not-found");
+      return { key, size: body.length };
+    },
+    async *list(prefix, fromBucket = bucket): AsyncGenerator<ObjectInfo> {
+      const start = id(fromBucket, prefix);
+      for (const [name, body] of [...objects].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        if (name.startsWith(start)) yield { key: name.slice(fromBucket.length + 1), size: body.length };
+      }
+    },
+    async putBuffer(key, body) {
+      objects.set(id(bucket, key), body);
+    },
+    async presignGet(key, expirySeconds) {
+      return `http://s3.test/${bucket}/${key}?expires=${expirySeconds}`;
+    },
+    async presignPut(key, expirySeconds) {
+      return `http://s3.test/${bucket}/${key}?put&expires=${expirySeconds}`;
+    },
+  };
+  return storage;
+}
+
+export type MemoryStorage = ReturnType<typeof createMemoryStorage>;

@@ -1,0 +1,143 @@
+/**
+ * SubmitJob validation: every problem in the request, named by its field, in one InvalidArgument.
+ *
+ * Sources are also checked against the tenant: in the cluster's bucket the folders uploads/, outputs/ and
+ * reports/ hold one sub-folder per tenant, and a tenant reads only its own. The `default` tenant (internal
+ * callers on the coordinator's private port) may also read the rest of the bucket and other buckets.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  ChromaSubsampling,
+  type CompressionOptions,
+  Fit,
+  ImageFormat,
+  MetadataPolicy,
+  Priority,
+  type Source,
+  type SubmitJobRequest,
+} from "@imgc/proto";
+import { DEFAULT_TENANT } from "./tenant.js";
+
+export const MAX_SOURCES = 10_000;
+const TENANT_AREAS = ["uploads/", "outputs/", "reports/"] as const;
+const OUTPUT_FORMATS = [ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.AVIF, ImageFormat.PNG];
+
+function isEnumValue(enumObject: object, value: number): boolean {
+  return Object.values(enumObject).includes(value);
+}
+
+/** Why `key` (or, as a prefix, every key under it) is off limits to the tenant; null when it is allowed. */
+export function keyProblem(key: string, tenant: string, isPrefix: boolean): string | null {
+  if (key.split("/").includes("..")) return "must not contain '..'";
+  for (const area of TENANT_AREAS) {
+    const own = `${area}${tenant}/`;
+    if (key.startsWith(area) && !key.startsWith(own)) return `must be under ${own}`;
+    if (isPrefix && area.startsWith(key) && key.length < area.length) {
+      return `covers ${area}, which holds other tenants' objects; use ${own}`;
+    }
+  }
+  if (tenant !== DEFAULT_TENANT && !key.startsWith(`uploads/${tenant}/`) && !key.startsWith(`outputs/${tenant}/`)) {
+    return `must be under uploads/${tenant}/ or outputs/${tenant}/`;
+  }
+  return null;
+}
+
+function sourceProblems(sources: readonly Source[], tenant: string, bucket: string): string[] {
+  const problems: string[] = [];
+  if (sources.length === 0) problems.push("sources: at least one source is required");
+  if (sources.length > MAX_SOURCES)
+    problems.push(`sources: at most ${MAX_SOURCES} sources, received ${sources.length}`);
+  sources.slice(0, MAX_SOURCES).forEach((source, i) => {
+    const where = `sources[${i}]`;
+    switch (source.kind.case) {
+      case "uploadKey": {
+        const key = source.kind.value;
+        if (!key || key.endsWith("/")) problems.push(`${where}.upload_key: expected an object key`);
+        else {
+          const problem = keyProblem(key, tenant, false);
+          if (problem) problems.push(`${where}.upload_key: ${problem}`);
+        }
+        break;
+      }
+      case "s3Prefix": {
+        const { bucket: other, prefix } = source.kind.value;
+        if (other && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(other)) {
+          problems.push(`${where}.s3_prefix.bucket: expected a bucket name but received ${JSON.stringify(other)}`);
+        } else if (other && other !== bucket) {
+          if (tenant !== DEFAULT_TENANT)
+            problems.push(`${where}.s3_prefix.bucket: only the cluster's bucket is allowed`);
+        } else {
+          const problem = keyProblem(prefix, tenant, true);
+          if (problem) problems.push(`${where}.s3_prefix.prefix: ${problem}`);
+        }
+        break;
+      }
+      default:
+        problems.push(`${where}: expected upload_key or s3_prefix`);
+    }
+  });
+  return problems;
+}
+
+function range(problems: string[], field: string, value: number, min: number, max: number): void {
+  if (!(value >= min && value <= max)) {
+    problems.push(`${field}: expected a number between ${min} and ${max} but received ${value}`);
+  }
+}
+
+export function optionProblems(options: CompressionOptions | undefined): string[] {
+  const problems: string[] = [];
+  if (!options) return problems;
+  if (!isEnumValue(ImageFormat, options.format) || options.format > ImageFormat.PNG) {
+    problems.push(`options.format: expected AUTO, KEEP, JPEG, WEBP, AVIF or PNG but received ${options.format}`);
+  }
+  for (const format of options.autoFormats) {
+    if (!OUTPUT_FORMATS.includes(format)) {
+      problems.push(
+        `options.auto_formats: expected JPEG, WEBP, AVIF or PNG but received ${ImageFormat[format] ?? format}`,
+      );
+    }
+  }
+  const goal = options.target?.goal;
+  if (goal?.case === "quality") range(problems, "options.target.quality", goal.value, 1, 100);
+  if (goal?.case === "minSsim") range(problems, "options.target.min_ssim", goal.value, 0.5, 1);
+  if (goal?.case === "maxBytes" && goal.value < 1n) {
+    problems.push("options.target.max_bytes: expected at least 1 byte but received 0");
+  }
+  if (options.resize) {
+    range(problems, "options.resize.max_width", options.resize.maxWidth, 0, 65_535);
+    range(problems, "options.resize.max_height", options.resize.maxHeight, 0, 65_535);
+    if (!isEnumValue(Fit, options.resize.fit)) problems.push(`options.resize.fit: unknown value ${options.resize.fit}`);
+  }
+  if (!isEnumValue(MetadataPolicy, options.metadata)) {
+    problems.push(`options.metadata: unknown value ${options.metadata}`);
+  }
+  if (!isEnumValue(ChromaSubsampling, options.chromaSubsampling)) {
+    problems.push(`options.chroma_subsampling: unknown value ${options.chromaSubsampling}`);
+  }
+  range(problems, "options.effort", options.effort, 0, 10);
+  return problems;
+}
+
+function webhookProblem(url: string): string | null {
+  if (!url) return null;
+  if (url.length > 2_048) return "webhook_url: at most 2048 characters";
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return "webhook_url: expected an http(s) URL";
+  } catch {
+    return `webhook_url: expected a URL but received ${JSON.stringify(url)}`;
+  }
+  return null;
+}
+
+/** Throws InvalidArgument listing every problem of the request. */
+export function validateSubmit(request: SubmitJobRequest, tenant: string, bucket: string): void {
+  const problems = [...sourceProblems(request.sources, tenant, bucket), ...optionProblems(request.options)];
+  if (!isEnumValue(Priority, request.priority)) problems.push(`priority: unknown value ${request.priority}`);
+  if (request.idempotencyKey.length > 256) problems.push("idempotency_key: at most 256 characters");
+  if (request.label.length > 256) problems.push("label: at most 256 characters");
+  const webhook = webhookProblem(request.webhookUrl);
+  if (webhook) problems.push(webhook);
+  if (problems.length > 0) throw new ConnectError(problems.join("; "), Code.InvalidArgument);
+}
