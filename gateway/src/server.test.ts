@@ -1,0 +1,330 @@
+/**
+ * The gateway on real ports (listen on 0), called by connect-node clients over Connect, gRPC-Web and gRPC,
+ * and by plain HTTP. The coordinator and S3 are faked: they are not what is tested here.
+ */
+import { mkdtemp, writeFile } from "node:fs/promises";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { Code, ConnectError, createClient, createRouterTransport, type Transport } from "@connectrpc/connect";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+  Http2SessionManager,
+} from "@connectrpc/connect-node";
+import { createLogger } from "@imgc/common";
+import { JobService, JobState, type UploadImageRequest } from "@imgc/proto";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { build, type Gateway } from "./server.js";
+import { TENANT_HEADER } from "./services/job-service.js";
+
+const log = createLogger("gateway-test", "silent");
+const KEY = "test-key-1";
+
+let gateway: Gateway;
+let httpBase: string;
+let grpcBase: string;
+let webDir: string;
+const sessions: Http2SessionManager[] = [];
+const seenTenants: (string | null)[] = [];
+const stored = new Map<string, number>();
+let coordinatorReady = true;
+let releaseWatch: () => void = () => {};
+
+beforeAll(async () => {
+  webDir = await mkdtemp(join(tmpdir(), "imgc-web-"));
+  await writeFile(join(webDir, "index.html"), "<!doctype html><title>imgc</title>");
+  const coordinator = createClient(
+    JobService,
+    createRouterTransport(
+      ({ service }) =>
+        service(JobService, {
+          getJob(request) {
+            if (request.jobId === "missing") throw new ConnectError("no job missing", Code.NotFound);
+            return { job: { id: request.jobId, state: JobState.QUEUED } };
+          },
+          async *watchJob(request) {
+            yield { event: { sequence: 1n, jobId: request.jobId } };
+            // Held open until the test lets it go (or the gateway shuts down).
+            await new Promise<void>((resolve) => {
+              releaseWatch = resolve;
+            });
+            yield { event: { sequence: 2n, jobId: request.jobId } };
+          },
+        }),
+      {
+        router: {
+          interceptors: [
+            (next) => (request) => {
+              seenTenants.push(request.header.get(TENANT_HEADER));
+              return next(request);
+            },
+          ],
+        },
+      },
+    ),
+  );
+  gateway = await build({
+    log,
+    coordinator,
+    storage: {
+      async putStream(key: string, body: Readable) {
+        let size = 0;
+        for await (const chunk of body) size += (chunk as Buffer).length;
+        stored.set(key, size);
+      },
+      presignPut: async (key: string) => `http://s3.test/${key}`,
+    },
+    checks: {
+      coordinator: async () => {
+        if (!coordinatorReady) throw new Error("connect ECONNREFUSED 10.0.0.7:50051");
+      },
+      nats: async () => {},
+      s3: async () => {},
+    },
+    apiKeys: new Map([[KEY, "acme"]]),
+    maxUploadBytes: 1000,
+    corsOrigins: ["http://localhost:5173"],
+    webDir,
+    shutdownTimeoutMs: 200,
+  });
+  httpBase = await gateway.http.listen({ host: "127.0.0.1", port: 0 });
+  grpcBase = await gateway.grpc.listen({ host: "127.0.0.1", port: 0 });
+});
+
+afterAll(async () => {
+  for (const session of sessions) session.abort();
+  await Promise.all([gateway?.http.close(), gateway?.grpc.close()]);
+});
+
+const auth = { headers: { authorization: `Bearer ${KEY}` } };
+
+function transports(): [string, Transport][] {
+  const session = new Http2SessionManager(grpcBase);
+  sessions.push(session);
+  return [
+    ["Connect (HTTP/1.1)", createConnectTransport({ baseUrl: httpBase, httpVersion: "1.1" })],
+    ["gRPC-Web (HTTP/1.1)", createGrpcWebTransport({ baseUrl: httpBase, httpVersion: "1.1" })],
+    ["gRPC (HTTP/2)", createGrpcTransport({ baseUrl: grpcBase, sessionManager: session })],
+  ];
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  throw new Error("expected the call to fail");
+}
+
+describe.each(["Connect (HTTP/1.1)", "gRPC-Web (HTTP/1.1)", "gRPC (HTTP/2)"])("JobService over %s", (name) => {
+  const pick = () => transports().find(([candidate]) => candidate === name) as [string, Transport];
+
+  test("forwards GetJob with the tenant of the API key", async () => {
+    const [, transport] = pick();
+    const client = createClient(JobService, transport);
+    seenTenants.length = 0;
+    const { job } = await client.getJob({ jobId: "job-1" }, auth);
+    expect(job).toMatchObject({ id: "job-1", state: JobState.QUEUED });
+    expect(seenTenants).toEqual(["acme"]);
+  });
+
+  test("relays the coordinator's NotFound and refuses a missing key", async () => {
+    const [, transport] = pick();
+    const client = createClient(JobService, transport);
+    const missing = await rejection(client.getJob({ jobId: "missing" }, auth));
+    expect([missing.code, missing.rawMessage]).toEqual([Code.NotFound, "no job missing"]);
+    const anonymous = await rejection(client.getJob({ jobId: "job-1" }));
+    expect(anonymous.code).toBe(Code.Unauthenticated);
+    const wrong = await rejection(client.getJob({ jobId: "job-1" }, { headers: { authorization: "Bearer wrong" } }));
+    expect(wrong.code).toBe(Code.Unauthenticated);
+  });
+});
+
+describe("gRPC over HTTP/2", () => {
+  test("UploadImage streams the data messages to storage", async () => {
+    const [, , [, transport]] = transports() as [unknown, unknown, [string, Transport]];
+    const client = createClient(JobService, transport);
+    async function* messages() {
+      yield { part: { case: "header", value: { name: "tiny.png", size: 600n } } } as UploadImageRequest;
+      for (let i = 0; i < 6; i++) yield { part: { case: "chunk", value: new Uint8Array(100) } } as UploadImageRequest;
+    }
+    const response = await client.uploadImage(messages(), auth);
+    expect(response.key).toMatch(/^uploads\/acme\/[A-Za-z0-9_-]+\/tiny\.png$/);
+    expect(response.size).toBe(600n);
+    expect(stored.get(response.key)).toBe(600);
+  });
+
+  test("WatchJob delivers events while the stream is open, then ends with it", async () => {
+    const [, , [, transport]] = transports() as [unknown, unknown, [string, Transport]];
+    const client = createClient(JobService, transport);
+    const seen: bigint[] = [];
+    for await (const { event } of client.watchJob({ jobId: "job-2" }, auth)) {
+      seen.push(event?.sequence ?? -1n);
+      if (seen.length === 1) releaseWatch();
+    }
+    expect(seen).toEqual([1n, 2n]);
+  });
+});
+
+function request(
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: Buffer,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${httpBase}${path}`, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+      );
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("PUT /v1/uploads/:name", () => {
+  test("stores the body and answers {key, size}", async () => {
+    const res = await request(
+      "PUT",
+      "/v1/uploads/photo.jpg",
+      { ...auth.headers, "content-type": "image/jpeg" },
+      Buffer.alloc(700, 7),
+    );
+    expect(res.status).toBe(200);
+    const body = JSON.parse(res.body) as { key: string; size: number };
+    expect(body.key).toMatch(/^uploads\/acme\/[A-Za-z0-9_-]+\/photo\.jpg$/);
+    expect(body.size).toBe(700);
+    expect(stored.get(body.key)).toBe(700);
+  });
+
+  test("a body over the limit is 413 with a stable code, and nothing is stored", async () => {
+    const before = stored.size;
+    const res = await request("PUT", "/v1/uploads/big.jpg", auth.headers, Buffer.alloc(1001));
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.body)).toEqual({
+      code: "resource_exhausted",
+      message: '"big.jpg" is 1001 bytes, larger than the upload limit of 1000 bytes (1000 bytes)',
+    });
+    expect(stored.size).toBe(before);
+  });
+
+  test("no key is 401, and no Content-Length is 411", async () => {
+    const anonymous = await request("PUT", "/v1/uploads/a.jpg", {}, Buffer.alloc(10));
+    expect(anonymous.status).toBe(401);
+    expect(JSON.parse(anonymous.body)).toMatchObject({ code: "unauthenticated" });
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const req = http.request(`${httpBase}/v1/uploads/a.jpg`, { method: "PUT", headers: auth.headers }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.write(Buffer.alloc(10)); // no Content-Length: Node sends it chunked
+      req.end();
+    });
+    expect(chunked).toBe(411);
+  });
+});
+
+describe("health, CORS and the web client", () => {
+  test("/healthz is 200; /readyz is 503 naming the failed dependency without its detail, 200 once it answers", async () => {
+    expect((await request("GET", "/healthz")).status).toBe(200);
+    coordinatorReady = false;
+    const down = await request("GET", "/readyz");
+    expect(down.status).toBe(503);
+    expect(JSON.parse(down.body)).toEqual({
+      status: "unready",
+      checks: { coordinator: "unreachable", nats: "ok", s3: "ok" },
+    });
+    expect(down.body).not.toMatch(/10\.0\.0\.7/);
+    coordinatorReady = true;
+    const up = await request("GET", "/readyz");
+    expect(up.status).toBe(200);
+    expect(JSON.parse(up.body)).toMatchObject({ status: "ready" });
+  });
+
+  test("a preflight from an allowed origin gets Connect's headers plus Authorization; others get none", async () => {
+    const allowed = await request("OPTIONS", "/imgc.v1.JobService/GetJob", {
+      origin: "http://localhost:5173",
+      "access-control-request-method": "POST",
+      "access-control-request-headers": "content-type,connect-protocol-version,authorization",
+    });
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers["access-control-allow-origin"]).toBe("http://localhost:5173");
+    expect(allowed.headers["access-control-allow-headers"]).toMatch(/Connect-Protocol-Version/);
+    expect(allowed.headers["access-control-allow-headers"]).toMatch(/Authorization/);
+    const denied = await request("OPTIONS", "/imgc.v1.JobService/GetJob", {
+      origin: "https://evil.example",
+      "access-control-request-method": "POST",
+    });
+    expect(denied.headers["access-control-allow-origin"]).toBeUndefined();
+    expect(denied.headers["access-control-allow-headers"]).toBeUndefined();
+  });
+
+  test("an actual call from an allowed origin carries the CORS response headers", async () => {
+    const res = await request(
+      "POST",
+      "/imgc.v1.JobService/GetJob",
+      { origin: "http://localhost:5173", "content-type": "application/json", ...auth.headers },
+      Buffer.from(JSON.stringify({ jobId: "job-3" })),
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers["access-control-allow-origin"]).toBe("http://localhost:5173");
+    expect(res.headers["access-control-expose-headers"]).toMatch(/Grpc-Status/);
+  });
+
+  test("serves the web client at /", async () => {
+    const res = await request("GET", "/");
+    expect(res.status).toBe(200);
+    expect(res.body).toContain("<title>imgc</title>");
+    expect(gateway.web).toBe(true);
+  });
+});
+
+describe("shutdown", () => {
+  test("close() cuts a WatchJob that outlives the shutdown timeout with Unavailable, and then resolves", async () => {
+    const coordinator = createClient(
+      JobService,
+      createRouterTransport(({ service }) =>
+        service(JobService, {
+          async *watchJob(request, context) {
+            yield { event: { sequence: 1n, jobId: request.jobId } };
+            // Never ends on its own; only the caller's signal stops it.
+            await new Promise((_, reject) =>
+              context.signal.addEventListener("abort", () => reject(context.signal.reason)),
+            );
+          },
+        }),
+      ),
+    );
+    const own = await build({
+      log,
+      coordinator,
+      storage: { putStream: async () => {}, presignPut: async () => "" },
+      checks: {},
+      apiKeys: new Map(),
+      maxUploadBytes: 10,
+      corsOrigins: [],
+      shutdownTimeoutMs: 100,
+    });
+    const base = await own.grpc.listen({ host: "127.0.0.1", port: 0 });
+    const session = new Http2SessionManager(base);
+    const client = createClient(JobService, createGrpcTransport({ baseUrl: base, sessionManager: session }));
+    const stream = client.watchJob({ jobId: "job-9" });
+    const iterator = stream[Symbol.asyncIterator]();
+    expect((await iterator.next()).value?.event?.sequence).toBe(1n);
+    const started = Date.now();
+    const closed = own.grpc.close();
+    const err = await rejection(iterator.next());
+    expect([err.code, err.rawMessage]).toEqual([Code.Unavailable, "the gateway is shutting down, reconnect"]);
+    session.abort();
+    await closed;
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});
