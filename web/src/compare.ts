@@ -1,0 +1,270 @@
+/**
+ * The before/after comparison: a dialog with the original and the result over each other, split by a divider
+ * (a range input, so it works by keyboard), or side by side with their scrolling tied; both zoom together,
+ * from "fit" up to 800 %, by buttons, keys (+, −, 0, 1) or ctrl/⌘ + wheel.
+ */
+import type { ImageFormat } from "@imgc/proto";
+import { h, setText } from "./dom.js";
+import { formatBytes, formatSaving } from "./format.js";
+import { formatName } from "./row.js";
+
+export interface CompareSubject {
+  name: string;
+  /** The original file, when this page still holds it. */
+  before?: Blob;
+  beforeBytes: number;
+  /** Where the result can be read (a presigned URL). */
+  after: string;
+  afterBytes: number;
+  afterFormat: ImageFormat;
+  /** The result's size in pixels (0 when unknown: then the image's own). */
+  width: number;
+  height: number;
+}
+
+export interface Compare {
+  open(subject: CompareSubject): void;
+}
+
+type Mode = "slider" | "side";
+const minZoom = 1 / 8;
+const maxZoom = 8;
+
+export function createCompare(dialog: HTMLDialogElement): Compare {
+  let mode: Mode = "slider";
+  let zoom: number | "fit" = "fit";
+  let size = { width: 0, height: 0 };
+  let beforeUrl = "";
+
+  const title = h("h2", { id: "compare-title" });
+  const close = h("button", { type: "button", class: "icon-button", "aria-label": "Close comparison" }, "×");
+  const modeSlider = h("button", { type: "button", class: "button small", "aria-pressed": "true" }, "Slider");
+  const modeSide = h("button", { type: "button", class: "button small", "aria-pressed": "false" }, "Side by side");
+  const zoomOut = h("button", { type: "button", class: "button small", "aria-label": "Zoom out" }, "−");
+  const zoomIn = h("button", { type: "button", class: "button small", "aria-label": "Zoom in" }, "+");
+  const zoomFit = h("button", { type: "button", class: "button small" }, "Fit");
+  const zoom100 = h("button", { type: "button", class: "button small" }, "100%");
+  const zoomLevel = h("output", { class: "zoom-level", "aria-live": "polite", id: "compare-zoom" });
+
+  const before = h("img", { alt: "Original", class: "before", draggable: "false" });
+  const after = h("img", { alt: "Compressed", class: "after", draggable: "false" });
+  const missing = h(
+    "p",
+    { class: "missing", hidden: true },
+    "The original is no longer on this device (the page was reloaded), so only the result is shown.",
+  );
+  const divider = h("div", { class: "divider", "aria-hidden": "true" });
+  const stageA = h("div", { class: "stage" });
+  const stageB = h("div", { class: "stage" });
+  const viewA = h(
+    "div",
+    { class: "viewport", tabindex: 0, role: "group", "aria-label": "Comparison: scroll to move around" },
+    stageA,
+  );
+  const viewB = h(
+    "div",
+    {
+      class: "viewport",
+      tabindex: 0,
+      role: "group",
+      "aria-label": "Compressed image: scroll to move around",
+      hidden: true,
+    },
+    stageB,
+  );
+  const split = h("input", {
+    type: "range",
+    min: 0,
+    max: 100,
+    step: 1,
+    value: 50,
+    id: "compare-split",
+    "aria-label": "Divider position: left shows the original, right the result",
+  });
+  const beforeCaption = h("p", { class: "caption" });
+  const afterCaption = h("p", { class: "caption" });
+
+  dialog.classList.add("compare");
+  dialog.setAttribute("aria-labelledby", "compare-title");
+  dialog.replaceChildren(
+    h(
+      "div",
+      { class: "compare-head" },
+      title,
+      h(
+        "div",
+        { class: "toolbar" },
+        h("div", { role: "group", "aria-label": "Layout", class: "group" }, modeSlider, modeSide),
+        h("div", { role: "group", "aria-label": "Zoom", class: "group" }, zoomOut, zoomLevel, zoomIn, zoomFit, zoom100),
+        close,
+      ),
+    ),
+    missing,
+    h("div", { class: "viewports" }, viewA, viewB),
+    h("div", { class: "compare-foot" }, beforeCaption, h("div", { class: "split-row" }, split), afterCaption),
+  );
+
+  function effectiveZoom(): number {
+    if (zoom !== "fit") return zoom;
+    if (!size.width || !size.height) return 1;
+    const box = viewA.getBoundingClientRect();
+    const fit = Math.min(box.width / size.width, box.height / size.height);
+    // Fit shrinks a large image to the window but never blows a small one up: zoom in for that.
+    return fit > 0 ? Math.min(1, fit) : 1;
+  }
+
+  function layout(keepCenter = true): void {
+    const z = effectiveZoom();
+    const centre = keepCenter ? centreOf(viewA) : { x: 0.5, y: 0.5 };
+    for (const stage of [stageA, stageB]) {
+      stage.style.width = `${Math.round(size.width * z)}px`;
+      stage.style.height = `${Math.round(size.height * z)}px`;
+    }
+    setText(zoomLevel, zoom === "fit" ? `Fit (${Math.round(z * 100)}%)` : `${Math.round(z * 100)}%`);
+    for (const view of mode === "side" ? [viewA, viewB] : [viewA]) restoreCentre(view, centre);
+  }
+
+  function centreOf(view: HTMLElement) {
+    return {
+      x: view.scrollWidth ? (view.scrollLeft + view.clientWidth / 2) / view.scrollWidth : 0.5,
+      y: view.scrollHeight ? (view.scrollTop + view.clientHeight / 2) / view.scrollHeight : 0.5,
+    };
+  }
+
+  function restoreCentre(view: HTMLElement, c: { x: number; y: number }): void {
+    view.scrollLeft = c.x * view.scrollWidth - view.clientWidth / 2;
+    view.scrollTop = c.y * view.scrollHeight - view.clientHeight / 2;
+  }
+
+  function setZoom(next: number | "fit"): void {
+    zoom = next === "fit" ? "fit" : Math.min(maxZoom, Math.max(minZoom, next));
+    layout();
+  }
+
+  function setSplit(percent: number): void {
+    const p = Math.min(100, Math.max(0, percent));
+    split.value = String(p);
+    after.style.clipPath = mode === "slider" ? `inset(0 0 0 ${p}%)` : "";
+    divider.style.left = `${p}%`;
+  }
+
+  function setMode(next: Mode): void {
+    const hasBefore = beforeUrl !== "";
+    mode = hasBefore ? next : "slider";
+    if (!hasBefore) stageA.replaceChildren(after);
+    else if (mode === "slider") stageA.replaceChildren(before, after, divider);
+    else stageA.replaceChildren(before);
+    stageB.replaceChildren(...(mode === "side" ? [after] : []));
+    viewB.hidden = mode !== "side";
+    modeSlider.setAttribute("aria-pressed", String(mode === "slider"));
+    modeSide.setAttribute("aria-pressed", String(mode === "side"));
+    modeSide.disabled = !hasBefore;
+    split.disabled = mode === "side" || !hasBefore;
+    dialog.dataset.mode = mode;
+    setSplit(hasBefore ? Number(split.value) : 0);
+    layout(false);
+  }
+
+  // Dragging across the image moves the divider, as people expect of a before/after slider.
+  let dragging = false;
+  const moveTo = (event: PointerEvent) => {
+    const box = stageA.getBoundingClientRect();
+    if (box.width > 0) setSplit(((event.clientX - box.left) / box.width) * 100);
+  };
+  stageA.addEventListener("pointerdown", (event) => {
+    if (mode !== "slider" || split.disabled || event.button !== 0) return;
+    dragging = true;
+    stageA.setPointerCapture(event.pointerId);
+    moveTo(event);
+  });
+  stageA.addEventListener("pointermove", (event) => dragging && moveTo(event));
+  stageA.addEventListener("pointerup", () => {
+    dragging = false;
+  });
+  stageA.addEventListener("pointercancel", () => {
+    dragging = false;
+  });
+  split.addEventListener("input", () => setSplit(Number(split.value)));
+
+  let syncing = false;
+  const sync = (from: HTMLElement, to: HTMLElement) => () => {
+    if (syncing || mode !== "side") return;
+    syncing = true;
+    to.scrollLeft = from.scrollLeft;
+    to.scrollTop = from.scrollTop;
+    requestAnimationFrame(() => {
+      syncing = false;
+    });
+  };
+  viewA.addEventListener("scroll", sync(viewA, viewB));
+  viewB.addEventListener("scroll", sync(viewB, viewA));
+
+  const wheel = (event: WheelEvent) => {
+    if (!(event.ctrlKey || event.metaKey)) return;
+    event.preventDefault();
+    setZoom(effectiveZoom() * (event.deltaY < 0 ? 1.25 : 0.8));
+  };
+  viewA.addEventListener("wheel", wheel, { passive: false });
+  viewB.addEventListener("wheel", wheel, { passive: false });
+
+  modeSlider.addEventListener("click", () => setMode("slider"));
+  modeSide.addEventListener("click", () => setMode("side"));
+  zoomIn.addEventListener("click", () => setZoom(effectiveZoom() * 2));
+  zoomOut.addEventListener("click", () => setZoom(effectiveZoom() / 2));
+  zoomFit.addEventListener("click", () => setZoom("fit"));
+  zoom100.addEventListener("click", () => setZoom(1));
+  close.addEventListener("click", () => dialog.close());
+  dialog.addEventListener("click", (event) => {
+    if (event.target === dialog) dialog.close();
+  });
+  dialog.addEventListener("keydown", (event) => {
+    if ((event.target as HTMLElement).closest("input")) return;
+    const keys: Record<string, () => void> = {
+      "+": () => setZoom(effectiveZoom() * 2),
+      "=": () => setZoom(effectiveZoom() * 2),
+      "-": () => setZoom(effectiveZoom() / 2),
+      "0": () => setZoom("fit"),
+      "1": () => setZoom(1),
+    };
+    const run = keys[event.key];
+    if (run && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      event.preventDefault();
+      run();
+    }
+  });
+  dialog.addEventListener("close", () => {
+    if (beforeUrl) URL.revokeObjectURL(beforeUrl);
+    beforeUrl = "";
+    before.removeAttribute("src");
+    after.removeAttribute("src");
+  });
+  window.addEventListener("resize", () => dialog.open && zoom === "fit" && layout());
+  after.addEventListener("load", () => {
+    if (!size.width || !size.height) {
+      size = { width: after.naturalWidth, height: after.naturalHeight };
+      layout(false);
+    }
+  });
+
+  return {
+    open(subject) {
+      setText(title, subject.name);
+      size = { width: subject.width, height: subject.height };
+      beforeUrl = subject.before ? URL.createObjectURL(subject.before) : "";
+      if (beforeUrl) before.src = beforeUrl;
+      after.src = subject.after;
+      missing.hidden = beforeUrl !== "";
+      setText(beforeCaption, `Original · ${formatBytes(subject.beforeBytes)}`);
+      const saving = formatSaving(subject.beforeBytes, subject.afterBytes);
+      setText(
+        afterCaption,
+        `Compressed · ${formatBytes(subject.afterBytes)} · ${formatName(subject.afterFormat)}${saving ? ` (${saving})` : ""}`,
+      );
+      zoom = "fit";
+      split.value = "50";
+      if (!dialog.open) dialog.showModal();
+      setMode(beforeUrl ? mode : "slider");
+      split.focus();
+    },
+  };
+}
