@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 
 /**
- * URL-safe alphabet in ASCII order, so that ids compare like the times they start with: job ids are 8
- * characters of creation time (milliseconds, 48 bits) then 12 random ones (72 bits), and "newest first" is
- * simply "greatest id first", which makes a stable cursor for ListJobs.
+ * URL-safe alphabet in ASCII order, so that ids compare like the times they start with: job ids are 7
+ * characters of creation time (milliseconds, 42 bits: until the year 2109) then 13 random ones (78 bits), and
+ * "newest first" is simply "greatest id first", which makes a stable cursor for ListJobs. (With 8 time
+ * characters every id would start with "-", which command lines take for an option.)
  */
 const ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
 
@@ -12,12 +13,12 @@ export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{20}$/;
 export function newJobId(now = Date.now()): string {
   let time = "";
   let rest = now;
-  for (let i = 0; i < 8; i++) {
+  for (let i = 0; i < 7; i++) {
     time = ALPHABET[rest % 64] + time;
     rest = Math.floor(rest / 64);
   }
   let random = "";
-  for (const byte of randomBytes(12)) random += ALPHABET[byte % 64];
+  for (const byte of randomBytes(13)) random += ALPHABET[byte % 64];
   return time + random;
 }
 

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const health = createHealth();
   const server = build({ jobService: coordinator.jobService, clusterService: coordinator.clusterService, log, health });
   const port = await listen(server, config.host, config.port);
-  log.info({ msg: "ready", host: config.host, port }, "ready");
+  log.info({ host: config.host, port }, "ready");
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -48,11 +48,11 @@ export function createEvents(js: JetStreamClient, jsm: JetStreamManager, log: Lo
 
     /** The job's events after `afterSequence`, as they come, until the final one (or `signal` aborts). */
     async *watch(jobId: string, afterSequence: number, signal: AbortSignal): AsyncGenerator<JobEvent> {
+      // One filter subject as a string, and no explicit "all" policy: nats-server 2.9 stalls an ordered
+      // consumer given either (a list of filters is a 2.10 feature).
       const consumer = await js.consumers.get(EVENTS_STREAM, {
-        filterSubjects: [eventSubject(jobId)],
-        ...(afterSequence > 0
-          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: afterSequence + 1 }
-          : { deliver_policy: DeliverPolicy.All }),
+        filterSubjects: eventSubject(jobId),
+        ...(afterSequence > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: afterSequence + 1 } : {}),
       });
       const messages = await consumer.consume();
       const stop = () => messages.stop();

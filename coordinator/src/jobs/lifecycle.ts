@@ -7,10 +7,19 @@
  * then the counters are written into the job record with compare-and-set. A crash between the steps loses
  * nothing: `open` re-derives the ledger from the results bucket.
  */
-import { clone, create } from "@bufbuild/protobuf";
+import { clone, create, toJson } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { keys, type Logger, type Storage } from "@imgc/common";
-import { ErrorCode, type ItemResult, ItemResultSchema, ItemState, type Job, JobSchema, JobState } from "@imgc/proto";
+import {
+  ErrorCode,
+  type ItemResult,
+  ItemResultSchema,
+  ItemState,
+  type Job,
+  JobCountsSchema,
+  JobSchema,
+  JobState,
+} from "@imgc/proto";
 import type { Events } from "./events.js";
 import { finalState } from "./job-states.js";
 import type { JobStore } from "./job-store.js";
@@ -161,8 +170,11 @@ export function createLifecycle(deps: LifecycleDeps) {
       if (!entry) return;
       entry.ledger.claim(chunkIndex, itemIds);
       if (entry.job.state !== JobState.QUEUED || itemIds.length === 0) return;
-      const job = await withLock(jobId, () => save(entry, markRunning));
-      await events.job(clone(JobSchema, job));
+      // Several chunks start at once: only the first claim moves the job, and only it says so.
+      const job = await withLock(jobId, async () =>
+        entry.job.state === JobState.QUEUED ? clone(JobSchema, await save(entry, markRunning)) : null,
+      );
+      if (job) await events.job(job);
     },
 
     /** The chunk's items are no longer held by a worker (completed, released, or the worker died). */
@@ -203,7 +215,10 @@ export function createLifecycle(deps: LifecycleDeps) {
         }
       }
       void deps.webhooks.notify(ended);
-      log.info({ jobId, state: JobState[ended.state], counts: ended.counts }, "job ended");
+      log.info(
+        { jobId, state: JobState[ended.state], counts: ended.counts && toJson(JobCountsSchema, ended.counts) },
+        "job ended",
+      );
       return ended;
     },
 
