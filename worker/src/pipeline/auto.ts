@@ -10,6 +10,9 @@ import type { Plan } from "./plan.js";
 export const defaultAutoFormats = (hasAlpha: boolean): readonly OutputFormat[] =>
   hasAlpha ? [ImageFormat.WEBP, ImageFormat.PNG] : [ImageFormat.JPEG, ImageFormat.WEBP];
 
+// Fastest encoder first: a slower one then searches with a size to beat, and stops early when it cannot.
+const speed: readonly OutputFormat[] = [ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.PNG, ImageFormat.AVIF];
+
 /** The only output format that keeps animation. */
 const animatedFormat = ImageFormat.WEBP;
 
@@ -48,7 +51,8 @@ export const candidateFormats = (
   if (plan.format !== "auto") return [plan.format];
   if (animated) return [animatedFormat];
   const allowed = plan.autoFormats.length > 0 ? plan.autoFormats : defaultAutoFormats(hasAlpha);
-  // JPEG would lose the alpha channel: only when the job allows nothing else.
-  const withAlpha = hasAlpha ? allowed.filter((f) => f !== ImageFormat.JPEG) : allowed;
-  return withAlpha.length > 0 ? withAlpha : [...allowed];
+  // JPEG would lose the alpha channel, and cannot be lossless: only when the job allows nothing else.
+  const fit = hasAlpha || plan.goal.kind === "lossless" ? allowed.filter((f) => f !== ImageFormat.JPEG) : allowed;
+  const ordered = (fit.length > 0 ? fit : allowed).slice().sort((a, b) => speed.indexOf(a) - speed.indexOf(b));
+  return ordered;
 };

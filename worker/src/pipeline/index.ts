@@ -1,4 +1,4 @@
-import { type CompressionOptions, ErrorCode, type ImageFormat } from "@imgc/proto";
+import { type CompressionOptions, ErrorCode, ImageFormat } from "@imgc/proto";
 import { candidateFormats, keepsAnimation } from "./auto.js";
 import { createDeadline } from "./deadline.js";
 import { detectFormat } from "./detect.js";
@@ -6,12 +6,15 @@ import { CompressError } from "./errors.js";
 import { formatInfo } from "./formats.js";
 import { readHeader } from "./header.js";
 import { checkHeader, checkInputSize, type Limits } from "./limits.js";
+import { createMeter } from "./meter.js";
 import { type Plan, planOf } from "./plan.js";
 import { decodeSource } from "./source.js";
+import { sanitizeSvg } from "./svg.js";
 import { type Candidate, reachGoal } from "./targets.js";
 
 export { CompressError } from "./errors.js";
 export type { Limits } from "./limits.js";
+export { optionsHash } from "./options-hash.js";
 
 /** What became of one image. */
 export interface CompressOutcome {
@@ -26,6 +29,7 @@ export interface CompressOutcome {
   height: number;
   /** The encoder quality, 0 when lossless. */
   quality: number;
+  /** The SSIM against the source, where it was computed (min-SSIM and max-bytes targets). */
   ssim?: number;
   keptReason?: string;
 }
@@ -52,20 +56,47 @@ export async function compress(
     checkInputSize(input.length, limits);
     const plan = planOf(options);
     const inputFormat = detectFormat(input);
-    const header = await deadline.run(readHeader(input, inputFormat));
+    const decodable = inputFormat === ImageFormat.SVG ? sanitizeSvg(input) : input;
+    const header = await deadline.run(readHeader(decodable, inputFormat));
     const keepFrames = keepsAnimation(plan, header.frames);
     checkHeader(header, limits, keepFrames);
-    const source = await decodeSource({ input, header, plan, limits, keepFrames, deadline });
+    const source = await decodeSource({ input: decodable, header, plan, limits, keepFrames, deadline });
+    const meter = createMeter(source, deadline);
 
+    const formats = candidateFormats(plan, inputFormat, source.hasAlpha, keepFrames);
     let best: Candidate | undefined;
-    for (const format of candidateFormats(plan, inputFormat, source.hasAlpha, keepFrames)) {
-      const candidate = await reachGoal(source, format, plan, deadline);
-      if (!best || candidate.data.length < best.data.length) best = candidate;
+    let failure: CompressError | undefined;
+    for (const format of formats) {
+      const sizeToBeat = best?.data.length;
+      try {
+        const candidate = await reachGoal(format, {
+          source,
+          plan,
+          deadline,
+          meter,
+          ...(sizeToBeat === undefined ? {} : { sizeToBeat }),
+        });
+        if (candidate && (!best || better(candidate, best, plan))) best = candidate;
+      } catch (e) {
+        // A goal one format cannot meet (AUTO): the others may.
+        if (!CompressError.isCompressError(e) || e.code !== ErrorCode.INVALID_OPTIONS || formats.length === 1) throw e;
+        failure ??= e;
+      }
     }
-    if (!best) throw new CompressError(ErrorCode.INTERNAL, "No output format to try");
+    if (!best) throw failure ?? new CompressError(ErrorCode.INTERNAL, "No output format could be tried");
 
     const common = { inputFormat, width: source.width, height: source.height };
-    if (plan.neverLarger && best.data.length >= input.length && keepsOriginal(plan, inputFormat, best.format)) {
+    // A resized output answers a different question than the original does: it is never swapped back.
+    const turned = header.orientation >= 5;
+    const resized =
+      source.width !== (turned ? header.height : header.width) ||
+      source.height !== (turned ? header.width : header.height);
+    if (
+      plan.neverLarger &&
+      !resized &&
+      best.data.length >= input.length &&
+      originalAcceptable(plan, inputFormat, best.format)
+    ) {
       const { extension, contentType } = formatInfo(inputFormat);
       return {
         ...common,
@@ -75,7 +106,7 @@ export async function compress(
         extension,
         contentType,
         quality: 0,
-        keptReason: `The ${formatInfo(best.format).name} output (${best.data.length} bytes) was not smaller than the input (${input.length} bytes)`,
+        keptReason: `The ${formatInfo(best.format).name} output (${best.data.length} bytes) was not smaller than the original (${input.length} bytes)`,
       };
     }
     const { extension, contentType } = formatInfo(best.format);
@@ -95,10 +126,21 @@ export async function compress(
 }
 
 /**
- * Never-larger applies where the original is an answer the job accepts: the same format, KEEP, or AUTO
- * when the input's format is among those AUTO may choose.
+ * Which of two formats' results AUTO keeps: the smaller, except under a byte budget, where every result fits
+ * and the one that looks best (highest SSIM) is what the budget should buy.
  */
-const keepsOriginal = (plan: Plan, input: ImageFormat, output: ImageFormat): boolean => {
+const better = (a: Candidate, b: Candidate, plan: Plan): boolean => {
+  if (plan.goal.kind === "max-bytes" && a.ssim !== undefined && b.ssim !== undefined && a.ssim !== b.ssim) {
+    return a.ssim > b.ssim;
+  }
+  return a.data.length < b.data.length;
+};
+
+/**
+ * Never-larger keeps the original only where it is an answer the job accepts: the same format, KEEP, or AUTO
+ * with the default set or a set that includes the input's format.
+ */
+const originalAcceptable = (plan: Plan, input: ImageFormat, output: ImageFormat): boolean => {
   if (plan.format === "keep") return true;
   if (plan.format === "auto")
     return output === input || plan.autoFormats.length === 0 || plan.autoFormats.some((f) => f === input);
