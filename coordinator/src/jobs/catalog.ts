@@ -11,24 +11,25 @@ const CACHED_JOBS = 16;
 export function createCatalog(chunks: ChunkStore) {
   const cache = new Map<string, Map<string, ChunkItem>>();
 
-  return {
-    async items(jobId: string): Promise<Map<string, ChunkItem>> {
-      const hit = cache.get(jobId);
-      if (hit) {
-        cache.delete(jobId);
-        cache.set(jobId, hit);
-        return hit;
-      }
-      const items = new Map<string, ChunkItem>();
-      for (const chunk of await chunks.all(jobId)) for (const item of chunk.items) items.set(item.itemId, item);
-      cache.set(jobId, items);
-      if (cache.size > CACHED_JOBS) cache.delete(cache.keys().next().value as string);
-      return items;
-    },
+  async function items(jobId: string): Promise<Map<string, ChunkItem>> {
+    const hit = cache.get(jobId);
+    if (hit) {
+      cache.delete(jobId);
+      cache.set(jobId, hit);
+      return hit;
+    }
+    const found = new Map<string, ChunkItem>();
+    for (const chunk of await chunks.all(jobId)) for (const item of chunk.items) found.set(item.itemId, item);
+    cache.set(jobId, found);
+    if (cache.size > CACHED_JOBS) cache.delete(cache.keys().next().value as string);
+    return found;
+  }
 
+  return {
+    items,
     /** Every item the job's chunks hold, as a PENDING result. */
     async pending(jobId: string): Promise<ItemResult[]> {
-      return [...(await this.items(jobId)).values()].map((item) => pendingResult(item));
+      return [...(await items(jobId)).values()].map((item) => pendingResult(item));
     },
   };
 }

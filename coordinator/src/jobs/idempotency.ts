@@ -16,12 +16,14 @@ function keyOf(tenant: string, key: string): string {
 }
 
 export function createIdempotency(kv: KV) {
+  async function lookup(tenant: string, key: string): Promise<Reservation | null> {
+    const entry = await kv.get(keyOf(tenant, key));
+    if (entry?.operation !== "PUT") return null;
+    return { jobId: entry.string(), revision: entry.revision };
+  }
+
   return {
-    async lookup(tenant: string, key: string): Promise<Reservation | null> {
-      const entry = await kv.get(keyOf(tenant, key));
-      if (entry?.operation !== "PUT") return null;
-      return { jobId: entry.string(), revision: entry.revision };
-    },
+    lookup,
 
     /** Reserves the key for `jobId`; returns the reservation that exists instead when there is one. */
     async reserve(tenant: string, key: string, jobId: string): Promise<Reservation | null> {
@@ -30,7 +32,7 @@ export function createIdempotency(kv: KV) {
         return null;
       } catch (err) {
         if (!isRevisionConflict(err)) throw err;
-        return this.lookup(tenant, key);
+        return lookup(tenant, key);
       }
     },
 

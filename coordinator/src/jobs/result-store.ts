@@ -9,18 +9,19 @@ import { resultKey } from "../ids.js";
 import { createMessage, getMessage, snapshot } from "./kv.js";
 
 export function createResultStore(kv: KV) {
+  async function get(jobId: string, itemId: string): Promise<ItemResult | null> {
+    return (await getMessage(kv, ItemResultSchema, resultKey(jobId, itemId)))?.value ?? null;
+  }
+
   return {
+    get,
     /** True when this is the item's first result. */
     async record(jobId: string, result: ItemResult): Promise<boolean> {
       return (await createMessage(kv, ItemResultSchema, resultKey(jobId, result.itemId), result)) !== null;
     },
 
-    async get(jobId: string, itemId: string): Promise<ItemResult | null> {
-      return (await getMessage(kv, ItemResultSchema, resultKey(jobId, itemId)))?.value ?? null;
-    },
-
     async many(jobId: string, itemIds: readonly string[]): Promise<Map<string, ItemResult>> {
-      const found = await Promise.all(itemIds.map((id) => this.get(jobId, id)));
+      const found = await Promise.all(itemIds.map((id) => get(jobId, id)));
       const out = new Map<string, ItemResult>();
       for (const result of found) if (result) out.set(result.itemId, result);
       return out;

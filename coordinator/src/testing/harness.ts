@@ -3,8 +3,9 @@
  * over an in-memory router transport. `worker` plays a worker's side of the protocol by hand.
  */
 import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, createRouterTransport } from "@connectrpc/connect";
-import { createLogger, decodeMessage, TASKS_STREAM, taskConsumer } from "@imgc/common";
+import { createLogger, decodeMessage, encodeMessage, TASKS_STREAM, taskConsumer, WORKERS_BUCKET } from "@imgc/common";
 import {
   type Chunk,
   ChunkSchema,
@@ -13,6 +14,7 @@ import {
   ItemResultSchema,
   ItemState,
   JobService,
+  WorkerStatusSchema,
 } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { type CoordinatorSettings, startCoordinator } from "../coordinator.js";
@@ -98,4 +100,43 @@ export async function runChunk(t: TestCoordinator, workerId: string, chunk: Chun
   }
   await t.cluster.completeChunk({ workerId, jobId: chunk.jobId, index: chunk.index });
   return claim.pendingItemIds;
+}
+
+/** Writes a heartbeat into KV imgc-workers, as a live worker does every couple of seconds. */
+export async function heartbeat(nc: NatsConnection, id: string, chunks: string[] = []): Promise<void> {
+  const kv = await nc.jetstream().views.kv(WORKERS_BUCKET);
+  await kv.put(
+    id,
+    encodeMessage(
+      WorkerStatusSchema,
+      create(WorkerStatusSchema, {
+        id,
+        host: "test",
+        pid: 1,
+        slots: 2,
+        busy: chunks.length,
+        chunks,
+        heartbeatAt: timestampNow(),
+      }),
+    ),
+  );
+}
+
+export async function removeWorker(nc: NatsConnection, id: string): Promise<void> {
+  const kv = await nc.jetstream().views.kv(WORKERS_BUCKET);
+  await kv.delete(id);
+}
+
+/** Polls `check` until it returns something truthy, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined | null | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

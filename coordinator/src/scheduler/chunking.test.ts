@@ -1,0 +1,74 @@
+import { create } from "@bufbuild/protobuf";
+import { CompressionOptionsSchema, ImageFormat } from "@imgc/proto";
+import { describe, expect, it } from "vitest";
+import { costFactor, limitsFor, planChunks } from "./chunking.js";
+
+const MiB = 1024 * 1024;
+const limits = { maxItems: 16, maxBytes: 32 * MiB, minCount: 8 };
+const sizesOf = (ranges: readonly (readonly [number, number])[]) => ranges.map(([start, end]) => end - start);
+
+describe("planChunks", () => {
+  it("spreads a small job over several chunks so that workers share it", () => {
+    const ranges = planChunks(Array(10).fill(100_000), limits);
+    expect(sizesOf(ranges)).toEqual([2, 2, 1, 1, 1, 1, 1, 1]);
+  });
+
+  it("gives each of fewer items than minCount a chunk of its own", () => {
+    expect(sizesOf(planChunks(Array(3).fill(1), limits))).toEqual([1, 1, 1]);
+  });
+
+  it("keeps chunks at most maxItems and balanced", () => {
+    const ranges = planChunks(Array(100).fill(1_000), limits);
+    expect(ranges).toHaveLength(8);
+    expect(Math.max(...sizesOf(ranges))).toBeLessThanOrEqual(16);
+    expect(Math.max(...sizesOf(ranges)) - Math.min(...sizesOf(ranges))).toBeLessThanOrEqual(1);
+    const big = planChunks(Array(1_000).fill(1_000), limits);
+    expect(big).toHaveLength(63);
+    expect(Math.max(...sizesOf(big))).toBe(16);
+  });
+
+  it("covers every item once, in order", () => {
+    const ranges = planChunks(Array(1_234).fill(5 * MiB), limits);
+    let next = 0;
+    for (const [start, end] of ranges) {
+      expect(start).toBe(next);
+      expect(end).toBeGreaterThan(start);
+      next = end;
+    }
+    expect(next).toBe(1_234);
+  });
+
+  it("cuts a chunk before its bytes pass maxBytes", () => {
+    const ranges = planChunks(Array(16).fill(10 * MiB), { ...limits, minCount: 1 });
+    expect(sizesOf(ranges)).toEqual([3, 3, 3, 3, 3, 1]);
+  });
+
+  it("puts an item larger than maxBytes alone", () => {
+    const ranges = planChunks([MiB, 100 * MiB, MiB], { ...limits, minCount: 1 });
+    expect(ranges).toEqual([
+      [0, 1],
+      [1, 2],
+      [2, 3],
+    ]);
+  });
+
+  it("plans nothing for no items", () => {
+    expect(planChunks([], limits)).toEqual([]);
+  });
+});
+
+describe("cost", () => {
+  it("makes AVIF and searched targets costlier than a plain JPEG", () => {
+    const jpeg = create(CompressionOptionsSchema, { format: ImageFormat.JPEG });
+    const avif = create(CompressionOptionsSchema, { format: ImageFormat.AVIF });
+    const ssim = create(CompressionOptionsSchema, {
+      format: ImageFormat.JPEG,
+      target: { goal: { case: "minSsim", value: 0.95 } },
+    });
+    expect(costFactor(jpeg)).toBe(1);
+    expect(costFactor(avif)).toBeGreaterThan(costFactor(jpeg));
+    expect(costFactor(ssim)).toBeGreaterThan(costFactor(jpeg));
+    expect(limitsFor(avif, limits).maxItems).toBeLessThan(limits.maxItems);
+    expect(limitsFor(jpeg, limits)).toEqual(limits);
+  });
+});

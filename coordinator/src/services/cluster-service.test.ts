@@ -1,0 +1,274 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { controlSubject } from "@imgc/common";
+import { ErrorCode, ItemState, JobState, Priority } from "@imgc/proto";
+import type { NatsConnection } from "nats";
+import { afterEach, describe, expect, it } from "vitest";
+import type { CoordinatorSettings } from "../coordinator.js";
+import {
+  doneResult,
+  eventually,
+  heartbeat,
+  pullChunks,
+  removeWorker,
+  runChunk,
+  startTestCoordinator,
+  type TestCoordinator,
+} from "../testing/harness.js";
+import { startNats, type TestNats } from "../testing/nats-server.js";
+
+let nats: TestNats | undefined;
+let nc: NatsConnection | undefined;
+let t: TestCoordinator | undefined;
+
+async function setup(settings: Partial<CoordinatorSettings> = {}) {
+  nats = await startNats();
+  nc = await nats.connect();
+  t = await startTestCoordinator(nc, { settings });
+  return { nc, t };
+}
+
+afterEach(async () => {
+  await t?.coordinator.close();
+  await nc?.close();
+  await nats?.stop();
+  t = undefined;
+  nc = undefined;
+  nats = undefined;
+});
+
+async function submit(t: TestCoordinator, n: number, priority = Priority.UNSPECIFIED) {
+  const keys = Array.from({ length: n }, (_, i) => {
+    const key = `uploads/default/u/${i}.jpg`;
+    t.storage.put(key, 1000);
+    return key;
+  });
+  const { job } = await t.jobs.submitJob({
+    sources: keys.map((key) => ({ kind: { case: "uploadKey", value: key } })),
+    priority,
+  });
+  if (!job) throw new Error("no job");
+  return job;
+}
+
+const jobOf = async (t: TestCoordinator, jobId: string) => (await t.jobs.getJob({ jobId })).job;
+
+describe("ReportItem", () => {
+  it("counts a duplicate report once", async () => {
+    const { nc, t } = await setup();
+    const job = await submit(t, 2);
+    const [first] = await pullChunks(nc, 1);
+    if (!first) throw new Error("no chunk");
+    const itemId = first.chunk.items[0]?.itemId ?? "";
+    const claim = await t.cluster.claimChunk({ workerId: "w1", jobId: job.id, index: first.chunk.index, delivery: 1 });
+    expect(claim.pendingItemIds).toContain(itemId);
+
+    const report = {
+      workerId: "w1",
+      jobId: job.id,
+      chunkIndex: first.chunk.index,
+      result: doneResult(itemId, 1000, 300),
+    };
+    expect((await t.cluster.reportItem(report)).accepted).toBe(true);
+    expect((await t.cluster.reportItem(report)).accepted).toBe(false);
+    expect(
+      (await t.cluster.reportItem({ ...report, workerId: "w2", result: doneResult(itemId, 1000, 100) })).accepted,
+    ).toBe(false);
+
+    const now = await jobOf(t, job.id);
+    expect(now?.counts).toMatchObject({ total: 2, done: 1, failed: 0 });
+    expect(now?.bytesIn).toBe(1000n);
+    expect(now?.bytesOut).toBe(300n);
+    // The redelivered chunk is claimed again: only the item without a result is pending.
+    const again = await t.cluster.claimChunk({ workerId: "w2", jobId: job.id, index: first.chunk.index, delivery: 2 });
+    expect(again.pendingItemIds).not.toContain(itemId);
+  });
+
+  it("rejects results that are not terminal or name no item of the job", async () => {
+    const { t } = await setup();
+    const job = await submit(t, 1);
+    const pending = doneResult("000000");
+    pending.state = ItemState.RUNNING;
+    const notTerminal = await t.cluster
+      .reportItem({ workerId: "w1", jobId: job.id, chunkIndex: 0, result: pending })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect((notTerminal as ConnectError).code).toBe(Code.InvalidArgument);
+    const outside = await t.cluster
+      .reportItem({ workerId: "w1", jobId: job.id, chunkIndex: 0, result: doneResult("000005") })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect((outside as ConnectError).code).toBe(Code.InvalidArgument);
+    const unknown = await t.cluster
+      .reportItem({ workerId: "w1", jobId: "AAAAAAAAAAAAAAAAAAAA", chunkIndex: 0, result: doneResult("000000") })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect((unknown as ConnectError).code).toBe(Code.NotFound);
+  });
+
+  it("ends a job FAILED when every item failed", async () => {
+    const { nc, t } = await setup();
+    const job = await submit(t, 2);
+    for (const p of await pullChunks(nc, 5)) {
+      for (const item of p.chunk.items) {
+        const result = doneResult(item.itemId);
+        result.state = ItemState.FAILED;
+        result.errorCode = ErrorCode.CORRUPT_INPUT;
+        await t.cluster.reportItem({ workerId: "w1", jobId: job.id, chunkIndex: p.chunk.index, result });
+      }
+    }
+    const ended = await jobOf(t, job.id);
+    expect(ended?.state).toBe(JobState.FAILED);
+    expect(ended?.counts).toMatchObject({ total: 2, failed: 2 });
+    expect(ended?.finishedAt).toBeDefined();
+  });
+});
+
+describe("CancelJob", () => {
+  it("cancels: pending items fail CANCELLED, claims and reports answer cancelled", async () => {
+    const { nc, t } = await setup();
+    const job = await submit(t, 8);
+    const pulled = await pullChunks(nc, 10);
+    expect(pulled).toHaveLength(2);
+    const [a, b] = pulled as [(typeof pulled)[0], (typeof pulled)[0]];
+    await t.cluster.claimChunk({ workerId: "w1", jobId: job.id, index: a.chunk.index, delivery: 1 });
+    const first = a.chunk.items[0]?.itemId ?? "";
+    await t.cluster.reportItem({ workerId: "w1", jobId: job.id, chunkIndex: a.chunk.index, result: doneResult(first) });
+
+    const cancelled = (await t.jobs.cancelJob({ jobId: job.id })).job;
+    expect(cancelled?.state).toBe(JobState.CANCELLED);
+    expect(cancelled?.counts).toMatchObject({ total: 8, done: 1, failed: 7, pending: 0, running: 0 });
+    expect(cancelled?.finishedAt).toBeDefined();
+
+    const late = await t.cluster.reportItem({
+      workerId: "w1",
+      jobId: job.id,
+      chunkIndex: a.chunk.index,
+      result: doneResult(a.chunk.items[1]?.itemId ?? ""),
+    });
+    expect(late).toMatchObject({ accepted: false, cancelled: true });
+    const claim = await t.cluster.claimChunk({ workerId: "w2", jobId: job.id, index: b.chunk.index, delivery: 1 });
+    expect(claim).toMatchObject({ cancelled: true, pendingItemIds: [] });
+
+    const results = (await t.jobs.getResults({ jobId: job.id })).results;
+    expect(results.filter((r) => r.errorCode === ErrorCode.CANCELLED)).toHaveLength(7);
+    expect(results.find((r) => r.itemId === first)?.state).toBe(ItemState.DONE);
+    // Cancelling an ended job changes nothing.
+    expect((await t.jobs.cancelJob({ jobId: job.id })).job?.counts?.done).toBe(1);
+  });
+});
+
+describe("dead workers", () => {
+  it("republishes a timed-out worker's unfinished chunk at once, with only its unreported items pending", async () => {
+    const { nc, t } = await setup({ ackWaitMs: 60_000, workerTimeoutMs: 1_000 });
+    await heartbeat(nc, "w-dead");
+    await eventually(async () => t.coordinator.membership.isLive("w-dead"));
+    const job = await submit(t, 4);
+    const pulled = await pullChunks(nc, 10);
+    const held = pulled[0];
+    if (!held) throw new Error("no chunk");
+    const claim = await t.cluster.claimChunk({
+      workerId: "w-dead",
+      jobId: job.id,
+      index: held.chunk.index,
+      delivery: 1,
+    });
+    const [reported, ...rest] = claim.pendingItemIds;
+    await t.cluster.reportItem({
+      workerId: "w-dead",
+      jobId: job.id,
+      chunkIndex: held.chunk.index,
+      result: doneResult(reported ?? ""),
+    });
+    // No more heartbeats: gone after the timeout, well before AckWait (60 s) would redeliver.
+    await eventually(async () => !t.coordinator.membership.isLive("w-dead"), 5_000);
+    const again = await eventually(async () => {
+      const [copy] = await pullChunks(nc, 1);
+      return copy;
+    }, 5_000);
+    expect(again.chunk.jobId).toBe(job.id);
+    expect(again.chunk.index).toBe(held.chunk.index);
+    const retaken = await runChunk(t, "w2", again.chunk);
+    expect(retaken).toEqual(rest);
+    for (const p of pulled.slice(1)) await runChunk(t, "w2", p.chunk);
+    expect((await jobOf(t, job.id))?.state).toBe(JobState.COMPLETED);
+  });
+
+  it("republishes as soon as a worker's key is deleted without its chunk completing", async () => {
+    const { nc, t } = await setup({ ackWaitMs: 60_000, workerTimeoutMs: 60_000 });
+    await heartbeat(nc, "w-crash");
+    await eventually(async () => t.coordinator.membership.isLive("w-crash"));
+    const job = await submit(t, 2);
+    const [held] = await pullChunks(nc, 1);
+    if (!held) throw new Error("no chunk");
+    await t.cluster.claimChunk({ workerId: "w-crash", jobId: job.id, index: held.chunk.index, delivery: 1 });
+    await removeWorker(nc, "w-crash");
+    const seen = new Set<number>();
+    await eventually(async () => {
+      for (const p of await pullChunks(nc, 5)) seen.add(p.chunk.index);
+      return seen.has(held.chunk.index);
+    }, 5_000);
+  });
+
+  it("does not republish a chunk its worker completed", async () => {
+    const { nc, t } = await setup({ ackWaitMs: 60_000, workerTimeoutMs: 60_000 });
+    await heartbeat(nc, "w-ok");
+    await eventually(async () => t.coordinator.membership.isLive("w-ok"));
+    await submit(t, 1);
+    const [held] = await pullChunks(nc, 1);
+    if (!held) throw new Error("no chunk");
+    await runChunk(t, "w-ok", held.chunk);
+    held.ack();
+    await removeWorker(nc, "w-ok");
+    await eventually(async () => !t.coordinator.membership.isLive("w-ok"));
+    expect(await pullChunks(nc, 1)).toHaveLength(0);
+  });
+});
+
+describe("dead letters", () => {
+  it("fails the items of a chunk delivered MaxDeliver times", async () => {
+    const { nc, t } = await setup({ ackWaitMs: 1_000, maxDeliver: 2 });
+    const job = await submit(t, 1);
+    for (let delivery = 0; delivery < 2; delivery++) {
+      const [p] = await eventually(async () => {
+        const got = await pullChunks(nc, 1);
+        return got.length > 0 ? got : null;
+      });
+      p?.nak();
+    }
+    // The server gives up when it would deliver a third time, that is while a worker waits for work.
+    const failed = await eventually(async () => {
+      for (const p of await pullChunks(nc, 1)) p.nak();
+      const now = await jobOf(t, job.id);
+      return now?.state === JobState.FAILED ? now : null;
+    });
+    expect(failed.counts).toMatchObject({ total: 1, failed: 1 });
+    const [result] = (await t.jobs.getResults({ jobId: job.id })).results;
+    expect(result?.errorCode).toBe(ErrorCode.INTERNAL);
+    expect(result?.errorMessage).toBe("gave up after 2 deliveries");
+  });
+});
+
+describe("operators", () => {
+  it("lists workers and drains one over its control subject", async () => {
+    const { nc, t } = await setup();
+    await heartbeat(nc, "w1", ["job.0"]);
+    await eventually(async () => t.coordinator.membership.isLive("w1"));
+    expect((await t.cluster.listWorkers({})).workers.map((w) => w.id)).toEqual(["w1"]);
+    const sub = nc.subscribe(controlSubject("w1"), { max: 1 });
+    const received = (async () => {
+      for await (const m of sub) return m.json<{ action: string }>();
+    })();
+    const drained = await t.cluster.drainWorker({ workerId: "w1" });
+    expect(drained.worker?.id).toBe("w1");
+    expect(await received).toEqual({ action: "drain" });
+    const missing = await t.cluster.drainWorker({ workerId: "nobody" }).catch((e: unknown) => ConnectError.from(e));
+    expect((missing as ConnectError).code).toBe(Code.NotFound);
+  });
+
+  it("reports queue depth per lane, high first, and publishes a job to its priority's lane", async () => {
+    const { t } = await setup();
+    const job = await submit(t, 3, Priority.HIGH);
+    const stats = await t.cluster.getQueueStats({});
+    expect(stats.lanes.map((l) => l.priority)).toEqual([Priority.HIGH, Priority.NORMAL, Priority.LOW]);
+    expect(stats.lanes[0]?.pending).toBe(BigInt(job.chunkCount));
+    expect(stats.lanes[1]?.pending).toBe(0n);
+    expect(stats.activeJobs).toBe(1);
+  });
+});
