@@ -181,11 +181,19 @@ async function main(): Promise<void> {
     IMGC_GATEWAY_GRPC_PORT: String(ports.gatewayGrpc),
   };
   const output = (name: string) => ({ logFile: path.join(logs, `${name}.log`), onLine: printer(name) });
+  // nats-server's banner and notices stay in its log file; the terminal gets its warnings and errors.
+  const natsPrint = printer("nats");
+  const natsOutput = {
+    logFile: path.join(logs, "nats.log"),
+    onLine: (line: string) => {
+      if (/\[(WRN|ERR|FTL)\]|Server is ready/.test(line)) natsPrint(line);
+    },
+  };
   const service = async (kind: ServiceKind, name: string, extra: Record<string, string> = {}) =>
     track(await startServiceProcess(kind, { name, env: { ...env, ...extra }, ...output(name) }), kind !== "worker");
 
   await allStarted([
-    startNatsProcess({ port: ports.nats, storeDir: path.join(data, "nats"), ...output("nats") }).then((p) =>
+    startNatsProcess({ port: ports.nats, storeDir: path.join(data, "nats"), ...natsOutput }).then((p) =>
       track(p, true),
     ),
     startS3Process({ port: ports.s3, dir: path.join(data, "s3"), ...output("s3") }).then((p) => track(p, true)),

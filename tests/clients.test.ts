@@ -101,10 +101,8 @@ describe("the imgc CLI", () => {
     const photos = corpusFiles("photos").filter((f) => /flowers|rocket|street/.test(f));
     expect(photos).toHaveLength(3);
     const out = await mkdtemp(path.join(os.tmpdir(), "imgc-cli-"));
-    const env = childEnv({
-      IMGC_COORDINATOR_URL: c.addresses.coordinator,
-      IMGC_GATEWAY_URL: c.addresses.gatewayHttp,
-    });
+    // The CLI talks gRPC to the gateway (IMGC_URL), and to the coordinator only for `imgc workers`.
+    const env = childEnv({ IMGC_URL: c.addresses.gatewayGrpc, IMGC_COORDINATOR_URL: c.addresses.coordinator });
     const result = await run(
       process.execPath,
       ["--import", "tsx", "cli/src/main.ts", "compress", ...photos, "--out", out],
