@@ -6,6 +6,7 @@ import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { JobService, type LaneStats, LaneStatsSchema, type WorkerStatus, WorkerStatusSchema } from "@imgc/proto";
+import { authHeaders, authInterceptor, reportUnauthenticated } from "./api-key.js";
 
 export type JobClient = Client<typeof JobService>;
 
@@ -29,7 +30,9 @@ export class ClusterUnavailableError extends Error {
   override name = "ClusterUnavailableError";
 }
 
-export function createApi(transport: Transport = createConnectTransport({ baseUrl: location.origin })): Api {
+export function createApi(
+  transport: Transport = createConnectTransport({ baseUrl: location.origin, interceptors: [authInterceptor] }),
+): Api {
   return { jobs: createClient(JobService, transport), loadCluster: fetchCluster };
 }
 
@@ -63,10 +66,17 @@ export function parseClusterSnapshot(body: unknown, at = Date.now()): ClusterSna
 async function fetchCluster(signal?: AbortSignal): Promise<ClusterSnapshot> {
   let res: Response;
   try {
-    res = await fetch("/v1/cluster", { headers: { accept: "application/json" }, ...(signal ? { signal } : {}) });
+    res = await fetch("/v1/cluster", {
+      headers: { accept: "application/json", ...authHeaders() },
+      ...(signal ? { signal } : {}),
+    });
   } catch (err) {
     if (signal?.aborted) throw err;
     throw new ClusterUnavailableError("The gateway cannot be reached.");
+  }
+  if (res.status === 401) {
+    reportUnauthenticated("401 for the cluster data");
+    throw new ClusterUnavailableError("The gateway wants an API key for the cluster data.");
   }
   if (res.status === 404) throw new ClusterUnavailableError("This gateway does not serve cluster data (/v1/cluster).");
   if (!res.ok) throw new ClusterUnavailableError(`The gateway answered ${res.status} for the cluster data.`);

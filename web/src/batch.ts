@@ -14,6 +14,7 @@ import type { JobView, Stage } from "./job-view.js";
 import { isTerminal, watchJob } from "./job-watch.js";
 import { type Options, toCompressionOptions } from "./options.js";
 import { applyResult, baseName, hasOutput, newRow, outputName, type Row } from "./row.js";
+import { fetchAndSave } from "./save-file.js";
 import { type PutFile, uploadFiles } from "./upload.js";
 
 export interface BatchDeps {
@@ -365,17 +366,7 @@ export function createBatch(deps: BatchDeps): Batch {
     try {
       url = await resultUrl(row);
       if (!url) throw new Error("the gateway gave no download address");
-      // Fetched and saved under the original's name: a cross-origin link cannot choose the file name.
-      const res = await fetch(url);
-      if (!res.ok) throw new Error(`storage answered ${res.status}`);
-      const href = URL.createObjectURL(await res.blob());
-      const a = document.createElement("a");
-      a.href = href;
-      a.download = outputName(row);
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(href), 60_000);
+      await fetchAndSave(url, outputName(row));
     } catch (err) {
       if (url) window.open(url, "_blank", "noopener");
       else view.setError(`The download failed: ${messageOf(err)}`);

@@ -6,10 +6,12 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { type Job, JobState } from "@imgc/proto";
 import { reportCsvUrl, resultsZipUrl } from "./api.js";
+import { apiKey } from "./api-key.js";
 import { h, setText } from "./dom.js";
 import { formatBytes, formatDuration, formatSaving } from "./format.js";
 import { isTerminal, type WatchStatus } from "./job-watch.js";
 import { detailOf, hasOutput, phaseLabel, type Row } from "./row.js";
+import { fetchAndSave } from "./save-file.js";
 
 export type Stage =
   | { kind: "empty" }
@@ -115,6 +117,22 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
   const cancel = h("button", { type: "button", class: "button danger", id: "cancel" }, "Cancel");
   const zip = h("a", { class: "button primary", id: "download-zip", download: "" }, "Download all (.zip)");
   const csv = h("a", { class: "button", id: "download-csv", download: "" }, "Report (.csv)");
+  // With an API key the links cannot carry it: fetch with the header, then save. Without one the browser
+  // streams the file to disk itself, however large the zip.
+  for (const [link, name] of [
+    [zip, "results.zip"],
+    [csv, "report.csv"],
+  ] as const) {
+    link.addEventListener("click", (event) => {
+      if (!apiKey() || stage.kind !== "job") return;
+      event.preventDefault();
+      const jobId = stage.jobId;
+      fetchAndSave(link.href, `${jobId}-${name}`, true).catch((err: unknown) => {
+        error = `The download failed: ${(err as Error).message}`;
+        schedule();
+      });
+    });
+  }
   compress.addEventListener("click", () => actions.compress());
   clear.addEventListener("click", () => actions.clear());
   cancel.addEventListener("click", () => actions.cancel());

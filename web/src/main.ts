@@ -4,6 +4,7 @@
  */
 import "./styles.css";
 import { type Api, createApi } from "./api.js";
+import { createApiKeyDialog } from "./api-key-dialog.js";
 import { createBatch } from "./batch.js";
 import { createClusterView } from "./cluster-view.js";
 import { createCompare } from "./compare.js";
@@ -36,6 +37,7 @@ function announcer(): (message: string) => void {
 
 async function start(): Promise<void> {
   const api = await chooseApi();
+  createApiKeyDialog(byId<HTMLDialogElement>("api-key"), byId<HTMLButtonElement>("api-key-open"));
   const announce = announcer();
   const compare = createCompare(byId<HTMLDialogElement>("compare"));
   const recent = createRecentJobs(byId("recent"));

@@ -1,0 +1,61 @@
+import { ImageFormat, MetadataPolicy } from "@imgc/proto";
+import { describe, expect, test } from "vitest";
+import { defaultOptions, sanitizeOptions, toCompressionOptions } from "./options.js";
+
+describe("sanitizeOptions", () => {
+  test("garbage and missing fields take their defaults", () => {
+    expect(sanitizeOptions(undefined)).toEqual(defaultOptions);
+    expect(sanitizeOptions("nope")).toEqual(defaultOptions);
+    expect(
+      sanitizeOptions({
+        format: "bmp",
+        goal: 3,
+        quality: 101,
+        minSsim: 0.2,
+        maxWidth: -5,
+        maxHeight: 1.5,
+        metadata: "x",
+      }),
+    ).toEqual(defaultOptions);
+  });
+
+  test("valid values survive", () => {
+    const picked = {
+      format: "avif",
+      goal: "ssim",
+      quality: 55,
+      minSsim: 0.95,
+      maxKilobytes: 120,
+      maxWidth: 1920,
+      maxHeight: 0,
+      metadata: "keep-copyright",
+    } as const;
+    expect(sanitizeOptions(picked)).toEqual(picked);
+  });
+});
+
+describe("toCompressionOptions", () => {
+  test("each goal becomes its target", () => {
+    const base = { ...defaultOptions, maxKilobytes: 150 };
+    expect(toCompressionOptions({ ...base, goal: "quality", quality: 72 }).target).toEqual({
+      goal: { case: "quality", value: 72 },
+    });
+    expect(toCompressionOptions({ ...base, goal: "ssim", minSsim: 0.97 }).target).toEqual({
+      goal: { case: "minSsim", value: 0.97 },
+    });
+    expect(toCompressionOptions({ ...base, goal: "max-size" }).target).toEqual({
+      goal: { case: "maxBytes", value: 150_000n },
+    });
+    expect(toCompressionOptions({ ...base, goal: "lossless" }).target).toEqual({
+      goal: { case: "lossless", value: true },
+    });
+  });
+
+  test("format, resize and metadata map onto the contract's enums", () => {
+    const o = toCompressionOptions({ ...defaultOptions, format: "webp", maxWidth: 800, metadata: "keep-all" });
+    expect(o.format).toBe(ImageFormat.WEBP);
+    expect(o.resize).toEqual({ maxWidth: 800, maxHeight: 0 });
+    expect(o.metadata).toBe(MetadataPolicy.KEEP_ALL);
+    expect(toCompressionOptions(defaultOptions).format).toBe(ImageFormat.AUTO);
+  });
+});

@@ -1,0 +1,42 @@
+import { create } from "@bufbuild/protobuf";
+import { WorkerStatusSchema } from "@imgc/proto";
+import { describe, expect, test } from "vitest";
+import { Throughput } from "./throughput.js";
+
+const snapshot = (at: number, done: Record<string, number>) => ({
+  at,
+  lanes: [],
+  workers: Object.entries(done).map(([id, n]) => create(WorkerStatusSchema, { id, itemsDone: BigInt(n) })),
+});
+
+describe("Throughput", () => {
+  test("counts growth of items_done per worker into time buckets", () => {
+    const t = new Throughput(60_000, 10_000);
+    const start = 1_000_000_000_000;
+    t.add(snapshot(start, { a: 100, b: 5 })); // first sight: no growth counted
+    t.add(snapshot(start + 2_000, { a: 110, b: 5 }));
+    t.add(snapshot(start + 12_000, { a: 115, b: 25 }));
+    const buckets = t.buckets(start + 12_000);
+    expect(buckets).toHaveLength(6);
+    expect(buckets.map((b) => b.items)).toEqual([0, 0, 0, 0, 10, 25]);
+  });
+
+  test("a worker that restarts (counter back to zero) or leaves adds nothing negative", () => {
+    const t = new Throughput(60_000, 10_000);
+    const start = 2_000_000_000_000;
+    t.add(snapshot(start, { a: 50 }));
+    t.add(snapshot(start + 1_000, { a: 3 }));
+    t.add(snapshot(start + 2_000, { a: 7, c: 40 }));
+    t.add(snapshot(start + 3_000, {}));
+    expect(t.buckets(start + 3_000).reduce((s, b) => s + b.items, 0)).toBe(4);
+  });
+
+  test("the recent rate spreads the last buckets over the time they cover", () => {
+    const t = new Throughput(60_000, 10_000);
+    const start = 3_000_000_000_000;
+    t.add(snapshot(start, { a: 0 }));
+    t.add(snapshot(start + 5_000, { a: 30 }));
+    // 30 items over one full bucket (10 s) and 5 s of the current one.
+    expect(t.recentRate(start + 5_000)).toBeCloseTo(2, 5);
+  });
+});
