@@ -1,0 +1,65 @@
+/**
+ * gRPC clients: JobService on the gateway (IMGC_URL, default http://127.0.0.1:8081, with IMGC_API_KEY as a
+ * bearer token when set) and ClusterService straight on the coordinator (IMGC_COORDINATOR_URL).
+ */
+import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { ClusterService, JobService } from "@imgc/proto";
+import { UsageError } from "./args.js";
+
+export const DEFAULT_URL = "http://127.0.0.1:8081";
+export const DEFAULT_COORDINATOR = "127.0.0.1:50051";
+
+export interface Clients {
+  jobs(): Client<typeof JobService>;
+  cluster(): Client<typeof ClusterService>;
+  /** Closes the HTTP/2 connections so the process can exit. */
+  close(): void;
+}
+
+function baseUrl(raw: string, variable: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.protocol === "http:" || url.protocol === "https:") return url.toString().replace(/\/+$/, "");
+  } catch {}
+  throw new UsageError(`Expected a URL like ${DEFAULT_URL} for ${variable} but received ${raw}`);
+}
+
+export function gatewayUrl(env: Readonly<Record<string, string | undefined>>): string {
+  return baseUrl(env.IMGC_URL || DEFAULT_URL, "IMGC_URL");
+}
+
+export function coordinatorUrl(env: Readonly<Record<string, string | undefined>>): string {
+  const address = env.IMGC_COORDINATOR_URL || DEFAULT_COORDINATOR;
+  // The services take host:port; accept a full URL too.
+  return baseUrl(/^[a-z]+:\/\//i.test(address) ? address : `http://${address}`, "IMGC_COORDINATOR_URL");
+}
+
+export function createClients(env: Readonly<Record<string, string | undefined>>): Clients {
+  const sessions: Http2SessionManager[] = [];
+  function transport(url: string, interceptors: Interceptor[]) {
+    const sessionManager = new Http2SessionManager(url, { pingIntervalMs: 15_000 });
+    sessions.push(sessionManager);
+    return createGrpcTransport({ baseUrl: url, sessionManager, interceptors });
+  }
+  let jobs: Client<typeof JobService> | undefined;
+  let cluster: Client<typeof ClusterService> | undefined;
+  return {
+    jobs() {
+      const key = env.IMGC_API_KEY;
+      const bearer: Interceptor = (next) => (request) => {
+        request.header.set("authorization", `Bearer ${key}`);
+        return next(request);
+      };
+      jobs ??= createClient(JobService, transport(gatewayUrl(env), key ? [bearer] : []));
+      return jobs;
+    },
+    cluster() {
+      cluster ??= createClient(ClusterService, transport(coordinatorUrl(env), []));
+      return cluster;
+    },
+    close() {
+      for (const session of sessions) session.abort();
+    },
+  };
+}

@@ -1,0 +1,33 @@
+/** `imgc cancel <job>`: pending items end CANCELLED; running items stop at the next item boundary. */
+import { JobSchema } from "@imgc/proto";
+import { parse, positionals } from "../args.js";
+import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
+import { println } from "../context.js";
+import { jobLine } from "../format.js";
+import { messageJson, printJson } from "../output.js";
+
+export const cancel: Command = {
+  name: "cancel",
+  summary: "cancel a job",
+  help: `Usage: imgc cancel <job> [--json]
+
+Cancels a job: items not yet started end CANCELLED, running ones stop at the next item. A job that has
+already ended is left as it is.
+
+Options:
+  --json                 the job after cancelling, as protobuf JSON
+  -h, --help             this help
+
+${ENVIRONMENT_HELP}`,
+
+  async run(argv, context) {
+    const { values, positionals: args } = parse(argv, {});
+    if (values.help) return showHelp(context, cancel);
+    const [jobId] = positionals(args, ["job"]) as [string];
+    const { job } = await context.jobs().cancelJob({ jobId });
+    if (!job) throw new Error(`the server returned no job for ${jobId}`);
+    if (values.json) printJson(context, messageJson(JobSchema, job));
+    else println(context.stdout, jobLine(job));
+    return 0;
+  },
+};

@@ -1,0 +1,215 @@
+/**
+ * `imgc compress <files or dirs…>`: the whole round trip. Uploads each file (streamed from disk), submits
+ * one job, follows it, downloads every output to --out as "<original base name>.<ext>", and prints one
+ * line per file. Exit 0 when every file came out, 1 when any failed, 2 on a usage error.
+ */
+import { mkdir } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import { type ItemResult, ItemResultSchema, ItemState, type Job, JobSchema } from "@imgc/proto";
+import { integer, parse, UsageError } from "../args.js";
+import { describeError } from "../cli.js";
+import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
+import { type Output, println } from "../context.js";
+import { collectFiles, createOutputNamer } from "../files.js";
+import { createProgress, followJob } from "../follow.js";
+import {
+  bytes,
+  errorCode,
+  imageFormat,
+  itemState,
+  jobLine,
+  jobState,
+  RESULT_HEADER,
+  resultRow,
+  saving,
+  table,
+} from "../format.js";
+import { jobOptions, jobOptionsHelp, jobSettings } from "../job-flags.js";
+import { messageJson, printJson } from "../output.js";
+import { download, uploadFile } from "../transfer.js";
+import { allResults } from "./results.js";
+
+/** One local file's way through the round trip. */
+export interface FileOutcome {
+  file: string;
+  size: number;
+  key?: string;
+  result?: ItemResult;
+  /** The written output, absolute. */
+  output?: string;
+  /** Why it did not come out (upload, compression or download). */
+  error?: string;
+}
+
+const silent: Output = { write: () => true };
+
+/** Runs `work` over `items`, `limit` at a time, in order of start. */
+async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await work(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+export function succeeded(outcome: FileOutcome): boolean {
+  const state = outcome.result?.state;
+  return (
+    outcome.error === undefined &&
+    outcome.output !== undefined &&
+    (state === ItemState.DONE || state === ItemState.KEPT_ORIGINAL)
+  );
+}
+
+export function outcomeRow(outcome: FileOutcome): string[] {
+  const name = basename(outcome.file);
+  if (outcome.result && outcome.error === undefined) return resultRow(name, outcome.result);
+  const row = outcome.result ? resultRow(name, outcome.result) : [name, "", bytes(outcome.size), "", "", "", ""];
+  row[1] = "failed";
+  row[row.length - 1] = outcome.error ?? row[row.length - 1] ?? "";
+  return row;
+}
+
+export function summaryLine(outcomes: readonly FileOutcome[], outDir: string): string {
+  const done = outcomes.filter((o) => succeeded(o) && o.result?.state === ItemState.DONE).length;
+  const kept = outcomes.filter((o) => succeeded(o) && o.result?.state === ItemState.KEPT_ORIGINAL).length;
+  const failed = outcomes.length - done - kept;
+  const ok = outcomes.filter(succeeded);
+  const before = ok.reduce((sum, o) => sum + Number(o.result?.inputBytes ?? 0n), 0);
+  const after = ok.reduce((sum, o) => sum + Number(o.result?.outputBytes ?? 0n), 0);
+  const sizes = ok.length > 0 ? ` · ${bytes(before)} → ${bytes(after)} (${saving(before, after)})` : "";
+  const where = ok.length > 0 ? ` · written to ${outDir}` : "";
+  return `${outcomes.length} file${outcomes.length === 1 ? "" : "s"}: ${done} compressed, ${kept} kept as they were, ${failed} failed${sizes}${where}`;
+}
+
+function outcomeJson(outcome: FileOutcome) {
+  const r = outcome.result;
+  return {
+    file: outcome.file,
+    ok: succeeded(outcome),
+    key: outcome.key ?? null,
+    state: outcome.error !== undefined ? "failed" : r ? itemState(r.state) : "failed",
+    inputBytes: r ? Number(r.inputBytes) : outcome.size,
+    outputBytes: r && succeeded(outcome) ? Number(r.outputBytes) : null,
+    saving: r && succeeded(outcome) ? saving(r.inputBytes, r.outputBytes) : null,
+    format: r?.format ? imageFormat(r.format) : null,
+    worker: r?.workerId || null,
+    output: outcome.output ?? null,
+    errorCode: r?.errorCode ? errorCode(r.errorCode) : null,
+    error: outcome.error ?? null,
+    result: r ? messageJson(ItemResultSchema, r) : null,
+  };
+}
+
+export const compress: Command = {
+  name: "compress",
+  summary: "upload images, compress them in one job, download the results",
+  help: `Usage: imgc compress <file or directory>... [options]
+
+Uploads each image (directories are searched recursively for image files), compresses them in one job,
+follows its progress, and writes each output to --out as "<original base name>.<ext>". Prints, per file,
+its size before → after, the saving, the format and the worker that made it.
+Exits 0 when every file came out, 1 when any failed, 2 on a usage error.
+
+Output:
+  -o, --out DIR          where outputs are written (default ./compressed; created if missing)
+  --concurrency N        uploads and downloads at once, 1 to 32 (default 4)
+  --json                 one JSON document with the job and every file's outcome
+${jobOptionsHelp}
+  -h, --help             this help
+
+${ENVIRONMENT_HELP}
+
+Example:
+  imgc compress photos/ --format webp --quality 80 --max-width 2048 --out web-ready/`,
+
+  async run(argv, context) {
+    const { values, positionals: paths } = parse(argv, {
+      ...jobOptions,
+      out: { type: "string", short: "o" },
+      concurrency: { type: "string" },
+    });
+    if (values.help) return showHelp(context, compress);
+    const settings = jobSettings(values);
+    const concurrency = integer(values.concurrency, "--concurrency", 1, 32) ?? 4;
+    if (paths.length === 0) throw new UsageError("at least one file or directory is required");
+    const files = await collectFiles(paths);
+    if (files.length === 0) throw new UsageError(`no image files in ${paths.join(", ")}`);
+    const outDir = resolve(values.out ?? "compressed");
+    const json = values.json === true;
+    const progress = createProgress(json ? silent : context.stderr);
+    const jobs = context.jobs();
+
+    // 1. Upload, a few files at a time; a file that fails to upload is reported and left out of the job.
+    const outcomes: FileOutcome[] = files.map((file) => ({ file, size: 0 }));
+    let uploaded = 0;
+    await pool(outcomes, concurrency, async (outcome) => {
+      try {
+        const stored = await uploadFile(jobs, outcome.file);
+        outcome.key = stored.key;
+        outcome.size = stored.size;
+      } catch (err) {
+        outcome.error = `upload: ${describeError(err)}`;
+      }
+      progress.update(`uploading ${++uploaded}/${files.length}`);
+    });
+    const inJob = outcomes.filter((o) => o.key !== undefined);
+
+    let job: Job | undefined;
+    if (inJob.length > 0) {
+      // 2. One job for all of them, followed to its end.
+      const submitted = await jobs.submitJob({
+        sources: inJob.map((o) => ({ kind: { case: "uploadKey" as const, value: o.key as string } })),
+        ...settings,
+      });
+      if (!submitted.job) throw new Error("the server returned no job");
+      progress.update(jobLine(submitted.job));
+      job = await followJob(jobs, submitted.job.id, { onJob: (next) => progress.update(jobLine(next)) });
+      progress.finish(jobLine(job));
+
+      // 3. Results by source key, then the outputs.
+      const byKey = new Map((await allResults(jobs, job.id, true)).map((r) => [r.sourceKey, r]));
+      await mkdir(outDir, { recursive: true });
+      const nameFor = createOutputNamer();
+      const downloads: FileOutcome[] = [];
+      for (const outcome of inJob) {
+        const result = byKey.get(outcome.key as string);
+        if (!result) {
+          outcome.error = "the job has no result for this file";
+          continue;
+        }
+        outcome.result = result;
+        // A FAILED item carries its own error code and message; the row shows them.
+        if (result.state === ItemState.FAILED) continue;
+        if (result.state !== ItemState.DONE && result.state !== ItemState.KEPT_ORIGINAL) {
+          outcome.error = `still ${itemState(result.state)} when the job ended ${jobState(job.state)}`;
+        } else if (!result.downloadUrl) outcome.error = "the server gave no download URL";
+        else downloads.push(outcome);
+      }
+      let fetched = 0;
+      await pool(downloads, concurrency, async (outcome) => {
+        const result = outcome.result as ItemResult;
+        const output = join(outDir, nameFor(outcome.file, result.outputKey));
+        try {
+          await download(context.fetch, result.downloadUrl, output);
+          outcome.output = output;
+        } catch (err) {
+          outcome.error = `download: ${describeError(err)}`;
+        }
+        progress.update(`downloading ${++fetched}/${downloads.length}`);
+      });
+      progress.finish(jobLine(job));
+    } else {
+      progress.finish("no file could be uploaded");
+    }
+
+    if (json) {
+      printJson(context, { job: job ? messageJson(JobSchema, job) : null, outDir, files: outcomes.map(outcomeJson) });
+    } else {
+      println(context.stdout, table([...RESULT_HEADER], outcomes.map(outcomeRow)));
+      if (job?.error) println(context.stdout, `job ${job.id} failed: ${job.error}`);
+      println(context.stdout, summaryLine(outcomes, outDir));
+    }
+    return outcomes.every(succeeded) ? 0 : 1;
+  },
+};

@@ -1,0 +1,103 @@
+/** `imgc results <job>`: every item's outcome, as a table, CSV or JSON. */
+import type { Client } from "@connectrpc/connect";
+import { type ItemResult, ItemResultSchema, type JobService } from "@imgc/proto";
+import { parse, positionals } from "../args.js";
+import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
+import { println } from "../context.js";
+import { csv, errorCode, imageFormat, itemState, RESULT_HEADER, resultRow, table } from "../format.js";
+import { messageJson, printJson } from "../output.js";
+
+/** Every result of a job, page after page. */
+export async function allResults(
+  jobs: Client<typeof JobService>,
+  jobId: string,
+  includeUrls: boolean,
+): Promise<ItemResult[]> {
+  const results: ItemResult[] = [];
+  let pageToken = "";
+  do {
+    const page = await jobs.getResults({ jobId, pageSize: 1000, pageToken, includeUrls });
+    results.push(...page.results);
+    pageToken = page.nextPageToken;
+  } while (pageToken !== "");
+  return results;
+}
+
+export const CSV_HEADER = [
+  "item_id",
+  "source_key",
+  "state",
+  "input_bytes",
+  "output_bytes",
+  "format",
+  "width",
+  "height",
+  "quality",
+  "ssim",
+  "duration_ms",
+  "worker_id",
+  "cache_hit",
+  "error_code",
+  "error_message",
+  "kept_reason",
+  "output_key",
+  "download_url",
+] as const;
+
+export function resultsCsv(results: readonly ItemResult[]): string {
+  return csv([
+    CSV_HEADER,
+    ...results.map((r) => [
+      r.itemId,
+      r.sourceKey,
+      itemState(r.state),
+      r.inputBytes,
+      r.outputBytes,
+      r.format ? imageFormat(r.format) : "",
+      r.width,
+      r.height,
+      r.quality,
+      r.ssim,
+      r.durationMs,
+      r.workerId,
+      r.cacheHit,
+      r.errorCode ? errorCode(r.errorCode) : "",
+      r.errorMessage,
+      r.keptReason,
+      r.outputKey,
+      r.downloadUrl,
+    ]),
+  ]);
+}
+
+export const results: Command = {
+  name: "results",
+  summary: "list a job's per-item results",
+  help: `Usage: imgc results <job> [--csv] [--urls] [--json]
+
+Lists every item of a job: its state, size before → after, saving, format, and the worker that made it,
+or why it failed (a stable error code and a message).
+
+Options:
+  --csv                  CSV with every field (one row per item, header first)
+  --urls                 include presigned download URLs (CSV and JSON)
+  --json                 the results as protobuf JSON
+  -h, --help             this help
+
+${ENVIRONMENT_HELP}`,
+
+  async run(argv, context) {
+    const { values, positionals: args } = parse(argv, { csv: { type: "boolean" }, urls: { type: "boolean" } });
+    if (values.help) return showHelp(context, results);
+    const [jobId] = positionals(args, ["job"]) as [string];
+    const items = await allResults(context.jobs(), jobId, values.urls === true);
+    if (values.json) printJson(context, { results: items.map((r) => messageJson(ItemResultSchema, r)) });
+    else if (values.csv) println(context.stdout, resultsCsv(items));
+    else if (items.length === 0) println(context.stdout, "no items");
+    else {
+      const rows = items.map((r) => resultRow(`${r.itemId} ${r.sourceKey.split("/").pop() ?? ""}`, r));
+      println(context.stdout, table(["item", ...RESULT_HEADER.slice(1)], rows));
+    }
+    return 0;
+  },
+};

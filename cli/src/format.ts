@@ -1,0 +1,144 @@
+/** Human output: sizes, savings, enum names, aligned tables, CSV, and one-line summaries of jobs and items. */
+import type { DescEnum } from "@bufbuild/protobuf";
+import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
+import {
+  ErrorCodeSchema,
+  ImageFormatSchema,
+  type ItemResult,
+  ItemState,
+  ItemStateSchema,
+  type Job,
+  JobStateSchema,
+  PrioritySchema,
+} from "@imgc/proto";
+
+export function bytes(value: number | bigint): string {
+  const n = Number(value);
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let scaled = n;
+  let unit = 0;
+  while (Math.abs(scaled) >= 1024 && unit < units.length - 1) {
+    scaled /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${n} B` : `${scaled.toFixed(scaled < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+/** The size change from `before` to `after`: "-66.2%" when smaller, "+3.0%" when larger. */
+export function saving(before: number | bigint, after: number | bigint): string {
+  const b = Number(before);
+  if (b === 0) return "";
+  const change = ((Number(after) - b) / b) * 100;
+  return `${change > 0 ? "+" : change < 0 ? "-" : "±"}${Math.abs(change).toFixed(1)}%`;
+}
+
+/** An enum value's name without its prefix, lower case: JOB_STATE_COMPLETED_WITH_ERRORS → completed_with_errors. */
+export function enumName(schema: DescEnum, value: number): string {
+  const found = schema.values.find((v) => v.number === value);
+  if (!found) return String(value);
+  return found.name.slice(schema.sharedPrefix?.length ?? 0).toLowerCase();
+}
+
+export const jobState = (value: number) => enumName(JobStateSchema, value);
+export const itemState = (value: number) => enumName(ItemStateSchema, value);
+export const imageFormat = (value: number) => enumName(ImageFormatSchema, value);
+export const priority = (value: number) => enumName(PrioritySchema, value);
+/** Error codes stay in their stable upper-case spelling: clients switch on them. */
+export const errorCode = (value: number) => enumName(ErrorCodeSchema, value).toUpperCase();
+
+export function time(timestamp: Timestamp | undefined): string {
+  return timestamp
+    ? timestampDate(timestamp)
+        .toISOString()
+        .replace(/\.\d+Z$/, "Z")
+    : "";
+}
+
+/** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? "").length)));
+  return all
+    .map((row) =>
+      row
+        .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+/** RFC 4180: fields with commas, quotes or line breaks are quoted, quotes doubled. */
+export function csv(rows: readonly (readonly (string | number | bigint | boolean)[])[]): string {
+  const field = (value: string | number | bigint | boolean) => {
+    const text = String(value);
+    return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  return rows.map((row) => row.map(field).join(",")).join("\n");
+}
+
+/** "7/12 ended: 6 done, 0 kept, 1 failed · 2 running" */
+export function counts(job: Job): string {
+  const c = job.counts;
+  if (!c) return "no items yet";
+  const ended = c.done + c.keptOriginal + c.failed;
+  const active = c.running > 0 ? ` · ${c.running} running` : "";
+  return `${ended}/${c.total} ended: ${c.done} done, ${c.keptOriginal} kept, ${c.failed} failed${active}`;
+}
+
+/** One line for a progress display or a listing. */
+export function jobLine(job: Job): string {
+  const sizes =
+    job.bytesIn > 0n ? ` · ${bytes(job.bytesIn)} → ${bytes(job.bytesOut)} (${saving(job.bytesIn, job.bytesOut)})` : "";
+  return `job ${job.id} ${jobState(job.state)} · ${counts(job)}${sizes}`;
+}
+
+/** The `status` view: one labelled line per fact. */
+export function jobDetails(job: Job): string {
+  const rows: [string, string][] = [
+    ["job", job.id],
+    ["state", jobState(job.state)],
+    ["items", counts(job)],
+    [
+      "bytes",
+      job.bytesIn > 0n ? `${bytes(job.bytesIn)} → ${bytes(job.bytesOut)} (${saving(job.bytesIn, job.bytesOut)})` : "",
+    ],
+    ["priority", priority(job.priority)],
+    ["label", job.label],
+    ["chunks", job.chunkCount ? String(job.chunkCount) : ""],
+    ["created", time(job.createdAt)],
+    ["started", time(job.startedAt)],
+    ["finished", time(job.finishedAt)],
+    ["error", job.error],
+    ["report", job.reportKey],
+  ];
+  return table(
+    ["", ""],
+    rows.filter(([, value]) => value !== ""),
+  )
+    .split("\n")
+    .slice(1)
+    .join("\n");
+}
+
+/** An item result as a row: its outcome, sizes before → after, saving, format and the worker that made it. */
+export function resultRow(name: string, result: ItemResult): string[] {
+  if (result.state === ItemState.FAILED) {
+    const reason = `${errorCode(result.errorCode)}${result.errorMessage ? `: ${result.errorMessage}` : ""}`;
+    return [name, "failed", bytes(result.inputBytes), "", "", result.workerId, reason];
+  }
+  if (result.state !== ItemState.DONE && result.state !== ItemState.KEPT_ORIGINAL) {
+    return [name, itemState(result.state), "", "", "", result.workerId, ""];
+  }
+  return [
+    name,
+    itemState(result.state),
+    `${bytes(result.inputBytes)} → ${bytes(result.outputBytes)}`,
+    saving(result.inputBytes, result.outputBytes),
+    imageFormat(result.format),
+    result.workerId,
+    result.keptReason,
+  ];
+}
+
+export const RESULT_HEADER = ["file", "state", "size", "saving", "format", "worker", "note"] as const;

@@ -1,0 +1,48 @@
+/** Moving bytes: a local file up through UploadImage, and an output down from its presigned URL. */
+import { createReadStream, createWriteStream } from "node:fs";
+import { rename, rm, stat } from "node:fs/promises";
+import { basename } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream } from "node:stream/web";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
+import type { JobService, UploadImageRequestSchema } from "@imgc/proto";
+import { contentTypeOf } from "./files.js";
+
+/** 1 MiB per message, as the contract suggests. */
+const CHUNK_BYTES = 1024 * 1024;
+
+/** Streams `path` to the gateway: a header message, then the file in 1 MiB pieces, read as they are sent. */
+export async function uploadFile(
+  jobs: Client<typeof JobService>,
+  path: string,
+): Promise<{ key: string; size: number }> {
+  const { size } = await stat(path);
+  const name = basename(path);
+  async function* messages(): AsyncGenerator<MessageInitShape<typeof UploadImageRequestSchema>> {
+    yield { part: { case: "header", value: { name, size: BigInt(size), contentType: contentTypeOf(path) } } };
+    for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_BYTES })) {
+      yield { part: { case: "chunk", value: chunk as Buffer } };
+    }
+  }
+  const response = await jobs.uploadImage(messages());
+  return { key: response.key, size: Number(response.size) };
+}
+
+/** Downloads `url` to `dest` through a temporary file, so a failed download leaves no partial output. */
+export async function download(fetchFn: typeof fetch, url: string, dest: string): Promise<number> {
+  const response = await fetchFn(url);
+  if (!response.ok || response.body === null) {
+    throw new Error(`download failed: HTTP ${response.status}`);
+  }
+  const partial = `${dest}.part`;
+  try {
+    await pipeline(Readable.fromWeb(response.body as ReadableStream<Uint8Array>), createWriteStream(partial));
+    await rename(partial, dest);
+  } catch (err) {
+    await rm(partial, { force: true });
+    throw err;
+  }
+  return (await stat(dest)).size;
+}
