@@ -47,7 +47,7 @@ describe("sniff, on the real corpus", () => {
 });
 
 describe("checkFile", () => {
-  const file = (bytes: Uint8Array, name: string) => new File([bytes], name);
+  const file = (bytes: Uint8Array, name: string) => new File([new Uint8Array(bytes)], name);
 
   test("refuses an empty file, a large one, and a non-image, each with a clear reason", async () => {
     expect(await checkFile(file(new Uint8Array(), "empty.jpg"))).toEqual({
