@@ -119,7 +119,9 @@ export async function startCoordinator(options: CoordinatorOptions) {
   await deadLetters.start();
   if (resumed > 0) log.info({ resumed }, "resumed jobs");
 
+  const closing = new AbortController();
   const jobService = createJobService({
+    closing: closing.signal,
     submitter,
     lifecycle,
     jobs,
@@ -150,7 +152,12 @@ export async function startCoordinator(options: CoordinatorOptions) {
     jobs,
     results,
     chunks,
+    /** Ends every open WatchJob stream (their clients resume with after_sequence). */
+    endStreams(): void {
+      closing.abort();
+    },
     async close(): Promise<void> {
+      closing.abort();
       await deadLetters.stop();
       await membership.stop();
     },

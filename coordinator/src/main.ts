@@ -42,6 +42,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "stopping");
     health.setStatus("", "NOT_SERVING");
+    coordinator.endStreams();
     // Finish the calls in flight (a worker's report must not be cut in half), but not forever.
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {

@@ -4,8 +4,10 @@
  */
 import { type DescFile, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { file_imgc_v1_cluster_service, file_imgc_v1_job_service } from "@imgc/proto";
+import { protoPath as healthProtoPath } from "grpc-health-check";
 
 /** The files and, transitively, everything they import, each once. */
 function withDependencies(roots: readonly DescFile[]): DescFile[] {
@@ -34,5 +36,6 @@ export function reflectionPackage(
 }
 
 export function createReflection(): ReflectionService {
-  return new ReflectionService(reflectionPackage());
+  // The health service too, so `grpcurl … grpc.health.v1.Health/Check` needs no proto file either.
+  return new ReflectionService({ ...reflectionPackage(), ...loadSync(healthProtoPath, { keepCase: true }) });
 }

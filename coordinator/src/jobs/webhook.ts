@@ -6,7 +6,7 @@ import { type Job, JobSchema } from "@imgc/proto";
 const ATTEMPTS = 4;
 const TIMEOUT_MS = 5_000;
 
-export function createWebhooks(log: Logger, fetchFn: typeof fetch = fetch) {
+export function createWebhooks(log: Logger, fetchFn: typeof fetch = fetch, baseDelayMs = 500) {
   return {
     notify(job: Job): Promise<boolean> {
       if (!job.webhookUrl) return Promise.resolve(false);
@@ -26,7 +26,7 @@ export function createWebhooks(log: Logger, fetchFn: typeof fetch = fetch) {
           } catch (err) {
             log.debug({ err, jobId: job.id, attempt }, "webhook attempt failed");
           }
-          await new Promise((resolve) => setTimeout(resolve, 500 * 4 ** (attempt - 1)));
+          await new Promise((resolve) => setTimeout(resolve, baseDelayMs * 4 ** (attempt - 1)));
         }
         log.warn({ jobId: job.id, url: job.webhookUrl }, "webhook gave up");
         return false;

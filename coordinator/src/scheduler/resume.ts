@@ -45,17 +45,22 @@ export async function resumeJob(deps: ResumeDeps, job: Job): Promise<void> {
   );
 }
 
-/** Reopens every job not ended; returns how many. */
+/** Reopens every job not ended; returns how many. Fails (and the coordinator with it) rather than leave one behind. */
 export async function resumeAll(deps: ResumeDeps): Promise<number> {
   const all = await deps.jobs.load();
   let resumed = 0;
   for (const job of all) {
     if (job.finishedAt) continue;
-    try {
-      await resumeJob(deps, job);
-      resumed++;
-    } catch (err) {
-      deps.log.error({ err, jobId: job.id }, "could not resume a job");
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await resumeJob(deps, job);
+        resumed++;
+        break;
+      } catch (err) {
+        deps.log.error({ err, jobId: job.id, attempt }, "could not resume a job");
+        if (attempt === 3) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 1_000 * attempt));
+      }
     }
   }
   return resumed;

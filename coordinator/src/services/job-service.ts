@@ -40,6 +40,8 @@ export interface JobServiceDeps {
   urlTtlS: number;
   /** How often an idle WatchJob checks that its job has not ended without a final event. */
   watchCheckMs?: number;
+  /** Aborted when the coordinator shuts down: open WatchJob streams end, and clients resume elsewhere. */
+  closing?: AbortSignal;
 }
 
 const UPLOAD_MAX_FILES = 1_000;
@@ -153,7 +155,8 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
         return;
       }
       const stop = new AbortController();
-      const stream = events.watch(job.id, after, AbortSignal.any([context.signal, stop.signal]));
+      const signals = [context.signal, stop.signal, ...(deps.closing ? [deps.closing] : [])];
+      const stream = events.watch(job.id, after, AbortSignal.any(signals));
       let next = stream.next();
       try {
         for (;;) {
@@ -192,6 +195,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       }
       const total = job.counts?.total ?? 0;
       const offset = Number(request.pageToken || "0");
+      const outputPrefix = keys.outputPrefix(job.tenant, job.id);
       const end = Math.min(total, offset + size);
       return guarded(async () => {
         const ids = Array.from({ length: Math.max(0, end - offset) }, (_, i) => itemId(offset + i));
@@ -208,7 +212,8 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
               return pendingResult(item ?? create(ChunkItemSchema, { itemId: id }), state);
             }
             const downloadable = result.state === ItemState.DONE || result.state === ItemState.KEPT_ORIGINAL;
-            if (request.includeUrls && downloadable && result.outputKey) {
+            // Only the job's own outputs are presigned, whatever a worker reported.
+            if (request.includeUrls && downloadable && result.outputKey.startsWith(outputPrefix)) {
               result.downloadUrl = await storage.presignGet(result.outputKey, deps.urlTtlS, downloadName(result));
             }
             return result;
