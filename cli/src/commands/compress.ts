@@ -198,7 +198,7 @@ Example:
         }
         progress.update(`downloading ${++fetched}/${downloads.length}`);
       });
-      progress.finish(jobLine(job));
+      if (downloads.length > 0) progress.finish(`downloaded ${fetched} output${fetched === 1 ? "" : "s"} to ${outDir}`);
     } else {
       progress.finish("no file could be uploaded");
     }

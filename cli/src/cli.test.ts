@@ -1,0 +1,325 @@
+/**
+ * The CLI as a user meets it: runCli with captured output, against an in-memory JobService (the gateway is
+ * not what is tested here) and a fetch that serves the outputs.
+ */
+import { createHash } from "node:crypto";
+import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError, createClient, createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
+import { ClusterService, ErrorCode, ImageFormat, ItemState, JobService, JobState } from "@imgc/proto";
+import { describe, expect, test } from "vitest";
+import { commands, runCli } from "./cli.js";
+import type { Context } from "./context.js";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function harness(jobImpl: Partial<ServiceImpl<typeof JobService>>, served = new Map<string, Buffer>()) {
+  const jobs = createClient(
+    JobService,
+    createRouterTransport(({ service }) => service(JobService, jobImpl)),
+  );
+  const cluster = createClient(
+    ClusterService,
+    createRouterTransport(({ service }) =>
+      service(ClusterService, {
+        listWorkers: () => ({
+          workers: [{ id: "worker-2", host: "b", slots: 4, busy: 1, itemsDone: 7n, itemsPerSecond: 2.5 }],
+        }),
+      }),
+    ),
+  );
+  return async (argv: string[]): Promise<Run> => {
+    let stdout = "";
+    let stderr = "";
+    const context: Context = {
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: (text: string) => (stderr += text) },
+      env: {},
+      jobs: () => jobs,
+      cluster: () => cluster,
+      fetch: (async (url: string | URL | Request) => {
+        const body = served.get(String(url));
+        return body ? new Response(body) : new Response("no such object", { status: 404 });
+      }) as typeof fetch,
+    };
+    const code = await runCli(argv, context);
+    return { code, stdout, stderr };
+  };
+}
+
+describe("usage", () => {
+  const run = harness({});
+
+  test("no command prints the help on stderr and exits 2; --help prints it on stdout and exits 0", async () => {
+    const bare = await run([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/Usage: imgc <command>/);
+    const help = await run(["--help"]);
+    expect(help.code).toBe(0);
+    for (const command of commands) expect(help.stdout).toContain(`  ${command.name}`);
+  });
+
+  test.each(commands.map((command) => command.name))("imgc %s --help explains its usage", async (name) => {
+    const { code, stdout } = await run([name, "--help"]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(new RegExp(`^Usage: imgc ${name}`));
+  });
+
+  test("an unknown command or option, or a bad value, exits 2 with a pointer to --help", async () => {
+    expect(await run(["compres"])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/unknown command "compres"/),
+    });
+    const option = await run(["status", "--verbose", "job"]);
+    expect(option.code).toBe(2);
+    expect(option.stderr).toBe("imgc status: unknown option '--verbose'\nRun \"imgc status --help\" for usage.\n");
+    const quality = await run(["compress", "a.jpg", "--quality", "120"]);
+    expect(quality.code).toBe(2);
+    expect(quality.stderr).toMatch(
+      /^imgc compress: Expected integer between 1 and 100 for --quality but received 120\n/,
+    );
+    expect(await run(["status"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/missing <job>/) });
+    expect(await run(["compress", "/no/such/file.jpg"])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/no such file or directory: \/no\/such\/file.jpg/),
+    });
+  });
+});
+
+describe("commands", () => {
+  test("status prints the job, --json prints protobuf JSON, and a server error exits 1 with its code", async () => {
+    const run = harness({
+      getJob(request) {
+        if (request.jobId === "missing") throw new ConnectError('job "missing" not found', Code.NotFound);
+        return { job: { id: request.jobId, state: JobState.COMPLETED, counts: { total: 2, done: 2 } } };
+      },
+    });
+    const plain = await run(["status", "job-1"]);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^job +job-1\nstate +completed\nitems +2\/2 ended: 2 done/);
+    const json = await run(["status", "job-1", "--json"]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ id: "job-1", state: "JOB_STATE_COMPLETED" });
+    expect(await run(["status", "missing"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'imgc status: not_found: job "missing" not found\n',
+    });
+  });
+
+  test("results --csv has a header and one row per item", async () => {
+    const run = harness({
+      getResults: (request) =>
+        request.pageToken === ""
+          ? {
+              results: [{ itemId: "000000", sourceKey: "uploads/t/u/a,b.jpg", state: ItemState.DONE, inputBytes: 10n }],
+              nextPageToken: "p2",
+            }
+          : {
+              results: [
+                {
+                  itemId: "000001",
+                  state: ItemState.FAILED,
+                  errorCode: ErrorCode.CORRUPT_INPUT,
+                  errorMessage: 'bad "header"',
+                },
+              ],
+            },
+    });
+    const { code, stdout } = await run(["results", "job-1", "--csv"]);
+    expect(code).toBe(0);
+    const lines = stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^item_id,source_key,state,input_bytes,output_bytes,format/);
+    expect(lines[1]).toMatch(/^000000,"uploads\/t\/u\/a,b.jpg",done,10,0,/);
+    expect(lines[2]).toMatch(/^000001,,failed,.*,CORRUPT_INPUT,"bad ""header""",/);
+    expect(lines).toHaveLength(3);
+  });
+
+  test("workers lists the coordinator's workers", async () => {
+    const { code, stdout } = await harness({})(["workers"]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^worker +host +busy +items +items\/s +state/);
+    expect(stdout).toMatch(/worker-2 +b +1\/4 +7 +2\.5 +active/);
+  });
+
+  test("submit sends upload keys and prefixes with the options, and prints the job id", async () => {
+    let seen: unknown;
+    const run = harness({
+      submitJob(request) {
+        seen = request;
+        return { job: { id: "job-9", state: JobState.QUEUED }, created: true };
+      },
+    });
+    const { code, stdout } = await run([
+      "submit",
+      "uploads/t/u/a.jpg",
+      "--prefix",
+      "incoming/",
+      "--format",
+      "avif",
+      "--priority",
+      "low",
+    ]);
+    expect([code, stdout]).toEqual([0, "job-9\n"]);
+    expect(seen).toMatchObject({
+      sources: [
+        { kind: { case: "uploadKey", value: "uploads/t/u/a.jpg" } },
+        { kind: { case: "s3Prefix", value: { prefix: "incoming/", bucket: "" } } },
+      ],
+      options: { format: ImageFormat.AVIF },
+    });
+  });
+});
+
+describe("compress", () => {
+  async function inputs() {
+    const dir = await mkdtemp(join(tmpdir(), "imgc-cli-in-"));
+    const files = {
+      "rocket.jpg": Buffer.alloc(3 * 1024 * 1024 + 5, 1), // more than one 1 MiB upload message
+      "street.webp": Buffer.alloc(2000, 2),
+      "broken.jpg": Buffer.alloc(100, 3),
+    };
+    for (const [name, bytes] of Object.entries(files)) await writeFile(join(dir, name), bytes);
+    return { dir, files };
+  }
+
+  /** A fake gateway: stores uploads, runs the job instantly (broken.jpg fails), serves outputs. */
+  function fakeCluster() {
+    const uploads = new Map<string, { name: string; sha256: string; size: number; messages: number }>();
+    const served = new Map<string, Buffer>();
+    let submitted: string[] = [];
+    const impl: Partial<ServiceImpl<typeof JobService>> = {
+      async uploadImage(requests) {
+        let name = "";
+        let messages = 0;
+        const hash = createHash("sha256");
+        let size = 0;
+        for await (const message of requests) {
+          messages++;
+          if (message.part.case === "header") name = message.part.value.name;
+          if (message.part.case === "chunk") {
+            hash.update(message.part.value);
+            size += message.part.value.length;
+          }
+        }
+        const key = `uploads/default/u${uploads.size}/${name}`;
+        uploads.set(key, { name, sha256: hash.digest("hex"), size, messages });
+        return { key, size: BigInt(size) };
+      },
+      submitJob(request) {
+        submitted = request.sources.map((s) => (s.kind.case === "uploadKey" ? s.kind.value : ""));
+        return { job: { id: "job-c", state: JobState.QUEUED }, created: true };
+      },
+      async *watchJob() {
+        yield { event: { sequence: 1n, kind: { case: "job", value: { id: "job-c", state: JobState.RUNNING } } } };
+      },
+      getJob: () => ({ job: { id: "job-c", state: JobState.COMPLETED_WITH_ERRORS, counts: { total: 3 } } }),
+      getResults: () => ({
+        results: submitted.map((key, index) => {
+          const upload = uploads.get(key);
+          const itemId = String(index).padStart(6, "0");
+          if (upload?.name === "broken.jpg") {
+            return {
+              itemId,
+              sourceKey: key,
+              state: ItemState.FAILED,
+              errorCode: ErrorCode.CORRUPT_INPUT,
+              errorMessage: "damaged",
+              workerId: "worker-1",
+              inputBytes: 100n,
+            };
+          }
+          const url = `http://s3.test/outputs/${itemId}`;
+          served.set(url, Buffer.from(`output of ${upload?.name}`));
+          return {
+            itemId,
+            sourceKey: key,
+            state: ItemState.DONE,
+            format: ImageFormat.WEBP,
+            outputKey: `outputs/default/job-c/${itemId}.webp`,
+            inputBytes: BigInt(upload?.size ?? 0),
+            outputBytes: 100n,
+            workerId: `worker-${index + 1}`,
+            downloadUrl: url,
+          };
+        }),
+      }),
+    };
+    return { impl, uploads, served };
+  }
+
+  test("uploads each file streamed, writes <base name>.<ext> to --out, prints the worker, exits 1 on a failed item", async () => {
+    const { dir, files } = await inputs();
+    const out = join(await mkdtemp(join(tmpdir(), "imgc-cli-out-")), "nested");
+    const cluster = fakeCluster();
+    const run = harness(cluster.impl, cluster.served);
+    const { code, stdout, stderr } = await run(["compress", dir, "--format", "webp", "--out", out]);
+
+    expect(code, stderr).toBe(1);
+    const rocket = [...cluster.uploads.values()].find((u) => u.name === "rocket.jpg");
+    expect(rocket?.size).toBe(files["rocket.jpg"].length);
+    expect(rocket?.sha256).toBe(createHash("sha256").update(files["rocket.jpg"]).digest("hex"));
+    expect(rocket?.messages).toBe(1 + 4); // the header, then 1 MiB pieces
+
+    expect((await readdir(out)).sort()).toEqual(["rocket.webp", "street.webp"]);
+    expect(await readFile(join(out, "rocket.webp"), "utf8")).toBe("output of rocket.jpg");
+    expect(stdout).toMatch(/rocket\.jpg +done +3\.00 MiB → 100 B +-100\.0% +webp +worker-\d/);
+    expect(stdout).toMatch(/broken\.jpg +failed +100 B +worker-\d +CORRUPT_INPUT: damaged/);
+    expect(stdout).toMatch(/3 files: 2 compressed, 0 kept as they were, 1 failed/);
+  });
+
+  test("exits 0 when every file came out; --json gives one document", async () => {
+    const { dir } = await inputs();
+    const out = await mkdtemp(join(tmpdir(), "imgc-cli-out-"));
+    const cluster = fakeCluster();
+    const run = harness(cluster.impl, cluster.served);
+    const { code, stdout } = await run([
+      "compress",
+      join(dir, "rocket.jpg"),
+      join(dir, "street.webp"),
+      "-o",
+      out,
+      "--json",
+    ]);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as { files: { file: string; ok: boolean; worker: string; output: string }[] };
+    expect(report.files.map((f) => [f.ok, f.output])).toEqual([
+      [true, join(out, "rocket.webp")],
+      [true, join(out, "street.webp")],
+    ]);
+    expect(report.files[0]?.worker).toMatch(/^worker-/);
+  });
+
+  test("a file the gateway refuses is reported and left out of the job", async () => {
+    const { dir } = await inputs();
+    const out = await mkdtemp(join(tmpdir(), "imgc-cli-out-"));
+    const cluster = fakeCluster();
+    // Only the small file gets through; the rejected one is a failure of this run.
+    cluster.impl.uploadImage = async (requests) => {
+      let name = "";
+      for await (const message of requests) {
+        if (message.part.case === "header") {
+          name = message.part.value.name;
+          if (message.part.value.size > 1_000_000n) {
+            throw new ConnectError(`"${name}" is larger than the upload limit`, Code.ResourceExhausted);
+          }
+        }
+      }
+      const key = `uploads/default/small/${name}`;
+      cluster.uploads.set(key, { name, sha256: "", size: 2000, messages: 2 });
+      return { key, size: 2000n };
+    };
+    const run = harness(cluster.impl, cluster.served);
+    const { code, stdout } = await run(["compress", join(dir, "rocket.jpg"), join(dir, "street.webp"), "--out", out]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(
+      /rocket\.jpg +failed .*upload: resource_exhausted: "rocket.jpg" is larger than the upload limit/,
+    );
+    expect(stdout).toMatch(/street\.webp +done/);
+    expect(await readdir(out)).toEqual(["street.webp"]);
+  });
+});

@@ -1,0 +1,104 @@
+import { create } from "@bufbuild/protobuf";
+import { ErrorCode, ImageFormat, ItemResultSchema, ItemState, JobSchema, JobState } from "@imgc/proto";
+import { describe, expect, test } from "vitest";
+import { bytes, csv, errorCode, jobDetails, jobLine, jobState, resultRow, saving, table } from "./format.js";
+
+describe("output formatting", () => {
+  test("bytes in binary units", () => {
+    expect(bytes(0)).toBe("0 B");
+    expect(bytes(1023)).toBe("1023 B");
+    expect(bytes(1536)).toBe("1.50 KiB");
+    expect(bytes(112_525)).toBe("109.9 KiB");
+    expect(bytes(5n * 1024n * 1024n * 1024n)).toBe("5.00 GiB");
+  });
+
+  test("saving is signed: smaller is negative", () => {
+    expect(saving(1000, 250)).toBe("-75.0%");
+    expect(saving(1000n, 1030n)).toBe("+3.0%");
+    expect(saving(1000, 1000)).toBe("±0.0%");
+    expect(saving(0, 10)).toBe("");
+  });
+
+  test("enum names lose their prefix; error codes keep their stable upper case", () => {
+    expect(jobState(JobState.COMPLETED_WITH_ERRORS)).toBe("completed_with_errors");
+    expect(errorCode(ErrorCode.CORRUPT_INPUT)).toBe("CORRUPT_INPUT");
+  });
+
+  test("table pads every column but the last", () => {
+    expect(
+      table(
+        ["a", "bb", "c"],
+        [
+          ["long value", "x", ""],
+          ["y", "zzz", "end"],
+        ],
+      ),
+    ).toBe(["a           bb   c", "long value  x", "y           zzz  end"].join("\n"));
+  });
+
+  test("csv quotes commas, quotes and line breaks", () => {
+    expect(
+      csv([
+        ["a", 1, 2n, true],
+        ['say "hi", then', "two\nlines", "", false],
+      ]),
+    ).toBe('a,1,2,true\n"say ""hi"", then","two\nlines",,false');
+  });
+
+  test("a done item shows size before → after, saving, format and worker; a failed one its code and message", () => {
+    const done = create(ItemResultSchema, {
+      state: ItemState.DONE,
+      inputBytes: 112_525n,
+      outputBytes: 25_942n,
+      format: ImageFormat.WEBP,
+      workerId: "worker-2",
+    });
+    expect(resultRow("rocket.jpg", done)).toEqual([
+      "rocket.jpg",
+      "done",
+      "109.9 KiB → 25.3 KiB",
+      "-76.9%",
+      "webp",
+      "worker-2",
+      "",
+    ]);
+    const failed = create(ItemResultSchema, {
+      state: ItemState.FAILED,
+      inputBytes: 1024n,
+      errorCode: ErrorCode.CORRUPT_INPUT,
+      errorMessage: "The JPEG file is damaged",
+      workerId: "worker-1",
+    });
+    expect(resultRow("bad.jpg", failed)).toEqual([
+      "bad.jpg",
+      "failed",
+      "1.00 KiB",
+      "",
+      "",
+      "worker-1",
+      "CORRUPT_INPUT: The JPEG file is damaged",
+    ]);
+  });
+
+  test("a job in one line and in detail", () => {
+    const job = create(JobSchema, {
+      id: "job-1",
+      state: JobState.RUNNING,
+      counts: { total: 12, done: 6, keptOriginal: 0, failed: 1, running: 2, pending: 3 },
+      bytesIn: 4096n,
+      bytesOut: 1024n,
+      createdAt: { seconds: 1_800_000_000n },
+    });
+    expect(jobLine(job)).toBe(
+      "job job-1 running · 7/12 ended: 6 done, 0 kept, 1 failed · 2 running · 4.00 KiB → 1.00 KiB (-75.0%)",
+    );
+    expect(jobDetails(job).split("\n")).toEqual([
+      "job       job-1",
+      "state     running",
+      "items     7/12 ended: 6 done, 0 kept, 1 failed · 2 running",
+      "bytes     4.00 KiB → 1.00 KiB (-75.0%)",
+      "priority  unspecified",
+      "created   2027-01-15T08:00:00Z",
+    ]);
+  });
+});
