@@ -25,15 +25,22 @@ import {
 import { bold, dim, green, prefixer, red } from "./lib/log-format.js";
 import { killAllNow, type ManagedProcess, startProcess } from "./lib/managed-process.js";
 
-const { values } = parseArgs({
-  options: {
-    workers: { type: "string", default: "2" },
-    "no-demo": { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
-  },
-});
+const usage = "usage: npm run up [-- --workers N] [-- --no-demo]";
+let values: { workers: string; "no-demo": boolean; help: boolean };
+try {
+  ({ values } = parseArgs({
+    options: {
+      workers: { type: "string", default: "2" },
+      "no-demo": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  }));
+} catch (err) {
+  console.error(`${(err as Error).message}\n${usage}`);
+  process.exit(2);
+}
 if (values.help) {
-  console.log("usage: npm run up [-- --workers N] [-- --no-demo]");
+  console.log(usage);
   process.exit(0);
 }
 const workerCount = Number(values.workers);
