@@ -106,6 +106,8 @@ export async function compress(
         extension,
         contentType,
         quality: 0,
+        // The original is the source itself: where SSIM is part of the answer, it is exactly 1.
+        ...(plan.goal.kind === "min-ssim" || plan.goal.kind === "max-bytes" ? { ssim: 1 } : {}),
         keptReason: `The ${formatInfo(best.format).name} output (${best.data.length} bytes) was not smaller than the original (${input.length} bytes)`,
       };
     }

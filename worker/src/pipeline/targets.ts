@@ -1,4 +1,5 @@
 import { ErrorCode, ImageFormat } from "@imgc/proto";
+import { bisect } from "./bisect.js";
 import type { Deadline } from "./deadline.js";
 import { defaultQuality, encode, type Setting } from "./encode.js";
 import { CompressError } from "./errors.js";
@@ -28,9 +29,6 @@ export interface GoalContext {
   readonly sizeToBeat?: number;
 }
 
-/** The most encodes a search makes: bisection over qualities 1–100 needs 7. */
-export const MAX_SEARCH_ENCODES = 7;
-
 // Whether the format has a quality the search can steer. Plain PNG is lossless whatever the quality.
 const steerable = (format: OutputFormat, plan: Plan): boolean => format !== ImageFormat.PNG || plan.palette;
 
@@ -50,28 +48,6 @@ const unreachable = (message: string): CompressError => new CompressError(ErrorC
 
 /** Thrown inside a search that can no longer beat sizeToBeat. */
 class Outsized extends Error {}
-
-/**
- * The boundary of a monotone test over the integer qualities lo…hi, by bisection: the lowest quality that
- * passes, or the highest. Every answer was actually tested, so a non-monotone encoder can cost optimality,
- * never correctness.
- */
-const bisect = async (
-  lo: number,
-  hi: number,
-  passes: (quality: number) => Promise<boolean>,
-  want: "lowest" | "highest",
-): Promise<number | undefined> => {
-  let found: number | undefined;
-  while (lo <= hi) {
-    const mid = want === "lowest" ? Math.floor((lo + hi) / 2) : Math.ceil((lo + hi) / 2);
-    const ok = await passes(mid);
-    if (ok) found = mid;
-    if (ok === (want === "lowest")) hi = mid - 1;
-    else lo = mid + 1;
-  }
-  return found;
-};
 
 /**
  * Reaches the job's goal in one format. Returns undefined when a search was cut short by sizeToBeat; throws

@@ -1,0 +1,171 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { deflateSync } from "node:zlib";
+import { ErrorCode, ImageFormat } from "@imgc/proto";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compress } from "./index.js";
+import { corpusFile, failure, limits, options } from "./test-support.js";
+
+// CRC-32 as PNG chunks use it.
+const crc32 = (bytes: Buffer): number => {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+};
+
+const chunk = (type: string, data: Buffer): Buffer => {
+  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+  const out = Buffer.alloc(body.length + 8);
+  out.writeUInt32BE(data.length, 0);
+  body.copy(out, 4);
+  out.writeUInt32BE(crc32(body), body.length + 4);
+  return out;
+};
+
+/** A valid PNG header declaring width×height, followed by one tiny compressed row and IEND. */
+const declaredPng = (width: number, height: number): Buffer => {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(Buffer.alloc(16))),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+};
+
+describe("hostile inputs", () => {
+  it("fails zero bytes and random bytes as UNSUPPORTED_FORMAT", async () => {
+    expect((await failure(compress(Buffer.alloc(0), options(), limits))).code).toBe(ErrorCode.UNSUPPORTED_FORMAT);
+    const noise = randomBytes(4096);
+    noise[0] = 0; // never a signature by chance
+    expect((await failure(compress(noise, options(), limits))).code).toBe(ErrorCode.UNSUPPORTED_FORMAT);
+    expect((await failure(compress(Buffer.from("just some text\n"), options(), limits))).code).toBe(
+      ErrorCode.UNSUPPORTED_FORMAT,
+    );
+  });
+
+  it("reads the format from the bytes, so a wrong extension or type changes nothing", async () => {
+    // The engine never sees names: a PNG uploaded as photo.jpg is still a PNG.
+    const out = await compress(corpusFile("edge/uncompressed.tiff"), options({ format: ImageFormat.KEEP }), limits);
+    expect(out.inputFormat).toBe(ImageFormat.TIFF);
+    const png = await compress(corpusFile("photos/ihc.png"), options({ format: ImageFormat.KEEP }), limits);
+    expect([png.inputFormat, png.format]).toEqual([ImageFormat.PNG, ImageFormat.PNG]);
+  });
+
+  it("fails a tiny PNG declaring 65535×65535 with PIXEL_LIMIT, from the header, without decoding", async () => {
+    const bomb = declaredPng(65535, 65535);
+    expect(bomb.length).toBeLessThan(200);
+    const started = Date.now();
+    const e = await failure(compress(bomb, options(), limits));
+    expect(e.code).toBe(ErrorCode.PIXEL_LIMIT);
+    expect(e.message).toMatch(/65535×65535/);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("fails a PNG whose header is fine but whose data is garbage as CORRUPT_INPUT", async () => {
+    const e = await failure(compress(declaredPng(64, 64), options(), limits));
+    expect(e.code).toBe(ErrorCode.CORRUPT_INPUT);
+  });
+
+  it("fails a truncated JPEG as CORRUPT_INPUT", async () => {
+    const jpeg = corpusFile("photos/rocket.jpg");
+    const e = await failure(compress(jpeg.subarray(0, jpeg.length / 2), options(), limits));
+    expect(e.code).toBe(ErrorCode.CORRUPT_INPUT);
+  });
+
+  it("fails a GIF with thousands of frames with FRAME_LIMIT", async () => {
+    const frames = 3000;
+    const gif = await sharp(Buffer.alloc(4 * 4 * 3 * frames, 128), {
+      raw: { width: 4, height: 4 * frames, channels: 3, pageHeight: 4 },
+    })
+      .gif({ keepDuplicateFrames: true })
+      .toBuffer();
+    expect((await sharp(gif, { animated: true }).metadata()).pages).toBe(frames);
+    const e = await failure(compress(gif, options(), limits));
+    expect(e.code).toBe(ErrorCode.FRAME_LIMIT);
+    expect(e.message).toMatch(/3000 frames/);
+  });
+
+  it("fails an animation whose frames add up past the pixel budget with FRAME_LIMIT, unless flattened", async () => {
+    const input = corpusFile("edge/animated-10-frames.gif");
+    const tight = { ...limits, maxPixels: 370 * 285 * 5 };
+    expect((await failure(compress(input, options({ format: ImageFormat.WEBP }), tight))).code).toBe(
+      ErrorCode.FRAME_LIMIT,
+    );
+    const still = await compress(input, options({ format: ImageFormat.WEBP, flattenAnimation: true }), tight);
+    expect(still.kind).toBe("compressed");
+  });
+
+  it("fails HEIC, which the bundled decoder cannot read, as UNSUPPORTED_FORMAT", async () => {
+    const heic = Buffer.concat([Buffer.from([0, 0, 0, 24]), Buffer.from("ftypheic\0\0\0\0mif1heic", "latin1")]);
+    expect((await failure(compress(heic, options(), limits))).code).toBe(ErrorCode.UNSUPPORTED_FORMAT);
+  });
+
+  it("stops at the caller's abort signal with CANCELLED", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const e = await failure(compress(corpusFile("photos/rocket.jpg"), options(), limits, controller.signal));
+    expect(e.code).toBe(ErrorCode.CANCELLED);
+  });
+});
+
+describe("SVG with external references", () => {
+  let server: Server;
+  let hits: string[];
+  let base: string;
+
+  beforeAll(async () => {
+    hits = [];
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#f00" } })
+      .png()
+      .toBuffer();
+    server = createServer((req, res) => {
+      hits.push(req.url ?? "");
+      res.writeHead(200, { "content-type": req.url?.endsWith(".css") ? "text/css" : "image/png" });
+      res.end(req.url?.endsWith(".css") ? "rect { fill: red }" : png);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it("renders without fetching anything, over the network or from disk", async () => {
+    const svg = `<?xml version="1.0"?>
+<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"
+     xmlns:xi="http://www.w3.org/2001/XInclude" width="64" height="64">
+  <style>@import url("${base}/import.css"); rect { fill: url('${base}/paint.png') }</style>
+  <image href="${base}/href.png" width="32" height="32"/>
+  <image xlink:href='${base}/xlink.png' x="32" width="32" height="32"/>
+  <image xlink:href="file:///etc/passwd" y="32" width="32" height="32"/>
+  <rect x="32" y="32" width="32" height="32" style="fill: url(${base}/style.png)"/>
+  <xi:include href="${base}/include.svg" parse="xml"/>
+  <use href="#dot"/><circle id="dot" cx="8" cy="8" r="4" fill="blue"/>
+</svg>`;
+    const out = await compress(Buffer.from(svg), options({ format: ImageFormat.PNG, allowLarger: true }), limits);
+    expect([out.inputFormat, out.format, out.width, out.height]).toEqual([ImageFormat.SVG, ImageFormat.PNG, 64, 64]);
+    // Give a stray request time to arrive before asserting there was none.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(hits).toEqual([]);
+  });
+
+  it("refuses entity declarations (XXE, billion laughs) as UNSUPPORTED_FORMAT", async () => {
+    const svg = `<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "${base}/entity">]>
+<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&x;</text></svg>`;
+    expect((await failure(compress(Buffer.from(svg), options(), limits))).code).toBe(ErrorCode.UNSUPPORTED_FORMAT);
+    expect(hits).toEqual([]);
+  });
+
+  it("fails an SVG declaring enormous dimensions with PIXEL_LIMIT", async () => {
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"><rect width="1" height="1"/></svg>`;
+    expect((await failure(compress(Buffer.from(svg), options(), limits))).code).toBe(ErrorCode.PIXEL_LIMIT);
+  });
+});
