@@ -98,7 +98,8 @@ export function startProcess(spec: ProcessSpec): ManagedProcess {
     detached: true,
   });
   if (child.pid === undefined) {
-    // spawn reports ENOENT asynchronously; make the failure synchronous and readable.
+    // spawn reports ENOENT as an 'error' event; swallow it and fail here, synchronously and readably.
+    child.once("error", () => {});
     throw new Error(`could not start ${spec.name}: ${spec.command} ${spec.args.join(" ")}`);
   }
   live.add(child);
