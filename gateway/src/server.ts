@@ -12,10 +12,15 @@ import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import type { Logger } from "@imgc/common";
 import { JobService } from "@imgc/proto";
-import fastify, { type FastifyInstance } from "fastify";
+import fastify, {
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerBase,
+} from "fastify";
 import { authGate, createAuthenticator } from "./plugins/auth.js";
 import { cors } from "./plugins/cors.js";
-import { installErrorHandler } from "./plugins/errors.js";
+import { concealUnexpectedErrors, installErrorHandler } from "./plugins/errors.js";
 import { staticWeb } from "./plugins/static-web.js";
 import { healthRoutes } from "./routes/health.js";
 import { uploadRoutes } from "./routes/uploads.js";
@@ -59,12 +64,14 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
   const connectOptions = () => ({
     routes: (router: ConnectRouter) => router.service(JobService, service),
     requestGate: authGate(authenticate),
+    interceptors: [concealUnexpectedErrors(deps.log)],
     readMaxBytes: READ_MAX_BYTES,
     shutdownTimeoutMs: deps.shutdownTimeoutMs ?? 5_000,
     shutdownError: new ConnectError("the gateway is shutting down, reconnect", Code.Unavailable),
   });
 
   const http = fastify({ logger: false });
+  logRequests(http, deps.log);
   installErrorHandler(http, deps.log);
   cors(http, { origins: deps.corsOrigins });
   healthRoutes(http, { checks: deps.checks, log: deps.log });
@@ -73,9 +80,28 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
   const web = deps.webDir !== undefined && (await staticWeb(http, deps.webDir));
 
   const grpc = fastify({ logger: false, http2: true });
+  logRequests(grpc, deps.log);
   installErrorHandler(grpc, deps.log);
   healthRoutes(grpc, { checks: deps.checks, log: deps.log });
   await grpc.register(fastifyConnectPlugin, connectOptions());
 
   return { http, grpc, web };
+}
+
+/** One debug line per request: quiet by default (IMGC_LOG_LEVEL=debug shows them). */
+function logRequests<S extends RawServerBase>(
+  app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
+  log: Logger,
+): void {
+  app.addHook("onResponse", async (request, reply) => {
+    log.debug(
+      {
+        method: request.method,
+        url: request.url.split("?")[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      "request",
+    );
+  });
 }

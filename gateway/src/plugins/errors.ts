@@ -4,7 +4,7 @@
  * Codes are stable strings clients may switch on. A 5xx never carries the underlying message (it may name
  * hosts, paths or keys); the error is logged instead.
  */
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "@imgc/common";
 import type { FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase } from "fastify";
@@ -54,4 +54,35 @@ export function installErrorHandler<S extends RawServerBase>(
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ code: "not_found", message: `no route for ${request.method} ${request.url.split("?")[0]}` }),
   );
+}
+
+/**
+ * The RPC side of the same rule: a ConnectError passes as it is; anything else is a bug whose message may
+ * name internals, so the caller gets Internal "internal error" and the log gets the rest. Applies to
+ * streamed responses too, where the failure surfaces while the stream is read.
+ */
+export function concealUnexpectedErrors(log: Logger): Interceptor {
+  const conceal = (err: unknown, procedure: string): ConnectError => {
+    if (err instanceof ConnectError) return err;
+    log.error({ err, procedure }, "rpc failed unexpectedly");
+    return new ConnectError("internal error", Code.Internal);
+  };
+  return (next) => async (request) => {
+    const procedure = `${request.service.typeName}/${request.method.name}`;
+    try {
+      const response = await next(request);
+      if (!response.stream) return response;
+      const messages = response.message;
+      async function* guarded() {
+        try {
+          yield* messages;
+        } catch (err) {
+          throw conceal(err, procedure);
+        }
+      }
+      return { ...response, message: guarded() };
+    } catch (err) {
+      throw conceal(err, procedure);
+    }
+  };
 }
