@@ -82,6 +82,26 @@ export function killAllNow(): void {
   for (const child of live) killGroup(child, "SIGKILL");
 }
 
+let signalCleanupInstalled = false;
+
+/**
+ * For supervisors without signal handlers of their own (test workers): a SIGINT, SIGTERM or SIGHUP kills
+ * the children, then takes its default course. Without this a Ctrl-C would leave them running, since they
+ * sit in process groups of their own and node skips 'exit' handlers when a signal ends it.
+ */
+export function killChildrenOnSignals(): void {
+  if (signalCleanupInstalled) return;
+  signalCleanupInstalled = true;
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const handler = () => {
+      killAllNow();
+      process.removeListener(signal, handler);
+      process.kill(process.pid, signal);
+    };
+    process.on(signal, handler);
+  }
+}
+
 export function startProcess(spec: ProcessSpec): ManagedProcess {
   installExitHook();
   const keep = spec.keepLines ?? 20_000;

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { killChildrenOnSignals } from "../../scripts/lib/managed-process.js";
 
 let runDir: string | undefined;
 const used = new Map<string, number>();
@@ -10,7 +11,11 @@ const used = new Map<string, number>();
  * run so that logs can be read when a test fails; the OS cleans /tmp.
  */
 export function testRunDir(): string {
-  runDir ??= mkdtempSync(path.join(os.tmpdir(), "imgc-test-"));
+  if (runDir === undefined) {
+    runDir = mkdtempSync(path.join(os.tmpdir(), "imgc-test-"));
+    // Everything the harness starts goes through here first: from now on a Ctrl-C takes the children along.
+    killChildrenOnSignals();
+  }
   return runDir;
 }
 
