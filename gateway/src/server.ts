@@ -70,7 +70,8 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
     shutdownError: new ConnectError("the gateway is shutting down, reconnect", Code.Unavailable),
   });
 
-  const http = fastify({ logger: false });
+  // File names travel in the upload path; allow long ones (the stored key shortens them).
+  const http = fastify({ logger: false, maxParamLength: 1024 });
   logRequests(http, deps.log);
   installErrorHandler(http, deps.log);
   cors(http, { origins: deps.corsOrigins });
