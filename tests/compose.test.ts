@@ -85,4 +85,12 @@ describe("docker-compose.yml", () => {
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
     expect(dockerfile).toMatch(/^RUN npm ci\b/m);
   });
+
+  test("the Dockerfile copies every workspace's manifest before npm ci", () => {
+    const { workspaces } = JSON.parse(read("package.json")) as { workspaces: string[] };
+    const beforeCi = dockerfile.slice(0, dockerfile.search(/^RUN npm ci\b/m));
+    for (const workspace of workspaces) {
+      expect(beforeCi, workspace).toContain(`COPY ${workspace}/package.json ${workspace}/`);
+    }
+  });
 });
