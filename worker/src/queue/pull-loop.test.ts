@@ -163,4 +163,23 @@ describe("pull loop against a real nats-server", () => {
     const info = await (await nc.jetstreamManager()).consumers.info("IMGC_TASKS", "tasks-normal");
     expect(info.num_pending + info.num_ack_pending).toBe(1);
   });
+
+  it("stops promptly even while NATS is unreachable", async () => {
+    const lonely = await startNatsServer();
+    const lonelyNc = await connect({ servers: lonely.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    try {
+      await ensureTopology(lonelyNc, defaultTopology);
+      const slots = createSlots(1);
+      const own = createPullLoop({ js: lonelyNc.jetstream(), slots, log, dispatch: () => {} });
+      own.start();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await lonely.stop();
+      const started = Date.now();
+      await own.stop();
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      await lonelyNc.close();
+      await lonely.stop();
+    }
+  });
 });

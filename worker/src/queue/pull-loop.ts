@@ -37,7 +37,8 @@ export interface PullLoopDeps {
 
 export interface PullLoop {
   start(): void;
-  /** Stops pulling; resolves once no pull is outstanding. Chunks already dispatched are not touched. */
+  /** Stops pulling; resolves once no pull is outstanding (or NATS is unreachable). Dispatched chunks are not
+   * touched. */
   stop(): Promise<void>;
 }
 
@@ -120,7 +121,9 @@ export function createPullLoop(deps: PullLoopDeps): PullLoop {
     },
     async stop() {
       stopping.abort();
-      await running;
+      // An outstanding pull ends within waitMs, except while NATS is unreachable: nats.js then holds it until
+      // the connection is back. Do not wait for that; a chunk it delivers later is nak'd by the loop.
+      await Promise.race([running, sleep(waitMs * 2)]);
     },
   };
 }

@@ -1,0 +1,111 @@
+/**
+ * One chunk, from delivery to ack: ClaimChunk → each pending item (process, ReportItem) → CompleteChunk → ack.
+ *
+ * While the chunk runs, in-progress acks (`working()`) every AckWait/3 keep JetStream from redelivering it, so
+ * AckWait can stay short (a dead worker's chunk comes back quickly) however long the chunk takes. The ack comes
+ * only after CompleteChunk: a worker dying in between leaves a chunk that is redelivered, claimed again, found
+ * to have nothing pending, and acked.
+ */
+import { decodeMessage, type Logger } from "@imgc/common";
+import { type Chunk, ChunkSchema, type ItemResult } from "@imgc/proto";
+import type { JsMsg } from "nats";
+import { AbortedError } from "./backoff.js";
+import type { ProcessItem } from "./process-item.js";
+import { CoordinatorUnreachable, type Reporter } from "./reporter.js";
+
+export interface ChunkRunnerDeps {
+  reporter: Reporter;
+  processItem: ProcessItem;
+  ackWaitMs: number;
+  /** How long a chunk waits before redelivery when the coordinator could not be reached. */
+  retryDelayMs?: number;
+  /** How long to try to tell the coordinator about a released chunk before giving up on telling it. */
+  releaseBudgetMs?: number;
+  log: Logger;
+  /** Called for each item reported. */
+  onItem?(result: ItemResult): void;
+}
+
+/** acked: finished (or nothing to do); released: given back unfinished; deferred: nak'd to retry later;
+ * rejected: undecodable, terminated. */
+export type ChunkOutcome = "acked" | "released" | "deferred" | "rejected";
+
+export interface RunningChunk {
+  /** "<job>.<index>", or the stream sequence for an undecodable message. */
+  readonly id: string;
+  /** Stop at once: abort the running item, CompleteChunk{released}, nak for immediate redelivery. */
+  release(): void;
+  readonly done: Promise<ChunkOutcome>;
+}
+
+export function runChunk(msg: JsMsg, deps: ChunkRunnerDeps): RunningChunk {
+  const releasing = new AbortController();
+  let chunk: Chunk | undefined;
+  try {
+    chunk = decodeMessage(ChunkSchema, msg.data);
+  } catch (err) {
+    deps.log.error({ err, seq: msg.seq }, "undecodable chunk; terminating it");
+    msg.term("undecodable chunk");
+    return { id: `seq-${msg.seq}`, release() {}, done: Promise.resolve("rejected") };
+  }
+  const id = `${chunk.jobId}.${chunk.index}`;
+  return {
+    id,
+    release: () => releasing.abort(),
+    done: run(msg, chunk, id, releasing.signal, deps),
+  };
+}
+
+async function run(msg: JsMsg, chunk: Chunk, id: string, signal: AbortSignal, deps: ChunkRunnerDeps) {
+  const log = deps.log.child({ chunk: id, delivery: msg.info.redeliveryCount });
+  const keepAlive = setInterval(
+    () => {
+      try {
+        msg.working();
+      } catch (err) {
+        log.warn({ err }, "in-progress ack failed");
+      }
+    },
+    Math.max(100, Math.floor(deps.ackWaitMs / 3)),
+  );
+  try {
+    const claim = await deps.reporter.claim(chunk, msg.info.redeliveryCount, signal);
+    if (claim.cancelled) {
+      log.info("job cancelled; skipping chunk");
+      msg.ack();
+      return "acked";
+    }
+    const pending = new Set(claim.pendingItemIds);
+    log.debug({ items: chunk.items.length, pending: pending.size }, "chunk claimed");
+    for (const item of chunk.items) {
+      if (!pending.has(item.itemId)) continue;
+      if (signal.aborted) throw new AbortedError("released");
+      const result = await deps.processItem(chunk, item, signal);
+      const answer = await deps.reporter.report(chunk, result, signal);
+      deps.onItem?.(result);
+      if (answer.cancelled) {
+        log.info({ item: item.itemId }, "job cancelled; stopping the chunk");
+        break;
+      }
+    }
+    await deps.reporter.complete(chunk, false, signal);
+    msg.ack();
+    return "acked";
+  } catch (err) {
+    if (AbortedError.isAborted(err) && signal.aborted) {
+      // Best effort: the coordinator learns the chunk is free now rather than when the nak'd copy is claimed.
+      await deps.reporter
+        .complete(chunk, true, undefined, deps.releaseBudgetMs ?? 5_000)
+        .catch((completeErr: unknown) => log.warn({ err: completeErr }, "could not tell the coordinator"));
+      msg.nak();
+      log.info("chunk released");
+      return "released";
+    }
+    if (CoordinatorUnreachable.is(err)) log.warn({ err: err.message }, "coordinator unreachable; chunk deferred");
+    else log.error({ err }, "chunk failed; deferred");
+    msg.nak(deps.retryDelayMs ?? 5_000);
+    return "deferred";
+  } finally {
+    clearInterval(keepAlive);
+  }
+}

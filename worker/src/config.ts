@@ -1,0 +1,64 @@
+/** The worker's configuration: IMGC_* variables (docs/protocol.md), validated once at start. */
+import { randomBytes } from "node:crypto";
+import { availableParallelism, hostname } from "node:os";
+import { address, ConfigError, int, loadConfig, logFields, natsFields, s3Fields, str } from "@imgc/common";
+
+const MiB = 1024 * 1024;
+
+/** `<host>-<pid>-<random>`, reduced to the characters a worker id may hold. */
+export function defaultWorkerId(): string {
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9_-]+/g, "-")
+      .slice(0, 40) || "worker";
+  return `${host}-${process.pid}-${randomBytes(3).toString("hex")}`;
+}
+
+export const workerSchema = {
+  ...natsFields,
+  ...s3Fields,
+  ...logFields,
+  coordinatorUrl: address("IMGC_COORDINATOR_URL", "127.0.0.1:50051", "where the coordinator's gRPC is"),
+  workerId: str("IMGC_WORKER_ID", "", "the worker's id; default <host>-<pid>-<random>"),
+  slots: int(
+    "IMGC_WORKER_SLOTS",
+    Math.min(64, availableParallelism()),
+    1,
+    64,
+    "chunks run at once; default the core count",
+  ),
+  heartbeatMs: int("IMGC_HEARTBEAT_MS", 2_000, 100, 60_000, "heartbeat period"),
+  // The next three shape the shared NATS topology, which every process ensures at start: they must match the
+  // coordinator's, or each start would flip the consumers' settings back and forth.
+  ackWaitMs: int("IMGC_ACK_WAIT_MS", 30_000, 1_000, 3_600_000, "JetStream AckWait for chunks"),
+  maxDeliver: int("IMGC_MAX_DELIVER", 5, 1, 100, "deliveries of a chunk before its items fail"),
+  workerTtlMs: int("IMGC_WORKER_TTL_MS", 10_000, 1_000, 600_000, "max age of a heartbeat in KV imgc-workers"),
+  maxInputBytes: int("IMGC_MAX_INPUT_BYTES", 64 * MiB, 1, 2 ** 40, "largest source image, in bytes"),
+  maxPixels: int("IMGC_MAX_PIXELS", 100_000_000, 1, 2 ** 40, "most pixels in a source image"),
+  maxFrames: int("IMGC_MAX_FRAMES", 500, 1, 100_000, "most animation frames in a source image"),
+  itemTimeoutMs: int("IMGC_ITEM_TIMEOUT_MS", 60_000, 100, 3_600_000, "per-item compression timeout"),
+  drainTimeoutMs: int("IMGC_DRAIN_TIMEOUT_MS", 30_000, 0, 3_600_000, "how long a drain waits for held chunks"),
+  cacheTtlMs: int("IMGC_CACHE_TTL_MS", 7 * 24 * 3600_000, 0, 365 * 24 * 3600_000, "result cache entry life; 0 off"),
+};
+
+export type WorkerConfig = ReturnType<typeof loadWorkerConfig>;
+
+export function loadWorkerConfig(env: Record<string, string | undefined> = process.env) {
+  let problems: string[] = [];
+  let config: ReturnType<typeof loadConfig<typeof workerSchema>> | undefined;
+  try {
+    config = loadConfig(workerSchema, env);
+  } catch (err) {
+    if (!ConfigError.isConfigError(err)) throw err;
+    problems = err.problems;
+  }
+  const rawId = env.IMGC_WORKER_ID ?? "";
+  // The id names a KV key and a NATS subject token: no dots, spaces or wildcards.
+  if (rawId !== "" && !/^[A-Za-z0-9_-]{1,64}$/.test(rawId)) {
+    problems.push(
+      `Expected 1 to 64 characters of [A-Za-z0-9_-] for IMGC_WORKER_ID but received ${JSON.stringify(rawId)}`,
+    );
+  }
+  if (problems.length > 0 || !config) throw new ConfigError(problems);
+  return { ...config, workerId: config.workerId || defaultWorkerId() };
+}

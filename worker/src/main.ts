@@ -1,0 +1,123 @@
+/**
+ * Starts a worker: `node --import tsx worker/src/main.ts`, configured by IMGC_* variables (config.ts and
+ * docs/protocol.md). Logs {"msg":"ready","workerId":…} once it pulls. SIGTERM or SIGINT drains it (finish held
+ * chunks, or release them past IMGC_DRAIN_TIMEOUT_MS), as does {"action":"drain"} on imgc.control.<id>; it then
+ * deregisters and exits 0. A second signal releases held chunks at once.
+ */
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import {
+  ConfigError,
+  connectNats,
+  createGrpcJsClient,
+  createLogger,
+  createStorage,
+  defaultTopology,
+  ensureTopology,
+} from "@imgc/common";
+import { ClusterService } from "@imgc/proto";
+import { loadWorkerConfig, type WorkerConfig } from "./config.js";
+import type { Engine } from "./engine.js";
+import { objectStoreFrom } from "./object-store.js";
+import { CompressError, compress } from "./pipeline/index.js";
+import { createItemProcessor } from "./process-item.js";
+import { createReporter } from "./reporter.js";
+import { createResultCache, openCacheBucket } from "./result-cache.js";
+import { createWorker } from "./worker.js";
+
+let config: WorkerConfig;
+try {
+  config = loadWorkerConfig();
+} catch (err) {
+  if (!ConfigError.isConfigError(err)) throw err;
+  process.stderr.write(`imgc worker: ${err.message}\n`);
+  process.exit(1);
+}
+
+const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string })
+  .version;
+const log = createLogger("worker", config.logLevel).child({ workerId: config.workerId });
+const nc = await connectNats(config.natsUrl, `imgc-worker-${config.workerId}`, log);
+const topology = await ensureTopology(nc, {
+  ...defaultTopology,
+  ackWaitMs: config.ackWaitMs,
+  maxDeliver: config.maxDeliver,
+  workerTtlMs: config.workerTtlMs,
+});
+const storage = createStorage(config);
+const client = createGrpcJsClient(ClusterService, config.coordinatorUrl);
+const engine: Engine = {
+  compress,
+  errorCode: (err) => (CompressError.isCompressError(err) ? err.code : undefined),
+};
+const cache =
+  config.cacheTtlMs > 0
+    ? createResultCache(await openCacheBucket(nc.jetstream(), config.cacheTtlMs), `imgc-worker-${version}`, log)
+    : undefined;
+
+const worker = createWorker({
+  nc,
+  workers: topology.workers,
+  reporter: createReporter({ client, workerId: config.workerId, log }),
+  processItem: createItemProcessor({
+    store: objectStoreFrom(storage),
+    engine,
+    ...(cache ? { cache } : {}),
+    limits: {
+      maxInputBytes: config.maxInputBytes,
+      maxPixels: config.maxPixels,
+      maxFrames: config.maxFrames,
+      timeoutMs: config.itemTimeoutMs,
+    },
+    workerId: config.workerId,
+    defaultBucket: storage.bucket,
+    log,
+  }),
+  identity: {
+    id: config.workerId,
+    host: hostname(),
+    pid: process.pid,
+    version,
+    slots: config.slots,
+    startedAt: new Date(),
+  },
+  heartbeatMs: config.heartbeatMs,
+  ackWaitMs: config.ackWaitMs,
+  drainTimeoutMs: config.drainTimeoutMs,
+  log,
+});
+
+await worker.start();
+// workerId comes with the child logger's bindings.
+log.info({ slots: config.slots, coordinator: config.coordinatorUrl, cache: cache !== undefined }, "ready");
+
+let signals = 0;
+function onSignal(signal: string): void {
+  signals++;
+  if (signals === 1) {
+    log.info({ signal }, "stopping: draining");
+    // The drain is bounded (held chunks are released past the drain timeout, and every NATS and gRPC call has a
+    // deadline), but an exit must not depend on that: a stuck process would hold its slot in the orchestrator.
+    setTimeout(() => {
+      log.error("drain did not finish in time; exiting");
+      process.exit(0);
+    }, config.drainTimeoutMs + 30_000).unref();
+    void worker.drain();
+  } else {
+    log.warn({ signal }, "second signal: releasing held chunks now");
+    void worker.stop();
+  }
+}
+process.on("SIGTERM", () => onSignal("SIGTERM"));
+process.on("SIGINT", () => onSignal("SIGINT"));
+
+await worker.done;
+client.close();
+// drain() flushes the acks and naks still buffered before closing; with NATS unreachable it would wait for the
+// server, so it gets a few seconds.
+await Promise.race([
+  nc.drain().catch((err: unknown) => log.warn({ err }, "closing NATS failed")),
+  new Promise((resolve) => setTimeout(resolve, 5_000).unref()),
+]);
+log.info("stopped");
+process.exit(0);

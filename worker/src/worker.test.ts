@@ -1,0 +1,265 @@
+import { hostname } from "node:os";
+import { create } from "@bufbuild/protobuf";
+import {
+  createGrpcJsClient,
+  createLogger,
+  decodeMessage,
+  encodeMessage,
+  ensureTopology,
+  type Topology,
+  taskSubject,
+} from "@imgc/common";
+import {
+  type Chunk,
+  ChunkSchema,
+  ClusterService,
+  ItemResultSchema,
+  ItemState,
+  type WorkerStatus,
+  WorkerStatusSchema,
+} from "@imgc/proto";
+import { connect, type NatsConnection } from "nats";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { AbortedError, sleep } from "./backoff.js";
+import type { ProcessItem } from "./process-item.js";
+import { createReporter } from "./reporter.js";
+import { type FakeBehaviour, startFakeCoordinator } from "./testing/fake-coordinator.js";
+import { type NatsServer, startNatsServer } from "./testing/nats-server.js";
+import { createWorker, type Worker } from "./worker.js";
+
+const log = createLogger("test", "silent");
+const ACK_WAIT_MS = 1_500;
+let server: NatsServer;
+let nc: NatsConnection;
+let topology: Topology;
+const cleanups: Array<() => Promise<unknown>> = [];
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  // A short AckWait, so a chunk that outlives it proves the in-progress acks.
+  topology = await ensureTopology(nc, {
+    ackWaitMs: ACK_WAIT_MS,
+    maxDeliver: 5,
+    workerTtlMs: 10_000,
+    eventsMaxAgeMs: 3600_000,
+  });
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+});
+
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+  await topology.jsm.streams.purge("IMGC_TASKS");
+});
+
+function chunk(jobId: string, itemIds: string[]): Chunk {
+  return create(ChunkSchema, {
+    jobId,
+    tenant: "t",
+    index: 0,
+    items: itemIds.map((itemId) => ({ itemId, bucket: "imgc", key: `uploads/t/x/${itemId}.jpg`, size: 10n })),
+    outputBucket: "imgc",
+    outputPrefix: `outputs/t/${jobId}/`,
+  });
+}
+
+async function publish(c: Chunk) {
+  await nc.jetstream().publish(taskSubject("normal"), encodeMessage(ChunkSchema, c));
+}
+
+/** A processItem that takes `ms` per item and honours the release signal. */
+function slowItems(ms: number, seen: string[] = []): ProcessItem {
+  return async (_chunk, item, signal) => {
+    seen.push(item.itemId);
+    await sleep(ms, signal).catch(() => {
+      throw new AbortedError("released");
+    });
+    return create(ItemResultSchema, { itemId: item.itemId, state: ItemState.DONE, workerId: "w" });
+  };
+}
+
+async function startCoordinator(behaviour: FakeBehaviour) {
+  const coordinator = await startFakeCoordinator(behaviour);
+  cleanups.push(() => coordinator.stop());
+  return coordinator;
+}
+
+async function startWorker(
+  coordinatorUrl: string,
+  processItem: ProcessItem,
+  options: { slots?: number; drainTimeoutMs?: number; retryBudgetMs?: number; id?: string } = {},
+): Promise<Worker> {
+  const client = createGrpcJsClient(ClusterService, coordinatorUrl);
+  const id = options.id ?? `w-${Math.random().toString(36).slice(2, 8)}`;
+  const worker = createWorker({
+    nc,
+    workers: topology.workers,
+    reporter: createReporter({ client, workerId: id, log, retryBudgetMs: options.retryBudgetMs ?? 5_000 }),
+    processItem,
+    identity: {
+      id,
+      host: hostname(),
+      pid: process.pid,
+      version: "test",
+      slots: options.slots ?? 2,
+      startedAt: new Date(),
+    },
+    heartbeatMs: 200,
+    ackWaitMs: ACK_WAIT_MS,
+    drainTimeoutMs: options.drainTimeoutMs ?? 10_000,
+    retryDelayMs: 300,
+    log,
+  });
+  cleanups.push(async () => {
+    await worker.stop();
+    client.close();
+  });
+  await worker.start();
+  return worker;
+}
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 8_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await sleep(20);
+  }
+}
+
+async function laneInfo() {
+  return topology.jsm.consumers.info("IMGC_TASKS", "tasks-normal");
+}
+
+async function heartbeatOf(id: string): Promise<WorkerStatus | undefined> {
+  const entry = await topology.workers.get(id);
+  return entry && entry.operation === "PUT" ? decodeMessage(WorkerStatusSchema, entry.value) : undefined;
+}
+
+describe("worker", () => {
+  it("claims a chunk, runs only its pending items, reports each, completes it and acks it", async () => {
+    const coordinator = await startCoordinator({ pending: () => ["000001", "000002"] });
+    const seen: string[] = [];
+    const worker = await startWorker(coordinator.url, slowItems(10, seen));
+    await publish(chunk("jobA", ["000000", "000001", "000002"]));
+
+    await until(() => coordinator.completes.length === 1);
+    expect(coordinator.claims[0]).toMatchObject({ workerId: worker.id, jobId: "jobA", index: 0, delivery: 1 });
+    expect(seen).toEqual(["000001", "000002"]);
+    expect(coordinator.reports.map((r) => [r.jobId, r.chunkIndex, r.result?.itemId])).toEqual([
+      ["jobA", 0, "000001"],
+      ["jobA", 0, "000002"],
+    ]);
+    expect(coordinator.completes[0]).toMatchObject({ jobId: "jobA", index: 0, released: false });
+    await until(async () => {
+      const info = await laneInfo();
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    });
+    await until(async () => (await heartbeatOf(worker.id))?.itemsDone === 2n);
+  });
+
+  it("acks a cancelled chunk without running or reporting anything", async () => {
+    const coordinator = await startCoordinator({ cancelledOnClaim: () => true, pending: () => ["000000"] });
+    const seen: string[] = [];
+    await startWorker(coordinator.url, slowItems(10, seen));
+    await publish(chunk("jobB", ["000000"]));
+    await until(async () => coordinator.claims.length === 1 && (await laneInfo()).num_ack_pending === 0);
+    expect(seen).toEqual([]);
+    expect(coordinator.reports).toEqual([]);
+    expect(coordinator.completes).toEqual([]);
+  });
+
+  it("stops at the next item boundary when a report says the job was cancelled", async () => {
+    const coordinator = await startCoordinator({
+      pending: () => ["000000", "000001", "000002"],
+      cancelledOnReport: () => true,
+    });
+    const seen: string[] = [];
+    await startWorker(coordinator.url, slowItems(10, seen));
+    await publish(chunk("jobC", ["000000", "000001", "000002"]));
+    await until(() => coordinator.completes.length === 1);
+    expect(seen).toEqual(["000000"]);
+    expect(coordinator.reports).toHaveLength(1);
+    await until(async () => (await laneInfo()).num_ack_pending === 0);
+  });
+
+  it("keeps a chunk longer than AckWait without redelivery, through in-progress acks", async () => {
+    const coordinator = await startCoordinator({ pending: () => ["000000", "000001"] });
+    await startWorker(coordinator.url, slowItems(ACK_WAIT_MS), { slots: 1 });
+    await publish(chunk("jobD", ["000000", "000001"]));
+    await until(() => coordinator.completes.length === 1, 10_000);
+    expect(coordinator.claims.map((c) => c.delivery)).toEqual([1]);
+    expect((await laneInfo()).num_redelivered).toBe(0);
+  });
+
+  it("naks a chunk when the coordinator stays unreachable, and the chunk comes back", async () => {
+    const gone = await startFakeCoordinator({});
+    const deadUrl = gone.url;
+    await gone.stop();
+    const seen: string[] = [];
+    const lonely = await startWorker(deadUrl, slowItems(10, seen), { retryBudgetMs: 300, slots: 1 });
+    await publish(chunk("jobE", ["000000"]));
+    await until(async () => (await laneInfo()).num_redelivered > 0 || (await laneInfo()).delivered.consumer_seq >= 2);
+    await lonely.stop();
+    expect(seen).toEqual([]);
+
+    const coordinator = await startCoordinator({ pending: () => ["000000"] });
+    await startWorker(coordinator.url, slowItems(10, seen));
+    await until(() => coordinator.completes.length === 1);
+    expect(coordinator.claims[0]?.delivery).toBeGreaterThanOrEqual(2);
+    expect(seen).toEqual(["000000"]);
+  });
+
+  it("drains: stops pulling, finishes held chunks, deregisters, then settles", async () => {
+    const coordinator = await startCoordinator({ pending: (r) => (r.jobId === "jobF" ? ["000000", "000001"] : []) });
+    const seen: string[] = [];
+    const worker = await startWorker(coordinator.url, slowItems(300, seen), { slots: 1 });
+    await publish(chunk("jobF", ["000000", "000001"]));
+    await until(() => seen.length === 1);
+    await until(async () => (await heartbeatOf(worker.id))?.chunks.join() === "jobF.0");
+    expect(await heartbeatOf(worker.id)).toMatchObject({ busy: 1, slots: 1, draining: false });
+
+    const draining = worker.drain();
+    await until(async () => (await heartbeatOf(worker.id))?.draining === true);
+    await publish(chunk("jobG", ["000000"]));
+    await draining;
+
+    expect(seen).toEqual(["000000", "000001"]);
+    expect(coordinator.completes).toEqual([expect.objectContaining({ jobId: "jobF", released: false })]);
+    expect(coordinator.claims.map((c) => c.jobId)).toEqual(["jobF"]);
+    expect(await heartbeatOf(worker.id)).toBeUndefined();
+    const info = await laneInfo();
+    expect(info.num_pending).toBe(1);
+    await expect(worker.done).resolves.toBeUndefined();
+  });
+
+  it("drains when asked over imgc.control.<worker id>", async () => {
+    const coordinator = await startCoordinator({});
+    const worker = await startWorker(coordinator.url, slowItems(10));
+    nc.publish(`imgc.control.${worker.id}`, new TextEncoder().encode('{"action":"drain"}'));
+    await worker.done;
+    expect(await heartbeatOf(worker.id)).toBeUndefined();
+  });
+
+  it("past the drain timeout, releases held chunks for immediate redelivery", async () => {
+    const coordinator = await startCoordinator({ pending: () => ["000000"] });
+    const seen: string[] = [];
+    const worker = await startWorker(coordinator.url, slowItems(60_000, seen), { slots: 1, drainTimeoutMs: 300 });
+    await publish(chunk("jobH", ["000000"]));
+    await until(() => seen.length === 1);
+    const started = Date.now();
+    await worker.drain();
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(coordinator.reports).toEqual([]);
+    expect(coordinator.completes).toEqual([expect.objectContaining({ jobId: "jobH", released: true })]);
+
+    // nak without delay: the next pull gets it at once, as its second delivery.
+    const consumer = await nc.jetstream().consumers.get("IMGC_TASKS", "tasks-normal");
+    const again = await consumer.next({ expires: 1_000 });
+    expect(again?.info.redeliveryCount).toBe(2);
+    again?.ack();
+  });
+});

@@ -1,0 +1,147 @@
+/**
+ * The worker: pulls chunks while it has free slots, runs them, heartbeats, and drains on request.
+ *
+ * Draining (SIGTERM, or `{"action":"drain"}` on imgc.control.<id>): stop pulling, let held chunks finish, and
+ * past the drain timeout release what is left (CompleteChunk{released} and nak, so another worker takes it at
+ * once); then delete the heartbeat key. `done` settles when that is over; main decides to exit then.
+ */
+import { controlSubject, type Logger } from "@imgc/common";
+import type { WorkerStatus } from "@imgc/proto";
+import type { JsMsg, NatsConnection, Subscription } from "nats";
+import { type RunningChunk, runChunk } from "./chunk-runner.js";
+import { createHeartbeat, type HeartbeatStore, type WorkerIdentity } from "./heartbeat.js";
+import type { ProcessItem } from "./process-item.js";
+import { createPullLoop, type PullLoop } from "./queue/pull-loop.js";
+import { createSlots } from "./queue/slots.js";
+import type { Reporter } from "./reporter.js";
+import { createThroughput } from "./throughput.js";
+
+export interface WorkerDeps {
+  nc: NatsConnection;
+  /** The imgc-workers KV bucket. */
+  workers: HeartbeatStore;
+  reporter: Reporter;
+  processItem: ProcessItem;
+  identity: WorkerIdentity;
+  heartbeatMs: number;
+  ackWaitMs: number;
+  drainTimeoutMs: number;
+  /** How long a chunk waits before redelivery when the coordinator could not be reached. */
+  retryDelayMs?: number;
+  log: Logger;
+}
+
+export interface Worker {
+  readonly id: string;
+  start(): Promise<void>;
+  /** Stops pulling, finishes (or past the drain timeout releases) held chunks, deregisters. Idempotent. */
+  drain(): Promise<void>;
+  /** As drain, but releases held chunks at once. */
+  stop(): Promise<void>;
+  /** Settles once the worker has drained or stopped, whoever asked. */
+  readonly done: Promise<void>;
+  status(): WorkerStatus;
+}
+
+export function createWorker(deps: WorkerDeps): Worker {
+  const { identity, log } = deps;
+  const slots = createSlots(identity.slots);
+  const throughput = createThroughput();
+  const running = new Set<RunningChunk>();
+  let draining = false;
+  let releasing = false;
+  let drained: Promise<void> | undefined;
+  let control: Subscription | undefined;
+  let resolveDone = () => {};
+  const done = new Promise<void>((resolve) => {
+    resolveDone = resolve;
+  });
+
+  const heartbeat = createHeartbeat({
+    kv: deps.workers,
+    identity,
+    throughput,
+    intervalMs: deps.heartbeatMs,
+    log,
+    state: () => ({ busy: running.size, chunks: [...running].map((chunk) => chunk.id), draining }),
+  });
+
+  function dispatch(msg: JsMsg): void {
+    const chunk = runChunk(msg, {
+      reporter: deps.reporter,
+      processItem: deps.processItem,
+      ackWaitMs: deps.ackWaitMs,
+      log,
+      onItem: () => throughput.record(),
+      ...(deps.retryDelayMs === undefined ? {} : { retryDelayMs: deps.retryDelayMs }),
+    });
+    running.add(chunk);
+    if (releasing) chunk.release();
+    void chunk.done
+      .catch((err: unknown) => log.error({ err, chunk: chunk.id }, "chunk crashed"))
+      .finally(() => {
+        running.delete(chunk);
+        slots.release();
+      });
+  }
+
+  const pull: PullLoop = createPullLoop({ js: deps.nc.jetstream(), slots, dispatch, log });
+
+  function releaseAll(): void {
+    releasing = true;
+    for (const chunk of running) chunk.release();
+  }
+
+  async function settle(): Promise<void> {
+    draining = true;
+    log.info({ held: running.size, drainTimeoutMs: deps.drainTimeoutMs }, "draining");
+    await Promise.all([heartbeat.beat(), pull.stop()]);
+    const overdue = setTimeout(() => {
+      if (running.size === 0) return;
+      log.warn({ held: [...running].map((chunk) => chunk.id) }, "drain timeout; releasing held chunks");
+      releaseAll();
+    }, deps.drainTimeoutMs);
+    while (running.size > 0) await Promise.allSettled([...running].map((chunk) => chunk.done));
+    clearTimeout(overdue);
+    control?.unsubscribe();
+    await heartbeat.stop({ deregister: true });
+    log.info({ itemsDone: throughput.total }, "drained");
+    resolveDone();
+  }
+
+  function drain(): Promise<void> {
+    drained ??= settle();
+    return drained;
+  }
+
+  return {
+    id: identity.id,
+    done,
+    status: () => heartbeat.status(),
+    async start() {
+      control = deps.nc.subscribe(controlSubject(identity.id), {
+        callback: (err, msg) => {
+          if (err) return log.warn({ err }, "control subscription failed");
+          let action: unknown;
+          try {
+            action = (JSON.parse(msg.string()) as { action?: unknown }).action;
+          } catch {
+            return log.warn({ data: msg.string().slice(0, 200) }, "unreadable control message");
+          }
+          if (action !== "drain") return log.warn({ action }, "unknown control action");
+          log.info("drain requested over NATS");
+          if (msg.reply) msg.respond(new TextEncoder().encode(JSON.stringify({ draining: true })));
+          void drain();
+        },
+      });
+      await heartbeat.start();
+      pull.start();
+    },
+    drain,
+    async stop() {
+      const finished = drain();
+      releaseAll();
+      await finished;
+    },
+  };
+}
