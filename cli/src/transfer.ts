@@ -13,16 +13,21 @@ import { contentTypeOf } from "./files.js";
 /** 1 MiB per message, as the contract suggests. */
 const CHUNK_BYTES = 1024 * 1024;
 
-/** Streams `path` to the gateway: a header message, then the file in 1 MiB pieces, read as they are sent. */
+/**
+ * Streams `path` to the gateway: a header message, then the file in 1 MiB pieces, each read from disk only
+ * when the transport asks for the next one. `onRead` hears of every piece as it is read.
+ */
 export async function uploadFile(
   jobs: Client<typeof JobService>,
   path: string,
+  onRead: (bytes: number) => void = () => {},
 ): Promise<{ key: string; size: number }> {
   const { size } = await stat(path);
   const name = basename(path);
   async function* messages(): AsyncGenerator<MessageInitShape<typeof UploadImageRequestSchema>> {
     yield { part: { case: "header", value: { name, size: BigInt(size), contentType: contentTypeOf(path) } } };
     for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_BYTES })) {
+      onRead((chunk as Buffer).length);
       yield { part: { case: "chunk", value: chunk as Buffer } };
     }
   }

@@ -71,7 +71,7 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
   });
 
   // File names travel in the upload path; allow long ones (the stored key shortens them).
-  const http = fastify({ logger: false, maxParamLength: 1024 });
+  const http = fastify({ logger: false, routerOptions: { maxParamLength: 1024 } });
   logRequests(http, deps.log);
   installErrorHandler(http, deps.log);
   cors(http, { origins: deps.corsOrigins });
