@@ -118,6 +118,16 @@ export async function startCoordinator(options: CoordinatorOptions) {
   }
   await deadLetters.start();
   if (resumed > 0) log.info({ resumed }, "resumed jobs");
+  const reaper = setInterval(
+    () => {
+      for (const workerId of assignments.strays(membership.isLive, settings.workerTimeoutMs)) {
+        log.info({ workerId }, "a worker without a heartbeat holds chunks; republishing them");
+        void assignments.workerGone(workerId);
+      }
+    },
+    Math.max(100, Math.min(1_000, settings.workerTimeoutMs / 4)),
+  );
+  reaper.unref();
 
   const closing = new AbortController();
   const jobService = createJobService({
@@ -158,6 +168,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     },
     async close(): Promise<void> {
       closing.abort();
+      clearInterval(reaper);
       await deadLetters.stop();
       await membership.stop();
     },

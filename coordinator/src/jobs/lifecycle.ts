@@ -44,6 +44,10 @@ interface OpenJob {
   job: Job;
   ledger: JobLedger;
   lastProgressAt: number;
+  /** The ledger moved since the job record was last written. */
+  dirty: boolean;
+  /** The write in progress, which also covers every change made while it runs. */
+  flushing: Promise<Job> | undefined;
 }
 
 const RECORD_CONCURRENCY = 32;
@@ -63,6 +67,29 @@ export function createLifecycle(deps: LifecycleDeps) {
     if (!updated) throw new Error(`job ${entry.job.id} vanished from KV`);
     entry.job = updated.value;
     return entry.job;
+  }
+
+  /**
+   * Writes the ledger into the job record. Reports arrive many at a time: while one write runs, the next
+   * ones only mark the job dirty, and a single following write covers them all.
+   */
+  function flush(entry: OpenJob): Promise<Job> {
+    entry.dirty = true;
+    if (entry.flushing) return entry.flushing;
+    const run = (async () => {
+      try {
+        let job = entry.job;
+        while (entry.dirty) {
+          entry.dirty = false;
+          job = await withLock(entry.job.id, () => save(entry, markRunning));
+        }
+        return job;
+      } finally {
+        entry.flushing = undefined;
+      }
+    })();
+    entry.flushing = run;
+    return run;
   }
 
   function markRunning(job: Job): void {
@@ -120,7 +147,7 @@ export function createLifecycle(deps: LifecycleDeps) {
     async open(job: Job): Promise<OpenJob> {
       const ledger = new JobLedger(job.counts?.total ?? 0);
       for (const result of await results.all(job.id)) ledger.add(result);
-      const entry: OpenJob = { job, ledger, lastProgressAt: 0 };
+      const entry: OpenJob = { job, ledger, lastProgressAt: 0, dirty: false, flushing: undefined };
       open.set(job.id, entry);
       await withLock(job.id, () => save(entry));
       return entry;
@@ -145,18 +172,16 @@ export function createLifecycle(deps: LifecycleDeps) {
       const fresh = list.filter((_, at) => accepted[at]);
       if (fresh.length === 0) return accepted;
 
+      let moved = false;
+      for (const result of fresh) moved = entry.ledger.add(result) || moved;
+      if (!moved) return accepted;
+      const job = await flush(entry);
       let progress: Job | undefined;
-      await withLock(jobId, async () => {
-        let moved = false;
-        for (const result of fresh) moved = entry.ledger.add(result) || moved;
-        if (!moved) return;
-        const job = await save(entry, markRunning);
-        const now = Date.now();
-        if (now - entry.lastProgressAt >= progressEveryMs && !entry.ledger.complete) {
-          entry.lastProgressAt = now;
-          progress = clone(JobSchema, job);
-        }
-      });
+      const now = Date.now();
+      if (now - entry.lastProgressAt >= progressEveryMs && !entry.ledger.complete) {
+        entry.lastProgressAt = now;
+        progress = clone(JobSchema, job);
+      }
       // Per-item events only for reports one at a time: a cancel of 10 000 items is one job event, not 10 000.
       if (fresh.length === 1) await events.item(jobId, fresh[0] as ItemResult);
       if (progress) await events.job(progress);

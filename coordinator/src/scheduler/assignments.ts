@@ -36,17 +36,23 @@ export function createAssignments(deps: AssignmentDeps) {
   const { lifecycle, chunks, dispatcher, log } = deps;
   /** Worker id → the chunks ("<job>.<index>") it claimed and has not completed. */
   const held = new Map<string, Set<string>>();
+  /** Worker id → when it last claimed a chunk. */
+  const lastClaim = new Map<string, number>();
 
   function hold(workerId: string, key: string): void {
     const set = held.get(workerId) ?? new Set<string>();
     set.add(key);
     held.set(workerId, set);
+    lastClaim.set(workerId, Date.now());
   }
 
   function drop(workerId: string, key: string): void {
     const set = held.get(workerId);
     set?.delete(key);
-    if (set?.size === 0) held.delete(workerId);
+    if (set?.size === 0) {
+      held.delete(workerId);
+      lastClaim.delete(workerId);
+    }
   }
 
   function pendingOf(chunk: Chunk): string[] {
@@ -129,6 +135,15 @@ export function createAssignments(deps: AssignmentDeps) {
       lifecycle.ledger(jobId)?.claim(index, itemIds);
     },
 
+    /**
+     * Workers that hold chunks but have no heartbeat (it lapsed before their claim, or never came): gone, once
+     * their last claim is older than `graceMs`.
+     */
+    strays(isLive: (workerId: string) => boolean, graceMs: number): string[] {
+      const limit = Date.now() - graceMs;
+      return [...held.keys()].filter((id) => !isLive(id) && (lastClaim.get(id) ?? 0) < limit);
+    },
+
     heldBy(workerId: string): string[] {
       return [...(held.get(workerId) ?? [])];
     },
@@ -144,6 +159,7 @@ export function createAssignments(deps: AssignmentDeps) {
     async workerGone(workerId: string, alsoRunning: readonly string[] = []): Promise<void> {
       const keys = new Set([...(held.get(workerId) ?? []), ...alsoRunning]);
       held.delete(workerId);
+      lastClaim.delete(workerId);
       for (const key of keys) {
         const parsed = parseChunkKey(key);
         if (!parsed || !lifecycle.isOpen(parsed.jobId)) continue;

@@ -163,6 +163,7 @@ describe("dead workers", () => {
     const pulled = await pullChunks(nc, 10);
     const held = pulled[0];
     if (!held) throw new Error("no chunk");
+    await heartbeat(nc, "w-dead", [`${job.id}.${held.chunk.index}`]);
     const claim = await t.cluster.claimChunk({
       workerId: "w-dead",
       jobId: job.id,
@@ -199,6 +200,19 @@ describe("dead workers", () => {
     if (!held) throw new Error("no chunk");
     await t.cluster.claimChunk({ workerId: "w-crash", jobId: job.id, index: held.chunk.index, delivery: 1 });
     await removeWorker(nc, "w-crash");
+    const seen = new Set<number>();
+    await eventually(async () => {
+      for (const p of await pullChunks(nc, 5)) seen.add(p.chunk.index);
+      return seen.has(held.chunk.index);
+    }, 5_000);
+  });
+
+  it("republishes the chunk of a worker that claims without ever writing a heartbeat", async () => {
+    const { nc, t } = await setup({ ackWaitMs: 60_000, workerTimeoutMs: 1_000 });
+    const job = await submit(t, 2);
+    const [held] = await pullChunks(nc, 1);
+    if (!held) throw new Error("no chunk");
+    await t.cluster.claimChunk({ workerId: "w-ghost", jobId: job.id, index: held.chunk.index, delivery: 1 });
     const seen = new Set<number>();
     await eventually(async () => {
       for (const p of await pullChunks(nc, 5)) seen.add(p.chunk.index);
