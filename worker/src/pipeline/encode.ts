@@ -4,7 +4,6 @@ import type { Deadline } from "./deadline.js";
 import { classify } from "./errors.js";
 import type { OutputFormat } from "./formats.js";
 import type { Plan } from "./plan.js";
-import type { Source } from "./source.js";
 
 /** One encoder setting: a quality, or lossless (near-lossless WebP takes its quality too). */
 export type Setting =
@@ -71,20 +70,43 @@ export const applyFormat = (
   }
 };
 
+/** What an encode starts from: decoded pixels (Source) or the input itself, streamed (stream.ts). */
+export interface Encodable {
+  /** A fresh pipeline, geometry, colour and metadata policy applied, ready for an output format. */
+  readonly pipeline: () => Sharp;
+  readonly hasAlpha: boolean;
+  readonly frames: number;
+  readonly loop: number;
+  readonly delay: readonly number[];
+  /**
+   * The input format's name when the pipeline decodes the input itself (streaming, keep-all): a failure
+   * there means a damaged input, not an encoder fault.
+   */
+  readonly decodes?: string;
+}
+
+/** An encoded image and its size (of one frame, when animated). */
+export interface Encoded {
+  readonly data: Buffer;
+  readonly width: number;
+  readonly height: number;
+}
+
 export const encode = async (
-  source: Source,
+  source: Encodable,
   format: OutputFormat,
   setting: Setting,
   plan: Plan,
   deadline: Deadline,
-): Promise<Buffer> => {
+): Promise<Encoded> => {
   deadline.check();
   const animation = source.frames > 1 ? { loop: source.loop, delay: source.delay } : undefined;
   let img = source.pipeline().timeout({ seconds: deadline.seconds() });
   // JPEG has no alpha: composite onto white, as a browser shows a transparent image on a white page.
   if (format === ImageFormat.JPEG && source.hasAlpha) img = img.flatten({ background: "#ffffff" });
   img = applyFormat(img, format, setting, plan, animation);
-  return deadline.run(img.toBuffer()).catch((e: unknown) => {
-    throw classify(e);
+  const { data, info } = await deadline.run(img.toBuffer({ resolveWithObject: true })).catch((e: unknown) => {
+    throw classify(e, source.decodes);
   });
+  return { data, width: info.width, height: info.pageHeight ?? info.height };
 };

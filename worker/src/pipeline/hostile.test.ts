@@ -75,10 +75,15 @@ describe("hostile inputs", () => {
     expect(e.code).toBe(ErrorCode.CORRUPT_INPUT);
   });
 
-  it("fails a truncated JPEG as CORRUPT_INPUT", async () => {
-    const jpeg = corpusFile("photos/rocket.jpg");
-    const e = await failure(compress(jpeg.subarray(0, jpeg.length / 2), options(), limits));
-    expect(e.code).toBe(ErrorCode.CORRUPT_INPUT);
+  it("fails a truncated JPEG or PNG as CORRUPT_INPUT, whether it streams or decodes to memory", async () => {
+    for (const file of ["photos/rocket.jpg", "photos/ihc.png"]) {
+      const whole = corpusFile(file);
+      const half = whole.subarray(0, whole.length / 2);
+      for (const format of [ImageFormat.AUTO, ImageFormat.JPEG, ImageFormat.WEBP]) {
+        const e = await failure(compress(half, options({ format }), limits));
+        expect(e.code).toBe(ErrorCode.CORRUPT_INPUT);
+      }
+    }
   });
 
   it("fails a GIF with thousands of frames with FRAME_LIMIT", async () => {

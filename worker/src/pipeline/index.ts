@@ -1,16 +1,17 @@
 import { type CompressionOptions, ErrorCode, ImageFormat } from "@imgc/proto";
 import { candidateFormats, keepsAnimation } from "./auto.js";
-import { createDeadline } from "./deadline.js";
+import { createDeadline, type Deadline } from "./deadline.js";
 import { detectFormat } from "./detect.js";
 import { CompressError } from "./errors.js";
-import { formatInfo } from "./formats.js";
+import { formatInfo, type InputFormat } from "./formats.js";
 import { readHeader } from "./header.js";
 import { checkHeader, checkInputSize, type Limits } from "./limits.js";
 import { createMeter } from "./meter.js";
 import { type Plan, planOf } from "./plan.js";
-import { decodeSource } from "./source.js";
+import { decodeSource, type Source } from "./source.js";
+import { streamable, streamSource } from "./stream.js";
 import { sanitizeSvg } from "./svg.js";
-import { type Candidate, reachGoal } from "./targets.js";
+import { type Candidate, fixedGoal, reachFixed, reachGoal } from "./targets.js";
 
 export { CompressError } from "./errors.js";
 export type { Limits } from "./limits.js";
@@ -60,37 +61,23 @@ export async function compress(
     const header = await deadline.run(readHeader(decodable, inputFormat));
     const keepFrames = keepsAnimation(plan, header.frames);
     checkHeader(header, limits, keepFrames);
-    const source = await decodeSource({ input: decodable, header, plan, limits, keepFrames, deadline });
-    const meter = createMeter(source, deadline);
+    const ctx = { input: decodable, header, plan, limits, keepFrames, deadline };
 
-    const formats = candidateFormats(plan, inputFormat, source.hasAlpha, keepFrames);
-    let best: Candidate | undefined;
-    let failure: CompressError | undefined;
-    for (const format of formats) {
-      const sizeToBeat = best?.data.length;
-      try {
-        const candidate = await reachGoal(format, {
-          source,
-          plan,
-          deadline,
-          meter,
-          ...(sizeToBeat === undefined ? {} : { sizeToBeat }),
-        });
-        if (candidate && (!best || better(candidate, best, plan))) best = candidate;
-      } catch (e) {
-        // A goal one format cannot meet (AUTO): the others may.
-        if (!CompressError.isCompressError(e) || e.code !== ErrorCode.INVALID_OPTIONS || formats.length === 1) throw e;
-        failure ??= e;
-      }
-    }
-    if (!best) throw failure ?? new CompressError(ErrorCode.INTERNAL, "No output format could be tried");
+    // One fixed encode in a format known up front streams from the input; anything that compares encodes
+    // (a search, AUTO's choice) decodes once to memory first.
+    const formats = candidateFormats(plan, inputFormat, header.hasAlpha, keepFrames);
+    const only = formats.length === 1 ? formats[0] : undefined;
+    const fixed = only === undefined ? undefined : fixedGoal(only, plan);
+    const best =
+      only !== undefined && fixed && streamable(only, header)
+        ? await reachFixed(streamSource(ctx), only, fixed, plan, deadline)
+        : await bestOf(await decodeSource(ctx), inputFormat, plan, keepFrames, deadline);
 
-    const common = { inputFormat, width: source.width, height: source.height };
+    const common = { inputFormat, width: best.width, height: best.height };
     // A resized output answers a different question than the original does: it is never swapped back.
     const turned = header.orientation >= 5;
     const resized =
-      source.width !== (turned ? header.height : header.width) ||
-      source.height !== (turned ? header.width : header.height);
+      best.width !== (turned ? header.height : header.width) || best.height !== (turned ? header.width : header.height);
     if (
       plan.neverLarger &&
       !resized &&
@@ -126,6 +113,39 @@ export async function compress(
     throw internal(e);
   }
 }
+
+/** Reaches the goal in each candidate format, from the decoded source, and keeps the best result. */
+const bestOf = async (
+  source: Source,
+  inputFormat: InputFormat,
+  plan: Plan,
+  keepFrames: boolean,
+  deadline: Deadline,
+): Promise<Candidate> => {
+  const meter = createMeter(source, deadline);
+  const formats = candidateFormats(plan, inputFormat, source.hasAlpha, keepFrames);
+  let best: Candidate | undefined;
+  let failure: CompressError | undefined;
+  for (const format of formats) {
+    const sizeToBeat = best?.data.length;
+    try {
+      const candidate = await reachGoal(format, {
+        source,
+        plan,
+        deadline,
+        meter,
+        ...(sizeToBeat === undefined ? {} : { sizeToBeat }),
+      });
+      if (candidate && (!best || better(candidate, best, plan))) best = candidate;
+    } catch (e) {
+      // A goal one format cannot meet (AUTO): the others may.
+      if (!CompressError.isCompressError(e) || e.code !== ErrorCode.INVALID_OPTIONS || formats.length === 1) throw e;
+      failure ??= e;
+    }
+  }
+  if (!best) throw failure ?? new CompressError(ErrorCode.INTERNAL, "No output format could be tried");
+  return best;
+};
 
 /**
  * Which of two formats' results AUTO keeps: the smaller, except under a byte budget, where every result fits

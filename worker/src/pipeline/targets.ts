@@ -1,7 +1,7 @@
 import { ErrorCode, ImageFormat } from "@imgc/proto";
 import { bisect } from "./bisect.js";
 import type { Deadline } from "./deadline.js";
-import { defaultQuality, encode, type Setting } from "./encode.js";
+import { defaultQuality, type Encodable, type Encoded, encode, type Setting } from "./encode.js";
 import { CompressError } from "./errors.js";
 import { formatInfo, type OutputFormat } from "./formats.js";
 import type { Meter } from "./meter.js";
@@ -15,6 +15,9 @@ export interface Candidate {
   /** The encoder quality, 0 for lossless output. */
   readonly quality: number;
   readonly ssim?: number;
+  /** The output's size (of one frame, when animated). */
+  readonly width: number;
+  readonly height: number;
 }
 
 export interface GoalContext {
@@ -50,40 +53,73 @@ const unreachable = (message: string): CompressError => new CompressError(ErrorC
 class Outsized extends Error {}
 
 /**
+ * The encoder setting of a goal that needs a single encode (a quality, the default, lossless), and the
+ * quality it reports; undefined for the goals that search.
+ */
+export const fixedGoal = (format: OutputFormat, plan: Plan): { setting: Setting; quality: number } | undefined => {
+  const goal = plan.goal;
+  const at = (quality: number) => ({
+    setting: settingFor(format, quality, plan),
+    quality: reportedQuality(format, quality, plan),
+  });
+  switch (goal.kind) {
+    case "default":
+      return at(defaultQuality[format]);
+    case "quality":
+      return at(goal.quality);
+    case "lossless":
+      return format === ImageFormat.JPEG
+        ? { setting: { quality: 100 }, quality: 100 }
+        : { setting: { lossless: true }, quality: 0 };
+    default:
+      return undefined;
+  }
+};
+
+/** The one encode of a fixed goal, from any Encodable: decoded pixels or the streamed input. */
+export const reachFixed = async (
+  source: Encodable,
+  format: OutputFormat,
+  fixed: { setting: Setting; quality: number },
+  plan: Plan,
+  deadline: Deadline,
+): Promise<Candidate> => ({
+  format,
+  quality: fixed.quality,
+  ...(await encode(source, format, fixed.setting, plan, deadline)),
+});
+
+/**
  * Reaches the job's goal in one format. Returns undefined when a search was cut short by sizeToBeat; throws
  * INVALID_OPTIONS when the goal cannot be met in this format.
  */
 export const reachGoal = async (format: OutputFormat, ctx: GoalContext): Promise<Candidate | undefined> => {
   const { source, plan, deadline, meter } = ctx;
+  const fixed = fixedGoal(format, plan);
+  if (fixed) return reachFixed(source, format, fixed, plan, deadline);
   const name = formatInfo(format).name;
-  const probes = new Map<number, { data: Buffer; ssim?: number }>();
+  const probes = new Map<number, Encoded & { ssim?: number }>();
   const probe = async (quality: number) => {
     let p = probes.get(quality);
     if (!p) {
-      p = { data: await encode(source, format, settingFor(format, quality, plan), plan, deadline) };
+      p = await encode(source, format, settingFor(format, quality, plan), plan, deadline);
       probes.set(quality, p);
     }
     return p;
   };
-  const candidate = (quality: number, data: Buffer, ssim?: number): Candidate => ({
+  const candidate = (quality: number, p: Encoded, ssim: number): Candidate => ({
     format,
-    data,
     quality: reportedQuality(format, quality, plan),
-    ...(ssim === undefined ? {} : { ssim }),
+    data: p.data,
+    width: p.width,
+    height: p.height,
+    ssim,
   });
-  const once = async (quality: number): Promise<Candidate> => candidate(quality, (await probe(quality)).data);
 
   const goal = plan.goal;
   switch (goal.kind) {
-    case "default":
-      return once(defaultQuality[format]);
-    case "quality":
-      return once(goal.quality);
-    case "lossless":
-      if (format === ImageFormat.JPEG) return once(100);
-      return candidate(0, await encode(source, format, { lossless: true }, plan, deadline));
     case "min-ssim": {
-      if (!steerable(format, plan)) return candidate(0, (await probe(100)).data, 1);
+      if (!steerable(format, plan)) return candidate(0, await probe(100), 1);
       const measured = async (quality: number) => {
         const p = await probe(quality);
         p.ssim ??= await meter.ssim(p.data);
@@ -108,17 +144,17 @@ export const reachGoal = async (format: OutputFormat, ctx: GoalContext): Promise
           );
         }
         const p = await measured(quality);
-        return candidate(quality, p.data, p.ssim);
+        return candidate(quality, p, p.ssim);
       } catch (e) {
         if (e instanceof Outsized) return undefined;
         throw e;
       }
     }
     case "max-bytes": {
-      const fits = (data: Buffer) => data.length <= goal.maxBytes;
+      const fits = (p: Encoded) => p.data.length <= goal.maxBytes;
       const quality = steerable(format, plan)
-        ? await bisect(1, 100, async (q) => fits((await probe(q)).data), "highest")
-        : fits((await probe(100)).data)
+        ? await bisect(1, 100, async (q) => fits(await probe(q)), "highest")
+        : fits(await probe(100))
           ? 100
           : undefined;
       if (quality === undefined) {
@@ -126,7 +162,9 @@ export const reachGoal = async (format: OutputFormat, ctx: GoalContext): Promise
         throw unreachable(`The smallest ${name} output is ${smallest} bytes, over the limit of ${goal.maxBytes} bytes`);
       }
       const p = await probe(quality);
-      return candidate(quality, p.data, await meter.ssim(p.data));
+      return candidate(quality, p, await meter.ssim(p.data));
     }
+    default:
+      throw new Error(`unhandled goal ${goal.kind}`);
   }
 };
