@@ -6,6 +6,7 @@
  * only after CompleteChunk: a worker dying in between leaves a chunk that is redelivered, claimed again, found
  * to have nothing pending, and acked.
  */
+import { Code, ConnectError } from "@connectrpc/connect";
 import { decodeMessage, type Logger } from "@imgc/common";
 import { type Chunk, ChunkSchema, type ItemResult } from "@imgc/proto";
 import type { JsMsg } from "nats";
@@ -27,7 +28,7 @@ export interface ChunkRunnerDeps {
 }
 
 /** acked: finished (or nothing to do); released: given back unfinished; deferred: nak'd to retry later;
- * rejected: undecodable, terminated. */
+ * rejected: undecodable or unknown to the coordinator, terminated. */
 export type ChunkOutcome = "acked" | "released" | "deferred" | "rejected";
 
 export interface RunningChunk {
@@ -45,7 +46,7 @@ export function runChunk(msg: JsMsg, deps: ChunkRunnerDeps): RunningChunk {
     chunk = decodeMessage(ChunkSchema, msg.data);
   } catch (err) {
     deps.log.error({ err, seq: msg.seq }, "undecodable chunk; terminating it");
-    msg.term("undecodable chunk");
+    msg.term();
     return { id: `seq-${msg.seq}`, release() {}, done: Promise.resolve("rejected") };
   }
   const id = `${chunk.jobId}.${chunk.index}`;
@@ -69,13 +70,32 @@ async function run(msg: JsMsg, chunk: Chunk, id: string, signal: AbortSignal, de
     Math.max(100, Math.floor(deps.ackWaitMs / 3)),
   );
   try {
-    const claim = await deps.reporter.claim(chunk, msg.info.redeliveryCount, signal);
+    let claim: Awaited<ReturnType<Reporter["claim"]>>;
+    try {
+      claim = await deps.reporter.claim(chunk, msg.info.redeliveryCount, signal);
+    } catch (err) {
+      // The coordinator writes a chunk to KV before publishing it, so one it does not know will never be known:
+      // redelivering it would only burn deliveries.
+      if (err instanceof ConnectError && (err.code === Code.NotFound || err.code === Code.InvalidArgument)) {
+        log.error({ err: err.message }, "the coordinator rejects this chunk; terminating it");
+        // No reason argument: "+TERM <reason>" needs nats-server 2.10.4, and older servers ignore it entirely.
+        msg.term();
+        return "rejected";
+      }
+      throw err;
+    }
     if (claim.cancelled) {
       log.info("job cancelled; skipping chunk");
       msg.ack();
       return "acked";
     }
     const pending = new Set(claim.pendingItemIds);
+    if (pending.size === 0) {
+      // A redelivered copy of a chunk that is finished, or republished and run elsewhere: nothing to complete.
+      log.info("nothing pending; acking");
+      msg.ack();
+      return "acked";
+    }
     log.debug({ items: chunk.items.length, pending: pending.size }, "chunk claimed");
     for (const item of chunk.items) {
       if (!pending.has(item.itemId)) continue;

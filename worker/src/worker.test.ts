@@ -27,7 +27,7 @@ import { type FakeBehaviour, startFakeCoordinator } from "./testing/fake-coordin
 import { type NatsServer, startNatsServer } from "./testing/nats-server.js";
 import { createWorker, type Worker } from "./worker.js";
 
-const log = createLogger("test", "silent");
+const log = createLogger("test", process.env.TEST_LOG ?? "silent");
 const ACK_WAIT_MS = 1_500;
 let server: NatsServer;
 let nc: NatsConnection;
@@ -170,6 +170,41 @@ describe("worker", () => {
     expect(seen).toEqual([]);
     expect(coordinator.reports).toEqual([]);
     expect(coordinator.completes).toEqual([]);
+  });
+
+  it("acks a chunk with nothing pending (a redelivered copy) without completing it", async () => {
+    const coordinator = await startCoordinator({ pending: () => [] });
+    const seen: string[] = [];
+    await startWorker(coordinator.url, slowItems(10, seen));
+    await publish(chunk("jobI", ["000000"]));
+    await until(async () => coordinator.claims.length === 1 && (await laneInfo()).num_ack_pending === 0);
+    expect(seen).toEqual([]);
+    expect(coordinator.completes).toEqual([]);
+    expect((await laneInfo()).num_pending).toBe(0);
+  });
+
+  it("terminates a chunk the coordinator does not know, instead of redelivering it", async () => {
+    const coordinator = await startCoordinator({ unknownChunk: () => true });
+    const seen: string[] = [];
+    await startWorker(coordinator.url, slowItems(10, seen));
+    await publish(chunk("jobJ", ["000000"]));
+    await until(async () => coordinator.claims.length === 1 && (await laneInfo()).num_ack_pending === 0);
+    await sleep(500);
+    expect(coordinator.claims).toHaveLength(1);
+    expect(seen).toEqual([]);
+  });
+
+  it("terminates an undecodable chunk", async () => {
+    const coordinator = await startCoordinator({});
+    await startWorker(coordinator.url, slowItems(10));
+    await nc.jetstream().publish(taskSubject("normal"), new TextEncoder().encode("{not json"));
+    await until(async () => {
+      const info = await laneInfo();
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    });
+    await sleep(ACK_WAIT_MS + 300);
+    expect((await laneInfo()).num_redelivered).toBe(0);
+    expect(coordinator.claims).toEqual([]);
   });
 
   it("stops at the next item boundary when a report says the job was cancelled", async () => {

@@ -1,6 +1,6 @@
 /** Test support: a ClusterService served over real gRPC (grpc-js on a loopback port), recording what it hears. */
 import { create } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { createLogger, grpcImplementation, grpcServiceDefinition } from "@imgc/common";
 import {
@@ -24,6 +24,8 @@ export interface FakeBehaviour {
   /** The items ClaimChunk answers as pending; default: none. */
   pending?(request: ClaimChunkRequest): string[];
   cancelledOnClaim?(request: ClaimChunkRequest): boolean;
+  /** ClaimChunk answers NOT_FOUND. */
+  unknownChunk?(request: ClaimChunkRequest): boolean;
   cancelledOnReport?(request: ReportItemRequest): boolean;
 }
 
@@ -34,6 +36,8 @@ export async function startFakeCoordinator(behaviour: FakeBehaviour = {}, port =
   const impl: Partial<ServiceImpl<typeof ClusterService>> = {
     claimChunk(request) {
       claims.push(request);
+      if (behaviour.unknownChunk?.(request))
+        throw new ConnectError(`chunk ${request.jobId}.${request.index}`, Code.NotFound);
       return create(ClaimChunkResponseSchema, {
         pendingItemIds: behaviour.pending?.(request) ?? [],
         cancelled: behaviour.cancelledOnClaim?.(request) ?? false,
