@@ -13,7 +13,7 @@ import { formatBytes, formatSaving } from "./format.js";
 import type { JobView, Stage } from "./job-view.js";
 import { isTerminal, watchJob } from "./job-watch.js";
 import { type Options, toCompressionOptions } from "./options.js";
-import { applyResult, baseName, hasOutput, newRow, outputName, type Row } from "./row.js";
+import { applyResult, baseName, hasOutput, isFinished, newRow, outputName, type Row } from "./row.js";
 import { fetchAndSave } from "./save-file.js";
 import { type PutFile, uploadFiles } from "./upload.js";
 
@@ -207,6 +207,42 @@ export function createBatch(deps: BatchDeps): Batch {
     return rows.find((r) => r.key === result.sourceKey);
   }
 
+  /**
+   * Fills rows from GetResults. Item events come only for items reported one at a time: items ended in bulk
+   * (a cancel, a dead-lettered chunk) arrive as a job event with new counts, and their rows are read here.
+   */
+  function reconciler(jobId: string, abort: AbortController) {
+    let inFlight: Promise<void> | undefined;
+    let again = false;
+    const run = async (): Promise<void> => {
+      do {
+        again = false;
+        try {
+          const { results } = await allResults(jobId, false);
+          if (abort.signal.aborted) return;
+          for (const result of results) {
+            const row = rowFor(result);
+            if (!row || isFinished(row)) continue;
+            applyResult(row, result);
+            view.touch(row);
+          }
+        } catch {
+          // The next job event, or the end of the job, tries again.
+        }
+      } while (again && !abort.signal.aborted);
+    };
+    return () => {
+      if (inFlight) {
+        again = true;
+        return inFlight;
+      }
+      inFlight = run().finally(() => {
+        inFlight = undefined;
+      });
+      return inFlight;
+    };
+  }
+
   function follow(jobId: string, job?: Job): void {
     running?.abort();
     const abort = new AbortController();
@@ -221,6 +257,8 @@ export function createBatch(deps: BatchDeps): Batch {
     const update = () => {
       if (running === abort) view.setStage({ ...current });
     };
+    const reconcile = reconciler(jobId, abort);
+    const finishedRows = () => rows.filter(isFinished).length;
     watchJob(
       api.jobs,
       jobId,
@@ -231,6 +269,8 @@ export function createBatch(deps: BatchDeps): Batch {
             current.job = event.kind.value;
             update();
             if (!wasEnded && isTerminal(current.job.state)) announceEnd(current.job);
+            const c = current.job.counts;
+            if (c && c.done + c.keptOriginal + c.failed > finishedRows()) void reconcile();
           } else if (event.kind.case === "item") {
             const row = rowFor(event.kind.value);
             if (!row) return;
@@ -244,14 +284,18 @@ export function createBatch(deps: BatchDeps): Batch {
         },
       },
       abort.signal,
-    ).catch((err: unknown) => {
-      current.error =
-        ConnectError.from(err).code === Code.NotFound
-          ? `Job ${jobId} does not exist, or is not yours.`
-          : `This job cannot be followed: ${messageOf(err)}`;
-      current.watch = { kind: "ended" };
-      update();
-    });
+    )
+      .then(() => {
+        if (!abort.signal.aborted) return reconcile();
+      })
+      .catch((err: unknown) => {
+        current.error =
+          ConnectError.from(err).code === Code.NotFound
+            ? `Job ${jobId} does not exist, or is not yours.`
+            : `This job cannot be followed: ${messageOf(err)}`;
+        current.watch = { kind: "ended" };
+        update();
+      });
   }
 
   function announceEnd(job: Job): void {

@@ -1,0 +1,33 @@
+// Types of page-checks.js, whose body runs in the browser (see there).
+
+export interface RowView {
+  name: string;
+  phase: string;
+  state: string;
+  detail: string;
+  before: string;
+  after: string;
+  saving: string;
+  worker: string;
+}
+
+export interface LayoutShift {
+  value: number;
+  at: number;
+  nodes: string[];
+}
+
+export function readRows(): RowView[];
+export function rowsInPhases(arg: [string[], number]): boolean;
+export function jobEnded(): boolean;
+export function jobShown(): boolean;
+export function imagesLoaded(selector: string): boolean;
+export function naturalWidth(selector: string): number;
+export function boxWidth(selector: string): number;
+export function pageWidth(): number;
+export function focusIs(selector: string): boolean;
+export function dataOf(arg: [string, string]): string[];
+export function unnamedControls(): string[];
+export function lowContrastText(): string[];
+export function recordLayoutShifts(): void;
+export function layoutShifts(): LayoutShift[];

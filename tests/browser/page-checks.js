@@ -1,0 +1,187 @@
+// @ts-check
+/**
+ * Code that runs inside the page under test (Playwright serialises each function, so none may use anything
+ * from outside itself). Plain JavaScript, typed by page-checks.d.ts: the repository's TypeScript has no DOM
+ * library, and the page's globals exist only here.
+ */
+
+/** @returns {{ name: string, phase: string, state: string, detail: string, before: string, after: string, saving: string, worker: string }[]} */
+export function readRows() {
+  return [...document.querySelectorAll("#items tbody tr")].map((tr) => {
+    const cell = (/** @type {number} */ i) => tr.children[i]?.textContent?.trim() ?? "";
+    return {
+      name: tr.querySelector(".name")?.textContent ?? "",
+      phase: tr.getAttribute("data-phase") ?? "",
+      state: tr.querySelector(".badge")?.textContent ?? "",
+      detail: tr.querySelector(".detail")?.textContent ?? "",
+      before: cell(2),
+      after: cell(3),
+      saving: cell(4),
+      worker: cell(5),
+    };
+  });
+}
+
+/** @param {[string[], number]} arg rows in any of these phases, and how many there must be */
+export function rowsInPhases([phases, count]) {
+  return (
+    [...document.querySelectorAll("#items tbody tr")].filter((tr) =>
+      phases.includes(tr.getAttribute("data-phase") ?? ""),
+    ).length === count
+  );
+}
+
+export function jobEnded() {
+  return /^(Completed|Failed|Cancelled)/.test(document.querySelector("#job-state")?.textContent ?? "");
+}
+
+export function jobShown() {
+  return (document.querySelector("#job-title")?.textContent ?? "").startsWith("Job ");
+}
+
+/** @param {string} selector every image it matches has loaded */
+export function imagesLoaded(selector) {
+  const images = /** @type {HTMLImageElement[]} */ ([...document.querySelectorAll(selector)]);
+  return images.length > 0 && images.every((img) => img.complete && img.naturalWidth > 0);
+}
+
+/** @param {string} selector */
+export function naturalWidth(selector) {
+  return /** @type {HTMLImageElement | null} */ (document.querySelector(selector))?.naturalWidth ?? 0;
+}
+
+/** @param {string} selector */
+export function boxWidth(selector) {
+  return document.querySelector(selector)?.getBoundingClientRect().width ?? 0;
+}
+
+export function pageWidth() {
+  return document.documentElement.scrollWidth;
+}
+
+/** @param {string} selector */
+export function focusIs(selector) {
+  return document.activeElement?.matches(selector) ?? false;
+}
+
+/** @param {[string, string]} arg a selector and a data attribute: that attribute of every match */
+export function dataOf([selector, name]) {
+  return [...document.querySelectorAll(selector)].map((el) => el.getAttribute(`data-${name}`) ?? "");
+}
+
+/** Form controls and links that are visible but have no accessible name, described for a failure message. */
+export function unnamedControls() {
+  const visible = (/** @type {Element} */ el) => {
+    const box = el.getBoundingClientRect();
+    return box.width > 0 && box.height > 0 && getComputedStyle(el).visibility !== "hidden";
+  };
+  const named = (/** @type {HTMLElement} */ el) => {
+    if (el.getAttribute("aria-label")?.trim()) return true;
+    const labelledBy = el.getAttribute("aria-labelledby");
+    if (labelledBy?.split(/\s+/).some((id) => document.getElementById(id)?.textContent?.trim())) return true;
+    if (el instanceof HTMLInputElement || el instanceof HTMLSelectElement) {
+      if (el.labels?.length) return true;
+    }
+    if (el.closest("label")?.textContent?.trim()) return true;
+    if (el instanceof HTMLButtonElement || el instanceof HTMLAnchorElement) return (el.textContent ?? "").trim() !== "";
+    return false;
+  };
+  return [
+    .../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll("input, select, textarea, button, a[href]")),
+  ]
+    .filter((el) => !(el instanceof HTMLInputElement && el.type === "file") && visible(el) && !named(el))
+    .map((el) => el.outerHTML.slice(0, 120));
+}
+
+/** Visible text whose contrast against its background is below WCAG AA (4.5:1, or 3:1 for large text). */
+export function lowContrastText() {
+  /** @param {string} colour */
+  const parse = (colour) => {
+    const m = colour.match(/rgba?\(([\d.]+)[ ,]+([\d.]+)[ ,]+([\d.]+)(?:[ ,/]+([\d.]+%?))?\)/);
+    if (!m) return undefined;
+    const a = m[4] === undefined ? 1 : m[4].endsWith("%") ? Number.parseFloat(m[4]) / 100 : Number(m[4]);
+    return { r: Number(m[1]), g: Number(m[2]), b: Number(m[3]), a };
+  };
+  /** @param {{ r: number, g: number, b: number }} c */
+  const luminance = ({ r, g, b }) => {
+    const lin = (/** @type {number} */ v) => {
+      const c = v / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    };
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  };
+  /** The solid colour behind an element: its ancestors' backgrounds, blended from the page up. */
+  const background = (/** @type {Element} */ el) => {
+    /** @type {{ r: number, g: number, b: number, a: number }[]} */
+    const layers = [];
+    for (let node = /** @type {Element | null} */ (el); node; node = node.parentElement) {
+      const c = parse(getComputedStyle(node).backgroundColor);
+      if (c && c.a > 0) layers.push(c);
+      if (c && c.a >= 1) break;
+    }
+    let out = { r: 255, g: 255, b: 255 };
+    for (const layer of layers.reverse()) {
+      out = {
+        r: layer.r * layer.a + out.r * (1 - layer.a),
+        g: layer.g * layer.a + out.g * (1 - layer.a),
+        b: layer.b * layer.a + out.b * (1 - layer.a),
+      };
+    }
+    return out;
+  };
+  /** @type {string[]} */
+  const problems = [];
+  const seen = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!el || seen.has(el) || !node.textContent?.trim()) continue;
+    seen.add(el);
+    const style = getComputedStyle(el);
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0 || style.visibility === "hidden") continue;
+    if (el.closest("[hidden], .visually-hidden, svg, option, button:disabled, input:disabled")) continue;
+    const fg = parse(style.color);
+    if (!fg) continue;
+    const bg = background(el);
+    const text = {
+      r: fg.r * fg.a + bg.r * (1 - fg.a),
+      g: fg.g * fg.a + bg.g * (1 - fg.a),
+      b: fg.b * fg.a + bg.b * (1 - fg.a),
+    };
+    const [l1, l2] = [luminance(text), luminance(bg)].sort((a, b) => b - a);
+    const ratio = ((l1 ?? 0) + 0.05) / ((l2 ?? 0) + 0.05);
+    const size = Number.parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) {
+      problems.push(
+        `${ratio.toFixed(2)}:1 "${node.textContent.trim().slice(0, 40)}" (${style.color} on ${JSON.stringify(bg)})`,
+      );
+    }
+  }
+  return problems;
+}
+
+/** Installed before the page loads: records every layout shift that input did not cause. */
+export function recordLayoutShifts() {
+  /** @type {{ value: number, at: number, nodes: string[] }[]} */
+  const shifts = [];
+  Object.assign(window, { __shifts: shifts });
+  new PerformanceObserver((list) => {
+    for (const entry of /** @type {any[]} */ (list.getEntries())) {
+      if (entry.hadRecentInput) continue;
+      shifts.push({
+        value: entry.value,
+        at: Math.round(entry.startTime),
+        nodes: (entry.sources ?? []).map((/** @type {{ node?: Node }} */ s) =>
+          s.node instanceof Element ? s.node.outerHTML.slice(0, 80) : String(s.node),
+        ),
+      });
+    }
+  }).observe({ type: "layout-shift", buffered: true });
+}
+
+/** @returns {{ value: number, at: number, nodes: string[] }[]} */
+export function layoutShifts() {
+  return /** @type {any} */ (window).__shifts ?? [];
+}

@@ -1,0 +1,436 @@
+/**
+ * The web client in headless Chromium against a real cluster (NATS, S3, coordinator, two workers, gateway
+ * serving a fresh build of web/): uploads through presigned slots, the live job view, comparison, downloads,
+ * reconnection, cancellation, the cluster view, and the page's accessibility and layout. Screenshots go to
+ * test-results/browser/.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { ItemState } from "@imgc/proto";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { repoRoot } from "../../scripts/lib/local-stack.js";
+import { allResults, corpusFiles, generateImages, testRunDir, useCluster } from "../harness/index.js";
+import {
+  boxWidth,
+  dataOf,
+  focusIs,
+  imagesLoaded,
+  jobEnded,
+  jobShown,
+  layoutShifts,
+  lowContrastText,
+  naturalWidth,
+  pageWidth,
+  type RowView,
+  readRows,
+  recordLayoutShifts,
+  rowsInPhases,
+  unnamedControls,
+} from "./page-checks.js";
+import { zipEntries } from "./zip-entries.js";
+
+const webDir = path.join(testRunDir(), "web");
+const artifacts = path.join(repoRoot, "test-results", "browser");
+
+// Registered before useCluster's own hook, so the gateway finds the build when it starts.
+beforeAll(() => {
+  execFileSync(process.execPath, [path.join(repoRoot, "node_modules/vite/bin/vite.js"), "build", "--outDir", webDir], {
+    cwd: path.join(repoRoot, "web"),
+    stdio: "pipe",
+  });
+  mkdirSync(artifacts, { recursive: true });
+}, 120_000);
+
+const cluster = useCluster({
+  workers: 2,
+  workerEnv: { IMGC_WORKER_SLOTS: "1" },
+  env: { IMGC_WEB_DIR: webDir },
+});
+
+let browser: Browser;
+beforeAll(async () => {
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+});
+
+interface Opened {
+  context: BrowserContext;
+  page: Page;
+  /** Uncaught errors of the page, which every test expects to stay empty. */
+  errors: string[];
+}
+
+async function open(hash = "", viewport = { width: 1360, height: 900 }): Promise<Opened> {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  await context.addInitScript(recordLayoutShifts);
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (err) => errors.push(err.message));
+  await page.goto(`${cluster().addresses.gatewayHttp}/${hash}`);
+  await page.waitForSelector("body[data-ready]");
+  return { context, page, errors };
+}
+
+function rowsOf(page: Page): Promise<RowView[]> {
+  return page.evaluate(readRows);
+}
+
+const rowLocator = (page: Page, name: string) =>
+  page.locator("#items tbody tr").filter({ has: page.locator(".name", { hasText: name }) });
+
+async function waitForRows(page: Page, phases: string | string[], count: number, timeout = 15_000): Promise<void> {
+  const arg: [string[], number] = [typeof phases === "string" ? [phases] : phases, count];
+  await page.waitForFunction(rowsInPhases, arg, { timeout });
+}
+
+/** Waits for the job to end and returns its state as the page shows it. */
+async function waitForJobEnd(page: Page, timeout = 150_000): Promise<string> {
+  await page.waitForFunction(jobEnded, undefined, { timeout });
+  return (await page.textContent("#job-state")) ?? "";
+}
+
+function jobIdOf(page: Page): string {
+  const id = /^#\/jobs\/([A-Za-z0-9_-]+)$/.exec(new URL(page.url()).hash)?.[1];
+  if (!id) throw new Error(`the page shows no job in its address: ${page.url()}`);
+  return id;
+}
+
+async function setOptions(page: Page, options: { format?: string; quality?: number }): Promise<void> {
+  if (options.format) await page.check(`input[name="format"][value="${options.format}"]`);
+  await page.check('input[name="goal"][value="quality"]');
+  if (options.quality !== undefined) await page.fill("#opt-quality", String(options.quality));
+}
+
+async function layoutShift(page: Page): Promise<{ total: number; shifts: unknown[] }> {
+  const shifts = await page.evaluate(layoutShifts);
+  return { total: shifts.reduce((sum, s) => sum + s.value, 0), shifts };
+}
+
+async function download(page: Page, click: () => Promise<void>): Promise<{ name: string; body: Buffer }> {
+  const [file] = await Promise.all([page.waitForEvent("download", { timeout: 30_000 }), click()]);
+  const failure = await file.failure();
+  if (failure) throw new Error(`download of ${file.url()} failed: ${failure}`);
+  return { name: file.suggestedFilename(), body: readFileSync(await file.path()) };
+}
+
+/** Shared by the tests that look at a finished job of photos. */
+let photoJob: { id: string; names: string[] } | undefined;
+
+describe("the web client, in Chromium, against a real cluster", () => {
+  test("photos: dropped in, uploaded, every row reaches DONE live, with sizes, savings and workers", async () => {
+    const { page, context, errors } = await open();
+    await setOptions(page, { format: "auto", quality: 60 });
+    const photos = corpusFiles("photos");
+    await page.setInputFiles("#file-input", photos);
+    await waitForRows(page, "ready", photos.length);
+    expect(await page.textContent("#compress")).toBe(`Compress ${photos.length} images`);
+    await page.click("#compress");
+
+    // Uploads show per file, then the job runs live.
+    await page.waitForFunction(jobShown, undefined, { timeout: 60_000 });
+    expect(await waitForJobEnd(page)).toBe("Completed");
+    await waitForRows(page, "done", photos.length);
+    const jobId = jobIdOf(page);
+
+    const rows = await rowsOf(page);
+    const results = await allResults(cluster().jobs, jobId);
+    expect(results).toHaveLength(photos.length);
+    for (const result of results) {
+      expect(ItemState[result.state]).toBe("DONE");
+      const name = path.basename(photos.find((p) => result.sourceKey.endsWith(path.basename(p))) ?? "");
+      const row = rows.find((r) => r.name === name);
+      expect(row, `a row for ${result.sourceKey}`).toBeDefined();
+      expect(row?.state).toBe("Done");
+      expect(row?.worker).toBe(result.workerId);
+      expect(["worker-1", "worker-2"]).toContain(row?.worker);
+      expect(row?.saving, `${name} got smaller`).toMatch(/^−\d/);
+      expect(row?.detail).toContain(`${result.width}×${result.height}`);
+      expect(row?.after).not.toBe("");
+    }
+    expect(await page.textContent("#total-images")).toBe(`${photos.length} of ${photos.length}`);
+    expect(await page.textContent("#total-failed")).toBe("0");
+    expect(await page.textContent("#total-saving")).toMatch(/^−\d+%$/);
+    expect(await page.isVisible("#download-zip")).toBe(true);
+    expect(await page.isVisible("#cancel")).toBe(false);
+
+    // Rows arrived one by one without moving what was already on screen.
+    const { total, shifts } = await layoutShift(page);
+    expect(total, JSON.stringify(shifts)).toBeLessThan(0.05);
+
+    await page.screenshot({ path: path.join(artifacts, "photos-done.png"), fullPage: true });
+
+    // Options are remembered between visits.
+    await page.reload();
+    await page.waitForSelector("body[data-ready]");
+    expect(await page.inputValue("#opt-quality")).toBe("60");
+
+    photoJob = { id: jobId, names: photos.map((p) => path.basename(p)) };
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test("a job reopened by its address shows every result; a before/after comparison opens and zooms", async () => {
+    if (!photoJob) throw new Error("needs the photos job of the first test");
+    const { page, context, errors } = await open(`#/jobs/${photoJob.id}`);
+    await waitForRows(page, "done", photoJob.names.length);
+    expect((await rowsOf(page)).map((r) => r.name).sort()).toEqual([...photoJob.names].sort());
+
+    await rowLocator(page, "flowers-1920x1080.jpg").locator('button[data-action="compare"]').click();
+    const dialog = page.locator("dialog#compare");
+    await dialog.waitFor({ state: "visible" });
+    // Reopened from the server, the page no longer holds the original: it says so and shows the result.
+    expect(await page.isVisible("dialog#compare .missing")).toBe(true);
+    await page.waitForFunction(imagesLoaded, "dialog#compare img.after");
+    expect(await page.evaluate(naturalWidth, "dialog#compare img.after")).toBe(1920);
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden" });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test("with the files still in hand: slider comparison, keyboard zoom, one result downloaded", async () => {
+    const { page, context, errors } = await open();
+    await setOptions(page, { format: "webp", quality: 70 });
+    const files = corpusFiles("photos").filter((f) => /rocket|coffee/.test(f));
+    await page.setInputFiles("#file-input", files);
+    await waitForRows(page, "ready", 2);
+    await page.click("#compress");
+    expect(await waitForJobEnd(page)).toBe("Completed");
+    const jobId = jobIdOf(page);
+    const results = await allResults(cluster().jobs, jobId);
+
+    const row = rowLocator(page, "coffee.png");
+    await row.locator('button[data-action="compare"]').click();
+    await page.locator("dialog#compare").waitFor({ state: "visible" });
+    await page.waitForFunction(imagesLoaded, "dialog#compare img");
+    expect(await page.locator("dialog#compare img").count()).toBe(2);
+    expect(await page.getAttribute("dialog#compare img >> nth=0", "alt")).toBe("Original");
+    expect(await page.getAttribute("dialog#compare img >> nth=1", "alt")).toBe("Compressed");
+    // The divider is a range input: the keyboard moves it.
+    await page.focus("#compare-split");
+    for (let i = 0; i < 10; i++) await page.keyboard.press("ArrowLeft");
+    expect(await page.inputValue("#compare-split")).toBe("40");
+    expect(await page.getAttribute("dialog#compare img.after", "style")).toContain("clip-path: inset(0px 0px 0px 40%)");
+    const widthAt = () => page.evaluate(boxWidth, "dialog#compare .stage");
+    const fitWidth = await widthAt();
+    await page.click('dialog#compare button[aria-label="Zoom in"]');
+    expect(await widthAt()).toBeCloseTo(fitWidth * 2, 0);
+    await page.focus("dialog#compare .viewport");
+    await page.keyboard.press("1");
+    expect(await page.textContent("#compare-zoom")).toBe("100%");
+    expect(await widthAt()).toBe(600);
+    await page.click('dialog#compare button:has-text("Side by side")');
+    expect(await page.locator("dialog#compare .viewport").count()).toBe(2);
+    expect(await page.isVisible("dialog#compare .viewport >> nth=1")).toBe(true);
+    await page.screenshot({ path: path.join(artifacts, "compare.png") });
+    await page.keyboard.press("Escape");
+
+    const coffee = results.find((r) => r.sourceKey.endsWith("coffee.png"));
+    const saved = await download(page, () => row.locator('button[data-action="download"]').click());
+    expect(saved.name).toBe("coffee.webp");
+    expect(saved.body.length).toBe(Number(coffee?.outputBytes));
+    expect(saved.body.subarray(8, 12).toString("latin1")).toBe("WEBP");
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test("the whole job as a zip and its report as CSV", async () => {
+    if (!photoJob) throw new Error("needs the photos job of the first test");
+    const { page, context } = await open(`#/jobs/${photoJob.id}`);
+    await waitForRows(page, "done", photoJob.names.length);
+    const results = await allResults(cluster().jobs, photoJob.id);
+
+    const zip = await download(page, () => page.click("#download-zip"));
+    const entries = zipEntries(zip.body);
+    expect(entries).toHaveLength(results.length);
+    for (const result of results) {
+      const stem = path.basename(result.sourceKey).replace(/\.[^.]+$/, "");
+      const entry = entries.find((e) => e.name.includes(stem));
+      expect(entry, `a zip entry for ${result.sourceKey} in ${entries.map((e) => e.name).join(", ")}`).toBeDefined();
+      expect(entry?.size).toBe(Number(result.outputBytes));
+    }
+
+    const csv = await download(page, () => page.click("#download-csv"));
+    const lines = csv.body.toString("utf8").trim().split(/\r?\n/);
+    expect(lines).toHaveLength(results.length + 1);
+    for (const result of results) expect(csv.body.toString("utf8")).toContain(result.itemId);
+    await context.close();
+  });
+
+  test("a job with bad files: refused before upload, or failed alone with its error while the rest finish", async () => {
+    const { page, context, errors } = await open();
+    await setOptions(page, { format: "auto", quality: 75 });
+    const good = corpusFiles("photos").filter((f) => /rocket|coffee|flowers/.test(f));
+    const bad = corpusFiles("bad");
+    await page.setInputFiles("#file-input", [...good, ...bad]);
+    // The font is not an image: refused on the spot, never uploaded.
+    await waitForRows(page, "refused", 1);
+    const font = (await rowsOf(page)).find((r) => r.name === "font-not-an-image.ttf");
+    expect(font?.state).toBe("Refused");
+    expect(font?.detail).toMatch(/^Not an image/);
+    expect(await page.textContent("#compress")).toBe("Compress 5 images");
+
+    await page.click("#compress");
+    expect(await waitForJobEnd(page)).toBe("Completed with errors");
+    const rows = await rowsOf(page);
+    for (const name of ["corrupt-header.jpg", "truncated.png"]) {
+      const row = rows.find((r) => r.name === name);
+      expect(row?.phase, name).toBe("failed");
+      expect(row?.state).toBe("Failed");
+      expect(row?.detail, name).toMatch(/^(CORRUPT_INPUT|UNSUPPORTED_FORMAT): \S.{4,}/);
+    }
+    for (const file of good) expect(rows.find((r) => r.name === path.basename(file))?.phase).toBe("done");
+    expect(await page.textContent("#total-images")).toBe("5 of 5");
+    expect(await page.textContent("#total-failed")).toBe("3");
+    await page.screenshot({ path: path.join(artifacts, "bad-files.png"), fullPage: true });
+
+    // Every kind of row is on screen now: check contrast in both colour schemes.
+    expect(await page.evaluate(lowContrastText)).toEqual([]);
+    // Reduced motion too, so that colours are read after the switch rather than mid-transition.
+    await page.emulateMedia({ colorScheme: "dark", reducedMotion: "reduce" });
+    expect(await page.evaluate(lowContrastText)).toEqual([]);
+    await page.screenshot({ path: path.join(artifacts, "bad-files-dark.png"), fullPage: true });
+    await page.emulateMedia({ colorScheme: "light" });
+
+    // Down to a phone's width: rows become cards, nothing overflows sideways.
+    await page.setViewportSize({ width: 375, height: 812 });
+    expect(await page.evaluate(pageWidth)).toBeLessThanOrEqual(375);
+    await page.screenshot({ path: path.join(artifacts, "bad-files-phone.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test("the event stream survives a network loss: it resumes after the last sequence, losing nothing", async () => {
+    const { page, context, errors } = await open();
+    await setOptions(page, { format: "avif", quality: 50 });
+    const images = await generateImages(10, { minSide: 500, maxSide: 700, seed: 7 });
+    const watches: { afterSequence: number }[] = [];
+    page.on("request", (request) => {
+      if (!request.url().endsWith("/imgc.v1.JobService/WatchJob")) return;
+      // A Connect streaming request: a 5-byte envelope prefix, then the JSON message.
+      const body = JSON.parse(request.postDataBuffer()?.subarray(5).toString("utf8") ?? "{}") as {
+        afterSequence?: string;
+      };
+      watches.push({ afterSequence: Number(body.afterSequence ?? 0) });
+    });
+    await page.setInputFiles(
+      "#file-input",
+      images.map((image) => ({ name: image.name, mimeType: "image/png", buffer: image.body })),
+    );
+    await waitForRows(page, "ready", images.length);
+    await page.click("#compress");
+    await page.waitForSelector('#items tbody tr[data-phase="done"]', { timeout: 120_000 });
+
+    await context.setOffline(true);
+    const doneWhenCut = (await rowsOf(page)).filter((r) => r.phase === "done").length;
+    expect(doneWhenCut, "the job must still be running when the network goes").toBeLessThan(images.length);
+    await page.locator("#job-connection", { hasText: /Offline|reconnecting/ }).waitFor();
+    await page.screenshot({ path: path.join(artifacts, "offline.png") });
+    await page.waitForTimeout(3000);
+    await context.setOffline(false);
+
+    expect(await waitForJobEnd(page)).toBe("Completed");
+    await waitForRows(page, "done", images.length);
+    expect(await page.textContent("#total-images")).toBe(`${images.length} of ${images.length}`);
+    expect(await page.textContent("#job-connection")).toBe("");
+    expect(watches.length).toBeGreaterThanOrEqual(2);
+    expect(watches[0]?.afterSequence).toBe(0);
+    expect(watches.at(-1)?.afterSequence, "the resumed stream starts after the last event seen").toBeGreaterThan(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test("cancel: the job ends CANCELLED, finished images keep their results, the rest say Cancelled", async () => {
+    const { page, context, errors } = await open();
+    await setOptions(page, { format: "avif", quality: 50 });
+    const images = await generateImages(20, { minSide: 600, maxSide: 900, seed: 11 });
+    await page.setInputFiles(
+      "#file-input",
+      images.map((image) => ({ name: image.name, mimeType: "image/png", buffer: image.body })),
+    );
+    await waitForRows(page, "ready", images.length);
+    await page.click("#compress");
+    await page.waitForSelector("#cancel:has-text('Cancel job')", { timeout: 60_000 });
+    await page.click("#cancel");
+    expect(await waitForJobEnd(page)).toBe("Cancelled");
+    await waitForRows(page, ["done", "kept", "failed"], images.length, 30_000);
+    const rows = await rowsOf(page);
+    const cancelled = rows.filter((r) => r.state === "Cancelled");
+    expect(cancelled.length).toBeGreaterThan(0);
+    for (const row of cancelled) expect(row.detail).toMatch(/^CANCELLED: /);
+    expect(await page.isVisible("#cancel")).toBe(false);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test("the cluster view shows the live workers, or says plainly that the gateway has no cluster data", async () => {
+    const { page, context, errors } = await open("#/cluster");
+    const res = await fetch(`${cluster().addresses.gatewayHttp}/v1/cluster`);
+    if (res.status === 404) {
+      await page.waitForSelector("#cluster-unavailable:not([hidden])");
+      expect(await page.textContent("#cluster-unavailable")).toContain("Cluster data unavailable");
+    } else {
+      await page.locator("#workers tbody tr >> nth=1").waitFor({ timeout: 10_000 });
+      expect(await page.evaluate(dataOf, ["#workers tbody tr", "worker"] as [string, string])).toEqual([
+        "worker-1",
+        "worker-2",
+      ]);
+      expect(await page.evaluate(dataOf, ["#lanes tbody tr", "lane"] as [string, string])).toEqual([
+        "High",
+        "Normal",
+        "Low",
+      ]);
+      expect(await page.isVisible("#throughput-chart svg")).toBe(true);
+    }
+    await page.screenshot({ path: path.join(artifacts, "cluster.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test("keyboard only: reach the picker, choose files, start the job; every control has a name", async () => {
+    const { page, context, errors } = await open();
+    expect(await page.evaluate(unnamedControls)).toEqual([]);
+
+    const focusBy = async (target: string, presses = 60) => {
+      for (let i = 0; i < presses; i++) {
+        await page.keyboard.press("Tab");
+        if (await page.evaluate(focusIs, target)) return;
+      }
+      throw new Error(`Tab never reached ${target}`);
+    };
+    // Listening before the key press: Playwright intercepts the chooser only once someone waits for it.
+    const chooserOpened = page.waitForEvent("filechooser");
+    await focusBy("#pick-files");
+    await page.keyboard.press("Enter");
+    const chooser = await chooserOpened;
+    await chooser.setFiles(corpusFiles("photos").filter((f) => /rocket/.test(f)));
+    await waitForRows(page, "ready", 1);
+    // The options come before the list in the tab order; the quality slider moves with the arrow keys.
+    await focusBy("#opt-quality");
+    const before = Number(await page.inputValue("#opt-quality"));
+    await page.keyboard.press("ArrowRight");
+    expect(Number(await page.inputValue("#opt-quality"))).toBe(before + 1);
+    await focusBy("#compress");
+    expect(await page.evaluate(unnamedControls)).toEqual([]);
+    await page.keyboard.press("Enter");
+    expect(await waitForJobEnd(page)).toBe("Completed");
+    expect(await page.evaluate(unnamedControls)).toEqual([]);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
