@@ -131,6 +131,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
 
   const closing = new AbortController();
   const jobService = createJobService({
+    log,
     closing: closing.signal,
     submitter,
     lifecycle,
@@ -142,6 +143,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     urlTtlS: settings.urlTtlS,
   });
   const clusterService = createClusterService({
+    log,
     lifecycle,
     assignments,
     chunks,

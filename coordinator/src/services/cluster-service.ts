@@ -2,14 +2,14 @@
 
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { controlSubject, LANES } from "@imgc/common";
+import { controlSubject, LANES, type Logger } from "@imgc/common";
 import { type ClusterService, JobState, LaneStatsSchema, type WorkerStatus } from "@imgc/proto";
 import { isJobId, itemPosition } from "../ids.js";
 import type { ChunkStore } from "../jobs/chunk-store.js";
 import { isTerminalItemState } from "../jobs/job-states.js";
 import type { Lifecycle } from "../jobs/lifecycle.js";
 import type { Assignments } from "../scheduler/assignments.js";
-import { guarded, notFound } from "./errors.js";
+import { createGuard, notFound } from "./errors.js";
 
 export interface LaneCounters {
   pending: number;
@@ -18,6 +18,7 @@ export interface LaneCounters {
 }
 
 export interface ClusterServiceDeps {
+  log?: Logger;
   lifecycle: Lifecycle;
   assignments: Assignments;
   chunks: ChunkStore;
@@ -45,6 +46,7 @@ function checkJob(jobId: string): void {
 
 export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<typeof ClusterService> {
   const { lifecycle, assignments, chunks, membership } = deps;
+  const guarded = createGuard(deps.log);
 
   return {
     async claimChunk(request) {

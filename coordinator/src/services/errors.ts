@@ -1,6 +1,6 @@
 /** Maps domain failures onto RPC codes; nothing but a ConnectError leaves a service. */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { StorageError } from "@imgc/common";
+import { type Logger, StorageError } from "@imgc/common";
 import { TooManyItemsError } from "../scheduler/sources.js";
 
 export function notFound(what: string): ConnectError {
@@ -23,11 +23,21 @@ export function toConnectError(err: unknown): ConnectError {
   return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
 }
 
-/** Runs a handler body, turning any failure into a ConnectError with a real code. */
-export async function guarded<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    throw toConnectError(err);
-  }
+/**
+ * Runs handler bodies, turning any failure into a ConnectError with a real code. A failure of a dependency
+ * (storage, NATS) is logged here with its cause, since the caller only sees the code and a generic message;
+ * Internal errors are logged by the gRPC bridge.
+ */
+export function createGuard(log?: Logger) {
+  return async function guarded<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      const mapped = toConnectError(err);
+      if (!(err instanceof ConnectError) && mapped.code !== Code.Internal) {
+        log?.warn({ err, code: Code[mapped.code] }, "a dependency failed");
+      }
+      throw mapped;
+    }
+  };
 }

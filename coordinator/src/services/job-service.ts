@@ -5,7 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { keys, type Storage } from "@imgc/common";
+import { keys, type Logger, type Storage } from "@imgc/common";
 import {
   ChunkItemSchema,
   type ItemResult,
@@ -26,9 +26,10 @@ import type { ResultStore } from "../jobs/result-store.js";
 import type { Submitter } from "../scheduler/submit.js";
 import { tenantOf } from "../tenant.js";
 import { validateSubmit } from "../validate.js";
-import { guarded, notFound } from "./errors.js";
+import { createGuard, notFound } from "./errors.js";
 
 export interface JobServiceDeps {
+  log?: Logger;
   submitter: Submitter;
   lifecycle: Lifecycle;
   jobs: JobStore;
@@ -78,6 +79,7 @@ function downloadName(result: ItemResult): string {
 export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobService> {
   const { lifecycle, jobs, results, catalog, events, storage } = deps;
   const watchCheckMs = deps.watchCheckMs ?? 5_000;
+  const guarded = createGuard(deps.log);
 
   /** The tenant's job, or NotFound: a job of another tenant does not exist for this caller. */
   async function ownJob(jobId: string, context: HandlerContext): Promise<Job> {
