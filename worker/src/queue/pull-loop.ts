@@ -9,7 +9,8 @@
  * no idle waits at all (measured: see pull-loop.test.ts, ~2 ms per chunk end to end on loopback).
  * When every lane shows nothing pending, the loop waits on one lane for `waitMs` (1 s), taking the lanes in
  * turn: work published to the lane being waited on is delivered at once, work on another lane is seen by the
- * next info round, so an idle worker picks up new work within ~1 s either way.
+ * next info round, so an idle worker picks up new work within ~1 s either way (measured: 25 to 870 ms over
+ * publishes at six different phases of the wait, all three lanes).
  *
  * `num_pending` counts only never-delivered messages: a chunk waiting for redelivery (nak, AckWait expiry)
  * shows only in `num_ack_pending`. The server hands out redeliveries before new messages on the same lane, and
