@@ -14,7 +14,6 @@ import net from "node:net";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { demoImages, runDemo } from "./lib/demo.js";
-import { ensureNatsServer } from "./lib/install-nats.js";
 import {
   repoRoot,
   type ServiceKind,
@@ -24,6 +23,7 @@ import {
 } from "./lib/local-stack.js";
 import { bold, dim, green, prefixer, red } from "./lib/log-format.js";
 import { killAllNow, type ManagedProcess, startProcess } from "./lib/managed-process.js";
+import { ensureSystemPackage, natsServer } from "./lib/system-packages.js";
 
 const usage = "usage: npm run up [-- --workers N] [-- --no-demo]";
 let values: { workers: string; "no-demo": boolean; help: boolean };
@@ -156,7 +156,7 @@ async function buildWebIfMissing(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (!ensureNatsServer((line) => console.error(line))) process.exit(1);
+  if (!ensureSystemPackage(natsServer, "npm run up", (line) => console.error(line))) process.exit(1);
   for (const [name, port] of Object.entries(ports) as [keyof typeof ports, number][]) {
     if (!(await isFree(port))) {
       console.error(
