@@ -26,9 +26,10 @@ export const readHeader = async (input: Buffer, format: InputFormat): Promise<He
   try {
     // The pixel limit is checked by the caller from these numbers; sharp's own limit stays on for decoding.
     const m = await sharp(input, { animated: animatable(format), limitInputPixels: false }).metadata();
-    const frames = Math.max(1, m.pages ?? 1);
+    // Only GIF and WebP frames are animation; the other pages of a TIFF (or an AVIF sequence) are ignored.
+    const frames = animatable(format) ? Math.max(1, m.pages ?? 1) : 1;
     const width = m.width ?? 0;
-    const height = m.pageHeight ?? (frames > 1 ? Math.floor((m.height ?? 0) / frames) : (m.height ?? 0));
+    const height = frames > 1 ? (m.pageHeight ?? Math.floor((m.height ?? 0) / frames)) : (m.height ?? 0);
     return {
       format,
       width,

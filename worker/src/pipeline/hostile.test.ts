@@ -109,6 +109,20 @@ describe("hostile inputs", () => {
     expect(still.kind).toBe("compressed");
   });
 
+  it("reads the first page of a multi-page TIFF: pages are not animation frames", async () => {
+    const tiff = await sharp(Buffer.alloc(8 * 24 * 3, 100), {
+      raw: { width: 8, height: 24, channels: 3, pageHeight: 8 },
+    })
+      .tiff()
+      .toBuffer();
+    expect((await sharp(tiff).metadata()).pages).toBe(3);
+    const out = await compress(tiff, options({ format: ImageFormat.KEEP, allowLarger: true }), {
+      ...limits,
+      maxFrames: 1,
+    });
+    expect([out.format, out.width, out.height]).toEqual([ImageFormat.PNG, 8, 8]);
+  });
+
   it("fails HEIC, which the bundled decoder cannot read, as UNSUPPORTED_FORMAT", async () => {
     const heic = Buffer.concat([Buffer.from([0, 0, 0, 24]), Buffer.from("ftypheic\0\0\0\0mif1heic", "latin1")]);
     expect((await failure(compress(heic, options(), limits))).code).toBe(ErrorCode.UNSUPPORTED_FORMAT);
