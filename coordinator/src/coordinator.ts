@@ -99,7 +99,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     kv: topology.workers,
     timeoutMs: settings.workerTimeoutMs,
     log,
-    onGone: (status) => assignments.workerGone(status.id, status.chunks),
+    onGone: (status, _reason, restartedAt) => assignments.workerGone(status.id, status.chunks, restartedAt),
   });
   const deadLetters = createDeadLetters({
     js,

@@ -4,16 +4,30 @@
  * bucket's TTL removes the key later, without telling watchers). Ages are measured on this process's clock
  * from when each heartbeat arrived, so clock skew between hosts cannot make a live worker look dead.
  */
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { decodeMessage, type Logger } from "@imgc/common";
 import { type WorkerStatus, WorkerStatusSchema } from "@imgc/proto";
 import type { KV, KvEntry, QueuedIterator } from "nats";
+
+function restarted(previous: WorkerStatus, next: WorkerStatus): boolean {
+  if (previous.pid !== next.pid || previous.host !== next.host) return true;
+  const [a, b] = [previous.startedAt, next.startedAt];
+  return !!a && !!b && timestampMs(a) !== timestampMs(b);
+}
 
 export interface MembershipDeps {
   kv: KV;
   timeoutMs: number;
   log: Logger;
-  /** Called once per departure, with the worker's last heartbeat. */
-  onGone: (status: WorkerStatus, reason: "deleted" | "timeout") => Promise<void> | void;
+  /**
+   * Called once per departure, with the worker's last heartbeat. For a worker that restarted under the same
+   * id (a new pid or start time), `restartedAt` is when the new process started (ms).
+   */
+  onGone: (
+    status: WorkerStatus,
+    reason: "deleted" | "timeout" | "restarted",
+    restartedAt?: number,
+  ) => Promise<void> | void;
   now?: () => number;
 }
 
@@ -30,14 +44,18 @@ export function createMembership(deps: MembershipDeps) {
   let sweeper: NodeJS.Timeout | undefined;
   let loop: Promise<void> | undefined;
 
+  function notify(status: WorkerStatus, reason: "deleted" | "timeout" | "restarted", restartedAt?: number): void {
+    Promise.resolve()
+      .then(() => deps.onGone(status, reason, restartedAt))
+      .catch((err: unknown) => log.error({ err, workerId: status.id }, "handling a departed worker failed"));
+  }
+
   function gone(id: string, reason: "deleted" | "timeout"): void {
     const member = members.get(id);
     if (!member) return;
     members.delete(id);
     log.info({ workerId: id, reason, chunks: member.status.chunks }, "worker gone");
-    Promise.resolve()
-      .then(() => deps.onGone(member.status, reason))
-      .catch((err: unknown) => log.error({ err, workerId: id }, "handling a departed worker failed"));
+    notify(member.status, reason);
   }
 
   function apply(entry: KvEntry): void {
@@ -53,8 +71,13 @@ export function createMembership(deps: MembershipDeps) {
       return;
     }
     if (!status.id) status.id = entry.key;
-    if (!members.has(status.id))
-      log.info({ workerId: status.id, host: status.host, slots: status.slots }, "worker joined");
+    const previous = members.get(status.id)?.status;
+    if (!previous) log.info({ workerId: status.id, host: status.host, slots: status.slots }, "worker joined");
+    else if (restarted(previous, status)) {
+      const restartedAt = status.startedAt ? timestampMs(status.startedAt) : now();
+      log.info({ workerId: status.id, pid: status.pid }, "worker restarted under the same id");
+      notify(previous, "restarted", restartedAt);
+    }
     members.set(status.id, { status, seenAt: now() });
   }
 

@@ -5,7 +5,7 @@
  * result.
  */
 import { create } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { timestampMs, timestampNow } from "@bufbuild/protobuf/wkt";
 import { type Logger, laneOf } from "@imgc/common";
 import { type Chunk, ErrorCode, ItemResultSchema, ItemState, JobState } from "@imgc/proto";
 import { chunkKey } from "../ids.js";
@@ -154,12 +154,15 @@ export function createAssignments(deps: AssignmentDeps) {
 
     /**
      * A worker is gone: each chunk it held and did not complete goes back on the stream at once (instead of
-     * after AckWait), or, past `maxRepublish`, its items without a result fail.
+     * after AckWait), or, past `maxRepublish`, its items without a result fail. With `claimedBefore` (ms), the
+     * worker restarted under the same id: only chunks claimed before then are lost.
      */
-    async workerGone(workerId: string, alsoRunning: readonly string[] = []): Promise<void> {
+    async workerGone(workerId: string, alsoRunning: readonly string[] = [], claimedBefore?: number): Promise<void> {
       const keys = new Set([...(held.get(workerId) ?? []), ...alsoRunning]);
-      held.delete(workerId);
-      lastClaim.delete(workerId);
+      if (claimedBefore === undefined) {
+        held.delete(workerId);
+        lastClaim.delete(workerId);
+      }
       for (const key of keys) {
         const parsed = parseChunkKey(key);
         if (!parsed || !lifecycle.isOpen(parsed.jobId)) continue;
@@ -170,6 +173,10 @@ export function createAssignments(deps: AssignmentDeps) {
             lifecycle.get(parsed.jobId),
           ]);
           if (!chunk || !dispatch || !job || dispatch.value.completed || dispatch.value.workerId !== workerId) continue;
+          // A restarted worker (same id) lost only what it claimed before it restarted.
+          const claimedAt = dispatch.value.claimedAt ? timestampMs(dispatch.value.claimedAt) : 0;
+          if (claimedBefore !== undefined && claimedAt >= claimedBefore) continue;
+          drop(workerId, key);
           lifecycle.released(parsed.jobId, parsed.index);
           if (job.state === JobState.CANCELLED || pendingOf(chunk).length === 0) continue;
           if (dispatch.value.republished >= deps.maxRepublish) {

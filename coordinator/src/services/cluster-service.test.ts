@@ -220,6 +220,24 @@ describe("dead workers", () => {
     }, 5_000);
   });
 
+  it("republishes what a worker held before it restarted under the same id, not what it claimed since", async () => {
+    const { nc, t } = await setup({ ackWaitMs: 60_000, workerTimeoutMs: 60_000 });
+    await heartbeat(nc, "w-fixed", [], 100);
+    await eventually(async () => t.coordinator.membership.isLive("w-fixed"));
+    const job = await submit(t, 2);
+    const [before, after] = await pullChunks(nc, 2);
+    if (!before || !after) throw new Error("expected two chunks");
+    await t.cluster.claimChunk({ workerId: "w-fixed", jobId: job.id, index: before.chunk.index, delivery: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The new process: another pid, a later start; it claims the other chunk.
+    await heartbeat(nc, "w-fixed", [], 200);
+    await eventually(async () => t.coordinator.membership.get("w-fixed")?.pid === 200);
+    await t.cluster.claimChunk({ workerId: "w-fixed", jobId: job.id, index: after.chunk.index, delivery: 1 });
+    const republished = await eventually(async () => (await pullChunks(nc, 5)).map((p) => p.chunk.index), 5_000);
+    expect(republished).toEqual([before.chunk.index]);
+    expect(t.coordinator.assignments.heldBy("w-fixed")).toEqual([`${job.id}.${after.chunk.index}`]);
+  });
+
   it("does not republish a chunk its worker completed", async () => {
     const { nc, t } = await setup({ ackWaitMs: 60_000, workerTimeoutMs: 60_000 });
     await heartbeat(nc, "w-ok");

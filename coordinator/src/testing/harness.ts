@@ -103,7 +103,7 @@ export async function runChunk(t: TestCoordinator, workerId: string, chunk: Chun
 }
 
 /** Writes a heartbeat into KV imgc-workers, as a live worker does every couple of seconds. */
-export async function heartbeat(nc: NatsConnection, id: string, chunks: string[] = []): Promise<void> {
+export async function heartbeat(nc: NatsConnection, id: string, chunks: string[] = [], pid = 1): Promise<void> {
   const kv = await nc.jetstream().views.kv(WORKERS_BUCKET);
   await kv.put(
     id,
@@ -112,7 +112,7 @@ export async function heartbeat(nc: NatsConnection, id: string, chunks: string[]
       create(WorkerStatusSchema, {
         id,
         host: "test",
-        pid: 1,
+        pid,
         slots: 2,
         busy: chunks.length,
         chunks,
