@@ -31,3 +31,5 @@ export function unnamedControls(): string[];
 export function lowContrastText(): string[];
 export function recordLayoutShifts(): void;
 export function layoutShifts(): LayoutShift[];
+export function recordUploadConcurrency(): void;
+export function uploadConcurrency(): { inFlight: number; peak: number; total: number };

@@ -185,3 +185,36 @@ export function recordLayoutShifts() {
 export function layoutShifts() {
   return /** @type {any} */ (window).__shifts ?? [];
 }
+
+/** Installed before the page loads: counts the XHR PUTs (uploads) in flight, keeping the peak. */
+export function recordUploadConcurrency() {
+  const state = { inFlight: 0, peak: 0, total: 0 };
+  Object.assign(window, { __uploads: state });
+  const open = XMLHttpRequest.prototype.open;
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.open = function (/** @type {string} */ method, /** @type {string | URL} */ url, ...rest) {
+    Object.assign(this, { __isPut: method.toUpperCase() === "PUT" });
+    // @ts-expect-error the remaining arguments of open() pass through as given
+    return open.call(this, method, url, ...rest);
+  };
+  XMLHttpRequest.prototype.send = function (body) {
+    if (/** @type {any} */ (this).__isPut) {
+      state.inFlight++;
+      state.total++;
+      state.peak = Math.max(state.peak, state.inFlight);
+      // readystatechange to DONE comes before load: the page may start its next PUT from its load handler.
+      const done = () => {
+        if (this.readyState !== XMLHttpRequest.DONE) return;
+        state.inFlight--;
+        this.removeEventListener("readystatechange", done);
+      };
+      this.addEventListener("readystatechange", done);
+    }
+    return send.call(this, body);
+  };
+}
+
+/** @returns {{ inFlight: number, peak: number, total: number }} */
+export function uploadConcurrency() {
+  return /** @type {any} */ (window).__uploads;
+}
