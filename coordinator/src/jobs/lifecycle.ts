@@ -51,6 +51,7 @@ interface OpenJob {
 }
 
 const RECORD_CONCURRENCY = 32;
+const ITEM_EVENTS_MAX = 64;
 
 export function createLifecycle(deps: LifecycleDeps) {
   const { jobs, results, events, log } = deps;
@@ -182,8 +183,8 @@ export function createLifecycle(deps: LifecycleDeps) {
         entry.lastProgressAt = now;
         progress = clone(JobSchema, job);
       }
-      // Per-item events only for reports one at a time: a cancel of 10 000 items is one job event, not 10 000.
-      if (fresh.length === 1) await events.item(jobId, fresh[0] as ItemResult);
+      // An item event each for a chunk's worth of results; a cancel of 10 000 items is one job event instead.
+      if (fresh.length <= ITEM_EVENTS_MAX) for (const result of fresh) await events.item(jobId, result);
       if (progress) await events.job(progress);
       if (entry.ledger.complete) await lifecycle.finish(jobId);
       return accepted;
