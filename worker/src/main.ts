@@ -120,4 +120,7 @@ await Promise.race([
   new Promise((resolve) => setTimeout(resolve, 5_000).unref()),
 ]);
 log.info("stopped");
+// Node joins the libuv thread pool on exit, so a libvips operation still running for a released item (sharp
+// cannot cancel one) delays the exit until it ends or hits its sharp timeout, at most IMGC_ITEM_TIMEOUT_MS.
+// Everything else is settled by now: chunks acked or nak'd, heartbeat key deleted, NATS flushed.
 process.exit(0);
