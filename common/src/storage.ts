@@ -159,9 +159,13 @@ export function createStorage(config: StorageConfig) {
       await guard(`remove ${key}`, () => client.removeObject(bucket, key));
     },
 
-    /** Every object under `prefix`, as the server lists them (a stream: thousands of keys are fine). */
+    /**
+     * Every object under `prefix`, as the server lists them (a stream: thousands of keys are fine).
+     * ListObjects V1 (marker pagination), not V2: s3rver answers 500 to V2's continuation past 1000 keys,
+     * and MinIO and S3 serve both.
+     */
     async *list(prefix: string, fromBucket = bucket): AsyncGenerator<ObjectInfo> {
-      const stream = client.listObjectsV2(fromBucket, prefix, true);
+      const stream = client.listObjects(fromBucket, prefix, true);
       try {
         for await (const item of stream as AsyncIterable<{ name?: string; size?: number }>) {
           if (item.name) yield { key: item.name, size: item.size ?? 0 };

@@ -1,0 +1,52 @@
+import { Readable } from "node:stream";
+import { StorageError } from "@imgc/common";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { type S3Handle, startS3, storageFor } from "./harness/index.js";
+
+// common/src/storage.ts against the S3 server the project runs locally and in every integration test.
+let s3: S3Handle;
+let storage: ReturnType<typeof storageFor>;
+
+beforeAll(async () => {
+  s3 = await startS3();
+  storage = storageFor(s3);
+  await storage.ensureBucket();
+});
+afterAll(() => s3?.stop());
+
+test("lists a prefix of more than 1000 objects (the server's page size) completely", async () => {
+  const count = 1234;
+  const keys = Array.from({ length: count }, (_, i) => `list-test/batch/${String(i).padStart(5, "0")}.bin`);
+  for (let i = 0; i < keys.length; i += 50) {
+    await Promise.all(
+      keys.slice(i, i + 50).map((key) => storage.putBuffer(key, Buffer.from(key), "application/octet-stream")),
+    );
+  }
+  const listed: string[] = [];
+  for await (const object of storage.list("list-test/")) listed.push(object.key);
+  expect(listed.sort()).toEqual(keys);
+});
+
+test("streams an upload of a known size and reads it back byte for byte", async () => {
+  const body = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+  await storage.putStream(
+    "stream-test/blob",
+    Readable.from([body.subarray(0, 1_000_000), body.subarray(1_000_000)]),
+    body.length,
+    "application/octet-stream",
+  );
+  expect((await storage.getBuffer("stream-test/blob")).equals(body)).toBe(true);
+});
+
+test("a missing object is not-found; a stopped server is unavailable", async () => {
+  const missing = await storage.stat("nope/nothing").catch((err: unknown) => err);
+  expect(StorageError.isNotFound(missing)).toBe(true);
+  await s3.stop();
+  try {
+    const down = await storage.stat("nope/nothing").catch((err: unknown) => err);
+    expect(down).toBeInstanceOf(StorageError);
+    expect((down as StorageError).kind).toBe("unavailable");
+  } finally {
+    await s3.restart();
+  }
+});
