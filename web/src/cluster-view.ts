@@ -214,18 +214,24 @@ export function createClusterView(root: HTMLElement, loadCluster: LoadCluster, p
     noWorkers.hidden = workers.length > 0;
   }
 
+  let started = false;
+  let healthy = false;
+
   async function poll(): Promise<void> {
+    timer = undefined;
     abort = new AbortController();
     let next = periodMs;
     try {
       snapshot = await loadCluster(abort.signal);
       throughput.add(snapshot);
+      healthy = true;
       unavailable.hidden = true;
       root.classList.remove("stale");
       setText(status, `Live · updated every ${periodMs / 1000} s`);
       draw();
     } catch (err) {
       if (abort.signal.aborted) return;
+      healthy = false;
       const reason =
         err instanceof ClusterUnavailableError ? err.message : `The cluster data could not be read: ${String(err)}`;
       unavailable.replaceChildren(
@@ -238,13 +244,24 @@ export function createClusterView(root: HTMLElement, loadCluster: LoadCluster, p
       setText(status, "Unavailable · retrying");
       next = Math.max(periodMs, 5000);
     }
+    schedule(next);
+  }
+
+  /**
+   * While shown: every period. Once seen, and while the data flows, every 10 s in the background too, so that
+   * the throughput chart has a history when the operator comes back to it.
+   */
+  function schedule(next: number): void {
+    clearTimeout(timer);
+    timer = undefined;
+    if (document.hidden || !started) return;
     if (shown) timer = setTimeout(() => void poll(), next);
+    else if (healthy) timer = setTimeout(() => void poll(), Math.max(next, 10_000));
   }
 
   document.addEventListener("visibilitychange", () => {
-    if (!shown) return;
     if (document.hidden) stop();
-    else if (!timer) void poll();
+    else if (started && !timer) void poll();
   });
 
   function stop(): void {
@@ -257,11 +274,13 @@ export function createClusterView(root: HTMLElement, loadCluster: LoadCluster, p
     show() {
       if (shown) return;
       shown = true;
+      started = true;
+      stop();
       void poll();
     },
     hide() {
       shown = false;
-      stop();
+      // The next poll, already scheduled, drops to the background pace.
     },
   };
 }

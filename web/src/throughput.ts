@@ -1,7 +1,8 @@
 /**
  * Images finished per second across the cluster, over the last minutes. Counted from the growth of each
- * worker's items_done between snapshots, so it is exact whatever the polling rate; a worker seen for the
- * first time (or restarted, its counter back at zero) adds nothing until its next snapshot.
+ * worker's items_done between snapshots (spread evenly over the time between them), so it holds whatever the
+ * polling rate; a worker seen for the first time (or restarted, its counter back at zero) adds nothing until
+ * its next snapshot.
  */
 import type { ClusterSnapshot } from "./api.js";
 
@@ -23,13 +24,20 @@ export class Throughput {
   ) {}
 
   add(snapshot: ClusterSnapshot): void {
-    const bucket = Math.floor(snapshot.at / this.bucketMs) * this.bucketMs;
+    let grown = 0;
     for (const worker of snapshot.workers) {
       const done = Number(worker.itemsDone);
       const before = this.last.get(worker.id);
       this.last.set(worker.id, done);
-      if (before === undefined || done < before) continue;
-      this.counts.set(bucket, (this.counts.get(bucket) ?? 0) + (done - before));
+      if (before !== undefined && done >= before) grown += done - before;
+    }
+    // Spread over the time since the previous snapshot, so sparse polling still draws a fair history.
+    const from = this.lastAt && this.lastAt < snapshot.at ? this.lastAt : snapshot.at - 1;
+    for (let start = Math.floor(from / this.bucketMs) * this.bucketMs; start < snapshot.at; start += this.bucketMs) {
+      const overlap = Math.min(snapshot.at, start + this.bucketMs) - Math.max(from, start);
+      if (overlap > 0 && grown > 0) {
+        this.counts.set(start, (this.counts.get(start) ?? 0) + (grown * overlap) / (snapshot.at - from));
+      }
     }
     this.lastAt = snapshot.at;
     for (const start of this.counts.keys()) if (start < snapshot.at - this.windowMs) this.counts.delete(start);
