@@ -57,6 +57,8 @@ function idempotencyKey(): string {
 export function createBatch(deps: BatchDeps): Batch {
   const { api, view } = deps;
   let rows: Row[] = [];
+  // Rows by object key (the items' source_key), indexed lazily: thousands of events each find their row at once.
+  let byKey: Map<string, Row> | undefined;
   let stage: Stage = { kind: "empty" };
   let running: AbortController | undefined;
   let checks: Promise<unknown> = Promise.resolve();
@@ -71,6 +73,7 @@ export function createBatch(deps: BatchDeps): Batch {
 
   function setRows(next: Row[]): void {
     rows = next;
+    byKey = undefined;
     view.setRows(rows);
   }
 
@@ -182,6 +185,7 @@ export function createBatch(deps: BatchDeps): Batch {
           row.phase = "queued";
           view.touch(row);
         }
+        byKey = undefined;
         deps.submitted(job);
         follow(job.id, job);
         return;
@@ -204,7 +208,8 @@ export function createBatch(deps: BatchDeps): Batch {
   }
 
   function rowFor(result: ItemResult): Row | undefined {
-    return rows.find((r) => r.key === result.sourceKey);
+    byKey ??= new Map(rows.filter((r) => r.key).map((r) => [r.key as string, r]));
+    return byKey.get(result.sourceKey);
   }
 
   /**
