@@ -33,3 +33,4 @@ export function recordLayoutShifts(): void;
 export function layoutShifts(): LayoutShift[];
 export function recordUploadConcurrency(): void;
 export function uploadConcurrency(): { inFlight: number; peak: number; total: number };
+export function chartHasBars(): boolean;

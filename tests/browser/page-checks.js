@@ -218,3 +218,10 @@ export function recordUploadConcurrency() {
 export function uploadConcurrency() {
   return /** @type {any} */ (window).__uploads;
 }
+
+/** Whether the throughput chart draws at least one bar above zero. */
+export function chartHasBars() {
+  return [...document.querySelectorAll("#throughput-chart rect.bar")].some(
+    (bar) => Number(bar.getAttribute("height")) > 0,
+  );
+}
