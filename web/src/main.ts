@@ -41,7 +41,7 @@ async function start(): Promise<void> {
   const announce = announcer();
   const compare = createCompare(byId<HTMLDialogElement>("compare"));
   const recent = createRecentJobs(byId("recent"));
-  const options = createOptionsPanel(byId("options"), () => {});
+  const options = createOptionsPanel(byId("options"));
   const view = createJobView(byId("job"), {
     compress: () => void batch.start(),
     clear: () => {

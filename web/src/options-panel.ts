@@ -18,7 +18,6 @@ import {
 
 export interface OptionsPanel {
   current(): Options;
-  setDisabled(disabled: boolean): void;
 }
 
 const formatLabels: Record<FormatChoice, string> = {
@@ -62,7 +61,7 @@ function radios<T extends string>(name: string, values: Record<T, string>, class
   );
 }
 
-export function createOptionsPanel(root: HTMLElement, onChange: (options: Options) => void): OptionsPanel {
+export function createOptionsPanel(root: HTMLElement, onChange: (options: Options) => void = () => {}): OptionsPanel {
   let options = loadOptions();
 
   const quality = h("input", {
@@ -278,12 +277,5 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
   render();
   return {
     current: () => options,
-    setDisabled(disabled) {
-      for (const el of form.querySelectorAll<HTMLInputElement | HTMLSelectElement | HTMLButtonElement>(
-        "input, select, button",
-      )) {
-        el.disabled = disabled;
-      }
-    },
   };
 }
