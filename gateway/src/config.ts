@@ -28,6 +28,14 @@ export const gatewaySchema = {
   coordinatorUrl: address("IMGC_COORDINATOR_URL", "127.0.0.1:50051", "the coordinator's gRPC address"),
   // An upload is one presigned PUT (see common/src/storage.ts), and S3 caps a single PUT at 5 GiB.
   maxUploadBytes: int("IMGC_MAX_UPLOAD_BYTES", 64 * MiB, 1, 5 * 1024 * MiB, "largest accepted upload, in bytes"),
+  rateLimitRps: int(
+    "IMGC_RATE_LIMIT_RPS",
+    50,
+    0,
+    1_000_000,
+    "requests per second per API key (per tenant in dev mode); 0 disables",
+  ),
+  rateLimitBurst: int("IMGC_RATE_LIMIT_BURST", 100, 0, 1_000_000, "requests a caller may make at once; 0 disables"),
   webDir: str("IMGC_WEB_DIR", "web/dist", "the built web client, served at / when the folder exists"),
   apiKeys: str("IMGC_API_KEYS", "", "comma-separated key:tenant pairs; empty runs the gateway in dev mode"),
   corsOrigins: str("IMGC_CORS_ORIGINS", "http://localhost:5173", "comma-separated origins allowed by CORS, or *"),

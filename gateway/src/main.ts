@@ -6,7 +6,12 @@
 import { ConfigError, connectNats, createLogger, createStorage } from "@imgc/common";
 import { loadGatewayConfig } from "./config.js";
 import { build } from "./server.js";
-import { checkCoordinatorHealth, createCoordinatorClient, createCoordinatorTransport } from "./services/coordinator.js";
+import {
+  checkCoordinatorHealth,
+  createClusterClient,
+  createCoordinatorClient,
+  createCoordinatorTransport,
+} from "./services/coordinator.js";
 import { formatBytes } from "./services/uploads.js";
 
 let config: ReturnType<typeof loadGatewayConfig>;
@@ -34,9 +39,11 @@ natsConnecting.catch((err: unknown) => log.error({ err }, "nats connection faile
 const gateway = await build({
   log,
   coordinator: createCoordinatorClient(transport),
+  cluster: createClusterClient(transport),
   storage,
   apiKeys: config.apiKeys,
   maxUploadBytes: config.maxUploadBytes,
+  rateLimit: { perSecond: config.rateLimitRps, burst: config.rateLimitBurst },
   corsOrigins: config.corsOrigins,
   webDir: config.webDir,
   checks: {
@@ -67,6 +74,10 @@ log.info(
     coordinator: config.coordinatorUrl,
     web: gateway.web ? config.webDir : null,
     maxUpload: formatBytes(config.maxUploadBytes),
+    rateLimit:
+      config.rateLimitRps > 0 && config.rateLimitBurst > 0
+        ? `${config.rateLimitRps}/s, burst ${config.rateLimitBurst}`
+        : "off",
     tenants: new Set(config.apiKeys.values()).size,
   },
   "ready",

@@ -6,7 +6,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { Code, ConnectError, createClient, createRouterTransport, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
@@ -15,7 +15,7 @@ import {
   Http2SessionManager,
 } from "@connectrpc/connect-node";
 import { createLogger } from "@imgc/common";
-import { JobService, JobState, type UploadImageRequest } from "@imgc/proto";
+import { ClusterService, JobService, JobState, Priority, type UploadImageRequest } from "@imgc/proto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { build, type Gateway } from "./server.js";
 import { TENANT_HEADER } from "./services/job-service.js";
@@ -69,6 +69,24 @@ beforeAll(async () => {
   gateway = await build({
     log,
     coordinator,
+    cluster: createClient(
+      ClusterService,
+      createRouterTransport(({ service }) =>
+        service(ClusterService, {
+          listWorkers: () => ({
+            workers: [{ id: "worker-1", host: "a", slots: 4, busy: 2, chunks: ["j.0", "j.1"], itemsDone: 12n }],
+          }),
+          getQueueStats: () => ({
+            lanes: [
+              { priority: Priority.HIGH, pending: 0n },
+              { priority: Priority.NORMAL, pending: 7n, ackPending: 2n, redelivered: 1n },
+            ],
+            workers: 1,
+            activeJobs: 3,
+          }),
+        }),
+      ),
+    ),
     storage: {
       async putStream(key: string, body: Readable) {
         let size = 0;
@@ -76,6 +94,7 @@ beforeAll(async () => {
         stored.set(key, size);
       },
       presignPut: async (key: string) => `http://s3.test/${key}`,
+      getStream: async () => Readable.from([]),
     },
     checks: {
       coordinator: async () => {
@@ -306,7 +325,11 @@ describe("shutdown", () => {
     const own = await build({
       log,
       coordinator,
-      storage: { putStream: async () => {}, presignPut: async () => "" },
+      cluster: createClient(
+        ClusterService,
+        createRouterTransport(() => {}),
+      ),
+      storage: { putStream: async () => {}, presignPut: async () => "", getStream: async () => Readable.from([]) },
       checks: {},
       apiKeys: new Map(),
       maxUploadBytes: 10,

@@ -3,15 +3,16 @@
  *
  * Two Fastify instances serve the same JobService: `http` (HTTP/1.1) speaks Connect and gRPC-Web to
  * browsers and curl, and also carries uploads, health and the web client; `grpc` (HTTP/2 cleartext) speaks
- * gRPC to typed clients and the imgc CLI. Both authenticate in Connect's request gate, before any message
- * is read.
+ * gRPC to typed clients and the imgc CLI, with server reflection. Both authenticate (and rate-limit) in
+ * Connect's request gate, before any message is read; the plain HTTP routes (uploads, results, reports,
+ * cluster) do the same in an onRequest hook, against the same buckets.
  */
 
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
-import type { Logger } from "@imgc/common";
-import { JobService } from "@imgc/proto";
+import type { Logger, Storage } from "@imgc/common";
+import { type ClusterService, JobService } from "@imgc/proto";
 import fastify, {
   type FastifyInstance,
   type RawReplyDefaultExpression,
@@ -21,22 +22,33 @@ import fastify, {
 import { authGate, createAuthenticator } from "./plugins/auth.js";
 import { cors } from "./plugins/cors.js";
 import { concealUnexpectedErrors, installErrorHandler } from "./plugins/errors.js";
+import { createRateLimiter, type RateLimit } from "./plugins/rate-limit.js";
 import { staticWeb } from "./plugins/static-web.js";
+import { clusterRoutes } from "./routes/cluster.js";
 import { healthRoutes } from "./routes/health.js";
+import { resultRoutes } from "./routes/results.js";
 import { uploadRoutes } from "./routes/uploads.js";
 import { type CoordinatorClient, createJobService } from "./services/job-service.js";
 import type { Check } from "./services/readiness.js";
+import { createResultsReader } from "./services/results.js";
 import { createUploads, type UploadStorage } from "./services/uploads.js";
 
 export interface GatewayDeps {
   log: Logger;
   coordinator: CoordinatorClient;
-  storage: UploadStorage;
+  /** The coordinator's ClusterService, for GET /v1/cluster. */
+  cluster: Client<typeof ClusterService>;
+  /** Uploads write through it; results.zip reads outputs from it. */
+  storage: UploadStorage & Pick<Storage, "getStream">;
   /** Readiness checks by name (coordinator, nats, s3). */
   checks: Record<string, Check>;
   /** API key → tenant; empty for dev mode. */
   apiKeys: ReadonlyMap<string, string>;
   maxUploadBytes: number;
+  /** Per API key (per tenant in dev mode); absent or 0 disables it. */
+  rateLimit?: RateLimit;
+  /** Where multipart upload parts are spooled; the OS temporary folder by default. */
+  spoolDir?: string;
   corsOrigins: readonly string[];
   /** The built web client; skipped when the folder does not exist. */
   webDir?: string;
@@ -57,7 +69,10 @@ export interface Gateway {
 const READ_MAX_BYTES = 4 * 1024 * 1024;
 
 export async function build(deps: GatewayDeps): Promise<Gateway> {
-  const authenticate = createAuthenticator(deps.apiKeys);
+  const authenticate = createAuthenticator(
+    deps.apiKeys,
+    createRateLimiter(deps.rateLimit ?? { perSecond: 0, burst: 0 }),
+  );
   const uploads = createUploads({ storage: deps.storage, maxUploadBytes: deps.maxUploadBytes, log: deps.log });
   const service = createJobService({ coordinator: deps.coordinator, uploads, log: deps.log });
   // Fresh options per instance: the plugin keeps state (its shutdown signal) in them.
@@ -76,7 +91,15 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
   installErrorHandler(http, deps.log);
   cors(http, { origins: deps.corsOrigins });
   healthRoutes(http, { checks: deps.checks, log: deps.log });
-  uploadRoutes(http, { uploads, authenticate });
+  uploadRoutes(http, {
+    uploads,
+    authenticate,
+    maxUploadBytes: deps.maxUploadBytes,
+    ...(deps.spoolDir === undefined ? {} : { spoolDir: deps.spoolDir }),
+  });
+  const openResults = createResultsReader({ coordinator: deps.coordinator, log: deps.log });
+  resultRoutes(http, { openResults, storage: deps.storage, authenticate, log: deps.log });
+  clusterRoutes(http, { cluster: deps.cluster, authenticate, log: deps.log });
   await http.register(fastifyConnectPlugin, connectOptions());
   const web = deps.webDir !== undefined && (await staticWeb(http, deps.webDir));
 

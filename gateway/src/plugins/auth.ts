@@ -3,33 +3,42 @@
  *
  * RPCs are checked by Connect's request gate, before any request message is read; plain HTTP routes by an
  * onRequest hook, before the body is read. With no keys configured the gateway runs in dev mode and every
- * caller is tenant "default".
+ * caller is tenant "default". A rate limiter, when given, then takes a token for the caller (its key, or its
+ * tenant in dev mode), so both ports and every route share one budget per caller.
  */
 import { createHash } from "node:crypto";
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { FastifyInstance } from "fastify";
+import type { Admit } from "./rate-limit.js";
 
 export const DEV_TENANT = "default";
 
 /** The caller's tenant, set by the request gate for the service implementation to read. */
 export const tenantKey = createContextKey<string>(DEV_TENANT, { description: "the authenticated tenant" });
 
-/** Returns the caller's tenant or throws ConnectError(Unauthenticated). */
+/** Returns the caller's tenant or throws ConnectError: Unauthenticated, or ResourceExhausted over the rate limit. */
 export type Authenticate = (authorization: string | undefined) => string;
 
 // Keys are looked up by their digest so that lookups never compare secrets character by character.
 const digest = (key: string) => createHash("sha256").update(key).digest("base64");
 
-export function createAuthenticator(apiKeys: ReadonlyMap<string, string>): Authenticate {
-  if (apiKeys.size === 0) return () => DEV_TENANT;
+export function createAuthenticator(apiKeys: ReadonlyMap<string, string>, admit: Admit = () => {}): Authenticate {
+  if (apiKeys.size === 0) {
+    return () => {
+      admit(`tenant:${DEV_TENANT}`);
+      return DEV_TENANT;
+    };
+  }
   const tenants = new Map([...apiKeys].map(([key, tenant]) => [digest(key), tenant]));
   return (authorization) => {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
     if (!match?.[1]) {
       throw new ConnectError("missing API key: send the header Authorization: Bearer <key>", Code.Unauthenticated);
     }
-    const tenant = tenants.get(digest(match[1]));
+    const keyDigest = digest(match[1]);
+    const tenant = tenants.get(keyDigest);
     if (tenant === undefined) throw new ConnectError("unknown API key", Code.Unauthenticated);
+    admit(`key:${keyDigest}`);
     return tenant;
   };
 }

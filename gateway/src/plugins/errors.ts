@@ -1,13 +1,14 @@
 /**
  * Errors of the plain HTTP routes, as JSON bodies shaped like Connect's: `{"code":"unauthenticated","message":…}`.
  *
- * Codes are stable strings clients may switch on. A 5xx never carries the underlying message (it may name
+ * Codes are stable strings clients may switch on (over the rate limit: 429 `rate_limited` with Retry-After). A 5xx never carries the underlying message (it may name
  * hosts, paths or keys); the error is logged instead.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "@imgc/common";
 import type { FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase } from "fastify";
+import { RateLimitError } from "./rate-limit.js";
 
 /** An HTTP-only failure with its status and stable code. */
 export class HttpError extends Error {
@@ -26,7 +27,10 @@ export interface ErrorBody {
   message: string;
 }
 
-export function toHttpError(err: unknown): { status: number; body: ErrorBody } {
+export function toHttpError(err: unknown): { status: number; body: ErrorBody; retryAfter?: number } {
+  if (RateLimitError.is(err)) {
+    return { status: 429, body: { code: "rate_limited", message: err.rawMessage }, retryAfter: err.retryAfterSeconds };
+  }
   if (err instanceof HttpError) return { status: err.status, body: { code: err.code, message: err.message } };
   if (err instanceof ConnectError) {
     // On this gateway ResourceExhausted only ever means "larger than the upload limit".
@@ -47,8 +51,9 @@ export function installErrorHandler<S extends RawServerBase>(
   log: Logger,
 ): void {
   app.setErrorHandler((err, request, reply) => {
-    const { status, body } = toHttpError(err);
+    const { status, body, retryAfter } = toHttpError(err);
     if (status >= 500) log.error({ err, method: request.method, url: request.url }, "request failed");
+    if (retryAfter !== undefined) reply.header("retry-after", String(retryAfter));
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((request, reply) =>

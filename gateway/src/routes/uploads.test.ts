@@ -1,68 +1,43 @@
 /**
- * An upload streams: 50 MiB go through `PUT /v1/uploads/:name` into the project's real S3 server (its own
- * process) while the gateway's memory stays flat, and the stored object is byte for byte the upload.
+ * An upload streams: 50 MiB go through `PUT /v1/uploads/:name`, and 40 MiB through a multipart
+ * `POST /v1/uploads`, into the project's real S3 server (its own process) while the gateway's memory stays
+ * flat, and the stored objects are byte for byte the uploads.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { once } from "node:events";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { createLogger, createStorage, type Storage } from "@imgc/common";
-import { JobService, type UploadImageRequestSchema } from "@imgc/proto";
+import { createLogger, type Storage } from "@imgc/common";
+import { ClusterService, JobService, type UploadImageRequestSchema } from "@imgc/proto";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { build, type Gateway } from "../server.js";
+import { liveMemory, peakGrowth, type S3Server, startS3Server } from "../testing/s3-server.js";
+import { MAX_FILES_PER_REQUEST } from "./uploads.js";
 
 const log = createLogger("gateway-test", "silent");
 const MiB = 1024 * 1024;
 const UPLOAD_BYTES = 50 * MiB;
-const repoRoot = resolve(import.meta.dirname, "../../..");
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-
-let s3: ChildProcess | undefined;
-let dataDir: string;
+let s3: S3Server | undefined;
 let storage: Storage;
 let gateway: Gateway;
 let base: string;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), "imgc-gateway-s3-"));
-  s3 = spawn(process.execPath, ["--import", "tsx", "scripts/s3-server.ts", "--port", "0", "--dir", dataDir], {
-    cwd: repoRoot,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines = createInterface({ input: s3.stdout as NodeJS.ReadableStream });
-  let url: string | undefined;
-  for await (const line of lines) {
-    const parsed = JSON.parse(line) as { msg?: string; url?: string };
-    if (parsed.msg === "ready") {
-      url = parsed.url;
-      break;
-    }
-  }
-  if (!url) throw new Error("the S3 server did not start");
-  storage = createStorage({
-    s3Endpoint: url,
-    s3PublicEndpoint: "",
-    s3AccessKey: "S3RVER",
-    s3SecretKey: "S3RVER",
-    s3Region: "us-east-1",
-    s3Bucket: "imgc",
-  });
+  s3 = await startS3Server();
+  storage = s3.storage;
   gateway = await build({
     log,
     // Uploads never reach the coordinator.
     coordinator: createClient(
       JobService,
+      createRouterTransport(() => {}),
+    ),
+    cluster: createClient(
+      ClusterService,
       createRouterTransport(() => {}),
     ),
     storage,
@@ -77,11 +52,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.http.close();
   await gateway?.grpc.close();
-  if (s3 && s3.exitCode === null) {
-    s3.kill("SIGTERM");
-    await once(s3, "exit");
-  }
-  await rm(dataDir, { recursive: true, force: true });
+  await s3?.stop();
 });
 
 /** PUTs `total` bytes made of one reused block, so the test itself allocates nothing per chunk. */
@@ -115,13 +86,7 @@ test("a 50 MiB PUT is streamed into S3 intact, and the gateway's memory does not
   // Warm up (JIT, sockets, the presigning client) so the baseline is the steady state.
   expect((await put("warm-up.bin", block, 2 * MiB)).status).toBe(200);
 
-  // Live memory only: collect first, so garbage socket buffers (V8 lets up to 64 MiB of them pile up before
-  // it collects) do not count, while anything the gateway still holds does.
-  const memory = () => {
-    gc();
-    const usage = process.memoryUsage();
-    return usage.heapUsed + usage.arrayBuffers;
-  };
+  const memory = liveMemory;
   const baseline = memory();
   let peak = baseline;
   const sampler = setInterval(() => {
@@ -180,3 +145,144 @@ test("UploadImage over gRPC and a CreateUploads slot both land the exact bytes i
     session.abort();
   }
 });
+
+/** A part of a multipart body: `total` bytes made of `block` repeated (so the test allocates nothing per chunk). */
+interface Part {
+  filename: string;
+  block: Buffer;
+  total: number;
+}
+
+/** POSTs `parts` as multipart/form-data, streamed with backpressure. */
+function postMultipart(url: string, parts: Part[]): Promise<{ status: number; body: string }> {
+  const boundary = `----imgc${randomBytes(8).toString("hex")}`;
+  return new Promise((resolvePost, reject) => {
+    const req = http.request(url, {
+      method: "POST",
+      headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+    });
+    req.on("response", (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolvePost({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    // The gateway may answer (413) and close before the body is sent: that answer is what is tested.
+    req.on("error", (err) => (req.writableEnded ? reject(err) : undefined));
+    const pieces = (function* () {
+      for (const part of parts) {
+        yield Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${part.filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+        );
+        for (let sent = 0; sent < part.total; sent += part.block.length) {
+          yield part.total - sent >= part.block.length ? part.block : part.block.subarray(0, part.total - sent);
+        }
+        yield Buffer.from("\r\n");
+      }
+      yield Buffer.from(`--${boundary}--\r\n`);
+    })();
+    const pump = () => {
+      for (let next = pieces.next(); !next.done; next = pieces.next()) {
+        if (req.destroyed) return;
+        if (!req.write(next.value)) return void req.once("drain", pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+const digest = (block: Buffer, total: number) => {
+  const hash = createHash("sha256");
+  for (let sent = 0; sent < total; sent += block.length) {
+    hash.update(total - sent >= block.length ? block : block.subarray(0, total - sent));
+  }
+  return hash.digest("hex");
+};
+
+test("POST /v1/uploads stores every file of a multipart form, a 40 MiB one with flat memory", async () => {
+  const small = randomBytes(3000);
+  const block = randomBytes(64 * 1024);
+  const big = 40 * MiB;
+  // Warm up the multipart path first, so the baseline is the steady state.
+  expect((await postMultipart(`${base}/v1/uploads`, [{ filename: "w.jpg", block: small, total: 10 }])).status).toBe(
+    200,
+  );
+  const { result, growth } = await peakGrowth(() =>
+    postMultipart(`${base}/v1/uploads`, [
+      { filename: "small.png", block: small, total: small.length },
+      { filename: "big photo.jpg", block, total: big },
+      { filename: "small.png", block: small, total: 1234 },
+    ]),
+  );
+  console.log(`multipart POST of 40 MiB: peak live memory growth ${(growth / MiB).toFixed(1)} MiB`);
+  expect(result.status, result.body).toBe(200);
+  const { uploads } = JSON.parse(result.body) as { uploads: { key: string; name: string; size: number }[] };
+  expect(uploads.map(({ name, size }) => [name, size])).toEqual([
+    ["small.png", small.length],
+    ["big photo.jpg", big],
+    ["small.png", 1234],
+  ]);
+  expect(new Set(uploads.map((u) => u.key)).size).toBe(3);
+  for (const upload of uploads) expect(upload.key).toMatch(/^uploads\/default\/[^/]+\/[\w.-]+$/);
+  expect((await storage.getBuffer(uploads[0]?.key as string)).equals(small)).toBe(true);
+  expect((await storage.getBuffer(uploads[2]?.key as string)).equals(small.subarray(0, 1234))).toBe(true);
+  const stored = createHash("sha256");
+  for await (const chunk of await storage.getStream(uploads[1]?.key as string)) stored.update(chunk as Buffer);
+  expect(stored.digest("hex")).toBe(digest(block, big));
+  expect(growth / MiB).toBeLessThan(16);
+}, 120_000);
+
+test("POST /v1/uploads refuses a file over the limit (413), too many files, and bodies that are not forms", async () => {
+  const spoolDir = await mkdtemp(join(tmpdir(), "imgc-spool-"));
+  const small = await build({
+    log,
+    coordinator: createClient(
+      JobService,
+      createRouterTransport(() => {}),
+    ),
+    cluster: createClient(
+      ClusterService,
+      createRouterTransport(() => {}),
+    ),
+    storage,
+    checks: {},
+    apiKeys: new Map(),
+    maxUploadBytes: 1000,
+    corsOrigins: [],
+    spoolDir,
+  });
+  const url = `${await small.http.listen({ host: "127.0.0.1", port: 0 })}/v1/uploads`;
+  try {
+    const block = randomBytes(512);
+    const tooLarge = await postMultipart(url, [
+      { filename: "ok.jpg", block, total: 1000 },
+      { filename: "huge.jpg", block, total: 5 * MiB },
+    ]);
+    expect(tooLarge.status).toBe(413);
+    expect(JSON.parse(tooLarge.body)).toEqual({
+      code: "resource_exhausted",
+      message: '"huge.jpg" is larger than the upload limit of 1000 bytes (1000 bytes)',
+    });
+
+    const many = await postMultipart(
+      url,
+      Array.from({ length: MAX_FILES_PER_REQUEST + 1 }, (_, i) => ({ filename: `${i}.png`, block, total: 10 })),
+    );
+    expect([many.status, JSON.parse(many.body).code]).toEqual([413, "resource_exhausted"]);
+
+    const empty = await postMultipart(url, [{ filename: "empty.png", block, total: 0 }]);
+    expect([empty.status, JSON.parse(empty.body)]).toEqual([
+      400,
+      { code: "invalid_argument", message: '"empty.png" is empty' },
+    ]);
+
+    const plain = await fetch(url, { method: "POST", body: "hello", headers: { "content-type": "text/plain" } });
+    expect([plain.status, ((await plain.json()) as { code: string }).code]).toEqual([415, "unsupported_media_type"]);
+    // Every spooled part was deleted, refused ones included.
+    expect(await readdir(spoolDir)).toEqual([]);
+  } finally {
+    await small.http.close();
+    await small.grpc.close();
+    await rm(spoolDir, { recursive: true, force: true });
+  }
+}, 60_000);

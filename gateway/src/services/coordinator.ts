@@ -13,7 +13,7 @@ import {
 } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { JobService } from "@imgc/proto";
+import { ClusterService, JobService } from "@imgc/proto";
 
 export function createCoordinatorTransport(address: string): Transport {
   return createGrpcTransport({
@@ -27,6 +27,11 @@ export function createCoordinatorTransport(address: string): Transport {
 
 export function createCoordinatorClient(transport: Transport): Client<typeof JobService> {
   return createClient(JobService, transport);
+}
+
+/** ClusterService is internal to the cluster: the gateway only reads it, for GET /v1/cluster. */
+export function createClusterClient(transport: Transport): Client<typeof ClusterService> {
+  return createClient(ClusterService, transport);
 }
 
 const healthFile = createFileRegistry(

@@ -1,0 +1,49 @@
+/**
+ * `GET /v1/cluster`: the operators' view for the web client, from the coordinator's ClusterService:
+ * `{"workers":[WorkerStatus…],"lanes":[LaneStats…],"activeJobs":n}` as protobuf JSON (every field present),
+ * with the 64-bit counters as plain numbers. Authenticated like every route; the cluster is shared, so
+ * every tenant sees the same picture.
+ */
+import { toJson } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
+import type { Logger } from "@imgc/common";
+import { type ClusterService, LaneStatsSchema, WorkerStatusSchema } from "@imgc/proto";
+import type { FastifyInstance } from "fastify";
+import { type Authenticate, requireTenant } from "../plugins/auth.js";
+import { relayError } from "../services/job-service.js";
+
+export interface ClusterRoutesDeps {
+  cluster: Client<typeof ClusterService>;
+  authenticate: Authenticate;
+  log: Logger;
+}
+
+const everyField = { alwaysEmitImplicit: true } as const;
+
+export function clusterRoutes(app: FastifyInstance, { cluster, authenticate, log }: ClusterRoutesDeps): void {
+  app.register(async (scope) => {
+    requireTenant(scope, authenticate);
+    scope.get("/v1/cluster", async (_request, reply) => {
+      const [workers, queue] = await Promise.all([
+        cluster.listWorkers({}, { timeoutMs: 5_000 }),
+        cluster.getQueueStats({}, { timeoutMs: 5_000 }),
+      ]).catch((err: unknown) => {
+        throw relayError(err, log, "ClusterService");
+      });
+      reply.header("cache-control", "no-store");
+      return {
+        workers: workers.workers.map((worker) => ({
+          ...(toJson(WorkerStatusSchema, worker, everyField) as object),
+          itemsDone: Number(worker.itemsDone),
+        })),
+        lanes: queue.lanes.map((lane) => ({
+          ...(toJson(LaneStatsSchema, lane, everyField) as object),
+          pending: Number(lane.pending),
+          ackPending: Number(lane.ackPending),
+          redelivered: Number(lane.redelivered),
+        })),
+        activeJobs: queue.activeJobs,
+      };
+    });
+  });
+}
