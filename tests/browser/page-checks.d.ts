@@ -34,3 +34,4 @@ export function layoutShifts(): LayoutShift[];
 export function recordUploadConcurrency(): void;
 export function uploadConcurrency(): { inFlight: number; peak: number; total: number };
 export function chartHasBars(): boolean;
+export function dropFiles(files: { name: string; type: string; base64: string; lastModified: number }[]): void;

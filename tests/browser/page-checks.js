@@ -225,3 +225,20 @@ export function chartHasBars() {
     (bar) => Number(bar.getAttribute("height")) > 0,
   );
 }
+
+/**
+ * Drops files on the page the way a person does (dragenter, dragover, drop on the document), built in the page
+ * from base64 bytes because a test cannot hand the OS's drag data to a headless browser.
+ * @param {{ name: string, type: string, base64: string, lastModified: number }[]} files
+ */
+export function dropFiles(files) {
+  const data = new DataTransfer();
+  for (const file of files) {
+    const bytes = Uint8Array.from(atob(file.base64), (c) => c.charCodeAt(0));
+    data.items.add(new File([bytes], file.name, { type: file.type, lastModified: file.lastModified }));
+  }
+  const target = document.querySelector("#job") ?? document.body;
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+  }
+}

@@ -5,7 +5,7 @@
  * test-results/browser/.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { ImageFormat, ItemState } from "@imgc/proto";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
@@ -24,6 +24,7 @@ import {
   boxWidth,
   chartHasBars,
   dataOf,
+  dropFiles,
   focusIs,
   imagesLoaded,
   jobEnded,
@@ -463,6 +464,33 @@ describe("the web client, in Chromium, against a real cluster", () => {
     // Finished images appear as throughput: some bar of the chart has height, the rate is above zero.
     await page.waitForFunction(chartHasBars, undefined, { timeout: 10_000 });
     await page.screenshot({ path: path.join(artifacts, "cluster.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test("files dropped anywhere on the page are listed and checked; the same file dropped again is listed once", async () => {
+    const { page, context, errors } = await open();
+    const asDropped = (files: string[]) =>
+      files.map((file) => ({
+        name: path.basename(file),
+        type: "",
+        base64: readFileSync(file).toString("base64"),
+        lastModified: Math.floor(statSync(file).mtimeMs),
+      }));
+    await page.evaluate(dropFiles, asDropped(corpusFiles("photos").filter((f) => /rocket|flowers/.test(f))));
+    await waitForRows(page, "ready", 2);
+    await page.evaluate(dropFiles, asDropped(corpusFiles("bad").filter((f) => /font/.test(f))));
+    await waitForRows(page, "refused", 1);
+    expect((await rowsOf(page)).map((r) => r.name)).toEqual([
+      "flowers-1920x1080.jpg",
+      "rocket.jpg",
+      "font-not-an-image.ttf",
+    ]);
+    expect(await page.textContent("#compress")).toBe("Compress 2 images");
+    // The same file (name, size, modification time) dropped twice is listed once.
+    await page.evaluate(dropFiles, asDropped(corpusFiles("photos").filter((f) => /rocket/.test(f))));
+    await page.waitForTimeout(300);
+    expect(await page.locator("#items tbody tr").count()).toBe(3);
     expect(errors).toEqual([]);
     await context.close();
   });
