@@ -31,4 +31,9 @@ export interface Engine {
   compress(input: Buffer, options: CompressionOptions, limits: Limits, signal?: AbortSignal): Promise<CompressOutcome>;
   /** The stable code of an error the engine threw on purpose (a CompressError); undefined for anything else. */
   errorCode(err: unknown): ErrorCode | undefined;
+  /**
+   * Resolves once the engine can start an image at once (a child process is up): the time spent waiting for
+   * that is the engine's, not the image's, and does not count against the image's timeout.
+   */
+  ready?(signal?: AbortSignal): Promise<void>;
 }

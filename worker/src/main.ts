@@ -17,9 +17,8 @@ import {
 } from "@imgc/common";
 import { ClusterService } from "@imgc/proto";
 import { loadWorkerConfig, type WorkerConfig } from "./config.js";
-import type { Engine } from "./engine.js";
+import { createEnginePool } from "./engine-pool.js";
 import { objectStoreFrom } from "./object-store.js";
-import { CompressError, compress } from "./pipeline/index.js";
 import { createItemProcessor } from "./process-item.js";
 import { createReporter } from "./reporter.js";
 import { createResultCache, openCacheBucket } from "./result-cache.js";
@@ -46,10 +45,8 @@ const topology = await ensureTopology(nc, {
 });
 const storage = createStorage(config);
 const client = createGrpcJsClient(ClusterService, config.coordinatorUrl);
-const engine: Engine = {
-  compress,
-  errorCode: (err) => (CompressError.isCompressError(err) ? err.code : undefined),
-};
+// Images are compressed in child processes, one per slot: a hung decoder is killed at the deadline.
+const engine = createEnginePool({ size: config.slots, log });
 const cache =
   config.cacheTtlMs > 0
     ? createResultCache(await openCacheBucket(nc.jetstream(), config.cacheTtlMs), `imgc-worker-${version}`, log)
@@ -87,6 +84,8 @@ const worker = createWorker({
   log,
 });
 
+// A worker takes chunks only once an engine child is up: its first images must not time out waiting for one.
+await engine.ready();
 await worker.start();
 // workerId comes with the child logger's bindings.
 log.info({ slots: config.slots, coordinator: config.coordinatorUrl, cache: cache !== undefined }, "ready");
@@ -113,6 +112,7 @@ process.on("SIGINT", () => onSignal("SIGINT"));
 
 await worker.done;
 client.close();
+await engine.close();
 // drain() flushes the acks and naks still buffered before closing; with NATS unreachable it would wait for the
 // server, so it gets a few seconds.
 await Promise.race([

@@ -203,6 +203,24 @@ describe("processItem", () => {
     expect(calls.put).toBe(0);
   });
 
+  it("starts the item's timeout only once the engine is ready (a restarting engine child is not the image's time)", async () => {
+    const { store } = memoryStore();
+    // The engine takes 300 ms to come up, then 100 ms per image: over the 200 ms limit only if its start counts.
+    const up = new Promise<void>((resolve) => setTimeout(resolve, 300));
+    const { engine } = fakeEngine(async () => {
+      await up;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return outcome();
+    });
+    engine.ready = () => up;
+    const result = await processor({ store, engine, limits: { ...limits, timeoutMs: 200 } })(
+      chunkOf([item()]),
+      item(),
+      live(),
+    );
+    expect(result.state).toBe(ItemState.DONE);
+  });
+
   it("throws AbortedError, reporting nothing, when the chunk is released mid-item", async () => {
     const { store } = memoryStore();
     const { engine } = fakeEngine(() => new Promise(() => {}));

@@ -121,6 +121,8 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
    * not, its late answer is ignored (sharp cannot cancel a running libvips operation). */
   async function compress(input: Buffer, chunk: Chunk, signal: AbortSignal): Promise<CompressOutcome> {
     const options = chunk.options ?? create(CompressionOptionsSchema);
+    // An engine child restarting (after an earlier image hung) must not make this image time out.
+    await deps.engine.ready?.(signal);
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), limits.timeoutMs);
     const both = AbortSignal.any([signal, timeout.signal]);

@@ -1,0 +1,35 @@
+/**
+ * A child of the worker that compresses images for it, one at a time (see engine-pool.ts): it answers each
+ * request with the outcome or the CompressError's code and message. It has no life of its own: it leaves when
+ * the worker closes the channel (or dies), and it ignores the terminal's signals, which the worker handles for
+ * the whole process group by draining first.
+ */
+import { fromBinary } from "@bufbuild/protobuf";
+import { CompressionOptionsSchema, ErrorCode } from "@imgc/proto";
+import type { EngineReply, EngineRequest } from "./engine-pool.js";
+import { CompressError, compress } from "./pipeline/index.js";
+
+// A send fails only when the worker is gone: so is the reason to live.
+const send = (reply: EngineReply | { ready: true }) =>
+  process.send?.(reply, (err: Error | null) => {
+    if (err) process.exit(0);
+  });
+
+async function answer(request: EngineRequest): Promise<EngineReply> {
+  try {
+    const input = Buffer.from(request.input.buffer, request.input.byteOffset, request.input.byteLength);
+    const options = fromBinary(CompressionOptionsSchema, request.options);
+    return { id: request.id, ok: true, outcome: await compress(input, options, request.limits) };
+  } catch (err) {
+    if (CompressError.isCompressError(err)) return { id: request.id, ok: false, code: err.code, message: err.message };
+    process.stderr.write(`engine child: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);
+    return { id: request.id, ok: false, code: ErrorCode.INTERNAL, message: "internal error while compressing" };
+  }
+}
+
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => {});
+process.on("disconnect", () => process.exit(0));
+process.on("message", (request: EngineRequest) => {
+  void answer(request).then(send);
+});
+send({ ready: true });

@@ -1,0 +1,157 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { createLogger } from "@imgc/common";
+import { CompressionOptionsSchema, ErrorCode, ImageFormat } from "@imgc/proto";
+import sharp from "sharp";
+import { afterEach, describe, expect, it } from "vitest";
+import { AbortedError } from "./backoff.js";
+import type { Limits } from "./engine.js";
+import { createEnginePool, type EnginePool } from "./engine-pool.js";
+
+const log = createLogger("test", process.env.TEST_LOG ?? "silent");
+const limits: Limits = { maxInputBytes: 64 << 20, maxPixels: 100_000_000, maxFrames: 500, timeoutMs: 1_000 };
+const webp = create(CompressionOptionsSchema, { format: ImageFormat.WEBP });
+const photo = readFileSync(path.resolve(import.meta.dirname, "../../../shared/corpus/photos/rocket.jpg"));
+
+/** A 300-byte SVG that librsvg renders for about a minute, in one call that sharp's timeout never interrupts. */
+const hangingSvg = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="4000" height="4000">
+<defs><filter id="f" x="0" y="0" width="1" height="1"><feTurbulence baseFrequency="0.001" numOctaves="10"/>
+<feGaussianBlur stdDeviation="500"/></filter></defs><rect width="4000" height="4000" filter="url(#f)"/></svg>`);
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Whether the process is gone within a second (a killed child is reaped when its exit event is handled). */
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 20 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  return !alive(pid);
+}
+
+let pool: EnginePool | undefined;
+afterEach(async () => {
+  await pool?.close();
+  pool = undefined;
+});
+
+const start = (size = 1) => {
+  pool = createEnginePool({ size, log, execArgv: ["--import", "tsx"] });
+  return pool;
+};
+
+describe("engine pool", () => {
+  it("compresses in a child and hands back the bytes as a Buffer", async () => {
+    const engine = start();
+    const out = await engine.compress(photo, webp, limits);
+    expect(Buffer.isBuffer(out.data)).toBe(true);
+    expect((await sharp(out.data).metadata()).format).toBe("webp");
+    expect(out.format).toBe(ImageFormat.WEBP);
+    expect(engine.pids()).toHaveLength(1);
+    expect(engine.pids()[0]).not.toBe(process.pid);
+  });
+
+  it("passes the engine's stable error codes through", async () => {
+    const engine = start();
+    const err = await engine.compress(Buffer.alloc(0), webp, limits).catch((e: unknown) => e);
+    expect(engine.errorCode(err)).toBe(ErrorCode.UNSUPPORTED_FORMAT);
+    expect(engine.errorCode(new Error("not the engine's"))).toBeUndefined();
+  });
+
+  it("kills a child whose decoder hangs past the deadline, and the next image gets a fresh child", async () => {
+    const engine = start();
+    await engine.compress(photo, webp, limits); // the child is up
+    const [first] = engine.pids() as [number];
+    const started = Date.now();
+    const err = await engine.compress(hangingSvg, webp, limits).catch((e: unknown) => e);
+    // Cut at the deadline plus the kill grace, not after the minute the render would take.
+    expect(Date.now() - started).toBeLessThan(limits.timeoutMs + 2_500);
+    expect(engine.errorCode(err)).toBe(ErrorCode.TIMEOUT);
+    expect(await gone(first)).toBe(true);
+    const out = await engine.compress(photo, webp, limits);
+    expect(out.format).toBe(ImageFormat.WEBP);
+    expect(engine.pids()).not.toContain(first);
+  }, 20_000);
+
+  it("kills the child at once when the caller aborts (a released chunk)", async () => {
+    const engine = start();
+    await engine.ready();
+    const [first] = engine.pids() as [number];
+    const abort = new AbortController();
+    const pending = engine.compress(hangingSvg, webp, { ...limits, timeoutMs: 60_000 }, abort.signal);
+    setTimeout(() => abort.abort(), 500);
+    const err = await pending.catch((e: unknown) => e);
+    expect(AbortedError.isAborted(err), String(err)).toBe(true);
+    expect(await gone(first)).toBe(true);
+  }, 20_000);
+
+  it("tries an image once more when its child dies, then fails it INTERNAL if that one dies too", async () => {
+    const engine = start();
+    // The first child dies under the image; the second finishes it.
+    const [first] = engine.pids() as [number];
+    const slow = { ...limits, timeoutMs: 60_000 };
+    const once = engine.compress(photo, webp, slow);
+    process.kill(first, "SIGKILL");
+    const out = await once;
+    expect(out.format).toBe(ImageFormat.WEBP);
+
+    // Both tries die: the image fails with a code, and the worker lives on.
+    const twice = engine.compress(hangingSvg, webp, slow).catch((e: unknown) => e);
+    for (let killed = 0; killed < 2; ) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const [pid] = engine.pids();
+      if (pid !== undefined) {
+        process.kill(pid, "SIGKILL");
+        killed++;
+      }
+    }
+    const err = await twice;
+    expect(engine.errorCode(err)).toBe(ErrorCode.INTERNAL);
+    expect((err as Error).message).toMatch(/crashed/);
+  }, 30_000);
+
+  it("runs as many images at once as it has children, and queues the rest", async () => {
+    const engine = start(2);
+    const outs = await Promise.all(Array.from({ length: 5 }, () => engine.compress(photo, webp, limits)));
+    expect(outs.map((o) => o.format)).toEqual(Array(5).fill(ImageFormat.WEBP));
+    expect(engine.pids()).toHaveLength(2);
+  });
+
+  it("ready() waits for a child to be up, so that starting one never counts against an image's deadline", async () => {
+    const engine = start();
+    await engine.ready();
+    const [first] = engine.pids() as [number];
+    // A hang kills the child; ready() then waits for the replacement, and the next image runs at full speed.
+    await engine.compress(hangingSvg, webp, limits).catch(() => {});
+    expect(await gone(first)).toBe(true);
+    await engine.ready();
+    const started = Date.now();
+    await engine.compress(photo, webp, { ...limits, timeoutMs: 60_000 });
+    expect(Date.now() - started).toBeLessThan(limits.timeoutMs);
+  }, 20_000);
+
+  it("an abort while the child is still starting gives the child back instead of killing it", async () => {
+    const engine = start();
+    const [first] = engine.pids() as [number];
+    const abort = new AbortController();
+    abort.abort();
+    const err = await engine.compress(photo, webp, limits, abort.signal).catch((e: unknown) => e);
+    expect(AbortedError.isAborted(err)).toBe(true);
+    await engine.compress(photo, webp, limits);
+    expect(engine.pids()).toEqual([first]);
+  }, 20_000);
+
+  it("close() ends every child", async () => {
+    const engine = start(2);
+    const pids = engine.pids();
+    await engine.compress(photo, webp, limits);
+    await engine.close();
+    pool = undefined;
+    expect(await Promise.all(pids.map(gone))).toEqual([true, true]);
+  });
+});

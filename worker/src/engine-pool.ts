@@ -1,0 +1,273 @@
+/**
+ * The engine in child processes, one per slot, kept warm.
+ *
+ * Why: sharp's timeout is cooperative. libvips checks it between regions, but a single region can take far
+ * longer: a 300-byte SVG whose filter blurs a 4000×4000 canvas renders for over a minute in one librsvg call,
+ * holding a thread and a core, after the item's deadline has long passed. In-process, a few such inputs leave
+ * a worker that heartbeats and pulls but can no longer compress anything. In a child, the deadline (or a
+ * release) kills the child and the core is free at once; and an input that crashes the decoder ends a child,
+ * not the worker. A crashed child's image is tried once more in a fresh child (the crash may have been
+ * the machine's, an OOM kill), then fails INTERNAL.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { toBinary } from "@bufbuild/protobuf";
+import type { Logger } from "@imgc/common";
+import { type CompressionOptions, CompressionOptionsSchema, ErrorCode } from "@imgc/proto";
+import { AbortedError } from "./backoff.js";
+import type { CompressOutcome, Engine, Limits } from "./engine.js";
+
+export interface EngineRequest {
+  id: number;
+  input: Uint8Array;
+  /** CompressionOptions, binary. */
+  options: Uint8Array;
+  limits: Limits;
+}
+
+export type EngineReply =
+  | { id: number; ok: true; outcome: CompressOutcome }
+  | { id: number; ok: false; code: ErrorCode; message: string };
+
+/** A failure the engine reports for one image, with its stable code. */
+export class EngineFailure extends Error {
+  override name = "EngineFailure";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface EnginePoolOptions {
+  /** Children at most: the worker's slots, since each slot compresses one image at a time. */
+  size: number;
+  log: Logger;
+  /** The children's module; engine-child.ts beside this file. */
+  modulePath?: string;
+  /** Node flags of the children; this process's own (`--import tsx`). */
+  execArgv?: string[];
+  /** A child's deadline past the image's own timeout, when no signal cut it first. */
+  killGraceMs?: number;
+}
+
+export interface EnginePool extends Engine {
+  ready(signal?: AbortSignal): Promise<void>;
+  /** The children's process ids, for operators and tests. */
+  pids(): number[];
+  /** Ends every child. */
+  close(): Promise<void>;
+}
+
+interface Child {
+  process: ChildProcess;
+  /** Resolves once the child has loaded the engine; rejects if it dies first. */
+  ready: Promise<void>;
+  isReady: boolean;
+  /** Settles the request in flight, if any, when the child exits. */
+  onExit?: ((reason: string) => void) | undefined;
+}
+
+class Crashed extends Error {}
+
+export function createEnginePool(options: EnginePoolOptions): EnginePool {
+  const { log } = options;
+  const modulePath = options.modulePath ?? fileURLToPath(new URL("./engine-child.ts", import.meta.url));
+  const execArgv = options.execArgv ?? process.execArgv;
+  const killGraceMs = options.killGraceMs ?? 1_000;
+  const all = new Set<Child>();
+  const idle: Child[] = [];
+  const waiting: ((child: Child) => void)[] = [];
+  let nextId = 1;
+  let closed = false;
+  /** Woken whenever a child becomes ready or idle, or dies. */
+  let wake = () => {};
+  let changed = new Promise<void>((resolve) => {
+    wake = resolve;
+  });
+  const notify = () => {
+    wake();
+    changed = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+  };
+
+  function spawn(): Child {
+    const proc = fork(modulePath, [], {
+      execArgv,
+      serialization: "advanced",
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    const child: Child = {
+      process: proc,
+      isReady: false,
+      ready: new Promise<void>((resolve, reject) => {
+        proc.once("message", () => {
+          child.isReady = true;
+          resolve();
+          notify();
+        });
+        proc.once("exit", (code, signal) => reject(new Crashed(`exited before it was ready (${signal ?? code})`)));
+      }),
+    };
+    child.ready.catch(() => {});
+    proc.once("exit", (code, signal) => {
+      all.delete(child);
+      const at = idle.indexOf(child);
+      if (at >= 0) idle.splice(at, 1);
+      child.onExit?.(signal ?? `code ${code}`);
+      // Someone waits for a child and this one will not come back: make another.
+      if (!closed && waiting.length > 0 && all.size < options.size) give(spawn());
+      notify();
+    });
+    all.add(child);
+    return child;
+  }
+
+  function give(child: Child): void {
+    const next = waiting.shift();
+    if (next) next(child);
+    else idle.push(child);
+    notify();
+  }
+
+  function acquire(): Promise<Child> {
+    // A ready child first: a fresh one may still be loading the engine.
+    const at = idle.findIndex((child) => child.isReady);
+    const child = at >= 0 ? idle.splice(at, 1)[0] : idle.pop();
+    if (child) return Promise.resolve(child);
+    if (all.size < options.size) return Promise.resolve(spawn());
+    return new Promise((resolve) => waiting.push(resolve));
+  }
+
+  function kill(child: Child): void {
+    all.delete(child);
+    child.process.kill("SIGKILL");
+  }
+
+  /** One attempt in one child. */
+  async function attempt(input: Buffer, opts: Uint8Array, limits: Limits, signal?: AbortSignal) {
+    const child = await acquire();
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort = () => {};
+    // Given back for the next image unless it died, or was killed because it may still be busy.
+    let reusable = true;
+    try {
+      await child.ready;
+      if (signal?.aborted) throw new AbortedError("aborted");
+      return await new Promise<CompressOutcome>((resolve, reject) => {
+        const id = nextId++;
+        const discard = () => {
+          reusable = false;
+          kill(child);
+        };
+        const onMessage = (reply: EngineReply) => {
+          if (reply.id !== id) return;
+          child.process.off("message", onMessage);
+          // The pipeline's own deadline answered, but the libvips call it gave up on may still run in there.
+          if (!reply.ok && reply.code === ErrorCode.TIMEOUT) discard();
+          if (reply.ok) {
+            const data = reply.outcome.data as Uint8Array;
+            resolve({ ...reply.outcome, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) });
+          } else reject(new EngineFailure(reply.code, reply.message));
+        };
+        child.process.on("message", onMessage);
+        child.onExit = (reason) => {
+          reusable = false;
+          reject(new Crashed(reason));
+        };
+        // Killing is the only way to stop a libvips call that does not look at its own timeout.
+        onAbort = () => {
+          discard();
+          reject(new AbortedError("aborted"));
+        };
+        signal?.addEventListener("abort", onAbort, { once: true });
+        timer = setTimeout(() => {
+          discard();
+          reject(
+            new EngineFailure(
+              ErrorCode.TIMEOUT,
+              `Processing the image took longer than the limit of ${limits.timeoutMs} ms`,
+            ),
+          );
+        }, limits.timeoutMs + killGraceMs);
+        const request: EngineRequest = { id, input, options: opts, limits };
+        child.process.send(request);
+      });
+    } catch (err) {
+      if (err instanceof Crashed) reusable = false;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      child.onExit = undefined;
+      if (reusable && all.has(child) && !closed) give(child);
+    }
+  }
+
+  /** Resolves once an idle child is ready, starting one where a killed one left room. */
+  async function ready(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      if (signal?.aborted) throw new AbortedError("aborted");
+      if (closed || idle.some((child) => child.isReady)) return;
+      if (idle.length === 0 && all.size < options.size) idle.push(spawn());
+      let onAbort = () => {};
+      const aborted = new Promise<void>((resolve) => {
+        onAbort = () => resolve();
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+      await Promise.race([changed, aborted]);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  // Warm children up front: a first image should not wait for a child to load sharp.
+  for (let i = 0; i < options.size; i++) idle.push(spawn());
+
+  return {
+    async compress(input: Buffer, compression: CompressionOptions, limits: Limits, signal?: AbortSignal) {
+      const opts = toBinary(CompressionOptionsSchema, compression);
+      try {
+        return await attempt(input, opts, limits, signal);
+      } catch (err) {
+        if (!(err instanceof Crashed)) throw err;
+        log.warn({ reason: err.message }, "an engine child died while compressing; trying the image once more");
+      }
+      try {
+        return await attempt(input, opts, limits, signal);
+      } catch (err) {
+        if (!(err instanceof Crashed)) throw err;
+        log.error({ reason: err.message }, "an engine child died twice on the same image");
+        throw new EngineFailure(
+          ErrorCode.INTERNAL,
+          `The image decoder crashed on this input twice (${err.message}); it was not processed`,
+        );
+      }
+    },
+    errorCode: (err) => (err instanceof EngineFailure ? err.code : undefined),
+    ready,
+    pids: () => [...all].flatMap((child) => (child.process.pid === undefined ? [] : [child.process.pid])),
+    async close() {
+      closed = true;
+      const exits = [...all].map(
+        (child) =>
+          new Promise<void>((resolve) =>
+            child.process.exitCode !== null ? resolve() : child.process.once("exit", () => resolve()),
+          ),
+      );
+      for (const child of all) {
+        try {
+          child.process.disconnect();
+        } catch {
+          // Its channel is closed already: it is on its way out.
+        }
+      }
+      const grace = setTimeout(() => {
+        for (const child of all) child.process.kill("SIGKILL");
+      }, 2_000);
+      await Promise.all(exits);
+      clearTimeout(grace);
+    },
+  };
+}
