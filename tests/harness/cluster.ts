@@ -22,7 +22,10 @@ export interface ClusterOptions {
 export interface Cluster {
   nats: InfraHandle;
   s3: S3Handle;
-  coordinator: Service;
+  /** The coordinator running now (restartCoordinator() replaces it). */
+  readonly coordinator: Service;
+  /** Every coordinator started so far, the current one last. */
+  readonly coordinators: readonly Service[];
   /** Every worker started so far, addWorker() included, dead or alive. */
   workers: Service[];
   gateway: Service;
@@ -31,6 +34,8 @@ export interface Cluster {
     s3: string;
     /** host:port of the coordinator's gRPC (ClusterService, JobService for internal callers). */
     coordinator: string;
+    /** http://host:port of the coordinator's /metrics, /healthz and /readyz. */
+    coordinatorHttp: string;
     /** http://host:port of the gateway's HTTP/1.1 port (Connect, gRPC-Web, web client). */
     gatewayHttp: string;
     /** http://host:port of the gateway's HTTP/2 cleartext port (gRPC). */
@@ -47,6 +52,11 @@ export interface Cluster {
   storage: Storage;
   /** Starts one more worker (worker-<n>) and waits until it is ready. */
   addWorker(env?: Record<string, string>): Promise<Service>;
+  /**
+   * Starts the coordinator again on the same port with the same configuration, once the current one has
+   * exited (kill it first to test a crash; a running one is stopped gracefully). Resolves when it is ready.
+   */
+  restartCoordinator(): Promise<Service>;
   /** Every log file of the cluster's processes. */
   logFiles(): string[];
   /** Stops the services (gracefully), then NATS and S3. Safe to call twice. */
@@ -75,7 +85,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   };
   try {
     const [nats, s3] = await settleAll(layers.infra, [startNats(), startS3()] as const);
-    const [coordinatorPort, gatewayPort, gatewayGrpcPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    const [coordinatorPort, coordinatorHttpPort, gatewayPort, gatewayGrpcPort] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
     const coordinatorAddress = `127.0.0.1:${coordinatorPort}`;
     const env: Record<string, string> = {
       IMGC_NATS_URL: nats.url,
@@ -89,12 +104,25 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       ...options.env,
     };
 
-    const coordinator = await startService("coordinator", {
-      ...env,
-      IMGC_COORDINATOR_HOST: "127.0.0.1",
-      IMGC_COORDINATOR_PORT: String(coordinatorPort),
-    });
-    layers.coordinator.push(() => coordinator.stop());
+    const startCoordinator = async () => {
+      const started = await startService("coordinator", {
+        ...env,
+        IMGC_COORDINATOR_HOST: "127.0.0.1",
+        IMGC_COORDINATOR_PORT: String(coordinatorPort),
+        IMGC_COORDINATOR_HTTP_PORT: String(coordinatorHttpPort),
+      });
+      layers.coordinator.push(() => started.stop());
+      return started;
+    };
+    let coordinator = await startCoordinator();
+    /** Every coordinator started, for the logs. */
+    const coordinators = [coordinator];
+    const restartCoordinator = async () => {
+      await coordinator.stop();
+      coordinator = await startCoordinator();
+      coordinators.push(coordinator);
+      return coordinator;
+    };
 
     const workers: Service[] = [];
     let workerCount = 0;
@@ -102,7 +130,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       const name = `worker-${++workerCount}`;
       const worker = await startService(
         "worker",
-        { ...env, IMGC_WORKER_ID: name, ...options.workerEnv, ...extra },
+        // Port 0: each worker's metrics and health port is its own (its "ready" line says which).
+        { ...env, IMGC_WORKER_ID: name, IMGC_WORKER_HTTP_PORT: "0", ...options.workerEnv, ...extra },
         { name },
       );
       workers.push(worker);
@@ -133,16 +162,30 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
     const storage = storageFor(s3);
     const logFiles = () =>
-      [nats.logFile, s3.logFile, coordinator.logFile, ...workers.map((w) => w.logFile), gateway.logFile].filter(
-        (file): file is string => file !== undefined,
-      );
+      [
+        nats.logFile,
+        s3.logFile,
+        ...coordinators.map((c) => c.logFile),
+        ...workers.map((w) => w.logFile),
+        gateway.logFile,
+      ].filter((file): file is string => file !== undefined);
     return {
       nats,
       s3,
-      coordinator,
+      get coordinator() {
+        return coordinator;
+      },
+      coordinators,
       workers,
       gateway,
-      addresses: { nats: nats.url, s3: s3.url, coordinator: coordinatorAddress, gatewayHttp, gatewayGrpc },
+      addresses: {
+        nats: nats.url,
+        s3: s3.url,
+        coordinator: coordinatorAddress,
+        coordinatorHttp: `http://127.0.0.1:${coordinatorHttpPort}`,
+        gatewayHttp,
+        gatewayGrpc,
+      },
       env,
       jobs: createClient(JobService, createConnectTransport({ baseUrl: gatewayHttp, httpVersion: "1.1" })),
       jobsGrpc: createClient(JobService, createGrpcTransport({ baseUrl: gatewayGrpc, sessionManager: gatewaySession })),
@@ -152,6 +195,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       ),
       storage,
       addWorker,
+      restartCoordinator,
       logFiles,
       stop: stopAll,
     };
