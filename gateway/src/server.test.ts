@@ -306,6 +306,151 @@ describe("health, CORS and the web client", () => {
   });
 });
 
+describe("GET /v1/cluster", () => {
+  test("workers, lanes and active jobs as JSON, 64-bit counters as numbers, every field present", async () => {
+    const res = await request("GET", "/v1/cluster", auth.headers);
+    expect(res.status).toBe(200);
+    expect(res.headers["content-type"]).toMatch(/^application\/json/);
+    const body = JSON.parse(res.body);
+    expect(body.activeJobs).toBe(3);
+    expect(body.workers).toEqual([
+      expect.objectContaining({
+        id: "worker-1",
+        host: "a",
+        slots: 4,
+        busy: 2,
+        chunks: ["j.0", "j.1"],
+        itemsDone: 12,
+        draining: false,
+      }),
+    ]);
+    expect(body.lanes).toEqual([
+      { priority: "PRIORITY_HIGH", pending: 0, ackPending: 0, redelivered: 0 },
+      { priority: "PRIORITY_NORMAL", pending: 7, ackPending: 2, redelivered: 1 },
+    ]);
+    expect((await request("GET", "/v1/cluster")).status).toBe(401);
+  });
+});
+
+describe("rate limit", () => {
+  let limited: Gateway;
+  let limitedHttp: string;
+  let limitedGrpc: string;
+  const keys = { a: "rate-key-a", b: "rate-key-b" };
+  const bearer = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
+
+  beforeAll(async () => {
+    limited = await build({
+      log,
+      coordinator: createClient(
+        JobService,
+        createRouterTransport(({ service }) =>
+          service(JobService, {
+            getJob: (request) => ({ job: { id: request.jobId } }),
+            async *watchJob(request) {
+              for (let sequence = 1n; sequence <= 5n; sequence++) yield { event: { sequence, jobId: request.jobId } };
+            },
+          }),
+        ),
+      ),
+      cluster: createClient(
+        ClusterService,
+        createRouterTransport(({ service }) =>
+          service(ClusterService, { listWorkers: () => ({}), getQueueStats: () => ({}) }),
+        ),
+      ),
+      storage: { putStream: async () => {}, presignPut: async () => "", getStream: async () => Readable.from([]) },
+      checks: {},
+      // Two keys of one tenant: the limit is per key.
+      apiKeys: new Map([
+        [keys.a, "acme"],
+        [keys.b, "acme"],
+      ]),
+      maxUploadBytes: 10,
+      corsOrigins: [],
+      // So slow a refill that no token comes back during the test.
+      rateLimit: { perSecond: 0.01, burst: 2 },
+    });
+    limitedHttp = await limited.http.listen({ host: "127.0.0.1", port: 0 });
+    limitedGrpc = await limited.grpc.listen({ host: "127.0.0.1", port: 0 });
+  });
+
+  afterAll(async () => {
+    await Promise.all([limited?.http.close(), limited?.grpc.close()]);
+  });
+
+  test("plain HTTP over the limit is 429 rate_limited with Retry-After; another key has its own bucket", async () => {
+    const get = (key: string) => fetch(`${limitedHttp}/v1/cluster`, bearer(key));
+    expect((await get(keys.a)).status).toBe(200);
+    expect((await get(keys.a)).status).toBe(200);
+    const over = await get(keys.a);
+    expect(over.status).toBe(429);
+    expect(over.headers.get("retry-after")).toBe("100");
+    expect(await over.json()).toEqual({
+      code: "rate_limited",
+      message: "rate limit exceeded (0.01 requests per second, bursts of 2); retry in 100 s",
+    });
+    expect((await get(keys.b)).status).toBe(200);
+    // The buckets are shared by every route and both ports: key b has one token left, for one RPC.
+    const session = new Http2SessionManager(limitedGrpc);
+    try {
+      const grpcClient = createClient(
+        JobService,
+        createGrpcTransport({ baseUrl: limitedGrpc, sessionManager: session }),
+      );
+      expect((await grpcClient.getJob({ jobId: "j" }, bearer(keys.b))).job?.id).toBe("j");
+      const refused = await rejection(grpcClient.getJob({ jobId: "j" }, bearer(keys.b)));
+      expect(refused.code).toBe(Code.ResourceExhausted);
+      expect(refused.metadata.get("retry-after")).toBe("100");
+    } finally {
+      session.abort();
+    }
+  });
+
+  test("an RPC stream counts once, however many messages it carries", async () => {
+    const key = "rate-key-c";
+    const own = await build({
+      log,
+      coordinator: createClient(
+        JobService,
+        createRouterTransport(({ service }) =>
+          service(JobService, {
+            async *watchJob(request) {
+              for (let sequence = 1n; sequence <= 5n; sequence++) yield { event: { sequence, jobId: request.jobId } };
+            },
+          }),
+        ),
+      ),
+      cluster: createClient(
+        ClusterService,
+        createRouterTransport(() => {}),
+      ),
+      storage: { putStream: async () => {}, presignPut: async () => "", getStream: async () => Readable.from([]) },
+      checks: {},
+      apiKeys: new Map([[key, "acme"]]),
+      maxUploadBytes: 10,
+      corsOrigins: [],
+      rateLimit: { perSecond: 0.01, burst: 1 },
+    });
+    const base = await own.http.listen({ host: "127.0.0.1", port: 0 });
+    try {
+      const client = createClient(JobService, createConnectTransport({ baseUrl: base, httpVersion: "1.1" }));
+      const seen: bigint[] = [];
+      for await (const { event } of client.watchJob({ jobId: "j" }, bearer(key))) seen.push(event?.sequence ?? 0n);
+      expect(seen).toEqual([1n, 2n, 3n, 4n, 5n]);
+      const again = await rejection(
+        (async () => {
+          for await (const _ of client.watchJob({ jobId: "j" }, bearer(key))) {
+          }
+        })(),
+      );
+      expect(again.code).toBe(Code.ResourceExhausted);
+    } finally {
+      await Promise.all([own.http.close(), own.grpc.close()]);
+    }
+  });
+});
+
 describe("shutdown", () => {
   test("close() cuts a WatchJob that outlives the shutdown timeout with Unavailable, and then resolves", async () => {
     const coordinator = createClient(

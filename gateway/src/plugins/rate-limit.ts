@@ -15,7 +15,8 @@ export interface RateLimit {
 
 /** Over the limit: ResourceExhausted for RPCs, HTTP 429 with Retry-After for plain routes. */
 export class RateLimitError extends ConnectError {
-  override name = "RateLimitError";
+  // Keeps ConnectError's name: Connect recognises its errors by name and shape, and would turn one named
+  // otherwise into Internal.
   constructor(
     /** Whole seconds until a request would be admitted again (at least 1). */
     readonly retryAfterSeconds: number,
