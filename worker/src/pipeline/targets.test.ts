@@ -3,12 +3,13 @@ import sharp from "sharp";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { createDeadline } from "./deadline.js";
 import * as encoder from "./encode.js";
+import type { OutputFormat } from "./formats.js";
 import { readHeader } from "./header.js";
 import { compress } from "./index.js";
 import { createMeter } from "./meter.js";
 import { planOf } from "./plan.js";
 import { decodeSource } from "./source.js";
-import { reachGoal } from "./targets.js";
+import { minSearchQuality, reachGoal } from "./targets.js";
 import { corpusFile, limits, options } from "./test-support.js";
 
 // A spy around the real encoder: the searches' cost is counted in encodes.
@@ -34,6 +35,18 @@ describe("quality searches", () => {
       );
       expect(out.ssim).toBeGreaterThanOrEqual(minSsim);
       expect(encodes.mock.calls.length).toBeLessThanOrEqual(7);
+    }
+  });
+
+  it("min SSIM never goes below the format's quality floor, however smooth the image", async () => {
+    const smooth = await sharp(corpusFile("edge/gradients.png")).resize(300).png().toBuffer();
+    for (const format of [ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.AVIF]) {
+      const out = await compress(
+        smooth,
+        options({ format, target: { goal: { case: "minSsim", value: 0.5 } } }),
+        limits,
+      );
+      expect(out.quality).toBe(minSearchQuality[format as OutputFormat]);
     }
   });
 

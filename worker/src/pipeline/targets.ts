@@ -47,6 +47,19 @@ const settingFor = (format: OutputFormat, quality: number, plan: Plan): Setting 
 const reportedQuality = (format: OutputFormat, quality: number, plan: Plan): number =>
   steerable(format, plan) ? quality : 0;
 
+/**
+ * The lowest quality a min-SSIM search goes to. SSIM's stabilising constants make it lenient on smooth,
+ * low-contrast content: a 4K photo of a soft surface scores 0.988 as a WebP at quality 1, which is visibly
+ * blocky and smeared, yet clean at 20–50. So, like the auto-quality features of image proxies, the search
+ * stays within a sane range; AVIF's scale sits lower (its default is 50 where JPEG's is 80).
+ */
+export const minSearchQuality: Record<OutputFormat, number> = {
+  [ImageFormat.JPEG]: 30,
+  [ImageFormat.WEBP]: 30,
+  [ImageFormat.AVIF]: 20,
+  [ImageFormat.PNG]: 30,
+};
+
 const unreachable = (message: string): CompressError => new CompressError(ErrorCode.INVALID_OPTIONS, message);
 
 /** Thrown inside a search that can no longer beat sizeToBeat. */
@@ -127,7 +140,7 @@ export const reachGoal = async (format: OutputFormat, ctx: GoalContext): Promise
       };
       try {
         const quality = await bisect(
-          1,
+          minSearchQuality[format],
           100,
           async (q) => {
             const p = await measured(q);
