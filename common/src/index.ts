@@ -4,5 +4,6 @@ export * from "./health-http.js";
 export * from "./logger.js";
 export * from "./metrics.js";
 export * from "./nats.js";
+export * from "./rpc-metrics.js";
 export * from "./storage.js";
 export * from "./trace.js";

@@ -8,6 +8,13 @@ export const coordinatorSchema = {
   ...logFields,
   host: str("IMGC_COORDINATOR_HOST", "127.0.0.1", "gRPC listen host"),
   port: int("IMGC_COORDINATOR_PORT", 50051, 0, 65535, "gRPC listen port (0 picks a free one)"),
+  httpPort: int(
+    "IMGC_COORDINATOR_HTTP_PORT",
+    9464,
+    0,
+    65535,
+    "HTTP port of /metrics, /healthz and /readyz on the gRPC host (0 picks a free one)",
+  ),
   ackWaitMs: int("IMGC_ACK_WAIT_MS", 30_000, 1_000, 3_600_000, "JetStream AckWait for chunks"),
   maxDeliver: int("IMGC_MAX_DELIVER", 5, 1, 100, "deliveries of a chunk before its items fail"),
   workerTimeoutMs: int(

@@ -5,7 +5,15 @@
  * on the same NATS to exercise a restart.
  */
 
-import { defaultTopology, ensureTopology, type Logger, type Storage, TASKS_STREAM, taskConsumer } from "@imgc/common";
+import {
+  defaultTopology,
+  ensureTopology,
+  type LaneName,
+  type Logger,
+  type Storage,
+  TASKS_STREAM,
+  taskConsumer,
+} from "@imgc/common";
 import { type NatsConnection, StorageType } from "nats";
 import type { ChunkLimits } from "./config.js";
 import { chunkKey } from "./ids.js";
@@ -14,7 +22,7 @@ import { createChunkStore } from "./jobs/chunk-store.js";
 import { createEvents } from "./jobs/events.js";
 import { createIdempotency } from "./jobs/idempotency.js";
 import { createJobStore } from "./jobs/job-store.js";
-import { createLifecycle } from "./jobs/lifecycle.js";
+import { createLifecycle, type LifecycleObserver } from "./jobs/lifecycle.js";
 import { createResultStore } from "./jobs/result-store.js";
 import { createWebhooks } from "./jobs/webhook.js";
 import { createMembership } from "./membership/membership.js";
@@ -23,7 +31,7 @@ import { createDeadLetters, ensureDeadLetters } from "./scheduler/dead-letters.j
 import { createDispatcher } from "./scheduler/dispatcher.js";
 import { resumeAll } from "./scheduler/resume.js";
 import { createSubmitter } from "./scheduler/submit.js";
-import { createClusterService } from "./services/cluster-service.js";
+import { createClusterService, type LaneCounters } from "./services/cluster-service.js";
 import { createJobService } from "./services/job-service.js";
 
 export const DISPATCH_BUCKET = "imgc-dispatch";
@@ -49,6 +57,13 @@ export interface CoordinatorOptions {
   fetch?: typeof fetch;
   /** How long SubmitJob waits for a concurrent SubmitJob with the same idempotency key (tests shorten it). */
   reservationWaitMs?: number;
+  /** Told of recorded results, ended jobs and republished chunks (metrics). */
+  observer?: CoordinatorObserver;
+}
+
+export interface CoordinatorObserver extends LifecycleObserver {
+  /** A chunk went back on the stream because its worker is gone. */
+  republished(): void;
 }
 
 export async function startCoordinator(options: CoordinatorOptions) {
@@ -78,8 +93,9 @@ export async function startCoordinator(options: CoordinatorOptions) {
     storage,
     webhooks: createWebhooks(log, options.fetch),
     log,
+    ...(options.observer ? { observer: options.observer } : {}),
   });
-  const dispatcher = createDispatcher(js, chunks);
+  const dispatcher = createDispatcher(js, chunks, options.observer);
   const assignments = createAssignments({ lifecycle, chunks, dispatcher, log, maxRepublish: settings.maxDeliver });
   const submitter = createSubmitter({
     storage,
@@ -142,6 +158,10 @@ export async function startCoordinator(options: CoordinatorOptions) {
     storage,
     urlTtlS: settings.urlTtlS,
   });
+  const laneStats = async (lane: LaneName): Promise<LaneCounters> => {
+    const info = await topology.jsm.consumers.info(TASKS_STREAM, taskConsumer(lane));
+    return { pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
+  };
   const clusterService = createClusterService({
     log,
     lifecycle,
@@ -149,10 +169,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     chunks,
     membership,
     control: (subject, payload) => nc.publish(subject, payload),
-    laneStats: async (lane) => {
-      const info = await topology.jsm.consumers.info(TASKS_STREAM, taskConsumer(lane));
-      return { pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
-    },
+    laneStats,
   });
 
   return {
@@ -164,6 +181,8 @@ export async function startCoordinator(options: CoordinatorOptions) {
     jobs,
     results,
     chunks,
+    /** The task consumer's counters for one lane (metrics). */
+    laneStats,
     /** Ends every open WatchJob stream (their clients resume with after_sequence). */
     endStreams(): void {
       closing.abort();

@@ -1,7 +1,20 @@
-/** The coordinator process: config from IMGC_* variables, NATS, S3, the gRPC server; graceful stop on signals. */
-import { ConfigError, connectNats, createLogger, createStorage } from "@imgc/common";
+/**
+ * The coordinator process: config from IMGC_* variables, NATS, S3, the gRPC server, the HTTP port of
+ * /metrics, /healthz and /readyz; graceful stop on signals.
+ */
+import {
+  ConfigError,
+  connectNats,
+  createLogger,
+  createMetricsRegistry,
+  createStorage,
+  grpcHealthProbe,
+  natsReadiness,
+  startHealthServer,
+} from "@imgc/common";
 import { loadCoordinatorConfig } from "./config.js";
 import { startCoordinator } from "./coordinator.js";
+import { createCoordinatorMetrics } from "./metrics/coordinator-metrics.js";
 import { build, createHealth, listen } from "./server.js";
 
 async function main(): Promise<void> {
@@ -17,10 +30,13 @@ async function main(): Promise<void> {
   const nc = await connectNats(config.natsUrl, "imgc-coordinator", log);
   const storage = createStorage(config);
   await storage.ensureBucket();
+  const registry = createMetricsRegistry();
+  const metrics = createCoordinatorMetrics(registry, log);
   const coordinator = await startCoordinator({
     nc,
     storage,
     log,
+    observer: metrics.observer,
     settings: {
       ackWaitMs: config.ackWaitMs,
       maxDeliver: config.maxDeliver,
@@ -31,10 +47,32 @@ async function main(): Promise<void> {
       urlTtlS: config.urlTtlS,
     },
   });
+  metrics.track({
+    openJobs: () => coordinator.lifecycle.openJobIds().length,
+    workers: () => coordinator.membership.list(),
+    laneStats: coordinator.laneStats,
+  });
   const health = createHealth();
-  const server = build({ jobService: coordinator.jobService, clusterService: coordinator.clusterService, log, health });
+  const server = build({
+    jobService: metrics.jobService(coordinator.jobService),
+    clusterService: metrics.clusterService(coordinator.clusterService),
+    log,
+    health,
+  });
   const port = await listen(server, config.host, config.port);
-  log.info({ host: config.host, port }, "ready");
+  // Ready means: this gRPC server answers its own health service (NOT_SERVING once stopping), and NATS and
+  // S3 answer.
+  const self = grpcHealthProbe(
+    `${config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host}:${port}`,
+  );
+  const http = await startHealthServer({
+    host: config.host,
+    port: config.httpPort,
+    log,
+    registry,
+    checks: { grpc: self.check, nats: natsReadiness(() => nc), s3: () => storage.ping() },
+  });
+  log.info({ host: config.host, port, httpPort: http.port }, "ready");
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -55,6 +93,8 @@ async function main(): Promise<void> {
       });
     });
     await coordinator.close();
+    self.close();
+    await http.close();
     await nc.drain();
     log.info("stopped");
     process.exit(0);

@@ -9,7 +9,7 @@
  */
 import { clone, create, toJson } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { keys, type Logger, type Storage } from "@imgc/common";
+import { keys, type Logger, type Storage, traceFields } from "@imgc/common";
 import {
   ErrorCode,
   type ItemResult,
@@ -38,6 +38,13 @@ export interface LifecycleDeps {
   log: Logger;
   /** Least time between two progress events (the job with its counters) of one job. */
   progressEveryMs?: number;
+  /** Told of every first terminal result and every ended job (metrics). */
+  observer?: LifecycleObserver;
+}
+
+export interface LifecycleObserver {
+  recorded(results: readonly ItemResult[]): void;
+  ended(job: Job): void;
 }
 
 interface OpenJob {
@@ -172,6 +179,7 @@ export function createLifecycle(deps: LifecycleDeps) {
       await Promise.all(Array.from({ length: Math.min(RECORD_CONCURRENCY, list.length) }, worker));
       const fresh = list.filter((_, at) => accepted[at]);
       if (fresh.length === 0) return accepted;
+      deps.observer?.recorded(fresh);
 
       let moved = false;
       for (const result of fresh) moved = entry.ledger.add(result) || moved;
@@ -241,8 +249,14 @@ export function createLifecycle(deps: LifecycleDeps) {
         }
       }
       void deps.webhooks.notify(ended);
+      deps.observer?.ended(ended);
       log.info(
-        { jobId, state: JobState[ended.state], counts: ended.counts && toJson(JobCountsSchema, ended.counts) },
+        {
+          jobId,
+          state: JobState[ended.state],
+          counts: ended.counts && toJson(JobCountsSchema, ended.counts),
+          ...traceFields(ended.traceParent),
+        },
         "job ended",
       );
       return ended;

@@ -5,17 +5,26 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { encodeMessage, type LaneName, taskSubject } from "@imgc/common";
+import { encodeMessage, type LaneName, TRACEPARENT, taskSubject } from "@imgc/common";
 import { type Chunk, ChunkDispatchSchema, ChunkSchema } from "@imgc/proto";
-import type { JetStreamClient } from "nats";
+import { headers, type JetStreamClient, type MsgHdrs } from "nats";
 import type { ChunkStore } from "../jobs/chunk-store.js";
 
 const PUBLISH_CONCURRENCY = 64;
 
-export function createDispatcher(js: JetStreamClient, chunks: ChunkStore) {
+/** The job's trace context travels in a header too, so a worker can log it before decoding anything. */
+function traceHeaders(chunk: Chunk): { headers?: MsgHdrs } {
+  if (!chunk.traceParent) return {};
+  const h = headers();
+  h.set(TRACEPARENT, chunk.traceParent);
+  return { headers: h };
+}
+
+export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, observer?: { republished(): void }) {
   async function publishOne(chunk: Chunk, lane: LaneName): Promise<void> {
     await js.publish(taskSubject(lane), encodeMessage(ChunkSchema, chunk), {
       msgID: `${chunk.jobId}.${chunk.index}`,
+      ...traceHeaders(chunk),
     });
     await chunks.createDispatch(
       create(ChunkDispatchSchema, { jobId: chunk.jobId, index: chunk.index, publishedAt: timestampNow() }),
@@ -50,7 +59,9 @@ export function createDispatcher(js: JetStreamClient, chunks: ChunkStore) {
       if (republished === null) return null;
       await js.publish(taskSubject(lane), encodeMessage(ChunkSchema, chunk), {
         msgID: `${chunk.jobId}.${chunk.index}.${republished}`,
+        ...traceHeaders(chunk),
       });
+      observer?.republished();
       return republished;
     },
   };

@@ -5,7 +5,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { keys, type Logger, laneOf } from "@imgc/common";
+import { keys, type Logger, laneOf, traceFields } from "@imgc/common";
 import {
   type Chunk,
   ChunkItemSchema,
@@ -81,6 +81,7 @@ export function buildChunks(
       ...(job.options ? { options: job.options } : {}),
       outputBucket,
       outputPrefix: keys.outputPrefix(job.tenant, job.id),
+      traceParent: job.traceParent,
     }),
   );
 }
@@ -134,8 +135,8 @@ export function createSubmitter(deps: SubmitDeps) {
   }
 
   return {
-    /** `request` is validated already. */
-    async submit(tenant: string, request: SubmitJobRequest): Promise<Submitted> {
+    /** `request` is validated already; `traceParent` is the W3C trace context the job carries to its chunks. */
+    async submit(tenant: string, request: SubmitJobRequest, traceParent = ""): Promise<Submitted> {
       const key = request.idempotencyKey;
       if (key) {
         const job = await existing(tenant, key);
@@ -150,6 +151,7 @@ export function createSubmitter(deps: SubmitDeps) {
         idempotencyKey: key,
         label: request.label,
         webhookUrl: request.webhookUrl,
+        traceParent,
         ...(request.options ? { options: request.options } : {}),
       });
 
@@ -188,7 +190,14 @@ export function createSubmitter(deps: SubmitDeps) {
       const accepted = (await lifecycle.get(job.id)) ?? job;
       await events.job(accepted);
       log.info(
-        { jobId: job.id, tenant, items: items.length, missing: missing.length, chunks: list.length },
+        {
+          jobId: job.id,
+          tenant,
+          items: items.length,
+          missing: missing.length,
+          chunks: list.length,
+          ...traceFields(traceParent),
+        },
         "job accepted",
       );
       // Every source was missing: the job has ended already.

@@ -5,7 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { keys, type Logger, type Storage } from "@imgc/common";
+import { continueTrace, formatTraceparent, keys, type Logger, type Storage, TRACEPARENT } from "@imgc/common";
 import {
   ChunkItemSchema,
   type ItemResult,
@@ -120,7 +120,9 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
     async submitJob(request, context) {
       const tenant = tenantOf(context);
       validateSubmit(request, tenant, storage.bucket);
-      return guarded(() => deps.submitter.submit(tenant, request));
+      // The job continues the caller's trace (the gateway's), or starts one for an internal caller.
+      const trace = formatTraceparent(continueTrace(context.requestHeader.get(TRACEPARENT)));
+      return guarded(() => deps.submitter.submit(tenant, request, trace));
     },
 
     async getJob(request, context) {

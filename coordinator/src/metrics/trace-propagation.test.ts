@@ -1,0 +1,61 @@
+import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { createLogger, parseTraceparent, TASKS_STREAM, TRACEPARENT, taskConsumer } from "@imgc/common";
+import { JobService } from "@imgc/proto";
+import type { NatsConnection } from "nats";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { type Coordinator, startCoordinator } from "../coordinator.js";
+import { testSettings } from "../testing/harness.js";
+import { createMemoryStorage } from "../testing/memory-storage.js";
+import { startNats, type TestNats } from "../testing/nats-server.js";
+
+let nats: TestNats;
+let nc: NatsConnection;
+let coordinator: Coordinator;
+let jobs: ReturnType<typeof createClient<typeof JobService>>;
+
+beforeAll(async () => {
+  nats = await startNats();
+  nc = await nats.connect();
+  const storage = createMemoryStorage();
+  storage.put("uploads/default/u/a.jpg", 100);
+  coordinator = await startCoordinator({ nc, storage, log: createLogger("test", "silent"), settings: testSettings });
+  jobs = createClient(
+    JobService,
+    createRouterTransport(({ service }) => service(JobService, coordinator.jobService)),
+  );
+});
+
+afterAll(async () => {
+  await coordinator?.close();
+  await nc?.close();
+  await nats?.stop();
+});
+
+async function nextChunkHeader(): Promise<{ header: string | undefined; traceParent: string }> {
+  const consumer = await nc.jetstream().consumers.get(TASKS_STREAM, taskConsumer("normal"));
+  const message = await consumer.next({ expires: 2_000 });
+  if (!message) throw new Error("no chunk");
+  message.ack();
+  const { traceParent } = JSON.parse(message.string()) as { traceParent?: string };
+  return { header: message.headers?.get(TRACEPARENT), traceParent: traceParent ?? "" };
+}
+
+const source = { kind: { case: "uploadKey" as const, value: "uploads/default/u/a.jpg" } };
+
+test("the caller's trace id goes on the job, its chunks and their NATS headers", async () => {
+  const incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const { job } = await jobs.submitJob({ sources: [source] }, { headers: { [TRACEPARENT]: incoming } });
+  const stored = parseTraceparent(job?.traceParent);
+  expect(stored?.traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+  // The coordinator continues the trace as its own span.
+  expect(stored?.spanId).not.toBe("00f067aa0ba902b7");
+  const chunk = await nextChunkHeader();
+  expect(chunk.header).toBe(job?.traceParent);
+  expect(chunk.traceParent).toBe(job?.traceParent);
+});
+
+test("a call without a trace context starts a trace", async () => {
+  const { job } = await jobs.submitJob({ sources: [source] });
+  expect(parseTraceparent(job?.traceParent)).toBeDefined();
+  expect((await nextChunkHeader()).header).toBe(job?.traceParent);
+});
