@@ -177,7 +177,15 @@ export function createLifecycle(deps: LifecycleDeps) {
         }
       };
       await Promise.all(Array.from({ length: Math.min(RECORD_CONCURRENCY, list.length) }, worker));
-      const fresh = list.filter((_, at) => accepted[at]);
+      // A result can be in KV and not counted: its write went through but the answer was lost (NATS restarted
+      // mid-request), and the retry found the key taken. The stored result is the item's: count it now, or the
+      // job would wait forever for an item that has its result.
+      const orphans = list.filter((result, at) => !accepted[at] && !entry.ledger.has(result.itemId));
+      const adopted = await Promise.all(orphans.map((result) => results.get(jobId, result.itemId)));
+      const fresh = [
+        ...list.filter((_, at) => accepted[at]),
+        ...adopted.filter((result): result is ItemResult => result !== null),
+      ];
       if (fresh.length === 0) return accepted;
       deps.observer?.recorded(fresh);
 

@@ -1,9 +1,10 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { controlSubject } from "@imgc/common";
-import { ErrorCode, ItemState, JobState, Priority } from "@imgc/proto";
+import { controlSubject, encodeMessage, RESULTS_BUCKET } from "@imgc/common";
+import { ErrorCode, ItemResultSchema, ItemState, JobState, Priority } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
 import type { CoordinatorSettings } from "../coordinator.js";
+import { resultKey } from "../ids.js";
 import {
   doneResult,
   eventually,
@@ -81,6 +82,33 @@ describe("ReportItem", () => {
     // The redelivered chunk is claimed again: only the item without a result is pending.
     const again = await t.cluster.claimChunk({ workerId: "w2", jobId: job.id, index: first.chunk.index, delivery: 2 });
     expect(again.pendingItemIds).not.toContain(itemId);
+  });
+
+  it("counts a result whose write went through while its answer was lost (a NATS restart mid-report)", async () => {
+    const { nc, t } = await setup();
+    const job = await submit(t, 1);
+    const [first] = await pullChunks(nc, 1);
+    if (!first) throw new Error("no chunk");
+    const itemId = first.chunk.items[0]?.itemId ?? "";
+    await t.cluster.claimChunk({ workerId: "w1", jobId: job.id, index: first.chunk.index, delivery: 1 });
+    // The first ReportItem's KV create reached the server; the coordinator never heard back, so did not count it.
+    const kv = await nc.jetstream().views.kv(RESULTS_BUCKET);
+    await kv.create(resultKey(job.id, itemId), encodeMessage(ItemResultSchema, doneResult(itemId, 1000, 300)));
+
+    // The worker's retry finds the key taken: not accepted, but the item is counted and the job ends.
+    const retried = await t.cluster.reportItem({
+      workerId: "w1",
+      jobId: job.id,
+      chunkIndex: first.chunk.index,
+      result: doneResult(itemId, 1000, 300),
+    });
+    expect(retried.accepted).toBe(false);
+    const ended = await eventually(async () => {
+      const now = await jobOf(t, job.id);
+      return now?.state === JobState.COMPLETED ? now : null;
+    });
+    expect(ended.counts).toMatchObject({ total: 1, done: 1, failed: 0, pending: 0 });
+    expect(ended.bytesOut).toBe(300n);
   });
 
   it("rejects results that are not terminal or name no item of the job", async () => {
