@@ -6,7 +6,8 @@
  *   npm run up [-- --workers 3] [-- --no-demo]
  *
  * Ports are the defaults of docs/protocol.md; the same IMGC_* variables move them (IMGC_NATS_URL,
- * IMGC_S3_ENDPOINT, IMGC_COORDINATOR_PORT, IMGC_GATEWAY_PORT, IMGC_GATEWAY_GRPC_PORT), and every other IMGC_*
+ * IMGC_S3_ENDPOINT, IMGC_COORDINATOR_PORT, IMGC_COORDINATOR_HTTP_PORT, IMGC_GATEWAY_PORT, IMGC_GATEWAY_GRPC_PORT,
+ * and IMGC_WORKER_HTTP_PORT, the first worker's: worker N gets that port + N - 1), and every other IMGC_*
  * variable set here reaches the services as it is.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -70,16 +71,22 @@ const ports = {
   nats: portOf("IMGC_NATS_URL", 4222),
   s3: portOf("IMGC_S3_ENDPOINT", 9000),
   coordinator: portOf("IMGC_COORDINATOR_PORT", 50051),
+  coordinatorHttp: portOf("IMGC_COORDINATOR_HTTP_PORT", 9464),
   gateway: portOf("IMGC_GATEWAY_PORT", 8080),
   gatewayGrpc: portOf("IMGC_GATEWAY_GRPC_PORT", 8081),
+  // Each worker has its own metrics and health port, from this one up.
+  workerHttp: portOf("IMGC_WORKER_HTTP_PORT", 9465),
 };
 const variableOf: Record<keyof typeof ports, string> = {
   nats: "IMGC_NATS_URL",
   s3: "IMGC_S3_ENDPOINT",
   coordinator: "IMGC_COORDINATOR_PORT",
+  coordinatorHttp: "IMGC_COORDINATOR_HTTP_PORT",
   gateway: "IMGC_GATEWAY_PORT",
   gatewayGrpc: "IMGC_GATEWAY_GRPC_PORT",
+  workerHttp: "IMGC_WORKER_HTTP_PORT",
 };
+const workerHttpPort = (n: number) => ports.workerHttp + n - 1;
 
 function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -157,7 +164,11 @@ async function buildWebIfMissing(): Promise<void> {
 
 async function main(): Promise<void> {
   if (!ensureSystemPackage(natsServer, "npm run up", (line) => console.error(line))) process.exit(1);
-  for (const [name, port] of Object.entries(ports) as [keyof typeof ports, number][]) {
+  const wanted = [
+    ...(Object.entries(ports) as [keyof typeof ports, number][]).filter(([name]) => name !== "workerHttp"),
+    ...Array.from({ length: workerCount }, (_, i) => ["workerHttp", workerHttpPort(i + 1)] as const),
+  ];
+  for (const [name, port] of wanted) {
     if (!(await isFree(port))) {
       console.error(
         `Port ${port} (${name}) is in use: another imgc or nats-server may be running. Stop it, or move this one with ${variableOf[name]}.`,
@@ -183,6 +194,7 @@ async function main(): Promise<void> {
     IMGC_COORDINATOR_URL: `127.0.0.1:${ports.coordinator}`,
     IMGC_COORDINATOR_HOST: "127.0.0.1",
     IMGC_COORDINATOR_PORT: String(ports.coordinator),
+    IMGC_COORDINATOR_HTTP_PORT: String(ports.coordinatorHttp),
     IMGC_GATEWAY_HOST: "127.0.0.1",
     IMGC_GATEWAY_PORT: String(ports.gateway),
     IMGC_GATEWAY_GRPC_PORT: String(ports.gatewayGrpc),
@@ -209,7 +221,10 @@ async function main(): Promise<void> {
   await allStarted([
     service("gateway", "gateway"),
     ...Array.from({ length: workerCount }, (_, i) =>
-      service("worker", `worker-${i + 1}`, { IMGC_WORKER_ID: `worker-${i + 1}` }),
+      service("worker", `worker-${i + 1}`, {
+        IMGC_WORKER_ID: `worker-${i + 1}`,
+        IMGC_WORKER_HTTP_PORT: String(workerHttpPort(i + 1)),
+      }),
     ),
   ]);
 
@@ -221,6 +236,7 @@ async function main(): Promise<void> {
     `  gRPC         ${grpc}  ${dim(`buf curl --protocol grpc --http2-prior-knowledge --schema proto http://${grpc}/imgc.v1.JobService/ListJobs`)}`,
     `  Connect      ${web}/imgc.v1.JobService/<method>`,
     `  coordinator  127.0.0.1:${ports.coordinator} (internal gRPC)`,
+    `  metrics      http://127.0.0.1:${ports.coordinatorHttp}/metrics (coordinator), ${web}/metrics (gateway), http://127.0.0.1:${workerHttpPort(1)}${workerCount > 1 ? `…${workerHttpPort(workerCount)}` : ""}/metrics (workers); /healthz and /readyz beside each`,
     `  S3           ${s3Url} (bucket imgc, keys S3RVER/S3RVER; data in .data/s3)`,
     `  NATS         ${natsUrl} (JetStream; data in .data/nats)`,
     `  logs         ${path.relative(process.cwd(), logs) || logs}/`,

@@ -7,7 +7,7 @@
  * to have nothing pending, and acked.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { decodeMessage, type Logger } from "@imgc/common";
+import { continueTrace, decodeMessage, formatTraceparent, type Logger, TRACEPARENT, traceFields } from "@imgc/common";
 import { type Chunk, ChunkSchema, type ItemResult } from "@imgc/proto";
 import type { JsMsg } from "nats";
 import { AbortedError } from "./backoff.js";
@@ -58,7 +58,9 @@ export function runChunk(msg: JsMsg, deps: ChunkRunnerDeps): RunningChunk {
 }
 
 async function run(msg: JsMsg, chunk: Chunk, id: string, signal: AbortSignal, deps: ChunkRunnerDeps) {
-  const log = deps.log.child({ chunk: id, delivery: msg.info.redeliveryCount });
+  // The job's trace, continued as this worker's span: its logs and its calls to the coordinator carry it.
+  chunk.traceParent = formatTraceparent(continueTrace(msg.headers?.get(TRACEPARENT) || chunk.traceParent));
+  const log = deps.log.child({ chunk: id, delivery: msg.info.redeliveryCount, ...traceFields(chunk.traceParent) });
   const keepAlive = setInterval(
     () => {
       try {

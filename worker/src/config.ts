@@ -28,6 +28,9 @@ export const workerSchema = {
     "chunks run at once; default the core count",
   ),
   heartbeatMs: int("IMGC_HEARTBEAT_MS", 2_000, 100, 60_000, "heartbeat period"),
+  httpHost: str("IMGC_WORKER_HTTP_HOST", "127.0.0.1", "listen host of /metrics, /healthz and /readyz"),
+  // Several workers on one host each need their own: 0 picks a free port, which the "ready" line names.
+  httpPort: int("IMGC_WORKER_HTTP_PORT", 9465, 0, 65535, "port of /metrics, /healthz and /readyz; 0 picks one"),
   // The next three shape the shared NATS topology, which every process ensures at start: they must match the
   // coordinator's, or each start would flip the consumers' settings back and forth.
   ackWaitMs: int("IMGC_ACK_WAIT_MS", 30_000, 1_000, 3_600_000, "JetStream AckWait for chunks"),

@@ -6,6 +6,7 @@
  */
 import { fromBinary } from "@bufbuild/protobuf";
 import { CompressionOptionsSchema, ErrorCode } from "@imgc/proto";
+import sharp from "sharp";
 import type { EngineReply, EngineRequest } from "./engine-pool.js";
 import { CompressError, compress } from "./pipeline/index.js";
 
@@ -27,6 +28,9 @@ async function answer(request: EngineRequest): Promise<EngineReply> {
   }
 }
 
+// The pool shares the cores out among its children (VIPS_CONCURRENCY). Set explicitly: on glibc, sharp drops
+// its default to 1 thread unless MALLOC_ARENA_MAX is set, and otherwise takes every core, per child.
+sharp.concurrency(Math.max(1, Number(process.env.VIPS_CONCURRENCY) || 1));
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => {});
 process.on("disconnect", () => process.exit(0));
 process.on("message", (request: EngineRequest) => {

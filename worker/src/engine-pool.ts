@@ -10,6 +10,7 @@
  * the machine's, an OOM kill), then fails INTERNAL.
  */
 import { type ChildProcess, fork } from "node:child_process";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { toBinary } from "@bufbuild/protobuf";
 import type { Logger } from "@imgc/common";
@@ -50,6 +51,18 @@ export interface EnginePoolOptions {
   execArgv?: string[];
   /** A child's deadline past the image's own timeout, when no signal cut it first. */
   killGraceMs?: number;
+  /**
+   * libvips threads per image in each child: VIPS_CONCURRENCY when set, else the cores shared out among the
+   * children, so that `size` images at once use every core without oversubscribing them.
+   */
+  threads?: number;
+}
+
+/** The libvips threads per child: VIPS_CONCURRENCY, or the cores divided among the children. */
+export function threadsPerChild(children: number, env: NodeJS.ProcessEnv = process.env): number {
+  const set = Number(env.VIPS_CONCURRENCY);
+  if (Number.isInteger(set) && set > 0) return set;
+  return Math.max(1, Math.floor(availableParallelism() / Math.max(1, children)));
 }
 
 export interface EnginePool extends Engine {
@@ -76,6 +89,7 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
   const modulePath = options.modulePath ?? fileURLToPath(new URL("./engine-child.ts", import.meta.url));
   const execArgv = options.execArgv ?? process.execArgv;
   const killGraceMs = options.killGraceMs ?? 1_000;
+  const env = { ...process.env, VIPS_CONCURRENCY: String(options.threads ?? threadsPerChild(options.size)) };
   const all = new Set<Child>();
   const idle: Child[] = [];
   const waiting: ((child: Child) => void)[] = [];
@@ -96,6 +110,7 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
   function spawn(): Child {
     const proc = fork(modulePath, [], {
       execArgv,
+      env,
       serialization: "advanced",
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });

@@ -11,13 +11,18 @@ import {
   connectNats,
   createGrpcJsClient,
   createLogger,
+  createMetricsRegistry,
   createStorage,
   defaultTopology,
   ensureTopology,
+  grpcHealthProbe,
+  natsReadiness,
+  startHealthServer,
 } from "@imgc/common";
 import { ClusterService } from "@imgc/proto";
 import { loadWorkerConfig, type WorkerConfig } from "./config.js";
 import { createEnginePool } from "./engine-pool.js";
+import { createWorkerMetrics } from "./metrics/worker-metrics.js";
 import { objectStoreFrom } from "./object-store.js";
 import { createItemProcessor } from "./process-item.js";
 import { createReporter } from "./reporter.js";
@@ -52,24 +57,29 @@ const cache =
     ? createResultCache(await openCacheBucket(nc.jetstream(), config.cacheTtlMs), `imgc-worker-${version}`, log)
     : undefined;
 
+const registry = createMetricsRegistry();
+const metrics = createWorkerMetrics(registry, log);
+
 const worker = createWorker({
   nc,
   workers: topology.workers,
-  reporter: createReporter({ client, workerId: config.workerId, log }),
-  processItem: createItemProcessor({
-    store: objectStoreFrom(storage),
-    engine,
-    ...(cache ? { cache } : {}),
-    limits: {
-      maxInputBytes: config.maxInputBytes,
-      maxPixels: config.maxPixels,
-      maxFrames: config.maxFrames,
-      timeoutMs: config.itemTimeoutMs,
-    },
-    workerId: config.workerId,
-    defaultBucket: storage.bucket,
-    log,
-  }),
+  reporter: metrics.reporter(createReporter({ client, workerId: config.workerId, log })),
+  processItem: metrics.processItem(
+    createItemProcessor({
+      store: objectStoreFrom(storage),
+      engine,
+      ...(cache ? { cache } : {}),
+      limits: {
+        maxInputBytes: config.maxInputBytes,
+        maxPixels: config.maxPixels,
+        maxFrames: config.maxFrames,
+        timeoutMs: config.itemTimeoutMs,
+      },
+      workerId: config.workerId,
+      defaultBucket: storage.bucket,
+      log,
+    }),
+  ),
   identity: {
     id: config.workerId,
     host: hostname(),
@@ -86,9 +96,24 @@ const worker = createWorker({
 
 // A worker takes chunks only once an engine child is up: its first images must not time out waiting for one.
 await engine.ready();
+metrics.track(() => worker.status());
+// Workers have no gRPC server: this HTTP port is their health interface (and Prometheus target). It listens
+// before the worker registers, so a port clash stops it before it takes any work.
+const coordinatorProbe = grpcHealthProbe(config.coordinatorUrl);
+const http = await startHealthServer({
+  host: config.httpHost,
+  port: config.httpPort,
+  log,
+  registry,
+  checks: { nats: natsReadiness(() => nc), s3: () => storage.ping(), coordinator: coordinatorProbe.check },
+});
+
 await worker.start();
 // workerId comes with the child logger's bindings.
-log.info({ slots: config.slots, coordinator: config.coordinatorUrl, cache: cache !== undefined }, "ready");
+log.info(
+  { slots: config.slots, coordinator: config.coordinatorUrl, cache: cache !== undefined, httpPort: http.port },
+  "ready",
+);
 
 let signals = 0;
 function onSignal(signal: string): void {
@@ -112,6 +137,8 @@ process.on("SIGINT", () => onSignal("SIGINT"));
 
 await worker.done;
 client.close();
+coordinatorProbe.close();
+await http.close();
 await engine.close();
 // drain() flushes the acks and naks still buffered before closing; with NATS unreachable it would wait for the
 // server, so it gets a few seconds.

@@ -7,7 +7,7 @@
  * after a lost answer is harmless.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { GrpcJsClient, Logger } from "@imgc/common";
+import { type GrpcJsClient, type Logger, TRACEPARENT } from "@imgc/common";
 import type { Chunk, ClaimChunkResponse, ClusterService, ItemResult, ReportItemResponse } from "@imgc/proto";
 import { retry } from "./backoff.js";
 
@@ -44,6 +44,11 @@ export interface Reporter {
   complete(chunk: Chunk, released: boolean, signal?: AbortSignal, budgetMs?: number): Promise<void>;
 }
 
+/** Each call carries the chunk's trace context, so the coordinator's side of it joins the job's trace. */
+function callOptions(chunk: Chunk, timeoutMs: number) {
+  return chunk.traceParent ? { timeoutMs, headers: { [TRACEPARENT]: chunk.traceParent } } : { timeoutMs };
+}
+
 export function createReporter(deps: ReporterDeps): Reporter {
   const budgetMs = deps.retryBudgetMs ?? 60_000;
   const timeoutMs = deps.callTimeoutMs ?? 10_000;
@@ -73,7 +78,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
         () =>
           deps.client.claimChunk(
             { workerId: deps.workerId, jobId: chunk.jobId, index: chunk.index, delivery },
-            { timeoutMs },
+            callOptions(chunk, timeoutMs),
           ),
         signal,
       );
@@ -84,7 +89,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
         () =>
           deps.client.reportItem(
             { workerId: deps.workerId, jobId: chunk.jobId, chunkIndex: chunk.index, result },
-            { timeoutMs },
+            callOptions(chunk, timeoutMs),
           ),
         signal,
       );
@@ -95,7 +100,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
         () =>
           deps.client.completeChunk(
             { workerId: deps.workerId, jobId: chunk.jobId, index: chunk.index, released },
-            { timeoutMs },
+            callOptions(chunk, timeoutMs),
           ),
         signal,
         budget,

@@ -79,7 +79,7 @@ describe("coordinator metrics", () => {
 
     await heartbeat(nc, "w1");
     await eventually(async () => (await sample("imgc_workers_alive")) === 1);
-    expect(await sample("imgc_worker_slots")).toBe(2);
+    expect(await sample("imgc_cluster_slots")).toBe(2);
 
     const pulled = await pullChunks(nc, 2);
     expect(pulled).toHaveLength(2);

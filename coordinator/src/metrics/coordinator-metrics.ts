@@ -93,11 +93,11 @@ export function createCoordinatorMetrics(registry: Registry, log: Logger) {
     });
   perWorker("Live workers (a heartbeat within IMGC_WORKER_TIMEOUT_MS)", "imgc_workers_alive", (w) => w.length);
   perWorker("Live workers that are draining", "imgc_workers_draining", (w) => w.filter((x) => x.draining).length);
-  perWorker("Chunk slots over the live workers", "imgc_worker_slots", (w) => w.reduce((n, x) => n + x.slots, 0));
-  perWorker("Busy chunk slots over the live workers", "imgc_worker_slots_busy", (w) =>
+  perWorker("Chunk slots over the live workers", "imgc_cluster_slots", (w) => w.reduce((n, x) => n + x.slots, 0));
+  perWorker("Busy chunk slots over the live workers", "imgc_cluster_slots_busy", (w) =>
     w.reduce((n, x) => n + x.busy, 0),
   );
-  perWorker("Items per second over the live workers (each worker's last minute)", "imgc_worker_items_per_second", (w) =>
+  perWorker("Items per second over the live workers (each worker's last minute)", "imgc_cluster_items_per_second", (w) =>
     w.reduce((n, x) => n + x.itemsPerSecond, 0),
   );
 
