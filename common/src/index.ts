@@ -4,6 +4,8 @@ export * from "./health-http.js";
 export * from "./logger.js";
 export * from "./metrics.js";
 export * from "./nats.js";
+export * from "./reflection.js";
+export * from "./reflection-service.js";
 export * from "./rpc-metrics.js";
 export * from "./storage.js";
 export * from "./trace.js";

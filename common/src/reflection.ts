@@ -1,6 +1,7 @@
 /**
  * gRPC server reflection from the protobuf-es descriptors compiled into @imgc/proto, so `grpcurl` and
- * `buf curl` work against the coordinator without the .proto files.
+ * `buf curl` work without the .proto files: `createReflection` for grpc-js servers (the coordinator), and
+ * the descriptor helpers the Connect implementation in reflection-service.ts shares (the gateway).
  */
 import { type DescFile, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type DescriptorProto, type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
@@ -10,7 +11,7 @@ import { file_imgc_v1_cluster_service, file_imgc_v1_job_service } from "@imgc/pr
 import { protoPath as healthProtoPath } from "grpc-health-check";
 
 /** The files and, transitively, everything they import, each once. */
-function withDependencies(roots: readonly DescFile[]): DescFile[] {
+export function withDependencies(roots: readonly DescFile[]): DescFile[] {
   const seen = new Map<string, DescFile>();
   const visit = (file: DescFile) => {
     if (seen.has(file.name)) return;

@@ -4,10 +4,9 @@
  */
 import type { ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { grpcImplementation, grpcServiceDefinition, type Logger } from "@imgc/common";
+import { createReflection, grpcImplementation, grpcServiceDefinition, type Logger } from "@imgc/common";
 import { ClusterService, JobService } from "@imgc/proto";
 import { HealthImplementation } from "grpc-health-check";
-import { createReflection } from "./reflection.js";
 
 export interface ServerDeps {
   jobService: ServiceImpl<typeof JobService>;

@@ -2,11 +2,13 @@
  * The gateway on real ports (listen on 0), called by connect-node clients over Connect, gRPC-Web and gRPC,
  * and by plain HTTP. The coordinator and S3 are faked: they are not what is tested here.
  */
+import { execFile } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { promisify } from "node:util";
 import { Code, ConnectError, createClient, createRouterTransport, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
@@ -21,6 +23,7 @@ import { build, type Gateway } from "./server.js";
 import { TENANT_HEADER } from "./services/job-service.js";
 
 const log = createLogger("gateway-test", "silent");
+const run = promisify(execFile);
 const KEY = "test-key-1";
 
 let gateway: Gateway;
@@ -304,6 +307,42 @@ describe("health, CORS and the web client", () => {
     expect(res.body).toContain("<title>imgc</title>");
     expect(gateway.web).toBe(true);
   });
+});
+
+describe("gRPC server reflection", () => {
+  const buf = join(import.meta.dirname, "../../node_modules/.bin/buf");
+  const bufCurl = async (...args: string[]) => {
+    try {
+      const { stdout } = await run(buf, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args]);
+      return { code: 0, stdout, stderr: "" };
+    } catch (err) {
+      const failed = err as { code?: number; stdout?: string; stderr?: string };
+      return { code: failed.code ?? -1, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
+    }
+  };
+
+  test("buf curl lists the services and calls GetJob with no schema but the gateway's reflection", async () => {
+    const listed = await bufCurl("--list-services", grpcBase);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout.trim().split("\n")).toEqual([
+      "grpc.reflection.v1.ServerReflection",
+      "grpc.reflection.v1alpha.ServerReflection",
+      "imgc.v1.JobService",
+    ]);
+    // Reflection itself needs no key; the call it describes does.
+    const got = await bufCurl(
+      "-H",
+      `Authorization: Bearer ${KEY}`,
+      "-d",
+      '{"jobId":"job-7"}',
+      `${grpcBase}/imgc.v1.JobService/GetJob`,
+    );
+    expect(got.code, got.stderr).toBe(0);
+    expect(JSON.parse(got.stdout)).toEqual({ job: { id: "job-7", state: "JOB_STATE_QUEUED" } });
+    const anonymous = await bufCurl("-d", '{"jobId":"job-7"}', `${grpcBase}/imgc.v1.JobService/GetJob`);
+    // buf curl exits with the RPC's code shifted left by three: UNAUTHENTICATED (16) is 128.
+    expect(anonymous.code).toBe(Code.Unauthenticated << 3);
+  }, 60_000);
 });
 
 describe("GET /v1/cluster", () => {

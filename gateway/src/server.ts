@@ -11,7 +11,7 @@
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { type Client, Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
-import type { Logger, Storage } from "@imgc/common";
+import { type Logger, reflectionRoutes, type Storage } from "@imgc/common";
 import { type ClusterService, JobService } from "@imgc/proto";
 import fastify, {
   type FastifyInstance,
@@ -75,9 +75,14 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
   );
   const uploads = createUploads({ storage: deps.storage, maxUploadBytes: deps.maxUploadBytes, log: deps.log });
   const service = createJobService({ coordinator: deps.coordinator, uploads, log: deps.log });
-  // Fresh options per instance: the plugin keeps state (its shutdown signal) in them.
-  const connectOptions = () => ({
-    routes: (router: ConnectRouter) => router.service(JobService, service),
+  const reflection = reflectionRoutes([JobService]);
+  // Fresh options per instance: the plugin keeps state (its shutdown signal) in them. Reflection is a
+  // bidi stream, so it is served on the HTTP/2 port only.
+  const connectOptions = (withReflection: boolean) => ({
+    routes: (router: ConnectRouter) => {
+      router.service(JobService, service);
+      if (withReflection) reflection(router);
+    },
     requestGate: authGate(authenticate),
     interceptors: [concealUnexpectedErrors(deps.log)],
     readMaxBytes: READ_MAX_BYTES,
@@ -100,14 +105,14 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
   const openResults = createResultsReader({ coordinator: deps.coordinator, log: deps.log });
   resultRoutes(http, { openResults, storage: deps.storage, authenticate, log: deps.log });
   clusterRoutes(http, { cluster: deps.cluster, authenticate, log: deps.log });
-  await http.register(fastifyConnectPlugin, connectOptions());
+  await http.register(fastifyConnectPlugin, connectOptions(false));
   const web = deps.webDir !== undefined && (await staticWeb(http, deps.webDir));
 
   const grpc = fastify({ logger: false, http2: true });
   logRequests(grpc, deps.log);
   installErrorHandler(grpc, deps.log);
   healthRoutes(grpc, { checks: deps.checks, log: deps.log });
-  await grpc.register(fastifyConnectPlugin, connectOptions());
+  await grpc.register(fastifyConnectPlugin, connectOptions(true));
 
   return { http, grpc, web };
 }

@@ -8,6 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
+import { isReflectionService } from "@imgc/common";
 import type { FastifyInstance } from "fastify";
 import type { Admit } from "./rate-limit.js";
 
@@ -43,9 +44,13 @@ export function createAuthenticator(apiKeys: ReadonlyMap<string, string>, admit:
   };
 }
 
-/** Connect's request gate: runs before any request message is received. */
+/**
+ * Connect's request gate: runs before any request message is received. Server reflection is let through
+ * unauthenticated (it describes the public API, nothing more), so `buf curl` works without --schema.
+ */
 export function authGate(authenticate: Authenticate) {
   return (context: HandlerContext) => {
+    if (isReflectionService(context.service.typeName)) return;
     context.values.set(tenantKey, authenticate(context.requestHeader.get("authorization") ?? undefined));
   };
 }

@@ -1,0 +1,82 @@
+/**
+ * The gateway's metrics, served at GET /metrics on its HTTP port: HTTP requests by route, method and status
+ * (uploads, results, Connect and gRPC-Web calls alike, on both ports) with their duration, JobService RPCs by
+ * method and gRPC code, the bytes uploaded into object storage, and Node's process metrics.
+ */
+import {
+  Counter,
+  createMetricsRegistry,
+  createRpcMetrics,
+  Histogram,
+  type Registry,
+  type RpcMetrics,
+  type Storage,
+} from "@imgc/common";
+import type { FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase } from "fastify";
+
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  /** Wraps a ServiceImpl: calls by method and code, and their duration. */
+  readonly rpc: RpcMetrics;
+  /** Counts the bytes of every upload stored through it. */
+  storage<T extends Pick<Storage, "putStream">>(storage: T): T;
+  /** Counts the requests of `app`; with `serve`, adds GET /metrics to it. */
+  observe<S extends RawServerBase>(
+    app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
+    options: { port: string; serve: boolean },
+  ): void;
+}
+
+export function createGatewayMetrics(registry: Registry = createMetricsRegistry()): GatewayMetrics {
+  const requests = new Counter({
+    name: "imgc_gateway_http_requests_total",
+    help: "HTTP requests, by port (http, grpc), route pattern, method and status",
+    labelNames: ["port", "route", "method", "status"] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "imgc_gateway_http_request_duration_seconds",
+    help: "HTTP request duration until the response ended, by port and route pattern",
+    labelNames: ["port", "route"] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
+    registers: [registry],
+  });
+  const uploaded = new Counter({
+    name: "imgc_gateway_upload_bytes_total",
+    help: "Bytes of uploads stored in object storage (PUT and multipart POST /v1/uploads, UploadImage)",
+    registers: [registry],
+  });
+  const uploads = new Counter({
+    name: "imgc_gateway_uploads_total",
+    help: "Uploads stored in object storage",
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    rpc: createRpcMetrics(registry, "imgc_gateway_"),
+    storage(storage) {
+      return Object.assign(Object.create(storage) as typeof storage, {
+        async putStream(...args: Parameters<typeof storage.putStream>) {
+          const result = await storage.putStream(...args);
+          uploads.inc();
+          if (typeof args[2] === "number") uploaded.inc(args[2]);
+          return result;
+        },
+      });
+    },
+    observe(app, { port, serve }) {
+      app.addHook("onResponse", async (request, reply) => {
+        // The route's pattern, not its URL: upload names and job ids would make a series each.
+        const route = request.routeOptions.url ?? "unmatched";
+        requests.inc({ port, route, method: request.method, status: String(reply.statusCode) });
+        duration.observe({ port, route }, reply.elapsedTime / 1000);
+      });
+      if (serve) {
+        app.get("/metrics", async (_request, reply) =>
+          reply.header("content-type", registry.contentType).send(await registry.metrics()),
+        );
+      }
+    },
+  };
+}
