@@ -38,10 +38,12 @@ async function bufCall(args: string[]): Promise<Record<string, unknown>> {
   return JSON.parse(result.stdout) as Record<string, unknown>;
 }
 
-/** Server reflection where the gRPC port offers it; the proto/ folder otherwise. */
-async function grpcSchemaArgs(grpcBase: string): Promise<string[]> {
-  const probe = await bufCurl(["--protocol", "grpc", "--http2-prior-knowledge", "--list-services", grpcBase]);
-  return probe.code === 0 && probe.stdout.includes("imgc.v1.JobService") ? [] : ["--schema", "proto"];
+/** The gateway's gRPC port serves reflection: buf curl needs no schema there. */
+async function expectReflection(grpcBase: string): Promise<string[]> {
+  const listed = await bufCurl(["--protocol", "grpc", "--http2-prior-knowledge", "--list-services", grpcBase]);
+  expect(listed.code, listed.stderr).toBe(0);
+  expect(listed.stdout.split("\n")).toContain("imgc.v1.JobService");
+  return [];
 }
 
 describe("buf curl against the gateway", () => {
@@ -62,7 +64,7 @@ describe("buf curl against the gateway", () => {
             "--protocol",
             "grpc",
             "--http2-prior-knowledge",
-            ...(await grpcSchemaArgs(c.addresses.gatewayGrpc)),
+            ...(await expectReflection(c.addresses.gatewayGrpc)),
             `${c.addresses.gatewayGrpc}/imgc.v1.JobService`,
           ]
         : // Reflection needs HTTP/2; the HTTP port speaks HTTP/1.1, so the schema comes from proto/.
