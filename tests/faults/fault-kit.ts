@@ -1,0 +1,397 @@
+/**
+ * What every fault scenario shares: the fault-test timings, one set of small generated images (made once per
+ * machine and cached on disk), a job over them, progress polling, and the check that nothing was lost.
+ */
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { Client } from "@connectrpc/connect";
+import { TASKS_STREAM } from "@imgc/common";
+import {
+  type CompressionOptionsSchema,
+  ErrorCode,
+  ImageFormat,
+  type ItemResult,
+  ItemState,
+  type Job,
+  type JobEvent,
+  type JobService,
+  JobState,
+  type Priority,
+} from "@imgc/proto";
+import { connect, type NatsConnection } from "nats";
+import sharp from "sharp";
+import { expect } from "vitest";
+import {
+  allResults,
+  type Cluster,
+  type Fixture,
+  generateImages,
+  listKeys,
+  terminalJobStates,
+  type Uploaded,
+  uploadFixtures,
+  waitForJob,
+} from "../harness/index.js";
+
+/**
+ * Short enough that every failure is handled within seconds on a 2-core CI machine, long enough that a busy
+ * machine does not mistake a slow worker for a dead one. The result cache is off: a second job over the same
+ * images must compress them again, not copy the first job's outputs.
+ */
+export const faultTimings: Record<string, string> = {
+  IMGC_ACK_WAIT_MS: "5000",
+  IMGC_WORKER_TIMEOUT_MS: "3000",
+  IMGC_HEARTBEAT_MS: "1000",
+  IMGC_MAX_DELIVER: "4",
+  IMGC_ITEM_TIMEOUT_MS: "2000",
+  IMGC_DRAIN_TIMEOUT_MS: "3000",
+  IMGC_CACHE_TTL_MS: "0",
+  IMGC_LOG_LEVEL: "info",
+};
+
+/** Two slots per worker: four workers then hold eight chunks at once, on two cores. */
+export const faultWorkerEnv: Record<string, string> = { IMGC_WORKER_SLOTS: "2" };
+
+export const JOB_SIZE = 500;
+
+/** Every scenario's job asks for the same thing: one fixed WebP encode, streamed. */
+export const webp: MessageInitShape<typeof CompressionOptionsSchema> = {
+  format: ImageFormat.WEBP,
+  target: { goal: { case: "quality", value: 75 } },
+};
+
+const FIXTURE_VERSION = "v1";
+
+/**
+ * `count` images of 32 to 64 px (JPEG, PNG, WebP in turn), generated once per machine into the temp folder and
+ * read back from there afterwards, so that the scenarios share them without paying for them each time.
+ */
+export async function smallImages(count = JOB_SIZE, seed = 6): Promise<Fixture[]> {
+  const dir = path.join(os.tmpdir(), `imgc-fault-images-${FIXTURE_VERSION}-${count}-${seed}`);
+  try {
+    const names = readdirSync(dir).sort();
+    if (names.length === count) return names.map((name) => ({ name, body: readFileSync(path.join(dir, name)) }));
+  } catch {
+    // Not made yet.
+  }
+  const images = await generateImages(count, { minSide: 32, maxSide: 64, seed });
+  // Written to a fresh folder and renamed into place, so that a run interrupted half-way leaves nothing half-made.
+  const staging = `${dir}.${process.pid}.tmp`;
+  mkdirSync(staging, { recursive: true });
+  for (const image of images) writeFileSync(path.join(staging, image.name), image.body);
+  try {
+    renameSync(staging, dir);
+  } catch {
+    // Another run made it meanwhile: theirs is the same.
+  }
+  return images;
+}
+
+export interface Batch {
+  prefix: string;
+  uploads: Uploaded[];
+  /** Upload key → its source's width and height. */
+  sizes: Map<string, { width: number; height: number }>;
+}
+
+/** Uploads the images under one fresh prefix (tenant `default` unless given). */
+export async function uploadBatch(
+  c: Cluster,
+  images: readonly Fixture[],
+  options: { tenant?: string } = {},
+): Promise<Batch> {
+  const { prefix, uploads } = await uploadFixtures(c.storage, images, { concurrency: 16, ...options });
+  const sizes = new Map<string, { width: number; height: number }>();
+  await Promise.all(
+    uploads.map(async (upload) => {
+      const { width = 0, height = 0 } = await sharp(upload.body).metadata();
+      sizes.set(upload.key, { width, height });
+    }),
+  );
+  return { prefix, uploads, sizes };
+}
+
+/** Submits a job over every object under the batch's prefix. */
+export async function submitBatch(
+  jobs: Client<typeof JobService>,
+  batch: Batch,
+  extra: { idempotencyKey?: string; priority?: Priority; label?: string } = {},
+): Promise<Job> {
+  const { job } = await jobs.submitJob({
+    sources: [{ kind: { case: "s3Prefix", value: { bucket: "", prefix: batch.prefix } } }],
+    options: webp,
+    ...extra,
+  });
+  if (!job) throw new Error("SubmitJob returned no job");
+  expect(job.counts?.total).toBe(batch.uploads.length);
+  return job;
+}
+
+export const ended = (job: Job | undefined) =>
+  (job?.counts?.done ?? 0) + (job?.counts?.keptOriginal ?? 0) + (job?.counts?.failed ?? 0);
+
+/**
+ * Polls until a random fraction of the job between `from` and `to` has ended; returns the fraction reached.
+ * Fails when the job ends first (the fault would come too late to mean anything).
+ */
+export async function waitForProgress(
+  jobs: Client<typeof JobService>,
+  jobId: string,
+  from = 0.2,
+  to = 0.8,
+  timeoutMs = 120_000,
+): Promise<number> {
+  const target = from + Math.random() * (to - from);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { job } = await jobs.getJob({ jobId });
+    const total = job?.counts?.total ?? 0;
+    const fraction = total > 0 ? ended(job) / total : 0;
+    if (fraction >= target) {
+      if (fraction >= 1) throw new Error(`job ${jobId} ended before the fault (target ${target.toFixed(2)})`);
+      return fraction;
+    }
+    if (Date.now() > deadline) throw new Error(`job ${jobId} did not reach ${target.toFixed(2)} in time`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export interface Expectations {
+  /** Item failures expected, by source file name → error code; every other item must succeed. */
+  failures?: ReadonlyMap<string, ErrorCode>;
+  /** Failures allowed on top of those (none by default), with the codes they may carry. */
+  allowFailed?: { count: number; codes: readonly ErrorCode[] };
+  /** Decode every output and compare it with its source's size (default true). */
+  decode?: boolean;
+}
+
+/**
+ * The invariants of the issue, for an ended job: every item has exactly one terminal result, the counters
+ * count each item once and add up, and the output prefix holds exactly one whole, decodable object per
+ * successful item and nothing else. Returns the results for further checks.
+ */
+export async function expectNothingLost(
+  c: Cluster,
+  jobId: string,
+  batch: Batch,
+  expectations: Expectations = {},
+): Promise<ItemResult[]> {
+  const job = await waitForJob(c.jobs, jobId, { timeoutMs: 1 });
+  const total = batch.uploads.length;
+  const results = await allResults(c.jobs, jobId);
+
+  // Every item, once, in a terminal state, for its own source.
+  expect(results, "one result per item").toHaveLength(total);
+  expect(new Set(results.map((r) => r.itemId)).size, "distinct item ids").toBe(total);
+  expect(new Set(results.map((r) => r.sourceKey)), "every source has its result").toEqual(
+    new Set(batch.uploads.map((u) => u.key)),
+  );
+  const byState = (state: ItemState) => results.filter((r) => r.state === state);
+  const [done, kept, failed] = [byState(ItemState.DONE), byState(ItemState.KEPT_ORIGINAL), byState(ItemState.FAILED)];
+  expect(done.length + kept.length + failed.length, "every result is terminal").toBe(total);
+
+  // The counters: each item counted once, completed + failed = total, nothing left pending or running.
+  const counts = job.counts;
+  expect(counts?.total).toBe(total);
+  expect({ done: counts?.done, kept: counts?.keptOriginal, failed: counts?.failed }, "counters match results").toEqual({
+    done: done.length,
+    kept: kept.length,
+    failed: failed.length,
+  });
+  expect((counts?.done ?? 0) + (counts?.keptOriginal ?? 0) + (counts?.failed ?? 0), "completed + failed").toBe(total);
+  expect([counts?.pending, counts?.running], "nothing pending or running").toEqual([0, 0]);
+
+  // Failures: exactly the expected ones, with their codes, plus any allowed extras.
+  const nameOf = (result: ItemResult) => path.basename(result.sourceKey);
+  const expectedFailures = expectations.failures ?? new Map<string, ErrorCode>();
+  const extra: ItemResult[] = [];
+  for (const result of failed) {
+    const code = expectedFailures.get(nameOf(result));
+    if (code === undefined) extra.push(result);
+    else expect(ErrorCode[result.errorCode], `${nameOf(result)} fails with its code`).toBe(ErrorCode[code]);
+    expect(result.errorMessage, `${nameOf(result)} says why it failed`).not.toBe("");
+  }
+  for (const [name] of expectedFailures) {
+    expect(
+      failed.some((r) => nameOf(r) === name),
+      `${name} failed`,
+    ).toBe(true);
+  }
+  const allowed = expectations.allowFailed ?? { count: 0, codes: [] };
+  const unexpected = extra.filter((r, at) => at >= allowed.count || !allowed.codes.includes(r.errorCode));
+  expect(
+    unexpected.map((r) => `${nameOf(r)}: ${ErrorCode[r.errorCode]} ${r.errorMessage}`),
+    "no unexpected failures",
+  ).toEqual([]);
+  expect(JobState[job.state]).toBe(failed.length > 0 ? "COMPLETED_WITH_ERRORS" : "COMPLETED");
+
+  // Outputs: exactly one object per successful item, of the size reported, and no other object.
+  const succeeded = [...done, ...kept];
+  const outputs = new Map<string, number>();
+  for await (const object of c.storage.list(`outputs/${job.tenant}/${jobId}/`)) outputs.set(object.key, object.size);
+  expect([...outputs.keys()].sort(), "exactly one output per successful item").toEqual(
+    succeeded.map((r) => r.outputKey).sort(),
+  );
+  for (const result of succeeded) {
+    expect(outputs.get(result.outputKey), `${result.outputKey} is whole`).toBe(Number(result.outputBytes));
+  }
+  if (expectations.decode ?? true) await expectDecodable(c, succeeded, batch);
+  return results;
+}
+
+/** Each output decodes to its source's size: an output is correct, not merely present. */
+async function expectDecodable(c: Cluster, succeeded: readonly ItemResult[], batch: Batch): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < succeeded.length) {
+      const result = succeeded[next++] as ItemResult;
+      const body = await c.storage.getBuffer(result.outputKey);
+      const { width, height } = await sharp(body).metadata();
+      const source = batch.sizes.get(result.sourceKey);
+      expect([width, height], `${result.outputKey} decodes at its source's size`).toEqual([
+        source?.width,
+        source?.height,
+      ]);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, lane));
+}
+
+/** The keys under `outputs/` of a tenant that belong to no job given: leftovers of a write cut in half. */
+export async function strayOutputs(c: Cluster, tenant: string, jobIds: readonly string[]): Promise<string[]> {
+  const keys = await listKeys(c.storage, `outputs/${tenant}/`);
+  return keys.filter((key) => !jobIds.some((id) => key.startsWith(`outputs/${tenant}/${id}/`)));
+}
+
+/** The JSON log lines of a service with this message. */
+export function logsWith(lines: readonly Record<string, unknown>[], msg: string): Record<string, unknown>[] {
+  return lines.filter((line) => line.msg === msg);
+}
+
+/** Milliseconds since `since`, rounded, for the figures the suite prints. */
+export const elapsed = (since: number) => Math.round(Date.now() - since);
+
+/** One line of the figures the suite measured, printed so that CI logs keep them. */
+export function figure(scenario: string, values: Record<string, unknown>): void {
+  console.log(`[faults] ${scenario}: ${JSON.stringify(values)}`);
+}
+
+export interface Follower {
+  /** Every event received, in order. */
+  readonly events: JobEvent[];
+  /** How many times the stream broke and was resumed. */
+  readonly reconnects: number;
+  /** Settles when the job's final event has been received; rejects after `timeoutMs`. */
+  readonly done: Promise<void>;
+  stop(): void;
+}
+
+/**
+ * Follows a job over WatchJob the way a client should: when the stream breaks (the coordinator behind the
+ * gateway died), it resumes after the last sequence it saw, and keeps trying until `timeoutMs`.
+ */
+export function followJob(jobs: Client<typeof JobService>, jobId: string, timeoutMs = 120_000): Follower {
+  const events: JobEvent[] = [];
+  let reconnects = 0;
+  const abort = new AbortController();
+  const deadline = Date.now() + timeoutMs;
+  const done = (async () => {
+    for (;;) {
+      try {
+        const after = events.at(-1)?.sequence ?? 0n;
+        for await (const { event } of jobs.watchJob({ jobId, afterSequence: after }, { signal: abort.signal })) {
+          if (!event) continue;
+          events.push(event);
+          if (event.kind.case === "job" && terminalJobStates.has(event.kind.value.state) && event.kind.value.finishedAt)
+            return;
+        }
+      } catch (err) {
+        if (abort.signal.aborted) throw err;
+      }
+      if (Date.now() > deadline) throw new Error(`no final event for ${jobId} within ${timeoutMs} ms`);
+      reconnects++;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  })();
+  done.catch(() => {});
+  return {
+    events,
+    get reconnects() {
+      return reconnects;
+    },
+    done,
+    stop: () => abort.abort(),
+  };
+}
+
+/** A NATS connection of the test's own, for reading the task stream's counters. */
+export async function natsOf(c: Cluster): Promise<NatsConnection> {
+  return connect({ servers: c.addresses.nats, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+}
+
+/** How many messages the task stream has ever stored (its last sequence): publishes that were not deduplicated. */
+export async function tasksPublished(nc: NatsConnection): Promise<number> {
+  const info = await (await nc.jetstreamManager()).streams.info(TASKS_STREAM);
+  return info.state.last_seq;
+}
+
+/** Chunk republishes the coordinator (every one started so far) logged for a job. */
+export function republishedChunks(coordinatorLogs: readonly Record<string, unknown>[], jobId: string): number {
+  return logsWith(coordinatorLogs, "chunk republished").filter((l) => l.jobId === jobId && l.republish !== null).length;
+}
+
+/** Resident memory of a process and its children (the worker's engine children), in KiB, from /proc. */
+export function memoryOf(pid: number): { rssKiB: number; hwmKiB: number; processes: number } {
+  const pids = [pid, ...childrenOf(pid)];
+  let rssKiB = 0;
+  let hwmKiB = 0;
+  let processes = 0;
+  for (const p of pids) {
+    try {
+      const status = readFileSync(`/proc/${p}/status`, "utf8");
+      rssKiB += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      hwmKiB += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      processes++;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return { rssKiB, hwmKiB, processes };
+}
+
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // The parent pid is the 4th field, after the command in parentheses (which may hold spaces).
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) found.push(Number(name), ...childrenOf(Number(name)));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+/** Samples memoryOf for each pid every `everyMs` until stopped; returns the highest RSS seen per pid. */
+export function sampleMemory(pids: readonly number[], everyMs = 200) {
+  const peak = new Map<number, number>(pids.map((pid) => [pid, 0]));
+  let samples = 0;
+  const take = () => {
+    samples++;
+    for (const pid of pids) peak.set(pid, Math.max(peak.get(pid) ?? 0, memoryOf(pid).rssKiB));
+  };
+  take();
+  const timer = setInterval(take, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      take();
+      return { peakRssKiB: peak, samples };
+    },
+  };
+}
