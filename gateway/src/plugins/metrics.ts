@@ -56,14 +56,14 @@ export function createGatewayMetrics(registry: Registry = createMetricsRegistry(
     registry,
     rpc: createRpcMetrics(registry, "imgc_gateway_"),
     storage(storage) {
-      return Object.assign(Object.create(storage) as typeof storage, {
+      return {
+        ...storage,
         async putStream(...args: Parameters<typeof storage.putStream>) {
-          const result = await storage.putStream(...args);
+          await storage.putStream(...args);
           uploads.inc();
-          if (typeof args[2] === "number") uploaded.inc(args[2]);
-          return result;
+          uploaded.inc(args[2]);
         },
-      });
+      };
     },
     observe(app, { port, serve }) {
       app.addHook("onResponse", async (request, reply) => {
