@@ -22,8 +22,10 @@ import fastify, {
 import { authGate, createAuthenticator } from "./plugins/auth.js";
 import { cors } from "./plugins/cors.js";
 import { concealUnexpectedErrors, installErrorHandler } from "./plugins/errors.js";
+import { createGatewayMetrics, type GatewayMetrics } from "./plugins/metrics.js";
 import { createRateLimiter, type RateLimit } from "./plugins/rate-limit.js";
 import { staticWeb } from "./plugins/static-web.js";
+import { traceCalls } from "./plugins/trace.js";
 import { clusterRoutes } from "./routes/cluster.js";
 import { healthRoutes } from "./routes/health.js";
 import { resultRoutes } from "./routes/results.js";
@@ -54,6 +56,8 @@ export interface GatewayDeps {
   webDir?: string;
   /** How long in-flight RPCs (WatchJob streams) may run on after close() before they are cut. */
   shutdownTimeoutMs?: number;
+  /** Served at GET /metrics on the HTTP port; a fresh registry by default. */
+  metrics?: GatewayMetrics;
 }
 
 export type Http2Fastify = FastifyInstance<Http2Server, Http2ServerRequest, Http2ServerResponse>;
@@ -73,8 +77,16 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
     deps.apiKeys,
     createRateLimiter(deps.rateLimit ?? { perSecond: 0, burst: 0 }),
   );
-  const uploads = createUploads({ storage: deps.storage, maxUploadBytes: deps.maxUploadBytes, log: deps.log });
-  const service = createJobService({ coordinator: deps.coordinator, uploads, log: deps.log });
+  const metrics = deps.metrics ?? createGatewayMetrics();
+  const uploads = createUploads({
+    storage: metrics.storage(deps.storage),
+    maxUploadBytes: deps.maxUploadBytes,
+    log: deps.log,
+  });
+  const service = metrics.rpc.instrument(
+    JobService,
+    createJobService({ coordinator: deps.coordinator, uploads, log: deps.log }),
+  );
   const reflection = reflectionRoutes([JobService]);
   // Fresh options per instance: the plugin keeps state (its shutdown signal) in them. Reflection is a
   // bidi stream, so it is served on the HTTP/2 port only.
@@ -84,7 +96,7 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
       if (withReflection) reflection(router);
     },
     requestGate: authGate(authenticate),
-    interceptors: [concealUnexpectedErrors(deps.log)],
+    interceptors: [traceCalls(deps.log), concealUnexpectedErrors(deps.log)],
     readMaxBytes: READ_MAX_BYTES,
     shutdownTimeoutMs: deps.shutdownTimeoutMs ?? 5_000,
     shutdownError: new ConnectError("the gateway is shutting down, reconnect", Code.Unavailable),
@@ -93,6 +105,7 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
   // File names travel in the upload path; allow long ones (the stored key shortens them).
   const http = fastify({ logger: false, routerOptions: { maxParamLength: 1024 } });
   logRequests(http, deps.log);
+  metrics.observe(http, { port: "http", serve: true });
   installErrorHandler(http, deps.log);
   cors(http, { origins: deps.corsOrigins });
   healthRoutes(http, { checks: deps.checks, log: deps.log });
@@ -110,6 +123,7 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
 
   const grpc = fastify({ logger: false, http2: true });
   logRequests(grpc, deps.log);
+  metrics.observe(grpc, { port: "grpc", serve: false });
   installErrorHandler(grpc, deps.log);
   healthRoutes(grpc, { checks: deps.checks, log: deps.log });
   await grpc.register(fastifyConnectPlugin, connectOptions(true));

@@ -14,6 +14,7 @@ import {
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ClusterService, JobService } from "@imgc/proto";
+import { propagateTrace } from "../plugins/trace.js";
 
 export function createCoordinatorTransport(address: string): Transport {
   return createGrpcTransport({
@@ -22,6 +23,8 @@ export function createCoordinatorTransport(address: string): Transport {
     pingIntervalMs: 10_000,
     pingTimeoutMs: 5_000,
     idleConnectionTimeoutMs: 5 * 60_000,
+    // A call made while serving a traced JobService call carries its trace context on.
+    interceptors: [propagateTrace],
   });
 }
 
