@@ -18,7 +18,18 @@ interface Run {
   stderr: string;
 }
 
-function harness(jobImpl: Partial<ServiceImpl<typeof JobService>>, served = new Map<string, Buffer>()) {
+/** A fetch request as the fake saw it. */
+interface Fetched {
+  url: string;
+  headers: Record<string, string>;
+}
+
+function harness(
+  jobImpl: Partial<ServiceImpl<typeof JobService>>,
+  served = new Map<string, Buffer | Response>(),
+  env: Record<string, string> = {},
+  fetched: Fetched[] = [],
+) {
   const jobs = createClient(
     JobService,
     createRouterTransport(({ service }) => service(JobService, jobImpl)),
@@ -39,11 +50,13 @@ function harness(jobImpl: Partial<ServiceImpl<typeof JobService>>, served = new 
     const context: Context = {
       stdout: { write: (text: string) => (stdout += text) },
       stderr: { write: (text: string) => (stderr += text) },
-      env: {},
+      env,
       jobs: () => jobs,
       cluster: () => cluster,
-      fetch: (async (url: string | URL | Request) => {
+      fetch: (async (url: string | URL | Request, init?: RequestInit) => {
+        fetched.push({ url: String(url), headers: { ...(init?.headers as Record<string, string>) } });
         const body = served.get(String(url));
+        if (body instanceof Response) return body;
         return body ? new Response(body) : new Response("no such object", { status: 404 });
       }) as typeof fetch,
     };
@@ -137,6 +150,41 @@ describe("commands", () => {
     expect(lines[1]).toMatch(/^000000,"uploads\/t\/u\/a,b.jpg",done,10,0,/);
     expect(lines[2]).toMatch(/^000001,,failed,.*,CORRUPT_INPUT,"bad ""header""",/);
     expect(lines).toHaveLength(3);
+  });
+
+  test("results --zip downloads the job's zip from IMGC_HTTP_URL with the API key, through a temporary file", async () => {
+    const zip = Buffer.from("PK\u0003\u0004 pretend zip");
+    const fetched: Fetched[] = [];
+    const run = harness(
+      {},
+      new Map([["http://gw.test:9090/v1/jobs/job-1/results.zip", zip]]),
+      { IMGC_HTTP_URL: "http://gw.test:9090/", IMGC_API_KEY: "k-1" },
+      fetched,
+    );
+    const dir = await mkdtemp(join(tmpdir(), "imgc-cli-zip-"));
+    const { code, stdout, stderr } = await run(["results", "job-1", "--zip", join(dir, "out.zip")]);
+    expect(code, stderr).toBe(0);
+    expect(stdout).toBe(`wrote ${join(dir, "out.zip")} (${zip.length} B)\n`);
+    expect(await readFile(join(dir, "out.zip"))).toEqual(zip);
+    expect(await readdir(dir)).toEqual(["out.zip"]);
+    expect(fetched).toEqual([
+      { url: "http://gw.test:9090/v1/jobs/job-1/results.zip", headers: { authorization: "Bearer k-1" } },
+    ]);
+  });
+
+  test("results --zip of an unknown job exits 1 with the gateway's code and message, and writes nothing", async () => {
+    const notFound = new Response(JSON.stringify({ code: "not_found", message: 'job "nope" not found' }), {
+      status: 404,
+      headers: { "content-type": "application/json" },
+    });
+    const run = harness({}, new Map([["http://127.0.0.1:8080/v1/jobs/nope/results.zip", notFound]]));
+    const dir = await mkdtemp(join(tmpdir(), "imgc-cli-zip-"));
+    expect(await run(["results", "nope", "--zip", join(dir, "out.zip")])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'imgc results: download failed: not_found: job "nope" not found\n',
+    });
+    expect(await readdir(dir)).toEqual([]);
   });
 
   test("workers lists the coordinator's workers", async () => {
@@ -292,6 +340,77 @@ describe("compress", () => {
       [true, join(out, "street.webp")],
     ]);
     expect(report.files[0]?.worker).toMatch(/^worker-/);
+  });
+
+  test("an s3://bucket/prefix source is submitted as a prefix, not uploaded, and its objects come out by name", async () => {
+    let sources: unknown;
+    const served = new Map<string, Buffer>();
+    const objects = ["incoming/2026/a.jpg", "incoming/2026/deep/b.png"];
+    const run = harness(
+      {
+        uploadImage: () => {
+          throw new ConnectError("nothing should be uploaded", Code.Internal);
+        },
+        submitJob(request) {
+          sources = request.sources;
+          return { job: { id: "job-s", state: JobState.QUEUED }, created: true };
+        },
+        async *watchJob() {
+          yield { event: { sequence: 1n, kind: { case: "job", value: { id: "job-s", state: JobState.COMPLETED } } } };
+        },
+        getJob: () => ({ job: { id: "job-s", state: JobState.COMPLETED, counts: { total: 2 } } }),
+        getResults: () => ({
+          results: objects.map((key, index) => {
+            const url = `http://s3.test/out/${index}`;
+            served.set(url, Buffer.from(`output of ${key}`));
+            return {
+              itemId: String(index).padStart(6, "0"),
+              sourceKey: key,
+              state: ItemState.DONE,
+              format: ImageFormat.AVIF,
+              outputKey: `outputs/default/job-s/${String(index).padStart(6, "0")}.avif`,
+              inputBytes: 1000n,
+              outputBytes: 400n,
+              workerId: "worker-1",
+              downloadUrl: url,
+            };
+          }),
+        }),
+      },
+      served,
+    );
+    const out = await mkdtemp(join(tmpdir(), "imgc-cli-out-"));
+    const { code, stdout, stderr } = await run(["compress", "s3://photos-bucket/incoming/2026/", "--out", out]);
+    expect(code, stderr).toBe(0);
+    expect(sources).toMatchObject([
+      { kind: { case: "s3Prefix", value: { bucket: "photos-bucket", prefix: "incoming/2026/" } } },
+    ]);
+    expect((await readdir(out)).sort()).toEqual(["a.avif", "b.avif"]);
+    expect(await readFile(join(out, "b.avif"), "utf8")).toBe("output of incoming/2026/deep/b.png");
+    expect(stdout).toMatch(/a\.jpg +done +1000 B → 400 B/);
+    expect(stdout).toMatch(/2 files: 2 compressed, 0 kept as they were, 0 failed/);
+  });
+
+  test("a bad s3:// source is a usage error; a job that failed as a whole (an empty prefix) exits 1", async () => {
+    expect(await harness({})(["compress", "s3:///no-bucket"])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(
+        /Expected s3:\/\/<bucket>\/<prefix> \(a valid bucket name\) but received s3:\/\/\/no-bucket/,
+      ),
+    });
+    const failed = { id: "job-e", state: JobState.FAILED, error: "the prefix incoming/none/ holds no objects" };
+    const run = harness({
+      submitJob: () => ({ job: failed, created: true }),
+      async *watchJob() {
+        yield { event: { sequence: 1n, kind: { case: "job", value: failed } } };
+      },
+      getJob: () => ({ job: failed }),
+      getResults: () => ({ results: [] }),
+    });
+    const out = await mkdtemp(join(tmpdir(), "imgc-cli-out-"));
+    const { code, stdout } = await run(["compress", "s3://imgc/incoming/none/", "--out", out]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/job job-e failed: the prefix incoming\/none\/ holds no objects/);
   });
 
   test("a file the gateway refuses is reported and left out of the job", async () => {

@@ -7,6 +7,7 @@ import { UsageError } from "./args.js";
 import type { Command } from "./command.js";
 import { cancel } from "./commands/cancel.js";
 import { compress } from "./commands/compress.js";
+import { drain } from "./commands/drain.js";
 import { jobs } from "./commands/jobs.js";
 import { results } from "./commands/results.js";
 import { status } from "./commands/status.js";
@@ -15,7 +16,7 @@ import { watch } from "./commands/watch.js";
 import { workers } from "./commands/workers.js";
 import { type Context, println } from "./context.js";
 
-export const commands: readonly Command[] = [compress, submit, status, watch, cancel, jobs, results, workers];
+export const commands: readonly Command[] = [compress, submit, status, watch, cancel, jobs, results, workers, drain];
 
 export function rootHelp(): string {
   const width = Math.max(...commands.map((command) => command.name.length));
@@ -30,8 +31,9 @@ Run "imgc <command> --help" for a command's options. Every command takes --json 
 
 Environment:
   IMGC_URL               the gateway's gRPC address (default http://127.0.0.1:8081)
+  IMGC_HTTP_URL          the gateway's HTTP address, for "imgc results --zip" (default http://127.0.0.1:8080)
   IMGC_API_KEY           API key, sent as Authorization: Bearer <key>
-  IMGC_COORDINATOR_URL   the coordinator's host:port, for "imgc workers" (default 127.0.0.1:50051)`;
+  IMGC_COORDINATOR_URL   the coordinator's host:port, for "imgc workers" and "imgc drain" (default 127.0.0.1:50051)`;
 }
 
 export async function runCli(argv: readonly string[], context: Context): Promise<number> {
@@ -53,7 +55,7 @@ export async function runCli(argv: readonly string[], context: Context): Promise
       println(context.stderr, `imgc ${command.name}: ${err.message}\nRun "imgc ${command.name} --help" for usage.`);
       return 2;
     }
-    const server = command === workers ? "IMGC_COORDINATOR_URL" : "IMGC_URL";
+    const server = command === workers || command === drain ? "IMGC_COORDINATOR_URL" : "IMGC_URL";
     println(context.stderr, `imgc ${command.name}: ${describeError(err, server)}`);
     return 1;
   }

@@ -6,8 +6,11 @@ import { type Client, createClient, type Interceptor } from "@connectrpc/connect
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { ClusterService, JobService } from "@imgc/proto";
 import { UsageError } from "./args.js";
+import { rateLimitInterceptor } from "./rate-limit.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:8081";
+/** The gateway's HTTP/1.1 port, for its plain routes (results.zip). */
+export const DEFAULT_HTTP_URL = "http://127.0.0.1:8080";
 export const DEFAULT_COORDINATOR = "127.0.0.1:50051";
 
 export interface Clients {
@@ -27,6 +30,15 @@ function baseUrl(raw: string, variable: string): string {
 
 export function gatewayUrl(env: Readonly<Record<string, string | undefined>>): string {
   return baseUrl(env.IMGC_URL || DEFAULT_URL, "IMGC_URL");
+}
+
+export function gatewayHttpUrl(env: Readonly<Record<string, string | undefined>>): string {
+  return baseUrl(env.IMGC_HTTP_URL || DEFAULT_HTTP_URL, "IMGC_HTTP_URL");
+}
+
+/** Authorization for the gateway's plain HTTP routes, as the gRPC client sends it. */
+export function authHeaders(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  return env.IMGC_API_KEY ? { authorization: `Bearer ${env.IMGC_API_KEY}` } : {};
 }
 
 export function coordinatorUrl(env: Readonly<Record<string, string | undefined>>): string {
@@ -51,7 +63,10 @@ export function createClients(env: Readonly<Record<string, string | undefined>>)
         request.header.set("authorization", `Bearer ${key}`);
         return next(request);
       };
-      jobs ??= createClient(JobService, transport(gatewayUrl(env), key ? [bearer] : []));
+      jobs ??= createClient(
+        JobService,
+        transport(gatewayUrl(env), key ? [rateLimitInterceptor, bearer] : [rateLimitInterceptor]),
+      );
       return jobs;
     },
     cluster() {

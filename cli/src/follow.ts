@@ -5,6 +5,7 @@
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import { type Job, type JobEvent, type JobService, JobState } from "@imgc/proto";
 import type { Output } from "./context.js";
+import { retryAfterMs } from "./rate-limit.js";
 
 export const ENDED_STATES: readonly JobState[] = [
   JobState.COMPLETED,
@@ -84,8 +85,10 @@ export async function followJob(
       throw new ConnectError("the event stream ended before the job did", Code.Unavailable);
     } catch (err) {
       const error = ConnectError.from(err);
-      if (!RETRYABLE.includes(error.code) || ++failures > retries) throw error;
-      await sleep(Math.min(250 * 2 ** failures, 5_000));
+      // Over the gateway's rate limit: wait as asked, then resume.
+      const asked = retryAfterMs(error);
+      if ((asked === undefined && !RETRYABLE.includes(error.code)) || ++failures > retries) throw error;
+      await sleep(asked ?? Math.min(250 * 2 ** failures, 5_000));
     }
   }
 }

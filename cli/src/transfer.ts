@@ -9,13 +9,15 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import type { JobService, UploadImageRequestSchema } from "@imgc/proto";
 import { contentTypeOf } from "./files.js";
+import { RATE_LIMIT_RETRIES, retryRateLimited } from "./rate-limit.js";
 
 /** 1 MiB per message, as the contract suggests. */
 const CHUNK_BYTES = 1024 * 1024;
 
 /**
  * Streams `path` to the gateway: a header message, then the file in 1 MiB pieces, each read from disk only
- * when the transport asks for the next one. `onRead` hears of every piece as it is read.
+ * when the transport asks for the next one. `onRead` hears of every piece as it is read. Refused by the
+ * gateway's rate limit (before any byte is taken), the upload starts over after the asked wait.
  */
 export async function uploadFile(
   jobs: Client<typeof JobService>,
@@ -31,15 +33,38 @@ export async function uploadFile(
       yield { part: { case: "chunk", value: chunk as Buffer } };
     }
   }
-  const response = await jobs.uploadImage(messages());
+  const response = await retryRateLimited(() => jobs.uploadImage(messages()));
   return { key: response.key, size: Number(response.size) };
 }
 
-/** Downloads `url` to `dest` through a temporary file, so a failed download leaves no partial output. */
-export async function download(fetchFn: typeof fetch, url: string, dest: string): Promise<number> {
-  const response = await fetchFn(url);
+/**
+ * Downloads `url` to `dest` through a temporary file, so a failed download leaves no partial output. A
+ * gateway route's JSON error ({code, message}) becomes the error's message; a 429 is retried after its
+ * Retry-After.
+ */
+export async function download(
+  fetchFn: typeof fetch,
+  url: string,
+  dest: string,
+  headers: Record<string, string> = {},
+): Promise<number> {
+  let response = await fetchFn(url, { headers });
+  for (let retries = 0; response.status === 429 && retries < RATE_LIMIT_RETRIES; retries++) {
+    await response.body?.cancel();
+    const seconds = Number(response.headers.get("retry-after"));
+    await new Promise((resolve) => setTimeout(resolve, (Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * 1000));
+    response = await fetchFn(url, { headers });
+  }
   if (!response.ok || response.body === null) {
-    throw new Error(`download failed: HTTP ${response.status}`);
+    const body = await response.text().catch(() => "");
+    let reason = `HTTP ${response.status}`;
+    try {
+      const parsed = JSON.parse(body) as { code?: unknown; message?: unknown };
+      if (typeof parsed.code === "string" && typeof parsed.message === "string") {
+        reason = `${parsed.code}: ${parsed.message}`;
+      }
+    } catch {}
+    throw new Error(`download failed: ${reason}`);
   }
   const partial = `${dest}.part`;
   try {

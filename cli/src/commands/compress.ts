@@ -1,11 +1,21 @@
 /**
- * `imgc compress <files or dirs…>`: the whole round trip. Uploads each file (streamed from disk), submits
- * one job, follows it, downloads every output to --out as "<original base name>.<ext>", and prints one
- * line per file. Exit 0 when every file came out, 1 when any failed, 2 on a usage error.
+ * `imgc compress <files, dirs or s3://bucket/prefix…>`: the whole round trip. Uploads each local file
+ * (streamed from disk), submits one job with them and any S3 prefixes, follows it, downloads every output to
+ * --out as "<original base name>.<ext>", and prints one line per file. Exit 0 when every file came out, 1
+ * when any failed (or the job did), 2 on a usage error.
  */
 import { mkdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import { type ItemResult, ItemResultSchema, ItemState, type Job, JobSchema } from "@imgc/proto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  type ItemResult,
+  ItemResultSchema,
+  ItemState,
+  type Job,
+  JobSchema,
+  JobState,
+  type SourceSchema,
+} from "@imgc/proto";
 import { integer, parse, UsageError } from "../args.js";
 import { describeError } from "../cli.js";
 import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
@@ -29,8 +39,9 @@ import { messageJson, printJson } from "../output.js";
 import { download, uploadFile } from "../transfer.js";
 import { allResults } from "./results.js";
 
-/** One local file's way through the round trip. */
+/** One file's way through the round trip: a local file, or an object found under an S3 prefix. */
 export interface FileOutcome {
+  /** The local path, or "s3://bucket/key" for an object of a prefix. */
   file: string;
   size: number;
   key?: string;
@@ -43,6 +54,23 @@ export interface FileOutcome {
 
 const silent: Output = { write: () => true };
 
+export interface S3Source {
+  /** Empty for the cluster's own bucket. */
+  bucket: string;
+  prefix: string;
+}
+
+/** `s3://bucket/prefix` → {bucket, prefix}; undefined for anything that is not an s3:// URL. */
+export function parseS3Source(arg: string): S3Source | undefined {
+  const match = /^s3:\/\/([^/]*)\/?(.*)$/i.exec(arg);
+  if (!match) return undefined;
+  const [, bucket = "", prefix = ""] = match;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new UsageError(`Expected s3://<bucket>/<prefix> (a valid bucket name) but received ${arg}`);
+  }
+  return { bucket, prefix };
+}
+
 /** Runs `work` over `items`, `limit` at a time, in order of start. */
 async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -50,6 +78,12 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
     while (next < items.length) await work(items[next++] as T);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+/** Exit 0 only when there was something to compress, every file came out and the job itself did not fail. */
+export function exitCode(outcomes: readonly FileOutcome[], job: Job | undefined): number {
+  const jobFailed = job !== undefined && (job.state === JobState.FAILED || job.state === JobState.CANCELLED);
+  return outcomes.length > 0 && outcomes.every(succeeded) && !jobFailed ? 0 : 1;
 }
 
 export function succeeded(outcome: FileOutcome): boolean {
@@ -104,12 +138,13 @@ function outcomeJson(outcome: FileOutcome) {
 export const compress: Command = {
   name: "compress",
   summary: "upload images, compress them in one job, download the results",
-  help: `Usage: imgc compress <file or directory>... [options]
+  help: `Usage: imgc compress <file, directory or s3://bucket/prefix>... [options]
 
 Uploads each image (directories are searched recursively for image files), compresses them in one job,
 follows its progress, and writes each output to --out as "<original base name>.<ext>". Prints, per file,
 its size before → after, the saving, the format and the worker that made it.
-Exits 0 when every file came out, 1 when any failed, 2 on a usage error.
+An s3://bucket/prefix source is not uploaded: the cluster reads every object under the prefix itself.
+Exits 0 when every file came out, 1 when any failed (or the job did), 2 on a usage error.
 
 Output:
   -o, --out DIR          where outputs are written (default ./compressed; created if missing)
@@ -120,8 +155,9 @@ ${jobOptionsHelp}
 
 ${ENVIRONMENT_HELP}
 
-Example:
-  imgc compress photos/ --format webp --quality 80 --max-width 2048 --out web-ready/`,
+Examples:
+  imgc compress photos/ --format webp --quality 80 --max-width 2048 --out web-ready/
+  imgc compress s3://imgc/incoming/2026/ --format avif --out compressed/`,
 
   async run(argv, context) {
     const { values, positionals: paths } = parse(argv, {
@@ -132,9 +168,16 @@ Example:
     if (values.help) return showHelp(context, compress);
     const settings = jobSettings(values);
     const concurrency = integer(values.concurrency, "--concurrency", 1, 32) ?? 4;
-    if (paths.length === 0) throw new UsageError("at least one file or directory is required");
-    const files = await collectFiles(paths);
-    if (files.length === 0) throw new UsageError(`no image files in ${paths.join(", ")}`);
+    if (paths.length === 0) throw new UsageError("at least one file, directory or s3://bucket/prefix is required");
+    const prefixes: S3Source[] = [];
+    const locals: string[] = [];
+    for (const path of paths) {
+      const s3 = parseS3Source(path);
+      if (s3) prefixes.push(s3);
+      else locals.push(path);
+    }
+    const files = locals.length > 0 ? await collectFiles(locals) : [];
+    if (files.length === 0 && prefixes.length === 0) throw new UsageError(`no image files in ${locals.join(", ")}`);
     const outDir = resolve(values.out ?? "compressed");
     const json = values.json === true;
     const progress = createProgress(json ? silent : context.stderr);
@@ -156,19 +199,33 @@ Example:
     const inJob = outcomes.filter((o) => o.key !== undefined);
 
     let job: Job | undefined;
-    if (inJob.length > 0) {
+    if (inJob.length > 0 || prefixes.length > 0) {
       // 2. One job for all of them, followed to its end.
-      const submitted = await jobs.submitJob({
-        sources: inJob.map((o) => ({ kind: { case: "uploadKey" as const, value: o.key as string } })),
-        ...settings,
-      });
+      const sources: MessageInitShape<typeof SourceSchema>[] = [
+        ...inJob.map((o) => ({ kind: { case: "uploadKey" as const, value: o.key as string } })),
+        ...prefixes.map((value) => ({ kind: { case: "s3Prefix" as const, value } })),
+      ];
+      const submitted = await jobs.submitJob({ sources, ...settings });
       if (!submitted.job) throw new Error("the server returned no job");
       progress.update(jobLine(submitted.job));
       job = await followJob(jobs, submitted.job.id, { onJob: (next) => progress.update(jobLine(next)) });
       progress.finish(jobLine(job));
 
-      // 3. Results by source key, then the outputs.
-      const byKey = new Map((await allResults(jobs, job.id, true)).map((r) => [r.sourceKey, r]));
+      // 3. Results by source key (the objects of prefixes become outcomes of their own), then the outputs.
+      const all = await allResults(jobs, job.id, true);
+      const byKey = new Map(all.map((r) => [r.sourceKey, r]));
+      const uploadedKeys = new Set(inJob.map((o) => o.key));
+      for (const result of all) {
+        if (uploadedKeys.has(result.sourceKey)) continue;
+        const from = prefixes.find((prefix) => result.sourceKey.startsWith(prefix.prefix));
+        const outcome: FileOutcome = {
+          file: `s3://${from?.bucket ?? ""}/${result.sourceKey}`,
+          size: Number(result.inputBytes),
+          key: result.sourceKey,
+        };
+        outcomes.push(outcome);
+        inJob.push(outcome);
+      }
       await mkdir(outDir, { recursive: true });
       const nameFor = createOutputNamer();
       const downloads: FileOutcome[] = [];
@@ -210,6 +267,6 @@ Example:
       if (job?.error) println(context.stdout, `job ${job.id} failed: ${job.error}`);
       println(context.stdout, summaryLine(outcomes, outDir));
     }
-    return outcomes.every(succeeded) ? 0 : 1;
+    return exitCode(outcomes, job);
   },
 };

@@ -1,11 +1,26 @@
-/** `imgc results <job>`: every item's outcome, as a table, CSV or JSON. */
+/**
+ * `imgc results <job>`: every item's outcome, as a table, CSV or JSON; with --zip, the whole job's outputs
+ * as one zip, downloaded from the gateway's HTTP port (IMGC_HTTP_URL).
+ */
+import { resolve } from "node:path";
 import type { Client } from "@connectrpc/connect";
 import { type ItemResult, ItemResultSchema, type JobService } from "@imgc/proto";
 import { parse, positionals } from "../args.js";
+import { authHeaders, gatewayHttpUrl } from "../clients.js";
 import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
 import { println } from "../context.js";
-import { csv, errorCode, imageFormat, itemState, RESULT_HEADER, resultRow, table } from "../format.js";
+import {
+  csv,
+  errorCode,
+  bytes as formatBytes,
+  imageFormat,
+  itemState,
+  RESULT_HEADER,
+  resultRow,
+  table,
+} from "../format.js";
 import { messageJson, printJson } from "../output.js";
+import { download } from "../transfer.js";
 
 /** Every result of a job, page after page. */
 export async function allResults(
@@ -73,7 +88,7 @@ export function resultsCsv(results: readonly ItemResult[]): string {
 export const results: Command = {
   name: "results",
   summary: "list a job's per-item results",
-  help: `Usage: imgc results <job> [--csv] [--urls] [--json]
+  help: `Usage: imgc results <job> [--csv] [--urls] [--json] [--zip FILE]
 
 Lists every item of a job: its state, size before → after, saving, format, and the worker that made it,
 or why it failed (a stable error code and a message).
@@ -82,14 +97,29 @@ Options:
   --csv                  CSV with every field (one row per item, header first)
   --urls                 include presigned download URLs (CSV and JSON)
   --json                 the results as protobuf JSON
+  --zip FILE             instead, download every output as one zip (named after the sources, report.csv
+                         last) to FILE, from the gateway's HTTP port
   -h, --help             this help
 
-${ENVIRONMENT_HELP}`,
+${ENVIRONMENT_HELP}
+  IMGC_HTTP_URL          the gateway's HTTP address, for --zip (default http://127.0.0.1:8080)`,
 
   async run(argv, context) {
-    const { values, positionals: args } = parse(argv, { csv: { type: "boolean" }, urls: { type: "boolean" } });
+    const { values, positionals: args } = parse(argv, {
+      csv: { type: "boolean" },
+      urls: { type: "boolean" },
+      zip: { type: "string" },
+    });
     if (values.help) return showHelp(context, results);
     const [jobId] = positionals(args, ["job"]) as [string];
+    if (values.zip !== undefined) {
+      const dest = resolve(values.zip);
+      const url = `${gatewayHttpUrl(context.env)}/v1/jobs/${encodeURIComponent(jobId)}/results.zip`;
+      const size = await download(context.fetch, url, dest, authHeaders(context.env));
+      if (values.json) printJson(context, { jobId, zip: dest, bytes: size });
+      else println(context.stdout, `wrote ${dest} (${formatBytes(size)})`);
+      return 0;
+    }
     const items = await allResults(context.jobs(), jobId, values.urls === true);
     if (values.json) printJson(context, { results: items.map((r) => messageJson(ItemResultSchema, r)) });
     else if (values.csv) println(context.stdout, resultsCsv(items));

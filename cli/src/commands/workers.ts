@@ -12,7 +12,8 @@ export const workers: Command = {
   summary: "list the live workers (asks the coordinator)",
   help: `Usage: imgc workers [--json]
 
-Lists the live workers: their slots in use, items done, throughput, and whether they are draining.
+Lists the live workers: busy slots of all slots, items done, throughput, whether they are draining, and
+the chunks in flight on each ("<job>.<index>", the first two of them; --json lists all).
 This asks the coordinator itself, not the gateway: the cluster API is internal.
 
 Options:
@@ -47,11 +48,18 @@ Environment:
         w.draining ? "draining" : "active",
         w.heartbeatAt ? `${((now - timestampMs(w.heartbeatAt)) / 1000).toFixed(1)}s ago` : "",
         w.version,
+        inFlight(w.chunks),
       ]);
     println(
       context.stdout,
-      table(["worker", "host", "busy", "items", "items/s", "state", "heartbeat", "version"], rows),
+      table(["worker", "host", "busy", "items", "items/s", "state", "heartbeat", "version", "chunks"], rows),
     );
     return 0;
   },
 };
+
+/** "2: <job>.0 <job>.1", the first two of them, "…" for the rest. */
+function inFlight(chunks: readonly string[]): string {
+  if (chunks.length === 0) return "0";
+  return `${chunks.length}: ${chunks.slice(0, 2).join(" ")}${chunks.length > 2 ? " …" : ""}`;
+}
