@@ -4,7 +4,7 @@ import type { Plan } from "./plan.js";
 
 /**
  * AUTO's default choice. Opaque: JPEG and WebP — mozjpeg and libwebp are fast, and between them win on
- * photos; AVIF is often smaller still but costs ~10× the time, so it is opt-in. With alpha: WebP and PNG
+ * photos; AVIF is often smaller still but about 20× slower to encode than WebP, so it is opt-in. With alpha: WebP and PNG
  * (PNG wins on flat graphics, WebP on photos).
  */
 export const defaultAutoFormats = (hasAlpha: boolean): readonly OutputFormat[] =>
