@@ -1,12 +1,13 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
-import { ClusterService, type WorkerStatus } from "@imgc/proto";
+import { ClusterService, type WorkerStatusSchema } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
 import { runCli } from "../cli.js";
 import type { Context } from "../context.js";
 
 /** The CLI against an in-memory ClusterService whose workers leave `leaveAfter` ListWorkers calls after a drain. */
 function harness(leaveAfter = 1) {
-  const live = new Map<string, Partial<WorkerStatus>>([
+  const live = new Map<string, MessageInitShape<typeof WorkerStatusSchema>>([
     ["worker-1", { id: "worker-1", slots: 2, busy: 2, chunks: ["jobA.0", "jobA.3"] }],
     ["worker-2", { id: "worker-2", slots: 2, busy: 0, chunks: [] }],
   ]);
