@@ -1,5 +1,5 @@
 import { readdirSync } from "node:fs";
-import { ErrorCode, ImageFormat, MetadataPolicy } from "@imgc/proto";
+import { ErrorCode, Fit, ImageFormat, MetadataPolicy } from "@imgc/proto";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { compress } from "./index.js";
@@ -149,6 +149,16 @@ describe("the edge corpus", () => {
       expect((await sharp(flattened.data, { animated: true }).metadata()).pages ?? 1).toBe(1);
     });
   }
+
+  it("resizes every frame of an animation, cropping too", async () => {
+    const out = await compress(
+      corpusFile("edge/animated-10-frames.gif"),
+      options({ format: ImageFormat.WEBP, resize: { maxWidth: 100, maxHeight: 100, fit: Fit.COVER } }),
+      limits,
+    );
+    const after = await sharp(out.data, { animated: true }).metadata();
+    expect([out.width, out.height, after.pageHeight, after.pages]).toEqual([100, 100, 100, 10]);
+  });
 
   it("renders SVG", async () => {
     const out = await compress(
