@@ -31,10 +31,15 @@ COPY --from=build --chown=node:node /app /app
 USER node
 
 FROM runtime AS coordinator
-EXPOSE 50051
+# 9464: /metrics, /healthz, /readyz
+EXPOSE 50051 9464
 CMD ["node", "--import", "tsx", "coordinator/src/main.ts"]
 
 FROM runtime AS worker
+# 9465: /metrics, /healthz, /readyz. Two malloc arenas keep libvips' many threads from growing the heap
+# (docs/operations.md); the engine sets its libvips threads itself, so this does not change them.
+ENV MALLOC_ARENA_MAX=2
+EXPOSE 9465
 CMD ["node", "--import", "tsx", "worker/src/main.ts"]
 
 FROM runtime AS gateway

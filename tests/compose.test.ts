@@ -2,8 +2,10 @@
  * docker-compose.yml and the Dockerfile cannot run here (no Docker engine), so their shape is checked
  * against the protocol: the services, a scalable worker, and only documented IMGC_* variables.
  */
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { createLogger, type HealthServer, startHealthServer } from "@imgc/common";
 import { describe, expect, test } from "vitest";
 import { parse } from "yaml";
 import { repoRoot } from "../scripts/lib/local-stack.js";
@@ -15,7 +17,8 @@ interface ComposeService {
   container_name?: string;
   ports?: string[];
   environment?: Record<string, string>;
-  depends_on?: Record<string, unknown>;
+  depends_on?: Record<string, { condition?: string }>;
+  healthcheck?: { test?: string[]; interval?: string; timeout?: string; retries?: number };
 }
 
 const read = (file: string) => readFileSync(path.join(repoRoot, file), "utf8");
@@ -92,5 +95,66 @@ describe("docker-compose.yml", () => {
     for (const workspace of workspaces) {
       expect(beforeCi, workspace).toContain(`COPY ${workspace}/package.json ${workspace}/`);
     }
+  });
+});
+
+/** The port each imgc service serves /readyz on, by its own environment. */
+const readyPort: Record<(typeof imgcServices)[number], string> = {
+  coordinator: "IMGC_COORDINATOR_HTTP_PORT",
+  worker: "IMGC_WORKER_HTTP_PORT",
+  gateway: "IMGC_GATEWAY_PORT",
+};
+
+/** Runs a healthcheck's `node -e` probe with its port moved to `port`; resolves with the exit code. */
+function runProbe(command: string[], port: number): Promise<number> {
+  const script = (command[3] ?? "").replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`);
+  return new Promise((resolve) => {
+    execFile(process.execPath, ["-e", script], { timeout: 20_000 }, (err) => {
+      resolve(err ? ((err as { code?: number }).code ?? 1) : 0);
+    });
+  });
+}
+
+describe("docker-compose.yml healthchecks", () => {
+  test.each(imgcServices)("%s probes GET /readyz on its own HTTP port with node (the image has no curl)", (name) => {
+    const svc = service(name);
+    const check = svc.healthcheck?.test ?? [];
+    expect(check.slice(0, 3)).toEqual(["CMD", "node", "-e"]);
+    const url = /fetch\('(http:\/\/[^']+)'\)/.exec(check[3] ?? "")?.[1];
+    expect(url, `${name} probes a URL`).toBeDefined();
+    const parsed = new URL(url ?? "http://x");
+    expect(parsed.hostname).toBe("127.0.0.1");
+    expect(parsed.pathname).toBe("/readyz");
+    expect(parsed.port).toBe(svc.environment?.[readyPort[name]]);
+    expect(svc.healthcheck?.interval).toBeDefined();
+  });
+
+  test("the worker and the gateway start once the coordinator is healthy", () => {
+    for (const name of ["worker", "gateway"]) {
+      expect(service(name).depends_on?.coordinator?.condition, name).toBe("service_healthy");
+    }
+  });
+
+  test("the probe exits 0 on a ready process, 1 on an unready one and 1 when nothing listens", async () => {
+    const command = service("worker").healthcheck?.test ?? [];
+    let ready = true;
+    const server: HealthServer = await startHealthServer({
+      host: "127.0.0.1",
+      port: 0,
+      log: createLogger("test", "silent"),
+      checks: {
+        nats: async () => {
+          if (!ready) throw new Error("down");
+        },
+      },
+    });
+    try {
+      expect(await runProbe(command, server.port)).toBe(0);
+      ready = false;
+      expect(await runProbe(command, server.port)).toBe(1);
+    } finally {
+      await server.close();
+    }
+    expect(await runProbe(command, server.port)).toBe(1);
   });
 });
