@@ -97,8 +97,10 @@ export function createCoordinatorMetrics(registry: Registry, log: Logger) {
   perWorker("Busy chunk slots over the live workers", "imgc_cluster_slots_busy", (w) =>
     w.reduce((n, x) => n + x.busy, 0),
   );
-  perWorker("Items per second over the live workers (each worker's last minute)", "imgc_cluster_items_per_second", (w) =>
-    w.reduce((n, x) => n + x.itemsPerSecond, 0),
+  perWorker(
+    "Items per second over the live workers (each worker's last minute)",
+    "imgc_cluster_items_per_second",
+    (w) => w.reduce((n, x) => n + x.itemsPerSecond, 0),
   );
 
   // One JetStream round trip per lane per scrape, shared by the three gauges below (a scrape collects them
