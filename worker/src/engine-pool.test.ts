@@ -1,5 +1,7 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { createLogger } from "@imgc/common";
 import { CompressionOptionsSchema, ErrorCode, ImageFormat } from "@imgc/proto";
@@ -90,29 +92,28 @@ describe("engine pool", () => {
     expect(await gone(first)).toBe(true);
   }, 20_000);
 
-  it("tries an image once more when its child dies, then fails it INTERNAL if that one dies too", async () => {
-    const engine = start();
-    // The first child dies under the image; the second finishes it.
-    const [first] = engine.pids() as [number];
-    const slow = { ...limits, timeoutMs: 60_000 };
-    const once = engine.compress(photo, webp, slow);
-    process.kill(first, "SIGKILL");
-    const out = await once;
-    expect(out.format).toBe(ImageFormat.WEBP);
-
-    // Both tries die: the image fails with a code, and the worker lives on.
-    const twice = engine.compress(hangingSvg, webp, slow).catch((e: unknown) => e);
-    for (let killed = 0; killed < 2; ) {
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const [pid] = engine.pids();
-      if (pid !== undefined) {
-        process.kill(pid, "SIGKILL");
-        killed++;
-      }
+  it("tries an image once more when its child dies under it, then fails it INTERNAL if that one dies too", async () => {
+    const crashesLeft = path.join(mkdtempSync(path.join(os.tmpdir(), "engine-pool-")), "crashes-left");
+    process.env.IMGC_TEST_CRASHES_LEFT_FILE = crashesLeft;
+    try {
+      pool = createEnginePool({
+        size: 1,
+        log,
+        execArgv: ["--import", "tsx"],
+        modulePath: fileURLToPath(new URL("./testing/crashing-engine-child.ts", import.meta.url)),
+      });
+      // One crash: the second child finishes the image.
+      writeFileSync(crashesLeft, "1");
+      expect((await pool.compress(photo, webp, limits)).format).toBe(ImageFormat.WEBP);
+      // Two: the image fails with a code, and the pool (the worker) lives on with a fresh child.
+      writeFileSync(crashesLeft, "2");
+      const err = await pool.compress(photo, webp, limits).catch((e: unknown) => e);
+      expect(pool.errorCode(err)).toBe(ErrorCode.INTERNAL);
+      expect((err as Error).message).toMatch(/crashed on this input twice \(SIGSEGV\)/);
+      expect((await pool.compress(photo, webp, limits)).format).toBe(ImageFormat.WEBP);
+    } finally {
+      delete process.env.IMGC_TEST_CRASHES_LEFT_FILE;
     }
-    const err = await twice;
-    expect(engine.errorCode(err)).toBe(ErrorCode.INTERNAL);
-    expect((err as Error).message).toMatch(/crashed/);
   }, 30_000);
 
   it("runs as many images at once as it has children, and queues the rest", async () => {
@@ -135,8 +136,29 @@ describe("engine pool", () => {
     expect(Date.now() - started).toBeLessThan(limits.timeoutMs);
   }, 20_000);
 
-  it("an abort while the child is still starting gives the child back instead of killing it", async () => {
+  it("leases only a child that is up: two images at once while one child restarts both run within their time", async () => {
+    const engine = start(2);
+    await engine.compress(hangingSvg, webp, limits).catch(() => {}); // one child killed, one up
+    const started = Date.now();
+    const leases = await Promise.all([engine.lease(), engine.lease()]);
+    const leasedAfterMs = Date.now() - started;
+    const timed = leases.map(async (lease) => {
+      const at = Date.now();
+      try {
+        await lease.compress(photo, webp, { ...limits, timeoutMs: 60_000 });
+      } finally {
+        lease.release();
+      }
+      return Date.now() - at;
+    });
+    // Each image, once leased, runs in a child that is up: no image waits for a start inside its own time.
+    for (const ms of await Promise.all(timed)) expect(ms).toBeLessThan(limits.timeoutMs);
+    expect(leasedAfterMs).toBeGreaterThan(0);
+  }, 30_000);
+
+  it("an abort before an image starts gives the child back instead of killing it", async () => {
     const engine = start();
+    await engine.ready();
     const [first] = engine.pids() as [number];
     const abort = new AbortController();
     abort.abort();

@@ -16,7 +16,7 @@ import { toBinary } from "@bufbuild/protobuf";
 import type { Logger } from "@imgc/common";
 import { type CompressionOptions, CompressionOptionsSchema, ErrorCode } from "@imgc/proto";
 import { AbortedError } from "./backoff.js";
-import type { CompressOutcome, Engine, Limits } from "./engine.js";
+import type { CompressOutcome, Engine, EngineLease, Limits } from "./engine.js";
 
 export interface EngineRequest {
   id: number;
@@ -66,7 +66,9 @@ export function threadsPerChild(children: number, env: NodeJS.ProcessEnv = proce
 }
 
 export interface EnginePool extends Engine {
+  /** Resolves once a child is up: a worker pulls work only then. */
   ready(signal?: AbortSignal): Promise<void>;
+  lease(signal?: AbortSignal): Promise<EngineLease>;
   /** The children's process ids, for operators and tests. */
   pids(): number[];
   /** Ends every child. */
@@ -91,8 +93,8 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
   const killGraceMs = options.killGraceMs ?? 1_000;
   const env = { ...process.env, VIPS_CONCURRENCY: String(options.threads ?? threadsPerChild(options.size)) };
   const all = new Set<Child>();
+  /** Children not running an image, ready or still loading the engine. */
   const idle: Child[] = [];
-  const waiting: ((child: Child) => void)[] = [];
   let nextId = 1;
   let closed = false;
   /** Woken whenever a child becomes ready or idle, or dies. */
@@ -132,8 +134,6 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
       const at = idle.indexOf(child);
       if (at >= 0) idle.splice(at, 1);
       child.onExit?.(signal ?? `code ${code}`);
-      // Someone waits for a child and this one will not come back: make another.
-      if (!closed && waiting.length > 0 && all.size < options.size) give(spawn());
       notify();
     });
     all.add(child);
@@ -141,19 +141,29 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
   }
 
   function give(child: Child): void {
-    const next = waiting.shift();
-    if (next) next(child);
-    else idle.push(child);
+    idle.push(child);
     notify();
   }
 
-  function acquire(): Promise<Child> {
-    // A ready child first: a fresh one may still be loading the engine.
-    const at = idle.findIndex((child) => child.isReady);
-    const child = at >= 0 ? idle.splice(at, 1)[0] : idle.pop();
-    if (child) return Promise.resolve(child);
-    if (all.size < options.size) return Promise.resolve(spawn());
-    return new Promise((resolve) => waiting.push(resolve));
+  /**
+   * A ready child, taken out of the idle list; waits for one (starting one where a killed child left room).
+   * Only a child that is up is handed out, so that the wait for a start is never part of an image's time.
+   */
+  async function take(signal?: AbortSignal): Promise<Child> {
+    for (;;) {
+      if (signal?.aborted) throw new AbortedError("aborted");
+      if (closed) throw new Crashed("the engine pool is closed");
+      const at = idle.findIndex((child) => child.isReady);
+      if (at >= 0) return idle.splice(at, 1)[0] as Child;
+      if (all.size < options.size) idle.push(spawn());
+      let onAbort = () => {};
+      const aborted = new Promise<void>((resolve) => {
+        onAbort = () => resolve();
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+      await Promise.race([changed, aborted]);
+      signal?.removeEventListener("abort", onAbort);
+    }
   }
 
   function kill(child: Child): void {
@@ -161,15 +171,13 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
     child.process.kill("SIGKILL");
   }
 
-  /** One attempt in one child. */
-  async function attempt(input: Buffer, opts: Uint8Array, limits: Limits, signal?: AbortSignal) {
-    const child = await acquire();
+  /** One image in one ready child, which goes back to the idle list after unless it died or had to be killed. */
+  async function attempt(child: Child, input: Buffer, opts: Uint8Array, limits: Limits, signal?: AbortSignal) {
     let timer: NodeJS.Timeout | undefined;
     let onAbort = () => {};
     // Given back for the next image unless it died, or was killed because it may still be busy.
     let reusable = true;
     try {
-      await child.ready;
       if (signal?.aborted) throw new AbortedError("aborted");
       return await new Promise<CompressOutcome>((resolve, reject) => {
         const id = nextId++;
@@ -223,18 +231,39 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
 
   /** Resolves once an idle child is ready, starting one where a killed one left room. */
   async function ready(signal?: AbortSignal): Promise<void> {
-    for (;;) {
-      if (signal?.aborted) throw new AbortedError("aborted");
-      if (closed || idle.some((child) => child.isReady)) return;
-      if (idle.length === 0 && all.size < options.size) idle.push(spawn());
-      let onAbort = () => {};
-      const aborted = new Promise<void>((resolve) => {
-        onAbort = () => resolve();
-        signal?.addEventListener("abort", onAbort, { once: true });
-      });
-      await Promise.race([changed, aborted]);
-      signal?.removeEventListener("abort", onAbort);
-    }
+    give(await take(signal));
+  }
+
+  /** A ready child for one image; a crash mid-image is tried once more in another (whose start it waits for). */
+  async function lease(signal?: AbortSignal): Promise<EngineLease> {
+    let held: Child | undefined = await take(signal);
+    return {
+      async compress(input, compression, limits, imageSignal) {
+        const opts = toBinary(CompressionOptionsSchema, compression);
+        const first = held ?? (await take(imageSignal));
+        held = undefined;
+        try {
+          return await attempt(first, input, opts, limits, imageSignal);
+        } catch (err) {
+          if (!(err instanceof Crashed)) throw err;
+          log.warn({ reason: err.message }, "an engine child died while compressing; trying the image once more");
+        }
+        try {
+          return await attempt(await take(imageSignal), input, opts, limits, imageSignal);
+        } catch (err) {
+          if (!(err instanceof Crashed)) throw err;
+          log.error({ reason: err.message }, "an engine child died twice on the same image");
+          throw new EngineFailure(
+            ErrorCode.INTERNAL,
+            `The image decoder crashed on this input twice (${err.message}); it was not processed`,
+          );
+        }
+      },
+      release() {
+        if (held && all.has(held) && !closed) give(held);
+        held = undefined;
+      },
+    };
   }
 
   // Warm children up front: a first image should not wait for a child to load sharp.
@@ -242,26 +271,16 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
 
   return {
     async compress(input: Buffer, compression: CompressionOptions, limits: Limits, signal?: AbortSignal) {
-      const opts = toBinary(CompressionOptionsSchema, compression);
+      const leased = await lease(signal);
       try {
-        return await attempt(input, opts, limits, signal);
-      } catch (err) {
-        if (!(err instanceof Crashed)) throw err;
-        log.warn({ reason: err.message }, "an engine child died while compressing; trying the image once more");
-      }
-      try {
-        return await attempt(input, opts, limits, signal);
-      } catch (err) {
-        if (!(err instanceof Crashed)) throw err;
-        log.error({ reason: err.message }, "an engine child died twice on the same image");
-        throw new EngineFailure(
-          ErrorCode.INTERNAL,
-          `The image decoder crashed on this input twice (${err.message}); it was not processed`,
-        );
+        return await leased.compress(input, compression, limits, signal);
+      } finally {
+        leased.release();
       }
     },
     errorCode: (err) => (err instanceof EngineFailure ? err.code : undefined),
     ready,
+    lease,
     pids: () => [...all].flatMap((child) => (child.process.pid === undefined ? [] : [child.process.pid])),
     async close() {
       closed = true;

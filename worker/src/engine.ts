@@ -32,8 +32,13 @@ export interface Engine {
   /** The stable code of an error the engine threw on purpose (a CompressError); undefined for anything else. */
   errorCode(err: unknown): ErrorCode | undefined;
   /**
-   * Resolves once the engine can start an image at once (a child process is up): the time spent waiting for
-   * that is the engine's, not the image's, and does not count against the image's timeout.
+   * The engine for one image, once it can start at once (a child process that is up): the time spent waiting
+   * for that is the engine's, not the image's, and does not count against the image's timeout. Released after.
    */
-  ready?(signal?: AbortSignal): Promise<void>;
+  lease?(signal?: AbortSignal): Promise<EngineLease>;
+}
+
+export interface EngineLease {
+  compress(input: Buffer, options: CompressionOptions, limits: Limits, signal?: AbortSignal): Promise<CompressOutcome>;
+  release(): void;
 }

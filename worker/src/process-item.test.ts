@@ -212,13 +212,18 @@ describe("processItem", () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       return outcome();
     });
-    engine.ready = () => up;
+    let released = 0;
+    engine.lease = async () => {
+      await up;
+      return { compress: engine.compress, release: () => void released++ };
+    };
     const result = await processor({ store, engine, limits: { ...limits, timeoutMs: 200 } })(
       chunkOf([item()]),
       item(),
       live(),
     );
     expect(result.state).toBe(ItemState.DONE);
+    expect(released).toBe(1);
   });
 
   it("throws AbortedError, reporting nothing, when the chunk is released mid-item", async () => {

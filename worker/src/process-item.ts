@@ -121,8 +121,10 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
    * not, its late answer is ignored (sharp cannot cancel a running libvips operation). */
   async function compress(input: Buffer, chunk: Chunk, signal: AbortSignal): Promise<CompressOutcome> {
     const options = chunk.options ?? create(CompressionOptionsSchema);
-    // An engine child restarting (after an earlier image hung) must not make this image time out.
-    await deps.engine.ready?.(signal);
+    // The clock starts once the engine can start: a child restarting (after an earlier image hung) is not this
+    // image's time.
+    const lease = deps.engine.lease ? await deps.engine.lease(signal) : undefined;
+    const engine = lease ?? deps.engine;
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), limits.timeoutMs);
     const both = AbortSignal.any([signal, timeout.signal]);
@@ -136,7 +138,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         onAbort = () => reject(stopped());
         if (both.aborted) return onAbort();
         both.addEventListener("abort", onAbort, { once: true });
-        deps.engine.compress(input, options, limits, both).then(resolve, reject);
+        engine.compress(input, options, limits, both).then(resolve, reject);
       });
     } catch (err) {
       if (err instanceof ItemFailure || AbortedError.isAborted(err)) throw err;
@@ -148,6 +150,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
     } finally {
       clearTimeout(timer);
       both.removeEventListener("abort", onAbort);
+      lease?.release();
     }
   }
 
