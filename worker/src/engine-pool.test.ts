@@ -116,6 +116,17 @@ describe("engine pool", () => {
     }
   }, 30_000);
 
+  it("survives a child killed while idle: the image goes to a fresh child, no 'error' event escapes", async () => {
+    const engine = start();
+    await engine.ready();
+    const [first] = engine.pids() as [number];
+    process.kill(first, "SIGKILL");
+    // At once, before the exit is seen: the dead child still looks idle and ready.
+    const out = await engine.compress(photo, webp, limits);
+    expect(out.format).toBe(ImageFormat.WEBP);
+    expect(engine.pids()).not.toContain(first);
+  }, 20_000);
+
   it("runs as many images at once as it has children, and queues the rest", async () => {
     const engine = start(2);
     const outs = await Promise.all(Array.from({ length: 5 }, () => engine.compress(photo, webp, limits)));

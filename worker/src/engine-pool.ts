@@ -129,6 +129,8 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
       }),
     };
     child.ready.catch(() => {});
+    // Without a listener, a failed send or kill would be an uncaught 'error' event: the worker's death.
+    proc.on("error", (err) => log.warn({ err: err.message, pid: proc.pid }, "engine child error"));
     proc.once("exit", (code, signal) => {
       all.delete(child);
       const at = idle.indexOf(child);
@@ -153,7 +155,7 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
     for (;;) {
       if (signal?.aborted) throw new AbortedError("aborted");
       if (closed) throw new Crashed("the engine pool is closed");
-      const at = idle.findIndex((child) => child.isReady);
+      const at = idle.findIndex((child) => child.isReady && child.process.connected);
       if (at >= 0) return idle.splice(at, 1)[0] as Child;
       if (all.size < options.size) idle.push(spawn());
       let onAbort = () => {};
@@ -216,7 +218,12 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
           );
         }, limits.timeoutMs + killGraceMs);
         const request: EngineRequest = { id, input, options: opts, limits };
-        child.process.send(request);
+        // A child killed a moment ago may still look idle: its closed channel fails the send, not the worker.
+        child.process.send(request, (err: Error | null) => {
+          if (!err) return;
+          discard();
+          reject(new Crashed(`its channel is closed (${err.message})`));
+        });
       });
     } catch (err) {
       if (err instanceof Crashed) reusable = false;
