@@ -108,6 +108,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     events,
     log,
     limits: settings.chunk,
+    slots: () => membership.list().reduce((sum, worker) => sum + worker.slots, 0),
     maxItems: settings.jobMaxItems,
     ...(options.reservationWaitMs !== undefined ? { reservationWaitMs: options.reservationWaitMs } : {}),
   });

@@ -44,10 +44,20 @@ export interface SubmitDeps {
   events: Events;
   log: Logger;
   limits: ChunkLimits;
+  /** The chunk slots of the live workers now: a job is cut into at least CHUNKS_PER_SLOT chunks per slot. */
+  slots?: () => number;
   maxItems: number;
   /** How long a SubmitJob waits for the job of an idempotency key another SubmitJob is still creating. */
   reservationWaitMs?: number;
 }
+
+/**
+ * Chunks per live slot a job is spread over at least (bounded by its items and by maxItems per chunk): with
+ * several chunks per slot, workers that pull as they free up end a job within about a quarter of a slot's
+ * share of each other, however unevenly the images weigh; a chunk still carries only milliseconds of
+ * scheduling against its seconds of work.
+ */
+export const CHUNKS_PER_SLOT = 4;
 
 export interface Submitted {
   job: Job;
@@ -178,7 +188,11 @@ export function createSubmitter(deps: SubmitDeps) {
         return { job, created: true };
       }
 
-      const list = buildChunks(job, items, deps.limits, deps.storage.bucket);
+      const limits = {
+        ...deps.limits,
+        minCount: Math.max(deps.limits.minCount, CHUNKS_PER_SLOT * (deps.slots?.() ?? 0)),
+      };
+      const list = buildChunks(job, items, limits, deps.storage.bucket);
       const missing = missingResults(items);
       job.chunkCount = list.length;
       job.counts = create(JobCountsSchema, { total: items.length, pending: items.length });

@@ -187,7 +187,8 @@ describe("dead workers", () => {
     const { nc, t } = await setup({ ackWaitMs: 60_000, workerTimeoutMs: 1_000 });
     await heartbeat(nc, "w-dead");
     await eventually(async () => t.coordinator.membership.isLive("w-dead"));
-    const job = await submit(t, 4);
+    // 16 items over w-dead's 2 slots: 8 chunks (CHUNKS_PER_SLOT per slot) of 2 items.
+    const job = await submit(t, 16);
     const pulled = await pullChunks(nc, 10);
     const held = pulled[0];
     if (!held) throw new Error("no chunk");
