@@ -106,8 +106,12 @@ export async function uploadBatch(
   const sizes = new Map<string, { width: number; height: number }>();
   await Promise.all(
     uploads.map(async (upload) => {
-      const { width = 0, height = 0 } = await sharp(upload.body).metadata();
-      sizes.set(upload.key, { width, height });
+      try {
+        const { width = 0, height = 0 } = await sharp(upload.body).metadata();
+        sizes.set(upload.key, { width, height });
+      } catch {
+        // Not an image (a hostile input): it has no size to compare an output with, and should have no output.
+      }
     }),
   );
   return { prefix, uploads, sizes };
@@ -361,7 +365,8 @@ export function memoryOf(pid: number): { rssKiB: number; hwmKiB: number; process
   return { rssKiB, hwmKiB, processes };
 }
 
-function childrenOf(pid: number): number[] {
+/** Every descendant of a process, from /proc. */
+export function childrenOf(pid: number): number[] {
   const found: number[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;

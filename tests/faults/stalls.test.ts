@@ -1,0 +1,311 @@
+/**
+ * Scenarios 3, 7 and 8: a worker that stalls (frozen with SIGSTOP for longer than AckWait), inputs that stall
+ * the engine (poison: an SVG that renders for a minute), and hostile inputs. AckWait is short here (5 s), so
+ * that a freeze past it takes seconds.
+ */
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { deflateSync } from "node:zlib";
+import { ErrorCode, ItemState } from "@imgc/proto";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { corpusDir, type Fixture, useCluster, waitForJob } from "../harness/index.js";
+import {
+  type Batch,
+  childrenOf,
+  elapsed,
+  expectNothingLost,
+  faultTimings,
+  faultWorkerEnv,
+  figure,
+  logsWith,
+  memoryOf,
+  sampleMemory,
+  smallImages,
+  submitBatch,
+  uploadBatch,
+  waitForProgress,
+} from "./fault-kit.js";
+
+const ACK_WAIT_MS = Number(faultTimings.IMGC_ACK_WAIT_MS);
+const ITEM_TIMEOUT_MS = Number(faultTimings.IMGC_ITEM_TIMEOUT_MS);
+/** What the README states a worker (its process and its engine children together) stays under. */
+const WORKER_RSS_BOUND_MIB = 1024;
+
+const cluster = useCluster({ workers: 4, env: faultTimings, workerEnv: faultWorkerEnv });
+const coordinatorLogs = () => cluster().coordinators.flatMap((service) => service.jsonLogs());
+
+let images: Fixture[];
+let batch: Batch;
+beforeAll(async () => {
+  images = await smallImages();
+  batch = await uploadBatch(cluster(), images);
+}, 120_000);
+
+describe("a worker freezes", () => {
+  test("SIGSTOP for longer than AckWait, then SIGCONT: its late work is harmless", async () => {
+    const c = cluster();
+    const job = await submitBatch(c.jobs, batch);
+    const progress = await waitForProgress(c.jobs, job.id);
+    const { workers } = await c.cluster.listWorkers({});
+    const busiest = [...workers].sort((a, b) => b.chunks.length - a.chunks.length)[0];
+    const victim = c.workers.find((w) => w.name === busiest?.id && w.running());
+    if (!victim) throw new Error("no live worker to freeze");
+
+    const frozenAt = Date.now();
+    await victim.kill("SIGSTOP");
+    try {
+      await new Promise((resolve) => setTimeout(resolve, ACK_WAIT_MS + 3_000));
+    } finally {
+      await victim.kill("SIGCONT");
+    }
+    const thawedAt = Date.now();
+    await waitForJob(c.jobs, job.id, { timeoutMs: 120_000 });
+    const endedAfterMs = elapsed(frozenAt);
+    // Give its late reports (each retried while the job ran on) time to land before the counters are judged.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await expectNothingLost(c, job.id, batch);
+
+    // It was taken for dead, its chunks went to others, and it came back.
+    const gone = logsWith(coordinatorLogs(), "worker gone").filter(
+      (l) => l.workerId === victim.name && (l.time as number) >= frozenAt,
+    );
+    expect(gone.map((l) => l.reason)).toEqual(["timeout"]);
+    expect(victim.running()).toBe(true);
+    const goneAt = (gone[0]?.time as number | undefined) ?? frozenAt;
+    const rejoined = logsWith(coordinatorLogs(), "worker joined").filter(
+      (l) => l.workerId === victim.name && (l.time as number) > goneAt,
+    );
+    expect(rejoined.length).toBeGreaterThan(0);
+    const listed = (await c.cluster.listWorkers({})).workers.map((w) => w.id);
+    expect(listed).toContain(victim.name);
+    // After the thaw, the job's counters never move again: late reports count nothing twice.
+    const { job: settled } = await c.jobs.getJob({ jobId: job.id });
+    expect(settled?.counts?.done).toBe(batch.uploads.length);
+    figure("3 worker SIGSTOP", {
+      frozenAtFraction: Number(progress.toFixed(2)),
+      frozenMs: thawedAt - frozenAt,
+      heldChunks: busiest?.chunks.length ?? 0,
+      republished: logsWith(coordinatorLogs(), "chunk republished").filter(
+        (l) => l.workerId === victim.name && l.jobId === job.id,
+      ).length,
+      jobEndedAfterFreezeMs: endedAfterMs,
+      ackWaitMs: ACK_WAIT_MS,
+    });
+  });
+});
+
+/**
+ * A 300-byte SVG that librsvg renders for about a minute at 4000×4000 (16 megapixels, within the pixel limit), in
+ * calls that sharp's own timeout does not interrupt: a real input that hangs the decoder.
+ */
+const hangingSvg = (seed: number) =>
+  Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="4000" height="4000"><!-- ${seed} -->
+<defs><filter id="f" x="0" y="0" width="1" height="1"><feTurbulence baseFrequency="0.001" numOctaves="10"/>
+<feGaussianBlur stdDeviation="500"/></filter></defs><rect width="4000" height="4000" filter="url(#f)"/></svg>`);
+
+/** The batch with some images swapped for others, by position; each swapped one keeps its slot in the job. */
+function swap(base: readonly Fixture[], replacements: ReadonlyMap<number, Fixture>): Fixture[] {
+  return base.map((image, at) => replacements.get(at) ?? image);
+}
+
+/** The engine children of a worker process (it forks one per slot; tsx's esbuild service is a child too). */
+function engineChildren(pid: number): number[] {
+  return childrenOf(pid).filter((child) => {
+    try {
+      return readFileSync(`/proc/${child}/cmdline`, "utf8").includes("engine-child");
+    } catch {
+      return false;
+    }
+  });
+}
+
+describe("poison inputs", () => {
+  test("inputs that hang the decoder fail TIMEOUT in one delivery, the rest of the job is unaffected, every worker survives", async () => {
+    const c = cluster();
+    const positions = [40, 170, 300, 430];
+    const poisoned = new Map(positions.map((at, n) => [at, { name: `hang-${n}.svg`, body: hangingSvg(n) }]));
+    const poisonBatch = await uploadBatch(c, swap(images, poisoned));
+    const pidsBefore = new Map(c.workers.filter((w) => w.running()).map((w) => [w.name, w.pid]));
+
+    const started = Date.now();
+    const job = await submitBatch(c.jobs, poisonBatch);
+    // An engine child dies under a worker while the job runs (the OOM killer, a decoder crash): the worker
+    // replaces it and tries the image again.
+    await waitForProgress(c.jobs, job.id, 0.3, 0.5);
+    const crashed = c.workers.find((w) => w.running());
+    const children = crashed ? engineChildren(crashed.pid) : [];
+    for (const child of children) process.kill(child, "SIGKILL");
+    await waitForJob(c.jobs, job.id, { timeoutMs: 120_000 });
+    const jobMs = elapsed(started);
+
+    const failures = new Map([...poisoned.values()].map((f) => [f.name, ErrorCode.TIMEOUT]));
+    const results = await expectNothingLost(c, job.id, poisonBatch, { failures });
+    // Bounded: each was cut at the item timeout, not after the minute the render takes. (An item's duration
+    // also holds its read from S3 and the wait for an engine child that is up, seconds on a busy machine.)
+    for (const result of results.filter((r) => r.state === ItemState.FAILED)) {
+      expect(result.durationMs, result.sourceKey).toBeLessThan(ITEM_TIMEOUT_MS + 10_000);
+    }
+    // In one delivery: nothing was republished or dead-lettered.
+    expect(logsWith(coordinatorLogs(), "chunk republished").filter((l) => l.jobId === job.id)).toEqual([]);
+    expect(logsWith(coordinatorLogs(), "chunk dead-lettered").filter((l) => l.jobId === job.id)).toEqual([]);
+    // Every worker survived, as the same process, and is still a member.
+    for (const [name, pid] of pidsBefore) {
+      const worker = c.workers.find((w) => w.name === name);
+      expect(worker?.running(), `${name} is running`).toBe(true);
+      expect(worker?.pid).toBe(pid);
+    }
+    const listed = (await c.cluster.listWorkers({})).workers.map((w) => w.id).sort();
+    expect(listed).toEqual([...pidsBefore.keys()].sort());
+    // The killed children were replaced.
+    if (crashed) expect(engineChildren(crashed.pid).some((pid) => children.includes(pid))).toBe(false);
+    figure("7 poison", {
+      hangingInputs: positions.length,
+      jobMs,
+      poisonDurationsMs: results.filter((r) => r.state === ItemState.FAILED).map((r) => r.durationMs),
+      engineChildrenKilled: children.length,
+    });
+  });
+});
+
+// CRC-32 as PNG chunks use it.
+function crc32(bytes: Buffer): number {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+  const out = Buffer.alloc(body.length + 8);
+  out.writeUInt32BE(data.length, 0);
+  body.copy(out, 4);
+  out.writeUInt32BE(crc32(body), body.length + 4);
+  return out;
+}
+
+/** A valid PNG header declaring width×height, one tiny compressed row, and the end. */
+function declaredPng(width: number, height: number): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", deflateSync(Buffer.alloc(16))),
+    pngChunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+describe("hostile inputs", () => {
+  let server: Server;
+  let fetched: string[];
+  let base: string;
+  beforeAll(async () => {
+    fetched = [];
+    server = createServer((req, res) => {
+      fetched.push(req.url ?? "");
+      res.end("x");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  test("each fails alone with a stable code, in bounded time, and worker memory stays under the stated bound", async () => {
+    const c = cluster();
+    const noise = randomBytes(4096);
+    noise[0] = 0;
+    const rocket = readFileSync(path.join(corpusDir, "photos", "rocket.jpg"));
+    const frames = 3000;
+    const gif = await sharp(Buffer.alloc(4 * 4 * 3 * frames, 128), {
+      raw: { width: 4, height: 4 * frames, channels: 3, pageHeight: 4 },
+    })
+      .gif({ keepDuplicateFrames: true })
+      .toBuffer();
+    const bad = (name: string) => readFileSync(path.join(corpusDir, "bad", name));
+    const hostile: { fixture: Fixture; code?: ErrorCode }[] = [
+      { fixture: { name: "zero-bytes.png", body: Buffer.alloc(0) }, code: ErrorCode.UNSUPPORTED_FORMAT },
+      { fixture: { name: "random-bytes.jpg", body: noise }, code: ErrorCode.UNSUPPORTED_FORMAT },
+      { fixture: { name: "text-named.jpg", body: Buffer.from("not an image\n") }, code: ErrorCode.UNSUPPORTED_FORMAT },
+      // A wrong extension on a real image changes nothing: the bytes say what it is.
+      { fixture: { name: "png-named.jpg", body: (images[1] as Fixture).body } },
+      { fixture: { name: "declares-65535x65535.png", body: declaredPng(65535, 65535) }, code: ErrorCode.PIXEL_LIMIT },
+      {
+        fixture: {
+          name: "declares-100000x100000.svg",
+          body: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"/>`),
+        },
+        code: ErrorCode.PIXEL_LIMIT,
+      },
+      { fixture: { name: `${frames}-frames.gif`, body: gif }, code: ErrorCode.FRAME_LIMIT },
+      // External references are neutralised, never fetched: the SVG renders without them.
+      {
+        fixture: {
+          name: "external-refs.svg",
+          body: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="32" height="32">
+<style>@import url("${base}/import.css");</style><image href="${base}/href.png" width="16" height="16"/>
+<image xlink:href="file:///etc/passwd" width="16" height="16"/><rect width="8" height="8" style="fill: url(${base}/fill.png)"/></svg>`),
+        },
+      },
+      {
+        fixture: {
+          name: "entity.svg",
+          body: Buffer.from(`<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "${base}/entity">]>
+<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&x;</text></svg>`),
+        },
+        code: ErrorCode.UNSUPPORTED_FORMAT,
+      },
+      {
+        fixture: { name: "truncated.jpg", body: rocket.subarray(0, rocket.length / 2) },
+        code: ErrorCode.CORRUPT_INPUT,
+      },
+      { fixture: { name: "truncated.png", body: bad("truncated.png") }, code: ErrorCode.CORRUPT_INPUT },
+      { fixture: { name: "corrupt-header.jpg", body: bad("corrupt-header.jpg") }, code: ErrorCode.CORRUPT_INPUT },
+      {
+        fixture: { name: "font-not-an-image.ttf", body: bad("font-not-an-image.ttf") },
+        code: ErrorCode.UNSUPPORTED_FORMAT,
+      },
+    ];
+    // Spread through the job, so that each shares its chunk with good images.
+    const step = Math.floor(images.length / hostile.length);
+    const replaced = new Map(hostile.map((h, n) => [n * step + 7, h.fixture]));
+    const hostileBatch = await uploadBatch(c, swap(images, replaced));
+    const workers = c.workers.filter((w) => w.running());
+    const memory = sampleMemory(workers.map((w) => w.pid));
+    const started = Date.now();
+    const job = await submitBatch(c.jobs, hostileBatch);
+    await waitForJob(c.jobs, job.id, { timeoutMs: 120_000 });
+    const jobMs = elapsed(started);
+    const { peakRssKiB } = memory.stop();
+
+    const failures = new Map(hostile.flatMap((h) => (h.code === undefined ? [] : [[h.fixture.name, h.code] as const])));
+    const results = await expectNothingLost(c, job.id, hostileBatch, { failures });
+    for (const result of results.filter((r) => r.state === ItemState.FAILED)) {
+      expect(result.durationMs, `${result.sourceKey} failed in bounded time`).toBeLessThan(ITEM_TIMEOUT_MS);
+    }
+    expect(fetched, "nothing was fetched for an SVG").toEqual([]);
+    for (const worker of workers) expect(worker.running(), `${worker.name} survived`).toBe(true);
+
+    const peaks = workers.map((w) => ({ worker: w.name, peakMiB: Math.round((peakRssKiB.get(w.pid) ?? 0) / 1024) }));
+    const hwm = workers.map((w) => ({ worker: w.name, ...memoryOf(w.pid) }));
+    for (const { worker, peakMiB } of peaks) {
+      expect(peakMiB, `${worker}'s RSS (process and engine children)`).toBeLessThan(WORKER_RSS_BOUND_MIB);
+    }
+    figure("8 hostile inputs", {
+      hostile: hostile.length,
+      jobMs,
+      slowestFailureMs: Math.max(...results.filter((r) => r.state === ItemState.FAILED).map((r) => r.durationMs)),
+      peakRssMiB: peaks,
+      hwmMiB: hwm.map((h) => ({ worker: h.worker, hwmMiB: Math.round(h.hwmKiB / 1024), processes: h.processes })),
+      boundMiB: WORKER_RSS_BOUND_MIB,
+    });
+  });
+});
