@@ -29,6 +29,25 @@ export const coordinatorSchema = {
   chunkMaxBytes: int("IMGC_CHUNK_MAX_BYTES", 32 * MiB, 1, 2 ** 40, "the most source bytes in one chunk"),
   chunkMinCount: int("IMGC_CHUNK_MIN_COUNT", 8, 1, 1_000, "a job of few items is spread over this many chunks"),
   jobMaxItems: int("IMGC_JOB_MAX_ITEMS", 100_000, 1, 10_000_000, "the most items one job may have"),
+  fetchAllow: str(
+    "IMGC_FETCH_ALLOW",
+    "",
+    "hosts, host:port, IPs, CIDRs or URL prefixes fetched even when loopback, link-local or private (comma-separated)",
+  ),
+  fetchAllowedHosts: str(
+    "IMGC_FETCH_ALLOWED_HOSTS",
+    "",
+    "when set, only URLs on these hosts, host:port, *.suffix or URL prefixes are fetched at all (comma-separated)",
+  ),
+  fetchMaxBytes: int("IMGC_FETCH_MAX_BYTES", 64 * MiB, 1, 2 ** 40, "the most bytes of one fetched manifest or image"),
+  fetchTimeoutMs: int("IMGC_FETCH_TIMEOUT_MS", 15_000, 100, 600_000, "the most time one URL fetch may take"),
+  webhookSecret: str("IMGC_WEBHOOK_SECRET", "", "the HMAC-SHA256 key webhooks are signed with"),
+  webhookSecrets: str(
+    "IMGC_WEBHOOK_SECRETS",
+    "",
+    "per-tenant webhook keys, tenant:secret,... (over IMGC_WEBHOOK_SECRET)",
+  ),
+  webhookMaxAttempts: int("IMGC_WEBHOOK_MAX_ATTEMPTS", 6, 1, 20, "webhook attempts, 1 s, 2 s, 4 s … apart"),
   urlTtlS: int("IMGC_DOWNLOAD_URL_TTL_S", 3_600, 60, 7 * 24 * 3600, "lifetime of presigned download URLs"),
 };
 
@@ -43,4 +62,12 @@ export interface ChunkLimits {
   maxItems: number;
   maxBytes: number;
   minCount: number;
+}
+
+/** A comma-separated list, empty entries dropped. */
+export function listOf(raw: string): string[] {
+  return raw
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
 }
