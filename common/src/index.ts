@@ -9,3 +9,4 @@ export * from "./reflection-service.js";
 export * from "./rpc-metrics.js";
 export * from "./storage.js";
 export * from "./trace.js";
+export * from "./webhook-signature.js";

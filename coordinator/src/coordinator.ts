@@ -30,6 +30,7 @@ import { createAssignments } from "./scheduler/assignments.js";
 import { createDeadLetters, ensureDeadLetters } from "./scheduler/dead-letters.js";
 import { createDispatcher } from "./scheduler/dispatcher.js";
 import { resumeAll } from "./scheduler/resume.js";
+import { createGuardedFetch, type FetchPolicy } from "./scheduler/ssrf-guard.js";
 import { createSubmitter } from "./scheduler/submit.js";
 import { createClusterService, type LaneCounters } from "./services/cluster-service.js";
 import { createJobService } from "./services/job-service.js";
@@ -47,14 +48,19 @@ export interface CoordinatorSettings {
   chunk: ChunkLimits;
   jobMaxItems: number;
   urlTtlS: number;
+  /** The SSRF guard's policy for manifests, image URLs and webhooks; by default nothing private is fetched. */
+  fetch?: FetchPolicy;
+  /** How webhooks are signed and retried. */
+  webhook?: { secretFor: (tenant: string) => string; maxAttempts: number; baseDelayMs?: number };
 }
+
+const defaultFetchPolicy: FetchPolicy = { allow: [], allowedHosts: [], maxBytes: 64 * 1024 * 1024, timeoutMs: 15_000 };
 
 export interface CoordinatorOptions {
   nc: NatsConnection;
   storage: CoordinatorStorage;
   log: Logger;
   settings: CoordinatorSettings;
-  fetch?: typeof fetch;
   /** How long SubmitJob waits for a concurrent SubmitJob with the same idempotency key (tests shorten it). */
   reservationWaitMs?: number;
   /** Told of recorded results, ended jobs and republished chunks (metrics). */
@@ -81,6 +87,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
   ]);
   await ensureDeadLetters(topology.jsm);
 
+  const guard = createGuardedFetch(settings.fetch ?? defaultFetchPolicy);
   const jobs = createJobStore(topology.jobs);
   const results = createResultStore(topology.results);
   const chunks = createChunkStore(topology.chunks, dispatchKv);
@@ -91,7 +98,13 @@ export async function startCoordinator(options: CoordinatorOptions) {
     results,
     events,
     storage,
-    webhooks: createWebhooks(log, options.fetch),
+    webhooks: createWebhooks({
+      log,
+      guard,
+      secretFor: settings.webhook?.secretFor ?? (() => ""),
+      maxAttempts: settings.webhook?.maxAttempts ?? 6,
+      ...(settings.webhook?.baseDelayMs !== undefined ? { baseDelayMs: settings.webhook.baseDelayMs } : {}),
+    }),
     log,
     ...(options.observer ? { observer: options.observer } : {}),
   });

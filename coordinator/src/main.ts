@@ -12,8 +12,9 @@ import {
   natsReadiness,
   startHealthServer,
 } from "@imgc/common";
-import { loadCoordinatorConfig } from "./config.js";
+import { listOf, loadCoordinatorConfig } from "./config.js";
 import { startCoordinator } from "./coordinator.js";
+import { webhookSecrets } from "./jobs/webhook.js";
 import { createCoordinatorMetrics } from "./metrics/coordinator-metrics.js";
 import { build, createHealth, listen } from "./server.js";
 
@@ -45,6 +46,16 @@ async function main(): Promise<void> {
       chunk: { maxItems: config.chunkMaxItems, maxBytes: config.chunkMaxBytes, minCount: config.chunkMinCount },
       jobMaxItems: config.jobMaxItems,
       urlTtlS: config.urlTtlS,
+      fetch: {
+        allow: listOf(config.fetchAllow),
+        allowedHosts: listOf(config.fetchAllowedHosts),
+        maxBytes: config.fetchMaxBytes,
+        timeoutMs: config.fetchTimeoutMs,
+      },
+      webhook: {
+        secretFor: webhookSecrets(config.webhookSecrets, config.webhookSecret),
+        maxAttempts: config.webhookMaxAttempts,
+      },
     },
   });
   metrics.track({

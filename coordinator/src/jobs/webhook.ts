@@ -1,32 +1,83 @@
-/** The job's webhook: POSTed once when the job ends, retried a few times, never blocking the job. */
+/**
+ * The job's webhook: POSTed once when the job ends, signed, retried with backoff, never blocking the job. The
+ * URL goes through the SSRF guard like any other URL the coordinator fetches for a caller.
+ */
 import { toJson } from "@bufbuild/protobuf";
-import type { Logger } from "@imgc/common";
+import { type Logger, signWebhook, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from "@imgc/common";
 import { type Job, JobSchema } from "@imgc/proto";
+import { FetchError, type GuardedFetch } from "../scheduler/ssrf-guard.js";
 
-const ATTEMPTS = 4;
-const TIMEOUT_MS = 5_000;
+export interface WebhookDeps {
+  log: Logger;
+  guard: Pick<GuardedFetch, "request">;
+  /** The tenant's signing secret; "" sends the webhook unsigned. */
+  secretFor: (tenant: string) => string;
+  /** Attempts in all (IMGC_WEBHOOK_MAX_ATTEMPTS). */
+  maxAttempts?: number;
+  /** The first retry's delay; each next one doubles (1 s, 2 s, 4 s …). */
+  baseDelayMs?: number;
+}
 
-export function createWebhooks(log: Logger, fetchFn: typeof fetch = fetch, baseDelayMs = 500) {
+export const WEBHOOK_EVENT = "job.finished";
+
+/** Secrets from IMGC_WEBHOOK_SECRETS ("tenant:secret,...") over the one IMGC_WEBHOOK_SECRET. */
+export function webhookSecrets(perTenant: string, fallback: string): (tenant: string) => string {
+  const secrets = new Map<string, string>();
+  for (const entry of perTenant.split(",")) {
+    const at = entry.indexOf(":");
+    if (at > 0) secrets.set(entry.slice(0, at).trim(), entry.slice(at + 1).trim());
+  }
+  return (tenant) => secrets.get(tenant) ?? fallback;
+}
+
+export function createWebhooks(deps: WebhookDeps) {
+  const { log, guard } = deps;
+  const maxAttempts = deps.maxAttempts ?? 6;
+  const baseDelayMs = deps.baseDelayMs ?? 1_000;
+
+  /** The status of one signed POST (a fresh timestamp each attempt, so late retries still verify). */
+  async function post(job: Job, body: string): Promise<number> {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const secret = deps.secretFor(job.tenant);
+    const response = await guard.request(job.webhookUrl, {
+      method: "POST",
+      anyStatus: true,
+      headers: {
+        "content-type": "application/json",
+        "x-imgc-job": job.id,
+        [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
+        ...(secret ? { [WEBHOOK_SIGNATURE_HEADER]: signWebhook(secret, timestamp, body) } : {}),
+      },
+      body,
+    });
+    response.body.resume();
+    return response.status;
+  }
+
   return {
+    /** Resolves true once the receiver answered 2xx, false when it gave up. */
     notify(job: Job): Promise<boolean> {
       if (!job.webhookUrl) return Promise.resolve(false);
-      const body = JSON.stringify({ type: "job.ended", job: toJson(JobSchema, job) });
+      const body = JSON.stringify({ event: WEBHOOK_EVENT, job: toJson(JobSchema, job) });
       return (async () => {
-        for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+        for (let attempt = 1; attempt <= maxAttempts; attempt++) {
           try {
-            const response = await fetchFn(job.webhookUrl, {
-              method: "POST",
-              headers: { "content-type": "application/json", "x-imgc-job": job.id },
-              body,
-              signal: AbortSignal.timeout(TIMEOUT_MS),
-            });
-            if (response.ok) return true;
+            const status = await post(job, body);
+            if (status >= 200 && status < 300) return true;
+            log.debug({ jobId: job.id, attempt, status }, "webhook attempt refused");
             // A 4xx other than 429 will not get better by asking again.
-            if (response.status < 500 && response.status !== 429) break;
+            if (status < 500 && status !== 429) break;
           } catch (err) {
+            // A refused URL stays refused.
+            if (err instanceof FetchError && err.failure === "refused") {
+              log.warn({ jobId: job.id, reason: err.message }, "webhook refused");
+              return false;
+            }
             log.debug({ err, jobId: job.id, attempt }, "webhook attempt failed");
           }
-          await new Promise((resolve) => setTimeout(resolve, baseDelayMs * 4 ** (attempt - 1)));
+          if (attempt < maxAttempts) {
+            await new Promise((resolve) => setTimeout(resolve, baseDelayMs * 2 ** (attempt - 1)));
+          }
         }
         log.warn({ jobId: job.id, url: job.webhookUrl }, "webhook gave up");
         return false;
