@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imgc/v1/job.proto.
  */
 export const file_imgc_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChFpbWdjL3YxL2pvYi5wcm90bxIHaW1nYy52MSJOCgZTb3VyY2USFAoKdXBsb2FkX2tleRgBIAEoCUgAEiYKCXMzX3ByZWZpeBgCIAEoCzIRLmltZ2MudjEuUzNQcmVmaXhIAEIGCgRraW5kIioKCFMzUHJlZml4Eg4KBmJ1Y2tldBgBIAEoCRIOCgZwcmVmaXgYAiABKAkicQoJSm9iQ291bnRzEg0KBXRvdGFsGAEgASgNEg8KB3BlbmRpbmcYAiABKA0SDwoHcnVubmluZxgDIAEoDRIMCgRkb25lGAQgASgNEhUKDWtlcHRfb3JpZ2luYWwYBSABKA0SDgoGZmFpbGVkGAYgASgNIvsDCgNKb2ISCgoCaWQYASABKAkSDgoGdGVuYW50GAIgASgJEiAKBXN0YXRlGAMgASgOMhEuaW1nYy52MS5Kb2JTdGF0ZRIsCgdvcHRpb25zGAQgASgLMhsuaW1nYy52MS5Db21wcmVzc2lvbk9wdGlvbnMSIwoIcHJpb3JpdHkYBSABKA4yES5pbWdjLnYxLlByaW9yaXR5EiIKBmNvdW50cxgGIAEoCzISLmltZ2MudjEuSm9iQ291bnRzEhAKCGJ5dGVzX2luGAcgASgEEhEKCWJ5dGVzX291dBgIIAEoBBIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPaWRlbXBvdGVuY3lfa2V5GAwgASgJEg0KBWxhYmVsGA0gASgJEg0KBWVycm9yGA4gASgJEhMKC2NodW5rX2NvdW50GA8gASgNEhMKC3dlYmhvb2tfdXJsGBAgASgJEhIKCnJlcG9ydF9rZXkYESABKAkSFAoMdHJhY2VfcGFyZW50GBIgASgJIt8DCgpJdGVtUmVzdWx0Eg8KB2l0ZW1faWQYASABKAkSEgoKc291cmNlX2tleRgCIAEoCRIhCgVzdGF0ZRgDIAEoDjISLmltZ2MudjEuSXRlbVN0YXRlEhIKCm91dHB1dF9rZXkYBCABKAkSJAoGZm9ybWF0GAUgASgOMhQuaW1nYy52MS5JbWFnZUZvcm1hdBITCgtpbnB1dF9ieXRlcxgGIAEoBBIUCgxvdXRwdXRfYnl0ZXMYByABKAQSDQoFd2lkdGgYCCABKA0SDgoGaGVpZ2h0GAkgASgNEg8KB3F1YWxpdHkYCiABKA0SDAoEc3NpbRgLIAEoARITCgtkdXJhdGlvbl9tcxgMIAEoDRIRCgl3b3JrZXJfaWQYDSABKAkSEQoJY2FjaGVfaGl0GA4gASgIEiYKCmVycm9yX2NvZGUYDyABKA4yEi5pbWdjLnYxLkVycm9yQ29kZRIVCg1lcnJvcl9tZXNzYWdlGBAgASgJEhMKC2tlcHRfcmVhc29uGBEgASgJEhQKDGRvd25sb2FkX3VybBgSIAEoCRIqCgxpbnB1dF9mb3JtYXQYEyABKA4yFC5pbWdjLnYxLkltYWdlRm9ybWF0EhUKDXNvdXJjZV9zaGEyNTYYFCABKAkioAEKCEpvYkV2ZW50EhAKCHNlcXVlbmNlGAEgASgEEg4KBmpvYl9pZBgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIbCgNqb2IYBCABKAsyDC5pbWdjLnYxLkpvYkgAEiMKBGl0ZW0YBSABKAsyEy5pbWdjLnYxLkl0ZW1SZXN1bHRIAEIGCgRraW5kKr8BCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBKT0JfU1RBVEVfUVVFVUVEEAESFQoRSk9CX1NUQVRFX1JVTk5JTkcQAhIXChNKT0JfU1RBVEVfQ09NUExFVEVEEAMSIwofSk9CX1NUQVRFX0NPTVBMRVRFRF9XSVRIX0VSUk9SUxAEEhQKEEpPQl9TVEFURV9GQUlMRUQQBRIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAYqoQEKCUl0ZW1TdGF0ZRIaChZJVEVNX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSSVRFTV9TVEFURV9QRU5ESU5HEAESFgoSSVRFTV9TVEFURV9SVU5OSU5HEAISEwoPSVRFTV9TVEFURV9ET05FEAMSHAoYSVRFTV9TVEFURV9LRVBUX09SSUdJTkFMEAQSFQoRSVRFTV9TVEFURV9GQUlMRUQQBSrvAgoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIhCh1FUlJPUl9DT0RFX1VOU1VQUE9SVEVEX0ZPUk1BVBABEhwKGEVSUk9SX0NPREVfQ09SUlVQVF9JTlBVVBACEhoKFkVSUk9SX0NPREVfUElYRUxfTElNSVQQAxIdChlFUlJPUl9DT0RFX0ZJTEVfVE9PX0xBUkdFEAQSGgoWRVJST1JfQ09ERV9GUkFNRV9MSU1JVBAFEhYKEkVSUk9SX0NPREVfVElNRU9VVBAGEh8KG0VSUk9SX0NPREVfU09VUkNFX05PVF9GT1VORBAHEiIKHkVSUk9SX0NPREVfU1RPUkFHRV9VTkFWQUlMQUJMRRAIEhgKFEVSUk9SX0NPREVfQ0FOQ0VMTEVEEAkSFwoTRVJST1JfQ09ERV9JTlRFUk5BTBAKEh4KGkVSUk9SX0NPREVfSU5WQUxJRF9PUFRJT05TEAsqXgoIUHJpb3JpdHkSGAoUUFJJT1JJVFlfVU5TUEVDSUZJRUQQABIRCg1QUklPUklUWV9ISUdIEAESEwoPUFJJT1JJVFlfTk9STUFMEAISEAoMUFJJT1JJVFlfTE9XEANiBnByb3RvMw", [file_google_protobuf_timestamp, file_imgc_v1_options]);
+  fileDesc("ChFpbWdjL3YxL2pvYi5wcm90bxIHaW1nYy52MSKEAQoGU291cmNlEhQKCnVwbG9hZF9rZXkYASABKAlIABImCglzM19wcmVmaXgYAiABKAsyES5pbWdjLnYxLlMzUHJlZml4SAASJQoIbWFuaWZlc3QYAyABKAsyES5pbWdjLnYxLk1hbmlmZXN0SAASDQoDdXJsGAQgASgJSABCBgoEa2luZCJvCghNYW5pZmVzdBINCgN1cmwYASABKAlIABIQCgZpbmxpbmUYAiABKAlIABInCgZmb3JtYXQYAyABKA4yFy5pbWdjLnYxLk1hbmlmZXN0Rm9ybWF0Eg4KBmNvbHVtbhgEIAEoCUIJCgdjb250ZW50IioKCFMzUHJlZml4Eg4KBmJ1Y2tldBgBIAEoCRIOCgZwcmVmaXgYAiABKAkicQoJSm9iQ291bnRzEg0KBXRvdGFsGAEgASgNEg8KB3BlbmRpbmcYAiABKA0SDwoHcnVubmluZxgDIAEoDRIMCgRkb25lGAQgASgNEhUKDWtlcHRfb3JpZ2luYWwYBSABKA0SDgoGZmFpbGVkGAYgASgNIvsDCgNKb2ISCgoCaWQYASABKAkSDgoGdGVuYW50GAIgASgJEiAKBXN0YXRlGAMgASgOMhEuaW1nYy52MS5Kb2JTdGF0ZRIsCgdvcHRpb25zGAQgASgLMhsuaW1nYy52MS5Db21wcmVzc2lvbk9wdGlvbnMSIwoIcHJpb3JpdHkYBSABKA4yES5pbWdjLnYxLlByaW9yaXR5EiIKBmNvdW50cxgGIAEoCzISLmltZ2MudjEuSm9iQ291bnRzEhAKCGJ5dGVzX2luGAcgASgEEhEKCWJ5dGVzX291dBgIIAEoBBIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPaWRlbXBvdGVuY3lfa2V5GAwgASgJEg0KBWxhYmVsGA0gASgJEg0KBWVycm9yGA4gASgJEhMKC2NodW5rX2NvdW50GA8gASgNEhMKC3dlYmhvb2tfdXJsGBAgASgJEhIKCnJlcG9ydF9rZXkYESABKAkSFAoMdHJhY2VfcGFyZW50GBIgASgJIt8DCgpJdGVtUmVzdWx0Eg8KB2l0ZW1faWQYASABKAkSEgoKc291cmNlX2tleRgCIAEoCRIhCgVzdGF0ZRgDIAEoDjISLmltZ2MudjEuSXRlbVN0YXRlEhIKCm91dHB1dF9rZXkYBCABKAkSJAoGZm9ybWF0GAUgASgOMhQuaW1nYy52MS5JbWFnZUZvcm1hdBITCgtpbnB1dF9ieXRlcxgGIAEoBBIUCgxvdXRwdXRfYnl0ZXMYByABKAQSDQoFd2lkdGgYCCABKA0SDgoGaGVpZ2h0GAkgASgNEg8KB3F1YWxpdHkYCiABKA0SDAoEc3NpbRgLIAEoARITCgtkdXJhdGlvbl9tcxgMIAEoDRIRCgl3b3JrZXJfaWQYDSABKAkSEQoJY2FjaGVfaGl0GA4gASgIEiYKCmVycm9yX2NvZGUYDyABKA4yEi5pbWdjLnYxLkVycm9yQ29kZRIVCg1lcnJvcl9tZXNzYWdlGBAgASgJEhMKC2tlcHRfcmVhc29uGBEgASgJEhQKDGRvd25sb2FkX3VybBgSIAEoCRIqCgxpbnB1dF9mb3JtYXQYEyABKA4yFC5pbWdjLnYxLkltYWdlRm9ybWF0EhUKDXNvdXJjZV9zaGEyNTYYFCABKAkioAEKCEpvYkV2ZW50EhAKCHNlcXVlbmNlGAEgASgEEg4KBmpvYl9pZBgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIbCgNqb2IYBCABKAsyDC5pbWdjLnYxLkpvYkgAEiMKBGl0ZW0YBSABKAsyEy5pbWdjLnYxLkl0ZW1SZXN1bHRIAEIGCgRraW5kKr8BCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBKT0JfU1RBVEVfUVVFVUVEEAESFQoRSk9CX1NUQVRFX1JVTk5JTkcQAhIXChNKT0JfU1RBVEVfQ09NUExFVEVEEAMSIwofSk9CX1NUQVRFX0NPTVBMRVRFRF9XSVRIX0VSUk9SUxAEEhQKEEpPQl9TVEFURV9GQUlMRUQQBRIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAYqoQEKCUl0ZW1TdGF0ZRIaChZJVEVNX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSSVRFTV9TVEFURV9QRU5ESU5HEAESFgoSSVRFTV9TVEFURV9SVU5OSU5HEAISEwoPSVRFTV9TVEFURV9ET05FEAMSHAoYSVRFTV9TVEFURV9LRVBUX09SSUdJTkFMEAQSFQoRSVRFTV9TVEFURV9GQUlMRUQQBSqNAwoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIhCh1FUlJPUl9DT0RFX1VOU1VQUE9SVEVEX0ZPUk1BVBABEhwKGEVSUk9SX0NPREVfQ09SUlVQVF9JTlBVVBACEhoKFkVSUk9SX0NPREVfUElYRUxfTElNSVQQAxIdChlFUlJPUl9DT0RFX0ZJTEVfVE9PX0xBUkdFEAQSGgoWRVJST1JfQ09ERV9GUkFNRV9MSU1JVBAFEhYKEkVSUk9SX0NPREVfVElNRU9VVBAGEh8KG0VSUk9SX0NPREVfU09VUkNFX05PVF9GT1VORBAHEiIKHkVSUk9SX0NPREVfU1RPUkFHRV9VTkFWQUlMQUJMRRAIEhgKFEVSUk9SX0NPREVfQ0FOQ0VMTEVEEAkSFwoTRVJST1JfQ09ERV9JTlRFUk5BTBAKEh4KGkVSUk9SX0NPREVfSU5WQUxJRF9PUFRJT05TEAsSHAoYRVJST1JfQ09ERV9GRVRDSF9SRUZVU0VEEAwqXgoIUHJpb3JpdHkSGAoUUFJJT1JJVFlfVU5TUEVDSUZJRUQQABIRCg1QUklPUklUWV9ISUdIEAESEwoPUFJJT1JJVFlfTk9STUFMEAISEAoMUFJJT1JJVFlfTE9XEAMqZAoOTWFuaWZlc3RGb3JtYXQSHwobTUFOSUZFU1RfRk9STUFUX1VOU1BFQ0lGSUVEEAASGAoUTUFOSUZFU1RfRk9STUFUX0pTT04QARIXChNNQU5JRkVTVF9GT1JNQVRfQ1NWEAJiBnByb3RvMw", [file_google_protobuf_timestamp, file_imgc_v1_options]);
 
 /**
  * Where a job's images come from. A job may combine several sources.
@@ -43,6 +43,22 @@ export type Source = Message<"imgc.v1.Source"> & {
      */
     value: S3Prefix;
     case: "s3Prefix";
+  } | {
+    /**
+     * A list of image URLs; each becomes one item, fetched by the coordinator behind its SSRF guard.
+     *
+     * @generated from field: imgc.v1.Manifest manifest = 3;
+     */
+    value: Manifest;
+    case: "manifest";
+  } | {
+    /**
+     * One image URL (http or https), fetched by the coordinator behind its SSRF guard.
+     *
+     * @generated from field: string url = 4;
+     */
+    value: string;
+    case: "url";
   } | { case: undefined; value?: undefined };
 };
 
@@ -52,6 +68,58 @@ export type Source = Message<"imgc.v1.Source"> & {
  */
 export const SourceSchema: GenMessage<Source> = /*@__PURE__*/
   messageDesc(file_imgc_v1_job, 0);
+
+/**
+ * A manifest of image URLs, fetched or given inline. Its URLs become the job's items in order; a URL that is
+ * refused or cannot be fetched fails its item only.
+ *
+ * @generated from message imgc.v1.Manifest
+ */
+export type Manifest = Message<"imgc.v1.Manifest"> & {
+  /**
+   * Where the manifest's text comes from.
+   *
+   * @generated from oneof imgc.v1.Manifest.content
+   */
+  content: {
+    /**
+     * An http(s) URL the coordinator fetches behind its SSRF guard; a refused one fails SubmitJob.
+     *
+     * @generated from field: string url = 1;
+     */
+    value: string;
+    case: "url";
+  } | {
+    /**
+     * The manifest's text itself.
+     *
+     * @generated from field: string inline = 2;
+     */
+    value: string;
+    case: "inline";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * JSON or CSV; unspecified detects it from the content.
+   *
+   * @generated from field: imgc.v1.ManifestFormat format = 3;
+   */
+  format: ManifestFormat;
+
+  /**
+   * CSV only: the header of the URL column. Empty: the first column whose values look like http(s) URLs.
+   *
+   * @generated from field: string column = 4;
+   */
+  column: string;
+};
+
+/**
+ * Describes the message imgc.v1.Manifest.
+ * Use `create(ManifestSchema)` to create a new message.
+ */
+export const ManifestSchema: GenMessage<Manifest> = /*@__PURE__*/
+  messageDesc(file_imgc_v1_job, 1);
 
 /**
  * Every object under a prefix of a bucket the cluster can read.
@@ -79,7 +147,7 @@ export type S3Prefix = Message<"imgc.v1.S3Prefix"> & {
  * Use `create(S3PrefixSchema)` to create a new message.
  */
 export const S3PrefixSchema: GenMessage<S3Prefix> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_job, 1);
+  messageDesc(file_imgc_v1_job, 2);
 
 /**
  * Counters over a job's items. total = pending + running + done + kept_original + failed.
@@ -135,7 +203,7 @@ export type JobCounts = Message<"imgc.v1.JobCounts"> & {
  * Use `create(JobCountsSchema)` to create a new message.
  */
 export const JobCountsSchema: GenMessage<JobCounts> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_job, 2);
+  messageDesc(file_imgc_v1_job, 3);
 
 /**
  * A compression job.
@@ -275,7 +343,7 @@ export type Job = Message<"imgc.v1.Job"> & {
  * Use `create(JobSchema)` to create a new message.
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_job, 3);
+  messageDesc(file_imgc_v1_job, 4);
 
 /**
  * The outcome of one image.
@@ -429,7 +497,7 @@ export type ItemResult = Message<"imgc.v1.ItemResult"> & {
  * Use `create(ItemResultSchema)` to create a new message.
  */
 export const ItemResultSchema: GenMessage<ItemResult> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_job, 4);
+  messageDesc(file_imgc_v1_job, 5);
 
 /**
  * A change in a job, as WatchJob streams it.
@@ -487,7 +555,7 @@ export type JobEvent = Message<"imgc.v1.JobEvent"> & {
  * Use `create(JobEventSchema)` to create a new message.
  */
 export const JobEventSchema: GenMessage<JobEvent> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_job, 5);
+  messageDesc(file_imgc_v1_job, 6);
 
 /**
  * The life of a job: QUEUED → RUNNING → COMPLETED | COMPLETED_WITH_ERRORS | FAILED | CANCELLED.
@@ -695,6 +763,13 @@ export enum ErrorCode {
    * @generated from enum value: ERROR_CODE_INVALID_OPTIONS = 11;
    */
   INVALID_OPTIONS = 11,
+
+  /**
+   * The SSRF guard refused the item's URL (a loopback, link-local or private address, or a host not allowed).
+   *
+   * @generated from enum value: ERROR_CODE_FETCH_REFUSED = 12;
+   */
+  FETCH_REFUSED = 12,
 }
 
 /**
@@ -743,4 +818,38 @@ export enum Priority {
  */
 export const PrioritySchema: GenEnum<Priority> = /*@__PURE__*/
   enumDesc(file_imgc_v1_job, 3);
+
+/**
+ * How a manifest's text is read.
+ *
+ * @generated from enum imgc.v1.ManifestFormat
+ */
+export enum ManifestFormat {
+  /**
+   * Detected from the content: JSON when it starts with "[" or "{", CSV otherwise.
+   *
+   * @generated from enum value: MANIFEST_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A JSON array of URL strings, or of objects with a "url" field.
+   *
+   * @generated from enum value: MANIFEST_FORMAT_JSON = 1;
+   */
+  JSON = 1,
+
+  /**
+   * CSV with a header row; one column holds the image URLs.
+   *
+   * @generated from enum value: MANIFEST_FORMAT_CSV = 2;
+   */
+  CSV = 2,
+}
+
+/**
+ * Describes the enum imgc.v1.ManifestFormat.
+ */
+export const ManifestFormatSchema: GenEnum<ManifestFormat> = /*@__PURE__*/
+  enumDesc(file_imgc_v1_job, 4);
 
