@@ -1,0 +1,364 @@
+// The cluster's figures, each against its baseline in the same run (docs/benchmarks.md explains each):
+//   1. throughput: the full pipeline (gateway → coordinator → NATS → 2 workers → S3) against a plain sharp
+//      loop at the same concurrency on local files (goal ≥ 0.85) and reading from and writing to the same S3
+//      server (goal ≥ 0.95), on the photo corpus, WebP at the default quality;
+//   2. peak RSS per worker (its engine children included) during those jobs;
+//   3. scheduling overhead with a no-op worker: the chunk round trip (publish → pull → claim → report →
+//      complete → ack) as median and p99 one chunk at a time, and chunks/s and items/s under load;
+//   4. scaling: the same job with 1, 2, 4 and 8 one-slot workers, and the efficiency against linear.
+//
+// Usage: npm run bench:cluster [-- --repeat 4 --rounds 2 --scaling 1,2,4,8 --quick]
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { JobState } from "@imgc/proto";
+import sharp from "sharp";
+import {
+  type Cluster,
+  corpusFiles,
+  type Service,
+  startCluster,
+  uploadFixtures,
+  waitForJob,
+} from "../tests/harness/index.js";
+import { threadsPerChild } from "../worker/src/engine-pool.js";
+import { type ChunkTiming, startNoopWorker } from "./lib/noop-worker.js";
+import { cpuMeter, available as procAvailable, sampleTrees } from "./lib/proc-stats.js";
+import { benchOptions, type LoopJob } from "./lib/sharp-loop.js";
+
+const { values } = parseArgs({
+  options: {
+    repeat: { type: "string", default: "4" },
+    rounds: { type: "string", default: "2" },
+    scaling: { type: "string", default: "1,2,4,8" },
+    "latency-chunks": { type: "string", default: "100" },
+    "load-chunks": { type: "string", default: "256" },
+    "capacity-items": { type: "string", default: "2000" },
+    quick: { type: "boolean", default: false },
+  },
+});
+const quick = values.quick === true;
+const repeat = quick ? 1 : Number(values.repeat);
+const rounds = quick ? 1 : Number(values.rounds);
+const scaling = (quick ? "1,2" : values.scaling).split(",").map(Number);
+const latencyChunks = quick ? 20 : Number(values["latency-chunks"]);
+const loadChunks = quick ? 64 : Number(values["load-chunks"]);
+const capacityItems = quick ? 400 : Number(values["capacity-items"]);
+
+const cores = availableParallelism();
+const slotsPerWorker = Math.max(1, Math.floor(cores / 2));
+const concurrency = 2 * slotsPerWorker;
+const repoRoot = new URL("../", import.meta.url).pathname;
+const say = (line: string) => console.log(line);
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+const percentile = (xs: readonly number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
+};
+const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
+const MiB = 1024 * 1024;
+
+/** Runs the plain sharp loop in a child with the workers' thread tuning; its own wall time. */
+function sharpLoop(job: LoopJob): Promise<{ images: number; wallSeconds: number }> {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), "imgc-bench-")), "job.json");
+  writeFileSync(file, JSON.stringify(job));
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "bench/lib/sharp-loop.ts", file],
+      {
+        cwd: repoRoot,
+        env: {
+          ...process.env,
+          UV_THREADPOOL_SIZE: String(Math.max(4, job.concurrency)),
+          VIPS_CONCURRENCY: String(threadsPerChild(job.concurrency)),
+        },
+        maxBuffer: 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`sharp loop failed: ${stderr || err.message}`));
+        else resolve(JSON.parse(stdout.trim().split("\n").pop() ?? "{}"));
+      },
+    );
+  });
+}
+
+const uploadSource = (key: string) => ({ kind: { case: "uploadKey" as const, value: key } });
+
+/** One job of `keys` through the gateway, timed from the call to its observed end. */
+async function clusterJob(c: Cluster, keys: readonly string[]): Promise<{ images: number; wallSeconds: number }> {
+  const started = performance.now();
+  const { job } = await c.jobs.submitJob({ sources: keys.map(uploadSource), options: benchOptions });
+  const finished = await waitForJob(c.jobs, job?.id ?? "", { timeoutMs: 1_800_000, intervalMs: 50 });
+  const wallSeconds = (performance.now() - started) / 1000;
+  if (finished.state !== JobState.COMPLETED) {
+    throw new Error(`the benchmark job ended ${JobState[finished.state]}: ${JSON.stringify(finished.counts)}`);
+  }
+  return { images: keys.length, wallSeconds };
+}
+
+async function untilWorkers(c: Cluster, count: number): Promise<void> {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+    if ((await c.cluster.listWorkers({})).workers.length === count) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`the coordinator did not see ${count} workers`);
+}
+
+const live = (c: Cluster) => c.workers.filter((w) => w.running());
+
+async function untilCount(count: () => number, target: number): Promise<void> {
+  for (const deadline = Date.now() + 60_000; count() < target && Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Median and p99 of one field of the chunk timings, ms. */
+const spread = (timings: readonly ChunkTiming[], pick: (t: ChunkTiming) => number) => ({
+  median: round(median(timings.map(pick)), 1),
+  p99: round(percentile(timings.map(pick), 99), 1),
+});
+
+say(
+  `imgc cluster benchmark: ${cores} cores (${cpus()[0]?.model ?? "?"}), load average ${loadavg()[0]?.toFixed(1)}; ` +
+    `2 workers × ${slotsPerWorker} slots = concurrency ${concurrency}; photos × ${repeat}, ${rounds} round(s)`,
+);
+const c = await startCluster({
+  workers: 2,
+  env: { IMGC_CACHE_TTL_MS: "0" },
+  workerEnv: { IMGC_WORKER_SLOTS: String(slotsPerWorker) },
+});
+const results: Record<string, unknown> = {};
+try {
+  const photos = corpusFiles("photos");
+  const localInputs = Array.from({ length: repeat }, () => photos).flat();
+  const keys: string[] = [];
+  for (let i = 0; i < repeat; i++) keys.push(...(await uploadFixtures(c.storage, photos)).uploads.map((u) => u.key));
+  const s3 = {
+    endpoint: c.addresses.s3,
+    accessKey: c.s3.accessKey,
+    secretKey: c.s3.secretKey,
+    bucket: c.s3.bucket,
+  };
+  const outDir = mkdtempSync(path.join(tmpdir(), "imgc-bench-out-"));
+
+  // 1. Throughput. Warm both paths first (JIT, engine children, libvips), then rounds in rotating order so
+  // that load from other processes falls on all three alike.
+  say("warming up…");
+  const warm = (await uploadFixtures(c.storage, photos)).uploads.map((u) => u.key);
+  await clusterJob(c, warm);
+  await sharpLoop({ mode: "local", concurrency, inputs: photos, output: outDir });
+  const samples: Record<"local" | "s3" | "cluster", number[]> = { local: [], s3: [], cluster: [] };
+  const memory: Record<string, { peakTreeBytes: number; peakProcessBytes: number[] }>[] = [];
+  const clusterPids = () => [c.coordinator.pid, c.gateway.pid, ...live(c).map((w) => w.pid)];
+  let idleCpu = { cpuSeconds: 0, wallSeconds: 0 };
+  for (let r = 0; r < rounds; r++) {
+    const order = (["local", "s3", "cluster"] as const).map(
+      (_, i, all) => all[(i + r) % all.length] as (typeof all)[number],
+    );
+    for (const which of order) {
+      let run: { images: number; wallSeconds: number };
+      if (which === "cluster") {
+        const sampler = sampleTrees(Object.fromEntries(live(c).map((w) => [w.name, w.pid])));
+        run = await clusterJob(c, keys);
+        memory.push(sampler.stop());
+      } else {
+        const meter = cpuMeter(clusterPids());
+        run = await sharpLoop(
+          which === "local"
+            ? { mode: "local", concurrency, inputs: localInputs, output: outDir }
+            : { mode: "s3", concurrency, inputs: keys, output: `bench-out/${r}/`, s3 },
+        );
+        if (which === "local") idleCpu = { cpuSeconds: meter.stop(), wallSeconds: run.wallSeconds };
+      }
+      samples[which].push(run.images / run.wallSeconds);
+      say(
+        `  round ${r + 1} ${which.padEnd(7)} ${(run.images / run.wallSeconds).toFixed(2)} images/s (${run.images} in ${run.wallSeconds.toFixed(1)} s)`,
+      );
+    }
+  }
+  const ips = { local: median(samples.local), s3: median(samples.s3), cluster: median(samples.cluster) };
+  const throughput = {
+    what: "photo corpus, WebP at the default quality (EXIF orientation applied), the engine's encoder settings on both sides",
+    images: keys.length,
+    concurrency,
+    workers: 2,
+    slotsPerWorker,
+    rounds,
+    imagesPerSecond: { cluster: round(ips.cluster), sharpLocal: round(ips.local), sharpS3: round(ips.s3) },
+    samples,
+    ratioVsLocal: round(ips.cluster / ips.local),
+    ratioVsS3: round(ips.cluster / ips.s3),
+    goals: { vsLocal: 0.85, vsS3: 0.95 },
+    idleClusterCpuDuringLocalLoop: procAvailable
+      ? { cpuSeconds: round(idleCpu.cpuSeconds, 2), wallSeconds: round(idleCpu.wallSeconds, 2) }
+      : "unavailable",
+  };
+  results.throughput = throughput;
+  say(
+    `throughput: cluster ${ips.cluster.toFixed(2)} images/s; sharp loop local ${ips.local.toFixed(2)}, S3 ${ips.s3.toFixed(2)}; ` +
+      `ratio vs local ${throughput.ratioVsLocal} (goal ≥ 0.85), vs S3 ${throughput.ratioVsS3} (goal ≥ 0.95)`,
+  );
+
+  // 2. Memory: the highest of each worker over the rounds.
+  const perWorker: Record<string, { peakTreeMiB: number; peakProcessMiB: number }> = {};
+  for (const round_ of memory) {
+    for (const [name, m] of Object.entries(round_)) {
+      const was = perWorker[name] ?? { peakTreeMiB: 0, peakProcessMiB: 0 };
+      perWorker[name] = {
+        peakTreeMiB: Math.max(was.peakTreeMiB, Math.round(m.peakTreeBytes / MiB)),
+        peakProcessMiB: Math.max(was.peakProcessMiB, Math.round(Math.max(0, ...m.peakProcessBytes) / MiB)),
+      };
+    }
+  }
+  results.memory = procAvailable
+    ? {
+        what: "peak resident memory of each worker with its engine children (summed, sampled every 100 ms) during the throughput jobs; peakProcessMiB is the largest single process (VmHWM)",
+        slotsPerWorker,
+        workers: perWorker,
+        mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? "unset",
+      }
+    : "unavailable (no /proc)";
+  say(`memory: ${JSON.stringify(perWorker)}`);
+
+  // 3. Scheduling overhead: the real workers leave, a no-op worker takes their place.
+  await Promise.all(live(c).map((w) => w.stop()));
+  await untilWorkers(c, 0);
+  const lanes = 16;
+  const noop = await startNoopWorker({
+    natsUrl: c.addresses.nats,
+    coordinatorUrl: c.addresses.coordinator,
+    id: "bench-noop",
+    lanes,
+    slots: lanes,
+  });
+  await untilWorkers(c, 1);
+  const tiny =
+    (await uploadFixtures(c.storage, [{ name: "tiny.jpg", body: Buffer.from([0xff]) }])).uploads[0]?.key ?? "";
+  // One chunk at a time, the worker idle and waiting: the round trip itself.
+  for (let i = 0; i < latencyChunks; i++) {
+    const seen = noop.timings.length;
+    await c.jobs.submitJob({ sources: [uploadSource(tiny)] });
+    while (noop.timings.length === seen) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  const single = noop.timings.slice(-latencyChunks);
+  // Under load: a job of one-item chunks (a job of at most 4 items per live slot gets one chunk per item).
+  const loadFixtures = Array.from({ length: loadChunks }, (_, i) => ({
+    name: `t${i}.jpg`,
+    body: Buffer.from([i & 0xff]),
+  }));
+  const { prefix: loadPrefix } = await uploadFixtures(c.storage, loadFixtures, { concurrency: 16 });
+  const before = noop.timings.length;
+  const loadStarted = performance.now();
+  const { job: loadJob } = await c.jobs.submitJob({
+    sources: [{ kind: { case: "s3Prefix", value: { prefix: loadPrefix } } }],
+  });
+  const loadDone = await waitForJob(c.jobs, loadJob?.id ?? "", { timeoutMs: 600_000, intervalMs: 20 });
+  // The job ends with its last report; the last chunks' completes and acks follow.
+  await untilCount(() => noop.timings.length - before, loadDone.chunkCount);
+  const loadSeconds = (performance.now() - loadStarted) / 1000;
+  const loaded = noop.timings.slice(before);
+  // Capacity: a bigger job, chunked as the coordinator chooses; items per second end to end.
+  const capacityFixtures = Array.from({ length: capacityItems }, (_, i) => ({
+    name: `c${i}.jpg`,
+    body: Buffer.from([i & 0xff]),
+  }));
+  const { prefix: capacityPrefix } = await uploadFixtures(c.storage, capacityFixtures, { concurrency: 16 });
+  const capacityBefore = noop.timings.length;
+  const capacityStarted = performance.now();
+  const { job: capacityJob } = await c.jobs.submitJob({
+    sources: [{ kind: { case: "s3Prefix", value: { prefix: capacityPrefix } } }],
+  });
+  const capacityDone = await waitForJob(c.jobs, capacityJob?.id ?? "", { timeoutMs: 600_000, intervalMs: 20 });
+  await untilCount(() => noop.timings.length - capacityBefore, capacityDone.chunkCount);
+  const capacitySeconds = (performance.now() - capacityStarted) / 1000;
+  await noop.stop();
+  await untilWorkers(c, 0);
+  results.scheduling = {
+    what: "a no-op worker (bench/lib/noop-worker.ts) speaking the worker protocol; round trip = publish → pull → ClaimChunk → ReportItem per item → CompleteChunk → confirmed ack",
+    oneAtATime: {
+      what: "one single-item job at a time, the worker idle: its one ReportItem also ends the job (report objects in S3, final event)",
+      chunks: single.length,
+      roundTripMs: spread(single, (t) => t.roundTripMs),
+      pullToAckMs: spread(single, (t) => t.serviceMs),
+      claimMs: spread(single, (t) => t.claimMs),
+      reportMs: spread(single, (t) => t.reportMs),
+      completeMs: spread(single, (t) => t.completeMs),
+      ackMs: spread(single, (t) => t.ackMs),
+    },
+    underLoad: {
+      lanes,
+      chunks: loaded.length,
+      itemsPerChunk: 1,
+      chunksPerSecond: round(loaded.length / loadSeconds, 1),
+      roundTripMs: spread(loaded, (t) => t.roundTripMs),
+      pullToAckMs: spread(loaded, (t) => t.serviceMs),
+      reportMs: spread(loaded, (t) => t.reportMs),
+      jobSeconds: round(loadSeconds, 2),
+    },
+    capacity: {
+      items: capacityItems,
+      chunks: capacityDone.chunkCount,
+      itemsPerSecond: round(capacityItems / capacitySeconds, 1),
+      jobSeconds: round(capacitySeconds, 2),
+    },
+  };
+  say(`scheduling: ${JSON.stringify(results.scheduling)}`);
+
+  // 4. Scaling: one-slot workers, 1, 2, 4, 8 of them, the same job each time.
+  const scaled: { workers: number; imagesPerSecond: number; efficiency: number }[] = [];
+  const added: Service[] = [];
+  for (const n of scaling) {
+    while (added.length < n) added.push(await c.addWorker({ IMGC_WORKER_SLOTS: "1" }));
+    await untilWorkers(c, n);
+    const run = await clusterJob(c, keys);
+    const ips1 = scaled[0] ? scaled[0].imagesPerSecond / (scaled[0].workers || 1) : run.images / run.wallSeconds / n;
+    const perSecond = run.images / run.wallSeconds;
+    scaled.push({ workers: n, imagesPerSecond: round(perSecond), efficiency: round(perSecond / (n * ips1)) });
+    say(
+      `  scaling ${n} worker(s): ${perSecond.toFixed(2)} images/s, efficiency ${(perSecond / (n * ips1)).toFixed(2)}`,
+    );
+  }
+  results.scaling = {
+    what: "the throughput job with N one-slot workers; efficiency = images/s ÷ (N × images/s of 1 worker)",
+    rows: scaled,
+    note:
+      cores < 16
+        ? `this machine has ${cores} cores: figures above ${cores} workers measure contention for ${cores} cores, not scaling (the goal needs ≥ 16 cores)`
+        : "",
+  };
+} finally {
+  await c.stop();
+}
+
+const out = new URL("results/cluster.json", import.meta.url);
+writeFileSync(
+  out,
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      machine: {
+        cores,
+        model: cpus()[0]?.model,
+        memoryGiB: Math.round(totalmem() / 1024 ** 3),
+        loadAverage: loadavg().map((x) => round(x, 2)),
+        node: process.version,
+        sharp: sharp.versions.sharp,
+        vips: sharp.versions.vips,
+      },
+      ...results,
+    },
+    null,
+    2,
+  )}\n`,
+);
+say(`wrote ${out.pathname}`);
+// Clients of the harness keep sockets a moment; the work is done.
+process.exit(0);

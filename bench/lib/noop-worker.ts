@@ -1,0 +1,142 @@
+/**
+ * A no-op worker for the scheduling benchmark: it speaks the worker's protocol (heartbeat in KV
+ * imgc-workers, pull from the task stream, ClaimChunk, ReportItem for each pending item, CompleteChunk, ack)
+ * and does no image work at all, so what it measures is the cluster's own cost per chunk. Benchmark-only: it
+ * reports DONE results for outputs it never wrote.
+ *
+ * Each chunk's round trip runs from its publish (the stream's timestamp) through pull, claim, reports and
+ * complete to the ack the server confirmed.
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import {
+  createGrpcJsClient,
+  decodeMessage,
+  encodeMessage,
+  TASKS_STREAM,
+  TRACEPARENT,
+  taskConsumer,
+  WORKERS_BUCKET,
+} from "@imgc/common";
+import { ChunkSchema, ClusterService, ImageFormat, ItemResultSchema, ItemState, WorkerStatusSchema } from "@imgc/proto";
+import { connect } from "nats";
+
+export interface ChunkTiming {
+  /** Publish to confirmed ack, ms. */
+  roundTripMs: number;
+  /** Pull to confirmed ack (the protocol's own calls), ms. */
+  serviceMs: number;
+  /** Each call, ms: ClaimChunk, the ReportItems together, CompleteChunk, the confirmed ack. */
+  claimMs: number;
+  reportMs: number;
+  completeMs: number;
+  ackMs: number;
+  items: number;
+  ackedAt: number;
+}
+
+export interface NoopWorker {
+  readonly timings: ChunkTiming[];
+  stop(): Promise<void>;
+}
+
+export async function startNoopWorker(options: {
+  natsUrl: string;
+  coordinatorUrl: string;
+  id: string;
+  /** Chunks pulled and run at once. */
+  lanes: number;
+  /** The slots the heartbeat advertises (the coordinator sizes chunks by the live slots). */
+  slots: number;
+}): Promise<NoopWorker> {
+  const nc = await connect({ servers: options.natsUrl, name: `bench-${options.id}` });
+  const js = nc.jetstream();
+  const kv = await js.views.kv(WORKERS_BUCKET);
+  const client = createGrpcJsClient(ClusterService, options.coordinatorUrl);
+  const consumer = await js.consumers.get(TASKS_STREAM, taskConsumer("normal"));
+  const timings: ChunkTiming[] = [];
+  let busy = 0;
+  let stopping = false;
+
+  const beat = () =>
+    kv.put(
+      options.id,
+      encodeMessage(
+        WorkerStatusSchema,
+        create(WorkerStatusSchema, {
+          id: options.id,
+          host: "bench",
+          pid: process.pid,
+          version: "noop",
+          slots: options.slots,
+          busy,
+          heartbeatAt: timestampNow(),
+        }),
+      ),
+    );
+  await beat();
+  const heartbeat = setInterval(() => void beat().catch(() => undefined), 1_000);
+
+  async function lane(): Promise<void> {
+    while (!stopping) {
+      const msg = await consumer.next({ expires: 1_000 }).catch(() => null);
+      if (!msg) continue;
+      const pulledAt = Date.now();
+      busy++;
+      const chunk = decodeMessage(ChunkSchema, msg.data);
+      const trace = msg.headers?.get(TRACEPARENT);
+      const headers = trace ? { [TRACEPARENT]: trace } : undefined;
+      const call = headers ? { timeoutMs: 10_000, headers } : { timeoutMs: 10_000 };
+      const claim = await client.claimChunk(
+        { workerId: options.id, jobId: chunk.jobId, index: chunk.index, delivery: msg.info.redeliveryCount },
+        call,
+      );
+      const claimedAt = Date.now();
+      for (const itemId of claim.pendingItemIds) {
+        const result = create(ItemResultSchema, {
+          itemId,
+          state: ItemState.DONE,
+          outputKey: `${chunk.outputPrefix}${itemId}.webp`,
+          format: ImageFormat.WEBP,
+          inputBytes: 1n,
+          outputBytes: 1n,
+          width: 1,
+          height: 1,
+          workerId: options.id,
+        });
+        await client.reportItem({ workerId: options.id, jobId: chunk.jobId, chunkIndex: chunk.index, result }, call);
+      }
+      const reportedAt = Date.now();
+      if (claim.pendingItemIds.length > 0) {
+        await client.completeChunk({ workerId: options.id, jobId: chunk.jobId, index: chunk.index }, call);
+      }
+      const completedAt = Date.now();
+      await msg.ackAck();
+      busy--;
+      const ackedAt = Date.now();
+      timings.push({
+        roundTripMs: ackedAt - msg.info.timestampNanos / 1e6,
+        serviceMs: ackedAt - pulledAt,
+        claimMs: claimedAt - pulledAt,
+        reportMs: reportedAt - claimedAt,
+        completeMs: completedAt - reportedAt,
+        ackMs: ackedAt - completedAt,
+        items: claim.pendingItemIds.length,
+        ackedAt,
+      });
+    }
+  }
+  const running = Promise.all(Array.from({ length: options.lanes }, lane));
+
+  return {
+    timings,
+    async stop() {
+      stopping = true;
+      await running;
+      clearInterval(heartbeat);
+      await kv.delete(options.id);
+      client.close();
+      await nc.close();
+    },
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * Memory and CPU of a process and its children, read from /proc (Linux): a worker's engine children count
+ * towards the worker. Elsewhere the figures are reported as unavailable rather than guessed.
+ */
+import { readFileSync } from "node:fs";
+
+const ticksPerSecond = 100;
+
+function read(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process and all its descendants. */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    const parent = out[i] as number;
+    const children = read(`/proc/${parent}/task/${parent}/children`);
+    for (const child of children?.trim().split(/\s+/) ?? []) if (child) out.push(Number(child));
+  }
+  return out;
+}
+
+function statusField(pid: number, field: "VmRSS" | "VmHWM"): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(read(`/proc/${pid}/status`) ?? "");
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+export const rssBytes = (pid: number) => statusField(pid, "VmRSS");
+/** The process's own peak resident set since it started. */
+export const peakRssBytes = (pid: number) => statusField(pid, "VmHWM");
+
+/** User + system CPU seconds the process has used. */
+export function cpuSeconds(pid: number): number {
+  const stat = read(`/proc/${pid}/stat`);
+  if (!stat) return 0;
+  // Fields after the command name (which may hold spaces) start past the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+export const available = read("/proc/self/status") !== undefined;
+
+/**
+ * Samples the resident memory of each tree every `everyMs`; `stop` returns, per tree, the highest sum seen
+ * (the tree's peak footprint) and the highest single-process peak (VmHWM) in it.
+ */
+export function sampleTrees(roots: Record<string, number>, everyMs = 100) {
+  const peak: Record<string, { treeBytes: number; processes: Map<number, number> }> = {};
+  for (const name of Object.keys(roots)) peak[name] = { treeBytes: 0, processes: new Map() };
+  const sample = () => {
+    for (const [name, root] of Object.entries(roots)) {
+      const entry = peak[name];
+      if (!entry) continue;
+      let sum = 0;
+      for (const pid of processTree(root)) {
+        sum += rssBytes(pid);
+        entry.processes.set(pid, Math.max(entry.processes.get(pid) ?? 0, peakRssBytes(pid)));
+      }
+      entry.treeBytes = Math.max(entry.treeBytes, sum);
+    }
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return Object.fromEntries(
+        Object.entries(peak).map(([name, entry]) => [
+          name,
+          { peakTreeBytes: entry.treeBytes, peakProcessBytes: [...entry.processes.values()] },
+        ]),
+      );
+    },
+  };
+}
+
+/** CPU seconds used by the trees between now and `stop`. */
+export function cpuMeter(roots: number[]) {
+  const total = () => roots.flatMap((root) => processTree(root)).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const started = total();
+  return { stop: () => total() - started };
+}

@@ -1,0 +1,132 @@
+// Gateway upload throughput against a direct S3 PUT loop at the same concurrency, in the same run: the same
+// files PUT to the gateway's `PUT /v1/uploads/:name` (which streams each into S3) and PUT straight into the
+// same S3 server with the same client library. Goal: gateway ÷ direct ≥ 0.8 (MB/s).
+//
+// Usage: npm run bench:upload [-- --concurrency 8 --rounds 2 --quick]
+import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { availableParallelism, cpus, loadavg } from "node:os";
+import { parseArgs } from "node:util";
+import { startCluster } from "../tests/harness/index.js";
+
+const { values } = parseArgs({
+  options: {
+    concurrency: { type: "string", default: "8" },
+    rounds: { type: "string", default: "2" },
+    quick: { type: "boolean", default: false },
+  },
+});
+const quick = values.quick === true;
+const concurrency = Number(values.concurrency);
+const rounds = quick ? 1 : Number(values.rounds);
+const KiB = 1024;
+const MiB = 1024 * KiB;
+/** A typical photo and a typical thumbnail-sized image; about 64 MiB per pass each. */
+const sizes = quick
+  ? [{ bytes: MiB, files: 16 }]
+  : [
+      { bytes: MiB, files: 64 },
+      { bytes: 64 * KiB, files: 512 },
+    ];
+const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+async function lanes(count: number, run: (index: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) await run(next++);
+    }),
+  );
+  return (performance.now() - started) / 1000;
+}
+
+console.log(
+  `imgc upload benchmark: ${availableParallelism()} cores, load average ${loadavg()[0]?.toFixed(1)}; concurrency ${concurrency}`,
+);
+const c = await startCluster({ workers: 0 });
+const rows: unknown[] = [];
+try {
+  for (const size of sizes) {
+    const bodies = Array.from({ length: size.files }, () => randomBytes(size.bytes));
+    const viaGateway = async (tag: string) =>
+      lanes(size.files, async (i) => {
+        const response = await fetch(`${c.addresses.gatewayHttp}/v1/uploads/${tag}-${i}.bin`, {
+          method: "PUT",
+          headers: { "content-type": "application/octet-stream", "content-length": String(size.bytes) },
+          body: bodies[i] as Buffer,
+        });
+        if (response.status !== 200)
+          throw new Error(`gateway upload: HTTP ${response.status} ${await response.text()}`);
+        await response.arrayBuffer();
+      });
+    const direct = async (tag: string) =>
+      lanes(size.files, async (i) => {
+        await c.storage.putBuffer(
+          `uploads/default/bench-${tag}/${i}.bin`,
+          bodies[i] as Buffer,
+          "application/octet-stream",
+        );
+      });
+    // Warm both (connections, JIT), then alternate which goes first.
+    await viaGateway("warm");
+    await direct("warm");
+    const samples = { gateway: [] as number[], direct: [] as number[] };
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? (["gateway", "direct"] as const) : (["direct", "gateway"] as const);
+      for (const which of order) {
+        const seconds = which === "gateway" ? await viaGateway(`r${r}`) : await direct(`r${r}`);
+        samples[which].push((size.files * size.bytes) / MiB / seconds);
+      }
+    }
+    const gateway = median(samples.gateway);
+    const directMBs = median(samples.direct);
+    const row = {
+      fileBytes: size.bytes,
+      files: size.files,
+      concurrency,
+      rounds,
+      mibPerSecond: { gateway: round(gateway, 1), directS3: round(directMBs, 1) },
+      filesPerSecond: {
+        gateway: round((gateway * MiB) / size.bytes, 1),
+        directS3: round((directMBs * MiB) / size.bytes, 1),
+      },
+      samples,
+      ratio: round(gateway / directMBs),
+      goal: 0.8,
+    };
+    rows.push(row);
+    console.log(
+      `  ${(size.bytes / KiB).toFixed(0)} KiB × ${size.files}: gateway ${gateway.toFixed(1)} MiB/s, direct S3 ${directMBs.toFixed(1)} MiB/s, ratio ${row.ratio} (goal ≥ 0.8)`,
+    );
+  }
+} finally {
+  await c.stop();
+}
+
+const out = new URL("results/upload.json", import.meta.url);
+writeFileSync(
+  out,
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      machine: {
+        cores: availableParallelism(),
+        model: cpus()[0]?.model,
+        loadAverage: loadavg().map((x) => round(x, 2)),
+        node: process.version,
+      },
+      what: "PUT /v1/uploads/:name on the gateway (streamed into S3) against PUT straight into the same S3 server (minio client), same files, same concurrency",
+      rows,
+    },
+    null,
+    2,
+  )}\n`,
+);
+console.log(`wrote ${out.pathname}`);
+process.exit(0);
