@@ -32,13 +32,17 @@ import { createDispatcher } from "./scheduler/dispatcher.js";
 import { resumeAll } from "./scheduler/resume.js";
 import { createGuardedFetch, type FetchPolicy } from "./scheduler/ssrf-guard.js";
 import { createSubmitter } from "./scheduler/submit.js";
+import { createUrlSources } from "./scheduler/url-sources.js";
 import { createClusterService, type LaneCounters } from "./services/cluster-service.js";
 import { createJobService } from "./services/job-service.js";
 
 export const DISPATCH_BUCKET = "imgc-dispatch";
 export const IDEMPOTENCY_BUCKET = "imgc-idempotency";
 
-export type CoordinatorStorage = Pick<Storage, "bucket" | "stat" | "list" | "putBuffer" | "presignGet" | "presignPut">;
+export type CoordinatorStorage = Pick<
+  Storage,
+  "bucket" | "stat" | "list" | "putBuffer" | "putStream" | "presignGet" | "presignPut"
+>;
 
 export interface CoordinatorSettings {
   ackWaitMs: number;
@@ -123,6 +127,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     limits: settings.chunk,
     slots: () => membership.list().reduce((sum, worker) => sum + worker.slots, 0),
     maxItems: settings.jobMaxItems,
+    urls: (tenant, jobId) => createUrlSources({ guard, storage, tenant, jobId }),
     ...(options.reservationWaitMs !== undefined ? { reservationWaitMs: options.reservationWaitMs } : {}),
   });
   const membership = createMembership({

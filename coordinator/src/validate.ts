@@ -11,6 +11,7 @@ import {
   type CompressionOptions,
   Fit,
   ImageFormat,
+  ManifestFormat,
   MetadataPolicy,
   Priority,
   type Source,
@@ -72,8 +73,26 @@ function sourceProblems(sources: readonly Source[], tenant: string, bucket: stri
         }
         break;
       }
+      case "url": {
+        const problem = urlProblem(source.kind.value);
+        if (problem) problems.push(`${where}.url: ${problem}`);
+        break;
+      }
+      case "manifest": {
+        const { content, format } = source.kind.value;
+        if (content.case === "url") {
+          const problem = urlProblem(content.value);
+          if (problem) problems.push(`${where}.manifest.url: ${problem}`);
+        } else if (content.case === "inline") {
+          if (content.value.length > MAX_INLINE_MANIFEST) {
+            problems.push(`${where}.manifest.inline: at most ${MAX_INLINE_MANIFEST} characters; pass a url instead`);
+          }
+        } else problems.push(`${where}.manifest: expected url or inline`);
+        if (!isEnumValue(ManifestFormat, format)) problems.push(`${where}.manifest.format: unknown value ${format}`);
+        break;
+      }
       default:
-        problems.push(`${where}: expected upload_key or s3_prefix`);
+        problems.push(`${where}: expected upload_key, s3_prefix, url or manifest`);
     }
   });
   return problems;
@@ -119,16 +138,23 @@ export function optionProblems(options: CompressionOptions | undefined): string[
   return problems;
 }
 
-function webhookProblem(url: string): string | null {
-  if (!url) return null;
-  if (url.length > 2_048) return "webhook_url: at most 2048 characters";
+const MAX_INLINE_MANIFEST = 4 * 1024 * 1024;
+
+function urlProblem(url: string): string | null {
+  if (url.length > 2_048) return "at most 2048 characters";
   try {
     const parsed = new URL(url);
-    if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return "webhook_url: expected an http(s) URL";
+    if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return "expected an http(s) URL";
   } catch {
-    return `webhook_url: expected a URL but received ${JSON.stringify(url)}`;
+    return `expected a URL but received ${JSON.stringify(url)}`;
   }
   return null;
+}
+
+function webhookProblem(url: string): string | null {
+  if (!url) return null;
+  const problem = urlProblem(url);
+  return problem && `webhook_url: ${problem}`;
 }
 
 /** Throws InvalidArgument listing every problem of the request. */

@@ -1,17 +1,24 @@
 /**
  * Source expansion: a job's sources become its items, in order. Upload keys are checked one by one (a missing
  * one becomes an item that fails SOURCE_NOT_FOUND rather than failing the whole job); prefixes are listed as a
- * stream, so thousands of objects never sit in one response.
+ * stream, so thousands of objects never sit in one response; URLs, given one by one or in manifests, are
+ * fetched into the bucket (a refused or failed one fails its item only).
  */
 import { type Storage, StorageError } from "@imgc/common";
-import type { Source } from "@imgc/proto";
+import type { ErrorCode, Source } from "@imgc/proto";
+import { ManifestError } from "./manifest.js";
+import type { UrlSources } from "./url-sources.js";
 
 export interface SourceItem {
   bucket: string;
   key: string;
   size: number;
-  /** The object does not exist: the item fails SOURCE_NOT_FOUND without reaching a worker. */
+  /** The object does not exist: the item fails without reaching a worker (SOURCE_NOT_FOUND, or `failure`). */
   missing: boolean;
+  /** Why a missing item failed, when it is not simply a missing object (a URL refused or not fetched). */
+  failure?: { code: ErrorCode; message: string };
+  /** The URL the item is fetched from, before it is. */
+  url?: string;
 }
 
 export type SourceStorage = Pick<Storage, "bucket" | "stat" | "list">;
@@ -28,14 +35,21 @@ export class EmptySourceError extends Error {
 }
 
 const STAT_CONCURRENCY = 16;
+const FETCH_CONCURRENCY = 8;
 
 export async function expandSources(
   sources: readonly Source[],
   storage: SourceStorage,
   maxItems: number,
+  urls?: UrlSources,
 ): Promise<SourceItem[]> {
   const items: SourceItem[] = [];
   const uploads: SourceItem[] = [];
+  const fetched: number[] = [];
+  const addUrl = (url: string) => {
+    add({ bucket: storage.bucket, key: url, size: 0, missing: false, url });
+    fetched.push(items.length - 1);
+  };
   const add = (item: SourceItem) => {
     if (items.length >= maxItems) throw new TooManyItemsError(maxItems);
     items.push(item);
@@ -51,9 +65,14 @@ export async function expandSources(
         if (object.key.endsWith("/") && object.size === 0) continue;
         add({ bucket, key: object.key, size: object.size, missing: false });
       }
+    } else if (source.kind.case === "url" || source.kind.case === "manifest") {
+      if (!urls) throw new ManifestError("URL sources are not served here");
+      if (source.kind.case === "url") addUrl(source.kind.value);
+      else for (const url of await urls.manifestUrls(source.kind.value)) addUrl(url);
     }
   }
   await statUploads(uploads, storage);
+  if (urls) await fetchUrls(items, fetched, urls);
   if (items.length === 0) throw new EmptySourceError("the sources hold no objects");
   return items;
 }
@@ -72,4 +91,16 @@ async function statUploads(unsized: SourceItem[], storage: SourceStorage): Promi
     }
   };
   await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, unsized.length) }, worker));
+}
+
+async function fetchUrls(items: SourceItem[], positions: readonly number[], urls: UrlSources): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < positions.length) {
+      const position = positions[next++] as number;
+      const item = items[position] as SourceItem;
+      items[position] = await urls.fetchImage(item.url ?? item.key, position);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(FETCH_CONCURRENCY, positions.length) }, worker));
 }

@@ -32,6 +32,7 @@ import type { ResultStore } from "../jobs/result-store.js";
 import { limitsFor, planChunks } from "./chunking.js";
 import type { Dispatcher } from "./dispatcher.js";
 import { EmptySourceError, expandSources, type SourceItem, type SourceStorage } from "./sources.js";
+import type { UrlSources } from "./url-sources.js";
 
 export interface SubmitDeps {
   storage: SourceStorage;
@@ -47,6 +48,8 @@ export interface SubmitDeps {
   /** The chunk slots of the live workers now: a job is cut into at least CHUNKS_PER_SLOT chunks per slot. */
   slots?: () => number;
   maxItems: number;
+  /** The fetcher of a job's URL sources (manifests, image URLs); without it such sources fail SubmitJob. */
+  urls?: (tenant: string, jobId: string) => UrlSources;
   /** How long a SubmitJob waits for the job of an idempotency key another SubmitJob is still creating. */
   reservationWaitMs?: number;
 }
@@ -104,8 +107,8 @@ function missingResults(items: readonly SourceItem[]): ItemResult[] {
             itemId: itemId(position),
             sourceKey: item.key,
             state: ItemState.FAILED,
-            errorCode: ErrorCode.SOURCE_NOT_FOUND,
-            errorMessage: `no object ${item.key} in bucket ${item.bucket}`,
+            errorCode: item.failure?.code ?? ErrorCode.SOURCE_NOT_FOUND,
+            errorMessage: item.failure?.message ?? `no object ${item.key} in bucket ${item.bucket}`,
           }),
         ]
       : [],
@@ -167,7 +170,7 @@ export function createSubmitter(deps: SubmitDeps) {
 
       let items: SourceItem[];
       try {
-        items = await expandSources(request.sources, deps.storage, deps.maxItems);
+        items = await expandSources(request.sources, deps.storage, deps.maxItems, deps.urls?.(tenant, job.id));
       } catch (err) {
         if (!(err instanceof EmptySourceError)) throw err;
         items = [];

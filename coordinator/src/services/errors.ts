@@ -1,6 +1,7 @@
 /** Maps domain failures onto RPC codes; nothing but a ConnectError leaves a service. */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type Logger, StorageError } from "@imgc/common";
+import { ManifestError } from "../scheduler/manifest.js";
 import { TooManyItemsError } from "../scheduler/sources.js";
 
 export function notFound(what: string): ConnectError {
@@ -12,6 +13,7 @@ export function toConnectError(err: unknown): ConnectError {
   if (err instanceof TooManyItemsError) {
     return new ConnectError(`${err.message}; split it into several jobs`, Code.InvalidArgument);
   }
+  if (err instanceof ManifestError) return new ConnectError(err.message, Code.InvalidArgument);
   if (StorageError.isStorageError(err)) {
     if (err.kind === "not-found") return new ConnectError(err.message, Code.InvalidArgument);
     if (err.kind === "unavailable") return new ConnectError("object storage is unavailable", Code.Unavailable);

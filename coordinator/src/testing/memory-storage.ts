@@ -1,5 +1,5 @@
 /** An in-memory object store with the slice of the Storage API the coordinator uses (unit tests only). */
-import { type ObjectInfo, StorageError } from "@imgc/common";
+import { type ObjectInfo, readAll, StorageError } from "@imgc/common";
 import type { CoordinatorStorage } from "../coordinator.js";
 
 export function createMemoryStorage(bucket = "imgc") {
@@ -27,6 +27,9 @@ export function createMemoryStorage(bucket = "imgc") {
     },
     async putBuffer(key, body) {
       objects.set(id(bucket, key), body);
+    },
+    async putStream(key, body) {
+      objects.set(id(bucket, key), await readAll(body));
     },
     async presignGet(key, expirySeconds) {
       return `http://s3.test/${bucket}/${key}?expires=${expirySeconds}`;
