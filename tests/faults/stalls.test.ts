@@ -144,10 +144,11 @@ describe("poison inputs", () => {
 
     const failures = new Map([...poisoned.values()].map((f) => [f.name, ErrorCode.TIMEOUT]));
     const results = await expectNothingLost(c, job.id, poisonBatch, { failures });
-    // Bounded: each was cut at the item timeout, not after the minute the render takes. (An item's duration
-    // also holds its read from S3 and the wait for an engine child that is up, seconds on a busy machine.)
+    // Bounded: each was cut at the item timeout, not after the minute or more the render takes uncut. (An item's
+    // duration also holds its read from S3 and any wait for an engine child that is up: seconds on a busy
+    // machine, more while the children killed above restart.)
     for (const result of results.filter((r) => r.state === ItemState.FAILED)) {
-      expect(result.durationMs, result.sourceKey).toBeLessThan(ITEM_TIMEOUT_MS + 10_000);
+      expect(result.durationMs, result.sourceKey).toBeLessThan(30_000);
     }
     // In one delivery: nothing was republished or dead-lettered.
     expect(logsWith(coordinatorLogs(), "chunk republished").filter((l) => l.jobId === job.id)).toEqual([]);
