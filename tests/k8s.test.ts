@@ -1,0 +1,93 @@
+/**
+ * deploy/k8s cannot be applied here (no cluster), so its shape is checked against what the services expect:
+ * documented IMGC_* variables only, probes on each service's own health port, a worker grace period longer
+ * than its drain, and KEDA scaling on each priority lane's task consumer.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, test } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { repoRoot } from "../scripts/lib/local-stack.js";
+
+interface Container {
+  name: string;
+  env?: { name: string; value?: string }[];
+  ports?: { name: string; containerPort: number }[];
+  readinessProbe?: { httpGet?: { path: string; port: string | number } };
+  livenessProbe?: { httpGet?: { path: string; port: string | number } };
+}
+interface Manifest {
+  kind: string;
+  metadata: { name: string };
+  data?: Record<string, string>;
+  spec?: {
+    template?: { spec: { containers: Container[]; terminationGracePeriodSeconds?: number } };
+    triggers?: { type: string; metadata: Record<string, string> }[];
+    scaleTargetRef?: { name: string };
+  };
+}
+
+const dir = path.join(repoRoot, "deploy", "k8s");
+const manifests: Manifest[] = readdirSync(dir)
+  .filter((file) => file.endsWith(".yaml"))
+  .flatMap((file) =>
+    parseAllDocuments(readFileSync(path.join(dir, file), "utf8")).map((doc) => doc.toJS() as Manifest),
+  );
+const documented = new Set(readFileSync(path.join(repoRoot, "docs", "protocol.md"), "utf8").match(/IMGC_[A-Z0-9_]+/g));
+
+function workload(name: string): Container {
+  const found = manifests.find((m) => m.kind === "Deployment" && m.metadata.name === name);
+  const container = found?.spec?.template?.spec.containers[0];
+  if (!container) throw new Error(`deploy/k8s has no Deployment ${name}`);
+  return container;
+}
+const envOf = (c: Container) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+
+describe("deploy/k8s", () => {
+  test("has deployments for the coordinator, the workers and the gateway, and NATS and MinIO", () => {
+    for (const name of ["coordinator", "worker", "gateway"]) expect(workload(name).name).toBe(name);
+    expect(
+      manifests
+        .filter((m) => m.kind === "StatefulSet")
+        .map((m) => m.metadata.name)
+        .sort(),
+    ).toEqual(["minio", "nats"]);
+  });
+
+  test("uses only the IMGC_* variables docs/protocol.md documents", () => {
+    const used = manifests.flatMap((m) => [
+      ...Object.keys(m.data ?? {}),
+      ...(m.spec?.template?.spec.containers ?? []).flatMap((c) => (c.env ?? []).map((e) => e.name)),
+    ]);
+    for (const name of used.filter((n) => n.startsWith("IMGC_"))) expect(documented.has(name), name).toBe(true);
+  });
+
+  test.each([
+    ["coordinator", "IMGC_COORDINATOR_HTTP_PORT"],
+    ["worker", "IMGC_WORKER_HTTP_PORT"],
+    ["gateway", "IMGC_GATEWAY_PORT"],
+  ])("%s is probed on /readyz and /healthz of the port %s names", (name, variable) => {
+    const container = workload(name);
+    const port = container.ports?.find((p) => p.name === "http")?.containerPort;
+    expect(String(port)).toBe(envOf(container)[variable]);
+    expect(container.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: "http" });
+    expect(container.livenessProbe?.httpGet).toEqual({ path: "/healthz", port: "http" });
+  });
+
+  test("workers listen for probes beyond loopback and get longer to stop than their drain takes", () => {
+    const worker = workload("worker");
+    expect(envOf(worker).IMGC_WORKER_HTTP_HOST).toBe("0.0.0.0");
+    const drainS = Number(envOf(worker).IMGC_DRAIN_TIMEOUT_MS) / 1000;
+    const grace = manifests.find((m) => m.metadata.name === "worker" && m.kind === "Deployment")?.spec?.template?.spec
+      .terminationGracePeriodSeconds;
+    expect(grace).toBeGreaterThan(drainS);
+  });
+
+  test("KEDA scales the workers on the lag of every priority lane's task consumer", () => {
+    const scaled = manifests.find((m) => m.kind === "ScaledObject");
+    expect(scaled?.spec?.scaleTargetRef?.name).toBe("worker");
+    const triggers = scaled?.spec?.triggers ?? [];
+    expect(triggers.every((t) => t.type === "nats-jetstream" && t.metadata.stream === "IMGC_TASKS")).toBe(true);
+    expect(triggers.map((t) => t.metadata.consumer).sort()).toEqual(["tasks-high", "tasks-low", "tasks-normal"]);
+  });
+});
