@@ -179,6 +179,16 @@ describe("engine pool", () => {
     expect(engine.pids()).toEqual([first]);
   }, 20_000);
 
+  it("replaces a child that died at once, before any image asks for it", async () => {
+    const engine = start();
+    await engine.ready();
+    const [first] = engine.pids() as [number];
+    process.kill(first, "SIGKILL");
+    expect(await gone(first)).toBe(true);
+    expect(engine.pids()).toHaveLength(1);
+    expect(engine.pids()).not.toContain(first);
+  }, 20_000);
+
   it("close() ends every child", async () => {
     const engine = start(2);
     const pids = engine.pids();

@@ -136,6 +136,9 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
       const at = idle.indexOf(child);
       if (at >= 0) idle.splice(at, 1);
       child.onExit?.(signal ?? `code ${code}`);
+      // Replaced at once, so that the next image does not wait for a start. (Only a child that had come up: one
+      // that dies while starting is replaced when an image asks, so a broken install cannot spin.)
+      if (!closed && child.isReady && all.size < options.size) idle.push(spawn());
       notify();
     });
     all.add(child);
