@@ -37,6 +37,8 @@ import { createClusterService, type LaneCounters } from "./services/cluster-serv
 import { createJobService } from "./services/job-service.js";
 
 export const DISPATCH_BUCKET = "imgc-dispatch";
+/** Chunks a lane keeps ready for workers at least, however few are live (one may be starting). */
+export const MIN_DISPATCH_DEPTH = 8;
 export const IDEMPOTENCY_BUCKET = "imgc-idempotency";
 
 export type CoordinatorStorage = Pick<
@@ -112,7 +114,13 @@ export async function startCoordinator(options: CoordinatorOptions) {
     log,
     ...(options.observer ? { observer: options.observer } : {}),
   });
-  const dispatcher = createDispatcher(js, chunks, options.observer);
+  // The lanes keep about two chunks per live worker slot ready; the rest wait for their tenant's turn.
+  const liveSlots = () => membership.list().reduce((sum, worker) => sum + worker.slots, 0);
+  const dispatcher = createDispatcher(js, chunks, {
+    log,
+    depth: () => Math.max(MIN_DISPATCH_DEPTH, 2 * liveSlots()),
+    ...(options.observer ? { observer: options.observer } : {}),
+  });
   const assignments = createAssignments({ lifecycle, chunks, dispatcher, log, maxRepublish: settings.maxDeliver });
   const submitter = createSubmitter({
     storage,
@@ -125,7 +133,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     events,
     log,
     limits: settings.chunk,
-    slots: () => membership.list().reduce((sum, worker) => sum + worker.slots, 0),
+    slots: liveSlots,
     maxItems: settings.jobMaxItems,
     urls: (tenant, jobId) => createUrlSources({ guard, storage, tenant, jobId }),
     ...(options.reservationWaitMs !== undefined ? { reservationWaitMs: options.reservationWaitMs } : {}),
@@ -179,7 +187,12 @@ export async function startCoordinator(options: CoordinatorOptions) {
   });
   const laneStats = async (lane: LaneName): Promise<LaneCounters> => {
     const info = await topology.jsm.consumers.info(TASKS_STREAM, taskConsumer(lane));
-    return { pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
+    // Pending: on the stream, and waiting here for their tenant's turn.
+    return {
+      pending: info.num_pending + dispatcher.waiting(lane),
+      ackPending: info.num_ack_pending,
+      redelivered: info.num_redelivered,
+    };
   };
   const clusterService = createClusterService({
     log,
@@ -209,6 +222,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     async close(): Promise<void> {
       closing.abort();
       clearInterval(reaper);
+      dispatcher.close();
       await deadLetters.stop();
       await membership.stop();
     },

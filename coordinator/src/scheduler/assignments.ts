@@ -91,6 +91,8 @@ export function createAssignments(deps: AssignmentDeps) {
       if (job.state === JobState.CANCELLED) return { pending: [], cancelled: true };
       const chunk = await chunks.get(jobId, index);
       if (!chunk) return null;
+      // A chunk left the lane: the next one in line takes its place.
+      dispatcher.pump(laneOf(job.priority));
       const pending = pendingOf(chunk);
       if (pending.length === 0) return { pending, cancelled: false };
       const key = chunkKey(jobId, index);

@@ -2,10 +2,27 @@
  * Puts chunks on the task stream. A first publish carries `Nats-Msg-Id = <job>.<index>` (a retried publish
  * is dropped by the stream) and is then recorded in KV `imgc-dispatch`; a republish (its worker died) carries
  * `<job>.<index>.<n>` with n counted in the dispatch record, so it is never mistaken for a duplicate.
+ *
+ * Fairness between tenants. The stream serves a lane first in, first out, so a job whose chunks were all
+ * published at once would make every job behind it wait for the whole of it. Chunks therefore wait here, one
+ * queue per tenant and lane (durable all the same: a chunk is in KV `imgc-chunks` before it is queued, and one
+ * without a dispatch record is queued again by a restarted coordinator), and are released onto the stream a few
+ * at a time, taking the tenants in turn: the lane keeps `depth()` chunks ready for workers that free up, so no
+ * worker waits, and a tenant that arrives behind a big backlog is served within `depth()` chunks. Within a
+ * tenant, jobs go in the order they came. A republished chunk skips the queue: it is late already.
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { encodeMessage, type LaneName, TRACEPARENT, taskSubject } from "@imgc/common";
+import {
+  encodeMessage,
+  LANES,
+  type LaneName,
+  type Logger,
+  TASKS_STREAM,
+  TRACEPARENT,
+  taskConsumer,
+  taskSubject,
+} from "@imgc/common";
 import { type Chunk, ChunkDispatchSchema, ChunkSchema } from "@imgc/proto";
 import { headers, type JetStreamClient, type MsgHdrs } from "nats";
 import type { ChunkStore } from "../jobs/chunk-store.js";
@@ -20,7 +37,64 @@ function traceHeaders(chunk: Chunk): { headers?: MsgHdrs } {
   return { headers: h };
 }
 
-export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, observer?: { republished(): void }) {
+export interface DispatcherOptions {
+  observer?: { republished(): void };
+  log?: Logger;
+  /** Chunks each lane keeps ready on the stream (not yet delivered); the rest wait their tenant's turn. */
+  depth?: () => number;
+  /** How often queued chunks are released even when nothing else asks (a claim or a new job does). */
+  pumpEveryMs?: number;
+}
+
+/** Chunks waiting for release on one lane: a FIFO per tenant, the tenants taken in turn. */
+export function createFairQueue() {
+  const queues = new Map<string, Chunk[]>();
+  /** Tenants with chunks waiting, in the order they arrived. */
+  const order: string[] = [];
+  let next = 0;
+  let size = 0;
+  return {
+    push(list: readonly Chunk[]): void {
+      for (const chunk of list) {
+        let queue = queues.get(chunk.tenant);
+        if (!queue) {
+          queue = [];
+          queues.set(chunk.tenant, queue);
+          order.push(chunk.tenant);
+        }
+        queue.push(chunk);
+        size++;
+      }
+    },
+    /** The next tenant's oldest chunk. */
+    shift(): Chunk | undefined {
+      if (order.length === 0) return undefined;
+      const at = next % order.length;
+      const tenant = order[at] as string;
+      const queue = queues.get(tenant) as Chunk[];
+      const chunk = queue.shift();
+      size--;
+      if (queue.length === 0) {
+        // Out of the rotation; the tenant after it now stands at `at`.
+        queues.delete(tenant);
+        order.splice(at, 1);
+        next = at;
+      } else next = at + 1;
+      return chunk;
+    },
+    get size(): number {
+      return size;
+    },
+  };
+}
+
+export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, options: DispatcherOptions = {}) {
+  const { observer, log } = options;
+  const depth = options.depth ?? (() => 16);
+  const queues = new Map(LANES.map((lane) => [lane.name as LaneName, createFairQueue()]));
+  const pumping = new Map<LaneName, Promise<void>>();
+  const again = new Set<LaneName>();
+
   async function publishOne(chunk: Chunk, lane: LaneName): Promise<void> {
     await js.publish(taskSubject(lane), encodeMessage(ChunkSchema, chunk), {
       msgID: `${chunk.jobId}.${chunk.index}`,
@@ -31,14 +105,81 @@ export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, observ
     );
   }
 
+  /** Releases queued chunks until the lane holds `depth()` undelivered ones. */
+  async function release(lane: LaneName): Promise<void> {
+    const queue = queues.get(lane);
+    if (!queue || queue.size === 0) return;
+    const consumer = await js.consumers.get(TASKS_STREAM, taskConsumer(lane));
+    const { num_pending } = await consumer.info();
+    const batch: Chunk[] = [];
+    for (let room = depth() - num_pending; room > 0 && queue.size > 0; room--) batch.push(queue.shift() as Chunk);
+    let next = 0;
+    const worker = async () => {
+      while (next < batch.length) {
+        const chunk = batch[next++] as Chunk;
+        try {
+          await publishOne(chunk, lane);
+        } catch (err) {
+          // Back in line (at its tenant's tail): the next pump tries again.
+          queue.push([chunk]);
+          throw err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, batch.length) }, worker));
+  }
+
+  /** One release at a time per lane; a call while one runs makes it run once more after. */
+  function pump(lane: LaneName): Promise<void> {
+    const running = pumping.get(lane);
+    if (running) {
+      again.add(lane);
+      return running;
+    }
+    const run = (async () => {
+      try {
+        do {
+          again.delete(lane);
+          await release(lane);
+        } while (again.has(lane));
+      } finally {
+        pumping.delete(lane);
+      }
+    })();
+    pumping.set(lane, run);
+    return run;
+  }
+
+  const pumpAll = () => {
+    for (const lane of queues.keys()) {
+      pump(lane).catch((err: unknown) => log?.warn({ err, lane }, "could not release queued chunks; retrying"));
+    }
+  };
+  const timer = setInterval(pumpAll, options.pumpEveryMs ?? 500);
+  timer.unref();
+
   return {
-    /** Publishes chunks in index order, many in flight at once. */
+    /**
+     * Queues chunks for release onto their lane, their tenant's turn coming; resolves once a first release has
+     * run (a small job's chunks are then on the stream). Every chunk is in KV `imgc-chunks` already.
+     */
     async publish(list: readonly Chunk[], lane: LaneName): Promise<void> {
-      let next = 0;
-      const worker = async () => {
-        while (next < list.length) await publishOne(list[next++] as Chunk, lane);
-      };
-      await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, list.length) }, worker));
+      queues.get(lane)?.push(list);
+      await pump(lane);
+    },
+
+    /** Releases chunks on a lane whose ready ones are being taken (a worker claimed one). */
+    pump(lane: LaneName): void {
+      pump(lane).catch((err: unknown) => log?.warn({ err, lane }, "could not release queued chunks; retrying"));
+    },
+
+    /** Chunks waiting for release on a lane. */
+    waiting(lane: LaneName): number {
+      return queues.get(lane)?.size ?? 0;
+    },
+
+    close(): void {
+      clearInterval(timer);
     },
 
     /**
