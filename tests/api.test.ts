@@ -239,6 +239,20 @@ describe("URL sources behind the SSRF guard", () => {
     );
   });
 
+  test("a webhook URL the guard refuses fails SubmitJob", async () => {
+    const jobs = client("grpc", "keyA");
+    const err = await jobs
+      .submitJob({ sources: urlSources(0, 1), webhookUrl: "http://[::ffff:127.0.0.1]:9/hook" })
+      .then(
+        () => null,
+        (e: unknown) => ConnectError.from(e),
+      );
+    expect(err?.code).toBe(Code.InvalidArgument);
+    expect(err?.rawMessage).toBe(
+      "webhook_url: refused http://[::ffff:127.0.0.1]:9/hook: ::ffff:7f00:1 is a loopback address; allow it with IMGC_FETCH_ALLOW",
+    );
+  });
+
   test("an inline manifest: the refused loopback image fails FETCH_REFUSED, the allowed ones compress", async () => {
     const jobs = client("grpc", "keyA");
     const inline = JSON.stringify([imageUrl(4), { url: "http://127.0.0.1:9/secret.jpg" }, imageUrl(5)]);

@@ -136,6 +136,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     slots: liveSlots,
     maxItems: settings.jobMaxItems,
     urls: (tenant, jobId) => createUrlSources({ guard, storage, tenant, jobId }),
+    checkUrl: guard.check,
     ...(options.reservationWaitMs !== undefined ? { reservationWaitMs: options.reservationWaitMs } : {}),
   });
   const membership = createMembership({

@@ -5,6 +5,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { keys, type Logger, laneOf, traceFields } from "@imgc/common";
 import {
   type Chunk,
@@ -32,6 +33,7 @@ import type { ResultStore } from "../jobs/result-store.js";
 import { limitsFor, planChunks } from "./chunking.js";
 import type { Dispatcher } from "./dispatcher.js";
 import { EmptySourceError, expandSources, type SourceItem, type SourceStorage } from "./sources.js";
+import { FetchError } from "./ssrf-guard.js";
 import type { UrlSources } from "./url-sources.js";
 
 export interface SubmitDeps {
@@ -50,6 +52,8 @@ export interface SubmitDeps {
   maxItems: number;
   /** The fetcher of a job's URL sources (manifests, image URLs); without it such sources fail SubmitJob. */
   urls?: (tenant: string, jobId: string) => UrlSources;
+  /** The SSRF guard's check: a webhook URL it refuses fails SubmitJob rather than being dropped at the end. */
+  checkUrl?: (url: string) => Promise<unknown>;
   /** How long a SubmitJob waits for the job of an idempotency key another SubmitJob is still creating. */
   reservationWaitMs?: number;
 }
@@ -154,6 +158,16 @@ export function createSubmitter(deps: SubmitDeps) {
       if (key) {
         const job = await existing(tenant, key);
         if (job) return { job, created: false };
+      }
+      if (request.webhookUrl && deps.checkUrl) {
+        try {
+          await deps.checkUrl(request.webhookUrl);
+        } catch (err) {
+          // Only a refusal is final; a name that does not resolve now may by the time the job ends.
+          if (err instanceof FetchError && err.failure === "refused") {
+            throw new ConnectError(`webhook_url: ${err.message}`, Code.InvalidArgument);
+          }
+        }
       }
       const job = create(JobSchema, {
         id: newJobId(),

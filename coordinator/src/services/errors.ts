@@ -36,7 +36,9 @@ export function createGuard(log?: Logger) {
       return await run();
     } catch (err) {
       const mapped = toConnectError(err);
-      if (!(err instanceof ConnectError) && mapped.code !== Code.Internal) {
+      // The caller's own mistakes (a manifest refused or unreadable, too many items) are no dependency failing.
+      const callers = err instanceof ManifestError || err instanceof TooManyItemsError;
+      if (!(err instanceof ConnectError) && !callers && mapped.code !== Code.Internal) {
         log?.warn({ err, code: Code[mapped.code] }, "a dependency failed");
       }
       throw mapped;
