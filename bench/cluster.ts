@@ -13,6 +13,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { JobState } from "@imgc/proto";
 import sharp from "sharp";
 import {
@@ -25,7 +26,7 @@ import {
 } from "../tests/harness/index.js";
 import { threadsPerChild } from "../worker/src/engine-pool.js";
 import { type ChunkTiming, startNoopWorker } from "./lib/noop-worker.js";
-import { cpuMeter, available as procAvailable, sampleTrees } from "./lib/proc-stats.js";
+import { cpuMeter, findProcesses, available as procAvailable, processTree, sampleTrees } from "./lib/proc-stats.js";
 import { benchOptions, type LoopJob } from "./lib/sharp-loop.js";
 
 const { values } = parseArgs({
@@ -66,7 +67,7 @@ const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** di
 const MiB = 1024 * 1024;
 
 /** Runs the plain sharp loop in a child with the workers' thread tuning; its own wall time. */
-function sharpLoop(job: LoopJob): Promise<{ images: number; wallSeconds: number }> {
+function sharpLoop(job: LoopJob): Promise<Run> {
   const file = path.join(mkdtempSync(path.join(tmpdir(), "imgc-bench-")), "job.json");
   writeFileSync(file, JSON.stringify(job));
   return new Promise((resolve, reject) => {
@@ -90,18 +91,52 @@ function sharpLoop(job: LoopJob): Promise<{ images: number; wallSeconds: number 
   });
 }
 
+/** A timed run: wall seconds, and CPU seconds of every process that did the work. */
+interface Run {
+  images: number;
+  wallSeconds: number;
+  cpuSeconds: number;
+  /** The cluster's CPU seconds by part. */
+  cpu?: Record<string, number>;
+}
+
+/** nats-server and the S3 server of the cluster, found by their ports. */
+function infraPids(c: Cluster): number[] {
+  const natsPort = new URL(c.addresses.nats).port;
+  const s3Port = new URL(c.addresses.s3).port;
+  return [...findProcesses("-js", "-p", natsPort), ...findProcesses("scripts/s3-server.ts", "--port", s3Port)];
+}
+
 const uploadSource = (key: string) => ({ kind: { case: "uploadKey" as const, value: key } });
 
 /** One job of `keys` through the gateway, timed from the call to its observed end. */
-async function clusterJob(c: Cluster, keys: readonly string[]): Promise<{ images: number; wallSeconds: number }> {
-  const started = performance.now();
+async function clusterJob(c: Cluster, keys: readonly string[]): Promise<Run> {
+  // Every process of the pipeline, metered by part: coordinator, gateway, each worker's own process and its
+  // engine children, NATS, the S3 server.
+  const workers = live(c);
+  const infra = infraPids(c);
+  const parts: Record<string, () => number> = {
+    coordinator: cpuMeter([c.coordinator.pid]).stop,
+    gateway: cpuMeter([c.gateway.pid]).stop,
+    workerProcesses: cpuMeter(
+      workers.map((w) => w.pid),
+      { withChildren: false },
+    ).stop,
+    engineChildren: cpuMeter(workers.flatMap((w) => processTree(w.pid).slice(1))).stop,
+    nats: cpuMeter(infra.slice(0, 1)).stop,
+    s3: cpuMeter(infra.slice(1)).stop,
+  };
+  const started = Date.now();
   const { job } = await c.jobs.submitJob({ sources: keys.map(uploadSource), options: benchOptions });
-  const finished = await waitForJob(c.jobs, job?.id ?? "", { timeoutMs: 1_800_000, intervalMs: 50 });
-  const wallSeconds = (performance.now() - started) / 1000;
-  if (finished.state !== JobState.COMPLETED) {
+  // Sparse polling (it costs the gateway and the coordinator CPU too); the end comes from the job's own clock.
+  const finished = await waitForJob(c.jobs, job?.id ?? "", { timeoutMs: 1_800_000, intervalMs: 500 });
+  const cpu = Object.fromEntries(Object.entries(parts).map(([name, stop]) => [name, round(stop(), 2)]));
+  if (finished.state !== JobState.COMPLETED || !finished.finishedAt) {
     throw new Error(`the benchmark job ended ${JobState[finished.state]}: ${JSON.stringify(finished.counts)}`);
   }
-  return { images: keys.length, wallSeconds };
+  const wallSeconds = (timestampMs(finished.finishedAt) - started) / 1000;
+  const cpuSeconds = Object.values(cpu).reduce((sum, x) => sum + x, 0);
+  return { images: keys.length, wallSeconds, cpuSeconds, cpu };
 }
 
 async function untilWorkers(c: Cluster, count: number): Promise<void> {
@@ -133,7 +168,9 @@ say(
 const c = await startCluster({
   workers: 2,
   env: { IMGC_CACHE_TTL_MS: "0" },
-  workerEnv: { IMGC_WORKER_SLOTS: String(slotsPerWorker) },
+  // Two workers share this machine: each engine child gets its share of the cores, as the loop's images do
+  // (a worker alone on its machine works this out itself).
+  workerEnv: { IMGC_WORKER_SLOTS: String(slotsPerWorker), VIPS_CONCURRENCY: String(threadsPerChild(concurrency)) },
 });
 const results: Record<string, unknown> = {};
 try {
@@ -156,6 +193,9 @@ try {
   await clusterJob(c, warm);
   await sharpLoop({ mode: "local", concurrency, inputs: photos, output: outDir });
   const samples: Record<"local" | "s3" | "cluster", number[]> = { local: [], s3: [], cluster: [] };
+  /** Images per CPU-second: what load from other processes on a shared machine disturbs far less. */
+  const perCpu: Record<"local" | "s3" | "cluster", number[]> = { local: [], s3: [], cluster: [] };
+  const cpuByPart: Record<string, number>[] = [];
   const memory: Record<string, { peakTreeBytes: number; peakProcessBytes: number[] }>[] = [];
   const clusterPids = () => [c.coordinator.pid, c.gateway.pid, ...live(c).map((w) => w.pid)];
   let idleCpu = { cpuSeconds: 0, wallSeconds: 0 };
@@ -164,27 +204,34 @@ try {
       (_, i, all) => all[(i + r) % all.length] as (typeof all)[number],
     );
     for (const which of order) {
-      let run: { images: number; wallSeconds: number };
+      let run: Run;
       if (which === "cluster") {
         const sampler = sampleTrees(Object.fromEntries(live(c).map((w) => [w.name, w.pid])));
         run = await clusterJob(c, keys);
         memory.push(sampler.stop());
       } else {
         const meter = cpuMeter(clusterPids());
+        // The S3 server works for the S3 loop: its CPU counts on that side.
+        const s3Meter = cpuMeter(infraPids(c).slice(-1));
         run = await sharpLoop(
           which === "local"
             ? { mode: "local", concurrency, inputs: localInputs, output: outDir }
             : { mode: "s3", concurrency, inputs: keys, output: `bench-out/${r}/`, s3 },
         );
+        const s3Cpu = s3Meter.stop();
+        if (which === "s3") run = { ...run, cpuSeconds: run.cpuSeconds + s3Cpu };
         if (which === "local") idleCpu = { cpuSeconds: meter.stop(), wallSeconds: run.wallSeconds };
       }
       samples[which].push(run.images / run.wallSeconds);
+      perCpu[which].push(run.images / run.cpuSeconds);
+      if (run.cpu) cpuByPart.push(run.cpu);
       say(
-        `  round ${r + 1} ${which.padEnd(7)} ${(run.images / run.wallSeconds).toFixed(2)} images/s (${run.images} in ${run.wallSeconds.toFixed(1)} s)`,
+        `  round ${r + 1} ${which.padEnd(7)} ${(run.images / run.wallSeconds).toFixed(2)} images/s (${run.images} in ${run.wallSeconds.toFixed(1)} s, ${run.cpuSeconds.toFixed(1)} CPU-s)`,
       );
     }
   }
   const ips = { local: median(samples.local), s3: median(samples.s3), cluster: median(samples.cluster) };
+  const ipc = { local: median(perCpu.local), s3: median(perCpu.s3), cluster: median(perCpu.cluster) };
   const throughput = {
     what: "photo corpus, WebP at the default quality (EXIF orientation applied), the engine's encoder settings on both sides",
     images: keys.length,
@@ -197,6 +244,13 @@ try {
     ratioVsLocal: round(ips.cluster / ips.local),
     ratioVsS3: round(ips.cluster / ips.s3),
     goals: { vsLocal: 0.85, vsS3: 0.95 },
+    imagesPerCpuSecond: { cluster: round(ipc.cluster), sharpLocal: round(ipc.local), sharpS3: round(ipc.s3) },
+    cpuSamples: perCpu,
+    clusterCpuSecondsByPart: cpuByPart,
+    cpuRatioVsLocal: round(ipc.cluster / ipc.local),
+    cpuRatioVsS3: round(ipc.cluster / ipc.s3),
+    cpuWhat:
+      "CPU seconds of every process doing the work: the loop's (all its threads; plus the S3 server's for the S3 loop) against the cluster's (coordinator, gateway, workers with engine children, NATS, S3 server)",
     idleClusterCpuDuringLocalLoop: procAvailable
       ? { cpuSeconds: round(idleCpu.cpuSeconds, 2), wallSeconds: round(idleCpu.wallSeconds, 2) }
       : "unavailable",
@@ -204,7 +258,8 @@ try {
   results.throughput = throughput;
   say(
     `throughput: cluster ${ips.cluster.toFixed(2)} images/s; sharp loop local ${ips.local.toFixed(2)}, S3 ${ips.s3.toFixed(2)}; ` +
-      `ratio vs local ${throughput.ratioVsLocal} (goal ≥ 0.85), vs S3 ${throughput.ratioVsS3} (goal ≥ 0.95)`,
+      `ratio vs local ${throughput.ratioVsLocal} (goal ≥ 0.85), vs S3 ${throughput.ratioVsS3} (goal ≥ 0.95); ` +
+      `per CPU-second: vs local ${throughput.cpuRatioVsLocal}, vs S3 ${throughput.cpuRatioVsS3}`,
   );
 
   // 2. Memory: the highest of each worker over the rounds.
@@ -256,6 +311,7 @@ try {
   }));
   const { prefix: loadPrefix } = await uploadFixtures(c.storage, loadFixtures, { concurrency: 16 });
   const before = noop.timings.length;
+  const loadCpu = cpuMeter([c.coordinator.pid]);
   const loadStarted = performance.now();
   const { job: loadJob } = await c.jobs.submitJob({
     sources: [{ kind: { case: "s3Prefix", value: { prefix: loadPrefix } } }],
@@ -264,6 +320,7 @@ try {
   // The job ends with its last report; the last chunks' completes and acks follow.
   await untilCount(() => noop.timings.length - before, loadDone.chunkCount);
   const loadSeconds = (performance.now() - loadStarted) / 1000;
+  const loadCoordinatorCpu = loadCpu.stop();
   const loaded = noop.timings.slice(before);
   // Capacity: a bigger job, chunked as the coordinator chooses; items per second end to end.
   const capacityFixtures = Array.from({ length: capacityItems }, (_, i) => ({
@@ -272,6 +329,7 @@ try {
   }));
   const { prefix: capacityPrefix } = await uploadFixtures(c.storage, capacityFixtures, { concurrency: 16 });
   const capacityBefore = noop.timings.length;
+  const capacityCpu = cpuMeter([c.coordinator.pid]);
   const capacityStarted = performance.now();
   const { job: capacityJob } = await c.jobs.submitJob({
     sources: [{ kind: { case: "s3Prefix", value: { prefix: capacityPrefix } } }],
@@ -279,6 +337,7 @@ try {
   const capacityDone = await waitForJob(c.jobs, capacityJob?.id ?? "", { timeoutMs: 600_000, intervalMs: 20 });
   await untilCount(() => noop.timings.length - capacityBefore, capacityDone.chunkCount);
   const capacitySeconds = (performance.now() - capacityStarted) / 1000;
+  const capacityCoordinatorCpu = capacityCpu.stop();
   await noop.stop();
   await untilWorkers(c, 0);
   results.scheduling = {
@@ -302,32 +361,43 @@ try {
       pullToAckMs: spread(loaded, (t) => t.serviceMs),
       reportMs: spread(loaded, (t) => t.reportMs),
       jobSeconds: round(loadSeconds, 2),
+      // CPU time does not depend on what else the machine runs: the coordinator's cost itself.
+      coordinatorCpuMsPerChunk: procAvailable ? round((loadCoordinatorCpu * 1000) / loaded.length, 2) : "unavailable",
     },
     capacity: {
       items: capacityItems,
       chunks: capacityDone.chunkCount,
       itemsPerSecond: round(capacityItems / capacitySeconds, 1),
       jobSeconds: round(capacitySeconds, 2),
+      coordinatorCpuMsPerItem: procAvailable
+        ? round((capacityCoordinatorCpu * 1000) / capacityItems, 2)
+        : "unavailable",
     },
   };
   say(`scheduling: ${JSON.stringify(results.scheduling)}`);
 
   // 4. Scaling: one-slot workers, 1, 2, 4, 8 of them, the same job each time.
-  const scaled: { workers: number; imagesPerSecond: number; efficiency: number }[] = [];
+  const scaled: { workers: number; imagesPerSecond: number; efficiency: number; imagesPerCpuSecond: number }[] = [];
   const added: Service[] = [];
   for (const n of scaling) {
-    while (added.length < n) added.push(await c.addWorker({ IMGC_WORKER_SLOTS: "1" }));
+    // One slot and one libvips thread each: a worker is one core's worth, however many share the machine.
+    while (added.length < n) added.push(await c.addWorker({ IMGC_WORKER_SLOTS: "1", VIPS_CONCURRENCY: "1" }));
     await untilWorkers(c, n);
     const run = await clusterJob(c, keys);
     const ips1 = scaled[0] ? scaled[0].imagesPerSecond / (scaled[0].workers || 1) : run.images / run.wallSeconds / n;
     const perSecond = run.images / run.wallSeconds;
-    scaled.push({ workers: n, imagesPerSecond: round(perSecond), efficiency: round(perSecond / (n * ips1)) });
+    scaled.push({
+      workers: n,
+      imagesPerSecond: round(perSecond),
+      efficiency: round(perSecond / (n * ips1)),
+      imagesPerCpuSecond: round(run.images / run.cpuSeconds),
+    });
     say(
-      `  scaling ${n} worker(s): ${perSecond.toFixed(2)} images/s, efficiency ${(perSecond / (n * ips1)).toFixed(2)}`,
+      `  scaling ${n} worker(s): ${perSecond.toFixed(2)} images/s, efficiency ${(perSecond / (n * ips1)).toFixed(2)}, ${(run.images / run.cpuSeconds).toFixed(2)} images/CPU-s`,
     );
   }
   results.scaling = {
-    what: "the throughput job with N one-slot workers; efficiency = images/s ÷ (N × images/s of 1 worker)",
+    what: "the throughput job with N one-slot workers; efficiency = images/s ÷ (N × images/s of 1 worker); images per CPU-second shows the cost per image as workers are added",
     rows: scaled,
     note:
       cores < 16

@@ -2,7 +2,7 @@
  * Memory and CPU of a process and its children, read from /proc (Linux): a worker's engine children count
  * towards the worker. Elsewhere the figures are reported as unavailable rather than guessed.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 const ticksPerSecond = 100;
 
@@ -80,9 +80,22 @@ export function sampleTrees(roots: Record<string, number>, everyMs = 100) {
   };
 }
 
-/** CPU seconds used by the trees between now and `stop`. */
-export function cpuMeter(roots: number[]) {
-  const total = () => roots.flatMap((root) => processTree(root)).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+/** CPU seconds used by the trees (or only the processes themselves) between now and `stop`. */
+export function cpuMeter(roots: number[], options: { withChildren?: boolean } = {}) {
+  const pids = () => (options.withChildren === false ? roots : roots.flatMap((root) => processTree(root)));
+  const total = () => pids().reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   const started = total();
   return { stop: () => total() - started };
+}
+
+/** Processes whose command line holds every one of `parts` (to find the NATS and S3 servers by their port). */
+export function findProcesses(...parts: string[]): number[] {
+  if (!available) return [];
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      const args = (read(`/proc/${pid}/cmdline`) ?? "").split("\0");
+      return parts.every((part) => args.includes(part));
+    })
+    .map(Number);
 }

@@ -4,7 +4,7 @@
  * lanes each take the next image, read it (a local file, or the object from the same S3 server the cluster
  * uses), compress it with the engine's own encoder settings, and write it back (a local file, or a PUT).
  *
- *   node --import tsx bench/lib/sharp-loop.ts <job.json>   → prints one JSON line: { images, wallSeconds }
+ *   node --import tsx bench/lib/sharp-loop.ts <job.json>   → one JSON line: { images, wallSeconds, cpuSeconds }
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -38,7 +38,7 @@ export function compressLikeTheEngine(input: Buffer): Promise<Buffer> {
   ).toBuffer();
 }
 
-async function run(job: LoopJob): Promise<{ images: number; wallSeconds: number }> {
+async function run(job: LoopJob): Promise<{ images: number; wallSeconds: number; cpuSeconds: number }> {
   sharp.concurrency(Math.max(1, Number(process.env.VIPS_CONCURRENCY) || 1));
   const storage = job.s3
     ? createStorage({
@@ -67,8 +67,15 @@ async function run(job: LoopJob): Promise<{ images: number; wallSeconds: number 
     }
   };
   const started = performance.now();
+  const cpu = process.cpuUsage();
   await Promise.all(Array.from({ length: job.concurrency }, lane));
-  return { images: job.inputs.length, wallSeconds: (performance.now() - started) / 1000 };
+  const used = process.cpuUsage(cpu);
+  // cpuUsage counts every thread of the process: libvips' and libuv's too.
+  return {
+    images: job.inputs.length,
+    wallSeconds: (performance.now() - started) / 1000,
+    cpuSeconds: (used.user + used.system) / 1e6,
+  };
 }
 
 if (process.argv[1] && import.meta.url.endsWith(path.basename(process.argv[1]))) {
