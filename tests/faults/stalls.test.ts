@@ -133,11 +133,12 @@ describe("poison inputs", () => {
 
     const started = Date.now();
     const job = await submitBatch(c.jobs, poisonBatch);
-    // An engine child dies under a worker while the job runs (the OOM killer, a decoder crash): the worker
-    // replaces it and tries the image again.
+    // An engine child dies under each of two workers while the job runs (the OOM killer, a decoder crash):
+    // each worker replaces it and tries its image again. (One child per worker: an image is tried twice, so two
+    // children of one worker killed at the same instant could both be under the same image.)
     await waitForProgress(c.jobs, job.id, 0.3, 0.5);
-    const crashed = c.workers.find((w) => w.running());
-    const children = crashed ? engineChildren(crashed.pid) : [];
+    const crashed = c.workers.filter((w) => w.running()).slice(0, 2);
+    const children = crashed.flatMap((w) => engineChildren(w.pid).slice(0, 1));
     for (const child of children) process.kill(child, "SIGKILL");
     await waitForJob(c.jobs, job.id, { timeoutMs: 120_000 });
     const jobMs = elapsed(started);
@@ -162,7 +163,12 @@ describe("poison inputs", () => {
     const listed = (await c.cluster.listWorkers({})).workers.map((w) => w.id).sort();
     expect(listed).toEqual([...pidsBefore.keys()].sort());
     // The killed children were replaced.
-    if (crashed) expect(engineChildren(crashed.pid).some((pid) => children.includes(pid))).toBe(false);
+    expect(children).toHaveLength(2);
+    for (const worker of crashed) {
+      const now = engineChildren(worker.pid);
+      expect(now, `${worker.name}'s engine children`).toHaveLength(Number(faultWorkerEnv.IMGC_WORKER_SLOTS));
+      expect(now.some((pid) => children.includes(pid))).toBe(false);
+    }
     figure("7 poison", {
       hangingInputs: positions.length,
       jobMs,
