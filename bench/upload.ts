@@ -8,6 +8,7 @@ import { writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { startCluster } from "../tests/harness/index.js";
+import { cpuMeter, findProcesses } from "./lib/proc-stats.js";
 
 const { values } = parseArgs({
   options: {
@@ -35,15 +36,30 @@ const median = (xs: readonly number[]) => {
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 };
 
-async function lanes(count: number, run: (index: number) => Promise<void>): Promise<number> {
+interface Pass {
+  seconds: number;
+  /** CPU seconds of this process (the client), the gateway and the S3 server during the pass. */
+  cpu: { client: number; gateway: number; s3: number };
+}
+
+let meters: { gateway: number[]; s3: number[] } = { gateway: [], s3: [] };
+
+async function lanes(count: number, run: (index: number) => Promise<void>): Promise<Pass> {
   let next = 0;
+  const gateway = cpuMeter(meters.gateway);
+  const s3 = cpuMeter(meters.s3);
+  const client = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < count) await run(next++);
     }),
   );
-  return (performance.now() - started) / 1000;
+  const used = process.cpuUsage(client);
+  return {
+    seconds: (performance.now() - started) / 1000,
+    cpu: { client: (used.user + used.system) / 1e6, gateway: gateway.stop(), s3: s3.stop() },
+  };
 }
 
 console.log(
@@ -53,6 +69,10 @@ console.log(
 const c = await startCluster({ workers: 0, env: { IMGC_RATE_LIMIT_RPS: "0" } });
 const rows: unknown[] = [];
 try {
+  meters = {
+    gateway: [c.gateway.pid],
+    s3: findProcesses("scripts/s3-server.ts", "--port", new URL(c.addresses.s3).port),
+  };
   for (const size of sizes) {
     const bodies = Array.from({ length: size.files }, () => randomBytes(size.bytes));
     const viaGateway = async (tag: string) =>
@@ -78,13 +98,18 @@ try {
     await viaGateway("warm");
     await direct("warm");
     const samples = { gateway: [] as number[], direct: [] as number[] };
+    const cpu = { gateway: [] as Pass["cpu"][], direct: [] as Pass["cpu"][] };
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? (["gateway", "direct"] as const) : (["direct", "gateway"] as const);
       for (const which of order) {
-        const seconds = which === "gateway" ? await viaGateway(`r${r}`) : await direct(`r${r}`);
-        samples[which].push((size.files * size.bytes) / MiB / seconds);
+        const pass = which === "gateway" ? await viaGateway(`r${r}`) : await direct(`r${r}`);
+        samples[which].push((size.files * size.bytes) / MiB / pass.seconds);
+        cpu[which].push(pass.cpu);
       }
     }
+    // CPU milliseconds per file, each side summed over the processes that did its work.
+    const perFile = (passes: Pass["cpu"][]) =>
+      round(median(passes.map((p) => ((p.client + p.gateway + p.s3) * 1000) / size.files)), 2);
     const gateway = median(samples.gateway);
     const directMBs = median(samples.direct);
     const row = {
@@ -99,11 +124,13 @@ try {
       },
       samples,
       ratio: round(gateway / directMBs),
+      cpuMsPerFile: { gateway: perFile(cpu.gateway), directS3: perFile(cpu.direct) },
+      cpuByProcess: cpu,
       goal: 0.8,
     };
     rows.push(row);
     console.log(
-      `  ${(size.bytes / KiB).toFixed(0)} KiB × ${size.files}: gateway ${gateway.toFixed(1)} MiB/s, direct S3 ${directMBs.toFixed(1)} MiB/s, ratio ${row.ratio} (goal ≥ 0.8)`,
+      `  ${(size.bytes / KiB).toFixed(0)} KiB × ${size.files}: gateway ${gateway.toFixed(1)} MiB/s, direct S3 ${directMBs.toFixed(1)} MiB/s, ratio ${row.ratio} (goal ≥ 0.8); CPU ms per file ${row.cpuMsPerFile.gateway} vs ${row.cpuMsPerFile.directS3}`,
     );
   }
 } finally {

@@ -218,7 +218,8 @@ describe("scaling while a job runs", () => {
       IMGC_COORDINATOR_URL: c.addresses.coordinator,
     });
     expect(drained.code, drained.stderr).toBe(0);
-    expect(drained.stdout).toMatch(/^draining worker-1: it pulls nothing more and finishes 1 chunk \(/);
+    // What it holds is read from its last heartbeat (a second old at most): one chunk, or none between two.
+    expect(drained.stdout).toMatch(/^draining worker-1: it pulls nothing more and finishes /);
     expect(drained.stdout).toMatch(/worker-1 has left/);
     expect((await target.exited).code).toBe(0);
     const { workers } = await c.cluster.listWorkers({});
@@ -239,9 +240,9 @@ describe("scaling while a job runs", () => {
 
   test("a worker added while a job runs takes part of it", async () => {
     const c = cluster();
-    const { uploads } = await uploadFixtures(c.storage, corpusFiles("photos"));
-    const { uploads: more } = await uploadFixtures(c.storage, corpusFiles("photos"));
-    const sources = [...uploads, ...more].map((u) => uploadSource(u.key));
+    // Three times the photos: one worker is still busy with them when the new one has started.
+    const batches = await Promise.all([1, 2, 3].map(() => uploadFixtures(c.storage, corpusFiles("photos"))));
+    const sources = batches.flatMap((batch) => batch.uploads).map((u) => uploadSource(u.key));
     const { job } = await c.jobs.submitJob({ sources, options: { format: ImageFormat.WEBP } });
     const jobId = job?.id ?? "";
     await until("the job has started", async () => {
