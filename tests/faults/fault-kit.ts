@@ -10,21 +10,17 @@ import type { Client } from "@connectrpc/connect";
 import { TASKS_STREAM } from "@imgc/common";
 import {
   type CompressionOptionsSchema,
-  ErrorCode,
   ImageFormat,
   type ItemResult,
-  ItemState,
   type Job,
   type JobEvent,
   type JobService,
-  JobState,
   type Priority,
 } from "@imgc/proto";
 import { connect, type NatsConnection } from "nats";
 import sharp from "sharp";
 import { expect } from "vitest";
 import {
-  allResults,
   type Cluster,
   type Fixture,
   generateImages,
@@ -32,8 +28,10 @@ import {
   terminalJobStates,
   type Uploaded,
   uploadFixtures,
-  waitForJob,
 } from "../harness/index.js";
+import { auditJob, type Expectations } from "./audit.js";
+
+export type { Expectations };
 
 /**
  * Short enough that every failure is handled within seconds on a 2-core CI machine, long enough that a busy
@@ -162,19 +160,10 @@ export async function waitForProgress(
   }
 }
 
-export interface Expectations {
-  /** Item failures expected, by source file name → error code; every other item must succeed. */
-  failures?: ReadonlyMap<string, ErrorCode>;
-  /** Failures allowed on top of those (none by default), with the codes they may carry. */
-  allowFailed?: { count: number; codes: readonly ErrorCode[] };
-  /** Decode every n-th output (default 1: all) and compare it with its source's size; 0 decodes none. */
-  decodeEvery?: number;
-}
-
 /**
- * The invariants of the issue, for an ended job: every item has exactly one terminal result, the counters
- * count each item once and add up, and the output prefix holds exactly one whole, decodable object per
- * successful item and nothing else. Returns the results for further checks.
+ * The invariants of the issue, for an ended job (see audit.ts): every item has exactly one terminal result,
+ * the counters count each item once and add up, and the output prefix holds exactly one whole, decodable
+ * object per successful item and nothing else. Returns the results for further checks.
  */
 export async function expectNothingLost(
   c: Cluster,
@@ -182,88 +171,9 @@ export async function expectNothingLost(
   batch: Batch,
   expectations: Expectations = {},
 ): Promise<ItemResult[]> {
-  const job = await waitForJob(c.jobs, jobId, { timeoutMs: 1 });
-  const total = batch.uploads.length;
-  const results = await allResults(c.jobs, jobId);
-
-  // Every item, once, in a terminal state, for its own source.
-  expect(results, "one result per item").toHaveLength(total);
-  expect(new Set(results.map((r) => r.itemId)).size, "distinct item ids").toBe(total);
-  expect(new Set(results.map((r) => r.sourceKey)), "every source has its result").toEqual(
-    new Set(batch.uploads.map((u) => u.key)),
-  );
-  const byState = (state: ItemState) => results.filter((r) => r.state === state);
-  const [done, kept, failed] = [byState(ItemState.DONE), byState(ItemState.KEPT_ORIGINAL), byState(ItemState.FAILED)];
-  expect(done.length + kept.length + failed.length, "every result is terminal").toBe(total);
-
-  // The counters: each item counted once, completed + failed = total, nothing left pending or running.
-  const counts = job.counts;
-  expect(counts?.total).toBe(total);
-  expect({ done: counts?.done, kept: counts?.keptOriginal, failed: counts?.failed }, "counters match results").toEqual({
-    done: done.length,
-    kept: kept.length,
-    failed: failed.length,
-  });
-  expect((counts?.done ?? 0) + (counts?.keptOriginal ?? 0) + (counts?.failed ?? 0), "completed + failed").toBe(total);
-  expect([counts?.pending, counts?.running], "nothing pending or running").toEqual([0, 0]);
-
-  // Failures: exactly the expected ones, with their codes, plus any allowed extras.
-  const nameOf = (result: ItemResult) => path.basename(result.sourceKey);
-  const expectedFailures = expectations.failures ?? new Map<string, ErrorCode>();
-  const extra: ItemResult[] = [];
-  for (const result of failed) {
-    const code = expectedFailures.get(nameOf(result));
-    if (code === undefined) extra.push(result);
-    else expect(ErrorCode[result.errorCode], `${nameOf(result)} fails with its code`).toBe(ErrorCode[code]);
-    expect(result.errorMessage, `${nameOf(result)} says why it failed`).not.toBe("");
-  }
-  for (const [name] of expectedFailures) {
-    expect(
-      failed.some((r) => nameOf(r) === name),
-      `${name} failed`,
-    ).toBe(true);
-  }
-  const allowed = expectations.allowFailed ?? { count: 0, codes: [] };
-  const unexpected = extra.filter((r, at) => at >= allowed.count || !allowed.codes.includes(r.errorCode));
-  expect(
-    unexpected.map((r) => `${nameOf(r)}: ${ErrorCode[r.errorCode]} ${r.errorMessage}`),
-    "no unexpected failures",
-  ).toEqual([]);
-  expect(JobState[job.state]).toBe(failed.length > 0 ? "COMPLETED_WITH_ERRORS" : "COMPLETED");
-
-  // Outputs: exactly one object per successful item, of the size reported, and no other object.
-  const succeeded = [...done, ...kept];
-  const outputs = new Map<string, number>();
-  for await (const object of c.storage.list(`outputs/${job.tenant}/${jobId}/`)) outputs.set(object.key, object.size);
-  expect([...outputs.keys()].sort(), "exactly one output per successful item").toEqual(
-    succeeded.map((r) => r.outputKey).sort(),
-  );
-  for (const result of succeeded) {
-    expect(outputs.get(result.outputKey), `${result.outputKey} is whole`).toBe(Number(result.outputBytes));
-  }
-  const every = expectations.decodeEvery ?? 1;
-  const sampled = every > 0 ? succeeded.filter((_, at) => at % every === 0) : [];
-  await expectDecodable(c, sampled, batch);
+  const { problems, results } = await auditJob(c, jobId, batch, expectations);
+  expect(problems, `job ${jobId}`).toEqual([]);
   return results;
-}
-
-/** Each output decodes to its source's size: an output is correct, not merely present. */
-async function expectDecodable(c: Cluster, succeeded: readonly ItemResult[], batch: Batch): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < succeeded.length) {
-      const result = succeeded[next++] as ItemResult;
-      const body = await c.storage.getBuffer(result.outputKey);
-      const { info } = await sharp(body).raw().toBuffer({ resolveWithObject: true });
-      const { width, height } = info;
-      const source = batch.sizes.get(result.sourceKey);
-      expect([width, height], `${result.outputKey} decodes at its source's size`).toEqual([
-        source?.width,
-        source?.height,
-      ]);
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, lane));
 }
 
 /** The keys under `outputs/` of a tenant that belong to no job given: leftovers of a write cut in half. */

@@ -1,0 +1,153 @@
+/**
+ * The invariants of "nothing is lost", checked on an ended job and returned as a list of problems (empty: all
+ * hold), so that the suite (with vitest) and the soak script (without) judge a job the same way.
+ */
+import path from "node:path";
+import type { Client } from "@connectrpc/connect";
+import type { Storage } from "@imgc/common";
+import { ErrorCode, type ItemResult, ItemState, type Job, type JobService, JobState } from "@imgc/proto";
+import sharp from "sharp";
+import { allResults, terminalJobStates, type Uploaded } from "../harness/index.js";
+
+export interface AuditBatch {
+  uploads: readonly Uploaded[];
+  /** Upload key → its source's width and height (images only). */
+  sizes: ReadonlyMap<string, { width: number; height: number }>;
+}
+
+export interface Expectations {
+  /** Item failures expected, by source file name → error code; every other item must succeed. */
+  failures?: ReadonlyMap<string, ErrorCode>;
+  /** Failures allowed on top of those (none by default), with the codes they may carry. */
+  allowFailed?: { count: number; codes: readonly ErrorCode[] };
+  /** Decode every n-th output (default 1: all) and compare it with its source's size; 0 decodes none. */
+  decodeEvery?: number;
+}
+
+export interface Audit {
+  job: Job | undefined;
+  results: ItemResult[];
+  problems: string[];
+}
+
+const names = (list: readonly string[], max = 10) =>
+  list.length <= max ? list.join(", ") : `${list.slice(0, max).join(", ")} and ${list.length - max} more`;
+
+/**
+ * Every item has exactly one terminal result for its own source; the counters count each item once, add up
+ * (completed + failed = total) and leave nothing pending or running; the failures are exactly the expected
+ * ones, with their codes; and the output prefix holds exactly one object per successful item, of the size
+ * reported, decoding at its source's size, and nothing else.
+ */
+export async function auditJob(
+  c: { jobs: Client<typeof JobService>; storage: Storage },
+  jobId: string,
+  batch: AuditBatch,
+  expectations: Expectations = {},
+): Promise<Audit> {
+  const problems: string[] = [];
+  const problem = (text: string) => problems.push(text);
+  const { job } = await c.jobs.getJob({ jobId });
+  if (!job || !terminalJobStates.has(job.state)) {
+    problem(`job ${jobId} has not ended: ${job ? JobState[job.state] : "unknown"}`);
+    return { job, results: [], problems };
+  }
+  const total = batch.uploads.length;
+  const results = await allResults(c.jobs, jobId);
+
+  // Every item, once, in a terminal state, for its own source.
+  if (results.length !== total) problem(`${results.length} results for ${total} items`);
+  const ids = new Set(results.map((r) => r.itemId));
+  if (ids.size !== results.length) problem(`${results.length - ids.size} items have more than one result`);
+  const sources = new Set(results.map((r) => r.sourceKey));
+  const missing = batch.uploads.filter((u) => !sources.has(u.key)).map((u) => u.name);
+  if (missing.length > 0) problem(`no result for ${names(missing)}`);
+  const byState = (state: ItemState) => results.filter((r) => r.state === state);
+  const [done, kept, failed] = [byState(ItemState.DONE), byState(ItemState.KEPT_ORIGINAL), byState(ItemState.FAILED)];
+  const other = results.length - done.length - kept.length - failed.length;
+  if (other > 0) problem(`${other} results are not terminal`);
+
+  // The counters: each item counted once, completed + failed = total, nothing left pending or running.
+  const counts = job.counts;
+  const counted = { done: counts?.done ?? 0, kept: counts?.keptOriginal ?? 0, failed: counts?.failed ?? 0 };
+  const actual = { done: done.length, kept: kept.length, failed: failed.length };
+  if (counts?.total !== total) problem(`the job counts ${counts?.total} items, not ${total}`);
+  if (JSON.stringify(counted) !== JSON.stringify(actual)) {
+    problem(`counters ${JSON.stringify(counted)} do not match the results ${JSON.stringify(actual)}`);
+  }
+  if (counted.done + counted.kept + counted.failed !== total) {
+    problem(`completed + failed = ${counted.done + counted.kept + counted.failed}, not ${total}`);
+  }
+  if ((counts?.pending ?? 0) !== 0 || (counts?.running ?? 0) !== 0) {
+    problem(`pending ${counts?.pending}, running ${counts?.running} on an ended job`);
+  }
+
+  // Failures: exactly the expected ones, with their codes, plus any allowed extras.
+  const nameOf = (result: ItemResult) => path.basename(result.sourceKey);
+  const expectedFailures = expectations.failures ?? new Map<string, ErrorCode>();
+  const extra: ItemResult[] = [];
+  for (const result of failed) {
+    const code = expectedFailures.get(nameOf(result));
+    if (code === undefined) extra.push(result);
+    else if (result.errorCode !== code) {
+      problem(`${nameOf(result)} failed ${ErrorCode[result.errorCode]}, not ${ErrorCode[code]}`);
+    }
+    if (result.errorMessage === "") problem(`${nameOf(result)} failed without a message`);
+  }
+  for (const [name] of expectedFailures) {
+    if (!failed.some((r) => nameOf(r) === name)) problem(`${name} did not fail`);
+  }
+  const allowed = expectations.allowFailed ?? { count: 0, codes: [] };
+  const unexpected = extra.filter((r, at) => at >= allowed.count || !allowed.codes.includes(r.errorCode));
+  for (const r of unexpected.slice(0, 20)) {
+    problem(`unexpected failure: ${nameOf(r)}: ${ErrorCode[r.errorCode]} ${r.errorMessage}`);
+  }
+  if (unexpected.length > 20) problem(`and ${unexpected.length - 20} more unexpected failures`);
+  const state = failed.length > 0 ? JobState.COMPLETED_WITH_ERRORS : JobState.COMPLETED;
+  if (job.state !== state) problem(`the job ended ${JobState[job.state]}, not ${JobState[state]}`);
+
+  // Outputs: exactly one object per successful item, of the size reported, and no other object.
+  const succeeded = [...done, ...kept];
+  const outputs = new Map<string, number>();
+  for await (const object of c.storage.list(`outputs/${job.tenant}/${jobId}/`)) outputs.set(object.key, object.size);
+  const wanted = new Set(succeeded.map((r) => r.outputKey));
+  const strays = [...outputs.keys()].filter((key) => !wanted.has(key));
+  if (strays.length > 0) problem(`objects that are no item's output: ${names(strays)}`);
+  const absent = [...wanted].filter((key) => !outputs.has(key));
+  if (absent.length > 0) problem(`outputs missing: ${names(absent)}`);
+  for (const result of succeeded) {
+    const size = outputs.get(result.outputKey);
+    if (size !== undefined && size !== Number(result.outputBytes)) {
+      problem(`${result.outputKey} is ${size} bytes, not the ${result.outputBytes} reported`);
+    }
+  }
+  const every = expectations.decodeEvery ?? 1;
+  const sampled = every > 0 ? succeeded.filter((r, at) => at % every === 0 && outputs.has(r.outputKey)) : [];
+  problems.push(...(await undecodable(c.storage, sampled, batch)));
+  return { job, results, problems };
+}
+
+/** Each output decodes to its source's size: an output is correct, not merely present. */
+async function undecodable(storage: Storage, list: readonly ItemResult[], batch: AuditBatch): Promise<string[]> {
+  const problems: string[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < list.length) {
+      const result = list[next++] as ItemResult;
+      try {
+        const body = await storage.getBuffer(result.outputKey);
+        const { info } = await sharp(body).raw().toBuffer({ resolveWithObject: true });
+        const source = batch.sizes.get(result.sourceKey);
+        if (info.width !== source?.width || info.height !== source?.height) {
+          problems.push(
+            `${result.outputKey} decodes at ${info.width}×${info.height}, its source is ${source?.width}×${source?.height}`,
+          );
+        }
+      } catch (err) {
+        problems.push(`${result.outputKey} does not decode: ${(err as Error).message}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, lane));
+  return problems;
+}
