@@ -11,6 +11,7 @@
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { type Client, Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
+import type { ReadinessCheck as Check } from "@imgc/common";
 import { type Logger, reflectionRoutes, type Storage } from "@imgc/common";
 import { type ClusterService, JobService } from "@imgc/proto";
 import fastify, {
@@ -31,7 +32,6 @@ import { healthRoutes } from "./routes/health.js";
 import { resultRoutes } from "./routes/results.js";
 import { uploadRoutes } from "./routes/uploads.js";
 import { type CoordinatorClient, createJobService } from "./services/job-service.js";
-import type { Check } from "./services/readiness.js";
 import { createResultsReader } from "./services/results.js";
 import { createUploads, type UploadStorage } from "./services/uploads.js";
 

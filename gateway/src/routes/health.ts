@@ -1,7 +1,7 @@
 /** `/healthz`: the process is alive. `/readyz`: its dependencies answer (200), or which do not (503). */
 import type { Logger } from "@imgc/common";
+import { type ReadinessCheck as Check, checkReadiness } from "@imgc/common";
 import type { FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase } from "fastify";
-import { type Check, checkReadiness } from "../services/readiness.js";
 
 export interface HealthRoutesDeps {
   checks: Record<string, Check>;
