@@ -2,30 +2,11 @@
  * The compression engine as the runtime sees it. `pipeline/index.ts` implements `compress`; the runtime takes
  * it through its deps so that everything around it can be tested with a fake engine.
  */
-import type { CompressionOptions, ErrorCode, ImageFormat } from "@imgc/proto";
+import type { CompressionOptions, ErrorCode } from "@imgc/proto";
 
-export interface Limits {
-  maxInputBytes: number;
-  maxPixels: number;
-  maxFrames: number;
-  timeoutMs: number;
-}
+import type { CompressOutcome, Limits } from "./pipeline/index.js";
 
-export interface CompressOutcome {
-  kind: "compressed" | "kept-original";
-  /** The bytes to write: the original bytes for kept-original. */
-  data: Buffer;
-  format: ImageFormat;
-  inputFormat: ImageFormat;
-  extension: string;
-  contentType: string;
-  width: number;
-  height: number;
-  /** 0 when lossless. */
-  quality: number;
-  ssim?: number;
-  keptReason?: string;
-}
+export type { CompressOutcome, Limits };
 
 export interface Engine {
   compress(input: Buffer, options: CompressionOptions, limits: Limits, signal?: AbortSignal): Promise<CompressOutcome>;
