@@ -10,6 +10,8 @@
  * which the caller owns), so tests can start a second coordinator on the same NATS.
  */
 
+import { randomBytes } from "node:crypto";
+import type { ServiceImpl } from "@connectrpc/connect";
 import {
   defaultTopology,
   ensureTopology,
@@ -19,8 +21,6 @@ import {
   TASKS_STREAM,
   taskConsumer,
 } from "@imgc/common";
-import { randomBytes } from "node:crypto";
-import type { ServiceImpl } from "@connectrpc/connect";
 import { ClusterService, JobService } from "@imgc/proto";
 import { type NatsConnection, StorageType } from "nats";
 import type { ChunkLimits } from "./config.js";
@@ -33,6 +33,9 @@ import { createJobStore } from "./jobs/job-store.js";
 import { createLifecycle, type LifecycleObserver } from "./jobs/lifecycle.js";
 import { createResultStore } from "./jobs/result-store.js";
 import { createWebhooks } from "./jobs/webhook.js";
+import { type Fence, NotLeaderError } from "./leadership/fence.js";
+import { createLease } from "./leadership/lease.js";
+import { routeToLeader } from "./leadership/route.js";
 import { createMembership } from "./membership/membership.js";
 import { createAssignments } from "./scheduler/assignments.js";
 import { createDeadLetters, ensureDeadLetters } from "./scheduler/dead-letters.js";
@@ -43,9 +46,6 @@ import { createSubmitter } from "./scheduler/submit.js";
 import { createUrlSources } from "./scheduler/url-sources.js";
 import { createClusterService, type LaneCounters } from "./services/cluster-service.js";
 import { createJobService } from "./services/job-service.js";
-import { type Fence, NotLeaderError } from "./leadership/fence.js";
-import { type Lease, startLease } from "./leadership/lease.js";
-import { routeToLeader } from "./leadership/route.js";
 
 export const DISPATCH_BUCKET = "imgc-dispatch";
 /** Chunks a lane keeps ready for workers at least, however few are live (one may be starting). */
@@ -117,13 +117,12 @@ export async function startCoordinator(options: CoordinatorOptions) {
   const id = options.leadership?.id ?? `coordinator-${randomBytes(4).toString("hex")}`;
   const address = options.leadership?.address ?? "";
   const leaseMs = options.leadership?.leaseMs ?? DEFAULT_LEASE_MS;
-  let lease: Lease | undefined;
   // Every shared write passes this fence: only a leader with an unexpired lease writes, under its term.
   const fence: Fence = {
     check() {
-      const term = lease?.term ?? 0;
-      if (term === 0) throw new NotLeaderError(lease?.leader()?.address || undefined);
-      return term;
+      const held = lease.term;
+      if (held === 0) throw new NotLeaderError(lease.leader()?.address || undefined);
+      return held;
     },
   };
 
@@ -251,8 +250,18 @@ export async function startCoordinator(options: CoordinatorOptions) {
     };
   }
   type Term = ReturnType<typeof createTerm>;
-  let term: Term = createTerm();
   let leading = false;
+  const membership = createMembership({
+    kv: topology.workers,
+    timeoutMs: settings.workerTimeoutMs,
+    log,
+    onGone: async (status, _reason, restartedAt) => {
+      // Every coordinator watches the workers; only the leader acts on a departure (a new leader re-checks all).
+      if (leading) await term.assignments.workerGone(status.id, status.chunks, restartedAt);
+    },
+  });
+  let term: Term = createTerm();
+  await membership.start();
 
   const laneStats = async (lane: LaneName, dispatcher = term.dispatcher): Promise<LaneCounters> => {
     const info = await topology.jsm.consumers.info(TASKS_STREAM, taskConsumer(lane));
@@ -264,18 +273,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     };
   };
 
-  const membership = createMembership({
-    kv: topology.workers,
-    timeoutMs: settings.workerTimeoutMs,
-    log,
-    onGone: async (status, _reason, restartedAt) => {
-      // Every coordinator watches the workers; only the leader acts on a departure (a new leader re-checks all).
-      if (leading) await term.assignments.workerGone(status.id, status.chunks, restartedAt);
-    },
-  });
-  await membership.start();
-
-  lease = await startLease({
+  const lease = createLease({
     nc,
     id,
     address,
@@ -302,9 +300,10 @@ export async function startCoordinator(options: CoordinatorOptions) {
       await old.stop();
     },
   });
+  await lease.start();
 
-  const notLeader = () => new NotLeaderError(lease?.leader()?.address || undefined);
-  const isLeader = () => leading && (lease?.valid() ?? false);
+  const notLeader = () => new NotLeaderError(lease.leader()?.address || undefined);
+  const isLeader = () => leading && lease.valid();
   const jobService: ServiceImpl<typeof JobService> = routeToLeader(JobService, () => term.jobService, {
     leaderOnly: LEADER_JOB_METHODS,
     isLeader,
@@ -333,7 +332,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     /** True while this process leads. */
     isLeader,
     /** The leader as last seen (this process included), for health and metrics. */
-    leader: () => lease?.leader(),
+    leader: () => lease.leader(),
     /** The task consumer's counters for one lane (metrics). */
     laneStats: (lane: LaneName) => laneStats(lane),
     /** Ends every open WatchJob stream (their clients resume with after_sequence). */
@@ -342,7 +341,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     },
     async close(): Promise<void> {
       closing.abort();
-      await lease?.close();
+      await lease.close();
       await term.stop();
       following.stop();
       await membership.stop();

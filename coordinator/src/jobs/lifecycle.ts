@@ -234,7 +234,12 @@ export function createLifecycle(deps: LifecycleDeps) {
      * A worker began these items: one RUNNING item event each (worker and start time), so that watchers see
      * what runs now. Items that already have a result are skipped.
      */
-    async running(jobId: string, workerId: string, itemIds: readonly string[], sourceKeyOf: (itemId: string) => string) {
+    async running(
+      jobId: string,
+      workerId: string,
+      itemIds: readonly string[],
+      sourceKeyOf: (itemId: string) => string,
+    ) {
       const entry = open.get(jobId);
       if (!entry || entry.job.state === JobState.CANCELLED) return;
       const startedAt = timestampNow();

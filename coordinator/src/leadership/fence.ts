@@ -6,9 +6,7 @@
  * which closes the gap between the check and the write.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-
-/** gRPC metadata (and Connect header) naming the leader's address on a follower's refusal. */
-export const LEADER_HEADER = "x-imgc-leader";
+import { LEADER_HEADER } from "@imgc/common";
 
 export class NotLeaderError extends ConnectError {
   override name = "NotLeaderError";

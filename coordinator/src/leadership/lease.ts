@@ -15,8 +15,8 @@
  */
 import { performance } from "node:perf_hooks";
 import type { Logger } from "@imgc/common";
-import { type KV, StorageType } from "nats";
 import type { NatsConnection } from "nats";
+import { type KV, StorageType } from "nats";
 
 export const LEADER_BUCKET = "imgc-leader";
 const LEADER_KEY = "leader";
@@ -42,6 +42,8 @@ export interface LeaseOptions {
 }
 
 export interface Lease {
+  /** Opens the bucket and campaigns once (becoming leader if the key is free), then keeps campaigning or renewing. */
+  start(): Promise<void>;
   /** True while this process holds an unexpired lease: check it before every leader-only write. */
   valid(): boolean;
   /** The term held now, 0 when not leader. */
@@ -71,9 +73,10 @@ function parse(value: Uint8Array, revision: number): LeaderInfo | undefined {
   }
 }
 
-export async function startLease(options: LeaseOptions): Promise<Lease> {
+export function createLease(options: LeaseOptions): Lease {
   const { nc, id, address, leaseMs, log } = options;
-  const kv = await openLeaderBucket(nc, leaseMs);
+  let kv!: KV;
+  let watch: Awaited<ReturnType<KV["watch"]>> | undefined;
   const renewEveryMs = Math.max(50, Math.floor(leaseMs / 3));
   // A lease is trusted for less than its length: the server's clock started it after our request left.
   const trustMs = leaseMs - Math.max(100, Math.floor(leaseMs / 10));
@@ -146,29 +149,33 @@ export async function startLease(options: LeaseOptions): Promise<Lease> {
   function tick(): void {
     if (closed) return;
     void step(() => (term > 0 ? renew() : campaign())).finally(() => {
+      // One timer at a time, whoever called tick (the timer, or the watch seeing the key deleted).
+      clearTimeout(timer);
       if (!closed) timer = setTimeout(tick, term > 0 ? renewEveryMs : Math.max(50, Math.floor(leaseMs / 5)));
     });
   }
 
-  // A leader that steps down deletes its key: followers learn at once instead of waiting for the TTL.
-  const watch = await kv.watch({ key: LEADER_KEY });
-  void (async () => {
-    for await (const entry of watch) {
-      if (entry.operation === "PUT") {
-        known = parse(entry.value, entry.revision);
-        if (term > 0 && known?.id !== id) void step(() => depose("another coordinator holds the lease"));
-      } else if (term === 0 && !closed) {
-        known = undefined;
-        clearTimeout(timer);
-        tick();
-      }
-    }
-  })();
-
-  await step(campaign);
-  timer = setTimeout(tick, term > 0 ? renewEveryMs : Math.max(50, Math.floor(leaseMs / 5)));
-
   return {
+    async start() {
+      kv = await openLeaderBucket(nc, leaseMs);
+      // A leader that steps down deletes its key: followers learn at once instead of waiting for the TTL.
+      const watching = await kv.watch({ key: LEADER_KEY });
+      watch = watching;
+      void (async () => {
+        for await (const entry of watching) {
+          if (entry.operation === "PUT") {
+            known = parse(entry.value, entry.revision);
+            if (term > 0 && known?.id !== id) void step(() => depose("another coordinator holds the lease"));
+          } else if (term === 0 && !closed) {
+            known = undefined;
+            clearTimeout(timer);
+            tick();
+          }
+        }
+      })();
+      await step(campaign);
+      timer = setTimeout(tick, term > 0 ? renewEveryMs : Math.max(50, Math.floor(leaseMs / 5)));
+    },
     valid,
     get term() {
       return valid() ? term : 0;
@@ -177,7 +184,7 @@ export async function startLease(options: LeaseOptions): Promise<Lease> {
     async close() {
       closed = true;
       clearTimeout(timer);
-      watch.stop();
+      watch?.stop();
       await step(async () => {
         if (term === 0) return;
         const held = revision;

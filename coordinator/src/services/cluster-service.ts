@@ -3,7 +3,14 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { controlSubject, LANES, type Logger } from "@imgc/common";
-import { type ClusterService, type ItemResult, ItemState, JobState, LaneStatsSchema, type WorkerStatus } from "@imgc/proto";
+import {
+  type ClusterService,
+  type ItemResult,
+  ItemState,
+  JobState,
+  LaneStatsSchema,
+  type WorkerStatus,
+} from "@imgc/proto";
 import { isJobId } from "../ids.js";
 import type { ChunkStore } from "../jobs/chunk-store.js";
 import { isTerminalItemState } from "../jobs/job-states.js";
