@@ -87,9 +87,10 @@ export function toGrpcError(err: unknown, log: Logger, path: string): Partial<gr
     if (err.code === Code.Internal || err.code === Code.Unknown) log.error({ err, path }, "rpc failed");
     const status: Partial<grpc.StatusObject> = { code: err.code as number as grpc.status, details: err.rawMessage };
     // Error metadata travels as trailers (a follower names the leader this way).
-    if ([...err.metadata.keys()].length > 0) {
+    const entries = [...err.metadata.entries()];
+    if (entries.length > 0) {
       const trailers = new grpc.Metadata();
-      err.metadata.forEach((value, key) => trailers.set(key, value));
+      for (const [key, value] of entries) trailers.set(key, value);
       status.metadata = trailers;
     }
     return status;
