@@ -59,6 +59,8 @@ export interface HealthServerOptions {
   checks: Record<string, ReadinessCheck>;
   /** Deadline of one readiness check. */
   timeoutMs?: number;
+  /** More GET endpoints answering JSON, by path ("/backlog"). */
+  routes?: Record<string, () => Promise<unknown>>;
 }
 
 export interface HealthServer {
@@ -89,6 +91,8 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       return json(response, ready ? 200 : 503, { status: ready ? "ready" : "unready", checks: results });
     }
     if (path === "/metrics" && registry) return send(response, 200, registry.contentType, await registry.metrics());
+    const route = path === undefined ? undefined : options.routes?.[path];
+    if (route) return json(response, 200, await route());
     return json(response, 404, { status: "not found" });
   }
 

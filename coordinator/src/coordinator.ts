@@ -15,6 +15,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import {
   defaultTopology,
   ensureTopology,
+  LANES,
   type LaneName,
   type Logger,
   type Storage,
@@ -82,8 +83,9 @@ export interface CoordinatorOptions {
   reservationWaitMs?: number;
   /** Told of recorded results, ended jobs and republished chunks (metrics). */
   observer?: CoordinatorObserver;
-  /** Leadership: this process's id and address (what followers tell clients), and the lease length. */
-  leadership?: { id?: string; address?: string; leaseMs?: number };
+  /** Leadership: this process's id, its address (what followers tell clients; may be known only once the
+   * server listens), and the lease length. */
+  leadership?: { id?: string; address?: () => string; leaseMs?: number };
 }
 
 /** The lease when none is configured: long enough to ride out a GC pause, short enough for a quick takeover. */
@@ -115,7 +117,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
   await ensureDeadLetters(topology.jsm);
 
   const id = options.leadership?.id ?? `coordinator-${randomBytes(4).toString("hex")}`;
-  const address = options.leadership?.address ?? "";
+  const address = options.leadership?.address ?? (() => "");
   const leaseMs = options.leadership?.leaseMs ?? DEFAULT_LEASE_MS;
   // Every shared write passes this fence: only a leader with an unexpired lease writes, under its term.
   const fence: Fence = {
@@ -265,9 +267,11 @@ export async function startCoordinator(options: CoordinatorOptions) {
 
   const laneStats = async (lane: LaneName, dispatcher = term.dispatcher): Promise<LaneCounters> => {
     const info = await topology.jsm.consumers.info(TASKS_STREAM, taskConsumer(lane));
-    // Pending: on the stream, and waiting in the leader for their tenant's turn.
+    // Pending: on the stream, and waiting in the leader for their tenant's turn (a follower knows that number
+    // from the leader's last renewal), so every coordinator shows the whole backlog to the autoscaler.
+    const waiting = leading ? dispatcher.waiting(lane) : (lease.leader()?.waiting?.[lane] ?? 0);
     return {
-      pending: info.num_pending + dispatcher.waiting(lane),
+      pending: info.num_pending + waiting,
       ackPending: info.num_ack_pending,
       redelivered: info.num_redelivered,
     };
@@ -293,6 +297,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
         throw err;
       }
     },
+    waiting: () => Object.fromEntries(LANES.map((lane) => [lane.name, term.dispatcher.waiting(lane.name)])),
     async onDeposed() {
       leading = false;
       const old = term;
@@ -335,6 +340,12 @@ export async function startCoordinator(options: CoordinatorOptions) {
     leader: () => lease.leader(),
     /** The task consumer's counters for one lane (metrics). */
     laneStats: (lane: LaneName) => laneStats(lane),
+    /** Every chunk not yet delivered to a worker, per lane and in all: what the autoscaler reads (/backlog). */
+    async backlog(): Promise<{ chunks: number; lanes: Record<LaneName, number> }> {
+      const counts = await Promise.all(LANES.map(async (lane) => [lane.name, (await laneStats(lane.name)).pending]));
+      const lanes = Object.fromEntries(counts) as Record<LaneName, number>;
+      return { chunks: Object.values(lanes).reduce((sum, n) => sum + n, 0), lanes };
+    },
     /** Ends every open WatchJob stream (their clients resume with after_sequence). */
     endStreams(): void {
       closing.abort();

@@ -26,19 +26,24 @@ export interface LeaderInfo {
   /** host:port where the leader's gRPC answers (what followers send clients to). */
   address: string;
   term: number;
+  /** Chunks the leader holds back per lane, waiting their tenant's turn (as of its last renewal). */
+  waiting?: Record<string, number>;
 }
 
 export interface LeaseOptions {
   nc: NatsConnection;
   /** This coordinator's id (unique per process). */
   id: string;
-  address: string;
+  /** Where clients reach this coordinator (host:port); read at each write, as the port may be bound later. */
+  address: () => string;
   leaseMs: number;
   log: Logger;
   /** Became leader: start the leader's work; resolves once it runs. */
   onElected(term: number): Promise<void>;
   /** Lost (or gave up) the lease: stop the leader's work at once. */
   onDeposed(term: number): Promise<void>;
+  /** What the leader publishes with each renewal, for every coordinator to read (its held-back backlog). */
+  waiting?(): Record<string, number>;
 }
 
 export interface Lease {
@@ -65,16 +70,20 @@ const decoder = new TextDecoder();
 function parse(value: Uint8Array, revision: number): LeaderInfo | undefined {
   try {
     const info = JSON.parse(decoder.decode(value)) as Partial<LeaderInfo>;
-    return typeof info.id === "string" && typeof info.address === "string"
-      ? { id: info.id, address: info.address, term: typeof info.term === "number" ? info.term : revision }
-      : undefined;
+    if (typeof info.id !== "string" || typeof info.address !== "string") return undefined;
+    return {
+      id: info.id,
+      address: info.address,
+      term: typeof info.term === "number" ? info.term : revision,
+      ...(info.waiting && typeof info.waiting === "object" ? { waiting: info.waiting } : {}),
+    };
   } catch {
     return undefined;
   }
 }
 
 export function createLease(options: LeaseOptions): Lease {
-  const { nc, id, address, leaseMs, log } = options;
+  const { nc, id, leaseMs, log } = options;
   let kv!: KV;
   let watch: Awaited<ReturnType<KV["watch"]>> | undefined;
   const renewEveryMs = Math.max(50, Math.floor(leaseMs / 3));
@@ -109,6 +118,7 @@ export function createLease(options: LeaseOptions): Lease {
   async function campaign(): Promise<void> {
     const sentAt = performance.now();
     try {
+      const address = options.address();
       const value = encoder.encode(JSON.stringify({ id, address }));
       const created = await kv.create(LEADER_KEY, value);
       term = created;
@@ -137,7 +147,8 @@ export function createLease(options: LeaseOptions): Lease {
     if (!valid()) return depose("the lease ran out before it was renewed");
     const sentAt = performance.now();
     try {
-      revision = await kv.update(LEADER_KEY, encoder.encode(JSON.stringify({ id, address, term })), revision);
+      const value = { id, address: options.address(), term, waiting: options.waiting?.() };
+      revision = await kv.update(LEADER_KEY, encoder.encode(JSON.stringify(value)), revision);
       renewedAt = sentAt;
     } catch (err) {
       if (/wrong last sequence|key exists/i.test(String(err))) return depose("another coordinator holds the lease");
