@@ -60,6 +60,8 @@ interface OpenJob {
 }
 
 const RECORD_CONCURRENCY = 32;
+/** How far back a new leader republishes item events (well inside IMGC_EVENTS' 2-minute duplicate window). */
+const REPLAY_MS = 60_000;
 const ITEM_EVENTS_MAX = 64;
 
 export function createLifecycle(deps: LifecycleDeps) {
@@ -165,7 +167,15 @@ export function createLifecycle(deps: LifecycleDeps) {
      */
     async open(job: Job): Promise<OpenJob> {
       const ledger = new JobLedger(job.counts?.total ?? 0);
-      for (const result of await results.all(job.id)) ledger.add(result);
+      const stored = await results.stored(job.id);
+      for (const { result } of stored) ledger.add(result);
+      // A leader that died between storing a result and publishing its item event left watchers without it.
+      // Such results are seconds old: publish their events again; the stream drops the ones it already has
+      // (each item's end has one message id, and its duplicate window outlasts REPLAY_MS).
+      const since = Date.now() - REPLAY_MS;
+      await Promise.all(
+        stored.filter((entry) => entry.storedAt >= since).map((entry) => events.item(job.id, entry.result)),
+      );
       const entry: OpenJob = { job, revision: 0, ledger, lastProgressAt: 0, dirty: false, flushing: undefined };
       open.set(job.id, entry);
       await withLock(job.id, () => save(entry));

@@ -16,7 +16,8 @@ export class NotLeaderError extends ConnectError {
         ? `this coordinator is not the leader; the leader is at ${leaderAddress}`
         : "this coordinator is not the leader, and no leader is elected yet; retry shortly",
       Code.Unavailable,
-      leaderAddress ? { [LEADER_HEADER]: leaderAddress } : undefined,
+      // Always present: empty means "alive, but no leader is known yet" (a client should ask here again).
+      { [LEADER_HEADER]: leaderAddress ?? "" },
     );
   }
 }
