@@ -67,7 +67,10 @@ export function createLeaderTracker(
       return current;
     },
     moveOn(from: string, err: unknown): boolean {
-      if (!(err instanceof ConnectError) || err.code !== Code.Unavailable) return false;
+      // Unavailable: down, or not the leader. DeadlineExceeded: up but not answering (frozen, partitioned).
+      if (!(err instanceof ConnectError) || (err.code !== Code.Unavailable && err.code !== Code.DeadlineExceeded)) {
+        return false;
+      }
       if (current !== from) return true; // another call moved already
       const hint = leaderHint(err);
       let next: string;

@@ -286,9 +286,10 @@ export async function startCoordinator(options: CoordinatorOptions) {
     async onElected() {
       const next = createTerm();
       term = next;
-      leading = true;
       try {
         await next.start();
+        // Only now: a claim or report answered before every job is open again would find no ledger.
+        leading = true;
       } catch (err) {
         // A term that cannot resume its jobs must not lead half-way: give the lease to another coordinator.
         log.error({ err }, "could not take over; stepping down");

@@ -20,6 +20,7 @@ import {
   JobSchema,
   JobState,
 } from "@imgc/proto";
+import { isNotLeader } from "../leadership/fence.js";
 import type { Events } from "./events.js";
 import { finalState } from "./job-states.js";
 import type { JobStore } from "./job-store.js";
@@ -133,6 +134,22 @@ export function createLifecycle(deps: LifecycleDeps) {
     }
   }
 
+  /** Ends a job in the background, trying again while this process leads and the job is still open. */
+  function finishSoon(jobId: string): void {
+    void (async () => {
+      for (let attempt = 1; open.has(jobId); attempt++) {
+        try {
+          await lifecycle.finish(jobId);
+          return;
+        } catch (err) {
+          if (isNotLeader(err)) return;
+          log.warn({ err, jobId, attempt }, "could not end the job; trying again");
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** attempt)));
+        }
+      }
+    })();
+  }
+
   const lifecycle = {
     /** The job as it is now: open jobs come from memory with live counters, ended ones from KV. */
     async get(jobId: string): Promise<Job | null> {
@@ -223,7 +240,8 @@ export function createLifecycle(deps: LifecycleDeps) {
       // An item event each for a chunk's worth of results; a cancel of 10 000 items is one job event instead.
       if (fresh.length <= ITEM_EVENTS_MAX) await Promise.all(fresh.map((result) => events.item(jobId, result)));
       if (progress) await events.job(progress);
-      if (entry.ledger.complete) await lifecycle.finish(jobId);
+      // The job's end (report objects in S3, the final event, the webhook) is not the last reporter's to wait for.
+      if (entry.ledger.complete) finishSoon(jobId);
       return accepted;
     },
 
