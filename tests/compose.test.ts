@@ -35,8 +35,15 @@ function service(name: string): ComposeService {
 }
 
 describe("docker-compose.yml", () => {
-  test("names the services nats, minio, coordinator, worker and gateway", () => {
-    expect(Object.keys(services).sort()).toEqual(["coordinator", "gateway", "minio", "nats", "worker"]);
+  test("names the services nats, minio, two coordinators, worker and gateway", () => {
+    expect(Object.keys(services).sort()).toEqual([
+      "coordinator",
+      "coordinator-2",
+      "gateway",
+      "minio",
+      "nats",
+      "worker",
+    ]);
     expect(service("nats").image).toBe("nats:2.10");
     expect(service("nats").command).toContain("-js");
     expect(service("minio").image).toMatch(/^minio\/minio/);
@@ -61,11 +68,16 @@ describe("docker-compose.yml", () => {
       const env = service(name).environment ?? {};
       expect(env.IMGC_NATS_URL, name).toBe("nats://nats:4222");
       expect(env.IMGC_S3_ENDPOINT, name).toBe("http://minio:9000");
-      expect(env.IMGC_COORDINATOR_URL, name).toBe(`coordinator:${coordinator.IMGC_COORDINATOR_PORT}`);
+      // Every coordinator, each where it says it is reached.
+      expect(env.IMGC_COORDINATOR_URL, name).toBe(
+        ["coordinator", "coordinator-2"].map((c) => service(c).environment?.IMGC_COORDINATOR_ADVERTISE).join(","),
+      );
       expect(env.IMGC_S3_ACCESS_KEY, name).toBe(service("minio").environment?.MINIO_ROOT_USER);
       expect(env.IMGC_S3_SECRET_KEY, name).toBe(service("minio").environment?.MINIO_ROOT_PASSWORD);
     }
     expect(coordinator.IMGC_COORDINATOR_HOST).toBe("0.0.0.0");
+    expect(coordinator.IMGC_COORDINATOR_ADVERTISE).toBe(`coordinator:${coordinator.IMGC_COORDINATOR_PORT}`);
+    expect(service("coordinator-2").environment?.IMGC_COORDINATOR_ID).toBe("coordinator-2");
     expect(service("gateway").environment?.IMGC_GATEWAY_HOST).toBe("0.0.0.0");
   });
 
