@@ -700,9 +700,11 @@ describe("the web client, in Chromium, against a real cluster", () => {
     );
     expect(row?.technical).toMatch(/^INVALID_OPTIONS: The smallest WebP output is \d+ bytes/);
 
+    const failedJob = jobIdOf(page);
     await page.locator('#items button[data-action="retry-with"]').click();
     await page.check('input[name="goal"][value="quality"]');
     await page.click("#rerun-selected");
+    await page.waitForFunction(hashLeft, failedJob);
     expect(await waitForJobEnd(page)).toBe("Completed");
     await waitForRows(page, "done", 1);
     expect(await page.isVisible("#job-parent")).toBe(true);

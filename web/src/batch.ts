@@ -390,11 +390,13 @@ export function createBatch(deps: BatchDeps): Batch {
     const from = stage;
     const again = chosen.filter((r) => r.key && r.phase !== "refused" && r.phase !== "upload-failed");
     if (again.length === 0) return;
-    const options: CompressionOptionsInit | undefined =
-      which === "same" ? from.job?.options : toCompressionOptions(deps.options());
-    if (!options) return;
     const abort = new AbortController();
     try {
+      const options: CompressionOptionsInit | undefined =
+        which === "current"
+          ? toCompressionOptions(deps.options())
+          : (from.job?.options ?? (await api.jobs.getJob({ jobId: from.jobId })).job?.options);
+      if (!options) throw new Error("the old job's options are unknown");
       const job = await submitRows(
         api.jobs,
         again,

@@ -145,6 +145,8 @@ export function createItemTable(onAction: (action: RowAction, row: Row) => void,
         remove: button("remove"),
       },
     };
+    // A format the browser cannot show (TIFF) leaves the thumbnail's place empty rather than a broken icon.
+    e.thumb.addEventListener("error", () => e.thumb.classList.add("broken"));
     e.tr.append(
       h("td", { class: "c-pick" }, e.pick),
       h("td", { class: "c-thumb" }, e.thumb),

@@ -134,7 +134,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
   const stateChip = h("span", { class: "chip", id: "job-state" });
   const watchChip = h("span", { class: "chip", id: "job-connection", role: "status" });
   const errorLine = h("p", { class: "job-error", id: "job-error", role: "alert" });
-  const pendingText = h("span", {});
+  const pendingText = h("span", { class: "notice-text" });
   const pendingBar = h(
     "div",
     { class: "notice", id: "pending-files", role: "status", hidden: true },
@@ -400,7 +400,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
       setText(totals.before.value, formatBytes(t.all));
     } else {
       // Sizes and the saving cover the images that have a result, so failed images cannot inflate the saving.
-      setText(totals.before.term, withResults < t.images ? `Before (${withResults})` : "Before");
+      setText(totals.before.term, withResults > 0 && withResults < t.images ? `Before (${withResults})` : "Before");
       setText(totals.before.value, withResults > 0 ? formatBytes(t.before) : "—");
     }
     setText(totals.after.value, withResults > 0 ? formatBytes(t.after) : "—");
