@@ -629,6 +629,11 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect(await page.textContent("#total-after")).toBe(formatBytes(after));
     expect(await page.textContent("#total-saving")).toBe(formatSaving(before, after));
 
+    // The README's picture of the job view: thumbnails, each kind of outcome, the totals.
+    await page.setViewportSize({ width: 1440, height: 1130 });
+    await page.waitForFunction(imagesLoaded, "#items img.thumb:not(.broken)");
+    await page.screenshot({ path: path.join(artifacts, "job-view.png") });
+
     // Filters and sort.
     await page.click('button[data-filter="failed"]');
     expect((await rowsOf(page)).map((r) => r.name)).toEqual(["truncated.png"]);
