@@ -45,3 +45,4 @@ export function hashLeft(jobId: string): boolean;
 export function leavingAsks(): boolean;
 export function textLines(selector: string): number;
 export function scrollToTop(): void;
+export function scrollToBottom(): void;

@@ -299,3 +299,7 @@ export function textLines(selector) {
 export function scrollToTop() {
   window.scrollTo(0, 0);
 }
+
+export function scrollToBottom() {
+  window.scrollTo(0, document.documentElement.scrollHeight);
+}

@@ -45,6 +45,7 @@ import {
   recordLayoutShifts,
   recordUploadConcurrency,
   rowsInPhases,
+  scrollToBottom,
   scrollToTop,
   textLines,
   unnamedControls,
@@ -474,6 +475,10 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect(uploads.total).toBe(images.length);
     expect(uploads.peak).toBe(4);
     expect(await page.textContent("#total-images")).toBe("200 of 200");
+    // At the end of 200 rows, the totals and Download all are still on screen.
+    await page.evaluate(scrollToBottom);
+    expect(await page.evaluate(inViewport, "#total-images")).toBe(true);
+    expect(await page.evaluate(inViewport, "#download-zip")).toBe(true);
     const { total, shifts } = await layoutShift(page);
     expect(total, JSON.stringify(shifts.slice(0, 5))).toBeLessThan(0.05);
     expect(errors).toEqual([]);
