@@ -73,6 +73,7 @@ export function createBatch(deps: BatchDeps): Batch {
   let checks: Promise<unknown> = Promise.resolve();
   let pending: File[] = [];
   let thumbs: ReturnType<typeof setTimeout> | undefined;
+  let thumbsAsked = false;
 
   function setStage(next: Stage): void {
     stage = next;
@@ -91,6 +92,8 @@ export function createBatch(deps: BatchDeps): Batch {
     running?.abort();
     running = undefined;
     clearTimeout(thumbs);
+    thumbs = undefined;
+    thumbsAsked = false;
     setRows([]);
     setStage({ kind: "empty" });
     view.setPending(0);
@@ -249,7 +252,14 @@ export function createBatch(deps: BatchDeps): Batch {
           current.job = next;
           if (!current.title || current.title === `Job ${jobId}`) current.title = next.label || current.title;
           update();
-          if (ended) announceEnd(next);
+          if (ended) {
+            announceEnd(next);
+            // The last results' thumbnails should not wait out the throttle.
+            thumbsAsked = false;
+            clearTimeout(thumbs);
+            thumbs = undefined;
+            scheduleThumbnails(jobId, abort.signal);
+          }
         },
         status(status) {
           current.watch = status;
@@ -265,9 +275,14 @@ export function createBatch(deps: BatchDeps): Batch {
     );
   }
 
-  /** Thumbnails of results come from presigned URLs: asked for at most every few seconds while results arrive. */
+  /**
+   * Thumbnails of results come from presigned URLs, which GetResults gives for the whole job at once: soon for
+   * the first results, then at most every few seconds while more arrive.
+   */
   function scheduleThumbnails(jobId: string, signal: AbortSignal): void {
     if (thumbs !== undefined) return;
+    const delay = thumbsAsked ? 8000 : 1500;
+    thumbsAsked = true;
     thumbs = setTimeout(() => {
       void results
         .refresh(jobId)
@@ -278,7 +293,7 @@ export function createBatch(deps: BatchDeps): Batch {
         .finally(() => {
           thumbs = undefined;
         });
-    }, 1500);
+    }, delay);
   }
 
   function announceEnd(job: Job): void {
@@ -419,6 +434,7 @@ export function createBatch(deps: BatchDeps): Batch {
       running?.abort();
       clearTimeout(thumbs);
       thumbs = undefined;
+      thumbsAsked = false;
       setRows(fresh);
       deps.showing(job.id);
       follow(job.id, job);

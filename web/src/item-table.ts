@@ -127,6 +127,19 @@ export function createItemTable(onAction: (action: RowAction, row: Row) => void,
         actionLabels[action],
         h("span", { class: "visually-hidden" }, ` ${row.name}`),
       );
+    // Remove is a small "×": the names and messages need the width more than a third word does.
+    const remove = h(
+      "button",
+      {
+        type: "button",
+        class: "button small icon",
+        "data-action": "remove",
+        hidden: true,
+        title: "Remove from the list",
+      },
+      h("span", { "aria-hidden": "true" }, "×"),
+      h("span", { class: "visually-hidden" }, `Remove ${row.name}`),
+    );
     const e: RowEls = {
       tr: h("tr", { "data-row": row.id }),
       pick: h("input", { type: "checkbox", "aria-label": `Select ${row.name}` }),
@@ -142,7 +155,7 @@ export function createItemTable(onAction: (action: RowAction, row: Row) => void,
         download: button("download"),
         retry: button("retry"),
         "retry-with": button("retry-with"),
-        remove: button("remove"),
+        remove,
       },
     };
     // A format the browser cannot show (TIFF) leaves the thumbnail's place empty rather than a broken icon.

@@ -13,7 +13,7 @@ import { formatBytes, formatDuration, formatSaving } from "./format.js";
 import { createItemTable, type RowAction } from "./item-table.js";
 import { isTerminal, type WatchStatus } from "./job-watch.js";
 import type { Row } from "./row.js";
-import { type Filter, filters, matches, type Sort } from "./row-order.js";
+import { type Filter, filters, type Sort } from "./row-order.js";
 import { fetchAndSave } from "./save-file.js";
 import { remainingMs, type Totals, totalsOf } from "./totals.js";
 
@@ -265,12 +265,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     ),
   );
   rerunSelected.addEventListener("click", () => actions.rerun(table.selected(), "current"));
-  rerunAll.addEventListener("click", () =>
-    actions.rerun(
-      rows.filter((r) => matches(r, "all")),
-      "current",
-    ),
-  );
+  rerunAll.addEventListener("click", () => actions.rerun([...rows], "current"));
   removeSelected.addEventListener("click", () => actions.remove(table.selected()));
   const toolbar = h(
     "div",

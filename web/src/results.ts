@@ -13,8 +13,6 @@ export interface Results {
   all(jobId: string, includeUrls: boolean): Promise<{ job?: Job; results: ItemResult[] }>;
   /** The download address of one item's output, presigning the job's outputs again when the ones held are old. */
   url(jobId: string, itemId: string): Promise<string | undefined>;
-  /** Addresses already held for the job (for thumbnails), without asking. */
-  known(jobId: string): ReadonlyMap<string, string>;
   /** Presigns the job's outputs again now (new results arrived). */
   refresh(jobId: string): Promise<ReadonlyMap<string, string>>;
 }
@@ -48,7 +46,6 @@ export function createResults(jobs: JobClient): Results {
   return {
     all,
     refresh,
-    known: (jobId) => (urls && urls.jobId === jobId && Date.now() - urls.at < urlLifetimeMs ? urls.byItem : new Map()),
     async url(jobId, itemId) {
       const fresh = urls && urls.jobId === jobId && Date.now() - urls.at < urlLifetimeMs;
       if (fresh && urls?.byItem.has(itemId)) return urls.byItem.get(itemId);
