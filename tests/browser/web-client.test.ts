@@ -140,6 +140,15 @@ async function setOptions(page: Page, options: { format?: string; quality?: numb
   if (options.quality !== undefined) await page.fill("#opt-quality", String(options.quality));
 }
 
+/** Chooses generated PNGs in the file picker and waits until every one is listed, ready. */
+async function chooseImages(page: Page, images: { name: string; body: Buffer }[]): Promise<void> {
+  await page.setInputFiles(
+    "#file-input",
+    images.map((image) => ({ name: image.name, mimeType: "image/png", buffer: image.body })),
+  );
+  await waitForRows(page, "ready", images.length);
+}
+
 async function layoutShift(page: Page): Promise<{ total: number; shifts: unknown[] }> {
   const shifts = await page.evaluate(layoutShifts);
   return { total: shifts.reduce((sum, s) => sum + s.value, 0), shifts };
@@ -402,11 +411,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
       };
       watches.push({ afterSequence: Number(body.afterSequence ?? 0) });
     });
-    await page.setInputFiles(
-      "#file-input",
-      images.map((image) => ({ name: image.name, mimeType: "image/png", buffer: image.body })),
-    );
-    await waitForRows(page, "ready", images.length);
+    await chooseImages(page, images);
     await page.click("#compress");
     await page.waitForSelector('#items tbody tr[data-phase="done"]', { timeout: 120_000 });
 
@@ -433,11 +438,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     const { page, context, errors } = await open();
     await setOptions(page, { format: "avif", quality: 50 });
     const images = await generateImages(20, { minSide: 600, maxSide: 900, seed: 11 });
-    await page.setInputFiles(
-      "#file-input",
-      images.map((image) => ({ name: image.name, mimeType: "image/png", buffer: image.body })),
-    );
-    await waitForRows(page, "ready", images.length);
+    await chooseImages(page, images);
     await page.click("#compress");
     await page.waitForSelector("#cancel:has-text('Cancel job')", { timeout: 60_000 });
     await page.click("#cancel");
@@ -459,11 +460,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     const { page, context, errors } = await open();
     await setOptions(page, { format: "webp", quality: 75 });
     const images = await generateImages(200, { minSide: 48, maxSide: 128, seed: 3 });
-    await page.setInputFiles(
-      "#file-input",
-      images.map((image) => ({ name: image.name, mimeType: "image/png", buffer: image.body })),
-    );
-    await waitForRows(page, "ready", images.length);
+    await chooseImages(page, images);
     const started = Date.now();
     await page.click("#compress");
     // Once a few images finished, the time shows an estimate of what is left, from the pace so far.
@@ -701,8 +698,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await page.fill("#opt-max-kb", "1");
     const [noisy] = await generateImages(1, { minSide: 500, maxSide: 520, seed: 5 });
     if (!noisy) throw new Error("no generated image");
-    await page.setInputFiles("#file-input", [{ name: noisy.name, mimeType: "image/png", buffer: noisy.body }]);
-    await waitForRows(page, "ready", 1);
+    await chooseImages(page, [noisy]);
     await page.click("#compress");
     await waitForJobEnd(page);
     const [row] = await rowsOf(page);
@@ -711,6 +707,11 @@ describe("the web client, in Chromium, against a real cluster", () => {
       /^Even the smallest WebP \([\d.]+ KB\) is over the 1.00 KB limit: raise the limit, or set smaller dimensions\.$/,
     );
     expect(row?.technical).toMatch(/^INVALID_OPTIONS: The smallest WebP output is \d+ bytes/);
+    // Every image failed: nothing was made, so no sizes and no saving (not "After 0 B, Saved −100%").
+    expect(await page.textContent("#total-failed")).toBe("1");
+    expect(await page.textContent("#total-before")).toBe("—");
+    expect(await page.textContent("#total-after")).toBe("—");
+    expect(await page.textContent("#total-saving")).toBe("—");
 
     const failedJob = jobIdOf(page);
     await page.locator('#items button[data-action="retry-with"]').click();
@@ -728,7 +729,6 @@ describe("the web client, in Chromium, against a real cluster", () => {
     const { page, context, errors } = await open();
     await setOptions(page, { format: "avif", quality: 50 });
     const images = await generateImages(6, { minSide: 500, maxSide: 700, seed: 13 });
-    const asInput = images.map((image) => ({ name: image.name, mimeType: "image/png", buffer: image.body }));
     const leaving = () => page.evaluate(leavingAsks);
 
     // Uploads held at the storage until the test lets them go: the page is mid-upload for as long as needed.
@@ -743,8 +743,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
         await route.continue();
       },
     );
-    await page.setInputFiles("#file-input", asInput);
-    await waitForRows(page, "ready", images.length);
+    await chooseImages(page, images);
     expect(await leaving()).toBe(false);
     await page.click("#compress");
     await page.locator("#job-title", { hasText: /^Uploading/ }).waitFor();
@@ -814,11 +813,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     const { page, context, errors } = await open();
     await setOptions(page, { format: "avif", quality: 50 });
     const images = await generateImages(8, { minSide: 600, maxSide: 800, seed: 17 });
-    await page.setInputFiles(
-      "#file-input",
-      images.map((image) => ({ name: image.name, mimeType: "image/png", buffer: image.body })),
-    );
-    await waitForRows(page, "ready", images.length);
+    await chooseImages(page, images);
     await page.click("#compress");
     await page.waitForSelector('#items tbody tr[data-phase="running"]', { timeout: 60_000 });
     const running = (await rowsOf(page)).filter((r) => r.phase === "running");
