@@ -97,6 +97,46 @@ describe("buf curl against the gateway", () => {
   });
 });
 
+describe("discovery and HTTP GET on the gateway", () => {
+  test("buf curl --list-methods over reflection lists JobService and both reflection versions", async () => {
+    const c = cluster();
+    const listed = await bufCurl([
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "--list-methods",
+      c.addresses.gatewayGrpc,
+    ]);
+    expect(listed.code, listed.stderr).toBe(0);
+    const methods = listed.stdout.split("\n");
+    expect(methods).toEqual(
+      expect.arrayContaining([
+        "imgc.v1.JobService/GetJob",
+        "imgc.v1.JobService/SubmitJob",
+        "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      ]),
+    );
+  });
+
+  test("a Connect GET reaches the read-only RPCs (NO_SIDE_EFFECTS) and not the others", async () => {
+    const c = cluster();
+    const get = (method: string, message: unknown) =>
+      fetch(
+        `${c.addresses.gatewayHttp}/imgc.v1.JobService/${method}?connect=v1&encoding=json&message=${encodeURIComponent(JSON.stringify(message))}`,
+      );
+    const listed = await get("ListJobs", { pageSize: 1 });
+    expect(listed.status, await listed.clone().text()).toBe(200);
+    expect(await listed.json()).toBeTypeOf("object");
+    const missing = await get("GetJob", { jobId: "no-such-job-aaaaaaaa" });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ code: "not_found" });
+    // SubmitJob changes state: GET is refused before the service sees it.
+    const submit = await get("SubmitJob", { sources: [] });
+    expect(submit.status).toBe(405);
+  });
+});
+
 describe("the imgc CLI", () => {
   test("imgc compress writes each output to --out and names the worker that made it", async () => {
     const c = cluster();
