@@ -10,7 +10,7 @@ export interface Output {
   /** A terminal: progress redraws one line in place. */
   readonly isTTY?: boolean;
   /** A terminal's width: a progress bar is cut to it, since a wrapped line cannot be redrawn in place. */
-  readonly columns?: number;
+  readonly columns?: number | undefined;
 }
 
 export interface Context {

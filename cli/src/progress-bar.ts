@@ -100,7 +100,7 @@ export function fit(line: string, columns: number | undefined): string {
 }
 
 export function createProgressBar(
-  output: Output & { readonly columns?: number },
+  output: Output,
   env: Readonly<Record<string, string | undefined>>,
   now: () => number = Date.now,
 ) {
