@@ -3,7 +3,7 @@
  * gateway's two ports, and the `imgc` CLI.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { access, mkdtemp, readdir, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -170,5 +170,60 @@ describe("the imgc CLI", () => {
     }
     const lines = result.stdout.split("\n").filter((line) => /worker-[12]/.test(line));
     expect(lines.length, `stdout names a worker:\n${result.stdout}`).toBeGreaterThanOrEqual(1);
+  });
+
+  test("npm pack makes a package that npm i -g installs and runs with no repository, tsx or registry", async () => {
+    const c = cluster();
+    const work = await mkdtemp(path.join(os.tmpdir(), "imgc-packed-"));
+    const packed = await run("npm", ["pack", "-w", "cli", "--pack-destination", work, "--silent"], {
+      cwd: repoRoot,
+      timeout: 120_000,
+    });
+    const tarball = path.join(work, packed.stdout.trim().split("\n").pop() ?? "");
+    const prefix = path.join(work, "prefix");
+    // --offline: the package must need nothing from a registry.
+    await run("npm", ["install", "--global", "--prefix", prefix, "--offline", "--no-audit", "--no-fund", tarball], {
+      cwd: work,
+      timeout: 120_000,
+    });
+    const installed = path.join(prefix, "lib", "node_modules", "@imgc", "cli");
+    expect((await readdir(installed)).sort()).toEqual(["README.md", "bin", "dist", "package.json"]);
+    const imgc = path.join(prefix, "bin", "imgc");
+    // Outside the repository, with nothing of it on the module path.
+    const env = { PATH: process.env.PATH ?? "", HOME: work, IMGC_URL: c.addresses.gatewayGrpc };
+    const help = await run(imgc, ["--help"], { cwd: work, env });
+    expect(help.stdout).toMatch(/^imgc: compress images on an imgc cluster/);
+    expect(help.stdout).toContain("compress");
+
+    const photo = corpusFiles("photos").find((f) => /rocket/.test(f));
+    if (!photo) throw new Error("no photo");
+    const out = path.join(work, "out");
+    const result = await run(
+      imgc,
+      [
+        "compress",
+        photo,
+        "--format",
+        "webp",
+        "--max-width",
+        "320",
+        "--metadata",
+        "keep-copyright",
+        "--effort",
+        "2",
+        "--out",
+        out,
+        "--json",
+      ],
+      { cwd: work, env, timeout: 120_000 },
+    ).catch((err: { code?: number; stdout?: string; stderr?: string }) => {
+      throw new Error(`packed imgc compress exited ${err.code}:\n${err.stdout}\n${err.stderr}`);
+    });
+    const report = JSON.parse(result.stdout) as { files: { ok: boolean; output: string; format: string }[] };
+    expect(report.files).toHaveLength(1);
+    expect(report.files[0]).toMatchObject({ ok: true, format: "webp" });
+    const written = await readFile(report.files[0]?.output ?? "");
+    expect(await sharp(written).metadata()).toMatchObject({ format: "webp", width: 320 });
+    await expect(access(path.join(installed, "src"))).rejects.toThrow();
   });
 });
