@@ -33,7 +33,8 @@ Environment:
   IMGC_URL               the gateway's gRPC address (default http://127.0.0.1:8081)
   IMGC_HTTP_URL          the gateway's HTTP address, for "imgc results --zip" (default http://127.0.0.1:8080)
   IMGC_API_KEY           API key, sent as Authorization: Bearer <key>
-  IMGC_COORDINATOR_URL   the coordinator's host:port, for "imgc workers" and "imgc drain" (default 127.0.0.1:50051)`;
+  IMGC_COORDINATOR_URL   the coordinator's host:port, for "imgc workers" and "imgc drain" (default 127.0.0.1:50051)
+  NO_COLOR               set (non-empty): no colour in the progress bar`;
 }
 
 export async function runCli(argv: readonly string[], context: Context): Promise<number> {
