@@ -84,7 +84,14 @@ function contextFor(service: DescService, method: DescMethod, call: ServerCall):
 export function toGrpcError(err: unknown, log: Logger, path: string): Partial<grpc.StatusObject> {
   if (err instanceof ConnectError) {
     if (err.code === Code.Internal || err.code === Code.Unknown) log.error({ err, path }, "rpc failed");
-    return { code: err.code as number as grpc.status, details: err.rawMessage };
+    const status: Partial<grpc.StatusObject> = { code: err.code as number as grpc.status, details: err.rawMessage };
+    // Error metadata travels as trailers (a follower names the leader this way).
+    if ([...err.metadata.keys()].length > 0) {
+      const trailers = new grpc.Metadata();
+      err.metadata.forEach((value, key) => trailers.set(key, value));
+      status.metadata = trailers;
+    }
+    return status;
   }
   log.error({ err, path }, "rpc failed with an unexpected error");
   return { code: grpc.status.INTERNAL, details: "internal error" };
@@ -200,7 +207,7 @@ export function createGrpcJsClient<S extends GenService<GenServiceMethods>>(
           metadata,
           callOptions,
           (err: grpc.ServiceError | null, res: unknown) => {
-            if (err) reject(new ConnectError(err.details || err.message, err.code as number as Code));
+            if (err) reject(new ConnectError(err.details || err.message, err.code as number as Code, headersOf(err.metadata)));
             else resolve(res);
           },
         );

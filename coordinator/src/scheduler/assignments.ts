@@ -146,6 +146,11 @@ export function createAssignments(deps: AssignmentDeps) {
       return [...held.keys()].filter((id) => !isLive(id) && (lastClaim.get(id) ?? 0) < limit);
     },
 
+    /** True when the worker claimed the chunk and has not completed or lost it. */
+    holds(workerId: string, jobId: string, index: number): boolean {
+      return held.get(workerId)?.has(chunkKey(jobId, index)) ?? false;
+    },
+
     heldBy(workerId: string): string[] {
       return [...(held.get(workerId) ?? [])];
     },
