@@ -42,13 +42,19 @@ function describeParseError(err: unknown): string {
   return first;
 }
 
-/** The offending value for a message: as typed when short and printable, else an escaped prefix. */
+const SHOWN_CHARACTERS = 40;
+
+/** A value quoted for a message, cut to a short escaped prefix when long: "abc…" (10000 characters). */
+export function quoted(value: string): string {
+  const shown = JSON.stringify(value.slice(0, SHOWN_CHARACTERS));
+  return value.length > SHOWN_CHARACTERS ? `${shown}… (${value.length} characters)` : shown;
+}
+
+/** The offending value for a message: as typed when short and printable, else quoted(). */
 export function received(value: string): string {
-  const MAX = 40;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped here
-  if (value.length <= MAX && !/[\u0000-\u001f\u007f-\u009f]/.test(value)) return value;
-  const escaped = JSON.stringify(value.slice(0, MAX));
-  return value.length > MAX ? `${escaped}… (${value.length} characters)` : escaped;
+  const printable = !/[\u0000-\u001f\u007f-\u009f]/.test(value);
+  return value.length <= SHOWN_CHARACTERS && printable ? value : quoted(value);
 }
 
 export function integer(value: string | undefined, name: string, min: number, max: number): number | undefined {
@@ -128,6 +134,6 @@ export function choice<const C extends string>(
 /** Exactly `count` positionals, named for the message, e.g. positionals(p, ["job"]). */
 export function positionals(values: readonly string[], names: readonly string[]): string[] {
   if (values.length < names.length) throw new UsageError(`missing <${names[values.length]}>`);
-  if (values.length > names.length) throw new UsageError(`unexpected argument ${JSON.stringify(values[names.length])}`);
+  if (values.length > names.length) throw new UsageError(`unexpected argument ${quoted(values[names.length] ?? "")}`);
   return [...values];
 }

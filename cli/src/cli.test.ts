@@ -107,6 +107,11 @@ describe("usage", () => {
       /^imgc compress: Expected integer between 1 and 100 for --quality but received 120\n/,
     );
     expect(await run(["status"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/missing <job>/) });
+    const huge = await run(["z".repeat(100_000)]);
+    expect(huge.code).toBe(2);
+    expect(huge.stderr).toBe(
+      `imgc: unknown command "${"z".repeat(40)}"… (100000 characters)\nRun "imgc --help" for the commands.\n`,
+    );
     expect(await run(["compress", "/no/such/file.jpg"])).toMatchObject({
       code: 2,
       stderr: expect.stringMatching(/no such file or directory: \/no\/such\/file.jpg/),

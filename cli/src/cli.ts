@@ -3,7 +3,7 @@
  * (0 success, 1 the work failed, 2 a usage error).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { UsageError } from "./args.js";
+import { quoted, UsageError } from "./args.js";
 import type { Command } from "./command.js";
 import { cancel } from "./commands/cancel.js";
 import { compress } from "./commands/compress.js";
@@ -46,7 +46,7 @@ export async function runCli(argv: readonly string[], context: Context): Promise
   }
   const command = commands.find((candidate) => candidate.name === name);
   if (!command) {
-    println(context.stderr, `imgc: unknown command ${JSON.stringify(name)}\nRun "imgc --help" for the commands.`);
+    println(context.stderr, `imgc: unknown command ${quoted(name)}\nRun "imgc --help" for the commands.`);
     return 2;
   }
   try {

@@ -16,7 +16,7 @@ import {
   JobState,
   type SourceSchema,
 } from "@imgc/proto";
-import { integer, parse, UsageError } from "../args.js";
+import { integer, parse, received, UsageError } from "../args.js";
 import { describeError } from "../cli.js";
 import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
 import { type Output, println } from "../context.js";
@@ -67,7 +67,7 @@ export function parseS3Source(arg: string): S3Source | undefined {
   if (!match) return undefined;
   const [, bucket = "", prefix = ""] = match;
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-    throw new UsageError(`Expected s3://<bucket>/<prefix> (a valid bucket name) but received ${arg}`);
+    throw new UsageError(`Expected s3://<bucket>/<prefix> (a valid bucket name) but received ${received(arg)}`);
   }
   return { bucket, prefix };
 }
