@@ -809,7 +809,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await context.close();
   });
 
-  test.skip("a running image says where and for how long (needs item-started events from the control plane)", async () => {
+  test("a running image says where and for how long", async () => {
     const { page, context, errors } = await open();
     await setOptions(page, { format: "avif", quality: 50 });
     const images = await generateImages(8, { minSide: 600, maxSide: 800, seed: 17 });
