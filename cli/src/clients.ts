@@ -4,6 +4,8 @@
  */
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+// The transport alone: the CLI is bundled, and the rest of @imgc/common is server code.
+import { createFailoverTransport, parseAddresses } from "@imgc/common/failover-transport";
 import { ClusterService, JobService } from "@imgc/proto";
 import { received, UsageError } from "./args.js";
 import { rateLimitInterceptor } from "./rate-limit.js";
@@ -41,10 +43,11 @@ export function authHeaders(env: Readonly<Record<string, string | undefined>>): 
   return env.IMGC_API_KEY ? { authorization: `Bearer ${env.IMGC_API_KEY}` } : {};
 }
 
-export function coordinatorUrl(env: Readonly<Record<string, string | undefined>>): string {
-  const address = env.IMGC_COORDINATOR_URL || DEFAULT_COORDINATOR;
-  // The services take host:port; accept a full URL too.
-  return baseUrl(/^[a-z]+:\/\//i.test(address) ? address : `http://${address}`, "IMGC_COORDINATOR_URL");
+/** Every coordinator, as base URLs: IMGC_COORDINATOR_URL lists them comma-separated (host:port, or full URLs). */
+export function coordinatorUrls(env: Readonly<Record<string, string | undefined>>): string[] {
+  return parseAddresses(env.IMGC_COORDINATOR_URL || DEFAULT_COORDINATOR).map((address) =>
+    baseUrl(/^[a-z]+:\/\//i.test(address) ? address : `http://${address}`, "IMGC_COORDINATOR_URL"),
+  );
 }
 
 export function createClients(env: Readonly<Record<string, string | undefined>>): Clients {
@@ -70,7 +73,15 @@ export function createClients(env: Readonly<Record<string, string | undefined>>)
       return jobs;
     },
     cluster() {
-      cluster ??= createClient(ClusterService, transport(coordinatorUrl(env), []));
+      // Any coordinator answers reads; a follower names the leader for the rest, and the calls follow it.
+      cluster ??= createClient(
+        ClusterService,
+        createFailoverTransport({
+          addresses: coordinatorUrls(env),
+          transportFor: (address) =>
+            transport(/^[a-z]+:\/\//i.test(address) ? address : `http://${address}`, []),
+        }),
+      );
       return cluster;
     },
     close() {
