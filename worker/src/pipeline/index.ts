@@ -7,6 +7,7 @@ import { formatInfo, type InputFormat } from "./formats.js";
 import { readHeader } from "./header.js";
 import { checkHeader, checkInputSize, type Limits } from "./limits.js";
 import { createMeter } from "./meter.js";
+import { checkOutputSize } from "./output-size.js";
 import { type Plan, planOf } from "./plan.js";
 import { decodeSource, type Source } from "./source.js";
 import { streamable, streamSource } from "./stream.js";
@@ -61,6 +62,7 @@ export async function compress(
     const header = await deadline.run(readHeader(decodable, inputFormat));
     const keepFrames = keepsAnimation(plan, header.frames);
     checkHeader(header, limits, keepFrames);
+    checkOutputSize(header, plan.resize, limits, keepFrames ? header.frames : 1);
     const ctx = { input: decodable, header, plan, limits, keepFrames, deadline };
 
     // One fixed encode in a format known up front streams from the input; anything that compares encodes
@@ -69,8 +71,8 @@ export async function compress(
     const only = formats.length === 1 ? formats[0] : undefined;
     const fixed = only === undefined ? undefined : fixedGoal(only, plan);
     const best =
-      only !== undefined && fixed && streamable(only, header)
-        ? await reachFixed(streamSource(ctx), only, fixed, plan, deadline)
+      only !== undefined && fixed && streamable(only, header, plan)
+        ? await reachFixed(streamSource(ctx, only), only, fixed, plan, deadline)
         : await bestOf(await decodeSource(ctx), inputFormat, plan, keepFrames, deadline);
 
     const common = { inputFormat, width: best.width, height: best.height };
