@@ -102,3 +102,13 @@ describe("inputs the engine cannot read correctly", () => {
     }
   });
 });
+
+describe("multipage inputs", () => {
+  it("compresses page 1 of the two-page TIFF and says so; a one-page input has no note", async () => {
+    const out = await compress(fixture("G31D_MULTI.TIF"), options({ format: ImageFormat.PNG }), limits);
+    expect([out.kind, out.width, out.height, out.inputPages]).toEqual(["compressed", 2464, 3248, 2]);
+    expect(out.note).toBe("The TIFF has 2 pages; only page 1 was compressed (no output format holds pages)");
+    const single = await compress(corpusFile("edge/uncompressed.tiff"), options({ format: ImageFormat.PNG }), limits);
+    expect([single.inputPages, single.note]).toEqual([1, undefined]);
+  });
+});

@@ -10,6 +10,8 @@ export interface Header {
   readonly width: number;
   readonly height: number;
   readonly frames: number;
+  /** Pages of a multipage input that are not animation frames (TIFF pages, an AVIF sequence): 1 for most. */
+  readonly pages: number;
   readonly hasAlpha: boolean;
   /** EXIF orientation 1–8 (1 when absent). */
   readonly orientation: number;
@@ -35,6 +37,7 @@ export const readHeader = async (input: Buffer, format: InputFormat): Promise<He
       width,
       height,
       frames,
+      pages: animatable(format) ? 1 : Math.max(1, m.pages ?? 1),
       hasAlpha: m.hasAlpha ?? false,
       orientation: m.orientation ?? 1,
       space: m.space ?? "srgb",

@@ -34,6 +34,10 @@ export interface CompressOutcome {
   /** The SSIM against the source, where it was computed (min-SSIM and max-bytes targets). */
   ssim?: number;
   keptReason?: string;
+  /** The input's pages (see Header.pages); only the first is compressed. */
+  inputPages?: number;
+  /** A remark for people on an output that is not wholly what was asked (a multipage input kept page 1). */
+  note?: string;
 }
 
 const internal = (e: unknown): CompressError =>
@@ -75,7 +79,7 @@ export async function compress(
         ? await reachFixed(streamSource(ctx, only), only, fixed, plan, deadline)
         : await bestOf(await decodeSource(ctx), inputFormat, plan, keepFrames, deadline);
 
-    const common = { inputFormat, width: best.width, height: best.height };
+    const common = { inputFormat, width: best.width, height: best.height, inputPages: header.pages };
     // A resized output answers a different question than the original does: it is never swapped back.
     const turned = header.orientation >= 5;
     const resized =
@@ -110,6 +114,12 @@ export async function compress(
       contentType,
       quality: best.quality,
       ...(best.ssim === undefined ? {} : { ssim: best.ssim }),
+      // A kept original keeps every page; an output has the first only.
+      ...(header.pages > 1
+        ? {
+            note: `The ${formatInfo(inputFormat).name} has ${header.pages} pages; only page 1 was compressed (no output format holds pages)`,
+          }
+        : {}),
     };
   } catch (e) {
     throw internal(e);
