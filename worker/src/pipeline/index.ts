@@ -87,6 +87,9 @@ export async function compress(
     if (
       plan.neverLarger &&
       !resized &&
+      // An SVG may be active content (<script>, event handlers, external references): it is never stored as
+      // uploaded, only as the raster it was rendered to, however much larger.
+      inputFormat !== ImageFormat.SVG &&
       best.data.length >= input.length &&
       originalAcceptable(plan, inputFormat, best.format)
     ) {
