@@ -92,12 +92,16 @@ describe("the edge corpus", () => {
     expect([...got.data.subarray(0, 3)]).toEqual([255, 0, 0]);
   });
 
-  it("handles 16-bit RGB: 8-bit output equal to the input's pixels", async () => {
+  it("handles 16-bit RGB: a PNG keeps all 16 bits, a WebP is the input's pixels at 8 bits", async () => {
     const input = corpusFile("edge/rgb16.png");
     const out = await compress(input, options({ format: ImageFormat.PNG, allowLarger: true }), limits);
-    expect((await sharp(out.data).metadata()).depth).toBe("uchar");
+    expect((await sharp(out.data).metadata()).depth).toBe("ushort");
+    const deep = await sharp(input).raw({ depth: "ushort" }).toBuffer();
+    expect((await sharp(out.data).raw({ depth: "ushort" }).toBuffer()).equals(deep)).toBe(true);
+    const lossless = { goal: { case: "lossless" as const, value: true } };
+    const webp = await compress(input, options({ format: ImageFormat.WEBP, target: lossless }), limits);
     const expected = await sharp(input).toColourspace("srgb").raw({ depth: "uchar" }).toBuffer();
-    expect((await decode(out.data)).data.equals(expected)).toBe(true);
+    expect((await decode(webp.data)).data.equals(expected)).toBe(true);
   });
 
   it("handles 16-bit grey with alpha: grey stays grey, alpha is kept", async () => {

@@ -18,6 +18,8 @@ export interface Header {
   readonly space: string;
   readonly hasProfile: boolean;
   readonly exif: Buffer | undefined;
+  /** Whether the file carries any metadata a strip policy removes: EXIF, XMP, IPTC or comments. */
+  readonly hasMetadata: boolean;
   readonly loop: number;
   readonly delay: readonly number[];
 }
@@ -43,6 +45,7 @@ export const readHeader = async (input: Buffer, format: InputFormat): Promise<He
       space: m.space ?? "srgb",
       hasProfile: m.hasProfile ?? false,
       exif: m.exif,
+      hasMetadata: Boolean(m.exif || m.xmp || m.iptc || (m.comments?.length ?? 0) > 0),
       loop: m.loop ?? 0,
       delay: m.delay ?? [],
     };

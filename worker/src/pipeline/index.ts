@@ -5,6 +5,7 @@ import { detectFormat } from "./detect.js";
 import { CompressError } from "./errors.js";
 import { formatInfo, type InputFormat } from "./formats.js";
 import { readHeader } from "./header.js";
+import { keptOriginal } from "./kept-original.js";
 import { checkHeader, checkInputSize, type Limits } from "./limits.js";
 import { createMeter } from "./meter.js";
 import { checkOutputSize } from "./output-size.js";
@@ -84,27 +85,28 @@ export async function compress(
     const turned = header.orientation >= 5;
     const resized =
       best.width !== (turned ? header.height : header.width) || best.height !== (turned ? header.width : header.height);
-    if (
+    // The original as it may be stored under the metadata policy (stripped at the container level); undefined
+    // where it may not be (an SVG, or metadata that cannot be stripped without re-encoding).
+    const original =
       plan.neverLarger &&
       !resized &&
-      // An SVG may be active content (<script>, event handlers, external references): it is never stored as
-      // uploaded, only as the raster it was rendered to, however much larger.
-      inputFormat !== ImageFormat.SVG &&
       best.data.length >= input.length &&
       originalAcceptable(plan, inputFormat, best.format)
-    ) {
+        ? keptOriginal(input, inputFormat, header, plan)
+        : undefined;
+    if (original && best.data.length >= original.length) {
       const { extension, contentType } = formatInfo(inputFormat);
       return {
         ...common,
         kind: "kept-original",
-        data: input,
+        data: original,
         format: inputFormat,
         extension,
         contentType,
         quality: 0,
         // The original is the source itself: where SSIM is part of the answer, it is exactly 1.
         ...(plan.goal.kind === "min-ssim" || plan.goal.kind === "max-bytes" ? { ssim: 1 } : {}),
-        keptReason: `The ${formatInfo(best.format).name} output (${best.data.length} bytes) was not smaller than the original (${input.length} bytes)`,
+        keptReason: `The ${formatInfo(best.format).name} output (${best.data.length} bytes) was not smaller than the original (${original.length} bytes${original.length < input.length ? ` once its metadata was stripped, ${input.length} as uploaded` : ""})`,
       };
     }
     const { extension, contentType } = formatInfo(best.format);
