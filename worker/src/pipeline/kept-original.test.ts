@@ -4,27 +4,7 @@ import { describe, expect, it } from "vitest";
 import { minimalExif, stripContainer } from "./container-strip.js";
 import { compress } from "./index.js";
 import { readCopyright } from "./metadata.js";
-import { corpusFile, limits, options } from "./test-support.js";
-
-// A camera's location, as phones write it: EXIF's GPS IFD and the same in XMP.
-const gps = {
-  IFD0: { Copyright: "Jane Doe", Artist: "J. Doe", Make: "PhoneCo", Orientation: "6" },
-  IFD3: { GPSLatitudeRef: "N", GPSLatitude: "48/1 51/1 2401/100", GPSLongitudeRef: "E", GPSLongitude: "2/1 21/1 0/1" },
-};
-const xmp = `<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
-<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="48,51.40N" exif:GPSLongitude="2,21.0E"/>
-</rdf:RDF></x:xmpmeta>`;
-
-/** IFD0's tag numbers: 0x8825 points at the GPS IFD. */
-const ifd0Tags = (exif: Buffer | undefined): number[] => {
-  if (!exif) return [];
-  const tiff = exif.subarray(0, 4).toString("latin1") === "Exif" ? exif.subarray(6) : exif;
-  const le = tiff.subarray(0, 2).toString("latin1") === "II";
-  const u16 = (at: number) => (le ? tiff.readUInt16LE(at) : tiff.readUInt16BE(at));
-  const ifd = le ? tiff.readUInt32LE(4) : tiff.readUInt32BE(4);
-  return Array.from({ length: u16(ifd) }, (_, i) => u16(ifd + 2 + i * 12));
-};
-const GPS_IFD = 0x8825;
+import { corpusFile, GPS_IFD, gpsExif, gpsXmp, ifd0Tags, limits, options } from "./test-support.js";
 
 // Each input is a real corpus image carrying GPS, saved small so that a re-encode at a high quality is larger
 // and never-larger keeps the original.
@@ -32,19 +12,24 @@ const inputs = {
   JPEG: async () =>
     sharp(corpusFile("edge/exif-orientation-6.jpg"))
       .keepIccProfile()
-      .withExif(gps)
-      .withXmp(xmp)
+      .withExif(gpsExif)
+      .withXmp(gpsXmp)
       .jpeg({ quality: 40 })
       .toBuffer(),
   PNG: async () =>
     sharp(corpusFile("photos/coffee.png"))
       .resize(160)
-      .withExif(gps)
-      .withXmp(xmp)
+      .withExif(gpsExif)
+      .withXmp(gpsXmp)
       .png({ palette: true, colours: 16 })
       .toBuffer(),
   WebP: async () =>
-    sharp(corpusFile("photos/rocket.jpg")).resize(320).withExif(gps).withXmp(xmp).webp({ quality: 30 }).toBuffer(),
+    sharp(corpusFile("photos/rocket.jpg"))
+      .resize(320)
+      .withExif(gpsExif)
+      .withXmp(gpsXmp)
+      .webp({ quality: 30 })
+      .toBuffer(),
 } as const;
 const formats = { JPEG: ImageFormat.JPEG, PNG: ImageFormat.PNG, WebP: ImageFormat.WEBP } as const;
 
