@@ -1,3 +1,4 @@
+import { crc32 } from "node:zlib";
 import { ImageFormat } from "@imgc/proto";
 import type { Copyright } from "./metadata.js";
 
@@ -97,19 +98,8 @@ const stripJpeg = (input: Buffer, exif: Buffer | undefined): Buffer | undefined 
   }
 };
 
-// CRC-32 as PNG chunks use it.
-const crcTable = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-const crc32 = (bytes: Buffer): number => {
-  let c = 0xffffffff;
-  for (const b of bytes) c = (crcTable[(c ^ b) & 0xff] as number) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-};
-
-const pngChunk = (type: string, data: Buffer): Buffer => {
+/** A PNG chunk: length, type, data, CRC-32 of type and data. */
+export const pngChunk = (type: string, data: Buffer): Buffer => {
   const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
   const out = Buffer.alloc(body.length + 8);
   out.writeUInt32BE(data.length, 0);

@@ -8,28 +8,10 @@ import { ChunkItemSchema, ChunkSchema, ErrorCode, ImageFormat, ItemState } from 
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createItemProcessor } from "../process-item.js";
+import { pngChunk } from "./container-strip.js";
 import { CompressError, compress } from "./index.js";
 import { sanitizeSvg } from "./svg.js";
 import { corpusFile, failure, limits, options } from "./test-support.js";
-
-// CRC-32 as PNG chunks use it.
-const crc32 = (bytes: Buffer): number => {
-  let c = 0xffffffff;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-};
-
-const chunk = (type: string, data: Buffer): Buffer => {
-  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-  const out = Buffer.alloc(body.length + 8);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(crc32(body), body.length + 4);
-  return out;
-};
 
 /** A valid PNG header declaring width×height, followed by one tiny compressed row and IEND. */
 const declaredPng = (width: number, height: number): Buffer => {
@@ -39,9 +21,9 @@ const declaredPng = (width: number, height: number): Buffer => {
   ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(Buffer.alloc(16))),
-    chunk("IEND", Buffer.alloc(0)),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", deflateSync(Buffer.alloc(16))),
+    pngChunk("IEND", Buffer.alloc(0)),
   ]);
 };
 

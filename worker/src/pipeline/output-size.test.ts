@@ -49,11 +49,14 @@ describe("outputSize", () => {
   });
 });
 
+const solid = (size: number): Promise<Buffer> =>
+  sharp({ create: { width: size, height: size, channels: 3, background: "#f00" } })
+    .png()
+    .toBuffer();
+
 describe("the output pixel limit", () => {
   it("fails a 1×1 PNG filled to 11500×11500 with PIXEL_LIMIT before any work", async () => {
-    const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: "#f00" } })
-      .png()
-      .toBuffer();
+    const tiny = await solid(1);
     const e = await failure(
       compress(
         tiny,
@@ -69,9 +72,7 @@ describe("the output pixel limit", () => {
   });
 
   it("fails contain into a huge box even without enlargement, since contain pads to the box", async () => {
-    const tiny = await sharp({ create: { width: 4, height: 4, channels: 3, background: "#f00" } })
-      .png()
-      .toBuffer();
+    const tiny = await solid(4);
     const e = await failure(
       compress(
         tiny,
@@ -83,9 +84,7 @@ describe("the output pixel limit", () => {
   });
 
   it("allows the same box when the output stays within the limit", async () => {
-    const tiny = await sharp({ create: { width: 4, height: 4, channels: 3, background: "#f00" } })
-      .png()
-      .toBuffer();
+    const tiny = await solid(4);
     // Inside without enlargement: the output is the input's size, whatever the box.
     const out = await compress(
       tiny,
