@@ -34,7 +34,8 @@ const files = ["photos", "edge", "bad"].flatMap((dir) =>
     .sort()
     .map((name) => readFileSync(new URL(`${dir}/${name}`, corpus))),
 );
-const defaults = loadWorkerConfig({});
+// The worker's settings as this environment gives them (IMGC_ENGINE_MAX_ITEMS, IMGC_ENGINE_MAX_RSS_MB, limits).
+const defaults = loadWorkerConfig(process.env);
 const limits = {
   maxInputBytes: defaults.maxInputBytes,
   maxPixels: defaults.maxPixels,

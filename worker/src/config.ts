@@ -41,14 +41,14 @@ export const workerSchema = {
   maxFrames: int("IMGC_MAX_FRAMES", 500, 1, 100_000, "most animation frames in a source image"),
   engineMaxItems: int(
     "IMGC_ENGINE_MAX_ITEMS",
-    200,
+    100,
     0,
     1_000_000,
     "images an engine child compresses before it is replaced (max-tasks-per-child); 0 never",
   ),
   engineMaxRssMb: int(
     "IMGC_ENGINE_MAX_RSS_MB",
-    768,
+    512,
     0,
     1_048_576,
     "an engine child holding more resident memory than this after an image is replaced; 0 never",
