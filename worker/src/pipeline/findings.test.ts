@@ -68,6 +68,19 @@ describe("bit depth", () => {
   }
 });
 
+describe("bit depth under AUTO", () => {
+  it("chooses PNG for a lossless 16-bit input, the only format that keeps every bit", async () => {
+    const input = corpusFile("edge/rgb16.png");
+    const lossless = { goal: { case: "lossless" as const, value: true } };
+    const out = await compress(
+      input,
+      options({ format: ImageFormat.AUTO, target: lossless, allowLarger: true }),
+      limits,
+    );
+    expect([out.format, (await sharp(out.data).metadata()).depth]).toEqual([ImageFormat.PNG, "ushort"]);
+  });
+});
+
 describe("inputs the engine cannot read correctly", () => {
   it("fails a valid 12-bit JPEG as UNSUPPORTED_FORMAT, saying it is 12-bit", async () => {
     const input = fixture("monkey12.jpg");

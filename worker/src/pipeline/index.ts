@@ -11,7 +11,7 @@ import { createMeter } from "./meter.js";
 import { checkOutputSize } from "./output-size.js";
 import { type Plan, planOf } from "./plan.js";
 import { decodeSource, type Source } from "./source.js";
-import { streamable, streamSource } from "./stream.js";
+import { keepsDepth, streamable, streamSource } from "./stream.js";
 import { sanitizeSvg } from "./svg.js";
 import { type Candidate, fixedGoal, reachFixed, reachGoal } from "./targets.js";
 
@@ -72,7 +72,15 @@ export async function compress(
 
     // One fixed encode in a format known up front streams from the input; anything that compares encodes
     // (a search, AUTO's choice) decodes once to memory first.
-    const formats = candidateFormats(plan, inputFormat, header.hasAlpha, keepFrames);
+    const allowed = candidateFormats(plan, inputFormat, header.hasAlpha, keepFrames);
+    // Lossless means every bit: of the formats AUTO may choose (the default set included), only PNG holds 16
+    // bits per sample.
+    const pngAllowed =
+      allowed.includes(ImageFormat.PNG) || (plan.format === "auto" && plan.autoFormats.length === 0 && !keepFrames);
+    const formats =
+      plan.goal.kind === "lossless" && pngAllowed && keepsDepth(ImageFormat.PNG, header, plan)
+        ? [ImageFormat.PNG as const]
+        : allowed;
     const only = formats.length === 1 ? formats[0] : undefined;
     const fixed = only === undefined ? undefined : fixedGoal(only, plan);
     const best =
