@@ -71,6 +71,23 @@ describe("a kept original under the metadata policy", () => {
     });
   }
 
+  it("does not keep an AVIF that carries metadata it cannot strip: the compressed output is stored", async () => {
+    const input = await sharp(corpusFile("photos/rocket.jpg"))
+      .resize(96)
+      .withExif(gpsExif)
+      .avif({ quality: 30 })
+      .toBuffer();
+    expect(ifd0Tags((await sharp(input).metadata()).exif)).toContain(GPS_IFD);
+    const opts = { format: ImageFormat.AVIF, target: { goal: { case: "quality" as const, value: 100 } } };
+    const out = await compress(input, options(opts), limits);
+    expect([out.kind, out.data.length > input.length]).toEqual(["compressed", true]);
+    expect((await sharp(out.data).metadata()).exif).toBeUndefined();
+    // Without metadata the same AVIF is kept as it is.
+    const bare = await sharp(corpusFile("photos/rocket.jpg")).resize(96).avif({ quality: 30 }).toBuffer();
+    const kept = await compress(bare, options(opts), limits);
+    expect([kept.kind, kept.data.equals(bare)]).toEqual(["kept-original", true]);
+  });
+
   it("writes a minimal EXIF that sharp reads back: orientation, artist, copyright", async () => {
     const png = await sharp({ create: { width: 2, height: 2, channels: 3, background: "#000" } })
       .png()
