@@ -25,7 +25,7 @@ try {
 
 const log = createLogger("gateway", config.logLevel);
 const storage = createStorage(config);
-const transport = createCoordinatorTransport(config.coordinatorUrl);
+const transport = createCoordinatorTransport(config.coordinatorUrl, log);
 
 // NATS matters only to readiness here, so the gateway serves (and reports "nats": "unreachable") while it
 // is still connecting, instead of waiting for it.

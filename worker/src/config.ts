@@ -1,7 +1,7 @@
 /** The worker's configuration: IMGC_* variables (docs/protocol.md), validated once at start. */
 import { randomBytes } from "node:crypto";
 import { availableParallelism, hostname } from "node:os";
-import { address, ConfigError, int, loadConfig, logFields, natsFields, s3Fields, str } from "@imgc/common";
+import { addresses, ConfigError, int, loadConfig, logFields, natsFields, s3Fields, str } from "@imgc/common";
 
 const MiB = 1024 * 1024;
 
@@ -18,7 +18,11 @@ export const workerSchema = {
   ...natsFields,
   ...s3Fields,
   ...logFields,
-  coordinatorUrl: address("IMGC_COORDINATOR_URL", "127.0.0.1:50051", "where the coordinator's gRPC is"),
+  coordinatorUrl: addresses(
+    "IMGC_COORDINATOR_URL",
+    "127.0.0.1:50051",
+    "every coordinator's gRPC host:port, comma-separated (the leader is found from any)",
+  ),
   workerId: str("IMGC_WORKER_ID", "", "the worker's id; default <host>-<pid>-<random>"),
   slots: int(
     "IMGC_WORKER_SLOTS",

@@ -20,6 +20,7 @@ import {
   JobSchema,
   JobState,
 } from "@imgc/proto";
+import { isNotLeader } from "../leadership/fence.js";
 import type { Events } from "./events.js";
 import { finalState } from "./job-states.js";
 import type { JobStore } from "./job-store.js";
@@ -49,6 +50,8 @@ export interface LifecycleObserver {
 
 interface OpenJob {
   job: Job;
+  /** The KV revision of `job` as this process last wrote it (0: not written yet). */
+  revision: number;
   ledger: JobLedger;
   lastProgressAt: number;
   /** The ledger moved since the job record was last written. */
@@ -58,6 +61,8 @@ interface OpenJob {
 }
 
 const RECORD_CONCURRENCY = 32;
+/** How far back a new leader republishes item events (well inside IMGC_EVENTS' 2-minute duplicate window). */
+const REPLAY_MS = 60_000;
 const ITEM_EVENTS_MAX = 64;
 
 export function createLifecycle(deps: LifecycleDeps) {
@@ -68,12 +73,17 @@ export function createLifecycle(deps: LifecycleDeps) {
 
   /** Rewrites the job record from the ledger (and `mutate`); keeps the open copy current. */
   async function save(entry: OpenJob, mutate?: (job: Job) => void): Promise<Job> {
-    const updated = await jobs.update(entry.job.id, (job) => {
-      entry.ledger.applyTo(job);
-      mutate?.(job);
-    });
+    const updated = await jobs.update(
+      entry.job.id,
+      (job) => {
+        entry.ledger.applyTo(job);
+        mutate?.(job);
+      },
+      entry.revision > 0 ? { value: entry.job, revision: entry.revision } : undefined,
+    );
     if (!updated) throw new Error(`job ${entry.job.id} vanished from KV`);
     entry.job = updated.value;
+    entry.revision = updated.revision;
     return entry.job;
   }
 
@@ -124,6 +134,22 @@ export function createLifecycle(deps: LifecycleDeps) {
     }
   }
 
+  /** Ends a job in the background, trying again while this process leads and the job is still open. */
+  function finishSoon(jobId: string): void {
+    void (async () => {
+      for (let attempt = 1; open.has(jobId); attempt++) {
+        try {
+          await lifecycle.finish(jobId);
+          return;
+        } catch (err) {
+          if (isNotLeader(err)) return;
+          log.warn({ err, jobId, attempt }, "could not end the job; trying again");
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** attempt)));
+        }
+      }
+    })();
+  }
+
   const lifecycle = {
     /** The job as it is now: open jobs come from memory with live counters, ended ones from KV. */
     async get(jobId: string): Promise<Job | null> {
@@ -140,6 +166,10 @@ export function createLifecycle(deps: LifecycleDeps) {
       return open.has(jobId);
     },
 
+    isCancelled(jobId: string): boolean {
+      return open.get(jobId)?.job.state === JobState.CANCELLED;
+    },
+
     ledger(jobId: string): JobLedger | undefined {
       return open.get(jobId)?.ledger;
     },
@@ -154,8 +184,16 @@ export function createLifecycle(deps: LifecycleDeps) {
      */
     async open(job: Job): Promise<OpenJob> {
       const ledger = new JobLedger(job.counts?.total ?? 0);
-      for (const result of await results.all(job.id)) ledger.add(result);
-      const entry: OpenJob = { job, ledger, lastProgressAt: 0, dirty: false, flushing: undefined };
+      const stored = await results.stored(job.id);
+      for (const { result } of stored) ledger.add(result);
+      // A leader that died between storing a result and publishing its item event left watchers without it.
+      // Such results are seconds old: publish their events again; the stream drops the ones it already has
+      // (each item's end has one message id, and its duplicate window outlasts REPLAY_MS).
+      const since = Date.now() - REPLAY_MS;
+      await Promise.all(
+        stored.filter((entry) => entry.storedAt >= since).map((entry) => events.item(job.id, entry.result)),
+      );
+      const entry: OpenJob = { job, revision: 0, ledger, lastProgressAt: 0, dirty: false, flushing: undefined };
       open.set(job.id, entry);
       await withLock(job.id, () => save(entry));
       return entry;
@@ -200,9 +238,10 @@ export function createLifecycle(deps: LifecycleDeps) {
         progress = clone(JobSchema, job);
       }
       // An item event each for a chunk's worth of results; a cancel of 10 000 items is one job event instead.
-      if (fresh.length <= ITEM_EVENTS_MAX) for (const result of fresh) await events.item(jobId, result);
+      if (fresh.length <= ITEM_EVENTS_MAX) await Promise.all(fresh.map((result) => events.item(jobId, result)));
       if (progress) await events.job(progress);
-      if (entry.ledger.complete) await lifecycle.finish(jobId);
+      // The job's end (report objects in S3, the final event, the webhook) is not the last reporter's to wait for.
+      if (entry.ledger.complete) finishSoon(jobId);
       return accepted;
     },
 
@@ -217,6 +256,38 @@ export function createLifecycle(deps: LifecycleDeps) {
         entry.job.state === JobState.QUEUED ? clone(JobSchema, await save(entry, markRunning)) : null,
       );
       if (job) await events.job(job);
+    },
+
+    /**
+     * A worker began these items: one RUNNING item event each (worker and start time), so that watchers see
+     * what runs now. Items that already have a result are skipped.
+     */
+    async running(
+      jobId: string,
+      workerId: string,
+      itemIds: readonly string[],
+      sourceKeyOf: (itemId: string) => string,
+    ) {
+      const entry = open.get(jobId);
+      if (!entry || entry.job.state === JobState.CANCELLED) return;
+      const startedAt = timestampNow();
+      await Promise.all(
+        itemIds
+          .filter((itemId) => !entry.ledger.has(itemId))
+          .slice(0, ITEM_EVENTS_MAX)
+          .map((itemId) =>
+            events.item(
+              jobId,
+              create(ItemResultSchema, {
+                itemId,
+                sourceKey: sourceKeyOf(itemId),
+                state: ItemState.RUNNING,
+                workerId,
+                startedAt,
+              }),
+            ),
+          ),
+      );
     },
 
     /** The chunk's items are no longer held by a worker (completed, released, or the worker died). */

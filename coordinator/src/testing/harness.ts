@@ -75,12 +75,12 @@ export async function pullChunks(nc: NatsConnection, max: number, lane: "high" |
   return out;
 }
 
-/** A DONE result for an item, as a worker reports it. */
-export function doneResult(itemId: string, inputBytes = 1000, outputBytes = 400) {
+/** A DONE result for an item, as a worker reports it (its output at the chunk's `outputPrefix`). */
+export function doneResult(itemId: string, inputBytes = 1000, outputBytes = 400, outputPrefix = "outputs/x/") {
   return create(ItemResultSchema, {
     itemId,
     state: ItemState.DONE,
-    outputKey: `outputs/x/${itemId}.webp`,
+    outputKey: `${outputPrefix}${itemId}.webp`,
     format: ImageFormat.WEBP,
     inputBytes: BigInt(inputBytes),
     outputBytes: BigInt(outputBytes),
@@ -125,6 +125,14 @@ export async function heartbeat(nc: NatsConnection, id: string, chunks: string[]
 export async function removeWorker(nc: NatsConnection, id: string): Promise<void> {
   const kv = await nc.jetstream().views.kv(WORKERS_BUCKET);
   await kv.delete(id);
+}
+
+/** The job once it has ended (its end is written in the background after the last result). */
+export async function endedJob(t: TestCoordinator, jobId: string) {
+  return eventually(async () => {
+    const { job } = await t.jobs.getJob({ jobId });
+    return job?.finishedAt ? job : null;
+  });
 }
 
 /** Polls `check` until it returns something truthy, or fails after `timeoutMs`. */

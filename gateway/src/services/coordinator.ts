@@ -13,18 +13,28 @@ import {
 } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createFailoverTransport, type Logger, parseAddresses } from "@imgc/common";
 import { ClusterService, JobService } from "@imgc/proto";
 import { propagateTrace } from "../plugins/trace.js";
 
-export function createCoordinatorTransport(address: string): Transport {
-  return createGrpcTransport({
-    baseUrl: `http://${address}`,
-    // Keep the connection alive and notice a dead coordinator between calls.
-    pingIntervalMs: 10_000,
-    pingTimeoutMs: 5_000,
-    idleConnectionTimeoutMs: 5 * 60_000,
-    // A call made while serving a traced JobService call carries its trace context on.
-    interceptors: [propagateTrace],
+/**
+ * The coordinators: `addresses` lists them (comma-separated), or is one DNS name for all. Calls find the leader
+ * by themselves and wait out a failover (see @imgc/common's failover transport).
+ */
+export function createCoordinatorTransport(addresses: string, log?: Logger): Transport {
+  return createFailoverTransport({
+    addresses: parseAddresses(addresses),
+    transportFor: (address) =>
+      createGrpcTransport({
+        baseUrl: `http://${address}`,
+        // Keep the connection alive and notice a dead coordinator between calls.
+        pingIntervalMs: 10_000,
+        pingTimeoutMs: 5_000,
+        idleConnectionTimeoutMs: 5 * 60_000,
+        // A call made while serving a traced JobService call carries its trace context on.
+        interceptors: [propagateTrace],
+      }),
+    onSwitch: (from, to, reason) => log?.info({ from, to, reason }, "coordinator calls move"),
   });
 }
 
