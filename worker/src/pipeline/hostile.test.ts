@@ -85,9 +85,9 @@ describe("hostile inputs", () => {
         size: BigInt(objects.get(`imgc/${key}`)?.body.length ?? 0),
       });
       const result = await processItem(chunk, item, new AbortController().signal);
-      expect([name, result.state, result.inputFormat, result.format, result.outputKey]).toEqual([
+      expect([ItemState.DONE, ItemState.KEPT_ORIGINAL], name).toContain(result.state);
+      expect([name, result.inputFormat, result.format, result.outputKey]).toEqual([
         name,
-        result.state === ItemState.KEPT_ORIGINAL ? ItemState.KEPT_ORIGINAL : ItemState.DONE,
         inputFormat,
         format,
         `outputs/t/j/${itemId}.${extension}`,
