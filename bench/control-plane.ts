@@ -137,7 +137,7 @@ async function withNoop<T>(
   }
 }
 
-const quiet = { IMGC_LOG_LEVEL: "warn", IMGC_RATE_LIMIT_RPS: "0", IMGC_CHUNK_MAX_ITEMS: "16" };
+const quiet = { IMGC_RATE_LIMIT_RPS: "0", IMGC_CHUNK_MAX_ITEMS: "16" };
 
 export async function runControlPlane(options: ControlPlaneOptions) {
   const { quick, say } = options;
