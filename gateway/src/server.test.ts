@@ -25,6 +25,7 @@ import { TENANT_HEADER } from "./services/job-service.js";
 const log = createLogger("gateway-test", "silent");
 const run = promisify(execFile);
 const KEY = "test-key-1";
+const OPERATOR_KEY = "operator-key-1";
 
 let gateway: Gateway;
 let httpBase: string;
@@ -107,6 +108,7 @@ beforeAll(async () => {
       s3: async () => {},
     },
     apiKeys: new Map([[KEY, "acme"]]),
+    operatorKeys: [OPERATOR_KEY],
     maxUploadBytes: 1000,
     corsOrigins: ["http://localhost:5173"],
     webDir,
@@ -347,7 +349,7 @@ describe("gRPC server reflection", () => {
 
 describe("GET /v1/cluster", () => {
   test("workers, lanes and active jobs as JSON, 64-bit counters as numbers, every field present", async () => {
-    const res = await request("GET", "/v1/cluster", auth.headers);
+    const res = await request("GET", "/v1/cluster", { authorization: `Bearer ${OPERATOR_KEY}` });
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^application\/json/);
     const body = JSON.parse(res.body);
@@ -368,6 +370,16 @@ describe("GET /v1/cluster", () => {
       { priority: "PRIORITY_NORMAL", pending: 7, ackPending: 2, redelivered: 1 },
     ]);
     expect((await request("GET", "/v1/cluster")).status).toBe(401);
+  });
+
+  test("a tenant's key is 403: hosts, pids and other tenants' job ids are for operators only", async () => {
+    const res = await request("GET", "/v1/cluster", auth.headers);
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body)).toEqual({
+      code: "permission_denied",
+      message: "this needs an operator key (IMGC_OPERATOR_KEYS)",
+    });
+    expect(res.body).not.toContain("worker-1");
   });
 });
 
@@ -419,7 +431,12 @@ describe("rate limit", () => {
   });
 
   test("plain HTTP over the limit is 429 rate_limited with Retry-After; another key has its own bucket", async () => {
-    const get = (key: string) => fetch(`${limitedHttp}/v1/cluster`, bearer(key));
+    const get = (key: string) =>
+      fetch(`${limitedHttp}/v1/uploads/a.png`, {
+        method: "PUT",
+        body: "1",
+        headers: { authorization: `Bearer ${key}` },
+      });
     expect((await get(keys.a)).status).toBe(200);
     expect((await get(keys.a)).status).toBe(200);
     const over = await get(keys.a);

@@ -53,7 +53,7 @@ function setup(coordinatorImpl: Partial<ServiceImpl<typeof JobService>> = {}, ap
   const client = createClient(
     JobService,
     createRouterTransport(({ service: register }) => register(JobService, service), {
-      router: { requestGate: authGate(createAuthenticator(apiKeys)) },
+      router: { requestGate: authGate(createAuthenticator({ apiKeys }).tenant) },
     }),
   );
   return { client, tenants, objects };

@@ -10,7 +10,8 @@ import type { CallOptions, Client, HandlerContext, ServiceImpl } from "@connectr
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "@imgc/common";
 import type { JobService, UploadImageRequest } from "@imgc/proto";
-import { tenantKey } from "../plugins/auth.js";
+import { callerKey, tenantKey } from "../plugins/auth.js";
+import type { CallerSlots } from "../plugins/caller-slots.js";
 import type { Uploads } from "./uploads.js";
 
 export const TENANT_HEADER = "x-imgc-tenant";
@@ -21,6 +22,8 @@ export interface JobServiceDeps {
   coordinator: CoordinatorClient;
   uploads: Uploads;
   log: Logger;
+  /** WatchJob streams per caller at once; unlimited without it. */
+  watches?: CallerSlots;
 }
 
 /** Maps a failure of a coordinator call onto what the caller may see. */
@@ -38,7 +41,12 @@ export function relayError(err: unknown, log: Logger, method: string): ConnectEr
   return new ConnectError("internal error", Code.Internal);
 }
 
-export function createJobService({ coordinator, uploads, log }: JobServiceDeps): ServiceImpl<typeof JobService> {
+export function createJobService({
+  coordinator,
+  uploads,
+  log,
+  watches,
+}: JobServiceDeps): ServiceImpl<typeof JobService> {
   function forwarded(context: HandlerContext): CallOptions {
     const options: CallOptions = {
       headers: { [TENANT_HEADER]: context.values.get(tenantKey) },
@@ -84,10 +92,19 @@ export function createJobService({ coordinator, uploads, log }: JobServiceDeps):
     getResults: (request, context) => unary("GetResults", () => coordinator.getResults(request, forwarded(context))),
 
     async *watchJob(request, context) {
+      const release = watches ? watches.acquire(context.values.get(callerKey)) : () => {};
+      if (release === undefined) {
+        throw new ConnectError(
+          "too many WatchJob streams open for this API key; close one first",
+          Code.ResourceExhausted,
+        );
+      }
       try {
         yield* coordinator.watchJob(request, forwarded(context));
       } catch (err) {
         throw relayError(err, log, "WatchJob");
+      } finally {
+        release();
       }
     },
   };

@@ -19,6 +19,8 @@ export interface UploadsDeps {
   storage: UploadStorage;
   maxUploadBytes: number;
   log: Logger;
+  /** The most time one upload may take to stream in; a slower one is cut off (DeadlineExceeded). */
+  timeoutMs?: number;
   /** Upload ids (the folder under uploads/<tenant>/); random by default. */
   newId?: () => string;
 }
@@ -52,6 +54,7 @@ export function createUploads({
   storage,
   maxUploadBytes,
   log,
+  timeoutMs = 300_000,
   newId = () => randomBytes(12).toString("base64url"),
 }: UploadsDeps) {
   /** Validates a declared file before any byte is accepted. */
@@ -93,11 +96,22 @@ export function createUploads({
       const size = check(header.name, header.size);
       const key = keys.upload(tenant, newId(), header.name);
       const stream = Readable.from(meter(body, size, header.name), { objectMode: false, highWaterMark: BUFFER_BYTES });
+      // A caller that dribbles bytes would otherwise hold the S3 PUT open for as long as it likes.
+      const deadline = setTimeout(() => {
+        stream.destroy(
+          new ConnectError(
+            `"${header.name}" did not arrive within ${timeoutMs} ms; upload it faster or in smaller files`,
+            Code.DeadlineExceeded,
+          ),
+        );
+      }, timeoutMs);
       try {
         await storage.putStream(key, stream, size, header.contentType || "application/octet-stream");
       } catch (err) {
         stream.destroy();
         throw storageFailure(err, `upload ${key}`);
+      } finally {
+        clearTimeout(deadline);
       }
       return { key, size };
     },
