@@ -39,6 +39,23 @@ export const coordinatorSchema = {
     "",
     "when set, only URLs on these hosts, host:port, *.suffix or URL prefixes are fetched at all (comma-separated)",
   ),
+  fetchPorts: str(
+    "IMGC_FETCH_PORTS",
+    "80,443",
+    "the ports fetched URLs may name (comma-separated); others only from a host:port or URL prefix the allow lists name",
+  ),
+  fetchMaxConcurrent: int(
+    "IMGC_FETCH_MAX_CONCURRENT",
+    32,
+    1,
+    10_000,
+    "fetches (manifests, images, webhooks) in flight at once across the coordinator",
+  ),
+  sourceReaders: str(
+    "IMGC_SOURCE_READERS",
+    "",
+    "internal-service identities whose jobs may read outside their tenant's folders and other buckets (comma-separated)",
+  ),
   fetchMaxBytes: int("IMGC_FETCH_MAX_BYTES", 64 * MiB, 1, 2 ** 40, "the most bytes of one fetched manifest or image"),
   fetchTimeoutMs: int("IMGC_FETCH_TIMEOUT_MS", 15_000, 100, 600_000, "the most time one URL fetch may take"),
   webhookSecret: str("IMGC_WEBHOOK_SECRET", "", "the HMAC-SHA256 key webhooks are signed with"),

@@ -42,6 +42,7 @@ export async function expandSources(
   storage: SourceStorage,
   maxItems: number,
   urls?: UrlSources,
+  signal?: AbortSignal,
 ): Promise<SourceItem[]> {
   const items: SourceItem[] = [];
   const uploads: SourceItem[] = [];
@@ -68,11 +69,11 @@ export async function expandSources(
     } else if (source.kind.case === "url" || source.kind.case === "manifest") {
       if (!urls) throw new ManifestError("URL sources are not served here");
       if (source.kind.case === "url") addUrl(source.kind.value);
-      else for (const url of await urls.manifestUrls(source.kind.value)) addUrl(url);
+      else for (const url of await urls.manifestUrls(source.kind.value, signal)) addUrl(url);
     }
   }
   await statUploads(uploads, storage);
-  if (urls) await fetchUrls(items, fetched, urls);
+  if (urls) await fetchUrls(items, fetched, urls, signal);
   if (items.length === 0) throw new EmptySourceError("the sources hold no objects");
   return items;
 }
@@ -93,13 +94,24 @@ async function statUploads(unsized: SourceItem[], storage: SourceStorage): Promi
   await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, unsized.length) }, worker));
 }
 
-async function fetchUrls(items: SourceItem[], positions: readonly number[], urls: UrlSources): Promise<void> {
+/** The caller of SubmitJob went away: the job is not created, and no further URL is fetched for it. */
+export class SubmitCancelledError extends Error {
+  override name = "SubmitCancelledError";
+}
+
+async function fetchUrls(
+  items: SourceItem[],
+  positions: readonly number[],
+  urls: UrlSources,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < positions.length) {
+      if (signal?.aborted) throw new SubmitCancelledError("the caller went away before the job was created");
       const position = positions[next++] as number;
       const item = items[position] as SourceItem;
-      items[position] = await urls.fetchImage(item.url ?? item.key, position);
+      items[position] = await urls.fetchImage(item.url ?? item.key, position, signal);
     }
   };
   await Promise.all(Array.from({ length: Math.min(FETCH_CONCURRENCY, positions.length) }, worker));

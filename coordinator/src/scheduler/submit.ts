@@ -32,7 +32,13 @@ import type { Lifecycle } from "../jobs/lifecycle.js";
 import type { ResultStore } from "../jobs/result-store.js";
 import { limitsFor, planChunks } from "./chunking.js";
 import type { Dispatcher } from "./dispatcher.js";
-import { EmptySourceError, expandSources, type SourceItem, type SourceStorage } from "./sources.js";
+import {
+  EmptySourceError,
+  expandSources,
+  type SourceItem,
+  type SourceStorage,
+  SubmitCancelledError,
+} from "./sources.js";
 import { FetchError } from "./ssrf-guard.js";
 import type { UrlSources } from "./url-sources.js";
 
@@ -152,8 +158,16 @@ export function createSubmitter(deps: SubmitDeps) {
   }
 
   return {
-    /** `request` is validated already; `traceParent` is the W3C trace context the job carries to its chunks. */
-    async submit(tenant: string, request: SubmitJobRequest, traceParent = ""): Promise<Submitted> {
+    /**
+     * `request` is validated already; `traceParent` is the W3C trace context the job carries to its chunks.
+     * `signal` is the call's: once the caller is gone, the job's URLs stop being fetched and no job is made.
+     */
+    async submit(
+      tenant: string,
+      request: SubmitJobRequest,
+      traceParent = "",
+      signal?: AbortSignal,
+    ): Promise<Submitted> {
       const key = request.idempotencyKey;
       if (key) {
         const job = await existing(tenant, key);
@@ -184,11 +198,13 @@ export function createSubmitter(deps: SubmitDeps) {
 
       let items: SourceItem[];
       try {
-        items = await expandSources(request.sources, deps.storage, deps.maxItems, deps.urls?.(tenant, job.id));
+        items = await expandSources(request.sources, deps.storage, deps.maxItems, deps.urls?.(tenant, job.id), signal);
       } catch (err) {
+        if (err instanceof SubmitCancelledError) throw new ConnectError(err.message, Code.Canceled);
         if (!(err instanceof EmptySourceError)) throw err;
         items = [];
       }
+      if (signal?.aborted) throw new ConnectError("the call was cancelled before the job was created", Code.Canceled);
 
       if (key) {
         const other = await reserve(tenant, key, job.id);
