@@ -4,8 +4,8 @@
  * stream, so thousands of objects never sit in one response; URLs, given one by one or in manifests, are
  * fetched into the bucket (a refused or failed one fails its item only).
  */
-import { type Storage, StorageError } from "@imgc/common";
-import type { ErrorCode, Source } from "@imgc/proto";
+import { declaredSize, type Storage, StorageError } from "@imgc/common";
+import { ErrorCode, type Source } from "@imgc/proto";
 import { ManifestError } from "./manifest.js";
 import type { UrlSources } from "./url-sources.js";
 
@@ -64,7 +64,7 @@ export async function expandSources(
       for await (const object of storage.list(source.kind.value.prefix, bucket)) {
         // Zero-byte "folder" markers some tools create are not images.
         if (object.key.endsWith("/") && object.size === 0) continue;
-        add({ bucket, key: object.key, size: object.size, missing: false });
+        add(checkDeclared({ bucket, key: object.key, size: object.size, missing: false }));
       }
     } else if (source.kind.case === "url" || source.kind.case === "manifest") {
       if (!urls) throw new ManifestError("URL sources are not served here");
@@ -78,6 +78,23 @@ export async function expandSources(
   return items;
 }
 
+/**
+ * An upload whose stored size is not the size its slot declared fails FILE_TOO_LARGE instead of becoming a
+ * source: a presigned PUT cannot hold an uploader to its declared size (or to the upload limit checked on it),
+ * so this is where a slot abused to store something else, or something bigger, is stopped.
+ */
+function checkDeclared(item: SourceItem): SourceItem {
+  const declared = declaredSize(item.key);
+  if (declared !== undefined && item.size !== declared) {
+    item.missing = true;
+    item.failure = {
+      code: ErrorCode.FILE_TOO_LARGE,
+      message: `the upload is ${item.size} bytes, not the ${declared} bytes its upload slot declared`,
+    };
+  }
+  return item;
+}
+
 async function statUploads(unsized: SourceItem[], storage: SourceStorage): Promise<void> {
   let next = 0;
   const worker = async () => {
@@ -85,6 +102,7 @@ async function statUploads(unsized: SourceItem[], storage: SourceStorage): Promi
       const item = unsized[next++] as SourceItem;
       try {
         item.size = (await storage.stat(item.key, item.bucket)).size;
+        checkDeclared(item);
       } catch (err) {
         if (!StorageError.isNotFound(err)) throw err;
         item.missing = true;

@@ -21,7 +21,7 @@ export interface UploadsDeps {
   log: Logger;
   /** The most time one upload may take to stream in; a slower one is cut off (DeadlineExceeded). */
   timeoutMs?: number;
-  /** Upload ids (the folder under uploads/<tenant>/); random by default. */
+  /** The random part of upload ids (the folder under uploads/<tenant>/, which adds the declared size). */
   newId?: () => string;
 }
 
@@ -94,7 +94,7 @@ export function createUploads({
       body: AsyncIterable<Uint8Array>,
     ): Promise<{ key: string; size: number }> {
       const size = check(header.name, header.size);
-      const key = keys.upload(tenant, newId(), header.name);
+      const key = keys.upload(tenant, keys.uploadId(newId(), size), header.name);
       const stream = Readable.from(meter(body, size, header.name), { objectMode: false, highWaterMark: BUFFER_BYTES });
       // A caller that dribbles bytes would otherwise hold the S3 PUT open for as long as it likes.
       const deadline = setTimeout(() => {
@@ -129,7 +129,7 @@ export function createUploads({
       const expiresAt = timestampFromMs(Date.now() + SLOT_TTL_SECONDS * 1000);
       return Promise.all(
         files.map(async (file) => {
-          const key = keys.upload(tenant, newId(), file.name);
+          const key = keys.upload(tenant, keys.uploadId(newId(), Number(file.size)), file.name);
           try {
             const url = await storage.presignPut(key, SLOT_TTL_SECONDS);
             return create(UploadSlotSchema, { key, url, expiresAt });
