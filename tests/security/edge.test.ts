@@ -87,7 +87,9 @@ describe("secure by default", () => {
         ["--import", "tsx", path.join("gateway", "src", "main.ts")],
         {
           cwd: repoRoot,
+          // A gateway that (wrongly) starts is killed outright, so none is left behind.
           timeout: 60_000,
+          killSignal: "SIGKILL",
           env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", IMGC_GATEWAY_PORT: "0" },
         },
         (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
