@@ -51,6 +51,20 @@ export const coordinatorSchema = {
     10_000,
     "fetches (manifests, images, webhooks) in flight at once across the coordinator",
   ),
+  tenantMaxOpenJobs: int(
+    "IMGC_TENANT_MAX_OPEN_JOBS",
+    100,
+    0,
+    1_000_000,
+    "jobs one tenant may have open (not yet ended); 0 means no limit",
+  ),
+  tenantMaxOpenItems: int(
+    "IMGC_TENANT_MAX_OPEN_ITEMS",
+    1_000_000,
+    0,
+    1_000_000_000,
+    "images one tenant may have still to do across its open jobs; 0 means no limit",
+  ),
   sourceReaders: str(
     "IMGC_SOURCE_READERS",
     "",
