@@ -1,4 +1,4 @@
-import { int, loadConfig, logFields, natsFields, s3Fields, str } from "@imgc/common";
+import { ConfigError, int, loadConfig, logFields, natsFields, s3Fields, str } from "@imgc/common";
 
 const MiB = 1024 * 1024;
 
@@ -93,6 +93,22 @@ export interface ChunkLimits {
   maxItems: number;
   maxBytes: number;
   minCount: number;
+}
+
+/** IMGC_FETCH_PORTS as port numbers; anything else is a ConfigError naming the entry. */
+export function fetchPortList(raw: string): number[] {
+  const problems: string[] = [];
+  const ports = listOf(raw).map((entry, index) => {
+    const port = /^\d{1,5}$/.test(entry) ? Number(entry) : 0;
+    if (port < 1 || port > 65_535) {
+      problems.push(
+        `Expected a port between 1 and 65535 for entry ${index + 1} of IMGC_FETCH_PORTS but received ${JSON.stringify(entry.slice(0, 16))}`,
+      );
+    }
+    return port;
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return ports;
 }
 
 /** A comma-separated list, empty entries dropped. */
