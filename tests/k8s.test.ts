@@ -140,7 +140,10 @@ describe("deploy/k8s", () => {
     expect(deny?.spec?.policyTypes).toEqual(["Ingress"]);
     expect(deny?.spec?.ingress).toBeUndefined();
     for (const app of ["gateway", "coordinator", "worker", "nats", "minio"]) {
-      expect(policies.some((m) => m.spec?.podSelector?.matchLabels?.app === app), app).toBe(true);
+      expect(
+        policies.some((m) => m.spec?.podSelector?.matchLabels?.app === app),
+        app,
+      ).toBe(true);
     }
     const coordinator = policies.find((m) => m.metadata.name === "coordinator");
     const grpc = coordinator?.spec?.ingress?.find((rule) => rule.ports?.some((p) => p.port === 50051)) as
