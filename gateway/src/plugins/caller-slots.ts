@@ -6,8 +6,6 @@
 export interface CallerSlots {
   /** A release function, or undefined when the caller holds `limit` already. Release is idempotent. */
   acquire(caller: string): (() => void) | undefined;
-  /** Slots held now, by caller (for tests and logs). */
-  held(caller: string): number;
 }
 
 export function createCallerSlots(limit: number): CallerSlots {
@@ -26,6 +24,5 @@ export function createCallerSlots(limit: number): CallerSlots {
         else open.set(caller, left);
       };
     },
-    held: (caller) => open.get(caller) ?? 0,
   };
 }
