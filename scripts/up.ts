@@ -223,6 +223,8 @@ async function main(): Promise<void> {
       (_, i) => `127.0.0.1:${coordinatorPort(i + 1)}`,
     ).join(","),
     IMGC_COORDINATOR_HOST: "127.0.0.1",
+    // A local stack: without keys of your own, the gateway runs in dev mode (every caller is tenant "default").
+    ...(userEnv.IMGC_API_KEYS ? {} : { IMGC_DEV_MODE: "1" }),
     IMGC_GATEWAY_HOST: "127.0.0.1",
     IMGC_GATEWAY_PORT: String(ports.gateway),
     IMGC_GATEWAY_GRPC_PORT: String(ports.gatewayGrpc),

@@ -58,11 +58,14 @@ afterAll(() => {
 });
 
 const SECRET_A = "acme-webhook-secret";
+// Keys of 16 characters or more: the gateway refuses shorter ones.
+const KEY_A = "keyA-0123456789abcdef";
+const KEY_B = "keyB-0123456789abcdef";
 const cluster = useCluster({
   workers: 1,
   workerEnv: { IMGC_WORKER_SLOTS: "1" },
   env: {
-    IMGC_API_KEYS: "keyA:acme,keyB:globex",
+    IMGC_API_KEYS: `${KEY_A}:acme,${KEY_B}:globex`,
     // Only these two loopback ports: any other loopback URL stays refused.
     IMGC_FETCH_ALLOW: `127.0.0.1:${imagePort},127.0.0.1:${hookPort}`,
     IMGC_WEBHOOK_SECRETS: `acme:${SECRET_A},globex:other`,
@@ -153,7 +156,7 @@ async function watch(jobs: Jobs, jobId: string, afterSequence = 0n, stopAfterIte
 
 describe.each<Transport>(["connect", "grpc"])("every RPC over %s", (transport) => {
   test("uploads, submits, follows and reads a job; lists it; cancel of an ended job changes nothing", async () => {
-    const jobs = client(transport, "keyA");
+    const jobs = client(transport, KEY_A);
     const [a, b] = images as [(typeof images)[0], (typeof images)[0]];
     const slotKey = await uploadViaSlot(jobs, `slot-${a.name}`, a.body);
     const streamedKey = await uploadStreamed(jobs, `streamed-${b.name}`, b.body);
@@ -187,7 +190,7 @@ describe.each<Transport>(["connect", "grpc"])("every RPC over %s", (transport) =
   });
 
   test("cancel of a running job ends it CANCELLED with no item left pending", async () => {
-    const jobs = client(transport, "keyA");
+    const jobs = client(transport, KEY_A);
     const { job } = await jobs.submitJob({ sources: urlSources(2, 16), options: slow });
     const jobId = job?.id ?? "";
     // Cancel once work is under way.
@@ -207,8 +210,8 @@ describe.each<Transport>(["connect", "grpc"])("every RPC over %s", (transport) =
 describe("tenants", () => {
   test("another tenant sees none of a job's RPCs, nor its uploads; no key is Unauthenticated", async () => {
     for (const transport of ["connect", "grpc"] as const) {
-      const acme = client(transport, "keyA");
-      const globex = client(transport, "keyB");
+      const acme = client(transport, KEY_A);
+      const globex = client(transport, KEY_B);
       const key = await uploadStreamed(acme, "mine.png", (images[3] as { body: Buffer }).body);
       const { job } = await acme.submitJob({ sources: [{ kind: { case: "uploadKey", value: key } }] });
       const jobId = job?.id ?? "";
@@ -233,7 +236,7 @@ describe("tenants", () => {
 
 describe("URL sources behind the SSRF guard", () => {
   test("a loopback manifest URL that is not allowed fails SubmitJob, naming why", async () => {
-    const jobs = client("connect", "keyA");
+    const jobs = client("connect", KEY_A);
     const err = await jobs
       .submitJob({
         sources: [
@@ -251,7 +254,7 @@ describe("URL sources behind the SSRF guard", () => {
   });
 
   test("a webhook URL the guard refuses fails SubmitJob", async () => {
-    const jobs = client("grpc", "keyA");
+    const jobs = client("grpc", KEY_A);
     const err = await jobs
       .submitJob({ sources: urlSources(0, 1), webhookUrl: "http://[::ffff:127.0.0.1]:9/hook" })
       .then(
@@ -265,7 +268,7 @@ describe("URL sources behind the SSRF guard", () => {
   });
 
   test("an inline manifest: the refused loopback image fails FETCH_REFUSED, the allowed ones compress", async () => {
-    const jobs = client("grpc", "keyA");
+    const jobs = client("grpc", KEY_A);
     const inline = JSON.stringify([imageUrl(4), { url: "http://127.0.0.1:9/secret.jpg" }, imageUrl(5)]);
     const { job } = await jobs.submitJob({
       sources: [{ kind: { case: "manifest", value: { content: { case: "inline", value: inline } } } }],
@@ -284,7 +287,7 @@ describe("URL sources behind the SSRF guard", () => {
   });
 
   test("a CSV manifest fetched from an allowed host: its URL column becomes the items", async () => {
-    const jobs = client("connect", "keyA");
+    const jobs = client("connect", KEY_A);
     const manifest = {
       content: { case: "url" as const, value: `http://127.0.0.1:${imagePort}/manifest.csv` },
       format: ManifestFormat.CSV,
@@ -297,7 +300,7 @@ describe("URL sources behind the SSRF guard", () => {
 });
 
 test("a watch aborted mid-job and resumed with after_sequence sees every item exactly once", async () => {
-  const jobs = client("connect", "keyA");
+  const jobs = client("connect", KEY_A);
   const count = 10;
   const { job } = await jobs.submitJob({ sources: urlSources(20, count), options: slow });
   const jobId = job?.id ?? "";
@@ -329,7 +332,7 @@ describe("webhooks", () => {
   }
 
   test("the job's end is POSTed signed; the receiver verifies it with the tenant's secret", async () => {
-    const jobs = client("connect", "keyA");
+    const jobs = client("connect", KEY_A);
     const { job } = await jobs.submitJob({ sources: urlSources(6, 1), webhookUrl: `http://127.0.0.1:${hookPort}/ok` });
     await waitForJob(jobs, job?.id ?? "");
     const [delivery] = await deliveriesTo("/ok", 1);
@@ -345,7 +348,7 @@ describe("webhooks", () => {
   });
 
   test("a receiver answering 500 twice, then 200, gets 3 attempts, each signed", async () => {
-    const jobs = client("grpc", "keyA");
+    const jobs = client("grpc", KEY_A);
     const { job } = await jobs.submitJob({
       sources: urlSources(7, 1),
       webhookUrl: `http://127.0.0.1:${hookPort}/flaky`,

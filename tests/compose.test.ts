@@ -20,6 +20,10 @@ interface ComposeService {
   environment?: Record<string, string>;
   depends_on?: Record<string, { condition?: string }>;
   healthcheck?: { test?: string[]; interval?: string; timeout?: string; retries?: number };
+  read_only?: boolean;
+  tmpfs?: string[];
+  cap_drop?: string[];
+  security_opt?: string[];
 }
 
 const read = (file: string) => readFileSync(path.join(repoRoot, file), "utf8");
@@ -55,7 +59,8 @@ describe("docker-compose.yml", () => {
     ]);
     expect(service("nats").image).toBe("nats:2.10");
     expect(service("nats").command).toContain("-js");
-    expect(service("minio").image).toMatch(/^minio\/minio/);
+    // Pinned to a release, never a moving tag.
+    expect(service("minio").image).toMatch(/^minio\/minio:RELEASE\.\d{4}-\d\d-\d\dT[\d-]+Z$/);
     expect(service("minio").command?.slice(0, 2)).toEqual(["server", "/data"]);
   });
 
@@ -65,10 +70,33 @@ describe("docker-compose.yml", () => {
     expect(worker.ports ?? []).toEqual([]);
   });
 
-  test("the gateway publishes its HTTP and gRPC ports", () => {
+  test("the gateway publishes its HTTP and gRPC ports, on the host's loopback only", () => {
     const gateway = service("gateway");
-    expect(gateway.ports).toEqual(expect.arrayContaining(["8080:8080", "8081:8081"]));
+    expect(gateway.ports).toEqual(["127.0.0.1:8080:8080", "127.0.0.1:8081:8081"]);
     expect(gateway.environment).toMatchObject({ IMGC_GATEWAY_PORT: "8080", IMGC_GATEWAY_GRPC_PORT: "8081" });
+  });
+
+  test("nothing starts open: no published port beyond loopback, no default secret, no implicit dev mode", () => {
+    for (const [name, svc] of Object.entries(services)) {
+      for (const port of svc.ports ?? []) expect(port, `${name} publishes ${port}`).toMatch(/^127\.0\.0\.1:/);
+    }
+    // `${VAR:?message}`: compose refuses to start without the secret rather than use a known one.
+    expect(service("minio").environment?.MINIO_ROOT_PASSWORD).toMatch(/^\$\{MINIO_ROOT_PASSWORD:\?/);
+    const gateway = service("gateway").environment ?? {};
+    // Compose's own interpolation: empty unless the operator sets them.
+    expect(gateway.IMGC_API_KEYS).toBe("$" + "{IMGC_API_KEYS:-}");
+    expect(gateway.IMGC_DEV_MODE).toBe("$" + "{IMGC_DEV_MODE:-0}");
+  });
+
+  test("the imgc services run without privileges on a read-only root file system", () => {
+    for (const name of imgcServices) {
+      const svc = service(name);
+      expect(svc.read_only, name).toBe(true);
+      expect(svc.tmpfs, name).toEqual(["/tmp"]);
+      expect(svc.cap_drop, name).toEqual(["ALL"]);
+      expect(svc.security_opt, name).toEqual(["no-new-privileges:true"]);
+    }
+    expect(dockerfile).toMatch(/^USER node$/m);
   });
 
   test("every service reaches NATS, MinIO and the coordinator by their compose names", () => {

@@ -12,6 +12,13 @@ import { repoRoot } from "../scripts/lib/local-stack.js";
 
 interface Container {
   name: string;
+  image?: string;
+  securityContext?: {
+    allowPrivilegeEscalation?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    capabilities?: { drop?: string[] };
+  };
+  volumeMounts?: { name: string; mountPath: string }[];
   env?: { name: string; value?: string }[];
   ports?: { name: string; containerPort: number }[];
   readinessProbe?: { httpGet?: { path: string; port: string | number } };
@@ -21,8 +28,20 @@ interface Manifest {
   kind: string;
   metadata: { name: string };
   data?: Record<string, string>;
+  stringData?: Record<string, string>;
   spec?: {
-    template?: { spec: { containers: Container[]; terminationGracePeriodSeconds?: number } };
+    template?: {
+      spec: {
+        containers: Container[];
+        terminationGracePeriodSeconds?: number;
+        automountServiceAccountToken?: boolean;
+        securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+        volumes?: { name: string; emptyDir?: object }[];
+      };
+    };
+    podSelector?: { matchLabels?: Record<string, string> };
+    policyTypes?: string[];
+    ingress?: { ports?: { port: number }[] }[];
     triggers?: { type: string; metadata: Record<string, string> }[];
     scaleTargetRef?: { name: string };
   };
@@ -82,6 +101,56 @@ describe("deploy/k8s", () => {
     const grace = manifests.find((m) => m.metadata.name === "worker" && m.kind === "Deployment")?.spec?.template?.spec
       .terminationGracePeriodSeconds;
     expect(grace).toBeGreaterThan(drainS);
+  });
+
+  test("ships no secret: the operator creates imgc-s3, imgc-api-keys and imgc-operator-key", () => {
+    expect(manifests.filter((m) => m.kind === "Secret")).toEqual([]);
+    const text = readdirSync(dir)
+      .map((file) => readFileSync(path.join(dir, file), "utf8"))
+      .join("\n");
+    expect(text).not.toMatch(/change-me/);
+  });
+
+  test("every image is pinned: no latest, no bare name", () => {
+    const images = manifests.flatMap((m) => (m.spec?.template?.spec.containers ?? []).map((c) => c.image ?? ""));
+    expect(images.length).toBeGreaterThanOrEqual(5);
+    for (const image of images) expect(image, image).toMatch(/^[^:@]+(:(?!latest$)[\w.-]+|@sha256:[0-9a-f]{64})$/);
+  });
+
+  test.each(["coordinator", "worker", "gateway"])(
+    "%s runs as non-root on a read-only root file system with no capabilities",
+    (name) => {
+      const pod = manifests.find((m) => m.kind === "Deployment" && m.metadata.name === name)?.spec?.template?.spec;
+      expect(pod?.securityContext?.runAsNonRoot).toBe(true);
+      expect(pod?.automountServiceAccountToken).toBe(false);
+      const container = workload(name);
+      expect(container.securityContext).toEqual({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ["ALL"] },
+      });
+      expect(container.volumeMounts).toContainEqual({ name: "tmp", mountPath: "/tmp" });
+      expect(pod?.volumes).toContainEqual({ name: "tmp", emptyDir: {} });
+    },
+  );
+
+  test("a NetworkPolicy denies ingress by default; the coordinator's gRPC is open to gateways and workers only", () => {
+    const policies = manifests.filter((m) => m.kind === "NetworkPolicy");
+    const deny = policies.find((m) => m.metadata.name === "default-deny-ingress");
+    expect(deny?.spec?.podSelector).toEqual({});
+    expect(deny?.spec?.policyTypes).toEqual(["Ingress"]);
+    expect(deny?.spec?.ingress).toBeUndefined();
+    for (const app of ["gateway", "coordinator", "worker", "nats", "minio"]) {
+      expect(
+        policies.some((m) => m.spec?.podSelector?.matchLabels?.app === app),
+        app,
+      ).toBe(true);
+    }
+    const coordinator = policies.find((m) => m.metadata.name === "coordinator");
+    const grpc = coordinator?.spec?.ingress?.find((rule) => rule.ports?.some((p) => p.port === 50051)) as
+      | { from?: { podSelector?: { matchExpressions?: { values: string[] }[] } }[] }
+      | undefined;
+    expect(grpc?.from?.[0]?.podSelector?.matchExpressions?.[0]?.values).toEqual(["gateway", "worker"]);
   });
 
   test("KEDA scales the workers on the coordinators' whole backlog (/backlog), not the stream's lag alone", () => {

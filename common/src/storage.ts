@@ -227,7 +227,21 @@ export const keys = {
   report(tenant: string, jobId: string, extension: "json" | "csv"): string {
     return `reports/${tenant}/${jobId}.${extension}`;
   },
+  /**
+   * An upload id that names the size its uploader declared, `<random>.<bytes>`. A presigned PUT cannot hold
+   * the uploader to a size, so the coordinator compares the stored object against this before the key may
+   * become a source (`declaredSize`): a slot declared as 10 bytes that took 70 MiB is refused there.
+   */
+  uploadId(random: string, size: number): string {
+    return `${random}.${size}`;
+  },
 };
+
+/** The size an upload key's id declares (see `keys.uploadId`); undefined for keys that declare none. */
+export function declaredSize(key: string): number | undefined {
+  const match = /^uploads\/[^/]+\/[A-Za-z0-9_-]+\.(\d{1,15})\/[^/]+$/.exec(key);
+  return match ? Number(match[1]) : undefined;
+}
 
 /** A file name reduced to characters that are safe in an object key and a URL path segment. */
 export function safeName(name: string): string {

@@ -1,12 +1,16 @@
 /**
  * Webhook signatures: the coordinator signs each webhook POST, a receiver checks it. The signed text is
  * "<unix seconds>.<raw body>", so a body replayed under a fresh timestamp does not verify, and a receiver that
- * rejects old timestamps bounds how long a captured request stays usable.
+ * rejects old timestamps bounds how long a captured request stays usable. Within that window a replay is
+ * caught by the event id: the same in every attempt of one event (header imgc-event-id, and "id" in the
+ * signed body), so a receiver that remembers the ids it handled for the tolerance window handles each once.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 
 export const WEBHOOK_TIMESTAMP_HEADER = "imgc-timestamp";
 export const WEBHOOK_SIGNATURE_HEADER = "imgc-signature";
+/** The event's id, the same across retries: what a receiver deduplicates (and so rejects replays) by. */
+export const WEBHOOK_EVENT_ID_HEADER = "imgc-event-id";
 /** How old a timestamp verifyWebhook accepts by default. */
 export const WEBHOOK_TOLERANCE_S = 300;
 

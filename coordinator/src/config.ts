@@ -1,4 +1,4 @@
-import { int, loadConfig, logFields, natsFields, s3Fields, str } from "@imgc/common";
+import { ConfigError, int, loadConfig, logFields, natsFields, s3Fields, str } from "@imgc/common";
 
 const MiB = 1024 * 1024;
 
@@ -56,6 +56,37 @@ export const coordinatorSchema = {
     "",
     "when set, only URLs on these hosts, host:port, *.suffix or URL prefixes are fetched at all (comma-separated)",
   ),
+  fetchPorts: str(
+    "IMGC_FETCH_PORTS",
+    "80,443",
+    "the ports fetched URLs may name (comma-separated); others only from a host:port or URL prefix the allow lists name",
+  ),
+  fetchMaxConcurrent: int(
+    "IMGC_FETCH_MAX_CONCURRENT",
+    32,
+    1,
+    10_000,
+    "fetches (manifests, images, webhooks) in flight at once across the coordinator",
+  ),
+  tenantMaxOpenJobs: int(
+    "IMGC_TENANT_MAX_OPEN_JOBS",
+    100,
+    0,
+    1_000_000,
+    "jobs one tenant may have open (not yet ended); 0 means no limit",
+  ),
+  tenantMaxOpenItems: int(
+    "IMGC_TENANT_MAX_OPEN_ITEMS",
+    1_000_000,
+    0,
+    1_000_000_000,
+    "images one tenant may have still to do across its open jobs; 0 means no limit",
+  ),
+  sourceReaders: str(
+    "IMGC_SOURCE_READERS",
+    "",
+    "internal-service identities whose jobs may read outside their tenant's folders and other buckets (comma-separated)",
+  ),
   fetchMaxBytes: int("IMGC_FETCH_MAX_BYTES", 64 * MiB, 1, 2 ** 40, "the most bytes of one fetched manifest or image"),
   fetchTimeoutMs: int("IMGC_FETCH_TIMEOUT_MS", 15_000, 100, 600_000, "the most time one URL fetch may take"),
   webhookSecret: str("IMGC_WEBHOOK_SECRET", "", "the HMAC-SHA256 key webhooks are signed with"),
@@ -79,6 +110,22 @@ export interface ChunkLimits {
   maxItems: number;
   maxBytes: number;
   minCount: number;
+}
+
+/** IMGC_FETCH_PORTS as port numbers; anything else is a ConfigError naming the entry. */
+export function fetchPortList(raw: string): number[] {
+  const problems: string[] = [];
+  const ports = listOf(raw).map((entry, index) => {
+    const port = /^\d{1,5}$/.test(entry) ? Number(entry) : 0;
+    if (port < 1 || port > 65_535) {
+      problems.push(
+        `Expected a port between 1 and 65535 for entry ${index + 1} of IMGC_FETCH_PORTS but received ${JSON.stringify(entry.slice(0, 16))}`,
+      );
+    }
+    return port;
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return ports;
 }
 
 /** A comma-separated list, empty entries dropped. */

@@ -45,9 +45,11 @@ import { createDispatcher } from "./scheduler/dispatcher.js";
 import { resumeAll } from "./scheduler/resume.js";
 import { createGuardedFetch, type FetchPolicy } from "./scheduler/ssrf-guard.js";
 import { createSubmitter } from "./scheduler/submit.js";
+import { createTenantQuota, type TenantQuota } from "./scheduler/tenant-quota.js";
 import { createUrlSources } from "./scheduler/url-sources.js";
 import { createClusterService, type LaneCounters } from "./services/cluster-service.js";
 import { createJobService } from "./services/job-service.js";
+import { sourceScopeFor } from "./validate.js";
 
 export const DISPATCH_BUCKET = "imgc-dispatch";
 /** Chunks a lane keeps ready for workers at least, however few are live (one may be starting). */
@@ -71,6 +73,10 @@ export interface CoordinatorSettings {
   fetch?: FetchPolicy;
   /** How webhooks are signed and retried. */
   webhook?: { secretFor: (tenant: string) => string; maxAttempts: number; baseDelayMs?: number };
+  /** Per-tenant quotas on open work (0: no limit). */
+  quota?: TenantQuota;
+  /** Internal-service identities that may read sources outside a tenant's folders (IMGC_SOURCE_READERS). */
+  sourceReaders?: readonly string[];
 }
 
 const defaultFetchPolicy: FetchPolicy = { allow: [], allowedHosts: [], maxBytes: 64 * 1024 * 1024, timeoutMs: 15_000 };
@@ -179,6 +185,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
       maxItems: settings.jobMaxItems,
       urls: (tenant, jobId) => createUrlSources({ guard, storage, tenant, jobId }),
       checkUrl: guard.check,
+      ...(settings.quota ? { quota: createTenantQuota(settings.quota, lifecycle) } : {}),
       ...(options.reservationWaitMs !== undefined ? { reservationWaitMs: options.reservationWaitMs } : {}),
     });
     const deadLetters = createDeadLetters({
@@ -201,6 +208,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
       events,
       storage,
       urlTtlS: settings.urlTtlS,
+      sourceScope: sourceScopeFor(settings.sourceReaders ?? []),
     });
     const clusterService = createClusterService({
       log,

@@ -15,7 +15,7 @@ import {
   natsReadiness,
   startHealthServer,
 } from "@imgc/common";
-import { listOf, loadCoordinatorConfig } from "./config.js";
+import { fetchPortList, listOf, loadCoordinatorConfig } from "./config.js";
 import { startCoordinator } from "./coordinator.js";
 import { webhookSecrets } from "./jobs/webhook.js";
 import { createCoordinatorMetrics } from "./metrics/coordinator-metrics.js";
@@ -62,7 +62,11 @@ async function main(): Promise<void> {
         allowedHosts: listOf(config.fetchAllowedHosts),
         maxBytes: config.fetchMaxBytes,
         timeoutMs: config.fetchTimeoutMs,
+        ports: fetchPortList(config.fetchPorts),
+        maxConcurrent: config.fetchMaxConcurrent,
       },
+      quota: { maxOpenJobs: config.tenantMaxOpenJobs, maxOpenItems: config.tenantMaxOpenItems },
+      sourceReaders: listOf(config.sourceReaders),
       webhook: {
         secretFor: webhookSecrets(config.webhookSecrets, config.webhookSecret),
         maxAttempts: config.webhookMaxAttempts,

@@ -17,3 +17,11 @@ export function tenantOf(context: HandlerContext): string {
   }
   return tenant;
 }
+
+/**
+ * The authenticated identity of the caller (an internal service's name), when the internal plane says who
+ * called; undefined until then, so that every caller is held to its tenant's folders.
+ */
+export function callerIdentity(_context: HandlerContext): string | undefined {
+  return undefined;
+}

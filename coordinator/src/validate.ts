@@ -2,8 +2,10 @@
  * SubmitJob validation: every problem in the request, named by its field, in one InvalidArgument.
  *
  * Sources are also checked against the tenant: in the cluster's bucket the folders uploads/, outputs/ and
- * reports/ hold one sub-folder per tenant, and a tenant reads only its own. The `default` tenant (internal
- * callers on the coordinator's private port) may also read the rest of the bucket and other buckets.
+ * reports/ hold one sub-folder per tenant, and a tenant reads only its own uploads/ and outputs/, whoever it
+ * is: `default` (dev mode) is a tenant like any other. Only a caller whose scope says `unscoped` (an internal
+ * service whose credential IMGC_SOURCE_READERS names, see docs/security.md) may also read the rest of the
+ * bucket and other buckets; never another tenant's folders.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
@@ -17,7 +19,23 @@ import {
   type Source,
   type SubmitJobRequest,
 } from "@imgc/proto";
-import { DEFAULT_TENANT } from "./tenant.js";
+
+/** What a caller may read as sources besides its own folders. */
+export interface SourceScope {
+  /** The rest of the cluster's bucket and other buckets (never another tenant's folders). */
+  unscoped: boolean;
+}
+
+const SCOPED: SourceScope = { unscoped: false };
+
+/**
+ * IMGC_SOURCE_READERS: the internal-service identities (comma-separated credential names) whose jobs may read
+ * outside their tenant's folders. Empty by default: nobody may.
+ */
+export function sourceScopeFor(readers: readonly string[]): (identity: string | undefined) => SourceScope {
+  const allowed = new Set(readers);
+  return (identity) => ({ unscoped: identity !== undefined && allowed.has(identity) });
+}
 
 export const MAX_SOURCES = 10_000;
 /** The most pixels a resize box may ask for: the workers' default IMGC_MAX_PIXELS. */
@@ -30,7 +48,7 @@ function isEnumValue(enumObject: object, value: number): boolean {
 }
 
 /** Why `key` (or, as a prefix, every key under it) is off limits to the tenant; null when it is allowed. */
-export function keyProblem(key: string, tenant: string, isPrefix: boolean): string | null {
+export function keyProblem(key: string, tenant: string, isPrefix: boolean, scope: SourceScope = SCOPED): string | null {
   if (key.split("/").includes("..")) return "must not contain '..'";
   for (const area of TENANT_AREAS) {
     const own = `${area}${tenant}/`;
@@ -39,13 +57,13 @@ export function keyProblem(key: string, tenant: string, isPrefix: boolean): stri
       return `covers ${area}, which holds other tenants' objects; use ${own}`;
     }
   }
-  if (tenant !== DEFAULT_TENANT && !key.startsWith(`uploads/${tenant}/`) && !key.startsWith(`outputs/${tenant}/`)) {
+  if (!scope.unscoped && !key.startsWith(`uploads/${tenant}/`) && !key.startsWith(`outputs/${tenant}/`)) {
     return `must be under uploads/${tenant}/ or outputs/${tenant}/`;
   }
   return null;
 }
 
-function sourceProblems(sources: readonly Source[], tenant: string, bucket: string): string[] {
+function sourceProblems(sources: readonly Source[], tenant: string, bucket: string, scope: SourceScope): string[] {
   const problems: string[] = [];
   if (sources.length === 0) problems.push("sources: at least one source is required");
   if (sources.length > MAX_SOURCES)
@@ -57,7 +75,7 @@ function sourceProblems(sources: readonly Source[], tenant: string, bucket: stri
         const key = source.kind.value;
         if (!key || key.endsWith("/")) problems.push(`${where}.upload_key: expected an object key`);
         else {
-          const problem = keyProblem(key, tenant, false);
+          const problem = keyProblem(key, tenant, false, scope);
           if (problem) problems.push(`${where}.upload_key: ${problem}`);
         }
         break;
@@ -67,10 +85,9 @@ function sourceProblems(sources: readonly Source[], tenant: string, bucket: stri
         if (other && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(other)) {
           problems.push(`${where}.s3_prefix.bucket: expected a bucket name but received ${JSON.stringify(other)}`);
         } else if (other && other !== bucket) {
-          if (tenant !== DEFAULT_TENANT)
-            problems.push(`${where}.s3_prefix.bucket: only the cluster's bucket is allowed`);
+          if (!scope.unscoped) problems.push(`${where}.s3_prefix.bucket: only the cluster's bucket is allowed`);
         } else {
-          const problem = keyProblem(prefix, tenant, true);
+          const problem = keyProblem(prefix, tenant, true, scope);
           if (problem) problems.push(`${where}.s3_prefix.prefix: ${problem}`);
         }
         break;
@@ -168,8 +185,13 @@ function webhookProblem(url: string): string | null {
 }
 
 /** Throws InvalidArgument listing every problem of the request. */
-export function validateSubmit(request: SubmitJobRequest, tenant: string, bucket: string): void {
-  const problems = [...sourceProblems(request.sources, tenant, bucket), ...optionProblems(request.options)];
+export function validateSubmit(
+  request: SubmitJobRequest,
+  tenant: string,
+  bucket: string,
+  scope: SourceScope = SCOPED,
+): void {
+  const problems = [...sourceProblems(request.sources, tenant, bucket, scope), ...optionProblems(request.options)];
   if (!isEnumValue(Priority, request.priority)) problems.push(`priority: unknown value ${request.priority}`);
   if (request.idempotencyKey.length > 256) problems.push("idempotency_key: at most 256 characters");
   if (request.label.length > 256) problems.push("label: at most 256 characters");

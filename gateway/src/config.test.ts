@@ -13,8 +13,8 @@ function problems(env: Record<string, string>): string[] {
 }
 
 describe("gateway configuration", () => {
-  test("defaults: ports 8080/8081, 64 MiB uploads, web/dist, dev mode, the vite dev origin", () => {
-    const config = loadGatewayConfig({});
+  test("defaults: ports 8080/8081, 64 MiB uploads, web/dist, the vite dev origin (dev mode asked for)", () => {
+    const config = loadGatewayConfig({ IMGC_DEV_MODE: "1" });
     expect(config).toMatchObject({
       host: "127.0.0.1",
       port: 8080,
@@ -27,12 +27,35 @@ describe("gateway configuration", () => {
     expect(config.apiKeys.size).toBe(0);
   });
 
+  test("secure by default: no keys and no IMGC_DEV_MODE is refused, naming both settings", () => {
+    expect(problems({})).toEqual([
+      'Expected IMGC_API_KEYS (key:tenant,...) but received none; set it, or IMGC_DEV_MODE=1 to serve everyone as tenant "default" (development only)',
+    ]);
+    expect(problems({ IMGC_DEV_MODE: "0" })).toHaveLength(1);
+    expect(problems({ IMGC_API_KEYS: "0123456789abcdef:acme" })).toEqual([]);
+  });
+
+  test("keys shorter than 16 characters are refused, and operator keys must not be tenants' keys", () => {
+    expect(problems({ IMGC_API_KEYS: "short:acme" })).toEqual([
+      "Expected a key of at least 16 characters for entry 1 of IMGC_API_KEYS but received 5",
+    ]);
+    expect(problems({ IMGC_API_KEYS: "0123456789abcdef:acme", IMGC_OPERATOR_KEYS: "0123456789abcdef,tiny" })).toEqual([
+      "Expected operator keys distinct from IMGC_API_KEYS but entry 1 is also a tenant's",
+      "Expected a key of at least 16 characters for entry 2 of IMGC_OPERATOR_KEYS but received 4",
+    ]);
+    const config = loadGatewayConfig({
+      IMGC_API_KEYS: "0123456789abcdef:acme",
+      IMGC_OPERATOR_KEYS: "fedcba9876543210-op",
+    });
+    expect(config.operatorKeys).toEqual(["fedcba9876543210-op"]);
+  });
+
   test("IMGC_API_KEYS maps keys to tenants; a key may itself contain colons", () => {
-    const { keys, problems: found } = parseApiKeys(" k1:acme , a:b:c:beta,");
+    const { keys, problems: found } = parseApiKeys(" k1-0123456789abcdef:acme , a:b:c-0123456789abcdef:beta,");
     expect(found).toEqual([]);
     expect([...keys]).toEqual([
-      ["k1", "acme"],
-      ["a:b:c", "beta"],
+      ["k1-0123456789abcdef", "acme"],
+      ["a:b:c-0123456789abcdef", "beta"],
     ]);
   });
 
@@ -40,7 +63,7 @@ describe("gateway configuration", () => {
     const found = problems({
       IMGC_GATEWAY_PORT: "http",
       IMGC_MAX_UPLOAD_BYTES: "0",
-      IMGC_API_KEYS: "supersecret,k2:bad tenant,k3:ok,k3:again",
+      IMGC_API_KEYS: "supersecret,k2:bad tenant,k3-0123456789abcdef:ok,k3-0123456789abcdef:again",
       IMGC_CORS_ORIGINS: "localhost:5173,https://ok.example/path",
     });
     expect(found).toEqual([

@@ -6,6 +6,7 @@
  */
 import {
   addresses,
+  bool,
   ConfigError,
   type ConfigOf,
   int,
@@ -41,18 +42,44 @@ export const gatewaySchema = {
   ),
   rateLimitBurst: int("IMGC_RATE_LIMIT_BURST", 100, 0, 1_000_000, "requests a caller may make at once; 0 disables"),
   webDir: str("IMGC_WEB_DIR", "web/dist", "the built web client, served at / when the folder exists"),
-  apiKeys: str("IMGC_API_KEYS", "", "comma-separated key:tenant pairs; empty runs the gateway in dev mode"),
+  apiKeys: str("IMGC_API_KEYS", "", "comma-separated key:tenant pairs (keys of 16 characters or more)"),
+  operatorKeys: str("IMGC_OPERATOR_KEYS", "", "comma-separated operator keys: GET /v1/cluster and GET /metrics"),
+  devMode: bool(
+    "IMGC_DEV_MODE",
+    false,
+    'with no IMGC_API_KEYS, serve everyone as tenant "default" (development only); without it the gateway refuses to start keyless',
+  ),
+  requestTimeoutMs: int(
+    "IMGC_REQUEST_TIMEOUT_MS",
+    300_000,
+    1_000,
+    3_600_000,
+    "the most time a request (an upload included) may take to arrive; slower ones are cut off",
+  ),
+  maxZipsPerKey: int("IMGC_MAX_ZIPS_PER_KEY", 2, 1, 1_000, "results.zip downloads one API key may run at once"),
+  maxWatchesPerKey: int(
+    "IMGC_MAX_WATCHES_PER_KEY",
+    16,
+    1,
+    10_000,
+    "WatchJob streams one API key may hold open at once",
+  ),
   corsOrigins: str("IMGC_CORS_ORIGINS", "http://localhost:5173", "comma-separated origins allowed by CORS, or *"),
 };
 
-export interface GatewayConfig extends Omit<ConfigOf<typeof gatewaySchema>, "apiKeys" | "corsOrigins"> {
-  /** API key → tenant. Empty: dev mode, every caller is tenant "default". */
+export interface GatewayConfig
+  extends Omit<ConfigOf<typeof gatewaySchema>, "apiKeys" | "operatorKeys" | "corsOrigins"> {
+  /** API key → tenant. Empty only with IMGC_DEV_MODE: every caller is tenant "default". */
   readonly apiKeys: ReadonlyMap<string, string>;
+  /** Keys that may read the cluster view and /metrics. */
+  readonly operatorKeys: readonly string[];
   /** Origins allowed to call from a browser; "*" allows any. */
   readonly corsOrigins: readonly string[];
 }
 
 const TENANT = /^[A-Za-z0-9_-]{1,64}$/;
+/** Shorter keys can be guessed; 16 random characters are far beyond it. */
+export const MIN_KEY_LENGTH = 16;
 
 /** Parses `key:tenant,key:tenant`. Problems never quote a key: they are secrets. */
 export function parseApiKeys(raw: string): { keys: Map<string, string>; problems: string[] } {
@@ -70,12 +97,39 @@ export function parseApiKeys(raw: string): { keys: Map<string, string>; problems
       problems.push(
         `Expected key:tenant (tenant of 1 to 64 characters [A-Za-z0-9_-]) for entry ${index + 1} of IMGC_API_KEYS but received ${colon <= 0 ? "no key:tenant pair" : `tenant ${JSON.stringify(tenant)}`}`,
       );
+    } else if (key.length < MIN_KEY_LENGTH) {
+      problems.push(
+        `Expected a key of at least ${MIN_KEY_LENGTH} characters for entry ${index + 1} of IMGC_API_KEYS but received ${key.length}`,
+      );
     } else if (keys.has(key)) {
       problems.push(`Expected distinct keys in IMGC_API_KEYS but entry ${index + 1} repeats an earlier key`);
     } else {
       keys.set(key, tenant);
     }
   });
+  return { keys, problems };
+}
+
+/** Parses IMGC_OPERATOR_KEYS: keys alone, as long as tenant keys, none of them also a tenant's. */
+export function parseOperatorKeys(
+  raw: string,
+  tenantKeys: ReadonlyMap<string, string>,
+): { keys: string[]; problems: string[] } {
+  const keys: string[] = [];
+  const problems: string[] = [];
+  raw
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "")
+    .forEach((key, index) => {
+      if (key.length < MIN_KEY_LENGTH) {
+        problems.push(
+          `Expected a key of at least ${MIN_KEY_LENGTH} characters for entry ${index + 1} of IMGC_OPERATOR_KEYS but received ${key.length}`,
+        );
+      } else if (tenantKeys.has(key)) {
+        problems.push(`Expected operator keys distinct from IMGC_API_KEYS but entry ${index + 1} is also a tenant's`);
+      } else keys.push(key);
+    });
   return { keys, problems };
 }
 
@@ -114,8 +168,18 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     problems.push(...err.problems);
   }
   const apiKeys = parseApiKeys(gatewaySchema.apiKeys.parse(env[gatewaySchema.apiKeys.env]));
+  const operators = parseOperatorKeys(
+    gatewaySchema.operatorKeys.parse(env[gatewaySchema.operatorKeys.env]),
+    apiKeys.keys,
+  );
   const cors = parseCorsOrigins(gatewaySchema.corsOrigins.parse(env[gatewaySchema.corsOrigins.env]));
-  problems.push(...apiKeys.problems, ...cors.problems);
+  problems.push(...apiKeys.problems, ...operators.problems, ...cors.problems);
+  // Secure by default: a gateway with no keys would serve everyone, so it starts keyless only when told to.
+  if (base !== undefined && !base.devMode && apiKeys.keys.size === 0 && apiKeys.problems.length === 0) {
+    problems.push(
+      'Expected IMGC_API_KEYS (key:tenant,...) but received none; set it, or IMGC_DEV_MODE=1 to serve everyone as tenant "default" (development only)',
+    );
+  }
   if (base === undefined || problems.length > 0) throw new ConfigError(problems);
-  return { ...base, apiKeys: apiKeys.keys, corsOrigins: cors.origins };
+  return { ...base, apiKeys: apiKeys.keys, operatorKeys: operators.keys, corsOrigins: cors.origins };
 }

@@ -5,6 +5,7 @@
  */
 import { ConfigError, connectNats, createLogger, createStorage } from "@imgc/common";
 import { loadGatewayConfig } from "./config.js";
+import { originOf } from "./plugins/security-headers.js";
 import { build } from "./server.js";
 import {
   checkCoordinatorHealth,
@@ -42,7 +43,12 @@ const gateway = await build({
   cluster: createClusterClient(transport),
   storage,
   apiKeys: config.apiKeys,
+  operatorKeys: config.operatorKeys,
   maxUploadBytes: config.maxUploadBytes,
+  requestTimeoutMs: config.requestTimeoutMs,
+  maxZipsPerKey: config.maxZipsPerKey,
+  maxWatchesPerKey: config.maxWatchesPerKey,
+  s3Origin: originOf(config.s3PublicEndpoint || config.s3Endpoint),
   rateLimit: { perSecond: config.rateLimitRps, burst: config.rateLimitBurst },
   corsOrigins: config.corsOrigins,
   webDir: config.webDir,
@@ -58,7 +64,7 @@ const gateway = await build({
 
 if (config.apiKeys.size === 0) {
   log.warn(
-    'DEV MODE: IMGC_API_KEYS is empty, so the gateway accepts every caller, unauthenticated, as tenant "default". Set IMGC_API_KEYS=key:tenant,... before exposing it.',
+    'DEV MODE (IMGC_DEV_MODE=1, no IMGC_API_KEYS): the gateway accepts every caller, unauthenticated, as tenant "default" and as an operator. Never expose it; set IMGC_API_KEYS=key:tenant,... instead.',
   );
 }
 

@@ -26,6 +26,7 @@ import { TENANT_HEADER } from "./services/job-service.js";
 const log = createLogger("gateway-test", "silent");
 const run = promisify(execFile);
 const KEY = "test-key-1";
+const OPERATOR_KEY = "operator-key-1";
 
 let gateway: Gateway;
 let httpBase: string;
@@ -109,6 +110,7 @@ beforeAll(async () => {
       s3: async () => {},
     },
     apiKeys: new Map([[KEY, "acme"]]),
+    operatorKeys: [OPERATOR_KEY],
     maxUploadBytes: 1000,
     corsOrigins: ["http://localhost:5173"],
     webDir,
@@ -177,7 +179,7 @@ describe("gRPC over HTTP/2", () => {
       for (let i = 0; i < 6; i++) yield { part: { case: "chunk", value: new Uint8Array(100) } } as UploadImageRequest;
     }
     const response = await client.uploadImage(messages(), auth);
-    expect(response.key).toMatch(/^uploads\/acme\/[A-Za-z0-9_-]+\/tiny\.png$/);
+    expect(response.key).toMatch(/^uploads\/acme\/[A-Za-z0-9_-]+\.\d+\/tiny\.png$/);
     expect(response.size).toBe(600n);
     expect(stored.get(response.key)).toBe(600);
   });
@@ -228,7 +230,7 @@ describe("PUT /v1/uploads/:name", () => {
     );
     expect(res.status).toBe(200);
     const body = JSON.parse(res.body) as { key: string; size: number };
-    expect(body.key).toMatch(/^uploads\/acme\/[A-Za-z0-9_-]+\/photo\.jpg$/);
+    expect(body.key).toMatch(/^uploads\/acme\/[A-Za-z0-9_-]+\.\d+\/photo\.jpg$/);
     expect(body.size).toBe(700);
     expect(stored.get(body.key)).toBe(700);
   });
@@ -354,7 +356,7 @@ describe("gRPC server reflection", () => {
 
 describe("GET /v1/cluster", () => {
   test("workers, lanes and active jobs as JSON, 64-bit counters as numbers, every field present", async () => {
-    const res = await request("GET", "/v1/cluster", auth.headers);
+    const res = await request("GET", "/v1/cluster", { authorization: `Bearer ${OPERATOR_KEY}` });
     expect(res.status).toBe(200);
     expect(res.headers["content-type"]).toMatch(/^application\/json/);
     const body = JSON.parse(res.body);
@@ -375,6 +377,16 @@ describe("GET /v1/cluster", () => {
       { priority: "PRIORITY_NORMAL", pending: 7, ackPending: 2, redelivered: 1 },
     ]);
     expect((await request("GET", "/v1/cluster")).status).toBe(401);
+  });
+
+  test("a tenant's key is 403: hosts, pids and other tenants' job ids are for operators only", async () => {
+    const res = await request("GET", "/v1/cluster", auth.headers);
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body)).toEqual({
+      code: "permission_denied",
+      message: "this needs an operator key (IMGC_OPERATOR_KEYS)",
+    });
+    expect(res.body).not.toContain("worker-1");
   });
 });
 
@@ -429,7 +441,12 @@ describe("rate limit", () => {
   });
 
   test("plain HTTP over the limit is 429 rate_limited with Retry-After; another key has its own bucket", async () => {
-    const get = (key: string) => fetch(`${limitedHttp}/v1/cluster`, bearer(key));
+    const get = (key: string) =>
+      fetch(`${limitedHttp}/v1/uploads/a.png`, {
+        method: "PUT",
+        body: "1",
+        headers: { authorization: `Bearer ${key}` },
+      });
     expect((await get(keys.a)).status).toBe(200);
     expect((await get(keys.a)).status).toBe(200);
     const over = await get(keys.a);
@@ -546,5 +563,103 @@ describe("shutdown", () => {
     session.abort();
     await closed;
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});
+
+describe("long calls and slow clients", () => {
+  const key = "slow-key-0123456789";
+  const other = "other-key-0123456789";
+  let own: Gateway;
+  let grpcBase: string;
+  let session: Http2SessionManager;
+  /** Resolves the uploads that never send their bytes, once the test is done with them. */
+  let finishUploads = () => {};
+
+  beforeAll(async () => {
+    own = await build({
+      log,
+      coordinator: createClient(
+        JobService,
+        createRouterTransport(({ service }) =>
+          service(JobService, {
+            async *watchJob(request, context) {
+              yield { event: { sequence: 1n, jobId: request.jobId } };
+              // Open until the caller goes.
+              await new Promise((_, reject) =>
+                context.signal.addEventListener("abort", () => reject(context.signal.reason)),
+              );
+            },
+          }),
+        ),
+      ),
+      cluster: createClient(
+        ClusterService,
+        createRouterTransport(() => {}),
+      ),
+      storage: {
+        async putStream(_key: string, body: Readable) {
+          for await (const _ of body) {
+          }
+        },
+        presignPut: async () => "",
+        getStream: async () => Readable.from([]),
+      },
+      checks: {},
+      apiKeys: new Map([
+        [key, "acme"],
+        [other, "acme"],
+      ]),
+      maxUploadBytes: 1000,
+      corsOrigins: [],
+      maxWatchesPerKey: 2,
+      requestTimeoutMs: 1_000,
+    });
+    grpcBase = await own.grpc.listen({ host: "127.0.0.1", port: 0 });
+    session = new Http2SessionManager(grpcBase);
+  });
+
+  afterAll(async () => {
+    finishUploads();
+    session?.abort();
+    await Promise.all([own?.http.close(), own?.grpc.close()]);
+  });
+
+  test("one key holds at most IMGC_MAX_WATCHES_PER_KEY WatchJob streams; another key has its own", async () => {
+    const client = createClient(JobService, createGrpcTransport({ baseUrl: grpcBase, sessionManager: session }));
+    const controller = new AbortController();
+    const watch = (as: string) =>
+      client
+        .watchJob({ jobId: "j" }, { headers: { authorization: `Bearer ${as}` }, signal: controller.signal })
+        [Symbol.asyncIterator]();
+    try {
+      const open = [watch(key), watch(key)];
+      for (const stream of open) expect((await stream.next()).value?.event?.sequence).toBe(1n);
+      const third = await rejection(watch(key).next());
+      expect([third.code, third.rawMessage]).toEqual([
+        Code.ResourceExhausted,
+        "too many WatchJob streams open for this API key; close one first",
+      ]);
+      expect((await watch(other).next()).value?.event?.sequence).toBe(1n);
+    } finally {
+      controller.abort();
+    }
+  });
+
+  test("an upload that dribbles is cut off at the request timeout, DeadlineExceeded", async () => {
+    const client = createClient(JobService, createGrpcTransport({ baseUrl: grpcBase, sessionManager: session }));
+    const stalled = new Promise<void>((resolve) => {
+      finishUploads = resolve;
+    });
+    async function* messages(): AsyncGenerator<UploadImageRequest> {
+      yield { part: { case: "header", value: { name: "drip.jpg", size: 100n } } } as UploadImageRequest;
+      yield { part: { case: "chunk", value: new Uint8Array(1) } } as UploadImageRequest;
+      // The other 99 bytes never come.
+      await stalled;
+    }
+    const err = await rejection(client.uploadImage(messages(), { headers: { authorization: `Bearer ${key}` } }));
+    expect([err.code, err.rawMessage]).toEqual([
+      Code.DeadlineExceeded,
+      '"drip.jpg" did not arrive within 1000 ms; upload it faster or in smaller files',
+    ]);
   });
 });

@@ -21,10 +21,12 @@ import fastify, {
   type RawServerBase,
 } from "fastify";
 import { authGate, createAuthenticator } from "./plugins/auth.js";
+import { createCallerSlots } from "./plugins/caller-slots.js";
 import { cors } from "./plugins/cors.js";
 import { concealUnexpectedErrors, installErrorHandler } from "./plugins/errors.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./plugins/metrics.js";
 import { createRateLimiter, type RateLimit } from "./plugins/rate-limit.js";
+import { securityHeaders } from "./plugins/security-headers.js";
 import { staticWeb } from "./plugins/static-web.js";
 import { traceCalls } from "./plugins/trace.js";
 import { clusterRoutes } from "./routes/cluster.js";
@@ -44,8 +46,18 @@ export interface GatewayDeps {
   storage: UploadStorage & Pick<Storage, "getStream">;
   /** Readiness checks by name (coordinator, nats, s3). */
   checks: Record<string, Check>;
-  /** API key → tenant; empty for dev mode. */
+  /** API key → tenant; empty for dev mode (main.ts allows that only with IMGC_DEV_MODE). */
   apiKeys: ReadonlyMap<string, string>;
+  /** Keys that may read GET /v1/cluster and GET /metrics (in dev mode, everyone may). */
+  operatorKeys?: readonly string[];
+  /** The most time a request may take to arrive (HTTP/1.1), and an upload to stream in (every path). */
+  requestTimeoutMs?: number;
+  /** results.zip downloads one caller may run at once (2 by default). */
+  maxZipsPerKey?: number;
+  /** WatchJob streams one caller may hold open at once (16 by default). */
+  maxWatchesPerKey?: number;
+  /** The S3 origin browsers are sent to (presigned URLs), allowed by the web client's CSP. */
+  s3Origin?: string | undefined;
   maxUploadBytes: number;
   /** Per API key (per tenant in dev mode); absent or 0 disables it. */
   rateLimit?: RateLimit;
@@ -73,19 +85,29 @@ export interface Gateway {
 const READ_MAX_BYTES = 4 * 1024 * 1024;
 
 export async function build(deps: GatewayDeps): Promise<Gateway> {
-  const authenticate = createAuthenticator(
-    deps.apiKeys,
-    createRateLimiter(deps.rateLimit ?? { perSecond: 0, burst: 0 }),
-  );
+  const auth = createAuthenticator({
+    apiKeys: deps.apiKeys,
+    operatorKeys: deps.operatorKeys ?? [],
+    admit: createRateLimiter(deps.rateLimit ?? { perSecond: 0, burst: 0 }),
+    log: deps.log,
+  });
+  const authenticate = auth.tenant;
+  const requestTimeoutMs = deps.requestTimeoutMs ?? 300_000;
   const metrics = deps.metrics ?? createGatewayMetrics();
   const uploads = createUploads({
     storage: metrics.storage(deps.storage),
     maxUploadBytes: deps.maxUploadBytes,
+    timeoutMs: requestTimeoutMs,
     log: deps.log,
   });
   const service = metrics.rpc.instrument(
     JobService,
-    createJobService({ coordinator: deps.coordinator, uploads, log: deps.log }),
+    createJobService({
+      coordinator: deps.coordinator,
+      uploads,
+      log: deps.log,
+      watches: createCallerSlots(deps.maxWatchesPerKey ?? 16),
+    }),
   );
   const reflection = reflectionRoutes([JobService]);
   // Fresh options per instance: the plugin keeps state (its shutdown signal) in them. Reflection is a
@@ -103,10 +125,12 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
   });
 
   // File names travel in the upload path; allow long ones (the stored key shortens them).
-  const http = fastify({ logger: false, routerOptions: { maxParamLength: 1024 } });
+  // requestTimeout: a request that dribbles in (a slow-drip upload holding an S3 PUT open) is cut off.
+  const http = fastify({ logger: false, routerOptions: { maxParamLength: 1024 }, requestTimeout: requestTimeoutMs });
   logRequests(http, deps.log);
-  metrics.observe(http, { port: "http", serve: true });
+  metrics.observe(http, { port: "http", serve: true, authorize: auth.operator });
   installErrorHandler(http, deps.log);
+  securityHeaders(http, { s3Origin: deps.s3Origin });
   cors(http, { origins: deps.corsOrigins });
   healthRoutes(http, { checks: deps.checks, log: deps.log });
   uploadRoutes(http, {
@@ -116,14 +140,20 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
     ...(deps.spoolDir === undefined ? {} : { spoolDir: deps.spoolDir }),
   });
   const openResults = createResultsReader({ coordinator: deps.coordinator, log: deps.log });
-  resultRoutes(http, { openResults, storage: deps.storage, authenticate, log: deps.log });
-  clusterRoutes(http, { cluster: deps.cluster, authenticate, log: deps.log });
+  resultRoutes(http, {
+    openResults,
+    storage: deps.storage,
+    authenticate,
+    log: deps.log,
+    zips: createCallerSlots(deps.maxZipsPerKey ?? 2),
+  });
+  clusterRoutes(http, { cluster: deps.cluster, authorize: auth.operator, log: deps.log });
   await http.register(fastifyConnectPlugin, connectOptions(false));
   const web = deps.webDir !== undefined && (await staticWeb(http, deps.webDir));
 
   const grpc = fastify({ logger: false, http2: true });
   logRequests(grpc, deps.log);
-  metrics.observe(grpc, { port: "grpc", serve: false });
+  metrics.observe(grpc, { port: "grpc", serve: false, authorize: auth.operator });
   installErrorHandler(grpc, deps.log);
   healthRoutes(grpc, { checks: deps.checks, log: deps.log });
   await grpc.register(fastifyConnectPlugin, connectOptions(true));

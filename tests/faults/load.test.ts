@@ -26,9 +26,9 @@ import {
 } from "./fault-kit.js";
 
 const TENANTS = [
-  { tenant: "tenant-a", key: "key-a", jobs: 4 },
-  { tenant: "tenant-b", key: "key-b", jobs: 3 },
-  { tenant: "tenant-c", key: "key-c", jobs: 3 },
+  { tenant: "tenant-a", key: "key-a-0123456789abcdef", jobs: 4 },
+  { tenant: "tenant-b", key: "key-b-0123456789abcdef", jobs: 3 },
+  { tenant: "tenant-c", key: "key-c-0123456789abcdef", jobs: 3 },
 ] as const;
 const JOB_ITEMS = 200;
 

@@ -115,6 +115,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       IMGC_S3_BUCKET: s3.bucket,
       IMGC_S3_REGION: "us-east-1",
       IMGC_COORDINATOR_URL: coordinatorSlots.join(","),
+      // The public API without keys, unless a test sets IMGC_API_KEYS (the gateway refuses to start keyless without it).
+      IMGC_DEV_MODE: "1",
       ...testTimings,
       ...options.env,
     };

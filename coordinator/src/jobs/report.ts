@@ -24,8 +24,9 @@ const CSV_COLUMNS = [
 
 function csvCell(value: string | number): string {
   const text = String(value);
-  // Quote anything a spreadsheet could misread; a leading = + - @ would run as a formula.
-  const guarded = /^[=+\-@]/.test(text) ? `'${text}` : text;
+  // Quote anything a spreadsheet could misread; a leading = + - @ (or tab or CR, which some strip before
+  // parsing) would run as a formula, as in the gateway's report.
+  const guarded = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
   return /[",\n\r]/.test(guarded) ? `"${guarded.replaceAll('"', '""')}"` : guarded;
 }
 

@@ -43,11 +43,15 @@ function jobFor(url: string) {
   return create(JobSchema, { id: "job1", tenant: "acme", state: JobState.COMPLETED, webhookUrl: url });
 }
 
-function webhooks(options: { allow?: string[]; secrets?: string; maxAttempts?: number } = {}) {
+function webhooks(options: { allow?: string[]; secrets?: string; fallback?: string; maxAttempts?: number } = {}) {
   return createWebhooks({
     log,
-    guard: createGuardedFetch({ ...policy, allow: options.allow ?? policy.allow }),
-    secretFor: webhookSecrets(options.secrets ?? "acme:s3cret", "fallback"),
+    guard: createGuardedFetch({
+      ...policy,
+      allow: options.allow ?? policy.allow,
+      ports: [(server?.address() as AddressInfo | null)?.port ?? 80],
+    }),
+    secretFor: webhookSecrets(options.secrets ?? "acme:s3cret", options.fallback ?? "fallback"),
     maxAttempts: options.maxAttempts ?? 4,
     baseDelayMs: 20,
   });
@@ -60,12 +64,20 @@ describe("webhooks", () => {
     expect(received).toHaveLength(1);
     const [request] = received as [Received];
     expect(JSON.parse(request.body)).toMatchObject({
+      id: "job1.job.finished",
       event: "job.finished",
       job: { id: "job1", tenant: "acme", state: "JOB_STATE_COMPLETED" },
     });
     expect(request.headers["imgc-signature"]).toMatch(/^v1=[0-9a-f]{64}$/);
     expect(verifyWebhook("s3cret", request.headers, request.body)).toBe(true);
     expect(verifyWebhook("fallback", request.headers, request.body)).toBe(false);
+    expect(request.headers["imgc-event-id"]).toBe("job1.job.finished");
+  });
+
+  it("sends nothing unsigned: a tenant without a secret gets no webhook", async () => {
+    const { url, received } = await receiver([200]);
+    expect(await webhooks({ secrets: "globex:other", fallback: "" }).notify(jobFor(url))).toBe(false);
+    expect(received).toHaveLength(0);
   });
 
   it("signs with IMGC_WEBHOOK_SECRET for tenants without their own", async () => {
@@ -83,6 +95,10 @@ describe("webhooks", () => {
     expect(gaps[1]).toBeGreaterThanOrEqual(38);
     expect(gaps[2]).toBeGreaterThanOrEqual(78);
     for (const request of received) expect(verifyWebhook("s3cret", request.headers, request.body)).toBe(true);
+    // Every attempt is the same event: a receiver deduplicating by id handles it once.
+    expect(new Set(received.map((request) => request.headers["imgc-event-id"]))).toEqual(
+      new Set(["job1.job.finished"]),
+    );
   });
 
   it("gives up on a client error at once, and after maxAttempts on server errors", async () => {

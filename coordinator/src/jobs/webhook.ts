@@ -1,16 +1,26 @@
 /**
  * The job's webhook: POSTed once when the job ends, signed, retried with backoff, never blocking the job. The
  * URL goes through the SSRF guard like any other URL the coordinator fetches for a caller.
+ *
+ * Signed always: a tenant with no secret (neither in IMGC_WEBHOOK_SECRETS nor IMGC_WEBHOOK_SECRET) gets no
+ * webhook at all, and a warning says which setting is missing; an unsigned POST would be forgeable by anyone
+ * who learns the receiver's URL. Each event carries an id, the same in every attempt, for replay protection.
  */
 import { toJson } from "@bufbuild/protobuf";
-import { type Logger, signWebhook, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER } from "@imgc/common";
+import {
+  type Logger,
+  signWebhook,
+  WEBHOOK_EVENT_ID_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+} from "@imgc/common";
 import { type Job, JobSchema } from "@imgc/proto";
 import { FetchError, type GuardedFetch } from "../scheduler/ssrf-guard.js";
 
 export interface WebhookDeps {
   log: Logger;
   guard: Pick<GuardedFetch, "request">;
-  /** The tenant's signing secret; "" sends the webhook unsigned. */
+  /** The tenant's signing secret; "" means none, and then no webhook is sent. */
   secretFor: (tenant: string) => string;
   /** Attempts in all (IMGC_WEBHOOK_MAX_ATTEMPTS). */
   maxAttempts?: number;
@@ -36,17 +46,17 @@ export function createWebhooks(deps: WebhookDeps) {
   const baseDelayMs = deps.baseDelayMs ?? 1_000;
 
   /** The status of one signed POST (a fresh timestamp each attempt, so late retries still verify). */
-  async function post(job: Job, body: string): Promise<number> {
+  async function post(job: Job, eventId: string, secret: string, body: string): Promise<number> {
     const timestamp = Math.floor(Date.now() / 1000);
-    const secret = deps.secretFor(job.tenant);
     const response = await guard.request(job.webhookUrl, {
       method: "POST",
       anyStatus: true,
       headers: {
         "content-type": "application/json",
         "x-imgc-job": job.id,
+        [WEBHOOK_EVENT_ID_HEADER]: eventId,
         [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
-        ...(secret ? { [WEBHOOK_SIGNATURE_HEADER]: signWebhook(secret, timestamp, body) } : {}),
+        [WEBHOOK_SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
       },
       body,
     });
@@ -58,11 +68,21 @@ export function createWebhooks(deps: WebhookDeps) {
     /** Resolves true once the receiver answered 2xx, false when it gave up. */
     notify(job: Job): Promise<boolean> {
       if (!job.webhookUrl) return Promise.resolve(false);
-      const body = JSON.stringify({ event: WEBHOOK_EVENT, job: toJson(JobSchema, job) });
+      const secret = deps.secretFor(job.tenant);
+      if (!secret) {
+        log.warn(
+          { jobId: job.id, tenant: job.tenant },
+          "webhook not sent: no signing secret for the tenant (set IMGC_WEBHOOK_SECRETS or IMGC_WEBHOOK_SECRET)",
+        );
+        return Promise.resolve(false);
+      }
+      // One event per job end: a job ends once, so its id names the event, whichever attempt carries it.
+      const eventId = `${job.id}.${WEBHOOK_EVENT}`;
+      const body = JSON.stringify({ id: eventId, event: WEBHOOK_EVENT, job: toJson(JobSchema, job) });
       return (async () => {
         for (let attempt = 1; attempt <= maxAttempts; attempt++) {
           try {
-            const status = await post(job, body);
+            const status = await post(job, eventId, secret, body);
             if (status >= 200 && status < 300) return true;
             log.debug({ jobId: job.id, attempt, status }, "webhook attempt refused");
             // A 4xx other than 429 will not get better by asking again.

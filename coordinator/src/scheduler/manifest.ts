@@ -23,8 +23,9 @@ function jsonUrls(text: string): string[] {
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch (err) {
-    throw new ManifestError(`manifest: not valid JSON (${(err as Error).message})`);
+  } catch {
+    // JSON.parse's message quotes the text around the fault: fetched content the caller must not read back.
+    throw new ManifestError("manifest: not valid JSON");
   }
   if (!Array.isArray(value)) throw new ManifestError("manifest: expected a JSON array of URLs");
   return value.map((entry, i) => {
@@ -46,7 +47,8 @@ function csvUrls(text: string, column: string): string[] {
   if (column) {
     index = headers.findIndex((name) => name.toLowerCase() === column.trim().toLowerCase());
     if (index < 0) {
-      throw new ManifestError(`manifest: no column ${JSON.stringify(column)} (columns: ${headers.join(", ")})`);
+      // The header row is fetched content: it is not echoed back.
+      throw new ManifestError(`manifest: no column ${JSON.stringify(column.slice(0, 64))} in its header row`);
     }
   } else {
     // A file that is just a column of URLs has no header row.

@@ -4,8 +4,8 @@
  * stream, so thousands of objects never sit in one response; URLs, given one by one or in manifests, are
  * fetched into the bucket (a refused or failed one fails its item only).
  */
-import { type Storage, StorageError } from "@imgc/common";
-import type { ErrorCode, Source } from "@imgc/proto";
+import { declaredSize, type Storage, StorageError } from "@imgc/common";
+import { ErrorCode, type Source } from "@imgc/proto";
 import { ManifestError } from "./manifest.js";
 import type { UrlSources } from "./url-sources.js";
 
@@ -42,6 +42,7 @@ export async function expandSources(
   storage: SourceStorage,
   maxItems: number,
   urls?: UrlSources,
+  signal?: AbortSignal,
 ): Promise<SourceItem[]> {
   const items: SourceItem[] = [];
   const uploads: SourceItem[] = [];
@@ -63,18 +64,35 @@ export async function expandSources(
       for await (const object of storage.list(source.kind.value.prefix, bucket)) {
         // Zero-byte "folder" markers some tools create are not images.
         if (object.key.endsWith("/") && object.size === 0) continue;
-        add({ bucket, key: object.key, size: object.size, missing: false });
+        add(checkDeclared({ bucket, key: object.key, size: object.size, missing: false }));
       }
     } else if (source.kind.case === "url" || source.kind.case === "manifest") {
       if (!urls) throw new ManifestError("URL sources are not served here");
       if (source.kind.case === "url") addUrl(source.kind.value);
-      else for (const url of await urls.manifestUrls(source.kind.value)) addUrl(url);
+      else for (const url of await urls.manifestUrls(source.kind.value, signal)) addUrl(url);
     }
   }
   await statUploads(uploads, storage);
-  if (urls) await fetchUrls(items, fetched, urls);
+  if (urls) await fetchUrls(items, fetched, urls, signal);
   if (items.length === 0) throw new EmptySourceError("the sources hold no objects");
   return items;
+}
+
+/**
+ * An upload whose stored size is not the size its slot declared fails FILE_TOO_LARGE instead of becoming a
+ * source: a presigned PUT cannot hold an uploader to its declared size (or to the upload limit checked on it),
+ * so this is where a slot abused to store something else, or something bigger, is stopped.
+ */
+function checkDeclared(item: SourceItem): SourceItem {
+  const declared = declaredSize(item.key);
+  if (declared !== undefined && item.size !== declared) {
+    item.missing = true;
+    item.failure = {
+      code: ErrorCode.FILE_TOO_LARGE,
+      message: `the upload is ${item.size} bytes, not the ${declared} bytes its upload slot declared`,
+    };
+  }
+  return item;
 }
 
 async function statUploads(unsized: SourceItem[], storage: SourceStorage): Promise<void> {
@@ -84,6 +102,7 @@ async function statUploads(unsized: SourceItem[], storage: SourceStorage): Promi
       const item = unsized[next++] as SourceItem;
       try {
         item.size = (await storage.stat(item.key, item.bucket)).size;
+        checkDeclared(item);
       } catch (err) {
         if (!StorageError.isNotFound(err)) throw err;
         item.missing = true;
@@ -93,13 +112,24 @@ async function statUploads(unsized: SourceItem[], storage: SourceStorage): Promi
   await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, unsized.length) }, worker));
 }
 
-async function fetchUrls(items: SourceItem[], positions: readonly number[], urls: UrlSources): Promise<void> {
+/** The caller of SubmitJob went away: the job is not created, and no further URL is fetched for it. */
+export class SubmitCancelledError extends Error {
+  override name = "SubmitCancelledError";
+}
+
+async function fetchUrls(
+  items: SourceItem[],
+  positions: readonly number[],
+  urls: UrlSources,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < positions.length) {
+      if (signal?.aborted) throw new SubmitCancelledError("the caller went away before the job was created");
       const position = positions[next++] as number;
       const item = items[position] as SourceItem;
-      items[position] = await urls.fetchImage(item.url ?? item.key, position);
+      items[position] = await urls.fetchImage(item.url ?? item.key, position, signal);
     }
   };
   await Promise.all(Array.from({ length: Math.min(FETCH_CONCURRENCY, positions.length) }, worker));

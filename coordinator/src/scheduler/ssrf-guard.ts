@@ -10,21 +10,41 @@ import http from "node:http";
 import https from "node:https";
 import { BlockList, isIP, type LookupFunction } from "node:net";
 import { pipeline, type Readable, Transform } from "node:stream";
+import ipaddr from "ipaddr.js";
+import { createFetchSlots } from "./fetch-slots.js";
 
 export interface FetchPolicy {
   /** IMGC_FETCH_ALLOW: hosts, host:port, IPs, CIDRs or URL prefixes that may be fetched even when private. */
   allow: readonly string[];
   /** IMGC_FETCH_ALLOWED_HOSTS: when not empty, only URLs matching one of these hosts or prefixes are fetched. */
   allowedHosts: readonly string[];
+  /**
+   * IMGC_FETCH_PORTS: the ports URLs may name (80 and 443 by default). A port outside them is fetched only
+   * from a host:port or URL prefix that IMGC_FETCH_ALLOW or IMGC_FETCH_ALLOWED_HOSTS names with that port.
+   */
+  ports?: readonly number[];
+  /** The most fetches (images, manifests, webhooks) in flight at once across the whole coordinator; 32 by default. */
+  maxConcurrent?: number;
   /** The most bytes one body may have. */
   maxBytes: number;
   /** The most time one fetch may take, redirects and body included. */
   timeoutMs: number;
 }
 
-export type FetchFailure = "refused" | "too_large" | "timeout" | "http" | "network";
+export type FetchFailure = "refused" | "too_large" | "timeout" | "http" | "network" | "cancelled";
 
-/** Why a URL was not fetched. `reason` says it in words a caller can act on. */
+/** A URL as messages quote it: at most 160 characters, control characters escaped. */
+export function briefUrl(url: string): string {
+  const escaped = JSON.stringify(url).slice(1, -1);
+  return escaped.length > 160 ? `${escaped.slice(0, 160)}…` : escaped;
+}
+
+/**
+ * Why a URL was not fetched. `message` is what a caller may see: a refusal says why (about the URL itself,
+ * never about what a name resolved to), the other failures say only what kind they are. `reason` and
+ * `status` carry the detail (status codes, socket errors such as EHOSTUNREACH) for the coordinator's log:
+ * echoing them would turn a blind SSRF into a port scanner.
+ */
 export class FetchError extends Error {
   override name = "FetchError";
   constructor(
@@ -33,7 +53,22 @@ export class FetchError extends Error {
     readonly reason: string,
     readonly status = 0,
   ) {
-    super(`${failure === "refused" ? "refused" : "could not fetch"} ${url}: ${reason}`);
+    super(publicMessage(url, failure, reason));
+  }
+}
+
+function publicMessage(url: string, failure: FetchFailure, reason: string): string {
+  const quoted = briefUrl(url);
+  switch (failure) {
+    case "refused":
+    case "too_large":
+      return `${failure === "refused" ? "refused" : "could not fetch"} ${quoted}: ${reason}`;
+    case "timeout":
+      return `could not fetch ${quoted}: it took too long`;
+    case "cancelled":
+      return `could not fetch ${quoted}: the request was cancelled`;
+    default:
+      return `could not fetch ${quoted}`;
   }
 }
 
@@ -52,41 +87,41 @@ export interface RequestOptions {
   body?: string;
   /** Statuses other than 2xx resolve instead of failing (the webhook wants to see them). */
   anyStatus?: boolean;
+  /** The caller's own signal (a SubmitJob whose client went away): aborts waiting, connecting and reading. */
+  signal?: AbortSignal;
 }
 
 type Lookup = (host: string) => Promise<LookupAddress[]>;
 
 const MAX_REDIRECTS = 3;
 
-function blocks(family: "ipv4" | "ipv6", ranges: readonly [string, number][]): BlockList {
-  const list = new BlockList();
-  for (const [network, prefix] of ranges) list.addSubnet(network, prefix, family);
-  return list;
-}
-
-/** Address ranges never fetched unless allowed, each with the words used when refusing. */
-const FORBIDDEN: readonly [string, BlockList, BlockList][] = [
-  ["an unspecified", blocks("ipv4", [["0.0.0.0", 8]]), blocks("ipv6", [["::", 128]])],
-  ["a loopback", blocks("ipv4", [["127.0.0.0", 8]]), blocks("ipv6", [["::1", 128]])],
-  ["a link-local", blocks("ipv4", [["169.254.0.0", 16]]), blocks("ipv6", [["fe80::", 10]])],
-  [
-    "a private",
-    blocks("ipv4", [
-      ["10.0.0.0", 8],
-      ["172.16.0.0", 12],
-      ["192.168.0.0", 16],
-    ]),
-    blocks("ipv6", [["fc00::", 7]]),
-  ],
-  ["a carrier-grade NAT", blocks("ipv4", [["100.64.0.0", 10]]), blocks("ipv6", [])],
-  ["a multicast", blocks("ipv4", [["224.0.0.0", 4]]), blocks("ipv6", [["ff00::", 8]])],
-  ["a reserved", blocks("ipv4", [["240.0.0.0", 4]]), blocks("ipv6", [])],
-];
+/**
+ * Words for the IANA special-purpose ranges ipaddr.js names (its `range()`); any other name but "unicast" is
+ * refused too, in its own name. Judging by the registry rather than a hand-kept list is what catches the
+ * ranges that reach private space by translation: NAT64 (64:ff9b::/96, "rfc6052"), 6to4 (2002::/16), Teredo
+ * (2001::/32), and the deprecated site-local fec0::/10, besides 192.0.0.0/24, 198.18.0.0/15 and the TEST-NETs.
+ */
+const RANGE_WORDS: Record<string, string> = {
+  unspecified: "an unspecified",
+  loopback: "a loopback",
+  linkLocal: "a link-local",
+  private: "a private",
+  uniqueLocal: "a private",
+  carrierGradeNat: "a carrier-grade NAT",
+  multicast: "a multicast",
+  broadcast: "a reserved",
+  reserved: "a reserved",
+  rfc6052: "a NAT64",
+  rfc6145: "a NAT64",
+  "6to4": "a 6to4",
+  teredo: "a Teredo",
+  deprecatedSiteLocal: "a site-local",
+};
 
 /** The IPv4 address an IPv6 address embeds (::ffff:a.b.c.d mapped, ::a.b.c.d compatible), if any. */
 export function embeddedIpv4(address: string): string | null {
   if (isIP(address) !== 6) return null;
-  const groups = expandIpv6(address);
+  const groups = ipaddr.IPv6.parse(address).parts;
   const zeros = groups.slice(0, 5).every((g) => g === 0);
   const mapped = zeros && groups[5] === 0xffff;
   const compatible = zeros && groups[5] === 0 && (groups[6] ?? 0) !== 0;
@@ -96,34 +131,24 @@ export function embeddedIpv4(address: string): string | null {
   return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
-function expandIpv6(address: string): number[] {
-  let text = address.toLowerCase();
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (v4) {
-    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head = "", tail] = text.split("::");
-  const left = head ? head.split(":") : [];
-  const right = tail ? tail.split(":") : [];
-  const fill = tail === undefined ? [] : Array<string>(8 - left.length - right.length).fill("0");
-  return [...left, ...fill, ...right].map((g) => Number.parseInt(g, 16));
+/** "a loopback" and the like when the address is in a special-purpose range; null when it is global unicast. */
+export function forbiddenKind(address: string): string | null {
+  if (!isIP(address)) return "not an IP";
+  const v4 = isIP(address) === 4 ? address : embeddedIpv4(address);
+  const range = ipaddr.parse(v4 ?? address).range();
+  if (range === "unicast") return null;
+  return RANGE_WORDS[range] ?? `a special-purpose (${range})`;
 }
 
-/** "a loopback" and the like when the address is in a forbidden range; null when it is public. */
-export function forbiddenKind(address: string): string | null {
-  const v4 = isIP(address) === 4 ? address : embeddedIpv4(address);
-  for (const [kind, ipv4, ipv6] of FORBIDDEN) {
-    if (v4 ? ipv4.check(v4, "ipv4") : ipv6.check(address, "ipv6")) return kind;
-  }
-  return null;
-}
+/** Ports fetched when IMGC_FETCH_PORTS does not say otherwise: the web's own. */
+export const DEFAULT_PORTS: readonly number[] = [80, 443];
 
 interface Rules {
   hosts: Set<string>;
   hostPorts: Set<string>;
   suffixes: string[];
-  prefixes: string[];
+  /** URL prefixes: the same scheme, host and port exactly, and a path under the prefix's, segment-wise. */
+  prefixes: URL[];
   networks: BlockList;
 }
 
@@ -139,8 +164,11 @@ function parseRules(entries: readonly string[]): Rules {
     const entry = raw.trim().toLowerCase();
     if (!entry) continue;
     const cidr = /^([^/]+)\/(\d+)$/.exec(entry);
-    if (/^https?:\/\//.test(entry)) rules.prefixes.push(entry);
-    else if (cidr && isIP(cidr[1] ?? "")) {
+    if (/^https?:\/\//.test(entry)) {
+      try {
+        rules.prefixes.push(new URL(entry));
+      } catch {}
+    } else if (cidr && isIP(cidr[1] ?? "")) {
       const ip = cidr[1] as string;
       rules.networks.addSubnet(ip, Number(cidr[2]), isIP(ip) === 4 ? "ipv4" : "ipv6");
     } else if (isIP(entry)) rules.networks.addAddress(entry, isIP(entry) === 4 ? "ipv4" : "ipv6");
@@ -159,17 +187,28 @@ function portOf(url: URL): string {
   return url.port || (url.protocol === "https:" ? "443" : "80");
 }
 
-/** The URL's host (or host:port, or a prefix of the URL) is listed. */
+/** `url` lies under the prefix URL: same origin exactly (never a string prefix of the host), path segment-wise. */
+function underPrefix(prefix: URL, url: URL): boolean {
+  if (prefix.protocol !== url.protocol || hostOf(prefix) !== hostOf(url) || portOf(prefix) !== portOf(url)) {
+    return false;
+  }
+  const base = prefix.pathname;
+  const path = url.pathname;
+  return path === base || path.startsWith(base.endsWith("/") ? base : `${base}/`);
+}
+
+/** The URL's host:port or a URL prefix names it, port included. */
+function namedWithPort(rules: Rules, url: URL): boolean {
+  return (
+    rules.hostPorts.has(`${url.hostname.toLowerCase()}:${portOf(url)}`) ||
+    rules.prefixes.some((prefix) => underPrefix(prefix, url))
+  );
+}
+
+/** The URL's host (exactly, or by a *.suffix), host:port, or a URL prefix of it is listed. */
 function namedIn(rules: Rules, url: URL): boolean {
   const host = hostOf(url);
-  const hostPort = `${url.hostname.toLowerCase()}:${portOf(url)}`;
-  const href = url.href.toLowerCase();
-  return (
-    rules.hosts.has(host) ||
-    rules.hostPorts.has(hostPort) ||
-    rules.suffixes.some((suffix) => host.endsWith(suffix)) ||
-    rules.prefixes.some((prefix) => href.startsWith(prefix))
-  );
+  return rules.hosts.has(host) || rules.suffixes.some((suffix) => host.endsWith(suffix)) || namedWithPort(rules, url);
 }
 
 function addressIn(rules: Rules, address: string): boolean {
@@ -187,6 +226,8 @@ export function createGuardedFetch(policy: FetchPolicy, lookup: Lookup = systemL
   const allow = parseRules(policy.allow);
   const allowed = parseRules(policy.allowedHosts);
   const listMode = policy.allowedHosts.some((entry) => entry.trim() !== "");
+  const ports = new Set(policy.ports && policy.ports.length > 0 ? policy.ports : DEFAULT_PORTS);
+  const slots = createFetchSlots(policy.maxConcurrent ?? 32);
 
   /** The checked address to connect to; throws FetchError("refused") naming the reason. */
   async function check(href: string): Promise<{ url: URL; address: LookupAddress }> {
@@ -219,9 +260,17 @@ export function createGuardedFetch(policy: FetchPolicy, lookup: Lookup = systemL
     for (const { address } of addresses) {
       const kind = forbiddenKind(address);
       if (kind && !named && !addressIn(allow, address)) {
-        const which = address === host ? address : `${host} resolves to ${address}, which`;
+        // A name's answer is not repeated: it would tell a caller what internal names resolve to.
+        if (address !== host) {
+          throw new FetchError(href, "refused", `${host} resolves to an address that is not fetched (${kind})`);
+        }
+        const which = address;
         throw new FetchError(href, "refused", `${which} is ${kind} address; allow it with IMGC_FETCH_ALLOW`);
       }
+    }
+    // After the address: a private address is the reason worth telling, whatever the port.
+    if (!ports.has(Number(portOf(url))) && !namedWithPort(allow, url) && !namedWithPort(allowed, url)) {
+      throw new FetchError(href, "refused", `port ${portOf(url)} is not fetched; allow it with IMGC_FETCH_PORTS`);
     }
     return { url, address: addresses[0] as LookupAddress };
   }
@@ -244,7 +293,8 @@ export function createGuardedFetch(policy: FetchPolicy, lookup: Lookup = systemL
         headers: { "user-agent": "imgc-coordinator", ...options.headers },
         lookup: pinned,
       });
-      const onAbort = () => request.destroy(timedOut(url.href, policy.timeoutMs));
+      const onAbort = () =>
+        request.destroy(options.signal?.aborted ? cancelled(url.href) : timedOut(url.href, policy.timeoutMs));
       signal.addEventListener("abort", onAbort, { once: true });
       request.on("response", (response) => {
         signal.removeEventListener("abort", onAbort);
@@ -259,9 +309,30 @@ export function createGuardedFetch(policy: FetchPolicy, lookup: Lookup = systemL
     });
   }
 
-  /** Fetches `href` behind the guard; the body is limited to maxBytes and must be read before the deadline. */
+  /**
+   * Fetches `href` behind the guard; the body is limited to maxBytes and must be read before the deadline. It
+   * holds one of the coordinator's fetch slots from the start until its body ends (or it fails).
+   */
   async function request(href: string, options: RequestOptions = {}): Promise<FetchResponse> {
-    const signal = AbortSignal.timeout(policy.timeoutMs);
+    let release: () => void;
+    try {
+      release = await slots.acquire(options.signal);
+    } catch {
+      throw cancelled(href);
+    }
+    try {
+      const response = await requestHeld(href, options);
+      response.body.once("close", release);
+      return response;
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  async function requestHeld(href: string, options: RequestOptions): Promise<FetchResponse> {
+    const deadline = AbortSignal.timeout(policy.timeoutMs);
+    const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
     let current = href;
     for (let redirects = 0; ; redirects++) {
       const { url, address } = await check(current);
@@ -293,7 +364,7 @@ export function createGuardedFetch(policy: FetchPolicy, lookup: Lookup = systemL
         status,
         url: url.href,
         contentType: String(response.headers["content-type"] ?? "application/octet-stream"),
-        body: limited(response, href, policy, signal),
+        body: limited(response, href, policy, signal, options.signal),
       };
     }
   }
@@ -301,12 +372,23 @@ export function createGuardedFetch(policy: FetchPolicy, lookup: Lookup = systemL
   return { check, request };
 }
 
+/** The caller went away: nobody is left to read the answer. */
+function cancelled(href: string): FetchError {
+  return new FetchError(href, "cancelled", "the request was cancelled");
+}
+
 function timedOut(href: string, timeoutMs: number): FetchError {
   return new FetchError(href, "timeout", `not fetched within ${timeoutMs} ms`);
 }
 
 /** The body, failing with FetchError once it passes maxBytes or the deadline. */
-function limited(response: http.IncomingMessage, href: string, policy: FetchPolicy, signal: AbortSignal): Readable {
+function limited(
+  response: http.IncomingMessage,
+  href: string,
+  policy: FetchPolicy,
+  signal: AbortSignal,
+  callerSignal: AbortSignal | undefined,
+): Readable {
   let seen = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
@@ -316,7 +398,7 @@ function limited(response: http.IncomingMessage, href: string, policy: FetchPoli
       } else callback(null, chunk);
     },
   });
-  const onAbort = () => counter.destroy(timedOut(href, policy.timeoutMs));
+  const onAbort = () => counter.destroy(callerSignal?.aborted ? cancelled(href) : timedOut(href, policy.timeoutMs));
   signal.addEventListener("abort", onAbort, { once: true });
   pipeline(response, counter, () => signal.removeEventListener("abort", onAbort));
   return counter;

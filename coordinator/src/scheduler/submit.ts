@@ -32,8 +32,15 @@ import type { Lifecycle } from "../jobs/lifecycle.js";
 import type { ResultStore } from "../jobs/result-store.js";
 import { limitsFor, planChunks } from "./chunking.js";
 import type { Dispatcher } from "./dispatcher.js";
-import { EmptySourceError, expandSources, type SourceItem, type SourceStorage } from "./sources.js";
+import {
+  EmptySourceError,
+  expandSources,
+  type SourceItem,
+  type SourceStorage,
+  SubmitCancelledError,
+} from "./sources.js";
 import { FetchError } from "./ssrf-guard.js";
+import type { QuotaTicket, TenantQuotas } from "./tenant-quota.js";
 import type { UrlSources } from "./url-sources.js";
 
 export interface SubmitDeps {
@@ -54,6 +61,8 @@ export interface SubmitDeps {
   urls?: (tenant: string, jobId: string) => UrlSources;
   /** The SSRF guard's check: a webhook URL it refuses fails SubmitJob rather than being dropped at the end. */
   checkUrl?: (url: string) => Promise<unknown>;
+  /** Per-tenant quotas on open jobs and items; none without it. */
+  quota?: TenantQuotas;
   /** How long a SubmitJob waits for the job of an idempotency key another SubmitJob is still creating. */
   reservationWaitMs?: number;
 }
@@ -152,90 +161,117 @@ export function createSubmitter(deps: SubmitDeps) {
   }
 
   return {
-    /** `request` is validated already; `traceParent` is the W3C trace context the job carries to its chunks. */
-    async submit(tenant: string, request: SubmitJobRequest, traceParent = ""): Promise<Submitted> {
+    /**
+     * `request` is validated already; `traceParent` is the W3C trace context the job carries to its chunks.
+     * `signal` is the call's: once the caller is gone, the job's URLs stop being fetched and no job is made.
+     */
+    async submit(
+      tenant: string,
+      request: SubmitJobRequest,
+      traceParent = "",
+      signal?: AbortSignal,
+    ): Promise<Submitted> {
       const key = request.idempotencyKey;
       if (key) {
         const job = await existing(tenant, key);
         if (job) return { job, created: false };
       }
-      if (request.webhookUrl && deps.checkUrl) {
-        try {
-          await deps.checkUrl(request.webhookUrl);
-        } catch (err) {
-          // Only a refusal is final; a name that does not resolve now may by the time the job ends.
-          if (err instanceof FetchError && err.failure === "refused") {
-            throw new ConnectError(`webhook_url: ${err.message}`, Code.InvalidArgument);
-          }
-        }
-      }
-      const job = create(JobSchema, {
-        id: newJobId(),
-        tenant,
-        state: JobState.QUEUED,
-        priority: request.priority === Priority.UNSPECIFIED ? Priority.NORMAL : request.priority,
-        createdAt: timestampNow(),
-        idempotencyKey: key,
-        label: request.label,
-        webhookUrl: request.webhookUrl,
-        traceParent,
-        ...(request.options ? { options: request.options } : {}),
-      });
-
-      let items: SourceItem[];
+      const ticket = await deps.quota?.admit(tenant);
       try {
-        items = await expandSources(request.sources, deps.storage, deps.maxItems, deps.urls?.(tenant, job.id));
-      } catch (err) {
-        if (!(err instanceof EmptySourceError)) throw err;
-        items = [];
+        return await accept(tenant, request, traceParent, signal, ticket);
+      } finally {
+        ticket?.release();
       }
-
-      if (key) {
-        const other = await reserve(tenant, key, job.id);
-        if (other) return { job: other, created: false };
-      }
-
-      if (items.length === 0) {
-        job.state = JobState.FAILED;
-        job.error = "the sources hold no objects";
-        job.counts = create(JobCountsSchema, {});
-        job.finishedAt = timestampNow();
-        await jobs.create(job);
-        await events.job(job);
-        return { job, created: true };
-      }
-
-      const limits = {
-        ...deps.limits,
-        minCount: Math.max(deps.limits.minCount, CHUNKS_PER_SLOT * (deps.slots?.() ?? 0)),
-      };
-      const list = buildChunks(job, items, limits, deps.storage.bucket);
-      const missing = missingResults(items);
-      job.chunkCount = list.length;
-      job.counts = create(JobCountsSchema, { total: items.length, pending: items.length });
-      for (const result of missing) await results.record(job.id, result);
-      await chunks.putAll(list);
-      await jobs.create(job);
-      await lifecycle.open(job);
-      await dispatcher.publish(list, laneOf(job.priority));
-      const accepted = (await lifecycle.get(job.id)) ?? job;
-      await events.job(accepted);
-      log.info(
-        {
-          jobId: job.id,
-          tenant,
-          items: items.length,
-          missing: missing.length,
-          chunks: list.length,
-          ...traceFields(traceParent),
-        },
-        "job accepted",
-      );
-      // Every source was missing: the job has ended already.
-      if (missing.length === items.length) await lifecycle.finish(job.id);
-      return { job: (await lifecycle.get(job.id)) ?? accepted, created: true };
     },
   };
+
+  async function accept(
+    tenant: string,
+    request: SubmitJobRequest,
+    traceParent: string,
+    signal: AbortSignal | undefined,
+    ticket: QuotaTicket | undefined,
+  ): Promise<Submitted> {
+    const key = request.idempotencyKey;
+    if (request.webhookUrl && deps.checkUrl) {
+      try {
+        await deps.checkUrl(request.webhookUrl);
+      } catch (err) {
+        // Only a refusal is final; a name that does not resolve now may by the time the job ends.
+        if (err instanceof FetchError && err.failure === "refused") {
+          throw new ConnectError(`webhook_url: ${err.message}`, Code.InvalidArgument);
+        }
+      }
+    }
+    const job = create(JobSchema, {
+      id: newJobId(),
+      tenant,
+      state: JobState.QUEUED,
+      priority: request.priority === Priority.UNSPECIFIED ? Priority.NORMAL : request.priority,
+      createdAt: timestampNow(),
+      idempotencyKey: key,
+      label: request.label,
+      webhookUrl: request.webhookUrl,
+      traceParent,
+      ...(request.options ? { options: request.options } : {}),
+    });
+
+    let items: SourceItem[];
+    try {
+      items = await expandSources(request.sources, deps.storage, deps.maxItems, deps.urls?.(tenant, job.id), signal);
+    } catch (err) {
+      if (err instanceof SubmitCancelledError) throw new ConnectError(err.message, Code.Canceled);
+      if (!(err instanceof EmptySourceError)) throw err;
+      items = [];
+    }
+    if (signal?.aborted) throw new ConnectError("the call was cancelled before the job was created", Code.Canceled);
+    await ticket?.addItems(items.length);
+
+    if (key) {
+      const other = await reserve(tenant, key, job.id);
+      if (other) return { job: other, created: false };
+    }
+
+    if (items.length === 0) {
+      job.state = JobState.FAILED;
+      job.error = "the sources hold no objects";
+      job.counts = create(JobCountsSchema, {});
+      job.finishedAt = timestampNow();
+      await jobs.create(job);
+      await events.job(job);
+      return { job, created: true };
+    }
+
+    const limits = {
+      ...deps.limits,
+      minCount: Math.max(deps.limits.minCount, CHUNKS_PER_SLOT * (deps.slots?.() ?? 0)),
+    };
+    const list = buildChunks(job, items, limits, deps.storage.bucket);
+    const missing = missingResults(items);
+    job.chunkCount = list.length;
+    job.counts = create(JobCountsSchema, { total: items.length, pending: items.length });
+    for (const result of missing) await results.record(job.id, result);
+    await chunks.putAll(list);
+    await jobs.create(job);
+    await lifecycle.open(job);
+    await dispatcher.publish(list, laneOf(job.priority));
+    const accepted = (await lifecycle.get(job.id)) ?? job;
+    await events.job(accepted);
+    log.info(
+      {
+        jobId: job.id,
+        tenant,
+        items: items.length,
+        missing: missing.length,
+        chunks: list.length,
+        ...traceFields(traceParent),
+      },
+      "job accepted",
+    );
+    // Every source was missing: the job has ended already.
+    if (missing.length === items.length) await lifecycle.finish(job.id);
+    return { job: (await lifecycle.get(job.id)) ?? accepted, created: true };
+  }
 }
 
 export type Submitter = ReturnType<typeof createSubmitter>;

@@ -29,6 +29,7 @@ const FAILURE_CODES: Record<FetchError["failure"], ErrorCode> = {
   timeout: ErrorCode.TIMEOUT,
   http: ErrorCode.SOURCE_NOT_FOUND,
   network: ErrorCode.SOURCE_NOT_FOUND,
+  cancelled: ErrorCode.CANCELLED,
 };
 
 function nameOf(url: string): string {
@@ -44,12 +45,14 @@ export function createUrlSources(deps: UrlSourceDeps) {
 
   return {
     /** The URLs a manifest lists; a manifest URL that is refused or unreadable fails the job as a ManifestError. */
-    async manifestUrls(manifest: Manifest): Promise<string[]> {
+    async manifestUrls(manifest: Manifest, signal?: AbortSignal): Promise<string[]> {
       let text: string;
       if (manifest.content.case === "inline") text = manifest.content.value;
       else if (manifest.content.case === "url") {
         try {
-          text = (await readBody(await guard.request(manifest.content.value))).toString("utf8");
+          text = (await readBody(await guard.request(manifest.content.value, signal ? { signal } : {}))).toString(
+            "utf8",
+          );
         } catch (err) {
           throw new ManifestError(asFetchError(manifest.content.value, err).message);
         }
@@ -58,7 +61,7 @@ export function createUrlSources(deps: UrlSourceDeps) {
     },
 
     /** Fetches the image at `url` into the bucket as the item at `position`: the item, failed or not. */
-    async fetchImage(url: string, position: number): Promise<SourceItem> {
+    async fetchImage(url: string, position: number, signal?: AbortSignal): Promise<SourceItem> {
       const key = keys.upload(deps.tenant, deps.jobId, `${itemId(position)}-${nameOf(url)}`);
       // The object store needs the size up front and a server's Content-Length may lie: spool, counting.
       const dir = await mkdtemp(join(tmpdir(), "imgc-fetch-"));
@@ -67,7 +70,7 @@ export function createUrlSources(deps: UrlSourceDeps) {
         let size = 0;
         let contentType: string;
         try {
-          const response = await guard.request(url);
+          const response = await guard.request(url, signal ? { signal } : {});
           contentType = response.contentType;
           const count = new Transform({
             transform(chunk: Buffer, _encoding, callback) {

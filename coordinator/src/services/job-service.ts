@@ -24,8 +24,8 @@ import type { JobStore } from "../jobs/job-store.js";
 import type { Lifecycle } from "../jobs/lifecycle.js";
 import type { ResultStore } from "../jobs/result-store.js";
 import type { Submitter } from "../scheduler/submit.js";
-import { tenantOf } from "../tenant.js";
-import { validateSubmit } from "../validate.js";
+import { callerIdentity, tenantOf } from "../tenant.js";
+import { type SourceScope, validateSubmit } from "../validate.js";
 import { createGuard, notFound } from "./errors.js";
 
 export interface JobServiceDeps {
@@ -43,6 +43,8 @@ export interface JobServiceDeps {
   watchCheckMs?: number;
   /** Aborted when the coordinator shuts down: open WatchJob streams end, and clients resume elsewhere. */
   closing?: AbortSignal;
+  /** Which sources a caller may name, by its authenticated identity (every tenant: its own folders). */
+  sourceScope?: (identity: string | undefined) => SourceScope;
 }
 
 const UPLOAD_MAX_FILES = 1_000;
@@ -119,10 +121,11 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
 
     async submitJob(request, context) {
       const tenant = tenantOf(context);
-      validateSubmit(request, tenant, storage.bucket);
+      validateSubmit(request, tenant, storage.bucket, deps.sourceScope?.(callerIdentity(context)));
       // The job continues the caller's trace (the gateway's), or starts one for an internal caller.
       const trace = formatTraceparent(continueTrace(context.requestHeader.get(TRACEPARENT)));
-      return guarded(() => deps.submitter.submit(tenant, request, trace));
+      // The call's signal: once the caller is gone, the job's URLs stop being fetched and no job is made.
+      return guarded(() => deps.submitter.submit(tenant, request, trace, context.signal));
     },
 
     async getJob(request, context) {

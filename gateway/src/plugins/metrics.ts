@@ -20,10 +20,13 @@ export interface GatewayMetrics {
   readonly rpc: RpcMetrics;
   /** Counts the bytes of every upload stored through it. */
   storage<T extends Pick<Storage, "putStream">>(storage: T): T;
-  /** Counts the requests of `app`; with `serve`, adds GET /metrics to it. */
+  /**
+   * Counts the requests of `app`; with `serve`, adds GET /metrics to it, for callers `authorize` lets
+   * through (an operator key: the metrics name routes, tenants' volumes and the process).
+   */
   observe<S extends RawServerBase>(
     app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
-    options: { port: string; serve: boolean },
+    options: { port: string; serve: boolean; authorize?: (authorization: string | undefined) => void },
   ): void;
 }
 
@@ -65,7 +68,7 @@ export function createGatewayMetrics(registry: Registry = createMetricsRegistry(
         },
       };
     },
-    observe(app, { port, serve }) {
+    observe(app, { port, serve, authorize }) {
       app.addHook("onResponse", async (request, reply) => {
         // The route's pattern, not its URL: upload names and job ids would make a series each.
         const route = request.routeOptions.url ?? "unmatched";
@@ -73,9 +76,10 @@ export function createGatewayMetrics(registry: Registry = createMetricsRegistry(
         duration.observe({ port, route }, reply.elapsedTime / 1000);
       });
       if (serve) {
-        app.get("/metrics", async (_request, reply) =>
-          reply.header("content-type", registry.contentType).send(await registry.metrics()),
-        );
+        app.get("/metrics", async (request, reply) => {
+          authorize?.(request.headers.authorization);
+          return reply.header("content-type", registry.contentType).send(await registry.metrics());
+        });
       }
     },
   };

@@ -1,28 +1,28 @@
 /**
  * `GET /v1/cluster`: the operators' view for the web client, from the coordinator's ClusterService:
  * `{"workers":[WorkerStatus…],"lanes":[LaneStats…],"activeJobs":n}` as protobuf JSON (every field present),
- * with the 64-bit counters as plain numbers. Authenticated like every route; the cluster is shared, so
- * every tenant sees the same picture.
+ * with the 64-bit counters as plain numbers. It names workers' hosts, pids, versions and the jobs they run,
+ * which are no tenant's business: it needs an operator key (IMGC_OPERATOR_KEYS); a tenant's key is 403.
  */
 import { toJson } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import type { Logger } from "@imgc/common";
 import { type ClusterService, LaneStatsSchema, WorkerStatusSchema } from "@imgc/proto";
 import type { FastifyInstance } from "fastify";
-import { type Authenticate, requireTenant } from "../plugins/auth.js";
+import { type Authenticator, requireOperator } from "../plugins/auth.js";
 import { relayError } from "../services/job-service.js";
 
 export interface ClusterRoutesDeps {
   cluster: Client<typeof ClusterService>;
-  authenticate: Authenticate;
+  authorize: Authenticator["operator"];
   log: Logger;
 }
 
 const everyField = { alwaysEmitImplicit: true } as const;
 
-export function clusterRoutes(app: FastifyInstance, { cluster, authenticate, log }: ClusterRoutesDeps): void {
+export function clusterRoutes(app: FastifyInstance, { cluster, authorize, log }: ClusterRoutesDeps): void {
   app.register(async (scope) => {
-    requireTenant(scope, authenticate);
+    requireOperator(scope, authorize);
     scope.get("/v1/cluster", async (_request, reply) => {
       const [workers, queue] = await Promise.all([
         cluster.listWorkers({}, { timeoutMs: 5_000 }),

@@ -250,6 +250,62 @@ describe("GET /v1/jobs/:id/results.zip", () => {
   });
 });
 
+describe("results.zip against forged results", () => {
+  test("an output key outside the job's own folder is never read, whatever the result claims", async () => {
+    // Another tenant's output, and one that climbs out of the job's folder: what a forged report would name.
+    const foreign = ["outputs/beta/job-bbbbbbbbbbbbbbbbb/000000.webp", `outputs/acme/${JOB}/../../beta/x.webp`];
+    for (const key of foreign) await storage.putBuffer(key, Buffer.from("beta's secret image"), "image/webp");
+    const saved = results;
+    results = [
+      result(0, "uploads/acme/u0/photo0.jpg", ItemState.DONE, 2 * MiB),
+      ...foreign.map((outputKey, i) =>
+        create(ItemResultSchema, {
+          ...result(i + 1, `uploads/acme/f${i}/stolen${i}.jpg`, ItemState.DONE, 19),
+          outputKey,
+        }),
+      ),
+    ];
+    try {
+      const res = await download(`/v1/jobs/${JOB}/results.zip`);
+      expect(res.status).toBe(200);
+      const entries = await readZip(res.file);
+      expect(entries.map((e) => e.name)).toEqual(["photo0.webp", "report.csv"]);
+    } finally {
+      results = saved;
+    }
+  });
+
+  test("one key runs at most 2 downloads at once; the third is 429 until one ends", async () => {
+    const open: http.IncomingMessage[] = [];
+    const started = () =>
+      new Promise<http.IncomingMessage>((resolve, reject) => {
+        http
+          .get(`${base}/v1/jobs/${JOB}/results.zip`, { headers: { authorization: `Bearer ${KEY_ACME}` } }, (res) => {
+            // Not read: the 48 MiB archive stalls on backpressure, so the download stays open.
+            res.pause();
+            resolve(res);
+          })
+          .on("error", reject);
+      });
+    try {
+      open.push(await started(), await started());
+      expect(open.map((res) => res.statusCode)).toEqual([200, 200]);
+      const third = await fetch(`${base}/v1/jobs/${JOB}/results.zip`, {
+        headers: { authorization: `Bearer ${KEY_ACME}` },
+      });
+      expect(third.status).toBe(429);
+      expect(((await third.json()) as { code: string }).code).toBe("resource_exhausted");
+      // Another key has its own allowance.
+      const other = await fetch(`${base}/v1/jobs/${JOB}/report.json`, {
+        headers: { authorization: `Bearer ${KEY_BETA}` },
+      });
+      expect(other.status).toBe(404);
+    } finally {
+      for (const res of open) res.destroy();
+    }
+  });
+});
+
 describe("GET /v1/jobs/:id/report.csv and report.json", () => {
   test("work for a running job: every item, the failure's code and message, and totals", async () => {
     const csv = await fetch(`${base}/v1/jobs/${JOB}/report.csv`, { headers: { authorization: `Bearer ${KEY_ACME}` } });

@@ -10,9 +10,10 @@
  * as the response is written, so they work while the job runs and their memory does not grow with the job.
  */
 import { Readable } from "node:stream";
-import type { Logger, Storage } from "@imgc/common";
+import { keys, type Logger, type Storage } from "@imgc/common";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { type Authenticate, requireTenant } from "../plugins/auth.js";
+import type { CallerSlots } from "../plugins/caller-slots.js";
 import { HttpError } from "../plugins/errors.js";
 import { reportCsv, reportJson } from "../services/report.js";
 import type { OpenResults } from "../services/results.js";
@@ -23,6 +24,8 @@ export interface ResultRoutesDeps {
   storage: Pick<Storage, "getStream">;
   authenticate: Authenticate;
   log: Logger;
+  /** results.zip downloads per caller at once. */
+  zips: CallerSlots;
 }
 
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -36,7 +39,10 @@ function disconnectSignal(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
-export function resultRoutes(app: FastifyInstance, { openResults, storage, authenticate, log }: ResultRoutesDeps) {
+export function resultRoutes(
+  app: FastifyInstance,
+  { openResults, storage, authenticate, log, zips }: ResultRoutesDeps,
+) {
   app.register(async (scope) => {
     requireTenant(scope, authenticate);
 
@@ -51,9 +57,24 @@ export function resultRoutes(app: FastifyInstance, { openResults, storage, authe
         .header("cache-control", "no-store");
 
     scope.get<{ Params: { id: string } }>("/v1/jobs/:id/results.zip", async (request, reply) => {
-      const results = await open(request.params.id, request.tenant, reply);
-      attachment(reply, "application/zip", `${request.params.id}.zip`);
-      return reply.send(resultsZip(results, { storage, log }));
+      const release = zips.acquire(request.caller);
+      if (release === undefined) {
+        throw new HttpError(
+          429,
+          "resource_exhausted",
+          "too many results.zip downloads running for this API key; wait for one to finish",
+        );
+      }
+      reply.raw.on("close", release);
+      try {
+        const results = await open(request.params.id, request.tenant, reply);
+        attachment(reply, "application/zip", `${request.params.id}.zip`);
+        const outputPrefix = keys.outputPrefix(request.tenant, request.params.id);
+        return reply.send(resultsZip(results, { storage, log, outputPrefix }));
+      } catch (err) {
+        release();
+        throw err;
+      }
     });
 
     scope.get<{ Params: { id: string } }>("/v1/jobs/:id/report.csv", async (request, reply) => {

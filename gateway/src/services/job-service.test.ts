@@ -53,7 +53,7 @@ function setup(coordinatorImpl: Partial<ServiceImpl<typeof JobService>> = {}, ap
   const client = createClient(
     JobService,
     createRouterTransport(({ service: register }) => register(JobService, service), {
-      router: { requestGate: authGate(createAuthenticator(apiKeys)) },
+      router: { requestGate: authGate(createAuthenticator({ apiKeys }).tenant) },
     }),
   );
   return { client, tenants, objects };
@@ -251,8 +251,9 @@ describe("authentication", () => {
     const stored = await client.uploadImage(uploadMessages({ name: "a.png", size: 3n }, [new Uint8Array([1, 2, 3])]), {
       headers: { authorization: "Bearer key-a" },
     });
-    expect(stored.key).toBe("uploads/acme/upload-id/a.png");
-    expect(objects.has("uploads/acme/upload-id/a.png")).toBe(true);
+    // The id names the declared size, which the coordinator holds the stored object to.
+    expect(stored.key).toBe("uploads/acme/upload-id.3/a.png");
+    expect(objects.has("uploads/acme/upload-id.3/a.png")).toBe(true);
   });
 });
 
@@ -261,7 +262,7 @@ describe("UploadImage", () => {
     const { client, objects } = setup();
     const chunks = [new Uint8Array(300).fill(1), new Uint8Array(300).fill(2), new Uint8Array(100).fill(3)];
     const response = await client.uploadImage(uploadMessages({ name: "../My Photo.JPG", size: 700n }, chunks));
-    expect(response).toMatchObject({ key: "uploads/default/upload-id/My_Photo.JPG", size: 700n });
+    expect(response).toMatchObject({ key: "uploads/default/upload-id.700/My_Photo.JPG", size: 700n });
     const expected = createHash("sha256");
     for (const chunk of chunks) expected.update(chunk);
     expect(objects.get(response.key)).toEqual({
@@ -343,10 +344,10 @@ describe("CreateUploads", () => {
       ],
     });
     expect(slots.map((slot) => slot.key)).toEqual([
-      "uploads/default/upload-id/one.jpg",
-      "uploads/default/upload-id/two.png",
+      "uploads/default/upload-id.10/one.jpg",
+      "uploads/default/upload-id.1000/two.png",
     ]);
-    expect(slots[0]?.url).toBe("http://s3.test/imgc/uploads/default/upload-id/one.jpg?expires=900");
+    expect(slots[0]?.url).toBe("http://s3.test/imgc/uploads/default/upload-id.10/one.jpg?expires=900");
     const expiresMs = Number(slots[0]?.expiresAt?.seconds ?? 0n) * 1000;
     expect(expiresMs).toBeGreaterThanOrEqual(before + 899_000);
     expect(expiresMs).toBeLessThanOrEqual(Date.now() + 901_000);

@@ -10,7 +10,8 @@ import type { CallOptions, Client, HandlerContext, ServiceImpl } from "@connectr
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LEADER_HEADER, type Logger } from "@imgc/common";
 import type { JobEvent, JobService, UploadImageRequest } from "@imgc/proto";
-import { tenantKey } from "../plugins/auth.js";
+import { callerKey, tenantKey } from "../plugins/auth.js";
+import type { CallerSlots } from "../plugins/caller-slots.js";
 import type { Uploads } from "./uploads.js";
 
 export const TENANT_HEADER = "x-imgc-tenant";
@@ -21,6 +22,8 @@ export interface JobServiceDeps {
   coordinator: CoordinatorClient;
   uploads: Uploads;
   log: Logger;
+  /** WatchJob streams per caller at once; unlimited without it. */
+  watches?: CallerSlots;
 }
 
 /** Maps a failure of a coordinator call onto what the caller may see. */
@@ -41,7 +44,12 @@ export function relayError(err: unknown, log: Logger, method: string): ConnectEr
   return new ConnectError("internal error", Code.Internal);
 }
 
-export function createJobService({ coordinator, uploads, log }: JobServiceDeps): ServiceImpl<typeof JobService> {
+export function createJobService({
+  coordinator,
+  uploads,
+  log,
+  watches,
+}: JobServiceDeps): ServiceImpl<typeof JobService> {
   function forwarded(context: HandlerContext): CallOptions {
     const options: CallOptions = {
       headers: { [TENANT_HEADER]: context.values.get(tenantKey) },
@@ -91,27 +99,41 @@ export function createJobService({ coordinator, uploads, log }: JobServiceDeps):
      * from another, after the last event this caller saw, so the caller sees every event once and only a pause.
      */
     async *watchJob(request, context) {
+      const release = watches ? watches.acquire(context.values.get(callerKey)) : () => {};
+      if (release === undefined) {
+        throw new ConnectError(
+          "too many WatchJob streams open for this API key; close one first",
+          Code.ResourceExhausted,
+        );
+      }
       let after = request.afterSequence;
       let failures = 0;
-      for (;;) {
-        try {
-          for await (const response of coordinator.watchJob({ ...request, afterSequence: after }, forwarded(context))) {
-            failures = 0;
-            if (response.event) after = response.event.sequence;
-            yield response;
-            if (response.event && isFinal(response.event)) return;
+      try {
+        for (;;) {
+          try {
+            for await (const response of coordinator.watchJob(
+              { ...request, afterSequence: after },
+              forwarded(context),
+            )) {
+              failures = 0;
+              if (response.event) after = response.event.sequence;
+              yield response;
+              if (response.event && isFinal(response.event)) return;
+            }
+            // A coordinator ends its streams when it stops: one that ends before the job did goes on elsewhere.
+            const { job } = await coordinator.getJob({ jobId: request.jobId }, forwarded(context));
+            if (job?.finishedAt) return;
+          } catch (err) {
+            const transient = err instanceof ConnectError && err.code === Code.Unavailable;
+            if (!transient || context.signal.aborted || ++failures > WATCH_RETRIES) {
+              throw relayError(err, log, "WatchJob");
+            }
+            await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** failures)));
           }
-          // A coordinator ends its streams when it stops: one that ends before the job did goes on elsewhere.
-          const { job } = await coordinator.getJob({ jobId: request.jobId }, forwarded(context));
-          if (job?.finishedAt) return;
-        } catch (err) {
-          const transient = err instanceof ConnectError && err.code === Code.Unavailable;
-          if (!transient || context.signal.aborted || ++failures > WATCH_RETRIES) {
-            throw relayError(err, log, "WatchJob");
-          }
-          await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** failures)));
+          if (context.signal.aborted) return;
         }
-        if (context.signal.aborted) return;
+      } finally {
+        release();
       }
     },
   };

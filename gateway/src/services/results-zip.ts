@@ -18,6 +18,16 @@ import type { JobResults } from "./results.js";
 export interface ResultsZipDeps {
   storage: Pick<Storage, "getStream">;
   log: Logger;
+  /**
+   * The job's own output folder (`outputs/<tenant>/<job>/`): an output key anywhere else is never read,
+   * whatever a (forged) result claims, so a zip cannot carry another tenant's objects.
+   */
+  outputPrefix: string;
+}
+
+/** Whether `key` lies inside `prefix`, with no `..` segment that a store might resolve out of it. */
+export function isUnder(key: string, prefix: string): boolean {
+  return key.startsWith(prefix) && key.length > prefix.length && !key.split("/").includes("..");
 }
 
 /**
@@ -26,7 +36,7 @@ export interface ResultsZipDeps {
  * returned stream (the client went away) releases the S3 stream being read and stops reading pages. A
  * failure half-way destroys it with the error, so the client sees a cut download, never a short zip.
  */
-export function resultsZip({ job, results }: JobResults, { storage, log }: ResultsZipDeps): Readable {
+export function resultsZip({ job, results }: JobResults, { storage, log, outputPrefix }: ResultsZipDeps): Readable {
   const zip = new ZipFile();
   const output = zip.outputStream as Readable;
   const mtime = job?.finishedAt ? timestampDate(job.finishedAt) : new Date();
@@ -52,6 +62,10 @@ export function resultsZip({ job, results }: JobResults, { storage, log }: Resul
       const row = report.row(result);
       csv.push(csvRow(row));
       if (row.name === "") continue;
+      if (!isUnder(result.outputKey, outputPrefix)) {
+        log.warn({ job: job?.id, item: result.itemId }, "results.zip: output key outside the job's folder left out");
+        continue;
+      }
       zip.addReadStreamLazy(row.name, { compress: false, mtime }, (ready) => {
         openWithRetry(storage, result.outputKey).then((stream) => {
           if (stopped) return void stream.destroy();

@@ -19,7 +19,9 @@ export interface UploadsDeps {
   storage: UploadStorage;
   maxUploadBytes: number;
   log: Logger;
-  /** Upload ids (the folder under uploads/<tenant>/); random by default. */
+  /** The most time one upload may take to stream in; a slower one is cut off (DeadlineExceeded). */
+  timeoutMs?: number;
+  /** The random part of upload ids (the folder under uploads/<tenant>/, which adds the declared size). */
   newId?: () => string;
 }
 
@@ -52,6 +54,7 @@ export function createUploads({
   storage,
   maxUploadBytes,
   log,
+  timeoutMs = 300_000,
   newId = () => randomBytes(12).toString("base64url"),
 }: UploadsDeps) {
   /** Validates a declared file before any byte is accepted. */
@@ -91,8 +94,13 @@ export function createUploads({
       body: AsyncIterable<Uint8Array>,
     ): Promise<{ key: string; size: number }> {
       const size = check(header.name, header.size);
-      const key = keys.upload(tenant, newId(), header.name);
-      const stream = Readable.from(meter(body, size, header.name), { objectMode: false, highWaterMark: BUFFER_BYTES });
+      const key = keys.upload(tenant, keys.uploadId(newId(), size), header.name);
+      // A caller that dribbles bytes would otherwise hold the S3 PUT open for as long as it likes.
+      const deadline = AbortSignal.timeout(timeoutMs);
+      const stream = Readable.from(meter(body, size, header.name, deadline, timeoutMs), {
+        objectMode: false,
+        highWaterMark: BUFFER_BYTES,
+      });
       try {
         await storage.putStream(key, stream, size, header.contentType || "application/octet-stream");
       } catch (err) {
@@ -115,7 +123,7 @@ export function createUploads({
       const expiresAt = timestampFromMs(Date.now() + SLOT_TTL_SECONDS * 1000);
       return Promise.all(
         files.map(async (file) => {
-          const key = keys.upload(tenant, newId(), file.name);
+          const key = keys.upload(tenant, keys.uploadId(newId(), Number(file.size)), file.name);
           try {
             const url = await storage.presignPut(key, SLOT_TTL_SECONDS);
             return create(UploadSlotSchema, { key, url, expiresAt });
@@ -130,17 +138,67 @@ export function createUploads({
 
 export type Uploads = ReturnType<typeof createUploads>;
 
-/** Passes bytes through, failing as soon as they exceed `size`, or at the end if they fall short. */
-async function* meter(body: AsyncIterable<Uint8Array>, size: number, name: string): AsyncGenerator<Uint8Array> {
+/**
+ * Passes bytes through, failing as soon as they exceed `size`, or at the end if they fall short, or when the
+ * deadline passes first. The deadline races each read: a caller that stops sending leaves a read pending
+ * forever, and only failing from inside the generator reaches the S3 PUT (destroying the stream from outside
+ * waits for the pending read).
+ */
+async function* meter(
+  body: AsyncIterable<Uint8Array>,
+  size: number,
+  name: string,
+  deadline: AbortSignal,
+  timeoutMs: number,
+): AsyncGenerator<Uint8Array> {
+  const tooLate = () =>
+    new ConnectError(
+      `"${name}" did not arrive within ${timeoutMs} ms; upload it faster or in smaller files`,
+      Code.DeadlineExceeded,
+    );
+  const reads = body[Symbol.asyncIterator]();
   let received = 0;
-  for await (const chunk of body) {
-    received += chunk.byteLength;
-    if (received > size) {
-      throw new ConnectError(`"${name}" is longer than its declared size of ${size} bytes`, Code.InvalidArgument);
+  let ended = false;
+  try {
+    for (;;) {
+      const next = await beforeDeadline(reads.next(), deadline, tooLate);
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      received += next.value.byteLength;
+      if (received > size) {
+        throw new ConnectError(`"${name}" is longer than its declared size of ${size} bytes`, Code.InvalidArgument);
+      }
+      yield next.value;
     }
-    yield chunk;
+  } finally {
+    // Let go of the source without waiting: a read it will never finish may still be pending.
+    if (!ended) void reads.return?.()?.catch(() => {});
   }
   if (received !== size) {
     throw new ConnectError(`"${name}" ended after ${received} of its declared ${size} bytes`, Code.InvalidArgument);
   }
+}
+
+/**
+ * `read`, or a rejection once `deadline` aborts. A listener per read, removed when it settles: racing every
+ * read against one long-lived promise would keep each read's result (every chunk) reachable until the end.
+ */
+function beforeDeadline<T>(read: Promise<T>, deadline: AbortSignal, error: () => Error): Promise<T> {
+  if (deadline.aborted) return Promise.reject(error());
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(error());
+    deadline.addEventListener("abort", onAbort, { once: true });
+    read.then(
+      (value) => {
+        deadline.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        deadline.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
 }

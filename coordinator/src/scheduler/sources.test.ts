@@ -1,0 +1,51 @@
+import { create } from "@bufbuild/protobuf";
+import { ErrorCode, SourceSchema } from "@imgc/proto";
+import { describe, expect, it } from "vitest";
+import { createMemoryStorage } from "../testing/memory-storage.js";
+import { expandSources, SubmitCancelledError } from "./sources.js";
+import type { UrlSources } from "./url-sources.js";
+
+const url = (i: number) => create(SourceSchema, { kind: { case: "url", value: `https://img.example/${i}.jpg` } });
+const upload = (key: string) => create(SourceSchema, { kind: { case: "uploadKey", value: key } });
+
+describe("expandSources", () => {
+  it("stops fetching a job's URLs once its caller has gone", async () => {
+    const storage = createMemoryStorage();
+    const controller = new AbortController();
+    const fetched: string[] = [];
+    const urls: UrlSources = {
+      manifestUrls: async () => [],
+      async fetchImage(address, position) {
+        fetched.push(address);
+        // The caller gives up while the first fetches run.
+        if (fetched.length === 3) controller.abort();
+        return { bucket: storage.bucket, key: `uploads/acme/job/${position}.jpg`, size: 1, missing: false };
+      },
+    };
+    const sources = Array.from({ length: 3_000 }, (_, i) => url(i));
+    await expect(expandSources(sources, storage, 10_000, urls, controller.signal)).rejects.toThrow(
+      SubmitCancelledError,
+    );
+    // The fetches already under way (at most the fetch concurrency) finish; no new one starts.
+    expect(fetched.length).toBeLessThanOrEqual(3 + 8);
+  });
+
+  it("fails an upload whose stored size is not the size its upload id declares, before it becomes a source", async () => {
+    const storage = createMemoryStorage();
+    storage.put("uploads/acme/abc.10/big.jpg", 1024 * 1024);
+    storage.put("uploads/acme/def.5/ok.jpg", 5);
+    const items = await expandSources(
+      [upload("uploads/acme/abc.10/big.jpg"), upload("uploads/acme/def.5/ok.jpg")],
+      storage,
+      10,
+    );
+    expect(items[0]).toMatchObject({
+      missing: true,
+      failure: {
+        code: ErrorCode.FILE_TOO_LARGE,
+        message: "the upload is 1048576 bytes, not the 10 bytes its upload slot declared",
+      },
+    });
+    expect(items[1]).toMatchObject({ missing: false, size: 5 });
+  });
+});
