@@ -65,7 +65,7 @@ describe("restart", () => {
     expect(resumed?.counts).toMatchObject({ total: 8, done: 4, pending: 4 });
 
     await runChunk(t, "w1", (pulled[1] as (typeof pulled)[0]).chunk);
-    const ended = (await t.jobs.getJob({ jobId: job.id })).job;
+    const ended = await endedJob(t, job.id);
     expect(ended?.state).toBe(JobState.COMPLETED);
     expect(ended?.counts).toMatchObject({ total: 8, done: 8, failed: 0 });
     expect(ended?.bytesIn).toBe(8_000n);
