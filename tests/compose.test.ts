@@ -258,7 +258,8 @@ describe("the images' runtime", () => {
       const files = name === "worker" ? ["main.js", "engine-child.js"] : ["main.js"];
       for (const file of files) {
         const code = read(`${name}/dist/${file}`);
-        const specifiers = [...code.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*"([^"]+)"/g)].map((m) => m[1] ?? "");
+        // `from "x"` and `import "x"` / `import("x")`; not a call such as Buffer.from("…").
+        const specifiers = [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)"([^"]+)"/g)].map((m) => m[1] ?? "");
         const packages = specifiers
           .filter((s) => !s.startsWith("node:") && !s.startsWith("."))
           .map((s) =>
