@@ -155,8 +155,11 @@ function track(proc: ManagedProcess, core: boolean): ManagedProcess {
     if (stopping) return;
     const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
     say(red(`${proc.name} exited (${how}); its log: ${proc.logFile}`));
-    // A worker may die and the cluster carries on; without the others there is no cluster.
-    if (core) void shutdown(1);
+    // A worker may die and the cluster carries on, and so may a coordinator while another is left (it takes
+    // over); without the others there is no cluster.
+    const coordinatorsLeft = started.filter((s) => s.proc.name.startsWith("coordinator") && s.proc.running()).length;
+    if (core && !(proc.name.startsWith("coordinator") && coordinatorsLeft > 0)) void shutdown(1);
+    else if (proc.name.startsWith("coordinator")) say(`${coordinatorsLeft} coordinator(s) left; one of them leads`);
   });
   return proc;
 }
