@@ -1,6 +1,7 @@
 /**
  * gRPC clients: JobService on the gateway (IMGC_URL, default http://127.0.0.1:8081, with IMGC_API_KEY as a
- * bearer token when set) and ClusterService straight on the coordinator (IMGC_COORDINATOR_URL).
+ * bearer token when set) and ClusterService straight on the coordinator (IMGC_COORDINATOR_URL, with the
+ * operator token IMGC_AUTH_TOKEN).
  */
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -47,6 +48,13 @@ export function coordinatorUrl(env: Readonly<Record<string, string | undefined>>
   return baseUrl(/^[a-z]+:\/\//i.test(address) ? address : `http://${address}`, "IMGC_COORDINATOR_URL");
 }
 
+function bearer(secret: string): Interceptor {
+  return (next) => (request) => {
+    request.header.set("authorization", `Bearer ${secret}`);
+    return next(request);
+  };
+}
+
 export function createClients(env: Readonly<Record<string, string | undefined>>): Clients {
   const sessions: Http2SessionManager[] = [];
   function transport(url: string, interceptors: Interceptor[]) {
@@ -59,18 +67,16 @@ export function createClients(env: Readonly<Record<string, string | undefined>>)
   return {
     jobs() {
       const key = env.IMGC_API_KEY;
-      const bearer: Interceptor = (next) => (request) => {
-        request.header.set("authorization", `Bearer ${key}`);
-        return next(request);
-      };
       jobs ??= createClient(
         JobService,
-        transport(gatewayUrl(env), key ? [rateLimitInterceptor, bearer] : [rateLimitInterceptor]),
+        transport(gatewayUrl(env), key ? [rateLimitInterceptor, bearer(key)] : [rateLimitInterceptor]),
       );
       return jobs;
     },
     cluster() {
-      cluster ??= createClient(ClusterService, transport(coordinatorUrl(env), []));
+      // Straight to the coordinator: the operator's internal token (IMGC_AUTH_TOKEN), not an API key.
+      const token = env.IMGC_AUTH_TOKEN;
+      cluster ??= createClient(ClusterService, transport(coordinatorUrl(env), token ? [bearer(token)] : []));
       return cluster;
     },
     close() {

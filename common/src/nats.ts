@@ -21,6 +21,7 @@ import {
   type StreamConfig,
 } from "nats";
 import type { Logger } from "./logger.js";
+import type { NatsAuthOptions } from "./nats-connect.js";
 
 export const TASKS_STREAM = "IMGC_TASKS";
 export const EVENTS_STREAM = "IMGC_EVENTS";
@@ -66,8 +67,15 @@ export const defaultTopology: TopologyOptions = {
   eventsMaxAgeMs: 7 * 24 * 3600_000,
 };
 
-export async function connectNats(servers: string, name: string, log: Logger): Promise<NatsConnection> {
+/** `auth`: the process's credentials and TLS, from `natsAuthOptions` (nats-connect.ts). */
+export async function connectNats(
+  servers: string,
+  name: string,
+  log: Logger,
+  auth: NatsAuthOptions = {},
+): Promise<NatsConnection> {
   const nc = await connect({
+    ...auth,
     servers: servers.split(",").map((s) => s.trim()),
     name,
     // Never give up: a restarted nats-server must be rejoined without operator help.
@@ -134,6 +142,28 @@ export async function ensureTopology(
     js.views.kv(RESULTS_BUCKET, { history: 1, storage: StorageType.File }),
   ]);
   return { jsm, workers, jobs, chunks, results };
+}
+
+/**
+ * A worker's view of the topology: it may not create or change streams (its NATS user has no such right), so
+ * it waits until a coordinator has made them, then binds the heartbeat bucket.
+ */
+export async function openWorkerTopology(nc: NatsConnection, log: Logger, retryMs = 500): Promise<{ workers: KV }> {
+  const jsm = await nc.jetstreamManager();
+  let waiting = false;
+  for (;;) {
+    try {
+      await jsm.streams.info(TASKS_STREAM);
+      await jsm.streams.info(`KV_${WORKERS_BUCKET}`);
+      break;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      if (!waiting) log.info("waiting for a coordinator to create the NATS topology");
+      waiting = true;
+      await new Promise((resolve) => setTimeout(resolve, retryMs));
+    }
+  }
+  return { workers: await nc.jetstream().views.kv(WORKERS_BUCKET) };
 }
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {

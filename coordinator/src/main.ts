@@ -9,9 +9,13 @@ import {
   createMetricsRegistry,
   createStorage,
   grpcHealthProbe,
+  loadVerifier,
+  natsAuthOptions,
   natsReadiness,
   startHealthServer,
 } from "@imgc/common";
+import { ClusterService, JobService } from "@imgc/proto";
+import { authorize } from "./auth/authorize.js";
 import { listOf, loadCoordinatorConfig } from "./config.js";
 import { startCoordinator } from "./coordinator.js";
 import { webhookSecrets } from "./jobs/webhook.js";
@@ -20,15 +24,23 @@ import { build, createHealth, listen } from "./server.js";
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadCoordinatorConfig>;
+  let verifier: ReturnType<typeof loadVerifier>;
+  let natsAuth: ReturnType<typeof natsAuthOptions>;
   try {
     config = loadCoordinatorConfig();
+    // Secure by default: no public key or no NATS credentials, no start (unless IMGC_INSECURE_INTERNAL=1).
+    verifier = loadVerifier(config);
+    natsAuth = natsAuthOptions(config);
   } catch (err) {
     if (!ConfigError.isConfigError(err)) throw err;
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
   }
   const log = createLogger("coordinator", config.logLevel);
-  const nc = await connectNats(config.natsUrl, "imgc-coordinator", log);
+  if (config.insecureInternal) {
+    log.warn("INSECURE INTERNAL PLANE: IMGC_INSECURE_INTERNAL=1, so callers without a valid token may be obeyed");
+  }
+  const nc = await connectNats(config.natsUrl, "imgc-coordinator", log, natsAuth);
   const storage = createStorage(config);
   await storage.ensureBucket();
   const registry = createMetricsRegistry();
@@ -65,8 +77,8 @@ async function main(): Promise<void> {
   });
   const health = createHealth();
   const server = build({
-    jobService: metrics.jobService(coordinator.jobService),
-    clusterService: metrics.clusterService(coordinator.clusterService),
+    jobService: metrics.jobService(authorize(JobService, coordinator.jobService, { verifier, log })),
+    clusterService: metrics.clusterService(authorize(ClusterService, coordinator.clusterService, { verifier, log })),
     log,
     health,
   });

@@ -3,7 +3,15 @@
  * and docs/protocol.md). Logs {"msg":"ready","port":…,"grpcPort":…} once both ports listen; SIGTERM or
  * SIGINT closes them, letting in-flight requests finish, and exits 0.
  */
-import { ConfigError, connectNats, createLogger, createStorage } from "@imgc/common";
+import {
+  ConfigError,
+  connectNats,
+  createLogger,
+  createStorage,
+  loadToken,
+  type NatsAuthOptions,
+  natsAuthOptions,
+} from "@imgc/common";
 import { loadGatewayConfig } from "./config.js";
 import { build } from "./server.js";
 import {
@@ -15,8 +23,11 @@ import {
 import { formatBytes } from "./services/uploads.js";
 
 let config: ReturnType<typeof loadGatewayConfig>;
+let internal: { token: string | undefined; nats: NatsAuthOptions };
 try {
   config = loadGatewayConfig();
+  // Secure by default: dev mode relaxes the public API keys only, never the internal plane.
+  internal = { token: loadToken(config, "gateway"), nats: natsAuthOptions(config) };
 } catch (err) {
   if (!ConfigError.isConfigError(err)) throw err;
   process.stderr.write(`imgc gateway: ${err.message}\n`);
@@ -25,12 +36,12 @@ try {
 
 const log = createLogger("gateway", config.logLevel);
 const storage = createStorage(config);
-const transport = createCoordinatorTransport(config.coordinatorUrl);
+const transport = createCoordinatorTransport(config.coordinatorUrl, internal.token);
 
 // NATS matters only to readiness here, so the gateway serves (and reports "nats": "unreachable") while it
 // is still connecting, instead of waiting for it.
 let nats: Awaited<ReturnType<typeof connectNats>> | undefined;
-const natsConnecting = connectNats(config.natsUrl, "imgc-gateway", log).then((nc) => {
+const natsConnecting = connectNats(config.natsUrl, "imgc-gateway", log, internal.nats).then((nc) => {
   nats = nc;
   return nc;
 });

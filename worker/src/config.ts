@@ -1,7 +1,17 @@
 /** The worker's configuration: IMGC_* variables (docs/protocol.md), validated once at start. */
 import { randomBytes } from "node:crypto";
 import { availableParallelism, hostname } from "node:os";
-import { address, ConfigError, int, loadConfig, logFields, natsFields, s3Fields, str } from "@imgc/common";
+import {
+  address,
+  ConfigError,
+  callerFields,
+  int,
+  loadConfig,
+  logFields,
+  natsFields,
+  s3Fields,
+  str,
+} from "@imgc/common";
 
 const MiB = 1024 * 1024;
 
@@ -18,6 +28,7 @@ export const workerSchema = {
   ...natsFields,
   ...s3Fields,
   ...logFields,
+  ...callerFields,
   coordinatorUrl: address("IMGC_COORDINATOR_URL", "127.0.0.1:50051", "where the coordinator's gRPC is"),
   workerId: str("IMGC_WORKER_ID", "", "the worker's id; default <host>-<pid>-<random>"),
   slots: int(

@@ -13,10 +13,13 @@ import {
   createLogger,
   createMetricsRegistry,
   createStorage,
-  defaultTopology,
-  ensureTopology,
   grpcHealthProbe,
+  internalGrpcOptions,
+  loadToken,
+  type NatsAuthOptions,
+  natsAuthOptions,
   natsReadiness,
+  openWorkerTopology,
   startHealthServer,
 } from "@imgc/common";
 import { ClusterService } from "@imgc/proto";
@@ -30,8 +33,11 @@ import { createResultCache, openCacheBucket } from "./result-cache.js";
 import { createWorker } from "./worker.js";
 
 let config: WorkerConfig;
+let internal: { token: string | undefined; nats: NatsAuthOptions };
 try {
   config = loadWorkerConfig();
+  // Secure by default: no token or no NATS credentials, no start (unless IMGC_INSECURE_INTERNAL=1).
+  internal = { token: loadToken(config, "worker"), nats: natsAuthOptions(config) };
 } catch (err) {
   if (!ConfigError.isConfigError(err)) throw err;
   process.stderr.write(`imgc worker: ${err.message}\n`);
@@ -41,15 +47,11 @@ try {
 const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string })
   .version;
 const log = createLogger("worker", config.logLevel).child({ workerId: config.workerId });
-const nc = await connectNats(config.natsUrl, `imgc-worker-${config.workerId}`, log);
-const topology = await ensureTopology(nc, {
-  ...defaultTopology,
-  ackWaitMs: config.ackWaitMs,
-  maxDeliver: config.maxDeliver,
-  workerTtlMs: config.workerTtlMs,
-});
+// Its NATS user may pull, ack, heartbeat and use the cache, not shape the topology: a coordinator does that.
+const nc = await connectNats(config.natsUrl, `imgc-worker-${config.workerId}`, log, internal.nats);
+const topology = await openWorkerTopology(nc, log);
 const storage = createStorage(config);
-const client = createGrpcJsClient(ClusterService, config.coordinatorUrl);
+const client = createGrpcJsClient(ClusterService, config.coordinatorUrl, internalGrpcOptions(internal.token));
 // Images are compressed in child processes, one per slot: a hung decoder is killed at the deadline.
 const engine = createEnginePool({ size: config.slots, log });
 const cache =

@@ -17,8 +17,10 @@ import {
   WorkerStatusSchema,
 } from "@imgc/proto";
 import type { NatsConnection } from "nats";
+import { authorize } from "../auth/authorize.js";
 import { type CoordinatorSettings, startCoordinator } from "../coordinator.js";
 import { createMemoryStorage, type MemoryStorage } from "./memory-storage.js";
+import { testCredentials } from "./test-credentials.js";
 
 export const testSettings: CoordinatorSettings = {
   ackWaitMs: 2_000,
@@ -43,13 +45,20 @@ export async function startTestCoordinator(
     settings: { ...testSettings, ...options.settings },
     reservationWaitMs: 500,
   });
-  const transport = createRouterTransport(({ service }) => {
-    service(JobService, coordinator.jobService);
-    service(ClusterService, coordinator.clusterService);
-  });
+  // Secured as in production: the services behind the authorization wrapper, the clients sending the token
+  // the real caller of each method would hold.
+  const auth = testCredentials();
+  const transport = createRouterTransport(
+    ({ service }) => {
+      service(JobService, authorize(JobService, coordinator.jobService, { verifier: auth.verifier }));
+      service(ClusterService, authorize(ClusterService, coordinator.clusterService, { verifier: auth.verifier }));
+    },
+    { transport: { interceptors: [auth.asRealCaller] } },
+  );
   return {
     coordinator,
     storage,
+    auth,
     jobs: createClient(JobService, transport) as Client<typeof JobService>,
     cluster: createClient(ClusterService, transport) as Client<typeof ClusterService>,
   };

@@ -13,10 +13,12 @@ import {
 } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { internalBearer } from "@imgc/common";
 import { ClusterService, JobService } from "@imgc/proto";
 import { propagateTrace } from "../plugins/trace.js";
 
-export function createCoordinatorTransport(address: string): Transport {
+/** `token`: the gateway's internal token (IMGC_AUTH_TOKEN), sent on every call; undefined only when insecure. */
+export function createCoordinatorTransport(address: string, token?: string): Transport {
   return createGrpcTransport({
     baseUrl: `http://${address}`,
     // Keep the connection alive and notice a dead coordinator between calls.
@@ -24,7 +26,7 @@ export function createCoordinatorTransport(address: string): Transport {
     pingTimeoutMs: 5_000,
     idleConnectionTimeoutMs: 5 * 60_000,
     // A call made while serving a traced JobService call carries its trace context on.
-    interceptors: [propagateTrace],
+    interceptors: [propagateTrace, ...internalBearer(token)],
   });
 }
 
