@@ -13,6 +13,7 @@ import {
   createGrpcJsClient,
   decodeMessage,
   encodeMessage,
+  internalGrpcOptions,
   TASKS_STREAM,
   TRACEPARENT,
   taskConsumer,
@@ -48,11 +49,13 @@ export async function startNoopWorker(options: {
   lanes: number;
   /** The slots the heartbeat advertises (the coordinator sizes chunks by the live slots). */
   slots: number;
+  /** A worker's NATS user and its token (the cluster's credentials). */
+  auth: { nats: { user: string; pass: string }; token: string };
 }): Promise<NoopWorker> {
-  const nc = await connect({ servers: options.natsUrl, name: `bench-${options.id}` });
+  const nc = await connect({ servers: options.natsUrl, name: `bench-${options.id}`, ...options.auth.nats });
   const js = nc.jetstream();
   const kv = await js.views.kv(WORKERS_BUCKET);
-  const client = createGrpcJsClient(ClusterService, options.coordinatorUrl);
+  const client = createGrpcJsClient(ClusterService, options.coordinatorUrl, internalGrpcOptions(options.auth.token));
   const consumer = await js.consumers.get(TASKS_STREAM, taskConsumer("normal"));
   const timings: ChunkTiming[] = [];
   let busy = 0;

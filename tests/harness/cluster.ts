@@ -4,10 +4,11 @@
  */
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import type { Storage } from "@imgc/common";
+import { internalBearer, type Storage } from "@imgc/common";
 import { ClusterService, JobService } from "@imgc/proto";
+import { type ClusterCredentials, createClusterCredentials } from "../../scripts/lib/cluster-credentials.js";
 import { freePort } from "../../scripts/lib/free-port.js";
-import { type InfraHandle, type S3Handle, startNats, startS3, storageFor } from "./infra.js";
+import { type NatsHandle, type S3Handle, startNats, startS3, storageFor } from "./infra.js";
 import { type Service, startService } from "./service.js";
 
 export interface ClusterOptions {
@@ -20,7 +21,12 @@ export interface ClusterOptions {
 }
 
 export interface Cluster {
-  nats: InfraHandle;
+  nats: NatsHandle;
+  /**
+   * The cluster's throwaway internal credentials: its signing key's tokens (`mint`, `operatorToken`) and NATS
+   * users. Every process got its own (each worker a token naming its id), as production does.
+   */
+  credentials: ClusterCredentials;
   s3: S3Handle;
   /** The coordinator running now (restartCoordinator() replaces it). */
   readonly coordinator: Service;
@@ -47,7 +53,7 @@ export interface Cluster {
   jobs: Client<typeof JobService>;
   /** JobService on the gateway over gRPC (HTTP/2). */
   jobsGrpc: Client<typeof JobService>;
-  /** ClusterService on the coordinator over gRPC. */
+  /** ClusterService on the coordinator over gRPC, with the operator's token. */
   cluster: Client<typeof ClusterService>;
   storage: Storage;
   /** Starts one more worker (worker-<n>) and waits until it is ready. */
@@ -84,7 +90,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     }
   };
   try {
-    const [nats, s3] = await settleAll(layers.infra, [startNats(), startS3()] as const);
+    const credentials = createClusterCredentials();
+    const [nats, s3] = await settleAll(layers.infra, [startNats({ users: credentials.nats }), startS3()] as const);
     const [coordinatorPort, coordinatorHttpPort, gatewayPort, gatewayGrpcPort] = await Promise.all([
       freePort(),
       freePort(),
@@ -106,6 +113,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
     const startCoordinator = async () => {
       const started = await startService("coordinator", {
+        ...credentials.coordinatorEnv(),
         ...env,
         IMGC_COORDINATOR_HOST: "127.0.0.1",
         IMGC_COORDINATOR_PORT: String(coordinatorPort),
@@ -128,10 +136,18 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     let workerCount = 0;
     const addWorker = async (extra: Record<string, string> = {}) => {
       const name = `worker-${++workerCount}`;
+      const id = extra.IMGC_WORKER_ID ?? options.workerEnv?.IMGC_WORKER_ID ?? name;
       const worker = await startService(
         "worker",
         // Port 0: each worker's metrics and health port is its own (its "ready" line says which).
-        { ...env, IMGC_WORKER_ID: name, IMGC_WORKER_HTTP_PORT: "0", ...options.workerEnv, ...extra },
+        {
+          ...credentials.workerEnv(id),
+          ...env,
+          IMGC_WORKER_ID: name,
+          IMGC_WORKER_HTTP_PORT: "0",
+          ...options.workerEnv,
+          ...extra,
+        },
         { name },
       );
       workers.push(worker);
@@ -140,6 +156,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     };
     const workersReady = Array.from({ length: options.workers ?? 2 }, () => addWorker());
     const gatewayReady = startService("gateway", {
+      ...credentials.gatewayEnv(),
       ...env,
       IMGC_GATEWAY_HOST: "127.0.0.1",
       IMGC_GATEWAY_PORT: String(gatewayPort),
@@ -171,6 +188,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       ].filter((file): file is string => file !== undefined);
     return {
       nats,
+      credentials,
       s3,
       get coordinator() {
         return coordinator;
@@ -191,7 +209,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       jobsGrpc: createClient(JobService, createGrpcTransport({ baseUrl: gatewayGrpc, sessionManager: gatewaySession })),
       cluster: createClient(
         ClusterService,
-        createGrpcTransport({ baseUrl: coordinatorUrl, sessionManager: coordinatorSession }),
+        createGrpcTransport({
+          baseUrl: coordinatorUrl,
+          sessionManager: coordinatorSession,
+          interceptors: internalBearer(credentials.operatorToken),
+        }),
       ),
       storage,
       addWorker,
