@@ -10,10 +10,11 @@
  * and IMGC_WORKER_HTTP_PORT, the first worker's: worker N gets that port + N - 1), and every other IMGC_*
  * variable set here reaches the services as it is.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { createClusterCredentials } from "./lib/cluster-credentials.js";
 import { demoImages, runDemo } from "./lib/demo.js";
 import {
   repoRoot,
@@ -24,6 +25,7 @@ import {
 } from "./lib/local-stack.js";
 import { bold, dim, green, prefixer, red } from "./lib/log-format.js";
 import { killAllNow, type ManagedProcess, startProcess } from "./lib/managed-process.js";
+import { writeNatsConfig } from "./lib/nats-auth.js";
 import { ensureSystemPackage, natsServer } from "./lib/system-packages.js";
 
 const usage = "usage: npm run up [-- --workers N] [-- --no-demo]";
@@ -199,6 +201,13 @@ async function main(): Promise<void> {
     IMGC_GATEWAY_PORT: String(ports.gateway),
     IMGC_GATEWAY_GRPC_PORT: String(ports.gatewayGrpc),
   };
+  // The internal plane runs secured, as in production: a throwaway signing key and NATS passwords per run,
+  // each process given only its own credential. The operator's token is kept for the CLI (`imgc workers`).
+  const credentials = createClusterCredentials();
+  mkdirSync(data, { recursive: true });
+  const natsConfig = writeNatsConfig(path.join(data, "nats-auth.conf"), credentials.nats);
+  const operatorTokenFile = path.join(data, "operator.token");
+  writeFileSync(operatorTokenFile, `${credentials.operatorToken}\n`, { mode: 0o600 });
   const output = (name: string) => ({ logFile: path.join(logs, `${name}.log`), onLine: printer(name) });
   // nats-server's banner and notices stay in its log file; the terminal gets its warnings and errors.
   const natsPrint = printer("nats");
@@ -212,16 +221,20 @@ async function main(): Promise<void> {
     track(await startServiceProcess(kind, { name, env: { ...env, ...extra }, ...output(name) }), kind !== "worker");
 
   await allStarted([
-    startNatsProcess({ port: ports.nats, storeDir: path.join(data, "nats"), ...natsOutput }).then((p) =>
-      track(p, true),
-    ),
+    startNatsProcess({
+      port: ports.nats,
+      storeDir: path.join(data, "nats"),
+      configFile: natsConfig,
+      ...natsOutput,
+    }).then((p) => track(p, true)),
     startS3Process({ port: ports.s3, dir: path.join(data, "s3"), ...output("s3") }).then((p) => track(p, true)),
   ]);
-  await service("coordinator", "coordinator");
+  await service("coordinator", "coordinator", credentials.coordinatorEnv());
   await allStarted([
-    service("gateway", "gateway"),
+    service("gateway", "gateway", credentials.gatewayEnv()),
     ...Array.from({ length: workerCount }, (_, i) =>
       service("worker", `worker-${i + 1}`, {
+        ...credentials.workerEnv(`worker-${i + 1}`),
         IMGC_WORKER_ID: `worker-${i + 1}`,
         IMGC_WORKER_HTTP_PORT: String(workerHttpPort(i + 1)),
       }),
@@ -235,10 +248,10 @@ async function main(): Promise<void> {
     `  web client   ${bold(web)}`,
     `  gRPC         ${grpc}  ${dim(`buf curl --protocol grpc --http2-prior-knowledge --schema proto http://${grpc}/imgc.v1.JobService/ListJobs`)}`,
     `  Connect      ${web}/imgc.v1.JobService/<method>`,
-    `  coordinator  127.0.0.1:${ports.coordinator} (internal gRPC)`,
+    `  coordinator  127.0.0.1:${ports.coordinator} (internal gRPC; callers need a token: IMGC_AUTH_TOKEN=$(cat ${path.relative(process.cwd(), operatorTokenFile) || operatorTokenFile}) npm run imgc -- workers)`,
     `  metrics      http://127.0.0.1:${ports.coordinatorHttp}/metrics (coordinator), ${web}/metrics (gateway), http://127.0.0.1:${workerHttpPort(1)}${workerCount > 1 ? `…${workerHttpPort(workerCount)}` : ""}/metrics (workers); /healthz and /readyz beside each`,
     `  S3           ${s3Url} (bucket imgc, keys S3RVER/S3RVER; data in .data/s3)`,
-    `  NATS         ${natsUrl} (JetStream; data in .data/nats)`,
+    `  NATS         ${natsUrl} (JetStream; data in .data/nats; users and passwords of this run in .data/nats-auth.conf)`,
     `  logs         ${path.relative(process.cwd(), logs) || logs}/`,
     "Ctrl-C stops everything.",
   ];
