@@ -12,6 +12,7 @@ import {
   generateNatsUsers,
   type NatsUsers,
   natsAuthorizationConfig,
+  natsUserEnv,
   writeNatsConfig,
 } from "../../scripts/lib/nats-auth.js";
 import { logPath, scratchDir } from "./run-dir.js";
@@ -40,6 +41,8 @@ export interface NatsHandle extends InfraHandle {
   readonly users: NatsUsers;
   /** Connection options of a user (default the coordinator's, which may do anything). */
   credentials(role?: keyof NatsUsers): { user: string; pass: string };
+  /** IMGC_NATS_USER and IMGC_NATS_PASSWORD of a user. */
+  credentialsEnv(role: keyof NatsUsers): Record<string, string>;
 }
 
 /**
@@ -52,16 +55,17 @@ export async function startNats(options: { storeDir?: string; users?: NatsUsers 
     user: users[role].user,
     pass: users[role].password,
   });
+  const access = { users, credentials, credentialsEnv: (role: keyof NatsUsers) => natsUserEnv(users[role]) };
   if ((await testRuntime()) === "docker") {
     const { startNatsContainer } = await import("./docker.js");
-    return { ...(await startNatsContainer(natsAuthorizationConfig(users), credentials())), users, credentials };
+    return { ...(await startNatsContainer(natsAuthorizationConfig(users), credentials())), ...access };
   }
   const port = await freePort();
   const storeDir = options.storeDir ?? scratchDir("nats");
   const configFile = writeNatsConfig(path.join(scratchDir("nats-config"), "nats.conf"), users);
   const logFile = logPath("nats");
   const start = () => startNatsProcess({ port, storeDir, logFile, configFile });
-  return { ...processControls(`nats://127.0.0.1:${port}`, logFile, await start(), start), users, credentials };
+  return { ...processControls(`nats://127.0.0.1:${port}`, logFile, await start(), start), ...access };
 }
 
 /** The project's S3 server on a free loopback port, bucket `imgc` (or MinIO in Docker, bucket created). */
