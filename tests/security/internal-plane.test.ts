@@ -207,19 +207,39 @@ describe("NATS", () => {
 });
 
 describe("secure by default", () => {
-  /** Runs a service with exactly `env` until it exits (a refused configuration exits before connecting). */
-  function exitOf(kind: string, env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const children = new Set<ReturnType<typeof spawn>>();
+  afterAll(() => {
+    for (const child of children) child.kill("SIGKILL");
+  });
+
+  /**
+   * Runs a service with exactly `env` until it exits (a refused configuration exits before connecting), or until
+   * it logs "ready" (then it is stopped, and the answer says it started).
+   */
+  function exitOf(
+    kind: string,
+    env: Record<string, string>,
+  ): Promise<{ code: number | "started" | null; stderr: string }> {
     return new Promise((resolve) => {
       const child = spawn(process.execPath, ["--import", "tsx", `${kind}/src/main.ts`], {
         cwd: repoRoot,
         env: childEnv(env),
-        stdio: ["ignore", "ignore", "pipe"],
+        stdio: ["ignore", "pipe", "pipe"],
       });
+      children.add(child);
       let stderr = "";
-      child.stderr.on("data", (part) => {
+      child.stderr?.on("data", (part) => {
         stderr += part;
       });
-      child.on("exit", (code) => resolve({ code, stderr }));
+      child.stdout?.on("data", (part: Buffer) => {
+        if (!part.toString().includes('"msg":"ready"')) return;
+        child.kill("SIGKILL");
+        resolve({ code: "started", stderr });
+      });
+      child.on("exit", (code) => {
+        children.delete(child);
+        resolve({ code, stderr });
+      });
     });
   }
 
