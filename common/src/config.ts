@@ -147,6 +147,7 @@ export const natsFields = {
   // nats.js ignores user:password in URLs, so credentials are settings of their own (nats-connect.ts).
   natsUser: str("IMGC_NATS_USER", "", "NATS user name"),
   natsPassword: str("IMGC_NATS_PASSWORD", "", "NATS password of IMGC_NATS_USER"),
+  natsPasswordFile: str("IMGC_NATS_PASSWORD_FILE", "", "file holding IMGC_NATS_PASSWORD"),
   natsToken: str("IMGC_NATS_TOKEN", "", "NATS authorization token"),
   natsCreds: str("IMGC_NATS_CREDS", "", "NATS credentials file (JWT and nkey seed)"),
   natsTlsCa: str("IMGC_NATS_TLS_CA", "", "CA certificate file the NATS server's certificate is checked against"),

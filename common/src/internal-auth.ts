@@ -20,6 +20,11 @@ export interface TokenClaims {
   sub: string;
   /** Role `service`: the tenants it may act for; `["*"]` for any (only when configured so). */
   tenants?: string[];
+  /**
+   * Role `worker`: a pool token, for workers whose ids are made at start (compose replicas, a Deployment's
+   * pods): it acts as any worker id `<sub>-…`, rather than as `sub` alone.
+   */
+  pool?: boolean;
   /** Expiry, seconds since the epoch. */
   exp: number;
   /** Issued at, seconds since the epoch. */
@@ -55,6 +60,8 @@ export interface MintOptions {
   role: Role;
   sub: string;
   tenants?: string[];
+  /** Role worker: ids `<sub>-…` rather than `sub` (see TokenClaims.pool). */
+  pool?: boolean;
   /** Lifetime in seconds (default one year: these are service credentials, rotated by re-minting). */
   ttlS?: number;
   /** Now, in ms (tests). */
@@ -73,6 +80,7 @@ export function mintToken(privateKeyPem: string, options: MintOptions): string {
     iat,
   };
   if (options.tenants) claims.tenants = [...options.tenants];
+  if (options.pool) claims.pool = true;
   const payload = `${PREFIX}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
   const signature = sign(null, Buffer.from(payload), createPrivateKey(privateKeyPem));
   return `${payload}.${signature.toString("base64url")}`;
@@ -129,6 +137,7 @@ function parseClaims(body: string): TokenClaims {
     typeof claims.sub === "string" &&
     SUBJECT_PATTERN.test(claims.sub) &&
     typeof claims.exp === "number" &&
+    (claims.pool === undefined || typeof claims.pool === "boolean") &&
     (claims.tenants === undefined ||
       (Array.isArray(claims.tenants) && claims.tenants.every((t) => typeof t === "string")));
   if (!ok) throw new TokenError("malformed token claims");

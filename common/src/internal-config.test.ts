@@ -56,8 +56,14 @@ describe("secure by default", () => {
     expect(nats({ IMGC_INSECURE_INTERNAL: "1" })).toEqual({});
     expect(nats({ IMGC_NATS_USER: "u", IMGC_NATS_PASSWORD: "p" })).toEqual({ user: "u", pass: "p" });
     expect(nats({ IMGC_NATS_TOKEN: "t" })).toEqual({ token: "t" });
+    const dir = mkdtempSync(path.join(os.tmpdir(), "imgc-nats-"));
+    writeFileSync(path.join(dir, "password"), "s3cret\n");
+    expect(nats({ IMGC_NATS_USER: "u", IMGC_NATS_PASSWORD_FILE: path.join(dir, "password") })).toEqual({
+      user: "u",
+      pass: "s3cret",
+    });
     expect(problemsOf(() => nats({ IMGC_NATS_USER: "u" }))).toEqual([
-      "IMGC_NATS_PASSWORD is not set, but IMGC_NATS_USER is",
+      "IMGC_NATS_PASSWORD (or IMGC_NATS_PASSWORD_FILE) is not set, but IMGC_NATS_USER is",
     ]);
     expect(problemsOf(() => nats({ IMGC_NATS_USER: "u", IMGC_NATS_PASSWORD: "p", IMGC_NATS_TOKEN: "t" }))).toEqual([
       "Expected only one of IMGC_NATS_USER, IMGC_NATS_TOKEN and IMGC_NATS_CREDS",

@@ -11,6 +11,7 @@ import { ConfigError, INSECURE_INTERNAL } from "./config.js";
 export interface NatsAuthConfig {
   natsUser: string;
   natsPassword: string;
+  natsPasswordFile: string;
   natsToken: string;
   natsCreds: string;
   natsTlsCa: string;
@@ -28,9 +29,21 @@ export function natsAuthOptions(config: NatsAuthConfig): NatsAuthOptions {
   const ways = [config.natsUser !== "", config.natsToken !== "", config.natsCreds !== ""].filter(Boolean).length;
   if (ways > 1) problems.push("Expected only one of IMGC_NATS_USER, IMGC_NATS_TOKEN and IMGC_NATS_CREDS");
   if (config.natsUser !== "") {
-    if (config.natsPassword === "") problems.push("IMGC_NATS_PASSWORD is not set, but IMGC_NATS_USER is");
+    let password = config.natsPassword;
+    if (password === "" && config.natsPasswordFile !== "") {
+      try {
+        password = readFileSync(config.natsPasswordFile, "utf8").trim();
+      } catch {
+        problems.push(
+          `Expected a readable file for IMGC_NATS_PASSWORD_FILE but received ${JSON.stringify(config.natsPasswordFile.slice(0, 200))}`,
+        );
+      }
+    }
+    if (password === "" && problems.length === 0) {
+      problems.push("IMGC_NATS_PASSWORD (or IMGC_NATS_PASSWORD_FILE) is not set, but IMGC_NATS_USER is");
+    }
     out.user = config.natsUser;
-    out.pass = config.natsPassword;
+    out.pass = password;
   } else if (config.natsToken !== "") {
     out.token = config.natsToken;
   } else if (config.natsCreds !== "") {

@@ -132,6 +132,21 @@ describe("roles", () => {
     }
   });
 
+  test("a pool token acts as the workers of its pool only", async () => {
+    const pool = mint({ role: "worker", sub: "imgc-worker", pool: true });
+    expect(await codeOf(() => clientsWith(pool).cluster.claimChunk({ workerId: "imgc-worker-7f3a-1-abc" }))).toBe("ok");
+    for (const workerId of ["imgc-worker", "imgc-workers-1", "other-1", ""]) {
+      expect(await codeOf(() => clientsWith(pool).cluster.reportItem({ workerId })), workerId).toBe(
+        Code.PermissionDenied,
+      );
+    }
+    // Without the pool claim the same subject is one worker, not a prefix.
+    const single = mint({ role: "worker", sub: "imgc-worker" });
+    expect(await codeOf(() => clientsWith(single).cluster.claimChunk({ workerId: "imgc-worker-1" }))).toBe(
+      Code.PermissionDenied,
+    );
+  });
+
   test("a gateway acts for the tenant it names (default when none); it reads the cluster but never drives it", async () => {
     const token = mint({ role: "gateway", sub: "gw" });
     expect((await clientsWith(token, "acme").jobs.getJob({})).job?.tenant).toBe("acme");

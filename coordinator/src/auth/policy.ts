@@ -1,7 +1,8 @@
 /**
  * Who may call what on the coordinator, and for which tenant.
  *
- * - worker: ClaimChunk, ReportItem, CompleteChunk, and only as itself (request.worker_id == the token's sub).
+ * - worker: ClaimChunk, ReportItem, CompleteChunk, and only as itself (request.worker_id == the token's sub;
+ *   a pool token: worker_id starts with `<sub>-`, for replicas whose ids are made at start).
  * - gateway: every JobService method, for the tenant it names in `x-imgc-tenant` (the gateway authenticates
  *   end users; none named: `default`); ListWorkers and GetQueueStats for its cluster page.
  * - service: JobService for the tenants its token names; `x-imgc-tenant` picks one of them (none named and
@@ -49,7 +50,10 @@ export function decide(claims: TokenClaims, call: CallFacts): Identity {
       noHeader();
       if (isJobs || !WORKER_METHODS.has(call.method)) throw denied(`a worker may not call ${call.method}`);
       const workerId = (call.request as { workerId?: unknown } | undefined)?.workerId;
-      if (workerId !== claims.sub) throw denied("a worker may act only as itself");
+      const itself = claims.pool
+        ? typeof workerId === "string" && workerId.startsWith(`${claims.sub}-`)
+        : workerId === claims.sub;
+      if (!itself) throw denied("a worker may act only as itself");
       return identity(undefined);
     }
     case "gateway":
