@@ -112,6 +112,23 @@ export function address(env: string, fallback: string, describe = ""): Field<str
   };
 }
 
+/** One or more host:port, comma-separated (every coordinator, or one DNS name for all). */
+export function addresses(env: string, fallback: string, describe = ""): Field<string> {
+  return {
+    env,
+    describe,
+    parse(raw) {
+      const value = raw === undefined || raw === "" ? fallback : raw;
+      const list = value.split(",").map((entry) => entry.trim());
+      for (const entry of list) {
+        const match = /^(.+):(\d{1,5})$/.exec(entry);
+        if (!match || Number(match[2]) > 65535) expected("host:port[,host:port…]", env, value);
+      }
+      return list.join(",");
+    },
+  };
+}
+
 export type Schema = Record<string, Field<unknown>>;
 export type ConfigOf<S extends Schema> = { readonly [K in keyof S]: S[K] extends Field<infer T> ? T : never };
 

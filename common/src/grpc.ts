@@ -20,6 +20,7 @@ import {
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { Code, ConnectError, createHandlerContext, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
+import { createLeaderTracker, leaderHint, parseAddresses } from "./failover-transport.js";
 import type { Logger } from "./logger.js";
 
 function serializer(schema: DescMessage) {
@@ -84,7 +85,15 @@ function contextFor(service: DescService, method: DescMethod, call: ServerCall):
 export function toGrpcError(err: unknown, log: Logger, path: string): Partial<grpc.StatusObject> {
   if (err instanceof ConnectError) {
     if (err.code === Code.Internal || err.code === Code.Unknown) log.error({ err, path }, "rpc failed");
-    return { code: err.code as number as grpc.status, details: err.rawMessage };
+    const status: Partial<grpc.StatusObject> = { code: err.code as number as grpc.status, details: err.rawMessage };
+    // Error metadata travels as trailers (a follower names the leader this way).
+    const entries = [...err.metadata.entries()];
+    if (entries.length > 0) {
+      const trailers = new grpc.Metadata();
+      for (const [key, value] of entries) trailers.set(key, value);
+      status.metadata = trailers;
+    }
+    return status;
   }
   log.error({ err, path }, "rpc failed with an unexpected error");
   return { code: grpc.status.INTERNAL, details: "internal error" };
@@ -175,37 +184,59 @@ export type GrpcJsClient<S extends GenService<GenServiceMethods>> = {
     : never;
 } & { close(): void };
 
+/**
+ * `address` may list several coordinators, comma-separated: calls go to the one that answered last, follow a
+ * follower's `x-imgc-leader` at once, and move to the next address after an Unavailable (the caller's retry then
+ * reaches it).
+ */
 export function createGrpcJsClient<S extends GenService<GenServiceMethods>>(
   service: S,
   address: string,
   // Client options: channel settings, and interceptors (internalGrpcOptions adds the caller's token).
   channelOptions: grpc.ClientOptions = {},
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
 ): GrpcJsClient<S> {
   const Constructor = grpc.makeGenericClientConstructor(grpcServiceDefinition(service), service.typeName);
-  const client = new Constructor(address, grpc.credentials.createInsecure(), {
-    "grpc.keepalive_time_ms": 10_000,
-    ...channelOptions,
-  });
-  const out: Record<string, unknown> = { close: () => client.close() };
+  const clients = new Map<string, grpc.Client>();
+  const clientFor = (target: string) => {
+    let client = clients.get(target);
+    if (!client) {
+      client = new Constructor(target, credentials, { "grpc.keepalive_time_ms": 10_000, ...channelOptions });
+      clients.set(target, client);
+    }
+    return client;
+  };
+  const tracker = createLeaderTracker(parseAddresses(address));
+  const out: Record<string, unknown> = {
+    close: () => {
+      for (const client of clients.values()) client.close();
+    },
+  };
   for (const method of service.methods) {
     if (method.methodKind !== "unary") continue;
-    out[method.localName] = (request: MessageInitShape<DescMessage>, options: UnaryCallOptions = {}) =>
+    const once = (target: string, request: MessageInitShape<DescMessage>, options: UnaryCallOptions) =>
       new Promise((resolve, reject) => {
         const metadata = new grpc.Metadata();
         for (const [key, value] of Object.entries(options.headers ?? {})) metadata.set(key, value);
         const callOptions: grpc.CallOptions = options.timeoutMs ? { deadline: Date.now() + options.timeoutMs } : {};
+        const client = clientFor(target);
         const fn = (client as unknown as Record<string, UnaryMethod>)[method.localName];
-        fn?.call(
-          client,
-          create(method.input, request),
-          metadata,
-          callOptions,
-          (err: grpc.ServiceError | null, res: unknown) => {
-            if (err) reject(new ConnectError(err.details || err.message, err.code as number as Code));
-            else resolve(res);
-          },
-        );
+        fn?.call(client, create(method.input, request), metadata, callOptions, (err, res: unknown) => {
+          if (err)
+            reject(new ConnectError(err.details || err.message, err.code as number as Code, headersOf(err.metadata)));
+          else resolve(res);
+        });
       });
+    out[method.localName] = async (request: MessageInitShape<DescMessage>, options: UnaryCallOptions = {}) => {
+      const target = tracker.current;
+      try {
+        return await once(target, request, options);
+      } catch (err) {
+        // A follower named the leader: ask it straight away (anything else is the caller's to retry).
+        if (!tracker.moveOn(target, err) || !leaderHint(err)) throw err;
+        return once(tracker.current, request, options);
+      }
+    };
   }
   return out as GrpcJsClient<S>;
 }

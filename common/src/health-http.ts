@@ -59,6 +59,8 @@ export interface HealthServerOptions {
   checks: Record<string, ReadinessCheck>;
   /** Deadline of one readiness check. */
   timeoutMs?: number;
+  /** More GET endpoints answering JSON, by path ("/backlog"). */
+  routes?: Record<string, () => Promise<unknown>>;
 }
 
 export interface HealthServer {
@@ -89,6 +91,8 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       return json(response, ready ? 200 : 503, { status: ready ? "ready" : "unready", checks: results });
     }
     if (path === "/metrics" && registry) return send(response, 200, registry.contentType, await registry.metrics());
+    const route = path === undefined ? undefined : options.routes?.[path];
+    if (route) return json(response, 200, await route());
     return json(response, 404, { status: "not found" });
   }
 
@@ -160,25 +164,35 @@ export interface GrpcHealthProbe {
  * server): it must answer SERVING. The two messages are encoded by hand, which spares a proto loader for a
  * one-field request (empty: service "") and a one-field response.
  */
+/** Health of a gRPC server; of several (comma-separated), passes when any of them is SERVING. */
 export function grpcHealthProbe(address: string): GrpcHealthProbe {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const clients = address.split(",").map((entry) => new grpc.Client(entry.trim(), grpc.credentials.createInsecure()));
+  const checkOne = (client: grpc.Client, timeoutMs: number) =>
+    new Promise<void>((resolve, reject) => {
+      client.makeUnaryRequest(
+        "/grpc.health.v1.Health/Check",
+        () => Buffer.alloc(0),
+        (bytes: Buffer) => servingStatus(bytes),
+        {},
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err, status) => {
+          if (err) reject(new Error(`health check failed: ${err.details || err.message}`));
+          else if (status !== SERVING) reject(new Error(`health status ${status}`));
+          else resolve();
+        },
+      );
+    });
   return {
-    check: (timeoutMs) =>
-      new Promise<void>((resolve, reject) => {
-        client.makeUnaryRequest(
-          "/grpc.health.v1.Health/Check",
-          () => Buffer.alloc(0),
-          (bytes: Buffer) => servingStatus(bytes),
-          {},
-          new grpc.Metadata(),
-          { deadline: Date.now() + timeoutMs },
-          (err, status) => {
-            if (err) reject(new Error(`health check failed: ${err.details || err.message}`));
-            else if (status !== SERVING) reject(new Error(`health status ${status}`));
-            else resolve();
-          },
-        );
-      }),
-    close: () => client.close(),
+    check: async (timeoutMs) => {
+      try {
+        await Promise.any(clients.map((client) => checkOne(client, timeoutMs)));
+      } catch (err) {
+        throw (err as AggregateError).errors?.[0] ?? err;
+      }
+    },
+    close: () => {
+      for (const client of clients) client.close();
+    },
   };
 }

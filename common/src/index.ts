@@ -1,4 +1,5 @@
 export * from "./config.js";
+export * from "./failover-transport.js";
 export * from "./grpc.js";
 export * from "./health-http.js";
 export * from "./internal-auth.js";

@@ -16,6 +16,23 @@ export const coordinatorSchema = {
     65535,
     "HTTP port of /metrics, /healthz and /readyz on the gRPC host (0 picks a free one)",
   ),
+  coordinatorId: str(
+    "IMGC_COORDINATOR_ID",
+    "",
+    "this coordinator's id among several (default: host, pid and a random suffix)",
+  ),
+  advertise: str(
+    "IMGC_COORDINATOR_ADVERTISE",
+    "",
+    "host:port where workers and gateways reach this coordinator, told to them by followers (default: the listen host and port)",
+  ),
+  leaseMs: int(
+    "IMGC_LEASE_MS",
+    5_000,
+    500,
+    60_000,
+    "leadership lease: a dead leader is replaced within this time (plus one follower poll)",
+  ),
   ackWaitMs: int("IMGC_ACK_WAIT_MS", 30_000, 1_000, 3_600_000, "JetStream AckWait for chunks"),
   maxDeliver: int("IMGC_MAX_DELIVER", 5, 1, 100, "deliveries of a chunk before its items fail"),
   workerTimeoutMs: int(

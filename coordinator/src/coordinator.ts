@@ -1,19 +1,28 @@
 /**
- * Wires the coordinator together on a NATS connection and a storage client: topology, stores, job life
- * cycle, scheduler, membership, dead letters; then resumes every job that has not ended. `close` stops the
- * background work (not the NATS connection, which the caller owns), so tests can start a second coordinator
- * on the same NATS to exercise a restart.
+ * Wires the coordinator together on a NATS connection and a storage client. Any number of coordinators run on
+ * one NATS; one leads (leadership/lease.ts). Every coordinator keeps the shared, read-only view warm: stores,
+ * the job index, worker membership, job events; so it answers reads (GetJob, ListJobs, GetResults, WatchJob,
+ * ListWorkers) itself. The leader alone runs the **term**: job life cycles, the dispatcher, assignments, dead
+ * letters; it is built fresh when this process is elected (every job that has not ended is resumed from KV,
+ * exactly as after a restart) and torn down when it is deposed. A follower answers the writes (SubmitJob,
+ * CancelJob, ClaimChunk, ReportItem(s), CompleteChunk, GetQueueStats) with Unavailable and the leader's address
+ * in `x-imgc-leader`, which the clients follow. `close` stops the background work (not the NATS connection,
+ * which the caller owns), so tests can start a second coordinator on the same NATS.
  */
 
+import { randomBytes } from "node:crypto";
+import type { ServiceImpl } from "@connectrpc/connect";
 import {
   defaultTopology,
   ensureTopology,
+  LANES,
   type LaneName,
   type Logger,
   type Storage,
   TASKS_STREAM,
   taskConsumer,
 } from "@imgc/common";
+import { ClusterService, JobService } from "@imgc/proto";
 import { type NatsConnection, StorageType } from "nats";
 import type { ChunkLimits } from "./config.js";
 import { chunkKey } from "./ids.js";
@@ -25,6 +34,9 @@ import { createJobStore } from "./jobs/job-store.js";
 import { createLifecycle, type LifecycleObserver } from "./jobs/lifecycle.js";
 import { createResultStore } from "./jobs/result-store.js";
 import { createWebhooks } from "./jobs/webhook.js";
+import { type Fence, NotLeaderError } from "./leadership/fence.js";
+import { createLease } from "./leadership/lease.js";
+import { routeToLeader } from "./leadership/route.js";
 import { createMembership } from "./membership/membership.js";
 import { createAssignments } from "./scheduler/assignments.js";
 import { createDeadLetters, ensureDeadLetters } from "./scheduler/dead-letters.js";
@@ -71,7 +83,18 @@ export interface CoordinatorOptions {
   reservationWaitMs?: number;
   /** Told of recorded results, ended jobs and republished chunks (metrics). */
   observer?: CoordinatorObserver;
+  /** Leadership: this process's id, its address (what followers tell clients; may be known only once the
+   * server listens), and the lease length. */
+  leadership?: { id?: string; address?: () => string; leaseMs?: number };
 }
+
+/** The lease when none is configured: long enough to ride out a GC pause, short enough for a quick takeover. */
+export const DEFAULT_LEASE_MS = 5_000;
+
+/** JobService calls only the leader may answer; the rest read shared state and any coordinator answers them. */
+const LEADER_JOB_METHODS = ["submitJob", "cancelJob"] as const;
+/** ClusterService calls only the leader may answer. */
+const LEADER_CLUSTER_METHODS = ["claimChunk", "reportItem", "reportItems", "completeChunk", "getQueueStats"] as const;
 
 export interface CoordinatorObserver extends LifecycleObserver {
   /** A chunk went back on the stream because its worker is gone. */
@@ -93,138 +116,245 @@ export async function startCoordinator(options: CoordinatorOptions) {
   ]);
   await ensureDeadLetters(topology.jsm);
 
+  const id = options.leadership?.id ?? `coordinator-${randomBytes(4).toString("hex")}`;
+  const address = options.leadership?.address ?? (() => "");
+  const leaseMs = options.leadership?.leaseMs ?? DEFAULT_LEASE_MS;
+  // Every shared write passes this fence: only a leader with an unexpired lease writes, under its term.
+  const fence: Fence = {
+    check() {
+      const held = lease.term;
+      if (held === 0) throw new NotLeaderError(lease.leader()?.address || undefined);
+      return held;
+    },
+  };
+
   const guard = createGuardedFetch(settings.fetch ?? defaultFetchPolicy);
-  const jobs = createJobStore(topology.jobs);
+  const jobs = createJobStore(topology.jobs, fence);
   const results = createResultStore(topology.results);
-  const chunks = createChunkStore(topology.chunks, dispatchKv);
-  const events = createEvents(js, topology.jsm, log);
+  const chunks = createChunkStore(topology.chunks, dispatchKv, fence);
+  const events = createEvents(js, topology.jsm, log, fence);
   const catalog = createCatalog(chunks);
-  const lifecycle = createLifecycle({
-    jobs,
-    results,
-    events,
-    storage,
-    webhooks: createWebhooks({
-      log,
-      guard,
-      secretFor: settings.webhook?.secretFor ?? (() => ""),
-      maxAttempts: settings.webhook?.maxAttempts ?? 6,
-      ...(settings.webhook?.baseDelayMs !== undefined ? { baseDelayMs: settings.webhook.baseDelayMs } : {}),
-    }),
-    log,
-    ...(options.observer ? { observer: options.observer } : {}),
-  });
-  // The lanes keep about two chunks per live worker slot ready; the rest wait for their tenant's turn.
+  const following = await jobs.follow();
   const liveSlots = () => membership.list().reduce((sum, worker) => sum + worker.slots, 0);
-  const dispatcher = createDispatcher(js, chunks, {
-    log,
-    depth: () => Math.max(MIN_DISPATCH_DEPTH, 2 * liveSlots()),
-    ...(options.observer ? { observer: options.observer } : {}),
-  });
-  const assignments = createAssignments({ lifecycle, chunks, dispatcher, log, maxRepublish: settings.maxDeliver });
-  const submitter = createSubmitter({
-    storage,
-    jobs,
-    results,
-    chunks,
-    idempotency: createIdempotency(idempotencyKv),
-    lifecycle,
-    dispatcher,
-    events,
-    log,
-    limits: settings.chunk,
-    slots: liveSlots,
-    maxItems: settings.jobMaxItems,
-    urls: (tenant, jobId) => createUrlSources({ guard, storage, tenant, jobId }),
-    checkUrl: guard.check,
-    ...(options.reservationWaitMs !== undefined ? { reservationWaitMs: options.reservationWaitMs } : {}),
-  });
+  const closing = new AbortController();
+
+  /** One leadership term's moving parts; a follower holds an idle one, whose services only read. */
+  function createTerm() {
+    const lifecycle = createLifecycle({
+      jobs,
+      results,
+      events,
+      storage,
+      webhooks: createWebhooks({
+        log,
+        guard,
+        secretFor: settings.webhook?.secretFor ?? (() => ""),
+        maxAttempts: settings.webhook?.maxAttempts ?? 6,
+        ...(settings.webhook?.baseDelayMs !== undefined ? { baseDelayMs: settings.webhook.baseDelayMs } : {}),
+      }),
+      log,
+      ...(options.observer ? { observer: options.observer } : {}),
+    });
+    // The lanes keep about two chunks per live worker slot ready; the rest wait for their tenant's turn.
+    const dispatcher = createDispatcher(js, chunks, {
+      log,
+      fence,
+      depth: () => Math.max(MIN_DISPATCH_DEPTH, 2 * liveSlots()),
+      ...(options.observer ? { observer: options.observer } : {}),
+    });
+    const assignments = createAssignments({ lifecycle, chunks, dispatcher, log, maxRepublish: settings.maxDeliver });
+    const submitter = createSubmitter({
+      storage,
+      jobs,
+      results,
+      chunks,
+      idempotency: createIdempotency(idempotencyKv),
+      lifecycle,
+      dispatcher,
+      events,
+      log,
+      limits: settings.chunk,
+      slots: liveSlots,
+      maxItems: settings.jobMaxItems,
+      urls: (tenant, jobId) => createUrlSources({ guard, storage, tenant, jobId }),
+      checkUrl: guard.check,
+      ...(options.reservationWaitMs !== undefined ? { reservationWaitMs: options.reservationWaitMs } : {}),
+    });
+    const deadLetters = createDeadLetters({
+      js,
+      jsm: topology.jsm,
+      log,
+      onDeadChunk: async (chunk, deliveries) =>
+        // A live worker runs a republished copy: its reports settle the items.
+        membership.runs(chunkKey(chunk.jobId, chunk.index)) ? 0 : assignments.deadLetter(chunk, deliveries),
+    });
+    let reaper: NodeJS.Timeout | undefined;
+    const jobService = createJobService({
+      log,
+      closing: closing.signal,
+      submitter,
+      lifecycle,
+      jobs,
+      results,
+      catalog,
+      events,
+      storage,
+      urlTtlS: settings.urlTtlS,
+    });
+    const clusterService = createClusterService({
+      log,
+      lifecycle,
+      assignments,
+      chunks,
+      membership,
+      control: (subject, payload) => nc.publish(subject, payload),
+      laneStats: (lane) => laneStats(lane, dispatcher),
+    });
+    return {
+      lifecycle,
+      assignments,
+      dispatcher,
+      jobService,
+      clusterService,
+      /** Resumes every job not ended, republishes what dead workers held, and starts the background work. */
+      async start(): Promise<void> {
+        const resumed = await resumeAll({
+          jobs,
+          chunks,
+          lifecycle,
+          dispatcher,
+          assignments,
+          itemsOf: catalog.pending,
+          log,
+        });
+        // Claims recorded before this term by workers that are no longer here: republish their chunks now.
+        for (const workerId of assignments.workersHolding()) {
+          if (!membership.isLive(workerId)) await assignments.workerGone(workerId);
+        }
+        await deadLetters.start();
+        if (resumed > 0) log.info({ resumed }, "resumed jobs");
+        reaper = setInterval(
+          () => {
+            for (const workerId of assignments.strays(membership.isLive, settings.workerTimeoutMs)) {
+              log.info({ workerId }, "a worker without a heartbeat holds chunks; republishing them");
+              void assignments.workerGone(workerId);
+            }
+          },
+          Math.max(100, Math.min(1_000, settings.workerTimeoutMs / 4)),
+        );
+        reaper.unref();
+      },
+      async stop(): Promise<void> {
+        clearInterval(reaper);
+        dispatcher.close();
+        await deadLetters.stop();
+      },
+    };
+  }
+  type Term = ReturnType<typeof createTerm>;
+  let leading = false;
   const membership = createMembership({
     kv: topology.workers,
     timeoutMs: settings.workerTimeoutMs,
     log,
-    onGone: (status, _reason, restartedAt) => assignments.workerGone(status.id, status.chunks, restartedAt),
-  });
-  const deadLetters = createDeadLetters({
-    js,
-    jsm: topology.jsm,
-    log,
-    onDeadChunk: async (chunk, deliveries) =>
-      // A live worker runs a republished copy: its reports settle the items.
-      membership.runs(chunkKey(chunk.jobId, chunk.index)) ? 0 : assignments.deadLetter(chunk, deliveries),
-  });
-
-  await membership.start();
-  const resumed = await resumeAll({ jobs, chunks, lifecycle, dispatcher, assignments, itemsOf: catalog.pending, log });
-  // Claims recorded before the restart by workers that are no longer here: republish their chunks now.
-  for (const workerId of assignments.workersHolding()) {
-    if (!membership.isLive(workerId)) await assignments.workerGone(workerId);
-  }
-  await deadLetters.start();
-  if (resumed > 0) log.info({ resumed }, "resumed jobs");
-  const reaper = setInterval(
-    () => {
-      for (const workerId of assignments.strays(membership.isLive, settings.workerTimeoutMs)) {
-        log.info({ workerId }, "a worker without a heartbeat holds chunks; republishing them");
-        void assignments.workerGone(workerId);
-      }
+    onGone: async (status, _reason, restartedAt) => {
+      // Every coordinator watches the workers; only the leader acts on a departure (a new leader re-checks all).
+      if (leading) await term.assignments.workerGone(status.id, status.chunks, restartedAt);
     },
-    Math.max(100, Math.min(1_000, settings.workerTimeoutMs / 4)),
-  );
-  reaper.unref();
-
-  const closing = new AbortController();
-  const jobService = createJobService({
-    log,
-    closing: closing.signal,
-    submitter,
-    lifecycle,
-    jobs,
-    results,
-    catalog,
-    events,
-    storage,
-    urlTtlS: settings.urlTtlS,
   });
-  const laneStats = async (lane: LaneName): Promise<LaneCounters> => {
+  let term: Term = createTerm();
+  await membership.start();
+
+  const laneStats = async (lane: LaneName, dispatcher = term.dispatcher): Promise<LaneCounters> => {
     const info = await topology.jsm.consumers.info(TASKS_STREAM, taskConsumer(lane));
-    // Pending: on the stream, and waiting here for their tenant's turn.
+    // Pending: on the stream, and waiting in the leader for their tenant's turn (a follower knows that number
+    // from the leader's last renewal), so every coordinator shows the whole backlog to the autoscaler.
+    const waiting = leading ? dispatcher.waiting(lane) : (lease.leader()?.waiting?.[lane] ?? 0);
     return {
-      pending: info.num_pending + dispatcher.waiting(lane),
+      pending: info.num_pending + waiting,
       ackPending: info.num_ack_pending,
       redelivered: info.num_redelivered,
     };
   };
-  const clusterService = createClusterService({
+
+  const lease = createLease({
+    nc,
+    id,
+    address,
+    leaseMs,
     log,
-    lifecycle,
-    assignments,
-    chunks,
-    membership,
-    control: (subject, payload) => nc.publish(subject, payload),
-    laneStats,
+    async onElected() {
+      const next = createTerm();
+      term = next;
+      leading = true;
+      try {
+        await next.start();
+      } catch (err) {
+        // A term that cannot resume its jobs must not lead half-way: give the lease to another coordinator.
+        log.error({ err }, "could not take over; stepping down");
+        leading = false;
+        await next.stop();
+        throw err;
+      }
+    },
+    waiting: () => Object.fromEntries(LANES.map((lane) => [lane.name, term.dispatcher.waiting(lane.name)])),
+    async onDeposed() {
+      leading = false;
+      const old = term;
+      term = createTerm();
+      await old.stop();
+    },
+  });
+  await lease.start();
+
+  const notLeader = () => new NotLeaderError(lease.leader()?.address || undefined);
+  const isLeader = () => leading && lease.valid();
+  const jobService: ServiceImpl<typeof JobService> = routeToLeader(JobService, () => term.jobService, {
+    leaderOnly: LEADER_JOB_METHODS,
+    isLeader,
+    notLeader,
+  });
+  const clusterService: ServiceImpl<typeof ClusterService> = routeToLeader(ClusterService, () => term.clusterService, {
+    leaderOnly: LEADER_CLUSTER_METHODS,
+    isLeader,
+    notLeader,
   });
 
   return {
+    id,
     jobService,
     clusterService,
-    lifecycle,
+    get lifecycle() {
+      return term.lifecycle;
+    },
     membership,
-    assignments,
+    get assignments() {
+      return term.assignments;
+    },
     jobs,
     results,
     chunks,
+    /** True while this process leads. */
+    isLeader,
+    /** The leader as last seen (this process included), for health and metrics. */
+    leader: () => lease.leader(),
     /** The task consumer's counters for one lane (metrics). */
-    laneStats,
+    laneStats: (lane: LaneName) => laneStats(lane),
+    /** Every chunk not yet delivered to a worker, per lane and in all: what the autoscaler reads (/backlog). */
+    async backlog(): Promise<{ chunks: number; lanes: Record<LaneName, number> }> {
+      const counts = await Promise.all(LANES.map(async (lane) => [lane.name, (await laneStats(lane.name)).pending]));
+      const lanes = Object.fromEntries(counts) as Record<LaneName, number>;
+      return { chunks: Object.values(lanes).reduce((sum, n) => sum + n, 0), lanes };
+    },
     /** Ends every open WatchJob stream (their clients resume with after_sequence). */
     endStreams(): void {
       closing.abort();
     },
     async close(): Promise<void> {
       closing.abort();
-      clearInterval(reaper);
-      dispatcher.close();
-      await deadLetters.stop();
+      await lease.close();
+      await term.stop();
+      following.stop();
       await membership.stop();
     },
   };

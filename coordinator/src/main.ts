@@ -2,6 +2,9 @@
  * The coordinator process: config from IMGC_* variables, NATS, S3, the gRPC server, the HTTP port of
  * /metrics, /healthz and /readyz; graceful stop on signals.
  */
+
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import {
   ConfigError,
   connectNats,
@@ -45,11 +48,18 @@ async function main(): Promise<void> {
   await storage.ensureBucket();
   const registry = createMetricsRegistry();
   const metrics = createCoordinatorMetrics(registry, log);
+  // Known once the gRPC server is bound (the port may be 0); a leader elected before says so at its next renewal.
+  let advertised = config.advertise;
   const coordinator = await startCoordinator({
     nc,
     storage,
     log,
     observer: metrics.observer,
+    leadership: {
+      id: config.coordinatorId || `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
+      address: () => advertised,
+      leaseMs: config.leaseMs,
+    },
     settings: {
       ackWaitMs: config.ackWaitMs,
       maxDeliver: config.maxDeliver,
@@ -72,6 +82,7 @@ async function main(): Promise<void> {
   });
   metrics.track({
     openJobs: () => coordinator.lifecycle.openJobIds().length,
+    isLeader: coordinator.isLeader,
     workers: () => coordinator.membership.list(),
     laneStats: coordinator.laneStats,
   });
@@ -83,6 +94,8 @@ async function main(): Promise<void> {
     health,
   });
   const port = await listen(server, config.host, config.port);
+  const reachable = config.host === "0.0.0.0" || config.host === "::" ? hostname() : config.host;
+  advertised ||= `${reachable}:${port}`;
   // Ready means: this gRPC server answers its own health service (NOT_SERVING once stopping), and NATS and
   // S3 answer.
   const self = grpcHealthProbe(
@@ -94,8 +107,12 @@ async function main(): Promise<void> {
     log,
     registry,
     checks: { grpc: self.check, nats: natsReadiness(() => nc), s3: () => storage.ping() },
+    routes: { "/backlog": () => coordinator.backlog() },
   });
-  log.info({ host: config.host, port, httpPort: http.port }, "ready");
+  log.info(
+    { host: config.host, port, httpPort: http.port, id: coordinator.id, leader: coordinator.isLeader() },
+    "ready",
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {

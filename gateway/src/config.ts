@@ -5,7 +5,7 @@
  * and checked here; every bad value of either kind ends up in the same `ConfigError`.
  */
 import {
-  address,
+  addresses,
   ConfigError,
   type ConfigOf,
   callerFields,
@@ -27,7 +27,11 @@ export const gatewaySchema = {
   host: str("IMGC_GATEWAY_HOST", "127.0.0.1", "HTTP/1.1 listen host (Connect, gRPC-Web, uploads, web client)"),
   port: int("IMGC_GATEWAY_PORT", 8080, 0, 65535, "HTTP/1.1 listen port"),
   grpcPort: int("IMGC_GATEWAY_GRPC_PORT", 8081, 0, 65535, "HTTP/2 cleartext gRPC listen port"),
-  coordinatorUrl: address("IMGC_COORDINATOR_URL", "127.0.0.1:50051", "the coordinator's gRPC address"),
+  coordinatorUrl: addresses(
+    "IMGC_COORDINATOR_URL",
+    "127.0.0.1:50051",
+    "every coordinator's gRPC host:port, comma-separated (the leader is found from any)",
+  ),
   // An upload is one presigned PUT (see common/src/storage.ts), and S3 caps a single PUT at 5 GiB.
   maxUploadBytes: int("IMGC_MAX_UPLOAD_BYTES", 64 * MiB, 1, 5 * 1024 * MiB, "largest accepted upload, in bytes"),
   rateLimitRps: int(

@@ -36,7 +36,7 @@ try {
 
 const log = createLogger("gateway", config.logLevel);
 const storage = createStorage(config);
-const transport = createCoordinatorTransport(config.coordinatorUrl, internal.token);
+const transport = createCoordinatorTransport(config.coordinatorUrl, log, internal.token);
 
 // NATS matters only to readiness here, so the gateway serves (and reports "nats": "unreachable") while it
 // is still connecting, instead of waiting for it.

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, createRouterTransport, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
@@ -54,7 +55,8 @@ beforeAll(async () => {
             await new Promise<void>((resolve) => {
               releaseWatch = resolve;
             });
-            yield { event: { sequence: 2n, jobId: request.jobId } };
+            // The job's final event: a coordinator ends the stream after it.
+            yield { event: { sequence: 2n, jobId: request.jobId, kind: { case: "job", value: ended(request.jobId) } } };
           },
         }),
       {
@@ -191,6 +193,11 @@ describe("gRPC over HTTP/2", () => {
     expect(seen).toEqual([1n, 2n]);
   });
 });
+
+/** A job as its final event carries it. */
+function ended(id: string) {
+  return { id, state: JobState.COMPLETED, finishedAt: timestampNow() };
+}
 
 function request(
   method: string,
@@ -387,7 +394,10 @@ describe("rate limit", () => {
           service(JobService, {
             getJob: (request) => ({ job: { id: request.jobId } }),
             async *watchJob(request) {
-              for (let sequence = 1n; sequence <= 5n; sequence++) yield { event: { sequence, jobId: request.jobId } };
+              for (let sequence = 1n; sequence <= 4n; sequence++) yield { event: { sequence, jobId: request.jobId } };
+              yield {
+                event: { sequence: 5n, jobId: request.jobId, kind: { case: "job", value: ended(request.jobId) } },
+              };
             },
           }),
         ),
@@ -455,7 +465,10 @@ describe("rate limit", () => {
         createRouterTransport(({ service }) =>
           service(JobService, {
             async *watchJob(request) {
-              for (let sequence = 1n; sequence <= 5n; sequence++) yield { event: { sequence, jobId: request.jobId } };
+              for (let sequence = 1n; sequence <= 4n; sequence++) yield { event: { sequence, jobId: request.jobId } };
+              yield {
+                event: { sequence: 5n, jobId: request.jobId, kind: { case: "job", value: ended(request.jobId) } },
+              };
             },
           }),
         ),

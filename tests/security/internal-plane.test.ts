@@ -68,6 +68,12 @@ function everyRpc(c: { jobs: Client<typeof JobService>; cluster: Client<typeof C
         jobId: JOB_ID,
         result: { itemId: "000000", state: ItemState.DONE, outputKey: "outputs/other/x.webp" },
       }),
+    ReportItems: () =>
+      c.cluster.reportItems({
+        workerId: "worker-1",
+        jobId: JOB_ID,
+        results: [{ itemId: "000000", state: ItemState.DONE, outputKey: "outputs/other/x.webp" }],
+      }),
     CompleteChunk: () => c.cluster.completeChunk({ workerId: "worker-1", jobId: JOB_ID, index: 0 }),
     ListWorkers: () => c.cluster.listWorkers({}),
     DrainWorker: () => c.cluster.drainWorker({ workerId: "worker-1" }),
@@ -115,6 +121,7 @@ describe("the coordinator's gRPC port", () => {
       () => worker.cluster.drainWorker({ workerId: "worker-1" }),
       () => worker.cluster.listWorkers({}),
       () => worker.cluster.reportItem({ workerId: "worker-2", jobId: JOB_ID, result: { itemId: "000000" } }),
+      () => worker.cluster.reportItems({ workerId: "worker-2", jobId: JOB_ID, results: [{ itemId: "000000" }] }),
       () => worker.cluster.claimChunk({ workerId: "worker-2", jobId: JOB_ID, index: 0 }),
       () => worker.cluster.completeChunk({ workerId: "worker-2", jobId: JOB_ID, index: 0 }),
     ]) {

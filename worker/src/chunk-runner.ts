@@ -1,5 +1,6 @@
 /**
- * One chunk, from delivery to ack: ClaimChunk → each pending item (process, ReportItem) → CompleteChunk → ack.
+ * One chunk, from delivery to ack: ClaimChunk → each pending item processed, its result batched into ReportItems
+ * calls (the last with `complete`) → ack.
  *
  * While the chunk runs, in-progress acks (`working()`) every AckWait/3 keep JetStream from redelivering it, so
  * AckWait can stay short (a dead worker's chunk comes back quickly) however long the chunk takes. The ack comes
@@ -12,6 +13,7 @@ import { type Chunk, ChunkSchema, type ItemResult } from "@imgc/proto";
 import type { JsMsg } from "nats";
 import { AbortedError } from "./backoff.js";
 import type { ProcessItem } from "./process-item.js";
+import { createReportBatch } from "./report-batch.js";
 import { CoordinatorUnreachable, type Reporter } from "./reporter.js";
 
 export interface ChunkRunnerDeps {
@@ -99,18 +101,23 @@ async function run(msg: JsMsg, chunk: Chunk, id: string, signal: AbortSignal, de
       return "acked";
     }
     log.debug({ items: chunk.items.length, pending: pending.size }, "chunk claimed");
-    for (const item of chunk.items) {
-      if (!pending.has(item.itemId)) continue;
+    // The claim told the coordinator that the first item starts now; each later start rides with the result
+    // before it.
+    const todo = chunk.items.filter((item) => pending.has(item.itemId));
+    const batch = createReportBatch(deps.reporter, chunk, signal);
+    for (const [at, item] of todo.entries()) {
       if (signal.aborted) throw new AbortedError("released");
       const result = await deps.processItem(chunk, item, signal);
-      const answer = await deps.reporter.report(chunk, result, signal);
+      const next = todo[at + 1];
+      if (next && !batch.cancelled) batch.started(next.itemId);
+      batch.add(result);
       deps.onItem?.(result);
-      if (answer.cancelled) {
+      if (batch.cancelled) {
         log.info({ item: item.itemId }, "job cancelled; stopping the chunk");
         break;
       }
     }
-    await deps.reporter.complete(chunk, false, signal);
+    await batch.close();
     msg.ack();
     return "acked";
   } catch (err) {

@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { availableParallelism, hostname } from "node:os";
 import {
-  address,
+  addresses,
   ConfigError,
   callerFields,
   int,
@@ -29,7 +29,11 @@ export const workerSchema = {
   ...s3Fields,
   ...logFields,
   ...callerFields,
-  coordinatorUrl: address("IMGC_COORDINATOR_URL", "127.0.0.1:50051", "where the coordinator's gRPC is"),
+  coordinatorUrl: addresses(
+    "IMGC_COORDINATOR_URL",
+    "127.0.0.1:50051",
+    "every coordinator's gRPC host:port, comma-separated (the leader is found from any)",
+  ),
   workerId: str("IMGC_WORKER_ID", "", "the worker's id; default <host>-<pid>-<random>"),
   slots: int(
     "IMGC_WORKER_SLOTS",

@@ -8,13 +8,20 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type GrpcJsClient, type Logger, TRACEPARENT } from "@imgc/common";
-import type { Chunk, ClaimChunkResponse, ClusterService, ItemResult, ReportItemResponse } from "@imgc/proto";
+import type {
+  Chunk,
+  ClaimChunkResponse,
+  ClusterService,
+  ItemResult,
+  ReportItemResponse,
+  ReportItemsResponse,
+} from "@imgc/proto";
 import { retry } from "./backoff.js";
 
 /** The methods of the coordinator's client the worker calls. */
 export type CoordinatorClient = Pick<
   GrpcJsClient<typeof ClusterService>,
-  "claimChunk" | "reportItem" | "completeChunk"
+  "claimChunk" | "reportItem" | "reportItems" | "completeChunk"
 >;
 
 export class CoordinatorUnreachable extends Error {
@@ -41,6 +48,12 @@ export interface ReporterDeps {
 export interface Reporter {
   claim(chunk: Chunk, delivery: number, signal?: AbortSignal): Promise<ClaimChunkResponse>;
   report(chunk: Chunk, result: ItemResult, signal?: AbortSignal): Promise<ReportItemResponse>;
+  /** Items started and results, in one call; `complete` ends the chunk too. */
+  reportMany(
+    chunk: Chunk,
+    batch: { started: readonly string[]; results: readonly ItemResult[]; complete: boolean },
+    signal?: AbortSignal,
+  ): Promise<ReportItemsResponse>;
   complete(chunk: Chunk, released: boolean, signal?: AbortSignal, budgetMs?: number): Promise<void>;
 }
 
@@ -89,6 +102,24 @@ export function createReporter(deps: ReporterDeps): Reporter {
         () =>
           deps.client.reportItem(
             { workerId: deps.workerId, jobId: chunk.jobId, chunkIndex: chunk.index, result },
+            callOptions(chunk, timeoutMs),
+          ),
+        signal,
+      );
+    },
+    reportMany(chunk, batch, signal) {
+      return call(
+        "ReportItems",
+        () =>
+          deps.client.reportItems(
+            {
+              workerId: deps.workerId,
+              jobId: chunk.jobId,
+              chunkIndex: chunk.index,
+              startedItemIds: [...batch.started],
+              results: [...batch.results],
+              complete: batch.complete,
+            },
             callOptions(chunk, timeoutMs),
           ),
         signal,

@@ -33,6 +33,7 @@ const jobs: ServiceImpl<typeof JobService> = {
 const cluster: ServiceImpl<typeof ClusterService> = {
   claimChunk: (_r, ctx) => ({ pendingItemIds: [identityOf(ctx).sub] }),
   reportItem: () => ({ accepted: true }),
+  reportItems: () => ({}),
   completeChunk: () => ({}),
   listWorkers: () => ({ workers: [] }),
   drainWorker: () => ({}),
@@ -84,6 +85,7 @@ function everyCall(c: ReturnType<typeof clientsWith>): Record<string, () => Prom
     getResults: () => c.jobs.getResults({}),
     claimChunk: () => c.cluster.claimChunk({}),
     reportItem: () => c.cluster.reportItem({}),
+    reportItems: () => c.cluster.reportItems({}),
     completeChunk: () => c.cluster.completeChunk({}),
     listWorkers: () => c.cluster.listWorkers({}),
     drainWorker: () => c.cluster.drainWorker({}),
@@ -122,10 +124,12 @@ describe("roles", () => {
     expect(await codes(w)).toEqual(expected);
     expect((await w.cluster.claimChunk({ workerId: "w1" })).pendingItemIds).toEqual(["w1"]);
     expect(await codeOf(() => w.cluster.reportItem({ workerId: "w1" }))).toBe("ok");
+    expect(await codeOf(() => w.cluster.reportItems({ workerId: "w1" }))).toBe("ok");
     expect(await codeOf(() => w.cluster.completeChunk({ workerId: "w1" }))).toBe("ok");
     for (const call of [
       () => w.cluster.claimChunk({ workerId: "w2" }),
       () => w.cluster.reportItem({ workerId: "w2" }),
+      () => w.cluster.reportItems({ workerId: "w2" }),
       () => w.cluster.completeChunk({ workerId: "w2" }),
     ]) {
       expect(await codeOf(call)).toBe(Code.PermissionDenied);

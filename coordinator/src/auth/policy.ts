@@ -1,7 +1,7 @@
 /**
  * Who may call what on the coordinator, and for which tenant.
  *
- * - worker: ClaimChunk, ReportItem, CompleteChunk, and only as itself (request.worker_id == the token's sub;
+ * - worker: ClaimChunk, ReportItem, ReportItems, CompleteChunk, and only as itself (request.worker_id == the token's sub;
  *   a pool token: worker_id starts with `<sub>-`, for replicas whose ids are made at start).
  * - gateway: every JobService method, for the tenant it names in `x-imgc-tenant` (the gateway authenticates
  *   end users; none named: `default`); ListWorkers and GetQueueStats for its cluster page.
@@ -17,7 +17,12 @@ import { checkTenant, DEFAULT_TENANT, TENANT_HEADER } from "../tenant.js";
 import type { Identity } from "./identity.js";
 
 /** The methods, by their `localName`, as the Connect ServiceImpls name them. */
-const WORKER_METHODS = new Set(["claimChunk", "reportItem", "completeChunk"]);
+export const WORKER_METHODS: ReadonlySet<string> = new Set([
+  "claimChunk",
+  "reportItem",
+  "reportItems",
+  "completeChunk",
+]);
 const CLUSTER_READS = new Set(["listWorkers", "getQueueStats"]);
 const OPERATOR_CLUSTER = new Set(["listWorkers", "drainWorker", "getQueueStats"]);
 const JOB_READS = new Set(["getJob", "listJobs", "watchJob", "getResults"]);

@@ -2,30 +2,59 @@
  * Chunks as published (KV `imgc-chunks`, `<job>.<index>` → `Chunk`) and the coordinator's bookkeeping about
  * each (KV `imgc-dispatch`, same key → `ChunkDispatch`: published, claimed by whom, completed, republished).
  */
+import { clone } from "@bufbuild/protobuf";
 import { decodeMessage, encodeMessage } from "@imgc/common";
 import { type Chunk, type ChunkDispatch, ChunkDispatchSchema, ChunkSchema } from "@imgc/proto";
 import type { KV } from "nats";
 import { chunkKey } from "../ids.js";
-import { createMessage, getMessage, snapshot, updateMessage, type Versioned } from "./kv.js";
+import { type Fence, unfenced } from "../leadership/fence.js";
+import { createMessage, getMessage, isRevisionConflict, snapshot, updateMessage, type Versioned } from "./kv.js";
 
 const PUT_CONCURRENCY = 32;
+/** Chunks kept in memory (they never change once written): claims and reports read them without NATS. */
+const CACHE_MAX = 20_000;
 
-export function createChunkStore(chunks: KV, dispatch: KV) {
+export function createChunkStore(chunks: KV, dispatch: KV, fence: Fence = unfenced) {
+  const cache = new Map<string, Chunk>();
+  /** The dispatch records as this process last wrote them: the next write needs no read. */
+  const written = new Map<string, Versioned<ChunkDispatch>>();
+
+  function keep<K, V>(map: Map<K, V>, key: K, value: V): void {
+    if (map.size >= CACHE_MAX) map.delete(map.keys().next().value as K);
+    map.set(key, value);
+  }
+
   return {
     /** Stores a job's chunks, a few at a time in parallel. */
     async putAll(list: readonly Chunk[]): Promise<void> {
+      fence.check();
       let next = 0;
       const worker = async () => {
         while (next < list.length) {
           const chunk = list[next++] as Chunk;
-          await chunks.put(chunkKey(chunk.jobId, chunk.index), encodeMessage(ChunkSchema, chunk));
+          const key = chunkKey(chunk.jobId, chunk.index);
+          await chunks.put(key, encodeMessage(ChunkSchema, chunk));
+          keep(cache, key, chunk);
         }
       };
       await Promise.all(Array.from({ length: Math.min(PUT_CONCURRENCY, list.length) }, worker));
     },
 
     async get(jobId: string, index: number): Promise<Chunk | null> {
-      return (await getMessage(chunks, ChunkSchema, chunkKey(jobId, index)))?.value ?? null;
+      const key = chunkKey(jobId, index);
+      const cached = cache.get(key);
+      if (cached) return cached;
+      const chunk = (await getMessage(chunks, ChunkSchema, key))?.value ?? null;
+      if (chunk) keep(cache, key, chunk);
+      return chunk;
+    },
+
+    /** Forgets a job's chunks (it ended). */
+    forget(jobId: string, count: number): void {
+      for (let index = 0; index < count; index++) {
+        cache.delete(chunkKey(jobId, index));
+        written.delete(chunkKey(jobId, index));
+      }
     },
 
     /** Every chunk of the job, in index order. */
@@ -47,15 +76,42 @@ export function createChunkStore(chunks: KV, dispatch: KV) {
 
     /** Records that a chunk is on the task stream; false when it already was. */
     async createDispatch(value: ChunkDispatch): Promise<boolean> {
-      return (await createMessage(dispatch, ChunkDispatchSchema, chunkKey(value.jobId, value.index), value)) !== null;
+      fence.check();
+      const key = chunkKey(value.jobId, value.index);
+      const revision = await createMessage(dispatch, ChunkDispatchSchema, key, value);
+      if (revision === null) return false;
+      keep(written, key, { value, revision });
+      return true;
     },
 
+    /** Compare-and-set; from the record this process last wrote when it has one (one round trip, no read). */
     async updateDispatch(
       jobId: string,
       index: number,
       mutate: (value: ChunkDispatch) => unknown,
     ): Promise<Versioned<ChunkDispatch> | null> {
-      return updateMessage(dispatch, ChunkDispatchSchema, chunkKey(jobId, index), mutate);
+      const key = chunkKey(jobId, index);
+      const known = written.get(key);
+      if (known) {
+        const draft = clone(ChunkDispatchSchema, known.value);
+        if (mutate(draft) === false) return known;
+        fence.check();
+        try {
+          const revision = await dispatch.update(key, encodeMessage(ChunkDispatchSchema, draft), known.revision);
+          const updated = { value: draft, revision };
+          keep(written, key, updated);
+          return updated;
+        } catch (err) {
+          if (!isRevisionConflict(err)) throw err;
+          written.delete(key);
+        }
+      }
+      const updated = await updateMessage(dispatch, ChunkDispatchSchema, key, (value) => {
+        if (mutate(value) === false) return false;
+        fence.check();
+      });
+      if (updated) keep(written, key, updated);
+      return updated;
     },
   };
 }

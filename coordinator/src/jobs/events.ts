@@ -7,20 +7,23 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { decodeMessage, EVENTS_STREAM, encodeMessage, eventSubject, type Logger } from "@imgc/common";
 import { type ItemResult, type Job, type JobEvent, JobEventSchema } from "@imgc/proto";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "nats";
-import { isTerminalJobState } from "./job-states.js";
+import { type Fence, unfenced } from "../leadership/fence.js";
+import { isTerminalItemState, isTerminalJobState } from "./job-states.js";
 
 export function isFinalEvent(event: JobEvent): boolean {
   return event.kind.case === "job" && isTerminalJobState(event.kind.value.state) && !!event.kind.value.finishedAt;
 }
 
-export function createEvents(js: JetStreamClient, jsm: JetStreamManager, log: Logger) {
-  async function publish(event: JobEvent, msgID?: string): Promise<void> {
+export function createEvents(js: JetStreamClient, jsm: JetStreamManager, log: Logger, fence: Fence = unfenced) {
+  async function publish(event: JobEvent, msgID?: string, mustLand = false): Promise<void> {
+    // Only the leader speaks for a job: a deposed one would tell watchers things that did not happen.
+    fence.check();
     try {
       await js.publish(eventSubject(event.jobId), encodeMessage(JobEventSchema, event), msgID ? { msgID } : {});
     } catch (err) {
       // Events are progress reports: the job state in KV is the truth, and the final event is retried by the caller.
       log.warn({ err, jobId: event.jobId }, "could not publish a job event");
-      if (msgID) throw err;
+      if (mustLand) throw err;
     }
   }
 
@@ -28,11 +31,14 @@ export function createEvents(js: JetStreamClient, jsm: JetStreamManager, log: Lo
     /** The job as it is now; the final event (a job that ended) is published once, whoever retries it. */
     async job(job: Job): Promise<void> {
       const event = create(JobEventSchema, { jobId: job.id, time: timestampNow(), kind: { case: "job", value: job } });
-      await publish(event, isFinalEvent(event) ? `${job.id}.final` : undefined);
+      const final = isFinalEvent(event);
+      await publish(event, final ? `${job.id}.final` : undefined, final);
     },
 
+    /** An item started or ended; an item's end is published once, whoever retries it (the stream's dedup window). */
     async item(jobId: string, result: ItemResult): Promise<void> {
-      await publish(create(JobEventSchema, { jobId, time: timestampNow(), kind: { case: "item", value: result } }));
+      const event = create(JobEventSchema, { jobId, time: timestampNow(), kind: { case: "item", value: result } });
+      await publish(event, isTerminalItemState(result.state) ? `${jobId}.${result.itemId}.end` : undefined);
     },
 
     /** The stream sequence of the job's last event, 0 when it has none. */

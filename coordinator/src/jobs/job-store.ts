@@ -2,10 +2,12 @@
  * Job records in KV `imgc-jobs`, written with compare-and-set on the revision, plus an in-memory index
  * (tenant, state) of every job so ListJobs pages without scanning the bucket.
  */
-import { decodeMessage } from "@imgc/common";
+import { clone } from "@bufbuild/protobuf";
+import { decodeMessage, encodeMessage } from "@imgc/common";
 import { type Job, JobSchema, type JobState } from "@imgc/proto";
 import type { KV } from "nats";
-import { createMessage, getMessage, snapshot, updateMessage, type Versioned } from "./kv.js";
+import { type Fence, NotLeaderError, unfenced } from "../leadership/fence.js";
+import { createMessage, getMessage, isRevisionConflict, snapshot, updateMessage, type Versioned } from "./kv.js";
 
 interface IndexEntry {
   tenant: string;
@@ -18,7 +20,11 @@ export interface JobPage {
   next: string;
 }
 
-export function createJobStore(kv: KV) {
+/**
+ * `fence` guards every write: a record last written by a later leadership term is never overwritten, and the
+ * record written carries the writer's term.
+ */
+export function createJobStore(kv: KV, fence: Fence = unfenced) {
   const index = new Map<string, IndexEntry>();
   // Ids sort by creation time (see ids.ts): this array, ascending, is the newest-first order reversed.
   const sorted: string[] = [];
@@ -47,15 +53,61 @@ export function createJobStore(kv: KV) {
 
     /** Stores a new job; false when the id is taken. */
     async create(job: Job): Promise<number | null> {
+      job.leaderTerm = BigInt(fence.check());
       const revision = await createMessage(kv, JobSchema, job.id, job);
       if (revision !== null) remember(job);
       return revision;
     },
 
-    async update(id: string, mutate: (job: Job) => unknown): Promise<Versioned<Job> | null> {
-      const updated = await updateMessage(kv, JobSchema, id, mutate);
+    /**
+     * Compare-and-set. With `known` (the record as this process last wrote it), the write goes out at once at
+     * that revision, sparing a read; when another writer moved the record, it reads and tries again.
+     */
+    async update(id: string, mutate: (job: Job) => unknown, known?: Versioned<Job>): Promise<Versioned<Job> | null> {
+      const fenced = (job: Job) => {
+        const term = BigInt(fence.check());
+        if (job.leaderTerm > term) throw new NotLeaderError(undefined);
+        if (mutate(job) === false) return false;
+        job.leaderTerm = term;
+      };
+      if (known) {
+        const draft = clone(JobSchema, known.value);
+        if (fenced(draft) === false) return known;
+        try {
+          const revision = await kv.update(id, encodeMessage(JobSchema, draft), known.revision);
+          remember(draft);
+          return { value: draft, revision };
+        } catch (err) {
+          if (!isRevisionConflict(err)) throw err;
+        }
+      }
+      const updated = await updateMessage(kv, JobSchema, id, fenced);
       if (updated) remember(updated.value);
       return updated;
+    },
+
+    /**
+     * Keeps the index current with every write, whoever made it (a follower answers ListJobs from it, and a new
+     * leader starts from it). Resolves once the bucket's current contents are indexed.
+     */
+    async follow(): Promise<{ stop(): void }> {
+      let initialized!: () => void;
+      const ready = new Promise<void>((resolve) => {
+        initialized = resolve;
+      });
+      const watch = await kv.watch({ key: ">", initializedFn: () => initialized() });
+      void (async () => {
+        for await (const entry of watch) {
+          if (entry.operation !== "PUT") continue;
+          try {
+            remember(decodeMessage(JobSchema, entry.value));
+          } catch {
+            // A record this version cannot read is skipped, as load() would fail it loudly on resume.
+          }
+        }
+      })();
+      await ready;
+      return { stop: () => watch.stop() };
     },
 
     tenantOf(id: string): string | undefined {

@@ -49,6 +49,8 @@ export interface LifecycleObserver {
 
 interface OpenJob {
   job: Job;
+  /** The KV revision of `job` as this process last wrote it (0: not written yet). */
+  revision: number;
   ledger: JobLedger;
   lastProgressAt: number;
   /** The ledger moved since the job record was last written. */
@@ -68,12 +70,17 @@ export function createLifecycle(deps: LifecycleDeps) {
 
   /** Rewrites the job record from the ledger (and `mutate`); keeps the open copy current. */
   async function save(entry: OpenJob, mutate?: (job: Job) => void): Promise<Job> {
-    const updated = await jobs.update(entry.job.id, (job) => {
-      entry.ledger.applyTo(job);
-      mutate?.(job);
-    });
+    const updated = await jobs.update(
+      entry.job.id,
+      (job) => {
+        entry.ledger.applyTo(job);
+        mutate?.(job);
+      },
+      entry.revision > 0 ? { value: entry.job, revision: entry.revision } : undefined,
+    );
     if (!updated) throw new Error(`job ${entry.job.id} vanished from KV`);
     entry.job = updated.value;
+    entry.revision = updated.revision;
     return entry.job;
   }
 
@@ -140,6 +147,10 @@ export function createLifecycle(deps: LifecycleDeps) {
       return open.has(jobId);
     },
 
+    isCancelled(jobId: string): boolean {
+      return open.get(jobId)?.job.state === JobState.CANCELLED;
+    },
+
     ledger(jobId: string): JobLedger | undefined {
       return open.get(jobId)?.ledger;
     },
@@ -155,7 +166,7 @@ export function createLifecycle(deps: LifecycleDeps) {
     async open(job: Job): Promise<OpenJob> {
       const ledger = new JobLedger(job.counts?.total ?? 0);
       for (const result of await results.all(job.id)) ledger.add(result);
-      const entry: OpenJob = { job, ledger, lastProgressAt: 0, dirty: false, flushing: undefined };
+      const entry: OpenJob = { job, revision: 0, ledger, lastProgressAt: 0, dirty: false, flushing: undefined };
       open.set(job.id, entry);
       await withLock(job.id, () => save(entry));
       return entry;
@@ -200,7 +211,7 @@ export function createLifecycle(deps: LifecycleDeps) {
         progress = clone(JobSchema, job);
       }
       // An item event each for a chunk's worth of results; a cancel of 10 000 items is one job event instead.
-      if (fresh.length <= ITEM_EVENTS_MAX) for (const result of fresh) await events.item(jobId, result);
+      if (fresh.length <= ITEM_EVENTS_MAX) await Promise.all(fresh.map((result) => events.item(jobId, result)));
       if (progress) await events.job(progress);
       if (entry.ledger.complete) await lifecycle.finish(jobId);
       return accepted;
@@ -217,6 +228,38 @@ export function createLifecycle(deps: LifecycleDeps) {
         entry.job.state === JobState.QUEUED ? clone(JobSchema, await save(entry, markRunning)) : null,
       );
       if (job) await events.job(job);
+    },
+
+    /**
+     * A worker began these items: one RUNNING item event each (worker and start time), so that watchers see
+     * what runs now. Items that already have a result are skipped.
+     */
+    async running(
+      jobId: string,
+      workerId: string,
+      itemIds: readonly string[],
+      sourceKeyOf: (itemId: string) => string,
+    ) {
+      const entry = open.get(jobId);
+      if (!entry || entry.job.state === JobState.CANCELLED) return;
+      const startedAt = timestampNow();
+      await Promise.all(
+        itemIds
+          .filter((itemId) => !entry.ledger.has(itemId))
+          .slice(0, ITEM_EVENTS_MAX)
+          .map((itemId) =>
+            events.item(
+              jobId,
+              create(ItemResultSchema, {
+                itemId,
+                sourceKey: sourceKeyOf(itemId),
+                state: ItemState.RUNNING,
+                workerId,
+                startedAt,
+              }),
+            ),
+          ),
+      );
     },
 
     /** The chunk's items are no longer held by a worker (completed, released, or the worker died). */

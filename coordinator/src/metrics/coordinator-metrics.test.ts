@@ -102,7 +102,7 @@ describe("coordinator metrics", () => {
         workerId: "w1",
         jobId,
         chunkIndex: first.chunk.index,
-        result: doneResult(itemId, 1000, 400),
+        result: doneResult(itemId, 1000, 400, first.chunk.outputPrefix),
       });
     }
     // A repeated report changes nothing and is counted as a duplicate.
@@ -110,7 +110,7 @@ describe("coordinator metrics", () => {
       workerId: "w1",
       jobId,
       chunkIndex: first.chunk.index,
-      result: doneResult(claim.pendingItemIds[0] ?? "", 1000, 400),
+      result: doneResult(claim.pendingItemIds[0] ?? "", 1000, 400, first.chunk.outputPrefix),
     });
     expect(again.accepted).toBe(false);
     await cluster.completeChunk({ workerId: "w1", jobId, index: first.chunk.index });

@@ -22,6 +22,8 @@ import type { LaneCounters } from "../services/cluster-service.js";
 /** What the scrape-time gauges read: the running coordinator. */
 export interface CoordinatorMetricsSources {
   openJobs(): number;
+  /** This coordinator leads (1) or follows (0); exactly one per cluster should say 1. */
+  isLeader?(): boolean;
   workers(): readonly WorkerStatus[];
   laneStats(lane: LaneName): Promise<LaneCounters>;
 }
@@ -74,6 +76,14 @@ export function createCoordinatorMetrics(registry: Registry, log: Logger) {
     ended.inc({ state: lower(JobState[state]) }, 0);
   }
 
+  new Gauge({
+    name: "imgc_coordinator_leader",
+    help: "1 while this coordinator leads, 0 while it follows",
+    registers: [registry],
+    collect() {
+      if (sources?.isLeader) this.set(sources.isLeader() ? 1 : 0);
+    },
+  });
   new Gauge({
     name: "imgc_jobs_active",
     help: "Jobs not yet ended",

@@ -104,6 +104,10 @@ export function createAssignments(deps: AssignmentDeps) {
       });
       hold(workerId, key);
       await lifecycle.started(jobId, index, pending);
+      // A worker runs a chunk's items one after another: the first starts now (the others are announced with
+      // the result before them, see the worker's report batch).
+      const first = chunk.items.find((item) => item.itemId === pending[0]);
+      if (first) await lifecycle.running(jobId, workerId, [first.itemId], () => first.key);
       return { pending, cancelled: false };
     },
 
@@ -144,6 +148,11 @@ export function createAssignments(deps: AssignmentDeps) {
     strays(isLive: (workerId: string) => boolean, graceMs: number): string[] {
       const limit = Date.now() - graceMs;
       return [...held.keys()].filter((id) => !isLive(id) && (lastClaim.get(id) ?? 0) < limit);
+    },
+
+    /** True when the worker claimed the chunk and has not completed or lost it. */
+    holds(workerId: string, jobId: string, index: number): boolean {
+      return held.get(workerId)?.has(chunkKey(jobId, index)) ?? false;
     },
 
     heldBy(workerId: string): string[] {

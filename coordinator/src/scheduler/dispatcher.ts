@@ -26,6 +26,7 @@ import {
 import { type Chunk, ChunkDispatchSchema, ChunkSchema } from "@imgc/proto";
 import { headers, type JetStreamClient, type MsgHdrs } from "nats";
 import type { ChunkStore } from "../jobs/chunk-store.js";
+import { type Fence, unfenced } from "../leadership/fence.js";
 
 const PUBLISH_CONCURRENCY = 64;
 
@@ -44,6 +45,8 @@ export interface DispatcherOptions {
   depth?: () => number;
   /** How often queued chunks are released even when nothing else asks (a claim or a new job does). */
   pumpEveryMs?: number;
+  /** Only the leader publishes. */
+  fence?: Fence;
 }
 
 /** Chunks waiting for release on one lane: a FIFO per tenant, the tenants taken in turn. */
@@ -94,8 +97,11 @@ export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, option
   const queues = new Map(LANES.map((lane) => [lane.name as LaneName, createFairQueue()]));
   const pumping = new Map<LaneName, Promise<void>>();
   const again = new Set<LaneName>();
+  const fence = options.fence ?? unfenced;
+  const consumers = new Map<LaneName, ReturnType<JetStreamClient["consumers"]["get"]>>();
 
   async function publishOne(chunk: Chunk, lane: LaneName): Promise<void> {
+    fence.check();
     await js.publish(taskSubject(lane), encodeMessage(ChunkSchema, chunk), {
       msgID: `${chunk.jobId}.${chunk.index}`,
       ...traceHeaders(chunk),
@@ -109,8 +115,13 @@ export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, option
   async function release(lane: LaneName): Promise<void> {
     const queue = queues.get(lane);
     if (!queue || queue.size === 0) return;
-    const consumer = await js.consumers.get(TASKS_STREAM, taskConsumer(lane));
-    const { num_pending } = await consumer.info();
+    let consumer = consumers.get(lane);
+    if (!consumer) {
+      consumer = js.consumers.get(TASKS_STREAM, taskConsumer(lane));
+      consumers.set(lane, consumer);
+      consumer.catch(() => consumers.delete(lane));
+    }
+    const { num_pending } = await (await consumer).info();
     const batch: Chunk[] = [];
     for (let room = depth() - num_pending; room > 0 && queue.size > 0; room--) batch.push(queue.shift() as Chunk);
     let next = 0;
@@ -198,6 +209,7 @@ export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, option
         return true;
       });
       if (republished === null) return null;
+      fence.check();
       await js.publish(taskSubject(lane), encodeMessage(ChunkSchema, chunk), {
         msgID: `${chunk.jobId}.${chunk.index}.${republished}`,
         ...traceHeaders(chunk),

@@ -80,6 +80,7 @@ describe("restart", () => {
     const result = create(ItemResultSchema, {
       itemId: item,
       state: ItemState.DONE,
+      outputKey: `${p.chunk.outputPrefix}${item}.webp`,
       inputBytes: 1000n,
       outputBytes: 10n,
     });

@@ -67,12 +67,18 @@ describe("ReportItem", () => {
       workerId: "w1",
       jobId: job.id,
       chunkIndex: first.chunk.index,
-      result: doneResult(itemId, 1000, 300),
+      result: doneResult(itemId, 1000, 300, first.chunk.outputPrefix),
     };
     expect((await t.cluster.reportItem(report)).accepted).toBe(true);
     expect((await t.cluster.reportItem(report)).accepted).toBe(false);
     expect(
-      (await t.cluster.reportItem({ ...report, workerId: "w2", result: doneResult(itemId, 1000, 100) })).accepted,
+      (
+        await t.cluster.reportItem({
+          ...report,
+          workerId: "w2",
+          result: doneResult(itemId, 1000, 100, first.chunk.outputPrefix),
+        })
+      ).accepted,
     ).toBe(false);
 
     const now = await jobOf(t, job.id);
@@ -93,14 +99,15 @@ describe("ReportItem", () => {
     await t.cluster.claimChunk({ workerId: "w1", jobId: job.id, index: first.chunk.index, delivery: 1 });
     // The first ReportItem's KV create reached the server; the coordinator never heard back, so did not count it.
     const kv = await nc.jetstream().views.kv(RESULTS_BUCKET);
-    await kv.create(resultKey(job.id, itemId), encodeMessage(ItemResultSchema, doneResult(itemId, 1000, 300)));
+    const stored = doneResult(itemId, 1000, 300, first.chunk.outputPrefix);
+    await kv.create(resultKey(job.id, itemId), encodeMessage(ItemResultSchema, stored));
 
     // The worker's retry finds the key taken: not accepted, but the item is counted and the job ends.
     const retried = await t.cluster.reportItem({
       workerId: "w1",
       jobId: job.id,
       chunkIndex: first.chunk.index,
-      result: doneResult(itemId, 1000, 300),
+      result: doneResult(itemId, 1000, 300, first.chunk.outputPrefix),
     });
     expect(retried.accepted).toBe(false);
     const ended = await eventually(async () => {
@@ -134,8 +141,10 @@ describe("ReportItem", () => {
     const { nc, t } = await setup();
     const job = await submit(t, 2);
     for (const p of await pullChunks(nc, 5)) {
+      await t.cluster.claimChunk({ workerId: "w1", jobId: job.id, index: p.chunk.index, delivery: 1 });
       for (const item of p.chunk.items) {
         const result = doneResult(item.itemId);
+        result.outputKey = "";
         result.state = ItemState.FAILED;
         result.errorCode = ErrorCode.CORRUPT_INPUT;
         await t.cluster.reportItem({ workerId: "w1", jobId: job.id, chunkIndex: p.chunk.index, result });
@@ -157,7 +166,12 @@ describe("CancelJob", () => {
     const [a, b] = pulled as [(typeof pulled)[0], (typeof pulled)[0]];
     await t.cluster.claimChunk({ workerId: "w1", jobId: job.id, index: a.chunk.index, delivery: 1 });
     const first = a.chunk.items[0]?.itemId ?? "";
-    await t.cluster.reportItem({ workerId: "w1", jobId: job.id, chunkIndex: a.chunk.index, result: doneResult(first) });
+    await t.cluster.reportItem({
+      workerId: "w1",
+      jobId: job.id,
+      chunkIndex: a.chunk.index,
+      result: doneResult(first, 1000, 400, a.chunk.outputPrefix),
+    });
 
     const cancelled = (await t.jobs.cancelJob({ jobId: job.id })).job;
     expect(cancelled?.state).toBe(JobState.CANCELLED);
@@ -168,7 +182,7 @@ describe("CancelJob", () => {
       workerId: "w1",
       jobId: job.id,
       chunkIndex: a.chunk.index,
-      result: doneResult(a.chunk.items[1]?.itemId ?? ""),
+      result: doneResult(a.chunk.items[1]?.itemId ?? "", 1000, 400, a.chunk.outputPrefix),
     });
     expect(late).toMatchObject({ accepted: false, cancelled: true });
     const claim = await t.cluster.claimChunk({ workerId: "w2", jobId: job.id, index: b.chunk.index, delivery: 1 });
@@ -204,7 +218,7 @@ describe("dead workers", () => {
       workerId: "w-dead",
       jobId: job.id,
       chunkIndex: held.chunk.index,
-      result: doneResult(reported ?? ""),
+      result: doneResult(reported ?? "", 1000, 400, held.chunk.outputPrefix),
     });
     // No more heartbeats: gone after the timeout, well before AckWait (60 s) would redeliver.
     await eventually(async () => !t.coordinator.membership.isLive("w-dead"), 5_000);

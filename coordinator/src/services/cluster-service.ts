@@ -3,8 +3,15 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { controlSubject, LANES, type Logger } from "@imgc/common";
-import { type ClusterService, JobState, LaneStatsSchema, type WorkerStatus } from "@imgc/proto";
-import { isJobId, itemPosition } from "../ids.js";
+import {
+  type ClusterService,
+  type ItemResult,
+  ItemState,
+  JobState,
+  LaneStatsSchema,
+  type WorkerStatus,
+} from "@imgc/proto";
+import { isJobId } from "../ids.js";
 import type { ChunkStore } from "../jobs/chunk-store.js";
 import { isTerminalItemState } from "../jobs/job-states.js";
 import type { Lifecycle } from "../jobs/lifecycle.js";
@@ -34,19 +41,93 @@ const WORKER_ID = /^[A-Za-z0-9_-]{1,128}$/;
 function checkWorker(workerId: string): void {
   if (!WORKER_ID.test(workerId)) {
     throw new ConnectError(
-      `worker_id: expected 1 to 128 of [A-Za-z0-9_-] but received ${JSON.stringify(workerId)}`,
+      `worker_id: expected 1 to 128 of [A-Za-z0-9_-] but received ${quote(workerId)}`,
       Code.InvalidArgument,
     );
   }
+}
+
+/** A short, escaped rendering of untrusted text for an error message. */
+function quote(text: string): string {
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
+}
+
+/** The deterministic output key of an item: `<prefix><item>.<extension>`. */
+function isOutputOf(key: string, prefix: string, itemId: string): boolean {
+  return key.startsWith(`${prefix}${itemId}.`) && /^[a-z0-9]{1,8}$/.test(key.slice(prefix.length + itemId.length + 1));
 }
 
 function checkJob(jobId: string): void {
   if (!isJobId(jobId)) throw notFound(`job ${JSON.stringify(jobId)}`);
 }
 
+/** The most started items plus results one ReportItems call may carry (a chunk has at most a few hundred). */
+const MAX_BATCH = 10_000;
+
 export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<typeof ClusterService> {
   const { lifecycle, assignments, chunks, membership } = deps;
   const guarded = createGuard(deps.log);
+
+  /**
+   * The one path of every report: the job's state comes from memory (an open job's ledger), the chunk from the
+   * chunk cache, so a batch costs its KV writes alone. Only the worker holding the chunk may report on it, each
+   * result must name an item of this chunk, and an output can only be the item's own deterministic key.
+   */
+  async function report(
+    workerId: string,
+    jobId: string,
+    chunkIndex: number,
+    startedIds: readonly string[],
+    list: ItemResult[],
+    complete: boolean,
+  ) {
+    for (const result of list) {
+      if (!isTerminalItemState(result.state)) {
+        throw new ConnectError("result.state: expected DONE, KEPT_ORIGINAL or FAILED", Code.InvalidArgument);
+      }
+    }
+    return guarded(async () => {
+      const job = await lifecycle.get(jobId);
+      if (!job) throw notFound(`job ${jobId}`);
+      const chunk = await chunks.get(jobId, chunkIndex);
+      if (!chunk) throw notFound(`chunk ${jobId}.${chunkIndex}`);
+      const items = new Map(chunk.items.map((item) => [item.itemId, item]));
+      for (const result of list) {
+        const item = items.get(result.itemId);
+        if (!item) {
+          throw new ConnectError(
+            `result.item_id: chunk ${jobId}.${chunkIndex} has no item ${quote(result.itemId)}`,
+            Code.InvalidArgument,
+          );
+        }
+        const delivered = result.state === ItemState.DONE || result.state === ItemState.KEPT_ORIGINAL;
+        if (delivered && !isOutputOf(result.outputKey, chunk.outputPrefix, result.itemId)) {
+          throw new ConnectError(
+            `result.output_key: expected ${chunk.outputPrefix}${result.itemId}.<extension> but received ${quote(result.outputKey)}`,
+            Code.InvalidArgument,
+          );
+        }
+        if (!delivered) result.outputKey = "";
+        result.workerId = workerId;
+        result.downloadUrl = "";
+        result.sourceKey = item.key;
+      }
+      if (job.state === JobState.CANCELLED) return { accepted: list.map(() => false), cancelled: true };
+      if (!lifecycle.isOpen(jobId)) return { accepted: list.map(() => false), cancelled: false };
+      if (!assignments.holds(workerId, jobId, chunkIndex)) {
+        // The chunk went to another worker (this one was taken for dead, or released it): its work is theirs now.
+        deps.log?.warn({ workerId, jobId, chunkIndex }, "a report from a worker that does not hold the chunk; ignored");
+        return { accepted: list.map(() => false), cancelled: false };
+      }
+      if (startedIds.length > 0) {
+        const known = startedIds.filter((id) => items.has(id));
+        await lifecycle.running(jobId, workerId, known, (id) => items.get(id)?.key ?? "");
+      }
+      const accepted = list.length > 0 ? await lifecycle.record(jobId, list) : [];
+      if (complete) await assignments.complete(workerId, jobId, chunkIndex, false);
+      return { accepted, cancelled: lifecycle.isCancelled(jobId) };
+    });
+  }
 
   return {
     async claimChunk(request) {
@@ -60,31 +141,28 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
     async reportItem(request) {
       checkWorker(request.workerId);
       checkJob(request.jobId);
-      const result = request.result;
-      if (!result || !isTerminalItemState(result.state)) {
-        throw new ConnectError("result.state: expected DONE, KEPT_ORIGINAL or FAILED", Code.InvalidArgument);
+      if (!request.result) throw new ConnectError("result: required", Code.InvalidArgument);
+      const answer = await report(request.workerId, request.jobId, request.chunkIndex, [], [request.result], false);
+      return { accepted: answer.accepted[0] ?? false, cancelled: answer.cancelled };
+    },
+
+    async reportItems(request) {
+      checkWorker(request.workerId);
+      checkJob(request.jobId);
+      if (request.results.length + request.startedItemIds.length > MAX_BATCH) {
+        throw new ConnectError(
+          `Expected at most ${MAX_BATCH} started items and results in one call but received ${request.results.length + request.startedItemIds.length}`,
+          Code.InvalidArgument,
+        );
       }
-      return guarded(async () => {
-        const job = await lifecycle.get(request.jobId);
-        if (!job) throw notFound(`job ${request.jobId}`);
-        const position = itemPosition(result.itemId);
-        if (position < 0 || position >= (job.counts?.total ?? 0)) {
-          throw new ConnectError(
-            `result.item_id: job ${job.id} has no item ${JSON.stringify(result.itemId)}`,
-            Code.InvalidArgument,
-          );
-        }
-        if (job.state === JobState.CANCELLED) return { accepted: false, cancelled: true };
-        if (!result.workerId) result.workerId = request.workerId;
-        result.downloadUrl = "";
-        if (!result.sourceKey) {
-          const chunk = await chunks.get(job.id, request.chunkIndex);
-          result.sourceKey = chunk?.items.find((item) => item.itemId === result.itemId)?.key ?? "";
-        }
-        const [accepted = false] = await lifecycle.record(job.id, [result]);
-        const now = await lifecycle.get(job.id);
-        return { accepted, cancelled: now?.state === JobState.CANCELLED };
-      });
+      return report(
+        request.workerId,
+        request.jobId,
+        request.chunkIndex,
+        request.startedItemIds,
+        request.results,
+        request.complete,
+      );
     },
 
     async completeChunk(request) {

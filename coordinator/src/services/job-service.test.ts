@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type JobEvent, JobState, type WatchJobResponse } from "@imgc/proto";
+import { ItemState, type JobEvent, JobState, type WatchJobResponse } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { pullChunks, runChunk, startTestCoordinator, type TestCoordinator, tenantHeader } from "../testing/harness.js";
@@ -48,7 +48,12 @@ describe("WatchJob", () => {
     for (const p of await pullChunks(nc, 10)) await runChunk(t, "w1", p.chunk);
     const events = await watching;
     const items = events.filter((e) => e.kind.case === "item");
-    expect(items).toHaveLength(4);
+    const ended = items.filter((e) => e.kind.case === "item" && e.kind.value.state !== ItemState.RUNNING);
+    expect(ended).toHaveLength(4);
+    // Each claimed chunk says which item runs now, and on which worker.
+    const running = items.filter((e) => e.kind.case === "item" && e.kind.value.state === ItemState.RUNNING);
+    expect(running.length).toBeGreaterThanOrEqual(1);
+    for (const e of running) expect(e.kind.case === "item" && e.kind.value.workerId).toBe("w1");
     const last = events[events.length - 1];
     expect(last?.kind.case).toBe("job");
     expect(last?.kind.case === "job" && last.kind.value.state).toBe(JobState.COMPLETED);

@@ -107,12 +107,12 @@ export async function pullChunks(nc: NatsConnection, max: number, lane: "high" |
   return out;
 }
 
-/** A DONE result for an item, as a worker reports it. */
-export function doneResult(itemId: string, inputBytes = 1000, outputBytes = 400) {
+/** A DONE result for an item, as a worker reports it (its output at the chunk's `outputPrefix`). */
+export function doneResult(itemId: string, inputBytes = 1000, outputBytes = 400, outputPrefix = "outputs/x/") {
   return create(ItemResultSchema, {
     itemId,
     state: ItemState.DONE,
-    outputKey: `outputs/x/${itemId}.webp`,
+    outputKey: `${outputPrefix}${itemId}.webp`,
     format: ImageFormat.WEBP,
     inputBytes: BigInt(inputBytes),
     outputBytes: BigInt(outputBytes),

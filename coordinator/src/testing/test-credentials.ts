@@ -1,13 +1,12 @@
 /**
  * A throwaway signing key for in-process tests, and a client interceptor that sends, for each call, the
- * token its real caller would hold: a worker's own token for ClaimChunk/ReportItem/CompleteChunk (subject =
+ * token its real caller would hold: a worker's own token for ClaimChunk/ReportItem(s)/CompleteChunk (subject =
  * the request's worker id), an operator's for the other cluster calls, a gateway's for JobService (so
  * `x-imgc-tenant` is honoured, as from the gateway).
  */
 import type { Interceptor } from "@connectrpc/connect";
 import { createTokenVerifier, generateSigningKeys, type MintOptions, mintToken, type Role } from "@imgc/common";
-
-const WORKER_METHODS = new Set(["claimChunk", "reportItem", "completeChunk"]);
+import { WORKER_METHODS } from "../auth/policy.js";
 
 export function testCredentials() {
   const keys = generateSigningKeys();

@@ -186,6 +186,47 @@ describe("forwarding to the coordinator", () => {
     expect([failure?.code, failure?.rawMessage]).toEqual([Code.OutOfRange, "the job's events expired"]);
     expect(tenants).toEqual(["default"]);
   });
+
+  test("WatchJob goes on from another coordinator when one fails mid-stream: each event once, in order", async () => {
+    const asked: bigint[] = [];
+    const finished = create(JobSchema, { id: "job-8", state: JobState.COMPLETED, finishedAt: { seconds: 1n } });
+    const { client } = setup({
+      async *watchJob(request) {
+        asked.push(request.afterSequence);
+        if (request.afterSequence === 0n) {
+          yield { event: { sequence: 1n, jobId: request.jobId } };
+          yield { event: { sequence: 2n, jobId: request.jobId } };
+          // The leader serving this stream died.
+          throw new ConnectError("connection reset", Code.Unavailable);
+        }
+        if (request.afterSequence === 2n) {
+          yield { event: { sequence: 3n, jobId: request.jobId } };
+          // This coordinator is stopping: it ends its streams cleanly, before the job's end.
+          return;
+        }
+        yield { event: { sequence: 4n, jobId: request.jobId, kind: { case: "job", value: finished } } };
+      },
+      getJob: (request) => ({ job: create(JobSchema, { id: request.jobId, state: JobState.RUNNING }) }),
+    });
+    const seen: bigint[] = [];
+    for await (const { event } of client.watchJob({ jobId: "job-8" })) seen.push(event?.sequence ?? -1n);
+    expect(seen).toEqual([1n, 2n, 3n, 4n]);
+    expect(asked).toEqual([0n, 2n, 3n]);
+  });
+
+  test("WatchJob ends when a stream ends after the job did, without asking again", async () => {
+    const asked: bigint[] = [];
+    const { client } = setup({
+      async *watchJob(request) {
+        asked.push(request.afterSequence);
+      },
+      getJob: (request) => ({ job: create(JobSchema, { id: request.jobId, finishedAt: { seconds: 1n } }) }),
+    });
+    const seen: unknown[] = [];
+    for await (const response of client.watchJob({ jobId: "job-9", afterSequence: 7n })) seen.push(response);
+    expect(seen).toEqual([]);
+    expect(asked).toEqual([7n]);
+  });
 });
 
 describe("authentication", () => {

@@ -8,8 +8,8 @@
  */
 import type { CallOptions, Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Logger } from "@imgc/common";
-import type { JobService, UploadImageRequest } from "@imgc/proto";
+import { LEADER_HEADER, type Logger } from "@imgc/common";
+import type { JobEvent, JobService, UploadImageRequest } from "@imgc/proto";
 import { tenantKey } from "../plugins/auth.js";
 import type { Uploads } from "./uploads.js";
 
@@ -27,11 +27,14 @@ export interface JobServiceDeps {
 export function relayError(err: unknown, log: Logger, method: string): ConnectError {
   if (err instanceof ConnectError) {
     // An error the coordinator answered with has no cause; one raised by our own transport (connection
-    // refused, reset, ...) carries the Node error, whose message names internal hosts.
-    if (err.cause === undefined) return new ConnectError(err.rawMessage, err.code);
+    // refused, reset, ...) carries the Node error, whose message names internal hosts. So does a follower's
+    // refusal (the leader's address): no leader within the failover time is the cluster being unavailable.
+    if (err.cause === undefined && !err.metadata.has(LEADER_HEADER)) {
+      return new ConnectError(err.rawMessage, err.code);
+    }
     if (err.code === Code.Canceled || err.code === Code.DeadlineExceeded)
       return new ConnectError(err.rawMessage, err.code);
-    log.warn({ err, method }, "coordinator unreachable");
+    log.warn({ err: err.message, method }, "coordinator unreachable");
     return new ConnectError("the coordinator is unavailable, try again later", Code.Unavailable);
   }
   log.error({ err, method }, "coordinator call failed unexpectedly");
@@ -83,14 +86,43 @@ export function createJobService({ coordinator, uploads, log }: JobServiceDeps):
     cancelJob: (request, context) => unary("CancelJob", () => coordinator.cancelJob(request, forwarded(context))),
     getResults: (request, context) => unary("GetResults", () => coordinator.getResults(request, forwarded(context))),
 
+    /**
+     * Relayed from any coordinator; when the one serving it dies or steps down mid-stream, the stream goes on
+     * from another, after the last event this caller saw, so the caller sees every event once and only a pause.
+     */
     async *watchJob(request, context) {
-      try {
-        yield* coordinator.watchJob(request, forwarded(context));
-      } catch (err) {
-        throw relayError(err, log, "WatchJob");
+      let after = request.afterSequence;
+      let failures = 0;
+      for (;;) {
+        try {
+          for await (const response of coordinator.watchJob({ ...request, afterSequence: after }, forwarded(context))) {
+            failures = 0;
+            if (response.event) after = response.event.sequence;
+            yield response;
+            if (response.event && isFinal(response.event)) return;
+          }
+          // A coordinator ends its streams when it stops: one that ends before the job did goes on elsewhere.
+          const { job } = await coordinator.getJob({ jobId: request.jobId }, forwarded(context));
+          if (job?.finishedAt) return;
+        } catch (err) {
+          const transient = err instanceof ConnectError && err.code === Code.Unavailable;
+          if (!transient || context.signal.aborted || ++failures > WATCH_RETRIES) {
+            throw relayError(err, log, "WatchJob");
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** failures)));
+        }
+        if (context.signal.aborted) return;
       }
     },
   };
+}
+
+/** How many times in a row a WatchJob stream is resumed on another coordinator before the caller is told. */
+const WATCH_RETRIES = 8;
+
+/** The job's last event: only an ended job has finished_at. */
+function isFinal(event: JobEvent): boolean {
+  return event.kind.case === "job" && !!event.kind.value.finishedAt;
 }
 
 /** The data messages after the header, as bytes. */

@@ -103,6 +103,10 @@ describe("worker metrics", () => {
         if (fail) throw fail;
         return { accepted: true, cancelled: false } as never;
       },
+      async reportMany() {
+        if (fail) throw fail;
+        return { accepted: [true], cancelled: false } as never;
+      },
       async complete() {
         if (fail) throw fail;
       },
@@ -112,6 +116,8 @@ describe("worker metrics", () => {
     await reporter.claim(chunk, 3);
     await reporter.complete(chunk, false);
     await reporter.complete(chunk, true);
+    await reporter.reportMany(chunk, { started: [], results: [], complete: false });
+    await reporter.reportMany(chunk, { started: [], results: [], complete: true });
     fail = new CoordinatorUnreachable("ReportItem: down", { cause: new ConnectError("down", Code.Unavailable) });
     await expect(reporter.report(chunk, create(ItemResultSchema, {}))).rejects.toThrow();
     fail = new ConnectError("no such chunk", Code.NotFound);
@@ -121,7 +127,7 @@ describe("worker metrics", () => {
 
     expect(await sample(registry, "imgc_worker_chunks_claimed_total")).toBe(2);
     expect(await sample(registry, "imgc_worker_chunk_redeliveries_total")).toBe(1);
-    expect(await sample(registry, 'imgc_worker_chunks_completed_total{how="completed"}')).toBe(1);
+    expect(await sample(registry, 'imgc_worker_chunks_completed_total{how="completed"}')).toBe(2);
     expect(await sample(registry, 'imgc_worker_chunks_completed_total{how="released"}')).toBe(1);
     expect(await sample(registry, 'imgc_worker_coordinator_errors_total{call="ReportItem",code="UNAVAILABLE"}')).toBe(
       1,
@@ -149,7 +155,7 @@ describe("worker metrics", () => {
 });
 
 describe("the worker's calls carry the chunk's trace context", () => {
-  test("ClaimChunk, ReportItem and CompleteChunk send traceparent in their metadata", async () => {
+  test("ClaimChunk, ReportItem(s) and CompleteChunk send traceparent in their metadata", async () => {
     const seen: (Record<string, string> | undefined)[] = [];
     const client: CoordinatorClient = {
       claimChunk: async (_request, options) => {
@@ -160,6 +166,10 @@ describe("the worker's calls carry the chunk's trace context", () => {
         seen.push(options?.headers);
         return { accepted: true, cancelled: false } as never;
       },
+      reportItems: async (_request, options) => {
+        seen.push(options?.headers);
+        return { accepted: [true], cancelled: false } as never;
+      },
       completeChunk: async (_request, options) => {
         seen.push(options?.headers);
         return {} as never;
@@ -168,13 +178,14 @@ describe("the worker's calls carry the chunk's trace context", () => {
     const reporter = createReporter({ client, workerId: "w1", log: createLogger("test", "silent") });
     await reporter.claim(chunk, 1);
     await reporter.report(chunk, create(ItemResultSchema, { itemId: "000001", state: ItemState.DONE }));
+    await reporter.reportMany(chunk, { started: [], results: [], complete: true });
     await reporter.complete(chunk, false);
-    expect(seen).toHaveLength(3);
+    expect(seen).toHaveLength(4);
     for (const headers of seen)
       expect(parseTraceparent(headers?.[TRACEPARENT])?.traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
     // A chunk without a trace sends no header.
     await reporter.claim(create(ChunkSchema, { jobId: "job2" }), 1);
-    expect(seen[3]?.[TRACEPARENT]).toBeUndefined();
+    expect(seen[4]?.[TRACEPARENT]).toBeUndefined();
   });
 });
 

@@ -118,6 +118,16 @@ export function createWorkerMetrics(registry: Registry, log: Logger) {
             throw err;
           }
         },
+        async reportMany(chunk, batch, signal) {
+          try {
+            const answer = await inner.reportMany(chunk, batch, signal);
+            if (batch.complete) completed.inc({ how: "completed" });
+            return answer;
+          } catch (err) {
+            failed("ReportItems", err);
+            throw err;
+          }
+        },
         async complete(chunk, released, signal, budgetMs) {
           try {
             await inner.complete(chunk, released, signal, budgetMs);

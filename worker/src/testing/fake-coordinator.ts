@@ -8,14 +8,21 @@ import {
   ClaimChunkResponseSchema,
   ClusterService,
   type CompleteChunkRequest,
+  CompleteChunkRequestSchema,
   type ReportItemRequest,
+  ReportItemRequestSchema,
   ReportItemResponseSchema,
+  ReportItemsResponseSchema,
 } from "@imgc/proto";
 
 export interface FakeCoordinator {
   url: string;
   claims: ClaimChunkRequest[];
+  /** Every result heard, one per item, whether it came in ReportItem or ReportItems. */
   reports: ReportItemRequest[];
+  /** Items announced as started (ReportItems). */
+  started: string[];
+  /** Chunk completions, whether by CompleteChunk or by ReportItems' `complete`. */
   completes: CompleteChunkRequest[];
   stop(): Promise<void>;
 }
@@ -33,6 +40,7 @@ export async function startFakeCoordinator(behaviour: FakeBehaviour = {}, port =
   const claims: ClaimChunkRequest[] = [];
   const reports: ReportItemRequest[] = [];
   const completes: CompleteChunkRequest[] = [];
+  const started: string[] = [];
   const impl: Partial<ServiceImpl<typeof ClusterService>> = {
     claimChunk(request) {
       claims.push(request);
@@ -49,6 +57,30 @@ export async function startFakeCoordinator(behaviour: FakeBehaviour = {}, port =
         accepted: true,
         cancelled: behaviour.cancelledOnReport?.(request) ?? false,
       });
+    },
+    reportItems(request) {
+      started.push(...request.startedItemIds);
+      let cancelled = false;
+      for (const result of request.results) {
+        const one = create(ReportItemRequestSchema, {
+          workerId: request.workerId,
+          jobId: request.jobId,
+          chunkIndex: request.chunkIndex,
+          result,
+        });
+        reports.push(one);
+        cancelled = (behaviour.cancelledOnReport?.(one) ?? false) || cancelled;
+      }
+      if (request.complete) {
+        completes.push(
+          create(CompleteChunkRequestSchema, {
+            workerId: request.workerId,
+            jobId: request.jobId,
+            index: request.chunkIndex,
+          }),
+        );
+      }
+      return create(ReportItemsResponseSchema, { accepted: request.results.map(() => true), cancelled });
     },
     completeChunk(request) {
       completes.push(request);
@@ -69,6 +101,7 @@ export async function startFakeCoordinator(behaviour: FakeBehaviour = {}, port =
     url: `127.0.0.1:${bound}`,
     claims,
     reports,
+    started,
     completes,
     stop: () =>
       new Promise<void>((resolve) => {
