@@ -5,6 +5,7 @@ export * from "./health-http.js";
 export * from "./internal-auth.js";
 export * from "./internal-config.js";
 export * from "./internal-credentials.js";
+export * from "./internal-tls.js";
 export * from "./logger.js";
 export * from "./metrics.js";
 export * from "./nats.js";

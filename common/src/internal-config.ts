@@ -9,12 +9,14 @@
 import { readFileSync } from "node:fs";
 import { ConfigError, INSECURE_INTERNAL, insecureField, str } from "./config.js";
 import { createTokenVerifier, parsePublicKeys, type TokenVerifier } from "./internal-auth.js";
+import { tlsFields } from "./internal-tls.js";
 
 /** What the coordinator verifies callers with. */
 export const verifierFields = {
   ...insecureField,
   authPublicKey: str("IMGC_AUTH_PUBLIC_KEY", "", "PEM Ed25519 public key(s) that sign internal tokens"),
   authPublicKeyFile: str("IMGC_AUTH_PUBLIC_KEY_FILE", "", "file holding IMGC_AUTH_PUBLIC_KEY"),
+  ...tlsFields,
 };
 
 /** What a caller of the coordinator (worker, gateway, CLI) proves itself with. */
@@ -22,6 +24,7 @@ export const callerFields = {
   ...insecureField,
   authToken: str("IMGC_AUTH_TOKEN", "", "this process's internal token (role, subject, tenants)"),
   authTokenFile: str("IMGC_AUTH_TOKEN_FILE", "", "file holding IMGC_AUTH_TOKEN"),
+  ...tlsFields,
 };
 
 type Fields<T extends Record<string, { parse(raw: string | undefined): unknown }>> = {

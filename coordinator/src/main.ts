@@ -11,7 +11,10 @@ import {
   createLogger,
   createMetricsRegistry,
   createStorage,
+  grpcChannelCredentials,
   grpcHealthProbe,
+  grpcServerCredentials,
+  loadTls,
   loadVerifier,
   natsAuthOptions,
   natsReadiness,
@@ -29,10 +32,17 @@ async function main(): Promise<void> {
   let config: ReturnType<typeof loadCoordinatorConfig>;
   let verifier: ReturnType<typeof loadVerifier>;
   let natsAuth: ReturnType<typeof natsAuthOptions>;
+  let tls: ReturnType<typeof loadTls>;
   try {
     config = loadCoordinatorConfig();
     // Secure by default: no public key or no NATS credentials, no start (unless IMGC_INSECURE_INTERNAL=1).
     verifier = loadVerifier(config);
+    tls = loadTls(config);
+    // Its readiness probes its own port, so a coordinator serving TLS needs the CA that signed its certificate.
+    if (tls?.cert && !tls.ca)
+      throw new ConfigError([
+        "IMGC_TLS_CA is not set, but IMGC_TLS_CERT is: the coordinator checks its own port with it",
+      ]);
     natsAuth = natsAuthOptions(config);
   } catch (err) {
     if (!ConfigError.isConfigError(err)) throw err;
@@ -93,13 +103,14 @@ async function main(): Promise<void> {
     log,
     health,
   });
-  const port = await listen(server, config.host, config.port);
+  const port = await listen(server, config.host, config.port, grpcServerCredentials(tls));
   const reachable = config.host === "0.0.0.0" || config.host === "::" ? hostname() : config.host;
   advertised ||= `${reachable}:${port}`;
   // Ready means: this gRPC server answers its own health service (NOT_SERVING once stopping), and NATS and
   // S3 answer.
   const self = grpcHealthProbe(
     `${config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host}:${port}`,
+    grpcChannelCredentials(tls, true),
   );
   const http = await startHealthServer({
     host: config.host,

@@ -8,9 +8,11 @@ import {
   connectNats,
   createLogger,
   createStorage,
+  loadTls,
   loadToken,
   type NatsAuthOptions,
   natsAuthOptions,
+  type TlsFiles,
 } from "@imgc/common";
 import { loadGatewayConfig } from "./config.js";
 import { build } from "./server.js";
@@ -23,11 +25,11 @@ import {
 import { formatBytes } from "./services/uploads.js";
 
 let config: ReturnType<typeof loadGatewayConfig>;
-let internal: { token: string | undefined; nats: NatsAuthOptions };
+let internal: { token: string | undefined; nats: NatsAuthOptions; tls: TlsFiles | undefined };
 try {
   config = loadGatewayConfig();
   // Secure by default: dev mode relaxes the public API keys only, never the internal plane.
-  internal = { token: loadToken(config, "gateway"), nats: natsAuthOptions(config) };
+  internal = { token: loadToken(config, "gateway"), nats: natsAuthOptions(config), tls: loadTls(config) };
 } catch (err) {
   if (!ConfigError.isConfigError(err)) throw err;
   process.stderr.write(`imgc gateway: ${err.message}\n`);
@@ -36,7 +38,7 @@ try {
 
 const log = createLogger("gateway", config.logLevel);
 const storage = createStorage(config);
-const transport = createCoordinatorTransport(config.coordinatorUrl, log, internal.token);
+const transport = createCoordinatorTransport(config.coordinatorUrl, log, internal.token, internal.tls);
 
 // NATS matters only to readiness here, so the gateway serves (and reports "nats": "unreachable") while it
 // is still connecting, instead of waiting for it.

@@ -13,14 +13,17 @@ import {
   createLogger,
   createMetricsRegistry,
   createStorage,
+  grpcChannelCredentials,
   grpcHealthProbe,
   internalGrpcOptions,
+  loadTls,
   loadToken,
   type NatsAuthOptions,
   natsAuthOptions,
   natsReadiness,
   openWorkerTopology,
   startHealthServer,
+  type TlsFiles,
 } from "@imgc/common";
 import { ClusterService } from "@imgc/proto";
 import { loadWorkerConfig, type WorkerConfig } from "./config.js";
@@ -33,11 +36,11 @@ import { createResultCache, openCacheBucket } from "./result-cache.js";
 import { createWorker } from "./worker.js";
 
 let config: WorkerConfig;
-let internal: { token: string | undefined; nats: NatsAuthOptions };
+let internal: { token: string | undefined; nats: NatsAuthOptions; tls: TlsFiles | undefined };
 try {
   config = loadWorkerConfig();
   // Secure by default: no token or no NATS credentials, no start (unless IMGC_INSECURE_INTERNAL=1).
-  internal = { token: loadToken(config, "worker"), nats: natsAuthOptions(config) };
+  internal = { token: loadToken(config, "worker"), nats: natsAuthOptions(config), tls: loadTls(config) };
 } catch (err) {
   if (!ConfigError.isConfigError(err)) throw err;
   process.stderr.write(`imgc worker: ${err.message}\n`);
@@ -51,7 +54,12 @@ const log = createLogger("worker", config.logLevel).child({ workerId: config.wor
 const nc = await connectNats(config.natsUrl, `imgc-worker-${config.workerId}`, log, internal.nats);
 const topology = await openWorkerTopology(nc, log);
 const storage = createStorage(config);
-const client = createGrpcJsClient(ClusterService, config.coordinatorUrl, internalGrpcOptions(internal.token));
+const client = createGrpcJsClient(
+  ClusterService,
+  config.coordinatorUrl,
+  internalGrpcOptions(internal.token),
+  grpcChannelCredentials(internal.tls),
+);
 // Images are compressed in child processes, one per slot: a hung decoder is killed at the deadline.
 const engine = createEnginePool({ size: config.slots, log });
 const cache =
@@ -101,7 +109,7 @@ await engine.ready();
 metrics.track(() => worker.status());
 // Workers have no gRPC server: this HTTP port is their health interface (and Prometheus target). It listens
 // before the worker registers, so a port clash stops it before it takes any work.
-const coordinatorProbe = grpcHealthProbe(config.coordinatorUrl);
+const coordinatorProbe = grpcHealthProbe(config.coordinatorUrl, grpcChannelCredentials(internal.tls));
 const http = await startHealthServer({
   host: config.httpHost,
   port: config.httpPort,
