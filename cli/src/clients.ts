@@ -3,6 +3,7 @@
  * bearer token when set) and ClusterService straight on the coordinator (IMGC_COORDINATOR_URL, with the
  * operator token IMGC_AUTH_TOKEN).
  */
+import { readFileSync } from "node:fs";
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { ClusterService, JobService } from "@imgc/proto";
@@ -57,8 +58,9 @@ function bearer(secret: string): Interceptor {
 
 export function createClients(env: Readonly<Record<string, string | undefined>>): Clients {
   const sessions: Http2SessionManager[] = [];
-  function transport(url: string, interceptors: Interceptor[]) {
-    const sessionManager = new Http2SessionManager(url, { pingIntervalMs: 15_000 });
+  function transport(url: string, interceptors: Interceptor[], ca?: Buffer) {
+    // A CA (IMGC_TLS_CA, for a coordinator serving TLS) goes to Node's TLS connect options.
+    const sessionManager = new Http2SessionManager(url, { pingIntervalMs: 15_000 }, ca ? { ca } : undefined);
     sessions.push(sessionManager);
     return createGrpcTransport({ baseUrl: url, sessionManager, interceptors });
   }
@@ -76,7 +78,9 @@ export function createClients(env: Readonly<Record<string, string | undefined>>)
     cluster() {
       // Straight to the coordinator: the operator's internal token (IMGC_AUTH_TOKEN), not an API key.
       const token = env.IMGC_AUTH_TOKEN;
-      cluster ??= createClient(ClusterService, transport(coordinatorUrl(env), token ? [bearer(token)] : []));
+      const ca = env.IMGC_TLS_CA ? readFileSync(env.IMGC_TLS_CA) : undefined;
+      const url = ca ? coordinatorUrl(env).replace(/^http:/, "https:") : coordinatorUrl(env);
+      cluster ??= createClient(ClusterService, transport(url, token ? [bearer(token)] : [], ca));
       return cluster;
     },
     close() {

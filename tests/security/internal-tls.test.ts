@@ -4,15 +4,19 @@
  * certificate are made for this run with the openssl command line (the harness's own clusters stay on
  * tokens over cleartext: Node cannot make certificates without a dependency).
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcJsClient, grpcChannelCredentials, internalGrpcOptions } from "@imgc/common";
 import { ClusterService, JobState } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
+import { childEnv, repoRoot } from "../../scripts/lib/local-stack.js";
 import { corpusFiles, uploadFixtures, useCluster, waitForJob } from "../harness/index.js";
+
+const run = promisify(execFile);
 
 const hasOpenssl = (() => {
   try {
@@ -74,6 +78,20 @@ describe.skipIf(!hasOpenssl)("TLS on the coordinator's gRPC port", () => {
       sources: uploads.map((u) => ({ kind: { case: "uploadKey" as const, value: u.key } })),
     });
     expect((await waitForJob(c.jobs, job?.id ?? "")).state).toBe(JobState.COMPLETED);
+  });
+
+  test("the CLI reaches the coordinator over TLS with IMGC_TLS_CA and an operator's token", async () => {
+    const c = cluster();
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "cli/src/main.ts", "workers"], {
+      cwd: repoRoot,
+      env: childEnv({
+        IMGC_COORDINATOR_URL: c.addresses.coordinator,
+        IMGC_AUTH_TOKEN: c.credentials.operatorToken,
+        IMGC_TLS_CA: certs.ca,
+      }),
+      timeout: 120_000,
+    });
+    expect(stdout).toContain("worker-1");
   });
 
   test("a caller trusting the CA is answered; a plaintext one, or one trusting another CA, is not", async () => {
