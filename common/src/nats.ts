@@ -1,8 +1,9 @@
 /**
  * NATS JetStream: connection and the cluster's topology (streams, consumers, KV buckets).
  *
- * Every process calls `ensureTopology` at start. It is idempotent: it creates what is missing and updates
- * what drifted, so the coordinator and workers can start in any order.
+ * Coordinators call `ensureTopology` at start. It is idempotent: it creates what is missing and updates what
+ * drifted. Workers, whose NATS user may not shape the topology, wait for it and bind it (`openWorkerTopology`),
+ * so coordinators and workers can still start in any order.
  */
 import { type DescMessage, fromJsonString, type MessageShape, toJsonString } from "@bufbuild/protobuf";
 import { Priority } from "@imgc/proto";

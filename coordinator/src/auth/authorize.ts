@@ -34,13 +34,13 @@ export function authorize<S extends DescService>(
       identity = { role: "insecure", sub: "insecure", tenant: checkTenant(tenantHeader?.trim() || DEFAULT_TENANT) };
     } else {
       const token = bearerOf(context.requestHeader.get(AUTHORIZATION));
-      if (token === undefined) throw refuse(options, method, "unauthenticated: no internal token");
+      if (token === undefined) throw refuse(options, method, "no internal token");
       let claims: ReturnType<TokenVerifier["verify"]>;
       try {
         claims = options.verifier.verify(token);
       } catch (err) {
         if (!(err instanceof TokenError)) throw err;
-        throw refuse(options, method, `unauthenticated: ${err.message}`);
+        throw refuse(options, method, err.message);
       }
       try {
         identity = decide(claims, { service: service.typeName, method, request, tenantHeader });
