@@ -47,7 +47,7 @@ export interface Cluster {
     /** http://host:port of the gateway's HTTP/2 cleartext port (gRPC). */
     gatewayGrpc: string;
   };
-  /** The IMGC_* variables every service got. */
+  /** The IMGC_* variables every service got (each also got its own credentials: `credentials`). */
   env: Readonly<Record<string, string>>;
   /** JobService on the gateway over Connect (HTTP/1.1). */
   jobs: Client<typeof JobService>;
