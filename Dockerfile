@@ -1,12 +1,14 @@
 # syntax=docker/dockerfile:1
 # One image per service, from one build: `docker build --target worker -t imgc-worker .`
-# (docker-compose.yml builds all three). The services run from their TypeScript sources through tsx, as in
-# development, so what was tested is what runs.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# (docker-compose.yml builds all three). The build stage bundles each service's TypeScript into JavaScript
+# (scripts/bundle.ts: <service>/dist/main.js); the images hold that JavaScript, the built web client and the
+# production dependencies only: no tsx, no devDependencies. Node 24, a maintained LTS, pinned to the version
+# CI runs the unit tests on (.ci/run); `engines` in package.json agrees.
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
-FROM ${NODE_IMAGE} AS deps
+FROM ${NODE_IMAGE} AS manifests
 WORKDIR /app
-# Manifests first: the dependency layer is rebuilt only when they change.
+# Manifests first: the dependency layers are rebuilt only when they change.
 COPY package.json package-lock.json ./
 COPY proto/package.json proto/
 COPY common/package.json common/
@@ -16,32 +18,41 @@ COPY gateway/package.json gateway/
 COPY cli/package.json cli/
 COPY web/package.json web/
 COPY tests/package.json tests/
-# Dev dependencies included: tsx, which runs the services, is one.
-RUN npm ci --no-audit --no-fund
 
-FROM deps AS build
+FROM manifests AS build
+# Every dependency: esbuild and tsx bundle the services, vite builds the web client.
+RUN npm ci --no-audit --no-fund
 COPY . .
-# The gateway serves the built web client (web/dist).
-RUN if [ -f web/index.html ]; then npm run build -w web; fi
+RUN node --import tsx scripts/bundle.ts services
+# The gateway serves the built web client (web/dist); the folder exists either way for the COPY below.
+RUN if [ -f web/index.html ]; then npm run build -w web; fi && mkdir -p web/dist
+
+FROM manifests AS runtime-deps
+# What the three services import at run time, and nothing else: their own dependencies, no dev ones.
+RUN npm ci --omit=dev --no-audit --no-fund --workspace coordinator --workspace worker --workspace gateway
 
 FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app
 ENV NODE_ENV=production
-COPY --from=build --chown=node:node /app /app
+COPY --from=runtime-deps --chown=node:node /app /app
+COPY --from=build --chown=node:node /app/coordinator/dist coordinator/dist
+COPY --from=build --chown=node:node /app/worker/dist worker/dist
+COPY --from=build --chown=node:node /app/gateway/dist gateway/dist
+COPY --from=build --chown=node:node /app/web/dist web/dist
 USER node
 
 FROM runtime AS coordinator
 # 9464: /metrics, /healthz, /readyz
 EXPOSE 50051 9464
-CMD ["node", "--import", "tsx", "coordinator/src/main.ts"]
+CMD ["node", "--enable-source-maps", "coordinator/dist/main.js"]
 
 FROM runtime AS worker
 # 9465: /metrics, /healthz, /readyz. Two malloc arenas keep libvips' many threads from growing the heap
 # (docs/operations.md); the engine sets its libvips threads itself, so this does not change them.
 ENV MALLOC_ARENA_MAX=2
 EXPOSE 9465
-CMD ["node", "--import", "tsx", "worker/src/main.ts"]
+CMD ["node", "--enable-source-maps", "worker/dist/main.js"]
 
 FROM runtime AS gateway
 EXPOSE 8080 8081
-CMD ["node", "--import", "tsx", "gateway/src/main.ts"]
+CMD ["node", "--enable-source-maps", "gateway/dist/main.js"]

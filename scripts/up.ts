@@ -3,7 +3,11 @@
  * .data/nats), the project's S3 server (.data/s3), the coordinator, the workers and the gateway, their logs
  * merged on the terminal (and kept in .data/logs), then a demo job. Ctrl-C stops everything.
  *
- *   npm run up [-- --workers 3] [-- --no-demo]
+ *   npm run up [-- --workers 3] [-- --coordinators 2] [-- --no-demo]
+ *
+ * With several coordinators, coordinator N listens on IMGC_COORDINATOR_PORT + N - 1 (HTTP: IMGC_COORDINATOR_HTTP_PORT
+ * - N + 1); one leads, and killing it leaves the stack running (docs/reliability.md). Stop it with Ctrl-C, or
+ * SIGTERM to this script or to the npm that runs it.
  *
  * Ports are the defaults of docs/protocol.md; the same IMGC_* variables move them (IMGC_NATS_URL,
  * IMGC_S3_ENDPOINT, IMGC_COORDINATOR_PORT, IMGC_COORDINATOR_HTTP_PORT, IMGC_GATEWAY_PORT, IMGC_GATEWAY_GRPC_PORT,
@@ -28,12 +32,13 @@ import { killAllNow, type ManagedProcess, startProcess } from "./lib/managed-pro
 import { writeNatsConfig } from "./lib/nats-auth.js";
 import { ensureSystemPackage, natsServer } from "./lib/system-packages.js";
 
-const usage = "usage: npm run up [-- --workers N] [-- --no-demo]";
-let values: { workers: string; "no-demo": boolean; help: boolean };
+const usage = "usage: npm run up [-- --workers N] [-- --coordinators N] [-- --no-demo]";
+let values: { workers: string; coordinators: string; "no-demo": boolean; help: boolean };
 try {
   ({ values } = parseArgs({
     options: {
       workers: { type: "string", default: "2" },
+      coordinators: { type: "string", default: "1" },
       "no-demo": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -49,6 +54,14 @@ if (values.help) {
 const workerCount = Number(values.workers);
 if (!/^\d+$/.test(values.workers) || workerCount < 1 || workerCount > 32) {
   console.error(`Expected integer between 1 and 32 for --workers but received ${JSON.stringify(values.workers)}`);
+  process.exit(2);
+}
+
+const coordinatorCount = Number(values.coordinators);
+if (!/^\d+$/.test(values.coordinators) || coordinatorCount < 1 || coordinatorCount > 5) {
+  console.error(
+    `Expected integer between 1 and 5 for --coordinators but received ${JSON.stringify(values.coordinators)}`,
+  );
   process.exit(2);
 }
 
@@ -89,6 +102,9 @@ const variableOf: Record<keyof typeof ports, string> = {
   workerHttp: "IMGC_WORKER_HTTP_PORT",
 };
 const workerHttpPort = (n: number) => ports.workerHttp + n - 1;
+const coordinatorPort = (n: number) => ports.coordinator + n - 1;
+const coordinatorHttpPort = (n: number) => ports.coordinatorHttp - n + 1;
+const coordinatorName = (n: number) => (coordinatorCount > 1 ? `coordinator-${n}` : "coordinator");
 
 function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -108,7 +124,7 @@ async function shutdown(code: number): Promise<never> {
     say("stopping…");
     const byLayer = [
       started.filter((s) => ["gateway", "worker"].some((n) => s.proc.name.startsWith(n))),
-      started.filter((s) => s.proc.name === "coordinator"),
+      started.filter((s) => s.proc.name.startsWith("coordinator")),
       started.filter((s) => s.proc.name === "nats" || s.proc.name === "s3"),
     ];
     for (const layer of byLayer) await Promise.all(layer.map((s) => s.proc.stop(10_000)));
@@ -116,6 +132,13 @@ async function shutdown(code: number): Promise<never> {
   }
   process.exit(code);
 }
+
+// npm does not pass a SIGTERM on to the script it runs: when the npm (or shell) that started this script goes away,
+// this process is handed to another parent, and that is the signal to stop.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void shutdown(0);
+}, 500).unref();
 
 let interrupts = 0;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -167,8 +190,12 @@ async function buildWebIfMissing(): Promise<void> {
 async function main(): Promise<void> {
   if (!ensureSystemPackage(natsServer, "npm run up", (line) => console.error(line))) process.exit(1);
   const wanted = [
-    ...(Object.entries(ports) as [keyof typeof ports, number][]).filter(([name]) => name !== "workerHttp"),
+    ...(Object.entries(ports) as [keyof typeof ports, number][]).filter(
+      ([name]) => !["workerHttp", "coordinator", "coordinatorHttp"].includes(name),
+    ),
     ...Array.from({ length: workerCount }, (_, i) => ["workerHttp", workerHttpPort(i + 1)] as const),
+    ...Array.from({ length: coordinatorCount }, (_, i) => ["coordinator", coordinatorPort(i + 1)] as const),
+    ...Array.from({ length: coordinatorCount }, (_, i) => ["coordinatorHttp", coordinatorHttpPort(i + 1)] as const),
   ];
   for (const [name, port] of wanted) {
     if (!(await isFree(port))) {
@@ -193,10 +220,11 @@ async function main(): Promise<void> {
     IMGC_S3_ACCESS_KEY: "S3RVER",
     IMGC_S3_SECRET_KEY: "S3RVER",
     IMGC_S3_BUCKET: "imgc",
-    IMGC_COORDINATOR_URL: `127.0.0.1:${ports.coordinator}`,
+    IMGC_COORDINATOR_URL: Array.from(
+      { length: coordinatorCount },
+      (_, i) => `127.0.0.1:${coordinatorPort(i + 1)}`,
+    ).join(","),
     IMGC_COORDINATOR_HOST: "127.0.0.1",
-    IMGC_COORDINATOR_PORT: String(ports.coordinator),
-    IMGC_COORDINATOR_HTTP_PORT: String(ports.coordinatorHttp),
     IMGC_GATEWAY_HOST: "127.0.0.1",
     IMGC_GATEWAY_PORT: String(ports.gateway),
     IMGC_GATEWAY_GRPC_PORT: String(ports.gatewayGrpc),
@@ -229,7 +257,15 @@ async function main(): Promise<void> {
     }).then((p) => track(p, true)),
     startS3Process({ port: ports.s3, dir: path.join(data, "s3"), ...output("s3") }).then((p) => track(p, true)),
   ]);
-  await service("coordinator", "coordinator", credentials.coordinatorEnv());
+  // The first one leads from the start; the others follow, warm.
+  for (let n = 1; n <= coordinatorCount; n++) {
+    await service("coordinator", coordinatorName(n), {
+      ...credentials.coordinatorEnv(),
+      IMGC_COORDINATOR_ID: coordinatorName(n),
+      IMGC_COORDINATOR_PORT: String(coordinatorPort(n)),
+      IMGC_COORDINATOR_HTTP_PORT: String(coordinatorHttpPort(n)),
+    });
+  }
   await allStarted([
     service("gateway", "gateway", credentials.gatewayEnv()),
     ...Array.from({ length: workerCount }, (_, i) =>
@@ -248,8 +284,8 @@ async function main(): Promise<void> {
     `  web client   ${bold(web)}`,
     `  gRPC         ${grpc}  ${dim(`buf curl --protocol grpc --http2-prior-knowledge --schema proto http://${grpc}/imgc.v1.JobService/ListJobs`)}`,
     `  Connect      ${web}/imgc.v1.JobService/<method>`,
-    `  coordinator  127.0.0.1:${ports.coordinator} (internal gRPC; callers need a token: IMGC_AUTH_TOKEN=$(cat ${path.relative(process.cwd(), operatorTokenFile) || operatorTokenFile}) npm run imgc -- workers)`,
-    `  metrics      http://127.0.0.1:${ports.coordinatorHttp}/metrics (coordinator), ${web}/metrics (gateway), http://127.0.0.1:${workerHttpPort(1)}${workerCount > 1 ? `…${workerHttpPort(workerCount)}` : ""}/metrics (workers); /healthz and /readyz beside each`,
+    `  coordinator  ${Array.from({ length: coordinatorCount }, (_, i) => `127.0.0.1:${coordinatorPort(i + 1)}`).join(", ")} (internal gRPC${coordinatorCount > 1 ? "; one leads, the others follow" : ""}; callers need a token: IMGC_AUTH_TOKEN=$(cat ${path.relative(process.cwd(), operatorTokenFile) || operatorTokenFile}) npm run imgc -- workers)`,
+    `  metrics      http://127.0.0.1:${ports.coordinatorHttp}${coordinatorCount > 1 ? `…${coordinatorHttpPort(coordinatorCount)}` : ""}/metrics and /backlog (coordinator), ${web}/metrics (gateway), http://127.0.0.1:${workerHttpPort(1)}${workerCount > 1 ? `…${workerHttpPort(workerCount)}` : ""}/metrics (workers); /healthz and /readyz beside each`,
     `  S3           ${s3Url} (bucket imgc, keys S3RVER/S3RVER; data in .data/s3)`,
     `  NATS         ${natsUrl} (JetStream; data in .data/nats; users and passwords of this run in .data/nats-auth.conf)`,
     `  logs         ${path.relative(process.cwd(), logs) || logs}/`,

@@ -128,7 +128,12 @@ async function uploadStreamed(jobs: Jobs, name: string, body: Buffer): Promise<s
   return response.key;
 }
 
-/** The events of a watch until the job ends or `stopAfterItems` item events arrived. */
+/** An item's end (an item also has a RUNNING event when a worker starts it). */
+const isItemEnd = (e: JobEvent) => e.kind.case === "item" && e.kind.value.state !== ItemState.RUNNING;
+const itemEnds = (events: readonly JobEvent[]) =>
+  events.flatMap((e) => (e.kind.case === "item" && isItemEnd(e) ? [e.kind.value.itemId] : []));
+
+/** The events of a watch until the job ends or `stopAfterItems` items ended. */
 async function watch(jobs: Jobs, jobId: string, afterSequence = 0n, stopAfterItems = Number.POSITIVE_INFINITY) {
   const events: JobEvent[] = [];
   const abort = new AbortController();
@@ -136,7 +141,7 @@ async function watch(jobs: Jobs, jobId: string, afterSequence = 0n, stopAfterIte
     for await (const { event } of jobs.watchJob({ jobId, afterSequence }, { signal: abort.signal })) {
       if (!event) continue;
       events.push(event);
-      const items = events.filter((e) => e.kind.case === "item").length;
+      const items = events.filter(isItemEnd).length;
       if (event.kind.case === "job" && terminalJobStates.has(event.kind.value.state)) break;
       if (items >= stopAfterItems) break;
     }
@@ -164,7 +169,13 @@ describe.each<Transport>(["connect", "grpc"])("every RPC over %s", (transport) =
     const events = await watch(jobs, jobId);
     const last = events.at(-1);
     expect(last?.kind.case === "job" && last.kind.value.state).toBe(JobState.COMPLETED);
-    expect(events.filter((e) => e.kind.case === "item")).toHaveLength(2);
+    expect(events.filter(isItemEnd)).toHaveLength(2);
+    // Each item was announced when a worker started it, with the worker's id.
+    const started = events.flatMap((e) =>
+      e.kind.case === "item" && e.kind.value.state === ItemState.RUNNING ? [e.kind.value] : [],
+    );
+    expect(started.map((r) => r.itemId).sort()).toEqual(["000000", "000001"]);
+    for (const item of started) expect(item.workerId).toBe("worker-1");
     expect((await jobs.getJob({ jobId })).job?.state).toBe(JobState.COMPLETED);
     const listed = await jobs.listJobs({ pageSize: 100 });
     expect(listed.jobs.map((j) => j.id)).toContain(jobId);
@@ -291,14 +302,14 @@ test("a watch aborted mid-job and resumed with after_sequence sees every item ex
   const { job } = await jobs.submitJob({ sources: urlSources(20, count), options: slow });
   const jobId = job?.id ?? "";
   const first = await watch(jobs, jobId, 0n, 3);
-  const firstItems = first.flatMap((e) => (e.kind.case === "item" ? [e.kind.value.itemId] : []));
+  const firstItems = itemEnds(first);
   expect(firstItems.length).toBe(3);
   const lastSeen = first.at(-1)?.sequence ?? 0n;
   // The job goes on while nobody watches.
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   const second = await watch(jobs, jobId, lastSeen);
   expect(second.every((e) => e.sequence > lastSeen)).toBe(true);
-  const secondItems = second.flatMap((e) => (e.kind.case === "item" ? [e.kind.value.itemId] : []));
+  const secondItems = itemEnds(second);
   const all = [...firstItems, ...secondItems];
   expect(all.toSorted()).toEqual(Array.from({ length: count }, (_, i) => String(i).padStart(6, "0")));
   const sequences = [...first, ...second].map((e) => e.sequence);

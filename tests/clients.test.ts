@@ -3,7 +3,7 @@
  * gateway's two ports, and the `imgc` CLI.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { access, mkdtemp, readdir, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -97,6 +97,46 @@ describe("buf curl against the gateway", () => {
   });
 });
 
+describe("discovery and HTTP GET on the gateway", () => {
+  test("buf curl --list-methods over reflection lists JobService and both reflection versions", async () => {
+    const c = cluster();
+    const listed = await bufCurl([
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "--list-methods",
+      c.addresses.gatewayGrpc,
+    ]);
+    expect(listed.code, listed.stderr).toBe(0);
+    const methods = listed.stdout.split("\n");
+    expect(methods).toEqual(
+      expect.arrayContaining([
+        "imgc.v1.JobService/GetJob",
+        "imgc.v1.JobService/SubmitJob",
+        "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      ]),
+    );
+  });
+
+  test("a Connect GET reaches the read-only RPCs (NO_SIDE_EFFECTS) and not the others", async () => {
+    const c = cluster();
+    const get = (method: string, message: unknown) =>
+      fetch(
+        `${c.addresses.gatewayHttp}/imgc.v1.JobService/${method}?connect=v1&encoding=json&message=${encodeURIComponent(JSON.stringify(message))}`,
+      );
+    const listed = await get("ListJobs", { pageSize: 1 });
+    expect(listed.status, await listed.clone().text()).toBe(200);
+    expect(await listed.json()).toBeTypeOf("object");
+    const missing = await get("GetJob", { jobId: "no-such-job-aaaaaaaa" });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ code: "not_found" });
+    // SubmitJob changes state: GET is refused before the service sees it.
+    const submit = await get("SubmitJob", { sources: [] });
+    expect(submit.status).toBe(405);
+  });
+});
+
 describe("the imgc CLI", () => {
   test("imgc compress writes each output to --out and names the worker that made it", async () => {
     const c = cluster();
@@ -134,5 +174,60 @@ describe("the imgc CLI", () => {
     }
     const lines = result.stdout.split("\n").filter((line) => /worker-[12]/.test(line));
     expect(lines.length, `stdout names a worker:\n${result.stdout}`).toBeGreaterThanOrEqual(1);
+  });
+
+  test("npm pack makes a package that npm i -g installs and runs with no repository, tsx or registry", async () => {
+    const c = cluster();
+    const work = await mkdtemp(path.join(os.tmpdir(), "imgc-packed-"));
+    const packed = await run("npm", ["pack", "-w", "cli", "--pack-destination", work, "--silent"], {
+      cwd: repoRoot,
+      timeout: 120_000,
+    });
+    const tarball = path.join(work, packed.stdout.trim().split("\n").pop() ?? "");
+    const prefix = path.join(work, "prefix");
+    // --offline: the package must need nothing from a registry.
+    await run("npm", ["install", "--global", "--prefix", prefix, "--offline", "--no-audit", "--no-fund", tarball], {
+      cwd: work,
+      timeout: 120_000,
+    });
+    const installed = path.join(prefix, "lib", "node_modules", "@imgc", "cli");
+    expect((await readdir(installed)).sort()).toEqual(["README.md", "bin", "dist", "package.json"]);
+    const imgc = path.join(prefix, "bin", "imgc");
+    // Outside the repository, with nothing of it on the module path.
+    const env = { PATH: process.env.PATH ?? "", HOME: work, IMGC_URL: c.addresses.gatewayGrpc };
+    const help = await run(imgc, ["--help"], { cwd: work, env });
+    expect(help.stdout).toMatch(/^imgc: compress images on an imgc cluster/);
+    expect(help.stdout).toContain("compress");
+
+    const photo = corpusFiles("photos").find((f) => /rocket/.test(f));
+    if (!photo) throw new Error("no photo");
+    const out = path.join(work, "out");
+    const result = await run(
+      imgc,
+      [
+        "compress",
+        photo,
+        "--format",
+        "webp",
+        "--max-width",
+        "320",
+        "--metadata",
+        "keep-copyright",
+        "--effort",
+        "2",
+        "--out",
+        out,
+        "--json",
+      ],
+      { cwd: work, env, timeout: 120_000 },
+    ).catch((err: { code?: number; stdout?: string; stderr?: string }) => {
+      throw new Error(`packed imgc compress exited ${err.code}:\n${err.stdout}\n${err.stderr}`);
+    });
+    const report = JSON.parse(result.stdout) as { files: { ok: boolean; output: string; format: string }[] };
+    expect(report.files).toHaveLength(1);
+    expect(report.files[0]).toMatchObject({ ok: true, format: "webp" });
+    const written = await readFile(report.files[0]?.output ?? "");
+    expect(await sharp(written).metadata()).toMatchObject({ format: "webp", width: 320 });
+    await expect(access(path.join(installed, "src"))).rejects.toThrow();
   });
 });

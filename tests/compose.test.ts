@@ -8,6 +8,7 @@ import path from "node:path";
 import { createLogger, type HealthServer, startHealthServer } from "@imgc/common";
 import { describe, expect, test } from "vitest";
 import { parse } from "yaml";
+import { bundleServices } from "../scripts/bundle.js";
 import { repoRoot } from "../scripts/lib/local-stack.js";
 
 interface ComposeService {
@@ -25,6 +26,14 @@ const read = (file: string) => readFileSync(path.join(repoRoot, file), "utf8");
 const compose = parse(read("docker-compose.yml"), { merge: true }) as { services: Record<string, ComposeService> };
 const services = compose.services;
 const dockerfile = read("Dockerfile");
+/** The Dockerfile's stages by name: the text from one `FROM … AS name` to the next FROM. */
+const stages = new Map(
+  dockerfile
+    .split(/^FROM /m)
+    .slice(1)
+    .map((part) => [/^\S+ AS (\S+)\s*$/m.exec(part)?.[1] ?? "", part] as const),
+);
+const stage = (name: string) => stages.get(name);
 const documented = new Set(read("docs/protocol.md").match(/IMGC_[A-Z0-9_]+/g));
 const imgcServices = ["coordinator", "worker", "gateway"] as const;
 
@@ -35,8 +44,15 @@ function service(name: string): ComposeService {
 }
 
 describe("docker-compose.yml", () => {
-  test("names the services nats, minio, coordinator, worker and gateway", () => {
-    expect(Object.keys(services).sort()).toEqual(["coordinator", "gateway", "minio", "nats", "worker"]);
+  test("names the services nats, minio, two coordinators, worker and gateway", () => {
+    expect(Object.keys(services).sort()).toEqual([
+      "coordinator",
+      "coordinator-2",
+      "gateway",
+      "minio",
+      "nats",
+      "worker",
+    ]);
     expect(service("nats").image).toBe("nats:2.10");
     expect(service("nats").command).toContain("-js");
     expect(service("minio").image).toMatch(/^minio\/minio/);
@@ -61,11 +77,16 @@ describe("docker-compose.yml", () => {
       const env = service(name).environment ?? {};
       expect(env.IMGC_NATS_URL, name).toBe("nats://nats:4222");
       expect(env.IMGC_S3_ENDPOINT, name).toBe("http://minio:9000");
-      expect(env.IMGC_COORDINATOR_URL, name).toBe(`coordinator:${coordinator.IMGC_COORDINATOR_PORT}`);
+      // Every coordinator, each where it says it is reached.
+      expect(env.IMGC_COORDINATOR_URL, name).toBe(
+        ["coordinator", "coordinator-2"].map((c) => service(c).environment?.IMGC_COORDINATOR_ADVERTISE).join(","),
+      );
       expect(env.IMGC_S3_ACCESS_KEY, name).toBe(service("minio").environment?.MINIO_ROOT_USER);
       expect(env.IMGC_S3_SECRET_KEY, name).toBe(service("minio").environment?.MINIO_ROOT_PASSWORD);
     }
     expect(coordinator.IMGC_COORDINATOR_HOST).toBe("0.0.0.0");
+    expect(coordinator.IMGC_COORDINATOR_ADVERTISE).toBe(`coordinator:${coordinator.IMGC_COORDINATOR_PORT}`);
+    expect(service("coordinator-2").environment?.IMGC_COORDINATOR_ID).toBe("coordinator-2");
     expect(service("gateway").environment?.IMGC_GATEWAY_HOST).toBe("0.0.0.0");
   });
 
@@ -78,14 +99,14 @@ describe("docker-compose.yml", () => {
     }
   });
 
-  test("each imgc service builds its own Dockerfile target, which runs its main.ts through tsx", () => {
+  test("each imgc service builds its own Dockerfile target, which runs its bundled JavaScript without tsx", () => {
     for (const name of imgcServices) {
       expect(service(name).build).toMatchObject({ context: ".", target: name });
-      const stage = dockerfile.split(/^FROM /m).find((part) => new RegExp(`^\\S+ AS ${name}\\s*$`, "m").test(part));
-      expect(stage, `Dockerfile stage ${name}`).toBeDefined();
-      expect(stage).toContain(`CMD ["node", "--import", "tsx", "${name}/src/main.ts"]`);
+      const found = stage(name);
+      expect(found, `Dockerfile stage ${name}`).toBeDefined();
+      expect(found).toContain(`CMD ["node", "--enable-source-maps", "${name}/dist/main.js"]`);
+      expect(found).not.toMatch(/tsx|\.ts\b/);
     }
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
     expect(dockerfile).toMatch(/^RUN npm ci\b/m);
   });
 
@@ -156,5 +177,73 @@ describe("docker-compose.yml healthchecks", () => {
       await server.close();
     }
     expect(await runProbe(command, server.port)).toBe(1);
+  });
+});
+
+describe("the images' runtime", () => {
+  const manifest = (file: string) =>
+    JSON.parse(read(file)) as { engines?: { node?: string }; dependencies?: Record<string, string> };
+
+  test("a maintained LTS, pinned to the exact version CI tests on, which `engines` admits", () => {
+    const image = /^ARG NODE_IMAGE=node:(\d+)\.(\d+)\.(\d+)-bookworm-slim$/m.exec(dockerfile);
+    expect(image, "ARG NODE_IMAGE=node:<major.minor.patch>-bookworm-slim").not.toBeNull();
+    const [, major, minor, patch] = image ?? [];
+    // Even majors are the LTS lines; 20 ended in April 2026.
+    expect(Number(major) % 2).toBe(0);
+    expect(Number(major)).toBeGreaterThanOrEqual(22);
+    const ci = /^NODE_LTS_VERSION=(\S+)$/m.exec(read(".ci/run"))?.[1];
+    expect(ci, ".ci/run's NODE_LTS_VERSION").toBe(`${major}.${minor}.${patch}`);
+    const engines = manifest("package.json").engines?.node ?? "";
+    const minimum = /^>=(\d+)/.exec(engines)?.[1];
+    expect(minimum, `engines.node ${engines}`).toBeDefined();
+    // What the dependencies ask for (connect-node, connect-fastify, protoc-gen-es: Node 22 or later).
+    expect(Number(minimum)).toBeGreaterThanOrEqual(22);
+    expect(Number(major)).toBeGreaterThanOrEqual(Number(minimum));
+  });
+
+  test("multi-stage: the images get built JavaScript and production dependencies only", () => {
+    const runtime = stage("runtime") ?? "";
+    expect(runtime, "a runtime stage").not.toBe("");
+    // The base image itself, not a stage that installed devDependencies.
+    expect(runtime).toMatch(/^\$\{NODE_IMAGE\} AS runtime/);
+    const deps = /^COPY --from=(\S+) .*\/app \/app$/m.exec(runtime)?.[1] ?? "";
+    expect(stage(deps), `the stage ${deps} the runtime's node_modules come from`).toMatch(
+      /^RUN npm ci --omit=dev .*--workspace coordinator --workspace worker --workspace gateway$/m,
+    );
+    const fromBuild = [...runtime.matchAll(/^COPY --from=build \S+ (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]);
+    expect(fromBuild).toEqual([
+      ["/app/coordinator/dist", "coordinator/dist"],
+      ["/app/worker/dist", "worker/dist"],
+      ["/app/gateway/dist", "gateway/dist"],
+      ["/app/web/dist", "web/dist"],
+    ]);
+    expect(stage("build")).toMatch(/^RUN node --import tsx scripts\/bundle\.ts services$/m);
+    for (const name of imgcServices) expect(stage(name), name).toMatch(/^runtime AS /);
+  });
+
+  test("the bundles the images run exist after the build, and import only their services' dependencies", async () => {
+    await bundleServices();
+    const dependencies = (workspace: string) => Object.keys(manifest(`${workspace}/package.json`).dependencies ?? {});
+    for (const name of imgcServices) {
+      // What `npm ci --workspace <name>` installs: its dependencies and those of the workspaces it uses.
+      const installed = new Set([...dependencies(name), ...dependencies("common"), ...dependencies("proto")]);
+      const files = name === "worker" ? ["main.js", "engine-child.js"] : ["main.js"];
+      for (const file of files) {
+        const code = read(`${name}/dist/${file}`);
+        const specifiers = [...code.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*"([^"]+)"/g)].map((m) => m[1] ?? "");
+        const packages = specifiers
+          .filter((s) => !s.startsWith("node:") && !s.startsWith("."))
+          .map((s) =>
+            s
+              .split("/")
+              .slice(0, s.startsWith("@") ? 2 : 1)
+              .join("/"),
+          );
+        expect(packages.length, `${name}/dist/${file} imports packages`).toBeGreaterThan(0);
+        for (const pkg of new Set(packages)) {
+          expect(installed.has(pkg) && !pkg.startsWith("@imgc/"), `${name}/dist/${file} imports ${pkg}`).toBe(true);
+        }
+      }
+    }
   });
 });

@@ -1,12 +1,13 @@
 /**
  * deploy/k8s cannot be applied here (no cluster), so its shape is checked against what the services expect:
  * documented IMGC_* variables only, probes on each service's own health port, a worker grace period longer
- * than its drain, and KEDA scaling on each priority lane's task consumer.
+ * than its drain, KEDA scaling on the coordinators' backlog, and three coordinators.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { BACKLOG_FIELD, BACKLOG_PATH } from "../coordinator/src/scheduler/backlog.js";
 import { repoRoot } from "../scripts/lib/local-stack.js";
 
 interface Container {
@@ -83,11 +84,27 @@ describe("deploy/k8s", () => {
     expect(grace).toBeGreaterThan(drainS);
   });
 
-  test("KEDA scales the workers on the lag of every priority lane's task consumer", () => {
+  test("KEDA scales the workers on the coordinators' whole backlog (/backlog), not the stream's lag alone", () => {
     const scaled = manifests.find((m) => m.kind === "ScaledObject");
     expect(scaled?.spec?.scaleTargetRef?.name).toBe("worker");
     const triggers = scaled?.spec?.triggers ?? [];
-    expect(triggers.every((t) => t.type === "nats-jetstream" && t.metadata.stream === "IMGC_TASKS")).toBe(true);
-    expect(triggers.map((t) => t.metadata.consumer).sort()).toEqual(["tasks-high", "tasks-low", "tasks-normal"]);
+    expect(triggers).toHaveLength(1);
+    const [trigger] = triggers;
+    expect(trigger?.type).toBe("metrics-api");
+    // The coordinator Service's HTTP port, the path and the field that tests/backlog.test.ts reads off a cluster.
+    const url = new URL(trigger?.metadata.url ?? "");
+    expect([url.hostname.split(".")[0], url.port, url.pathname]).toEqual(["coordinator", "9464", BACKLOG_PATH]);
+    expect(trigger?.metadata.valueLocation).toBe(BACKLOG_FIELD);
+    expect(Number(trigger?.metadata.targetValue)).toBeGreaterThan(0);
+  });
+
+  test("three coordinators, a disruption budget that keeps two, each advertising where it is reached", () => {
+    const coordinator = manifests.find((m) => m.kind === "Deployment" && m.metadata.name === "coordinator");
+    expect((coordinator?.spec as { replicas?: number } | undefined)?.replicas).toBe(3);
+    const budget = manifests.find((m) => m.kind === "PodDisruptionBudget" && m.metadata.name === "coordinator");
+    expect((budget?.spec as { minAvailable?: number } | undefined)?.minAvailable).toBe(2);
+    expect(envOf(workload("coordinator")).IMGC_COORDINATOR_ADVERTISE).toBe("$(POD_IP):50051");
+    const service = manifests.find((m) => m.kind === "Service" && m.metadata.name === "coordinator");
+    expect((service?.spec as { clusterIP?: string } | undefined)?.clusterIP).toBe("None");
   });
 });

@@ -1,7 +1,8 @@
 /**
  * A no-op worker for the scheduling benchmark: it speaks the worker's protocol (heartbeat in KV
- * imgc-workers, pull from the task stream, ClaimChunk, ReportItem for each pending item, CompleteChunk, ack)
- * and does no image work at all, so what it measures is the cluster's own cost per chunk. Benchmark-only: it
+ * imgc-workers, pull from the task stream, ClaimChunk, one ReportItems with every result and `complete`, ack;
+ * or, with `perItem`, the older protocol: ReportItem for each pending item, then CompleteChunk) and does no
+ * image work at all, so what it measures is the cluster's own cost per chunk. Benchmark-only: it
  * reports DONE results for outputs it never wrote.
  *
  * Each chunk's round trip runs from its publish (the stream's timestamp) through pull, claim, reports and
@@ -27,7 +28,8 @@ export interface ChunkTiming {
   roundTripMs: number;
   /** Pull to confirmed ack (the protocol's own calls), ms. */
   serviceMs: number;
-  /** Each call, ms: ClaimChunk, the ReportItems together, CompleteChunk, the confirmed ack. */
+  /** Each call, ms: ClaimChunk, the reports together (with the completion when batched), CompleteChunk (per-item
+   * protocol only), the confirmed ack. */
   claimMs: number;
   reportMs: number;
   completeMs: number;
@@ -51,6 +53,8 @@ export async function startNoopWorker(options: {
   slots: number;
   /** A worker's NATS user and its token (the cluster's credentials). */
   auth: { nats: { user: string; pass: string }; token: string };
+  /** Report each item with its own ReportItem and complete with CompleteChunk (the per-item protocol). */
+  perItem?: boolean;
 }): Promise<NoopWorker> {
   const nc = await connect({ servers: options.natsUrl, name: `bench-${options.id}`, ...options.auth.nats });
   const js = nc.jetstream();
@@ -95,8 +99,8 @@ export async function startNoopWorker(options: {
         call,
       );
       const claimedAt = Date.now();
-      for (const itemId of claim.pendingItemIds) {
-        const result = create(ItemResultSchema, {
+      const results = claim.pendingItemIds.map((itemId) =>
+        create(ItemResultSchema, {
           itemId,
           state: ItemState.DONE,
           outputKey: `${chunk.outputPrefix}${itemId}.webp`,
@@ -106,11 +110,16 @@ export async function startNoopWorker(options: {
           width: 1,
           height: 1,
           workerId: options.id,
-        });
-        await client.reportItem({ workerId: options.id, jobId: chunk.jobId, chunkIndex: chunk.index, result }, call);
+        }),
+      );
+      const where = { workerId: options.id, jobId: chunk.jobId, chunkIndex: chunk.index };
+      if (options.perItem) {
+        for (const result of results) await client.reportItem({ ...where, result }, call);
+      } else if (results.length > 0) {
+        await client.reportItems({ ...where, results, complete: true }, call);
       }
       const reportedAt = Date.now();
-      if (claim.pendingItemIds.length > 0) {
+      if (options.perItem && claim.pendingItemIds.length > 0) {
         await client.completeChunk({ workerId: options.id, jobId: chunk.jobId, index: chunk.index }, call);
       }
       const completedAt = Date.now();

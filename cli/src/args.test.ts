@@ -51,4 +51,17 @@ describe("argument parsing", () => {
     expect(usage(() => positionals([], ["job"]))).toBe("missing <job>");
     expect(usage(() => positionals(["a", "b"], ["job"]))).toBe('unexpected argument "b"');
   });
+
+  test("user input in messages is at most a short escaped prefix", () => {
+    const long = "x".repeat(5_000);
+    expect(usage(() => positionals(["job", long], ["job"]))).toBe(
+      `unexpected argument "${"x".repeat(40)}"… (5000 characters)`,
+    );
+    expect(usage(() => integer(long, "--effort", 1, 10))).toBe(
+      `Expected integer between 1 and 10 for --effort but received "${"x".repeat(40)}"… (5000 characters)`,
+    );
+    expect(usage(() => choice("web\np", "--format", ["webp"]))).toBe(
+      'Expected one of webp for --format but received "web\\np"',
+    );
+  });
 });

@@ -7,7 +7,17 @@ import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
-import { ClusterService, ErrorCode, ImageFormat, ItemState, JobService, JobState } from "@imgc/proto";
+import {
+  ChromaSubsampling,
+  ClusterService,
+  ErrorCode,
+  Fit,
+  ImageFormat,
+  ItemState,
+  JobService,
+  JobState,
+  MetadataPolicy,
+} from "@imgc/proto";
 import { describe, expect, test } from "vitest";
 import { commands, runCli } from "./cli.js";
 import type { Context } from "./context.js";
@@ -97,6 +107,11 @@ describe("usage", () => {
       /^imgc compress: Expected integer between 1 and 100 for --quality but received 120\n/,
     );
     expect(await run(["status"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/missing <job>/) });
+    const huge = await run(["z".repeat(100_000)]);
+    expect(huge.code).toBe(2);
+    expect(huge.stderr).toBe(
+      `imgc: unknown command "${"z".repeat(40)}"… (100000 characters)\nRun "imgc --help" for the commands.\n`,
+    );
     expect(await run(["compress", "/no/such/file.jpg"])).toMatchObject({
       code: 2,
       stderr: expect.stringMatching(/no such file or directory: \/no\/such\/file.jpg/),
@@ -318,6 +333,61 @@ describe("compress", () => {
     expect(stdout).toMatch(/rocket\.jpg +done +3\.00 MiB → 100 B +-100\.0% +webp +worker-\d/);
     expect(stdout).toMatch(/broken\.jpg +failed +100 B +worker-\d +CORRUPT_INPUT: damaged/);
     expect(stdout).toMatch(/3 files: 2 compressed, 0 kept as they were, 1 failed/);
+  });
+
+  test("every compression flag reaches SubmitJob; progress goes to stderr as plain lines with counts and bytes", async () => {
+    const { dir } = await inputs();
+    const out = await mkdtemp(join(tmpdir(), "imgc-cli-out-"));
+    const cluster = fakeCluster();
+    let options: unknown;
+    const submitJob = cluster.impl.submitJob as NonNullable<typeof cluster.impl.submitJob>;
+    cluster.impl.submitJob = (request, context) => {
+      options = request.options;
+      return submitJob(request, context);
+    };
+    const run = harness(cluster.impl, cluster.served);
+    const { stdout, stderr } = await run([
+      "compress",
+      dir,
+      "--auto-formats",
+      "avif,webp",
+      "--min-ssim",
+      "0.98",
+      "--max-width",
+      "1200",
+      "--fit",
+      "contain",
+      "--metadata",
+      "keep-all",
+      "--effort",
+      "7",
+      "--chroma",
+      "444",
+      "--progressive",
+      "--flatten-animation",
+      "--allow-larger",
+      "--out",
+      out,
+    ]);
+    expect(options).toMatchObject({
+      format: ImageFormat.AUTO,
+      autoFormats: [ImageFormat.AVIF, ImageFormat.WEBP],
+      target: { goal: { case: "minSsim", value: 0.98 } },
+      resize: { maxWidth: 1200, maxHeight: 0, fit: Fit.CONTAIN, allowEnlarge: false },
+      metadata: MetadataPolicy.KEEP_ALL,
+      effort: 7,
+      chromaSubsampling: ChromaSubsampling.CHROMA_SUBSAMPLING_444,
+      progressive: true,
+      palette: false,
+      flattenAnimation: true,
+      allowLarger: true,
+    });
+    // Not a terminal: no bar, no escape sequences, and the final state of each phase is always printed.
+    expect(stderr).not.toContain("\x1b");
+    expect(stderr).toMatch(/^uploading 3\/3 files \(100%\) · 3\.00 MiB\/3\.00 MiB/m);
+    expect(stderr).toMatch(/^job job-c completed_with_errors/m);
+    expect(stderr).toMatch(/^downloaded 2 outputs to /m);
+    expect(stdout).toMatch(/3 files: 2 compressed/);
   });
 
   test("exits 0 when every file came out; --json gives one document", async () => {

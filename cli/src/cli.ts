@@ -3,7 +3,7 @@
  * (0 success, 1 the work failed, 2 a usage error).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { UsageError } from "./args.js";
+import { quoted, UsageError } from "./args.js";
 import type { Command } from "./command.js";
 import { cancel } from "./commands/cancel.js";
 import { compress } from "./commands/compress.js";
@@ -33,7 +33,8 @@ Environment:
   IMGC_URL               the gateway's gRPC address (default http://127.0.0.1:8081)
   IMGC_HTTP_URL          the gateway's HTTP address, for "imgc results --zip" (default http://127.0.0.1:8080)
   IMGC_API_KEY           API key, sent as Authorization: Bearer <key>
-  IMGC_COORDINATOR_URL   the coordinator's host:port, for "imgc workers" and "imgc drain" (default 127.0.0.1:50051)`;
+  IMGC_COORDINATOR_URL   the coordinator's host:port, for "imgc workers" and "imgc drain" (default 127.0.0.1:50051)
+  NO_COLOR               set (non-empty): no colour in the progress bar`;
 }
 
 export async function runCli(argv: readonly string[], context: Context): Promise<number> {
@@ -45,7 +46,7 @@ export async function runCli(argv: readonly string[], context: Context): Promise
   }
   const command = commands.find((candidate) => candidate.name === name);
   if (!command) {
-    println(context.stderr, `imgc: unknown command ${JSON.stringify(name)}\nRun "imgc --help" for the commands.`);
+    println(context.stderr, `imgc: unknown command ${quoted(name)}\nRun "imgc --help" for the commands.`);
     return 2;
   }
   try {

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { ClusterService, JobService } from "@imgc/proto";
-import { UsageError } from "./args.js";
+import { received, UsageError } from "./args.js";
 import { rateLimitInterceptor } from "./rate-limit.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:8081";
@@ -27,7 +27,7 @@ function baseUrl(raw: string, variable: string): string {
     const url = new URL(raw);
     if (url.protocol === "http:" || url.protocol === "https:") return url.toString().replace(/\/+$/, "");
   } catch {}
-  throw new UsageError(`Expected a URL like ${DEFAULT_URL} for ${variable} but received ${raw}`);
+  throw new UsageError(`Expected a URL like ${DEFAULT_URL} for ${variable} but received ${received(raw)}`);
 }
 
 export function gatewayUrl(env: Readonly<Record<string, string | undefined>>): string {

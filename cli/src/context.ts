@@ -9,6 +9,8 @@ export interface Output {
   write(text: string): unknown;
   /** A terminal: progress redraws one line in place. */
   readonly isTTY?: boolean;
+  /** A terminal's width: a progress bar is cut to it, since a wrapped line cannot be redrawn in place. */
+  readonly columns?: number | undefined;
 }
 
 export interface Context {

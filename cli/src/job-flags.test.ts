@@ -1,4 +1,4 @@
-import { ImageFormat, Priority } from "@imgc/proto";
+import { ChromaSubsampling, Fit, ImageFormat, MetadataPolicy, Priority } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
 import { UsageError } from "./args.js";
 import { jobSettings } from "./job-flags.js";
@@ -54,7 +54,93 @@ describe("job flags", () => {
       new UsageError("Expected one of auto, keep, jpeg, webp, avif, png for --format but received bmp"),
     );
     expect(() => jobSettings({ priority: "urgent" })).toThrow(/for --priority but received urgent/);
-    expect(() => jobSettings({ "max-width": "0" })).toThrow(/between 1 and 100000 for --max-width but received 0/);
-    expect(() => jobSettings({ quality: "80", lossless: true })).toThrow("--quality and --lossless cannot be combined");
+    expect(() => jobSettings({ "max-width": "0" })).toThrow(/between 1 and 65535 for --max-width but received 0/);
+    expect(() => jobSettings({ quality: "80", lossless: true })).toThrow(
+      "--quality and --lossless cannot be combined: a job has one target",
+    );
+  });
+
+  test("every CompressionOptions field has a flag", () => {
+    expect(
+      jobSettings({
+        format: "auto",
+        "auto-formats": "AVIF, webp,avif",
+        "max-bytes": "1.5MiB",
+        "max-width": "800",
+        "max-height": "600",
+        fit: "cover",
+        enlarge: true,
+        metadata: "keep-copyright",
+        effort: "9",
+        progressive: true,
+        "near-lossless": true,
+        chroma: "444",
+        palette: true,
+        "flatten-animation": true,
+        "allow-larger": true,
+      }).options,
+    ).toEqual({
+      format: ImageFormat.AUTO,
+      autoFormats: [ImageFormat.AVIF, ImageFormat.WEBP],
+      target: { goal: { case: "maxBytes", value: 1_572_864n } },
+      resize: { maxWidth: 800, maxHeight: 600, fit: Fit.COVER, allowEnlarge: true },
+      metadata: MetadataPolicy.STRIP_KEEP_COPYRIGHT,
+      effort: 9,
+      progressive: true,
+      nearLossless: true,
+      chromaSubsampling: ChromaSubsampling.CHROMA_SUBSAMPLING_444,
+      palette: true,
+      flattenAnimation: true,
+      allowLarger: true,
+    });
+    expect(jobSettings({ "min-ssim": "0.97", metadata: "keep-all", chroma: "420" }).options).toEqual({
+      format: ImageFormat.AUTO,
+      target: { goal: { case: "minSsim", value: 0.97 } },
+      metadata: MetadataPolicy.KEEP_ALL,
+      chromaSubsampling: ChromaSubsampling.CHROMA_SUBSAMPLING_420,
+    });
+    for (const [given, bytes] of [
+      ["250000", 250_000n],
+      ["200k", 204_800n],
+      ["200kB", 200_000n],
+      ["2MB", 2_000_000n],
+    ] as const) {
+      expect(jobSettings({ "max-bytes": given }).options.target, given).toEqual({
+        goal: { case: "maxBytes", value: bytes },
+      });
+    }
+  });
+
+  test("the new flags are checked with the server's ranges, before anything is sent", () => {
+    const cases: [Parameters<typeof jobSettings>[0], string | RegExp][] = [
+      [{ "min-ssim": "0.4" }, "Expected number between 0.5 and 1 for --min-ssim but received 0.4"],
+      [{ "min-ssim": "high" }, "Expected number between 0.5 and 1 for --min-ssim but received high"],
+      [{ "max-bytes": "0" }, /^Expected a size between 1 and \d+ bytes .* for --max-bytes but received 0$/],
+      [{ "max-bytes": "12 parsecs" }, /for --max-bytes but received 12 parsecs$/],
+      [{ effort: "11" }, "Expected integer between 1 and 10 for --effort but received 11"],
+      [{ "max-height": "70000" }, "Expected integer between 1 and 65535 for --max-height but received 70000"],
+      [{ fit: "stretch" }, "Expected one of inside, cover, contain, fill, outside for --fit but received stretch"],
+      [{ metadata: "keep" }, "Expected one of strip, keep-copyright, keep-all for --metadata but received keep"],
+      [{ chroma: "422" }, "Expected one of 420, 444 for --chroma but received 422"],
+      [
+        { "auto-formats": "webp,gif" },
+        "Expected a comma-separated list of jpeg, webp, avif, png for --auto-formats but received webp,gif",
+      ],
+      [{ format: "webp", "auto-formats": "webp" }, "--auto-formats needs --format auto, not webp"],
+      [{ fit: "cover" }, "--fit needs --max-width or --max-height"],
+      [{ enlarge: true }, "--enlarge needs --max-width or --max-height"],
+      [{ "min-ssim": "0.9", "max-bytes": "1M" }, "--min-ssim and --max-bytes cannot be combined: a job has one target"],
+      [{ "near-lossless": true, lossless: true }, /^--near-lossless and --lossless cannot be combined/],
+    ];
+    for (const [flags, message] of cases) {
+      expect(() => jobSettings(flags), JSON.stringify(flags)).toThrow(message);
+    }
+  });
+
+  test("a huge or unprintable value is shown as a short escaped prefix", () => {
+    expect(() => jobSettings({ quality: "9".repeat(10_000) })).toThrow(
+      `Expected integer between 1 and 100 for --quality but received "${"9".repeat(40)}"… (10000 characters)`,
+    );
+    expect(() => jobSettings({ fit: "a\u001b[31m" })).toThrow(/but received "a\\u001b\[31m"$/);
   });
 });

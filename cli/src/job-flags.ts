@@ -1,26 +1,70 @@
-/** The flags that shape a job, shared by `compress` and `submit`, and what they become in a SubmitJobRequest. */
+/**
+ * The flags that shape a job, shared by `compress` and `submit`, and what they become in a SubmitJobRequest:
+ * one flag per CompressionOptions field (proto/imgc/v1/options.proto), checked here with the server's own
+ * ranges so a mistake is a usage error before any file is uploaded.
+ */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type CompressionOptionsSchema, ImageFormat, Priority } from "@imgc/proto";
-import { choice, integer, UsageError } from "./args.js";
+import {
+  ChromaSubsampling,
+  type CompressionOptionsSchema,
+  Fit,
+  ImageFormat,
+  MetadataPolicy,
+  Priority,
+} from "@imgc/proto";
+import { byteSize, choice, choices, decimal, integer, UsageError } from "./args.js";
 
 export const jobOptions = {
   format: { type: "string" },
+  "auto-formats": { type: "string" },
   quality: { type: "string" },
   lossless: { type: "boolean" },
+  "min-ssim": { type: "string" },
+  "max-bytes": { type: "string" },
   "max-width": { type: "string" },
   "max-height": { type: "string" },
+  fit: { type: "string" },
+  enlarge: { type: "boolean" },
+  metadata: { type: "string" },
+  effort: { type: "string" },
+  progressive: { type: "boolean" },
+  "near-lossless": { type: "boolean" },
+  chroma: { type: "string" },
+  palette: { type: "boolean" },
+  "flatten-animation": { type: "boolean" },
+  "allow-larger": { type: "boolean" },
   priority: { type: "string" },
   label: { type: "string" },
   "idempotency-key": { type: "string" },
   webhook: { type: "string" },
 } as const;
 
-export const jobOptionsHelp = `Compression:
+export const jobOptionsHelp = `Format:
   --format F             webp, jpeg, avif, png, keep (the input's format) or auto (the smallest; default)
-  --quality N            encoder quality, 1 to 100 (default: each format's own)
-  --lossless             lossless output (PNG, lossless WebP/AVIF)
-  --max-width N          shrink to at most N pixels wide (1 to 100000)
-  --max-height N         shrink to at most N pixels tall (1 to 100000)
+  --auto-formats LIST    the formats auto picks from, comma-separated: jpeg,webp,avif,png
+                         (default: jpeg,webp for opaque images, webp,png with transparency)
+Target (at most one; default: each format's own quality):
+  --quality N            encoder quality, 1 to 100
+  --lossless             lossless output (PNG, lossless WebP/AVIF; JPEG falls back to quality 100)
+  --min-ssim S           the lowest quality whose SSIM against the source is at least S, 0.5 to 1
+  --max-bytes SIZE       the highest quality that fits in SIZE: 250000, 200KiB (200k), 1.5MiB (1.5M), 2MB
+Resize:
+  --max-width N          shrink to at most N pixels wide (1 to 65535)
+  --max-height N         shrink to at most N pixels tall (1 to 65535)
+  --fit F                how the image fits the box: inside (default), cover (cropped), contain
+                         (letterboxed), fill (stretched) or outside
+  --enlarge              also enlarge images smaller than the box
+Encoding:
+  --metadata M           strip (default; orientation applied, colour to sRGB), keep-copyright (strip but
+                         keep EXIF copyright and artist) or keep-all (EXIF, XMP, IPTC, ICC)
+  --effort N             1 (fast) to 10 (slow, smaller); default: each encoder's own
+  --progressive          progressive JPEG
+  --near-lossless        WebP: lossless output after near-lossless preprocessing, its strength the target's
+                         quality (--quality, --min-ssim or --max-bytes)
+  --chroma C             JPEG and AVIF chroma subsampling: 420 (smaller) or 444 (sharper colour edges)
+  --palette              PNG: quantise to a palette (lossy, much smaller for graphics)
+  --flatten-animation    output the first frame of animated images only
+  --allow-larger         write outputs even when larger than the input (default: keep the original)
 Job:
   --priority P           high, normal (default) or low
   --label TEXT           a label shown in listings
@@ -35,7 +79,34 @@ const FORMATS = {
   avif: ImageFormat.AVIF,
   png: ImageFormat.PNG,
 } as const;
+const AUTO_FORMATS = {
+  jpeg: ImageFormat.JPEG,
+  webp: ImageFormat.WEBP,
+  avif: ImageFormat.AVIF,
+  png: ImageFormat.PNG,
+} as const;
+const FITS = {
+  inside: Fit.INSIDE,
+  cover: Fit.COVER,
+  contain: Fit.CONTAIN,
+  fill: Fit.FILL,
+  outside: Fit.OUTSIDE,
+} as const;
+const METADATA = {
+  strip: MetadataPolicy.STRIP,
+  "keep-copyright": MetadataPolicy.STRIP_KEEP_COPYRIGHT,
+  "keep-all": MetadataPolicy.KEEP_ALL,
+} as const;
+const CHROMA = {
+  "420": ChromaSubsampling.CHROMA_SUBSAMPLING_420,
+  "444": ChromaSubsampling.CHROMA_SUBSAMPLING_444,
+} as const;
 const PRIORITIES = { high: Priority.HIGH, normal: Priority.NORMAL, low: Priority.LOW } as const;
+
+/** The server's limit on either side of a resize box (coordinator/src/validate.ts). */
+export const MAX_DIMENSION = 65_535;
+
+const keys = <T extends object>(map: T) => Object.keys(map) as (keyof T & string)[];
 
 type Flags = { [K in keyof typeof jobOptions]?: (typeof jobOptions)[K]["type"] extends "boolean" ? boolean : string };
 
@@ -47,21 +118,65 @@ export interface JobSettings {
   webhookUrl: string;
 }
 
-export function jobSettings(flags: Flags): JobSettings {
-  const format = choice(flags.format, "--format", Object.keys(FORMATS) as (keyof typeof FORMATS)[]);
+type Target = NonNullable<MessageInitShape<typeof CompressionOptionsSchema>["target"]>;
+
+/** At most one of the four goals. */
+function target(flags: Flags): Target | undefined {
   const quality = integer(flags.quality, "--quality", 1, 100);
-  const maxWidth = integer(flags["max-width"], "--max-width", 1, 100_000);
-  const maxHeight = integer(flags["max-height"], "--max-height", 1, 100_000);
-  const lane = choice(flags.priority, "--priority", Object.keys(PRIORITIES) as (keyof typeof PRIORITIES)[]);
-  if (quality !== undefined && flags.lossless) throw new UsageError("--quality and --lossless cannot be combined");
-  const options: MessageInitShape<typeof CompressionOptionsSchema> = {
-    format: FORMATS[format ?? "auto"],
-  };
-  if (flags.lossless) options.target = { goal: { case: "lossless", value: true } };
-  else if (quality !== undefined) options.target = { goal: { case: "quality", value: quality } };
-  if (maxWidth !== undefined || maxHeight !== undefined) {
-    options.resize = { maxWidth: maxWidth ?? 0, maxHeight: maxHeight ?? 0 };
+  const minSsim = decimal(flags["min-ssim"], "--min-ssim", 0.5, 1);
+  const maxBytes = byteSize(flags["max-bytes"], "--max-bytes");
+  const given = [
+    quality !== undefined ? "--quality" : undefined,
+    flags.lossless ? "--lossless" : undefined,
+    minSsim !== undefined ? "--min-ssim" : undefined,
+    maxBytes !== undefined ? "--max-bytes" : undefined,
+  ].filter((flag) => flag !== undefined);
+  if (given.length > 1) throw new UsageError(`${given.join(" and ")} cannot be combined: a job has one target`);
+  // Near-lossless is lossless output whose preprocessing strength is the quality a target settles on.
+  if (flags["near-lossless"] && flags.lossless) {
+    throw new UsageError("--near-lossless and --lossless cannot be combined: near-lossless output is lossless already");
   }
+  if (flags.lossless) return { goal: { case: "lossless", value: true } };
+  if (quality !== undefined) return { goal: { case: "quality", value: quality } };
+  if (minSsim !== undefined) return { goal: { case: "minSsim", value: minSsim } };
+  if (maxBytes !== undefined) return { goal: { case: "maxBytes", value: BigInt(maxBytes) } };
+  return undefined;
+}
+
+export function jobSettings(flags: Flags): JobSettings {
+  const format = choice(flags.format, "--format", keys(FORMATS)) ?? "auto";
+  const autoFormats = choices(flags["auto-formats"], "--auto-formats", keys(AUTO_FORMATS));
+  if (autoFormats && format !== "auto") throw new UsageError(`--auto-formats needs --format auto, not ${format}`);
+  const maxWidth = integer(flags["max-width"], "--max-width", 1, MAX_DIMENSION);
+  const maxHeight = integer(flags["max-height"], "--max-height", 1, MAX_DIMENSION);
+  const fit = choice(flags.fit, "--fit", keys(FITS));
+  const boxless = maxWidth === undefined && maxHeight === undefined;
+  if (boxless && (fit !== undefined || flags.enlarge)) {
+    throw new UsageError(`${fit !== undefined ? "--fit" : "--enlarge"} needs --max-width or --max-height`);
+  }
+  const metadata = choice(flags.metadata, "--metadata", keys(METADATA));
+  const effort = integer(flags.effort, "--effort", 1, 10);
+  const chroma = choice(flags.chroma, "--chroma", keys(CHROMA));
+  const lane = choice(flags.priority, "--priority", keys(PRIORITIES));
+
+  // Only what was asked for is set, so the server's defaults stay the defaults.
+  const options: MessageInitShape<typeof CompressionOptionsSchema> = { format: FORMATS[format] };
+  if (autoFormats) options.autoFormats = autoFormats.map((name) => AUTO_FORMATS[name]);
+  const goal = target(flags);
+  if (goal) options.target = goal;
+  if (!boxless) {
+    options.resize = { maxWidth: maxWidth ?? 0, maxHeight: maxHeight ?? 0 };
+    if (fit !== undefined) options.resize.fit = FITS[fit];
+    if (flags.enlarge) options.resize.allowEnlarge = true;
+  }
+  if (metadata !== undefined) options.metadata = METADATA[metadata];
+  if (effort !== undefined) options.effort = effort;
+  if (flags.progressive) options.progressive = true;
+  if (flags["near-lossless"]) options.nearLossless = true;
+  if (chroma !== undefined) options.chromaSubsampling = CHROMA[chroma];
+  if (flags.palette) options.palette = true;
+  if (flags["flatten-animation"]) options.flattenAnimation = true;
+  if (flags["allow-larger"]) options.allowLarger = true;
   return {
     options,
     priority: PRIORITIES[lane ?? "normal"],

@@ -33,7 +33,10 @@ export function parseAddresses(raw: string): string[] {
     .filter((entry) => entry !== "");
 }
 
-/** The leader a refusal names, if any. */
+/**
+ * What a refusal says of the leader: its address; "" from a coordinator that is up but knows no leader yet (one
+ * is being elected: ask it again); undefined when the failure is not a coordinator's refusal at all.
+ */
 export function leaderHint(err: unknown): string | undefined {
   if (!(err instanceof ConnectError) || err.code !== Code.Unavailable) return undefined;
   return err.metadata.get(LEADER_HEADER) ?? undefined;
@@ -64,13 +67,19 @@ export function createLeaderTracker(
       return current;
     },
     moveOn(from: string, err: unknown): boolean {
-      if (!(err instanceof ConnectError) || err.code !== Code.Unavailable) return false;
+      // Unavailable: down, or not the leader. DeadlineExceeded: up but not answering (frozen, partitioned).
+      if (!(err instanceof ConnectError) || (err.code !== Code.Unavailable && err.code !== Code.DeadlineExceeded)) {
+        return false;
+      }
       if (current !== from) return true; // another call moved already
       const hint = leaderHint(err);
       let next: string;
       if (hint) {
         if (!addresses.includes(hint)) addresses.push(hint);
         next = hint;
+      } else if (hint === "") {
+        // A live follower during an election: it will name the leader (or be it) within a lease.
+        next = from;
       } else {
         next = addresses[(addresses.indexOf(from) + 1) % addresses.length] as string;
       }

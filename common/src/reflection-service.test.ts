@@ -46,6 +46,19 @@ describe("reflection index", () => {
     ]);
   });
 
+  test("every listed service resolves to its file, reflection's own two versions included", () => {
+    const listed = ask({ case: "listServices", value: "*" });
+    if (listed.case !== "listServicesResponse") throw new Error(`expected services, got ${listed.case}`);
+    const expected: Record<string, string> = {
+      "imgc.v1.JobService": "imgc/v1/job_service.proto",
+      "grpc.reflection.v1.ServerReflection": "grpc/reflection/v1/reflection.proto",
+      "grpc.reflection.v1alpha.ServerReflection": "grpc/reflection/v1alpha/reflection.proto",
+    };
+    for (const { name } of listed.value.service) {
+      expect(fileNames(ask({ case: "fileContainingSymbol", value: name }))[0], name).toBe(expected[name]);
+    }
+  });
+
   test("unknown names are NOT_FOUND errors on the stream, not failures of it", () => {
     for (const request of [
       { case: "fileContainingSymbol", value: "imgc.v1.Nope" },

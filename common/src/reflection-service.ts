@@ -31,7 +31,13 @@ type Answer =
 
 /** The services to describe, and the index that answers for them. */
 export function createReflectionIndex(services: readonly { typeName: string; file: DescFile }[]) {
-  const roots = [...services.map((service) => service.file), v1.file_grpc_reflection_v1_reflection];
+  // Both reflection files: every listed service must resolve, or `buf curl --list-methods` (which describes
+  // each one) fails on the first it cannot find.
+  const roots = [
+    ...services.map((service) => service.file),
+    v1.file_grpc_reflection_v1_reflection,
+    v1alpha.file_grpc_reflection_v1alpha_reflection,
+  ];
   // DescFile.name drops ".proto"; clients ask by the full name, which the descriptor keeps.
   const files = new Map(withDependencies(roots).map((file) => [file.proto.name, file]));
   // Every fully-qualified name a client may ask about, as grpc-js's reflection indexes them.

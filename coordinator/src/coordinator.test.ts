@@ -2,7 +2,14 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { ItemState, JobState } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { pullChunks, runChunk, startTestCoordinator, type TestCoordinator, tenantHeader } from "./testing/harness.js";
+import {
+  endedJob,
+  pullChunks,
+  runChunk,
+  startTestCoordinator,
+  type TestCoordinator,
+  tenantHeader,
+} from "./testing/harness.js";
 import { startNats, type TestNats } from "./testing/nats-server.js";
 
 let nats: TestNats;
@@ -52,7 +59,7 @@ describe("a job end to end", () => {
       p.ack();
     }
 
-    const done = (await t.jobs.getJob({ jobId: job?.id ?? "" })).job;
+    const done = await endedJob(t, job?.id ?? "");
     expect(done?.state).toBe(JobState.COMPLETED);
     expect(done?.counts).toMatchObject({ total: 10, done: 10, failed: 0, pending: 0, running: 0 });
     expect(done?.bytesIn).toBe(10_000n);
@@ -101,7 +108,7 @@ describe("a job end to end", () => {
     const pulled = await pullChunks(nc, 10);
     expect(pulled.flatMap((p) => p.chunk.items)).toHaveLength(2);
     for (const p of pulled) await runChunk(t, "w1", p.chunk);
-    const done = (await t.jobs.getJob({ jobId: job?.id ?? "" })).job;
+    const done = await endedJob(t, job?.id ?? "");
     expect(done?.state).toBe(JobState.COMPLETED_WITH_ERRORS);
     expect(done?.counts).toMatchObject({ total: 3, done: 2, failed: 1 });
   });

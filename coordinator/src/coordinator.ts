@@ -39,6 +39,7 @@ import { createLease } from "./leadership/lease.js";
 import { routeToLeader } from "./leadership/route.js";
 import { createMembership } from "./membership/membership.js";
 import { createAssignments } from "./scheduler/assignments.js";
+import type { Backlog } from "./scheduler/backlog.js";
 import { createDeadLetters, ensureDeadLetters } from "./scheduler/dead-letters.js";
 import { createDispatcher } from "./scheduler/dispatcher.js";
 import { resumeAll } from "./scheduler/resume.js";
@@ -286,9 +287,10 @@ export async function startCoordinator(options: CoordinatorOptions) {
     async onElected() {
       const next = createTerm();
       term = next;
-      leading = true;
       try {
         await next.start();
+        // Only now: a claim or report answered before every job is open again would find no ledger.
+        leading = true;
       } catch (err) {
         // A term that cannot resume its jobs must not lead half-way: give the lease to another coordinator.
         log.error({ err }, "could not take over; stepping down");
@@ -341,7 +343,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     /** The task consumer's counters for one lane (metrics). */
     laneStats: (lane: LaneName) => laneStats(lane),
     /** Every chunk not yet delivered to a worker, per lane and in all: what the autoscaler reads (/backlog). */
-    async backlog(): Promise<{ chunks: number; lanes: Record<LaneName, number> }> {
+    async backlog(): Promise<Backlog> {
       const counts = await Promise.all(LANES.map(async (lane) => [lane.name, (await laneStats(lane.name)).pending]));
       const lanes = Object.fromEntries(counts) as Record<LaneName, number>;
       return { chunks: Object.values(lanes).reduce((sum, n) => sum + n, 0), lanes };

@@ -26,6 +26,7 @@ import { listOf, loadCoordinatorConfig } from "./config.js";
 import { startCoordinator } from "./coordinator.js";
 import { webhookSecrets } from "./jobs/webhook.js";
 import { createCoordinatorMetrics } from "./metrics/coordinator-metrics.js";
+import { BACKLOG_PATH } from "./scheduler/backlog.js";
 import { build, createHealth, listen } from "./server.js";
 
 async function main(): Promise<void> {
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
     log,
     registry,
     checks: { grpc: self.check, nats: natsReadiness(() => nc), s3: () => storage.ping() },
-    routes: { "/backlog": () => coordinator.backlog() },
+    routes: { [BACKLOG_PATH]: () => coordinator.backlog() },
   });
   log.info(
     { host: config.host, port, httpPort: http.port, id: coordinator.id, leader: coordinator.isLeader() },

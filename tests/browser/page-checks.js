@@ -5,19 +5,20 @@
  * library, and the page's globals exist only here.
  */
 
-/** @returns {{ name: string, phase: string, state: string, detail: string, before: string, after: string, saving: string, worker: string }[]} */
+/** @returns {{ name: string, phase: string, state: string, detail: string, technical: string, before: string, after: string, saving: string, worker: string }[]} */
 export function readRows() {
   return [...document.querySelectorAll("#items tbody tr")].map((tr) => {
-    const cell = (/** @type {number} */ i) => tr.children[i]?.textContent?.trim() ?? "";
+    const text = (/** @type {string} */ selector) => tr.querySelector(selector)?.textContent?.trim() ?? "";
     return {
-      name: tr.querySelector(".name")?.textContent ?? "",
+      name: text(".name"),
       phase: tr.getAttribute("data-phase") ?? "",
-      state: tr.querySelector(".badge")?.textContent ?? "",
-      detail: tr.querySelector(".detail")?.textContent ?? "",
-      before: cell(2),
-      after: cell(3),
-      saving: cell(4),
-      worker: cell(5),
+      state: text(".badge"),
+      detail: text(".detail"),
+      technical: tr.querySelector(".detail")?.getAttribute("title") ?? "",
+      before: text(".c-before"),
+      after: text(".c-after"),
+      saving: text(".c-saving"),
+      worker: tr.getAttribute("data-worker") ?? "",
     };
   });
 }
@@ -36,7 +37,33 @@ export function jobEnded() {
 }
 
 export function jobShown() {
-  return (document.querySelector("#job-title")?.textContent ?? "").startsWith("Job ");
+  return document.querySelector("section.job[data-job]") !== null;
+}
+
+/** @param {string} selector the element's box lies within the window */
+export function inViewport(selector) {
+  const box = document.querySelector(selector)?.getBoundingClientRect();
+  return box !== undefined && box.height > 0 && box.top >= 0 && box.bottom <= window.innerHeight;
+}
+
+/** @param {[string, string]} arg an element and the box it must lie within horizontally */
+export function insideHorizontally([inner, outer]) {
+  const a = document.querySelector(inner)?.getBoundingClientRect();
+  const b = document.querySelector(outer)?.getBoundingClientRect();
+  return a !== undefined && b !== undefined && a.left >= b.left - 1 && a.right <= b.right + 1;
+}
+
+/** Elements wider than the window (a table spilling out of a phone screen), described for a failure message. */
+export function widerThanWindow() {
+  return [...document.querySelectorAll("main *")]
+    .filter((el) => {
+      const box = el.getBoundingClientRect();
+      return box.width > 0 && box.right > window.innerWidth + 1 && !el.closest(".table-wrap");
+    })
+    .map(
+      (el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className} ${Math.round(el.getBoundingClientRect().right)}px`,
+    )
+    .slice(0, 5);
 }
 
 /** @param {string} selector every image it matches has loaded */
@@ -241,4 +268,38 @@ export function dropFiles(files) {
   for (const type of ["dragenter", "dragover", "drop"]) {
     target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
   }
+}
+
+/** The page's text. */
+export function bodyText() {
+  return document.body.textContent ?? "";
+}
+
+/** @param {string} jobId the address names another job than this one */
+export function hashLeft(jobId) {
+  return location.hash.startsWith("#/jobs/") && !location.hash.endsWith(jobId);
+}
+
+/** Whether the page would ask before being left now (its beforeunload handler cancels the event). */
+export function leavingAsks() {
+  const event = new Event("beforeunload", { cancelable: true });
+  window.dispatchEvent(event);
+  return event.defaultPrevented;
+}
+
+/** @param {string} selector how many lines the element's text takes */
+export function textLines(selector) {
+  const el = document.querySelector(selector);
+  if (!el) return 0;
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+}
+
+export function scrollToTop() {
+  window.scrollTo(0, 0);
+}
+
+export function scrollToBottom() {
+  window.scrollTo(0, document.documentElement.scrollHeight);
 }

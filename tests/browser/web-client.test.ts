@@ -9,8 +9,10 @@ import { mkdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { ImageFormat, ItemState } from "@imgc/proto";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { repoRoot } from "../../scripts/lib/local-stack.js";
+import { formatBytes, formatSaving } from "../../web/src/format.js";
 import {
   allResults,
   corpusFiles,
@@ -21,15 +23,20 @@ import {
   waitForJob,
 } from "../harness/index.js";
 import {
+  bodyText,
   boxWidth,
   chartHasBars,
   dataOf,
   dropFiles,
   focusIs,
+  hashLeft,
   imagesLoaded,
+  insideHorizontally,
+  inViewport,
   jobEnded,
   jobShown,
   layoutShifts,
+  leavingAsks,
   lowContrastText,
   naturalWidth,
   pageWidth,
@@ -38,8 +45,12 @@ import {
   recordLayoutShifts,
   recordUploadConcurrency,
   rowsInPhases,
+  scrollToBottom,
+  scrollToTop,
+  textLines,
   unnamedControls,
   uploadConcurrency,
+  widerThanWindow,
 } from "./page-checks.js";
 import { zipEntries } from "./zip-entries.js";
 
@@ -129,6 +140,15 @@ async function setOptions(page: Page, options: { format?: string; quality?: numb
   if (options.quality !== undefined) await page.fill("#opt-quality", String(options.quality));
 }
 
+/** Chooses generated PNGs in the file picker and waits until every one is listed, ready. */
+async function chooseImages(page: Page, images: { name: string; body: Buffer }[]): Promise<void> {
+  await page.setInputFiles(
+    "#file-input",
+    images.map((image) => ({ name: image.name, mimeType: "image/png", buffer: image.body })),
+  );
+  await waitForRows(page, "ready", images.length);
+}
+
 async function layoutShift(page: Page): Promise<{ total: number; shifts: unknown[] }> {
   const shifts = await page.evaluate(layoutShifts);
   return { total: shifts.reduce((sum, s) => sum + s.value, 0), shifts };
@@ -177,7 +197,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     }
     expect(await page.textContent("#total-images")).toBe(`${photos.length} of ${photos.length}`);
     expect(await page.textContent("#total-failed")).toBe("0");
-    expect(await page.textContent("#total-saving")).toMatch(/^−\d+%$/);
+    expect(await page.textContent("#total-saving")).toMatch(/^−\d+(\.\d)?%$/);
     expect(await page.isVisible("#download-zip")).toBe(true);
     expect(await page.isVisible("#cancel")).toBe(false);
 
@@ -210,8 +230,22 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect(await page.isVisible("dialog#compare .missing")).toBe(true);
     await page.waitForFunction(imagesLoaded, "dialog#compare img.after");
     expect(await page.evaluate(naturalWidth, "dialog#compare img.after")).toBe(1920);
+    expect(await page.textContent("dialog#compare .missing")).toContain("stored by the cluster");
     await page.keyboard.press("Escape");
     await dialog.waitFor({ state: "hidden" });
+
+    // Offline, a comparison says so in words rather than "Failed to fetch" or nothing. The thumbnails put the
+    // results in the browser's cache, which would hide the network: empty it first.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Network.clearBrowserCache");
+    await context.setOffline(true);
+    await rowLocator(page, "rocket.jpg").locator('button[data-action="compare"]').click();
+    await page
+      .locator("#compare-load-error:not([hidden]), #job-error:has-text('offline')")
+      .first()
+      .waitFor({ timeout: 15_000 });
+    expect(await page.evaluate(bodyText)).not.toContain("Failed to fetch");
+    await context.setOffline(false);
     expect(errors).toEqual([]);
     await context.close();
   });
@@ -247,6 +281,28 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await page.keyboard.press("1");
     expect(await page.textContent("#compare-zoom")).toBe("100%");
     expect(await widthAt()).toBe(600);
+    // Zoomed far in, the divider stays in view wherever the viewport scrolls, so the sides stay readable.
+    for (let i = 0; i < 4; i++) await page.keyboard.press("+");
+    expect(await page.textContent("#compare-zoom")).toBe("800%");
+    const dividerInView: [string, string] = ["dialog#compare .divider", "dialog#compare .viewport"];
+    expect(await page.evaluate(insideHorizontally, dividerInView)).toBe(true);
+    await page.$eval("dialog#compare .viewport", (el) => {
+      el.scrollLeft = el.scrollWidth;
+    });
+    await page.waitForFunction(insideHorizontally, dividerInView);
+    await page.$eval("dialog#compare .viewport", (el) => {
+      el.scrollLeft = 0;
+    });
+    await page.waitForFunction(insideHorizontally, dividerInView);
+    // Previous/next step through the batch's results.
+    expect(await page.textContent("#compare-position")).toMatch(/^\d of 2$/);
+    const first = await page.textContent("#compare-title");
+    const step = (await page.isEnabled("#compare-next")) ? "#compare-next" : "#compare-prev";
+    await page.click(step);
+    await page.locator("#compare-title", { hasText: first === "coffee.png" ? "rocket.jpg" : "coffee.png" }).waitFor();
+    await page.click(step === "#compare-next" ? "#compare-prev" : "#compare-next");
+    await page.locator("#compare-title", { hasText: "coffee.png" }).waitFor();
+    await page.keyboard.press("1");
     await page.click('dialog#compare button:has-text("Side by side")');
     expect(await page.locator("dialog#compare .viewport").count()).toBe(2);
     expect(await page.isVisible("dialog#compare .viewport >> nth=1")).toBe(true);
@@ -313,11 +369,17 @@ describe("the web client, in Chromium, against a real cluster", () => {
       const row = rows.find((r) => r.name === name);
       expect(row?.phase, name).toBe("failed");
       expect(row?.state).toBe("Failed");
-      expect(row?.detail, name).toMatch(/^(CORRUPT_INPUT|UNSUPPORTED_FORMAT): \S.{4,}/);
+      // Words for people on the row, the code and the engine's message in its tooltip.
+      expect(row?.detail, name).toMatch(
+        /^This (JPEG|PNG|image) is damaged; export it again\.$|^This file is not an image/,
+      );
+      expect(row?.technical, name).toMatch(/^(CORRUPT_INPUT|UNSUPPORTED_FORMAT): \S.{4,}/);
     }
     for (const file of good) expect(rows.find((r) => r.name === path.basename(file))?.phase).toBe("done");
     expect(await page.textContent("#total-images")).toBe("5 of 5");
-    expect(await page.textContent("#total-failed")).toBe("3");
+    // Failed counts what failed on the cluster; the font refused before upload is counted apart.
+    expect(await page.textContent("#total-failed")).toBe("2");
+    expect(await page.textContent("#total-refused")).toBe("1");
     await page.screenshot({ path: path.join(artifacts, "bad-files.png"), fullPage: true });
 
     // Every kind of row is on screen now: check contrast in both colour schemes.
@@ -349,11 +411,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
       };
       watches.push({ afterSequence: Number(body.afterSequence ?? 0) });
     });
-    await page.setInputFiles(
-      "#file-input",
-      images.map((image) => ({ name: image.name, mimeType: "image/png", buffer: image.body })),
-    );
-    await waitForRows(page, "ready", images.length);
+    await chooseImages(page, images);
     await page.click("#compress");
     await page.waitForSelector('#items tbody tr[data-phase="done"]', { timeout: 120_000 });
 
@@ -380,11 +438,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     const { page, context, errors } = await open();
     await setOptions(page, { format: "avif", quality: 50 });
     const images = await generateImages(20, { minSide: 600, maxSide: 900, seed: 11 });
-    await page.setInputFiles(
-      "#file-input",
-      images.map((image) => ({ name: image.name, mimeType: "image/png", buffer: image.body })),
-    );
-    await waitForRows(page, "ready", images.length);
+    await chooseImages(page, images);
     await page.click("#compress");
     await page.waitForSelector("#cancel:has-text('Cancel job')", { timeout: 60_000 });
     await page.click("#cancel");
@@ -393,7 +447,10 @@ describe("the web client, in Chromium, against a real cluster", () => {
     const rows = await rowsOf(page);
     const cancelled = rows.filter((r) => r.state === "Cancelled");
     expect(cancelled.length).toBeGreaterThan(0);
-    for (const row of cancelled) expect(row.detail).toMatch(/^CANCELLED: /);
+    for (const row of cancelled) {
+      expect(row.detail).toBe("Cancelled before it was compressed.");
+      expect(row.technical).toMatch(/^CANCELLED: /);
+    }
     expect(await page.isVisible("#cancel")).toBe(false);
     expect(errors).toEqual([]);
     await context.close();
@@ -403,13 +460,11 @@ describe("the web client, in Chromium, against a real cluster", () => {
     const { page, context, errors } = await open();
     await setOptions(page, { format: "webp", quality: 75 });
     const images = await generateImages(200, { minSide: 48, maxSide: 128, seed: 3 });
-    await page.setInputFiles(
-      "#file-input",
-      images.map((image) => ({ name: image.name, mimeType: "image/png", buffer: image.body })),
-    );
-    await waitForRows(page, "ready", images.length);
+    await chooseImages(page, images);
     const started = Date.now();
     await page.click("#compress");
+    // Once a few images finished, the time shows an estimate of what is left, from the pace so far.
+    await page.locator("#total-time", { hasText: /^\d+:\d\d · ~\d+:\d\d$/ }).waitFor({ timeout: 120_000 });
     expect(await waitForJobEnd(page, 170_000)).toBe("Completed");
     await waitForRows(page, ["done", "kept"], images.length);
     const uploads = await page.evaluate(uploadConcurrency);
@@ -419,6 +474,10 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect(uploads.total).toBe(images.length);
     expect(uploads.peak).toBe(4);
     expect(await page.textContent("#total-images")).toBe("200 of 200");
+    // At the end of 200 rows, the totals and Download all are still on screen.
+    await page.evaluate(scrollToBottom);
+    expect(await page.evaluate(inViewport, "#total-images")).toBe(true);
+    expect(await page.evaluate(inViewport, "#download-zip")).toBe(true);
     const { total, shifts } = await layoutShift(page);
     expect(total, JSON.stringify(shifts.slice(0, 5))).toBeLessThan(0.05);
     expect(errors).toEqual([]);
@@ -523,6 +582,248 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await page.keyboard.press("Enter");
     expect(await waitForJobEnd(page)).toBe("Completed");
     expect(await page.evaluate(unnamedControls)).toEqual([]);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+  test("done, kept and failed in one job: totals over results only, filters, sort, rename, re-run without uploading, remove", async () => {
+    const { page, context, errors } = await open();
+    await setOptions(page, { format: "jpeg", quality: 100 });
+    // A coarse JPEG made bigger by quality 100 is kept; a PNG photo gets smaller; a truncated PNG fails.
+    const [seed] = await generateImages(1, { minSide: 200, maxSide: 240, seed: 21 });
+    if (!seed) throw new Error("no generated image");
+    const coarse = await sharp(seed.body).jpeg({ quality: 10 }).toBuffer();
+    const coffee = corpusFiles("photos").find((f) => f.endsWith("coffee.png")) as string;
+    const truncated = corpusFiles("bad").find((f) => f.endsWith("truncated.png")) as string;
+    const asFile = (file: string, mimeType: string) => ({
+      name: path.basename(file),
+      mimeType,
+      buffer: readFileSync(file),
+    });
+    await page.setInputFiles("#file-input", [
+      asFile(coffee, "image/png"),
+      asFile(truncated, "image/png"),
+      { name: "coarse.jpg", mimeType: "image/jpeg", buffer: coarse },
+    ]);
+    await waitForRows(page, "ready", 3);
+    await page.click("#compress");
+    expect(await waitForJobEnd(page)).toBe("Completed with errors");
+    const jobId = jobIdOf(page);
+    const rows = await rowsOf(page);
+    expect(rows.find((r) => r.name === "coffee.png")?.phase).toBe("done");
+    const kept = rows.find((r) => r.name === "coarse.jpg");
+    expect(kept?.phase).toBe("kept");
+    expect(kept?.detail).toMatch(
+      /^Original kept: already as small as it gets \(\d[\d.]* KB; the best JPEG was \d[\d.]* (KB|B) larger\)\.$/,
+    );
+    const failed = rows.find((r) => r.name === "truncated.png");
+    expect(failed?.detail).toBe("This PNG is damaged; export it again.");
+    expect(failed?.technical).toMatch(/^CORRUPT_INPUT: /);
+
+    // Totals: sizes and the saving over the two images with a result; the failed one is in neither.
+    const results = await allResults(cluster().jobs, jobId);
+    const withOutput = results.filter((r) => r.state === ItemState.DONE || r.state === ItemState.KEPT_ORIGINAL);
+    const before = withOutput.reduce((sum, r) => sum + Number(r.inputBytes), 0);
+    const after = withOutput.reduce(
+      (sum, r) => sum + Number(r.state === ItemState.KEPT_ORIGINAL ? r.inputBytes : r.outputBytes),
+      0,
+    );
+    expect(await page.textContent("#total-images")).toBe("3 of 3");
+    expect(await page.textContent("#total-failed")).toBe("1");
+    expect(await page.textContent("#total-before")).toBe(formatBytes(before));
+    expect(await page.textContent("#total-after")).toBe(formatBytes(after));
+    expect(await page.textContent("#total-saving")).toBe(formatSaving(before, after));
+
+    // The README's picture of the job view: thumbnails, each kind of outcome, the totals.
+    await page.setViewportSize({ width: 1440, height: 1130 });
+    await page.waitForFunction(imagesLoaded, "#items img.thumb:not(.broken)");
+    await page.screenshot({ path: path.join(artifacts, "job-view.png") });
+
+    // Filters and sort.
+    await page.click('button[data-filter="failed"]');
+    expect((await rowsOf(page)).map((r) => r.name)).toEqual(["truncated.png"]);
+    await page.click('button[data-filter="kept"]');
+    expect((await rowsOf(page)).map((r) => r.name)).toEqual(["coarse.jpg"]);
+    await page.click('button[data-filter="all"]');
+    await page.selectOption("#sort", "name");
+    expect((await rowsOf(page)).map((r) => r.name)).toEqual(["coarse.jpg", "coffee.png", "truncated.png"]);
+    await page.selectOption("#sort", "size");
+    const sizes = (await rowsOf(page)).map((r) => r.name);
+    expect(sizes[0]).toBe("coffee.png");
+
+    // The job is named after its files, and can be renamed; downloads take the name.
+    expect(await page.textContent("#job-title")).toBe("coffee.png and 2 more");
+    await page.click("#job-rename");
+    await page.fill("#job-label", "Café photos");
+    await page.press("#job-label", "Enter");
+    expect(await page.textContent("#job-title")).toBe("Café photos");
+    expect(await page.getAttribute("#download-zip", "download")).toBe("Café photos.zip");
+    await page.locator(".recent-label", { hasText: "Café photos" }).waitFor();
+
+    // Re-tune without re-uploading: new options, all three again, as a new job linked to this one.
+    const putsBefore = (await page.evaluate(uploadConcurrency)).total;
+    await page.check('input[name="format"][value="webp"]');
+    await page.fill("#opt-quality", "50");
+    await page.click("#rerun-all");
+    await page.waitForFunction(hashLeft, jobId);
+    const rerunId = jobIdOf(page);
+    expect(await waitForJobEnd(page)).toMatch(/^Completed/);
+    expect((await page.evaluate(uploadConcurrency)).total, "nothing uploaded again").toBe(putsBefore);
+    expect(await page.textContent("#job-parent")).toBe("Re-run of Café photos");
+    expect(await page.getAttribute("#job-parent a", "href")).toBe(`#/jobs/${jobId}`);
+    const rerun = await allResults(cluster().jobs, rerunId);
+    expect(rerun.map((r) => r.sourceKey).sort()).toEqual(results.map((r) => r.sourceKey).sort());
+    expect(rerun.find((r) => r.sourceKey.endsWith("coffee.png"))?.format).toBe(ImageFormat.WEBP);
+
+    // Remove takes a row off the list, and the totals follow.
+    await rowLocator(page, "truncated.png").locator('button[data-action="remove"]').click();
+    await waitForRows(page, ["done", "kept"], 2);
+    expect(await page.locator("#items tbody tr").count()).toBe(2);
+    expect(await page.textContent("#total-images")).toBe("2 of 2");
+    expect(await page.textContent("#total-failed")).toBe("0");
+
+    // Dark mode and a phone: readable, nothing sideways.
+    await page.emulateMedia({ colorScheme: "dark", reducedMotion: "reduce" });
+    expect(await page.evaluate(lowContrastText)).toEqual([]);
+    await page.setViewportSize({ width: 375, height: 812 });
+    expect(await page.evaluate(pageWidth)).toBeLessThanOrEqual(375);
+    await page.screenshot({ path: path.join(artifacts, "rerun-phone-dark.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test("a size goal that cannot be met reads in KB; Retry with… runs the same original again with other options", async () => {
+    const { page, context, errors } = await open();
+    await page.check('input[name="format"][value="webp"]');
+    await page.check('input[name="goal"][value="max-size"]');
+    await page.fill("#opt-max-kb", "1");
+    const [noisy] = await generateImages(1, { minSide: 500, maxSide: 520, seed: 5 });
+    if (!noisy) throw new Error("no generated image");
+    await chooseImages(page, [noisy]);
+    await page.click("#compress");
+    await waitForJobEnd(page);
+    const [row] = await rowsOf(page);
+    expect(row?.phase).toBe("failed");
+    expect(row?.detail).toMatch(
+      /^Even the smallest WebP \([\d.]+ KB\) is over the 1.00 KB limit: raise the limit, or set smaller dimensions\.$/,
+    );
+    expect(row?.technical).toMatch(/^INVALID_OPTIONS: The smallest WebP output is \d+ bytes/);
+    // Every image failed: nothing was made, so no sizes and no saving (not "After 0 B, Saved −100%").
+    expect(await page.textContent("#total-failed")).toBe("1");
+    expect(await page.textContent("#total-before")).toBe("—");
+    expect(await page.textContent("#total-after")).toBe("—");
+    expect(await page.textContent("#total-saving")).toBe("—");
+
+    const failedJob = jobIdOf(page);
+    await page.locator('#items button[data-action="retry-with"]').click();
+    await page.check('input[name="goal"][value="quality"]');
+    await page.click("#rerun-selected");
+    await page.waitForFunction(hashLeft, failedJob);
+    expect(await waitForJobEnd(page)).toBe("Completed");
+    await waitForRows(page, "done", 1);
+    expect(await page.isVisible("#job-parent")).toBe(true);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test("files dropped while a job runs wait for a yes; leaving mid-upload asks first", async () => {
+    const { page, context, errors } = await open();
+    await setOptions(page, { format: "avif", quality: 50 });
+    const images = await generateImages(6, { minSide: 500, maxSide: 700, seed: 13 });
+    const leaving = () => page.evaluate(leavingAsks);
+
+    // Uploads held at the storage until the test lets them go: the page is mid-upload for as long as needed.
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await page.route(
+      (url) => url.port === new URL(cluster().addresses.s3).port,
+      async (route) => {
+        if (route.request().method() === "PUT") await held;
+        await route.continue();
+      },
+    );
+    await chooseImages(page, images);
+    expect(await leaving()).toBe(false);
+    await page.click("#compress");
+    await page.locator("#job-title", { hasText: /^Uploading/ }).waitFor();
+    expect(await leaving(), "a reload now would lose the upload").toBe(true);
+    release();
+    await page.waitForSelector("#cancel:has-text('Cancel job')", { timeout: 60_000 });
+    expect(await leaving()).toBe(false);
+    const jobId = jobIdOf(page);
+    const title = await page.textContent("#job-title");
+
+    const drop = [path.join(corpusFiles("photos").find((f) => f.endsWith("rocket.jpg")) as string)];
+    await page.setInputFiles("#file-input", drop);
+    await page.locator("#pending-files:not([hidden])").waitFor();
+    expect(await page.textContent("#pending-files")).toContain("1 new file dropped");
+    expect(await page.textContent("#job-title")).toBe(title);
+    await page.click("#pending-discard");
+    await page.locator("#pending-files").waitFor({ state: "hidden" });
+    expect(jobIdOf(page)).toBe(jobId);
+
+    await page.setInputFiles("#file-input", drop);
+    await page.click("#pending-accept");
+    await waitForRows(page, "ready", 1);
+    expect(await page.textContent("#compress")).toBe("Compress 1 image");
+    await page.locator(`.recent-link[href="#/jobs/${jobId}"]`).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test("on a 375 px phone: the Compress button comes into view, one-line API key, no drop wording, cluster tables fit", async () => {
+    const { page, context, errors } = await open("", { width: 375, height: 700 });
+    expect(await page.isVisible(".drop-title")).toBe(false);
+    expect(await page.evaluate(textLines, "#api-key-open"), "API key on one line").toBe(1);
+    // An impossible value gets a message, not only a red border.
+    await page.check('input[name="goal"][value="max-size"]');
+    await page.fill("#opt-max-kb", "0");
+    await page.locator("#opt-max-kb-error:not([hidden])").waitFor();
+    expect(await page.textContent("#opt-max-kb-error")).toMatch(/^Expected a whole number between 1 and 1000000/);
+    await page.fill("#opt-max-kb", "250");
+    await page.locator("#opt-max-kb-error").waitFor({ state: "hidden" });
+    await page.check('input[name="format"][value="jpeg"]');
+    await page.check('input[name="goal"][value="lossless"]');
+    expect(await page.textContent("#opt-lossless-hint")).toMatch(/^JPEG has no lossless mode/);
+    await page.check('input[name="format"][value="auto"]');
+    await page.check('input[name="goal"][value="quality"]');
+
+    await page.evaluate(scrollToTop);
+    await page.setInputFiles(
+      "#file-input",
+      corpusFiles("photos").filter((f) => /rocket/.test(f)),
+    );
+    await waitForRows(page, "ready", 1);
+    await page.waitForFunction(inViewport, "#compress");
+    await page.screenshot({ path: path.join(artifacts, "phone-chosen.png") });
+
+    await page.goto(`${cluster().addresses.gatewayHttp}/#/cluster`);
+    await page.waitForSelector("body[data-ready]");
+    const served = (await fetch(`${cluster().addresses.gatewayHttp}/v1/cluster`)).status !== 404;
+    if (served) await page.locator("#workers tbody tr >> nth=1").waitFor({ timeout: 10_000 });
+    expect(await page.evaluate(pageWidth)).toBeLessThanOrEqual(375);
+    expect(await page.evaluate(widerThanWindow)).toEqual([]);
+    await page.screenshot({ path: path.join(artifacts, "cluster-phone.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test("a running image says where and for how long", async () => {
+    const { page, context, errors } = await open();
+    await setOptions(page, { format: "avif", quality: 50 });
+    const images = await generateImages(8, { minSide: 600, maxSide: 800, seed: 17 });
+    await chooseImages(page, images);
+    await page.click("#compress");
+    await page.waitForSelector('#items tbody tr[data-phase="running"]', { timeout: 60_000 });
+    const running = (await rowsOf(page)).filter((r) => r.phase === "running");
+    expect(running.length).toBeGreaterThan(0);
+    expect(running.length, "two workers with one slot each").toBeLessThanOrEqual(2);
+    for (const row of running) {
+      expect(row.state).toBe("Compressing");
+      expect(row.detail).toMatch(/^On worker-[12] · \d+:\d\d$/);
+    }
+    expect(await waitForJobEnd(page)).toBe("Completed");
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -164,12 +164,15 @@ describe("the coordinator dies mid-job", () => {
     // coming after the kill, and the last one is the job's end.
     const sequences = follower.events.map((e) => e.sequence);
     expect(sequences.every((s, i) => i === 0 || s > (sequences[i - 1] as bigint))).toBe(true);
-    expect(follower.reconnects).toBeGreaterThanOrEqual(1);
+    // (The gateway resumes a broken stream itself when the coordinator is back quickly enough; the client
+    // reconnects only when the outage outlasts that: either way it must miss nothing.)
     expect(follower.events.length).toBeGreaterThan(seenBeforeKill);
     const last = follower.events.at(-1);
     expect(last?.kind.case === "job" && last.kind.value.finishedAt !== undefined).toBe(true);
-    // Every item result the watcher saw names an item once.
-    const items = follower.events.flatMap((e) => (e.kind.case === "item" ? [e.kind.value.itemId] : []));
+    // Every item end the watcher saw names an item once (an item also has RUNNING events when it starts).
+    const items = follower.events.flatMap((e) =>
+      e.kind.case === "item" && e.kind.value.state !== ItemState.RUNNING ? [e.kind.value.itemId] : [],
+    );
     expect(new Set(items).size).toBe(items.length);
     figure("4 coordinator SIGKILL", {
       killedAtFraction: Number(progress.toFixed(2)),

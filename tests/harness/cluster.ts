@@ -4,7 +4,7 @@
  */
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { internalBearer, type Storage } from "@imgc/common";
+import { createFailoverTransport, internalBearer, type Storage } from "@imgc/common";
 import { ClusterService, JobService } from "@imgc/proto";
 import { type ClusterCredentials, createClusterCredentials } from "../../scripts/lib/cluster-credentials.js";
 import { freePort } from "../../scripts/lib/free-port.js";
@@ -14,6 +14,8 @@ import { type Service, startService } from "./service.js";
 export interface ClusterOptions {
   /** Workers started with the cluster (default 2), named worker-1, worker-2, … */
   workers?: number;
+  /** Coordinators started with the cluster (default 1), each on its own ports; one of them leads. */
+  coordinators?: number;
   /** IMGC_* variables for every service, over the harness's defaults. */
   env?: Record<string, string>;
   /** IMGC_* variables for the workers only. */
@@ -28,20 +30,28 @@ export interface Cluster {
    */
   credentials: ClusterCredentials;
   s3: S3Handle;
-  /** The coordinator running now (restartCoordinator() replaces it). */
+  /** The first coordinator running now (restartCoordinator() replaces it). */
   readonly coordinator: Service;
-  /** Every coordinator started so far, the current one last. */
+  /** Every coordinator started so far, the current ones last. */
   readonly coordinators: readonly Service[];
+  /** The coordinator running now in each slot (options.coordinators of them). */
+  coordinatorAt(slot: number): Service;
+  /** The slot whose coordinator leads now (asks each one's /metrics), or undefined when none does. */
+  leaderSlot(): Promise<number | undefined>;
   /** Every worker started so far, addWorker() included, dead or alive. */
   workers: Service[];
   gateway: Service;
   addresses: {
     nats: string;
     s3: string;
-    /** host:port of the coordinator's gRPC (ClusterService, JobService for internal callers). */
+    /** host:port of the first coordinator's gRPC (ClusterService, JobService for internal callers). */
     coordinator: string;
-    /** http://host:port of the coordinator's /metrics, /healthz and /readyz. */
+    /** http://host:port of the first coordinator's /metrics, /healthz, /readyz and /backlog. */
     coordinatorHttp: string;
+    /** Every coordinator's gRPC host:port, by slot. */
+    coordinatorSlots: string[];
+    /** Every coordinator's http://host:port, by slot. */
+    coordinatorHttpSlots: string[];
     /** http://host:port of the gateway's HTTP/1.1 port (Connect, gRPC-Web, web client). */
     gatewayHttp: string;
     /** http://host:port of the gateway's HTTP/2 cleartext port (gRPC). */
@@ -53,16 +63,17 @@ export interface Cluster {
   jobs: Client<typeof JobService>;
   /** JobService on the gateway over gRPC (HTTP/2). */
   jobsGrpc: Client<typeof JobService>;
-  /** ClusterService on the coordinator over gRPC, with the operator's token. */
+  /** ClusterService over gRPC on whichever coordinator leads (it follows the leader like a worker does), as an operator. */
   cluster: Client<typeof ClusterService>;
   storage: Storage;
   /** Starts one more worker (worker-<n>) and waits until it is ready. */
   addWorker(env?: Record<string, string>): Promise<Service>;
   /**
-   * Starts the coordinator again on the same port with the same configuration, once the current one has
-   * exited (kill it first to test a crash; a running one is stopped gracefully). Resolves when it is ready.
+   * Starts the coordinator of a slot (default 0) again on the same port with the same configuration, once the
+   * current one has exited (kill it first to test a crash; a running one is stopped gracefully). Resolves when
+   * it is ready.
    */
-  restartCoordinator(): Promise<Service>;
+  restartCoordinator(slot?: number): Promise<Service>;
   /** Every log file of the cluster's processes. */
   logFiles(): string[];
   /** Stops the services (gracefully), then NATS and S3. Safe to call twice. */
@@ -76,6 +87,8 @@ export const testTimings: Record<string, string> = {
   IMGC_HEARTBEAT_MS: "1000",
   IMGC_MAX_DELIVER: "5",
   IMGC_LOG_LEVEL: "info",
+  // A dead leader is replaced within 2 s (plus a follower's poll).
+  IMGC_LEASE_MS: "2000",
 };
 
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
@@ -92,13 +105,15 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   try {
     const credentials = createClusterCredentials();
     const [nats, s3] = await settleAll(layers.infra, [startNats({ users: credentials.nats }), startS3()] as const);
-    const [coordinatorPort, coordinatorHttpPort, gatewayPort, gatewayGrpcPort] = await Promise.all([
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-    ]);
-    const coordinatorAddress = `127.0.0.1:${coordinatorPort}`;
+    const slots = Math.max(1, options.coordinators ?? 1);
+    const [gatewayPort, gatewayGrpcPort, ...coordinatorPorts] = await Promise.all(
+      Array.from({ length: 2 + 2 * slots }, () => freePort()),
+    );
+    const grpcPorts = coordinatorPorts.slice(0, slots) as number[];
+    const httpPorts = coordinatorPorts.slice(slots) as number[];
+    const coordinatorSlots = grpcPorts.map((port) => `127.0.0.1:${port}`);
+    const coordinatorHttpSlots = httpPorts.map((port) => `http://127.0.0.1:${port}`);
+    const coordinatorAddress = coordinatorSlots[0] as string;
     const env: Record<string, string> = {
       IMGC_NATS_URL: nats.url,
       IMGC_S3_ENDPOINT: s3.url,
@@ -106,30 +121,48 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       IMGC_S3_SECRET_KEY: s3.secretKey,
       IMGC_S3_BUCKET: s3.bucket,
       IMGC_S3_REGION: "us-east-1",
-      IMGC_COORDINATOR_URL: coordinatorAddress,
+      IMGC_COORDINATOR_URL: coordinatorSlots.join(","),
       ...testTimings,
       ...options.env,
     };
 
-    const startCoordinator = async () => {
-      const started = await startService("coordinator", {
-        ...credentials.coordinatorEnv(),
-        ...env,
-        IMGC_COORDINATOR_HOST: "127.0.0.1",
-        IMGC_COORDINATOR_PORT: String(coordinatorPort),
-        IMGC_COORDINATOR_HTTP_PORT: String(coordinatorHttpPort),
-      });
+    const startCoordinator = async (slot: number) => {
+      const started = await startService(
+        "coordinator",
+        {
+          ...credentials.coordinatorEnv(),
+          ...env,
+          IMGC_COORDINATOR_ID: `coordinator-${slot + 1}`,
+          IMGC_COORDINATOR_HOST: "127.0.0.1",
+          IMGC_COORDINATOR_PORT: String(grpcPorts[slot]),
+          IMGC_COORDINATOR_HTTP_PORT: String(httpPorts[slot]),
+        },
+        slots > 1 ? { name: `coordinator-${slot + 1}` } : {},
+      );
       layers.coordinator.push(() => started.stop());
       return started;
     };
-    let coordinator = await startCoordinator();
+    // The first is up (and leads) before the others start, so tests begin with a known leader.
+    const current: Service[] = [await startCoordinator(0)];
+    for (let slot = 1; slot < slots; slot++) current.push(await startCoordinator(slot));
     /** Every coordinator started, for the logs. */
-    const coordinators = [coordinator];
-    const restartCoordinator = async () => {
-      await coordinator.stop();
-      coordinator = await startCoordinator();
-      coordinators.push(coordinator);
-      return coordinator;
+    const coordinators = [...current];
+    const restartCoordinator = async (slot = 0) => {
+      await current[slot]?.stop();
+      const next = await startCoordinator(slot);
+      current[slot] = next;
+      coordinators.push(next);
+      return next;
+    };
+    const leaderSlot = async () => {
+      for (const [slot, base] of coordinatorHttpSlots.entries()) {
+        // A frozen coordinator (SIGSTOP) accepts the connection and never answers.
+        const metrics = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(1_000) })
+          .then((response) => response.text())
+          .catch(() => "");
+        if (/^imgc_coordinator_leader 1$/m.test(metrics)) return slot;
+      }
+      return undefined;
     };
 
     const workers: Service[] = [];
@@ -169,13 +202,24 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
     const gatewayHttp = `http://127.0.0.1:${gatewayPort}`;
     const gatewayGrpc = `http://127.0.0.1:${gatewayGrpcPort}`;
-    const coordinatorUrl = `http://${coordinatorAddress}`;
     // Our own HTTP/2 sessions, so that stop() can close them and the test process exits promptly.
-    const sessions = [new Http2SessionManager(gatewayGrpc), new Http2SessionManager(coordinatorUrl)];
+    const gatewaySession = new Http2SessionManager(gatewayGrpc);
+    const sessions = [gatewaySession];
+    const coordinatorTransport = createFailoverTransport({
+      addresses: coordinatorSlots,
+      transportFor: (address) => {
+        const session = new Http2SessionManager(`http://${address}`);
+        sessions.push(session);
+        return createGrpcTransport({
+          baseUrl: `http://${address}`,
+          sessionManager: session,
+          interceptors: internalBearer(credentials.operatorToken),
+        });
+      },
+    });
     layers.clients.push(async () => {
       for (const session of sessions) session.abort();
     });
-    const [gatewaySession, coordinatorSession] = sessions as [Http2SessionManager, Http2SessionManager];
 
     const storage = storageFor(s3);
     const logFiles = () =>
@@ -191,30 +235,27 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       credentials,
       s3,
       get coordinator() {
-        return coordinator;
+        return current[0] as Service;
       },
       coordinators,
+      coordinatorAt: (slot) => current[slot] as Service,
+      leaderSlot,
       workers,
       gateway,
       addresses: {
         nats: nats.url,
         s3: s3.url,
         coordinator: coordinatorAddress,
-        coordinatorHttp: `http://127.0.0.1:${coordinatorHttpPort}`,
+        coordinatorHttp: coordinatorHttpSlots[0] as string,
+        coordinatorSlots,
+        coordinatorHttpSlots,
         gatewayHttp,
         gatewayGrpc,
       },
       env,
       jobs: createClient(JobService, createConnectTransport({ baseUrl: gatewayHttp, httpVersion: "1.1" })),
       jobsGrpc: createClient(JobService, createGrpcTransport({ baseUrl: gatewayGrpc, sessionManager: gatewaySession })),
-      cluster: createClient(
-        ClusterService,
-        createGrpcTransport({
-          baseUrl: coordinatorUrl,
-          sessionManager: coordinatorSession,
-          interceptors: internalBearer(credentials.operatorToken),
-        }),
-      ),
+      cluster: createClient(ClusterService, coordinatorTransport),
       storage,
       addWorker,
       restartCoordinator,

@@ -24,7 +24,7 @@ export function useCluster(options: ClusterOptions = {}): () => Cluster {
 /** Each log file, with the errors and warnings it holds (the last few of each). */
 export function describeLogs(cluster: Cluster, perService = 8): string {
   const parts = ["cluster logs:"];
-  for (const service of [cluster.coordinator, ...cluster.workers, cluster.gateway]) {
+  for (const service of [...cluster.coordinators, ...cluster.workers, cluster.gateway]) {
     const loud = service
       .jsonLogs()
       .filter((line) => typeof line.level === "number" && line.level >= 40)

@@ -1,36 +1,50 @@
 /**
- * The life of one batch of images on the page: files are checked and listed, uploaded to their slots,
- * submitted as one job, then followed live until the job ends. It also reopens a job by id (after a reload
- * or from the recent list) from GetResults plus a replay of its events.
+ * The life of one batch of images on the page: files are checked and listed, uploaded, submitted as one job
+ * (src/submit.ts), then followed live until the job ends (src/follow-job.ts). It reopens a job by id (after a
+ * reload or from the recent list), and runs a finished job's originals again, all or some of them, with the
+ * same or new options, as a new job linked to the old one: the originals stay on the cluster, nothing is
+ * uploaded twice.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ItemResult, Job } from "@imgc/proto";
 import type { Api } from "./api.js";
 import type { Compare } from "./compare.js";
 import type { DropZone } from "./drop-zone.js";
-import { checkFile, mimeType } from "./file-check.js";
+import { checkFile } from "./file-check.js";
+import { followJob, messageOf } from "./follow-job.js";
 import { formatBytes, formatSaving } from "./format.js";
 import type { JobView, Stage } from "./job-view.js";
-import { isTerminal, watchJob } from "./job-watch.js";
+import { isTerminal } from "./job-watch.js";
 import { type Options, toCompressionOptions } from "./options.js";
-import { applyResult, baseName, hasOutput, isFinished, newRow, outputName, type Row } from "./row.js";
+import type { RecentJobs } from "./recent-jobs.js";
+import { createResults } from "./results.js";
+import { applyResult, baseName, hasOutput, newRow, outputName, type Row } from "./row.js";
 import { fetchAndSave } from "./save-file.js";
-import { type PutFile, uploadFiles } from "./upload.js";
+import { type CompressionOptionsInit, labelFor, submitRows, uploadRows } from "./submit.js";
+import { totalsOf } from "./totals.js";
+import type { PutFile } from "./upload.js";
 
 export interface BatchDeps {
   api: Api;
   view: JobView;
   dropZone: DropZone;
   compare: Compare;
+  recent: RecentJobs;
   options(): Options;
   announce(message: string): void;
-  /** A job was submitted: remember it and show its address. */
-  submitted(job: Job): void;
+  /** A job is shown that the address should name (submitted, or reopened). */
+  showing(jobId: string | undefined): void;
   put?: PutFile;
 }
 
+/** With which options a re-run goes: the old job's own, or what the options panel says now. */
+export type RerunOptions = "same" | "current";
+
 export interface Batch {
   addFiles(files: File[]): void;
+  /** Files dropped while a job runs wait for the person's word: start a new batch with them, or not. */
+  acceptPending(): void;
+  discardPending(): void;
   start(): Promise<void>;
   cancel(): Promise<void>;
   clear(): void;
@@ -38,31 +52,28 @@ export interface Batch {
   open(jobId: string): Promise<void>;
   compareRow(row: Row): Promise<void>;
   download(row: Row): Promise<void>;
+  /** Runs these rows' originals again as a new job, linked to the one shown. */
+  rerun(rows: readonly Row[], options: RerunOptions): Promise<void>;
+  /** Takes rows off the list (the job on the server keeps them). */
+  remove(rows: readonly Row[]): void;
+  rename(label: string): void;
+  /** Whether something is on its way that a reload would lose. */
+  busy(): boolean;
   jobId(): string | undefined;
 }
 
-/** How long a page of presigned download URLs is trusted before asking again. */
-const urlLifetimeMs = 4 * 60_000;
-
-function messageOf(err: unknown): string {
-  return err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err);
-}
-
-/** A random key that makes a retried SubmitJob return the job it already made (works without a secure context). */
-function idempotencyKey(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return `web-${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
-}
-
 export function createBatch(deps: BatchDeps): Batch {
-  const { api, view } = deps;
+  const { api, view, recent } = deps;
+  const results = createResults(api.jobs);
   let rows: Row[] = [];
   // Rows by object key (the items' source_key), indexed lazily: thousands of events each find their row at once.
   let byKey: Map<string, Row> | undefined;
   let stage: Stage = { kind: "empty" };
   let running: AbortController | undefined;
   let checks: Promise<unknown> = Promise.resolve();
-  let urls: { jobId: string; at: number; byItem: Map<string, string> } | undefined;
+  let pending: File[] = [];
+  let thumbs: ReturnType<typeof setTimeout> | undefined;
+  let thumbsAsked = false;
 
   function setStage(next: Stage): void {
     stage = next;
@@ -80,14 +91,28 @@ export function createBatch(deps: BatchDeps): Batch {
   function reset(): void {
     running?.abort();
     running = undefined;
-    urls = undefined;
+    clearTimeout(thumbs);
+    thumbs = undefined;
+    thumbsAsked = false;
     setRows([]);
     setStage({ kind: "empty" });
+    view.setPending(0);
   }
+
+  const jobRunning = () => stage.kind === "job" && !(stage.job && isTerminal(stage.job.state));
 
   function addFiles(files: File[]): void {
     if (stage.kind === "uploading" || stage.kind === "submitting") return;
-    if (stage.kind === "job") reset();
+    if (stage.kind === "job") {
+      if (jobRunning()) {
+        // Never replace a running job on screen without asking.
+        pending = [...pending, ...files];
+        view.setPending(pending.length);
+        return;
+      }
+      reset();
+      deps.showing(undefined);
+    }
     const seen = new Set(rows.map((r) => r.file && `${r.name}:${r.size}:${r.file.lastModified}`));
     const fresh = files
       .filter((f) => !seen.has(`${f.name}:${f.size}:${f.lastModified}`))
@@ -95,6 +120,7 @@ export function createBatch(deps: BatchDeps): Batch {
     if (fresh.length === 0) return;
     setRows([...rows, ...fresh]);
     setStage({ kind: "staged" });
+    view.reveal();
     const checked = Promise.all(
       fresh.map(async (row) => {
         const check = await checkFile(row.file as File);
@@ -116,6 +142,19 @@ export function createBatch(deps: BatchDeps): Batch {
     checks = Promise.all([checks, checked]);
   }
 
+  function acceptPending(): void {
+    const files = pending;
+    pending = [];
+    reset();
+    deps.showing(undefined);
+    addFiles(files);
+  }
+
+  function discardPending(): void {
+    pending = [];
+    view.setPending(0);
+  }
+
   async function start(): Promise<void> {
     await checks;
     if (stage.kind !== "staged") return;
@@ -130,27 +169,8 @@ export function createBatch(deps: BatchDeps): Batch {
       view.touch(row);
     }
     setStage({ kind: "uploading" });
-    const rowAt = (i: number) => sending[i] as Row;
     try {
-      await uploadFiles(
-        { jobs: api.jobs, ...(deps.put ? { put: deps.put } : {}) },
-        sending.map((r) => ({ file: r.file as File, contentType: mimeType(r.kind ?? "jpeg") })),
-        {
-          progress(i, loaded) {
-            rowAt(i).loaded = loaded;
-            view.touch(rowAt(i));
-          },
-          uploaded(i, key) {
-            Object.assign(rowAt(i), { key, phase: "uploaded", loaded: rowAt(i).size });
-            view.touch(rowAt(i));
-          },
-          failed(i, message) {
-            Object.assign(rowAt(i), { phase: "upload-failed", note: message });
-            view.touch(rowAt(i));
-          },
-        },
-        abort.signal,
-      );
+      await uploadRows(api.jobs, sending, view.touch, abort.signal, deps.put);
     } catch (err) {
       if (!abort.signal.aborted) view.setError(`The upload stopped: ${messageOf(err)}`);
     }
@@ -171,39 +191,23 @@ export function createBatch(deps: BatchDeps): Batch {
       return;
     }
     setStage({ kind: "submitting" });
-    const request = {
-      sources: uploaded.map((r) => ({ kind: { case: "uploadKey" as const, value: r.key as string } })),
-      options,
-      idempotencyKey: idempotencyKey(),
-      label: `${uploaded.length} ${uploaded.length === 1 ? "image" : "images"}: ${uploaded[0]?.name ?? ""}`,
-    };
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const { job } = await api.jobs.submitJob(request, { signal: abort.signal });
-        if (!job) throw new ConnectError("the gateway returned no job", Code.Internal);
-        for (const row of uploaded) {
-          row.phase = "queued";
-          view.touch(row);
-        }
-        byKey = undefined;
-        deps.submitted(job);
-        follow(job.id, job);
-        return;
-      } catch (err) {
-        const error = ConnectError.from(err);
-        // The idempotency key makes a retry safe: at worst it returns the job the lost answer carried.
-        if (!abort.signal.aborted && error.code === Code.Unavailable && attempt < 4) {
-          await new Promise((r) => setTimeout(r, 1000 * attempt));
-          continue;
-        }
-        for (const row of uploaded) {
-          row.phase = "ready";
-          view.touch(row);
-        }
-        setStage({ kind: "staged" });
-        view.setError(`The job could not be started: ${error.rawMessage}`);
-        return;
+    try {
+      const job = await submitRows(api.jobs, uploaded, options, labelFor(uploaded.map((r) => r.name)), abort.signal);
+      for (const row of uploaded) {
+        row.phase = "queued";
+        view.touch(row);
       }
+      byKey = undefined;
+      recent.remember(job);
+      deps.showing(job.id);
+      follow(job.id, job);
+    } catch (err) {
+      for (const row of uploaded) {
+        row.phase = "ready";
+        view.touch(row);
+      }
+      setStage({ kind: "staged" });
+      if (!abort.signal.aborted) view.setError(`The job could not be started: ${messageOf(err)}`);
     }
   }
 
@@ -212,39 +216,15 @@ export function createBatch(deps: BatchDeps): Batch {
     return byKey.get(result.sourceKey);
   }
 
-  /**
-   * Fills rows from GetResults. Item events come only for items reported one at a time: items ended in bulk
-   * (a cancel, a dead-lettered chunk) arrive as a job event with new counts, and their rows are read here.
-   */
-  function reconciler(jobId: string, abort: AbortController) {
-    let inFlight: Promise<void> | undefined;
-    let again = false;
-    const run = async (): Promise<void> => {
-      do {
-        again = false;
-        try {
-          const { results } = await allResults(jobId, false);
-          if (abort.signal.aborted) return;
-          for (const result of results) {
-            const row = rowFor(result);
-            if (!row || isFinished(row)) continue;
-            applyResult(row, result);
-            view.touch(row);
-          }
-        } catch {
-          // The next job event, or the end of the job, tries again.
-        }
-      } while (again && !abort.signal.aborted);
-    };
-    return () => {
-      if (inFlight) {
-        again = true;
-        return inFlight;
-      }
-      inFlight = run().finally(() => {
-        inFlight = undefined;
-      });
-      return inFlight;
+  function jobStage(jobId: string, job?: Job): Extract<Stage, { kind: "job" }> {
+    const parentId = recent.parentOf(jobId);
+    return {
+      kind: "job",
+      jobId,
+      title: recent.labelOf(jobId) || job?.label || `Job ${jobId}`,
+      watch: { kind: "connecting" },
+      ...(job ? { job } : {}),
+      ...(parentId ? { parent: { id: parentId, title: recent.labelOf(parentId) || `Job ${parentId}` } } : {}),
     };
   }
 
@@ -252,96 +232,98 @@ export function createBatch(deps: BatchDeps): Batch {
     running?.abort();
     const abort = new AbortController();
     running = abort;
-    const current: Extract<Stage, { kind: "job" }> = {
-      kind: "job",
-      jobId,
-      watch: { kind: "connecting" },
-      ...(job ? { job } : {}),
-    };
+    const current = jobStage(jobId, job);
     setStage(current);
     const update = () => {
       if (running === abort) view.setStage({ ...current });
     };
-    const reconcile = reconciler(jobId, abort);
-    const finishedRows = () => rows.filter(isFinished).length;
-    watchJob(
+    followJob(
       api.jobs,
+      results,
       jobId,
       {
-        event(event) {
-          if (event.kind.case === "job") {
-            const wasEnded = current.job && isTerminal(current.job.state);
-            current.job = event.kind.value;
-            update();
-            if (!wasEnded && isTerminal(current.job.state)) announceEnd(current.job);
-            const c = current.job.counts;
-            if (c && c.done + c.keptOriginal + c.failed > finishedRows()) void reconcile();
-          } else if (event.kind.case === "item") {
-            const row = rowFor(event.kind.value);
-            if (!row) return;
-            applyResult(row, event.kind.value);
-            view.touch(row);
+        rows: () => rows,
+        rowFor,
+        touch(row) {
+          view.touch(row);
+          if (hasOutput(row)) scheduleThumbnails(jobId, abort.signal);
+        },
+        job(next, ended) {
+          current.job = next;
+          if (!current.title || current.title === `Job ${jobId}`) current.title = next.label || current.title;
+          update();
+          if (ended) {
+            announceEnd(next);
+            // The last results' thumbnails should not wait out the throttle.
+            thumbsAsked = false;
+            clearTimeout(thumbs);
+            thumbs = undefined;
+            scheduleThumbnails(jobId, abort.signal);
           }
         },
         status(status) {
           current.watch = status;
           update();
         },
+        failed(message) {
+          current.error = message;
+          current.watch = { kind: "ended" };
+          update();
+        },
       },
       abort.signal,
-    )
-      .then(() => {
-        if (!abort.signal.aborted) return reconcile();
-      })
-      .catch((err: unknown) => {
-        current.error =
-          ConnectError.from(err).code === Code.NotFound
-            ? `Job ${jobId} does not exist, or is not yours.`
-            : `This job cannot be followed: ${messageOf(err)}`;
-        current.watch = { kind: "ended" };
-        update();
-      });
+    );
+  }
+
+  /**
+   * Thumbnails of results come from presigned URLs, which GetResults gives for the whole job at once: soon for
+   * the first results, then at most every few seconds while more arrive.
+   */
+  function scheduleThumbnails(jobId: string, signal: AbortSignal): void {
+    if (thumbs !== undefined) return;
+    const delay = thumbsAsked ? 8000 : 1500;
+    thumbsAsked = true;
+    thumbs = setTimeout(() => {
+      void results
+        .refresh(jobId)
+        .then((urls) => {
+          if (!signal.aborted) view.setThumbnails(urls);
+        })
+        .catch(() => {})
+        .finally(() => {
+          thumbs = undefined;
+        });
+    }, delay);
   }
 
   function announceEnd(job: Job): void {
+    const t = totalsOf(rows);
     const c = job.counts;
     if (!c) return;
-    const saving = formatSaving(job.bytesIn, job.bytesOut);
+    const saving = formatSaving(t.before, t.after);
     const parts = [`Job finished: ${c.done + c.keptOriginal} of ${c.total} images compressed`];
     if (c.failed) parts.push(`${c.failed} failed`);
-    if (saving) parts.push(`${formatBytes(job.bytesIn)} became ${formatBytes(job.bytesOut)} (${saving})`);
+    if (saving) parts.push(`${formatBytes(t.before)} became ${formatBytes(t.after)} (${saving})`);
     deps.announce(`${parts.join(", ")}.`);
-  }
-
-  async function allResults(jobId: string, includeUrls: boolean): Promise<{ job?: Job; results: ItemResult[] }> {
-    const results: ItemResult[] = [];
-    let job: Job | undefined;
-    let pageToken = "";
-    do {
-      const page = await api.jobs.getResults({ jobId, pageSize: 1000, pageToken, includeUrls });
-      results.push(...page.results);
-      job = page.job ?? job;
-      pageToken = page.nextPageToken;
-    } while (pageToken);
-    return job ? { job, results } : { results };
   }
 
   async function open(jobId: string): Promise<void> {
     if (stage.kind === "job" && stage.jobId === jobId) return;
     reset();
-    const loading: Stage = { kind: "job", jobId, watch: { kind: "connecting" } };
+    const loading: Stage = jobStage(jobId);
     setStage(loading);
     try {
-      const { job, results } = await allResults(jobId, false);
+      const { job, results: found } = await results.all(jobId, false);
       if (stage !== loading) return;
       setRows(
-        results.map((result) => {
+        found.map((result) => {
           const row = newRow({ name: baseName(result.sourceKey), size: Number(result.inputBytes), phase: "queued" });
           applyResult(row, result);
           return row;
         }),
       );
       follow(jobId, job);
+      scheduleThumbnails(jobId, (running as AbortController).signal);
     } catch (err) {
       if (stage !== loading) return;
       const error = ConnectError.from(err);
@@ -375,61 +357,131 @@ export function createBatch(deps: BatchDeps): Batch {
     }
   }
 
-  async function resultUrl(row: Row): Promise<string | undefined> {
-    if (stage.kind !== "job" || !row.result) return undefined;
-    const itemId = row.result.itemId;
-    if (!urls || urls.jobId !== stage.jobId || Date.now() - urls.at > urlLifetimeMs || !urls.byItem.has(itemId)) {
-      const { results } = await allResults(stage.jobId, true);
-      urls = {
-        jobId: stage.jobId,
-        at: Date.now(),
-        byItem: new Map(results.filter((r) => r.downloadUrl).map((r) => [r.itemId, r.downloadUrl])),
-      };
-    }
-    return urls.byItem.get(itemId);
-  }
-
+  /** Compare steps through the rows with a result in the order the list shows them. */
   async function compareRow(row: Row): Promise<void> {
-    if (!hasOutput(row) || !row.result) return;
+    if (!hasOutput(row) || !row.result || stage.kind !== "job") return;
+    const jobId = stage.jobId;
     const result = row.result;
     try {
-      const after = await resultUrl(row);
+      const after = await results.url(jobId, result.itemId);
       if (!after) throw new Error("the gateway gave no download address");
+      const list = view.visibleRows().filter(hasOutput);
+      const at = list.indexOf(row);
+      const prev = at > 0 ? list[at - 1] : undefined;
+      const next = at >= 0 ? list[at + 1] : undefined;
       deps.compare.open({
         name: row.name,
         ...(row.file ? { before: row.file } : {}),
         beforeBytes: row.size,
         after,
-        afterBytes: Number(result.outputBytes),
+        afterBytes: row.phase === "kept" ? row.size : Number(result.outputBytes),
         afterFormat: result.format,
         width: result.width,
         height: result.height,
+        position: at >= 0 ? `${at + 1} of ${list.length}` : "",
+        ...(prev ? { previous: () => void compareRow(prev) } : {}),
+        ...(next ? { next: () => void compareRow(next) } : {}),
       });
     } catch (err) {
-      view.setError(`The comparison could not be opened: ${messageOf(err)}`);
+      view.setError(`The comparison could not be opened: ${offlineAware(err)}`);
     }
   }
 
   async function download(row: Row): Promise<void> {
+    if (stage.kind !== "job" || !row.result) return;
     let url: string | undefined;
     try {
-      url = await resultUrl(row);
+      url = await results.url(stage.jobId, row.result.itemId);
       if (!url) throw new Error("the gateway gave no download address");
       await fetchAndSave(url, outputName(row));
     } catch (err) {
       if (url) window.open(url, "_blank", "noopener");
-      else view.setError(`The download failed: ${messageOf(err)}`);
+      else view.setError(`The download failed: ${offlineAware(err)}`);
     }
+  }
+
+  async function rerun(chosen: readonly Row[], which: RerunOptions): Promise<void> {
+    if (stage.kind !== "job") return;
+    const from = stage;
+    const again = chosen.filter((r) => r.key && r.phase !== "refused" && r.phase !== "upload-failed");
+    if (again.length === 0) return;
+    const abort = new AbortController();
+    try {
+      const options: CompressionOptionsInit | undefined =
+        which === "current"
+          ? toCompressionOptions(deps.options())
+          : (from.job?.options ?? (await api.jobs.getJob({ jobId: from.jobId })).job?.options);
+      if (!options) throw new Error("the old job's options are unknown");
+      const job = await submitRows(
+        api.jobs,
+        again,
+        options,
+        `${which === "same" ? "Retry" : "Re-run"} of ${labelFor(again.map((r) => r.name))}`,
+        abort.signal,
+      );
+      recent.remember(job, from.jobId);
+      // The new job's rows keep what this page knows of each original (its file, for comparisons).
+      const fresh = again.map((r) =>
+        newRow({
+          name: r.name,
+          size: r.size,
+          phase: "queued",
+          key: r.key as string,
+          ...(r.file ? { file: r.file } : {}),
+          ...(r.kind ? { kind: r.kind } : {}),
+        }),
+      );
+      running?.abort();
+      clearTimeout(thumbs);
+      thumbs = undefined;
+      thumbsAsked = false;
+      setRows(fresh);
+      deps.showing(job.id);
+      follow(job.id, job);
+      deps.announce(`${again.length} ${again.length === 1 ? "image" : "images"} sent again.`);
+    } catch (err) {
+      view.setError(`The images could not be sent again: ${messageOf(err)}`);
+    }
+  }
+
+  function remove(gone: readonly Row[]): void {
+    const drop = new Set(gone);
+    setRows(rows.filter((r) => !drop.has(r)));
+    if (rows.length === 0 && stage.kind !== "job") setStage({ kind: "empty" });
+  }
+
+  function rename(label: string): void {
+    if (stage.kind !== "job") return;
+    const title = label.trim().slice(0, 200);
+    recent.rename(stage.jobId, title);
+    stage.title = title || stage.job?.label || `Job ${stage.jobId}`;
+    view.setStage({ ...stage });
   }
 
   return {
     addFiles,
+    acceptPending,
+    discardPending,
     start,
     cancel,
     clear: reset,
     open,
     compareRow,
     download,
+    rerun,
+    remove,
+    rename,
+    busy: () => stage.kind === "uploading" || stage.kind === "submitting",
     jobId: () => (stage.kind === "job" ? stage.jobId : undefined),
   };
+}
+
+/** "Failed to fetch" means little to a person: say the device is offline when it is. */
+function offlineAware(err: unknown): string {
+  if (typeof navigator !== "undefined" && !navigator.onLine)
+    return "this device is offline; try again once it is back.";
+  const message = messageOf(err);
+  return /failed to fetch|networkerror|load failed/i.test(message)
+    ? "the cluster could not be reached; check the connection and try again."
+    : message;
 }

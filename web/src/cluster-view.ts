@@ -85,7 +85,8 @@ export function createClusterView(root: HTMLElement, loadCluster: LoadCluster, p
       h(
         "section",
         { class: "panel", "aria-labelledby": "throughput-title" },
-        h("h2", { id: "throughput-title" }, "Throughput, last 5 minutes"),
+        // The cluster reports no history: the chart starts when this page opened, and says so.
+        h("h2", { id: "throughput-title" }, "Throughput since this page opened (last 5 minutes at most)"),
         chartBox,
       ),
       h(
@@ -93,22 +94,26 @@ export function createClusterView(root: HTMLElement, loadCluster: LoadCluster, p
         { class: "panel", "aria-labelledby": "queue-title" },
         h("h2", { id: "queue-title" }, "Queue"),
         h(
-          "table",
-          { class: "lanes", id: "lanes" },
-          h("caption", { class: "visually-hidden" }, "Chunks per priority lane"),
+          "div",
+          { class: "table-wrap" },
           h(
-            "thead",
-            {},
+            "table",
+            { class: "lanes", id: "lanes" },
+            h("caption", { class: "visually-hidden" }, "Chunks per priority lane"),
             h(
-              "tr",
+              "thead",
               {},
-              h("th", { scope: "col" }, "Priority"),
-              h("th", { scope: "col", class: "c-num" }, "Waiting"),
-              h("th", { scope: "col", class: "c-num" }, "In flight"),
-              h("th", { scope: "col", class: "c-num" }, "Redelivered"),
+              h(
+                "tr",
+                {},
+                h("th", { scope: "col" }, "Priority"),
+                h("th", { scope: "col", class: "c-num" }, "Waiting"),
+                h("th", { scope: "col", class: "c-num" }, "In flight"),
+                h("th", { scope: "col", class: "c-num" }, "Redelivered"),
+              ),
             ),
+            lanesBody,
           ),
-          lanesBody,
         ),
       ),
     ),
@@ -187,7 +192,7 @@ export function createClusterView(root: HTMLElement, loadCluster: LoadCluster, p
       renderThroughputChart(
         buckets,
         throughput.bucketMs,
-        `Throughput: ${formatRate(rate)} images per second now, peak ${formatRate(peak)} over the last 5 minutes.`,
+        `Throughput: ${formatRate(rate)} images per second now, peak ${formatRate(peak)} since this page opened (5 minutes at most).`,
       ),
     );
 

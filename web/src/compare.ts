@@ -1,12 +1,14 @@
 /**
  * The before/after comparison: a dialog with the original and the result over each other, split by a divider
  * (a range input, so it works by keyboard), or side by side with their scrolling tied; both zoom together,
- * from "fit" up to 800 %, by buttons, keys (+, −, 0, 1) or ctrl/⌘ + wheel.
+ * from "fit" up to 800 %, by buttons, keys (+, −, 0, 1) or ctrl/⌘ + wheel. Zoomed in, the divider is kept
+ * in view, so it always shows which side is the original. Previous/next (buttons, or P and N) step through the
+ * batch's results.
  */
 import type { ImageFormat } from "@imgc/proto";
 import { h, setText } from "./dom.js";
 import { formatBytes, formatSaving } from "./format.js";
-import { formatName } from "./row.js";
+import { formatName } from "./format-names.js";
 
 export interface CompareSubject {
   name: string;
@@ -20,6 +22,11 @@ export interface CompareSubject {
   /** The result's size in pixels (0 when unknown: then the image's own). */
   width: number;
   height: number;
+  /** Where this image is among those that can be compared ("3 of 12"). */
+  position?: string;
+  /** Steps to the neighbouring results, when there are some. */
+  previous?: () => void;
+  next?: () => void;
 }
 
 export interface Compare {
@@ -45,13 +52,22 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
   const zoomFit = h("button", { type: "button", class: "button small" }, "Fit");
   const zoom100 = h("button", { type: "button", class: "button small" }, "100%");
   const zoomLevel = h("output", { class: "zoom-level", "aria-live": "polite", id: "compare-zoom" });
+  const prevButton = h("button", { type: "button", class: "button small", id: "compare-prev" }, "‹ Previous");
+  const nextButton = h("button", { type: "button", class: "button small", id: "compare-next" }, "Next ›");
+  const position = h("span", { class: "compare-position", id: "compare-position" });
+  let step: { previous?: () => void; next?: () => void } = {};
 
   const before = h("img", { alt: "Original", class: "before", draggable: "false" });
   const after = h("img", { alt: "Compressed", class: "after", draggable: "false" });
   const missing = h(
     "p",
     { class: "missing", hidden: true },
-    "The original is no longer on this device (the page was reloaded), so only the result is shown.",
+    "The original is stored by the cluster, but this page was reloaded and the gateway does not send originals back, so only the result is shown. Drop the file again to compare.",
+  );
+  const failedLoad = h(
+    "p",
+    { class: "missing", id: "compare-load-error", role: "alert", hidden: true },
+    "The compressed image could not be loaded: check the connection, then open the comparison again.",
   );
   const divider = h("div", { class: "divider", "aria-hidden": "true" });
   const stageA = h("div", { class: "stage" });
@@ -96,10 +112,12 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
         { class: "toolbar" },
         h("div", { role: "group", "aria-label": "Layout", class: "group" }, modeSlider, modeSide),
         h("div", { role: "group", "aria-label": "Zoom", class: "group" }, zoomOut, zoomLevel, zoomIn, zoomFit, zoom100),
+        h("div", { role: "group", "aria-label": "Other images", class: "group" }, prevButton, position, nextButton),
         close,
       ),
     ),
     missing,
+    failedLoad,
     h("div", { class: "viewports" }, viewA, viewB),
     h("div", { class: "compare-foot" }, beforeCaption, h("div", { class: "split-row" }, split), afterCaption),
   );
@@ -122,6 +140,18 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
     }
     setText(zoomLevel, zoom === "fit" ? `Fit (${Math.round(z * 100)}%)` : `${Math.round(z * 100)}%`);
     for (const view of mode === "side" ? [viewA, viewB] : [viewA]) restoreCentre(view, centre);
+    keepDividerInView();
+  }
+
+  /** Zoomed in, the divider may have scrolled away: bring it to the middle of what is visible. */
+  function keepDividerInView(): void {
+    if (mode !== "slider" || split.disabled) return;
+    const width = stageA.offsetWidth;
+    if (width <= viewA.clientWidth) return;
+    const x = (Number(split.value) / 100) * width;
+    const margin = 24;
+    if (x >= viewA.scrollLeft + margin && x <= viewA.scrollLeft + viewA.clientWidth - margin) return;
+    setSplit(Math.round(((viewA.scrollLeft + viewA.clientWidth / 2) / width) * 100));
   }
 
   function centreOf(view: HTMLElement) {
@@ -197,6 +227,7 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
     });
   };
   viewA.addEventListener("scroll", sync(viewA, viewB));
+  viewA.addEventListener("scroll", () => keepDividerInView());
   viewB.addEventListener("scroll", sync(viewB, viewA));
 
   const wheel = (event: WheelEvent) => {
@@ -214,6 +245,11 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
   zoomFit.addEventListener("click", () => setZoom("fit"));
   zoom100.addEventListener("click", () => setZoom(1));
   close.addEventListener("click", () => dialog.close());
+  prevButton.addEventListener("click", () => step.previous?.());
+  nextButton.addEventListener("click", () => step.next?.());
+  after.addEventListener("error", () => {
+    if (after.getAttribute("src")) failedLoad.hidden = false;
+  });
   dialog.addEventListener("click", (event) => {
     if (event.target === dialog) dialog.close();
   });
@@ -225,6 +261,8 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
       "-": () => setZoom(effectiveZoom() / 2),
       "0": () => setZoom("fit"),
       "1": () => setZoom(1),
+      p: () => step.previous?.(),
+      n: () => step.next?.(),
     };
     const run = keys[event.key];
     if (run && !event.ctrlKey && !event.metaKey && !event.altKey) {
@@ -250,10 +288,21 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
     open(subject) {
       setText(title, subject.name);
       size = { width: subject.width, height: subject.height };
+      // Stepping to the next image leaves the dialog open: the last original's URL goes now.
+      if (beforeUrl) URL.revokeObjectURL(beforeUrl);
+      if (!subject.before) before.removeAttribute("src");
       beforeUrl = subject.before ? URL.createObjectURL(subject.before) : "";
       if (beforeUrl) before.src = beforeUrl;
+      failedLoad.hidden = true;
       after.src = subject.after;
       missing.hidden = beforeUrl !== "";
+      step = {
+        ...(subject.previous ? { previous: subject.previous } : {}),
+        ...(subject.next ? { next: subject.next } : {}),
+      };
+      prevButton.disabled = !subject.previous;
+      nextButton.disabled = !subject.next;
+      setText(position, subject.position ?? "");
       setText(beforeCaption, `Original · ${formatBytes(subject.beforeBytes)}`);
       const saving = formatSaving(subject.beforeBytes, subject.afterBytes);
       setText(

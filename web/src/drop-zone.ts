@@ -58,6 +58,7 @@ export function createDropZone(root: HTMLElement, onFiles: (files: File[]) => vo
     "div",
     { class: "drop-zone", id: "drop-target" },
     icon(),
+    // Phones have nothing to drop from: they see the button alone (styles.css hides these two lines there).
     h("p", { class: "drop-title" }, "Drop images or folders here"),
     h("p", { class: "drop-or" }, "or"),
     pick,

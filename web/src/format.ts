@@ -15,15 +15,19 @@ export function formatBytes(bytes: bigint | number): string {
   return `${value.toFixed(digits)} ${units[unit]}`;
 }
 
-/** The saving from `before` to `after`: "−74%" when smaller, "+3%" when larger, "" when unknown. */
+/**
+ * The saving from `before` to `after`: "−81.7%" when smaller, "+3%" when larger, "" when unknown. One decimal,
+ * as the CSV report has it, so that the page and the report read the same.
+ */
 export function formatSaving(before: bigint | number, after: bigint | number): string {
   const b = Number(before);
   const a = Number(after);
   if (!(b > 0) || !(a >= 0)) return "";
   const ratio = (b - a) / b;
-  const pct = Math.abs(ratio * 100);
-  const shown = pct >= 10 || pct === 0 ? pct.toFixed(0) : pct.toFixed(1);
-  if (shown === "0" || shown === "0.0") return "0%";
+  const shown = Math.abs(ratio * 100)
+    .toFixed(1)
+    .replace(/\.0$/, "");
+  if (shown === "0") return "0%";
   return ratio > 0 ? `−${shown}%` : `+${shown}%`;
 }
 

@@ -1,7 +1,8 @@
 /**
- * The batch on screen: a head (title, state, progress, totals, actions) and one table row per image.
- * It draws what the batch controller tells it; updates are gathered and drawn once per animation frame, so
- * a replay of hundreds of events costs one layout.
+ * The batch on screen: a summary that stays in view while the list scrolls (title, state, progress, totals,
+ * Download all), a toolbar (filters, sort, what to do with the selection), and the list itself
+ * (src/item-table.ts). It draws what the batch controller tells it; updates are gathered and drawn once per
+ * animation frame, so a replay of hundreds of events costs one layout.
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { type Job, JobState } from "@imgc/proto";
@@ -9,16 +10,29 @@ import { reportCsvUrl, resultsZipUrl } from "./api.js";
 import { apiKey } from "./api-key.js";
 import { h, setText } from "./dom.js";
 import { formatBytes, formatDuration, formatSaving } from "./format.js";
+import { createItemTable, type RowAction } from "./item-table.js";
 import { isTerminal, type WatchStatus } from "./job-watch.js";
-import { detailOf, hasOutput, phaseLabel, type Row } from "./row.js";
+import type { Row } from "./row.js";
+import { type Filter, filters, type Sort } from "./row-order.js";
 import { fetchAndSave } from "./save-file.js";
+import { remainingMs, type Totals, totalsOf } from "./totals.js";
 
 export type Stage =
   | { kind: "empty" }
   | { kind: "staged" }
   | { kind: "uploading" }
   | { kind: "submitting" }
-  | { kind: "job"; jobId: string; job?: Job; watch: WatchStatus; error?: string };
+  | {
+      kind: "job";
+      jobId: string;
+      /** The job's name: the person's, else the one it was submitted with. */
+      title: string;
+      job?: Job;
+      watch: WatchStatus;
+      error?: string;
+      /** The job this one re-ran. */
+      parent?: { id: string; title: string };
+    };
 
 export interface JobViewActions {
   compress(): void;
@@ -26,6 +40,14 @@ export interface JobViewActions {
   cancel(): void;
   compare(row: Row): void;
   download(row: Row): void;
+  /** Run these rows again: with the old job's options ("same") or the options panel's ("current"). */
+  rerun(rows: Row[], options: "same" | "current"): void;
+  remove(rows: Row[]): void;
+  /** "Retry with…": the person is about to pick other options for these rows. */
+  chooseOptions(): void;
+  rename(label: string): void;
+  acceptPending(): void;
+  discardPending(): void;
 }
 
 export interface JobView {
@@ -35,19 +57,13 @@ export interface JobView {
   setStage(stage: Stage): void;
   /** Something went wrong at the batch level (SubmitJob refused, say): shown in the head until the next stage. */
   setError(message: string): void;
-}
-
-interface RowEls {
-  tr: HTMLTableRowElement;
-  detail: HTMLElement;
-  badge: HTMLElement;
-  meter: HTMLElement;
-  before: HTMLElement;
-  after: HTMLElement;
-  saving: HTMLElement;
-  worker: HTMLElement;
-  compare: HTMLButtonElement;
-  download: HTMLButtonElement;
+  /** Files dropped while a job runs, waiting for the person's word (0: none). */
+  setPending(count: number): void;
+  setThumbnails(byItem: ReadonlyMap<string, string>): void;
+  /** The rows shown, in the order shown (compare steps through them). */
+  visibleRows(): Row[];
+  /** Brings the batch into view when it starts below the fold (a phone, after choosing files). */
+  reveal(): void;
 }
 
 const jobStateLabels: Record<JobState, string> = {
@@ -59,6 +75,8 @@ const jobStateLabels: Record<JobState, string> = {
   [JobState.FAILED]: "Failed",
   [JobState.CANCELLED]: "Cancelled",
 };
+
+const filterLabels: Record<Filter, string> = { all: "All", done: "Done", kept: "Kept", failed: "Failed" };
 
 function watchLabel(status: WatchStatus): { text: string; tone: string } {
   switch (status.kind) {
@@ -75,18 +93,63 @@ function watchLabel(status: WatchStatus): { text: string; tone: string } {
   }
 }
 
+/** A name that is safe as a file name on every system. */
+function fileStem(title: string): string {
+  const printable = [...title].map((c) => (c.charCodeAt(0) < 32 ? "_" : c)).join("");
+  return printable.replace(/[\\/:*?"<>|]+/g, "_").slice(0, 120) || "imgc";
+}
+
 export function createJobView(root: HTMLElement, actions: JobViewActions): JobView {
   let rows: readonly Row[] = [];
   let stage: Stage = { kind: "empty" };
   let error = "";
-  const els = new Map<number, RowEls>();
+  let pending = 0;
   const dirty = new Set<Row>();
   let frame = 0;
 
+  const table = createItemTable(
+    (action: RowAction, row: Row) => {
+      if (action === "compare") actions.compare(row);
+      else if (action === "download") actions.download(row);
+      else if (action === "retry") actions.rerun([row], "same");
+      else if (action === "remove") actions.remove([row]);
+      else {
+        table.select([row], true);
+        actions.chooseOptions();
+      }
+    },
+    () => schedule(),
+  );
+
   const title = h("h2", { id: "job-title" });
+  const rename = h("button", { type: "button", class: "link-button", id: "job-rename", hidden: true }, "Rename");
+  const labelInput = h("input", {
+    type: "text",
+    id: "job-label",
+    maxlength: 200,
+    "aria-label": "Name of this job",
+    hidden: true,
+  });
+  const parentLine = h("p", { class: "parent-line", id: "job-parent", hidden: true });
   const stateChip = h("span", { class: "chip", id: "job-state" });
   const watchChip = h("span", { class: "chip", id: "job-connection", role: "status" });
   const errorLine = h("p", { class: "job-error", id: "job-error", role: "alert" });
+  const pendingText = h("span", { class: "notice-text" });
+  const pendingBar = h(
+    "div",
+    { class: "notice", id: "pending-files", role: "status", hidden: true },
+    pendingText,
+    h(
+      "button",
+      { type: "button", class: "button small primary", id: "pending-accept", onclick: () => actions.acceptPending() },
+      "Start a new batch with them",
+    ),
+    h(
+      "button",
+      { type: "button", class: "button small", id: "pending-discard", onclick: () => actions.discardPending() },
+      "Not now",
+    ),
+  );
   const bar = h("div", { class: "progress-fill" });
   const progress = h(
     "div",
@@ -107,6 +170,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
   const totals = {
     images: total("Images", "total-images"),
     failed: total("Failed", "total-failed"),
+    refused: total("Refused", "total-refused"),
     before: total("Before", "total-before"),
     after: total("After", "total-after"),
     saving: total("Saved", "total-saving"),
@@ -126,8 +190,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     link.addEventListener("click", (event) => {
       if (!apiKey() || stage.kind !== "job") return;
       event.preventDefault();
-      const jobId = stage.jobId;
-      fetchAndSave(link.href, `${jobId}-${name}`, true).catch((err: unknown) => {
+      fetchAndSave(link.href, `${fileStem(stage.title)}-${name}`, true).catch((err: unknown) => {
         error = `The download failed: ${(err as Error).message}`;
         schedule();
       });
@@ -137,147 +200,153 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
   clear.addEventListener("click", () => actions.clear());
   cancel.addEventListener("click", () => actions.cancel());
 
-  const tbody = h("tbody", {});
-  const table = h(
-    "table",
-    { class: "items", id: "items" },
-    h("caption", { class: "visually-hidden" }, "Images in this batch"),
-    h(
-      "thead",
-      {},
-      h(
-        "tr",
-        {},
-        h("th", { scope: "col", class: "c-name" }, "File"),
-        h("th", { scope: "col", class: "c-state" }, "State"),
-        h("th", { scope: "col", class: "c-num" }, "Before"),
-        h("th", { scope: "col", class: "c-num" }, "After"),
-        h("th", { scope: "col", class: "c-num" }, "Saved"),
-        h("th", { scope: "col", class: "c-worker" }, "Worker"),
-        h("th", { scope: "col", class: "c-actions" }, h("span", { class: "visually-hidden" }, "Actions")),
-      ),
+  const startRename = () => {
+    if (stage.kind !== "job") return;
+    labelInput.value = stage.title;
+    labelInput.hidden = false;
+    title.hidden = rename.hidden = true;
+    labelInput.focus();
+    labelInput.select();
+  };
+  const endRename = (save: boolean) => {
+    if (labelInput.hidden) return;
+    labelInput.hidden = true;
+    title.hidden = false;
+    if (save) actions.rename(labelInput.value);
+    schedule();
+  };
+  rename.addEventListener("click", startRename);
+  labelInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") endRename(true);
+    else if (event.key === "Escape") endRename(false);
+  });
+  labelInput.addEventListener("blur", () => endRename(true));
+
+  // Filters and sort.
+  const filterButtons = filters.map((f) =>
+    h("button", { type: "button", class: "button small", "data-filter": f, "aria-pressed": String(f === "all") }),
+  );
+  const filterGroup = h("div", { class: "group filters", role: "group", "aria-label": "Show" }, ...filterButtons);
+  filterGroup.addEventListener("click", (event) => {
+    const f = (event.target as Element).closest<HTMLButtonElement>("button[data-filter]")?.dataset.filter as Filter;
+    if (!f) return;
+    for (const b of filterButtons) b.setAttribute("aria-pressed", String(b.dataset.filter === f));
+    table.setFilter(f);
+    schedule();
+  });
+  const sortSelect = h(
+    "select",
+    { id: "sort", "aria-label": "Sort by" },
+    h("option", { value: "added" }, "In order added"),
+    h("option", { value: "name" }, "Name"),
+    h("option", { value: "size" }, "Size (largest first)"),
+    h("option", { value: "saving" }, "Saving (most first)"),
+  );
+  sortSelect.addEventListener("change", () => table.setSort(sortSelect.value as Sort));
+
+  // What to do with a finished job's images: without uploading anything again.
+  const retryFailed = h("button", { type: "button", class: "button small", id: "retry-failed" }, "Retry failed");
+  const rerunSelected = h("button", { type: "button", class: "button small primary", id: "rerun-selected" });
+  const rerunAll = h(
+    "button",
+    {
+      type: "button",
+      class: "button small",
+      id: "rerun-all",
+      title: "Runs every original again with the options as they are set now",
+    },
+    "Re-run all with current options",
+  );
+  const removeSelected = h("button", { type: "button", class: "button small", id: "remove-selected" });
+  retryFailed.addEventListener("click", () =>
+    actions.rerun(
+      rows.filter((r) => r.phase === "failed"),
+      "same",
     ),
-    tbody,
+  );
+  rerunSelected.addEventListener("click", () => actions.rerun(table.selected(), "current"));
+  rerunAll.addEventListener("click", () => actions.rerun([...rows], "current"));
+  removeSelected.addEventListener("click", () => actions.remove(table.selected()));
+  const toolbar = h(
+    "div",
+    { class: "list-tools" },
+    filterGroup,
+    h("label", { class: "sort" }, h("span", { class: "visually-hidden" }, "Sort by"), sortSelect),
+    h("div", { class: "rerun-tools", id: "rerun-tools" }, retryFailed, rerunSelected, removeSelected, rerunAll),
+  );
+
+  const summary = h(
+    "div",
+    { class: "job-summary" },
+    h(
+      "div",
+      { class: "job-head" },
+      h("div", { class: "job-title-row" }, title, labelInput, rename, stateChip, watchChip),
+      h("div", { class: "job-actions" }, compress, cancel, zip, csv, clear),
+    ),
+    parentLine,
+    errorLine,
+    pendingBar,
+    progress,
+    h("dl", { class: "totals" }, ...Object.values(totals).map((t) => t.el)),
   );
   const section = h(
     "section",
     { class: "job panel", "aria-labelledby": "job-title", hidden: true },
-    h(
-      "div",
-      { class: "job-head" },
-      h("div", { class: "job-title-row" }, title, stateChip, watchChip),
-      h("div", { class: "job-actions" }, compress, cancel, zip, csv, clear),
-    ),
-    errorLine,
-    progress,
-    h("dl", { class: "totals" }, ...Object.values(totals).map((t) => t.el)),
-    h("div", { class: "table-wrap" }, table),
+    summary,
+    toolbar,
+    table.el,
   );
   root.replaceChildren(section);
 
-  tbody.addEventListener("click", (event) => {
-    const button = (event.target as Element).closest<HTMLButtonElement>("button[data-action]");
-    const id = Number(button?.closest("tr")?.dataset.row);
-    const row = rows.find((r) => r.id === id);
-    if (!button || !row) return;
-    if (button.dataset.action === "compare") actions.compare(row);
-    else actions.download(row);
-  });
-
-  function buildRow(row: Row): RowEls {
-    const action = (name: string, label: string) =>
-      h(
-        "button",
-        { type: "button", class: "button small", "data-action": name, hidden: true },
-        label,
-        h("span", { class: "visually-hidden" }, ` ${row.name}`),
-      );
-    const e: RowEls = {
-      tr: h("tr", { "data-row": row.id }),
-      detail: h("div", { class: "detail" }),
-      badge: h("span", { class: "badge" }),
-      meter: h("span", { class: "meter", "aria-hidden": "true" }, h("span", { class: "meter-fill" })),
-      before: h("td", { class: "c-num", "data-label": "Before" }),
-      after: h("td", { class: "c-num", "data-label": "After" }),
-      saving: h("td", { class: "c-num saving", "data-label": "Saved" }),
-      worker: h("td", { class: "c-worker", "data-label": "Worker" }),
-      compare: action("compare", "Compare"),
-      download: action("download", "Download"),
-    };
-    e.tr.append(
-      h("th", { scope: "row", class: "c-name" }, h("div", { class: "name", title: row.name }, row.name), e.detail),
-      h("td", { class: "c-state" }, e.badge, e.meter),
-      e.before,
-      e.after,
-      e.saving,
-      e.worker,
-      h("td", { class: "c-actions" }, e.compare, e.download),
-    );
-    return e;
-  }
-
-  function drawRow(row: Row): void {
-    const e = els.get(row.id);
-    if (!e) return;
-    const r = row.result;
-    e.tr.dataset.phase = row.phase;
-    setText(e.badge, phaseLabel(row));
-    setText(e.detail, detailOf(row));
-    e.detail.title = detailOf(row);
-    (e.meter.firstElementChild as HTMLElement).style.width =
-      `${row.size > 0 ? Math.min(100, (row.loaded / row.size) * 100) : 0}%`;
-    setText(e.before, row.size > 0 ? formatBytes(row.size) : "");
-    const output = hasOutput(row) && r ? r.outputBytes : undefined;
-    setText(e.after, output !== undefined ? formatBytes(output) : "");
-    setText(e.saving, output !== undefined ? formatSaving(row.size, output) : "");
-    e.saving.toggleAttribute("data-smaller", output !== undefined && Number(output) < row.size);
-    setText(e.worker, r?.workerId ?? "");
-    e.worker.title = r?.workerId ?? "";
-    e.compare.hidden = !hasOutput(row);
-    e.download.hidden = !hasOutput(row);
-  }
-
   function drawHead(): void {
     section.hidden = stage.kind === "empty" && rows.length === 0;
-    const ready = rows.filter((r) => r.phase === "ready");
-    const refused = rows.filter((r) => r.phase === "refused" || r.phase === "upload-failed").length;
+    const t = totalsOf(rows);
+    const ready = rows.filter((r) => r.phase === "ready").length;
     const job = stage.kind === "job" ? stage.job : undefined;
     const ended = job !== undefined && isTerminal(job.state);
+    if (stage.kind === "job") section.dataset.job = stage.jobId;
+    else delete section.dataset.job;
 
     let heading = "";
     let fraction = 0;
     switch (stage.kind) {
       case "empty":
       case "staged":
-        heading = `${ready.length} ${ready.length === 1 ? "image" : "images"} ready`;
+        heading = `${ready} ${ready === 1 ? "image" : "images"} ready`;
         break;
       case "uploading": {
         const sending = rows.filter((r) => r.phase !== "refused");
-        const size = sending.reduce((sum, r) => sum + r.size, 0);
         const loaded = sending.reduce(
           (sum, r) => sum + (r.phase === "uploading" ? r.loaded : r.phase === "uploaded" ? r.size : 0),
           0,
         );
         const done = sending.filter((r) => r.phase === "uploaded").length;
         heading = `Uploading ${done} of ${sending.length}`;
-        fraction = size > 0 ? loaded / size : 0;
+        fraction = t.all > 0 ? loaded / t.all : 0;
         break;
       }
       case "submitting":
         heading = "Starting the job…";
         fraction = 1;
         break;
-      case "job": {
-        heading = `Job ${stage.jobId}`;
-        const c = job?.counts;
-        if (c && c.total > 0) fraction = (c.done + c.keptOriginal + c.failed) / c.total;
+      case "job":
+        heading = stage.title;
+        if (t.images > 0) fraction = t.finished / t.images;
         break;
-      }
     }
-    setText(title, heading);
+    if (title.textContent !== heading) title.textContent = heading;
+    rename.hidden = stage.kind !== "job" || !labelInput.hidden;
     progress.setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
     progress.hidden = stage.kind === "staged" || stage.kind === "empty";
     bar.style.width = `${(fraction * 100).toFixed(1)}%`;
+
+    parentLine.hidden = !(stage.kind === "job" && stage.parent);
+    if (stage.kind === "job" && stage.parent) {
+      const link = h("a", { href: `#/jobs/${encodeURIComponent(stage.parent.id)}` }, stage.parent.title);
+      const text = `Re-run of ${stage.parent.title}`;
+      if (parentLine.textContent !== text) parentLine.replaceChildren("Re-run of ", link);
+    }
 
     const stateText = job ? jobStateLabels[job.state] : stage.kind === "job" ? "Loading…" : "";
     setText(stateChip, stateText);
@@ -288,80 +357,109 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     watchChip.hidden = watch.text === "";
     watchChip.dataset.tone = watch.tone;
     setText(errorLine, error || (stage.kind === "job" ? (stage.error ?? job?.error ?? "") : ""));
+    pendingBar.hidden = pending === 0;
+    setText(
+      pendingText,
+      `${pending} new ${pending === 1 ? "file" : "files"} dropped. This job keeps running either way, and stays under Recent jobs.`,
+    );
 
     compress.hidden = stage.kind !== "staged";
-    compress.disabled = ready.length === 0;
-    setText(
-      compress,
-      ready.length > 0 ? `Compress ${ready.length} ${ready.length === 1 ? "image" : "images"}` : "Compress",
-    );
+    compress.disabled = ready === 0;
+    setText(compress, ready > 0 ? `Compress ${ready} ${ready === 1 ? "image" : "images"}` : "Compress");
     cancel.hidden = !(stage.kind === "uploading" || (stage.kind === "job" && job !== undefined && !ended));
     setText(cancel, stage.kind === "uploading" ? "Cancel upload" : "Cancel job");
-    zip.hidden = csv.hidden = !(stage.kind === "job" && ended && job.state !== JobState.FAILED);
+    zip.hidden = csv.hidden = !(stage.kind === "job" && ended && job.state !== JobState.FAILED && t.done + t.kept > 0);
     if (stage.kind === "job") {
       zip.href = resultsZipUrl(stage.jobId);
       csv.href = reportCsvUrl(stage.jobId);
+      zip.download = `${fileStem(stage.title)}.zip`;
+      csv.download = `${fileStem(stage.title)}-report.csv`;
     }
     clear.hidden = stage.kind === "uploading" || stage.kind === "submitting" || (stage.kind === "job" && !ended);
     setText(clear, stage.kind === "job" ? "New batch" : "Clear list");
 
-    drawTotals(job, refused);
+    drawTotals(t, job);
+    drawTools(t, ended);
   }
 
-  function drawTotals(job: Job | undefined, refused: number): void {
-    setText(totals.failed.term, job?.counts ? "Failed" : "Refused");
-    if (job?.counts) {
-      const c = job.counts;
-      setText(totals.images.value, `${c.done + c.keptOriginal + c.failed} of ${c.total}`);
-      setText(totals.failed.value, String(c.failed + refused));
-      setText(totals.before.value, formatBytes(job.bytesIn));
-      setText(totals.after.value, formatBytes(job.bytesOut));
-      setText(totals.saving.value, formatSaving(job.bytesIn, job.bytesOut) || "—");
-      const start = job.startedAt ?? job.createdAt;
-      const end = job.finishedAt;
-      const ms = start ? (end ? timestampMs(end) : Date.now()) - timestampMs(start) : 0;
-      setText(totals.time.value, formatDuration(ms));
+  function drawTotals(t: Totals, job: Job | undefined): void {
+    const inJob = stage.kind === "job";
+    setText(totals.images.value, inJob ? `${t.finished} of ${t.images}` : String(t.images));
+    totals.failed.el.hidden = !inJob;
+    setText(totals.failed.value, String(t.failed));
+    totals.refused.el.hidden = t.refused === 0;
+    setText(totals.refused.value, String(t.refused));
+    const withResults = t.done + t.kept;
+    if (!inJob) {
+      setText(totals.before.term, "Before");
+      setText(totals.before.value, formatBytes(t.all));
+    } else {
+      // Sizes and the saving cover the images that have a result, so failed images cannot inflate the saving.
+      setText(totals.before.term, withResults > 0 && withResults < t.images ? `Before (${withResults})` : "Before");
+      setText(totals.before.value, withResults > 0 ? formatBytes(t.before) : "—");
+    }
+    setText(totals.after.value, withResults > 0 ? formatBytes(t.after) : "—");
+    const saving = withResults > 0 ? formatSaving(t.before, t.after) : "";
+    setText(totals.saving.value, saving || "—");
+    totals.saving.value.dataset.sign = saving.startsWith("−") ? "smaller" : saving.startsWith("+") ? "larger" : "";
+    const start = job?.startedAt ?? job?.createdAt;
+    if (!start) {
+      setText(totals.time.term, "Time");
+      setText(totals.time.value, "—");
       return;
     }
-    const sending = rows.filter((r) => r.phase !== "refused" && r.phase !== "upload-failed");
-    setText(totals.images.value, String(sending.length));
-    setText(totals.failed.value, String(refused));
-    setText(totals.before.value, formatBytes(sending.reduce((sum, r) => sum + r.size, 0)));
-    setText(totals.after.value, "—");
-    setText(totals.saving.value, "—");
-    setText(totals.time.value, "—");
+    const elapsed = (job?.finishedAt ? timestampMs(job.finishedAt) : Date.now()) - timestampMs(start);
+    const left = job && !isTerminal(job.state) ? remainingMs(t, elapsed) : undefined;
+    setText(totals.time.term, left === undefined ? "Time" : "Time · left");
+    setText(
+      totals.time.value,
+      left === undefined ? formatDuration(elapsed) : `${formatDuration(elapsed)} · ~${formatDuration(left)}`,
+    );
+  }
+
+  function drawTools(t: Totals, ended: boolean): void {
+    toolbar.hidden = rows.length === 0;
+    const counts: Record<Filter, number> = {
+      all: rows.length,
+      done: t.done,
+      kept: t.kept,
+      failed: t.failed + t.refused,
+    };
+    for (const b of filterButtons)
+      setText(b, `${filterLabels[b.dataset.filter as Filter]} ${counts[b.dataset.filter as Filter]}`);
+    const chosen = table.selected().length;
+    retryFailed.hidden = !(ended && t.failed > 0);
+    setText(retryFailed, `Retry ${t.failed} failed`);
+    rerunSelected.hidden = !(ended && chosen > 0);
+    setText(rerunSelected, `Run ${chosen} selected again with current options`);
+    removeSelected.hidden = !(ended && chosen > 0);
+    setText(removeSelected, `Remove ${chosen} from the list`);
+    rerunAll.hidden = !ended;
+    table.setJobEnded(ended);
   }
 
   function schedule(): void {
     if (frame) return;
     frame = requestAnimationFrame(() => {
       frame = 0;
-      for (const row of dirty) drawRow(row);
+      table.draw(dirty);
       dirty.clear();
+      table.arrange();
       drawHead();
     });
   }
 
-  // The elapsed time moves while a job runs.
+  // The elapsed time, the estimate and the running rows' seconds move while a job runs.
   setInterval(() => {
-    if (stage.kind === "job" && stage.job && !isTerminal(stage.job.state) && !document.hidden) schedule();
+    if (stage.kind !== "job" || !stage.job || isTerminal(stage.job.state) || document.hidden) return;
+    for (const row of rows) if (row.phase === "running") dirty.add(row);
+    schedule();
   }, 1000);
 
   return {
     setRows(next) {
       rows = next;
-      const keep = new Set(next.map((r) => r.id));
-      for (const id of els.keys()) if (!keep.has(id)) els.delete(id);
-      const trs = next.map((row) => {
-        let e = els.get(row.id);
-        if (!e) {
-          e = buildRow(row);
-          els.set(row.id, e);
-        }
-        dirty.add(row);
-        return e.tr;
-      });
-      tbody.replaceChildren(...trs);
+      table.setRows(next);
       schedule();
     },
     touch(row) {
@@ -373,14 +471,29 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
       stage = next;
       error = "";
       schedule();
-      // On a phone the options sit between the button and the list: bring the batch's progress into view.
-      if (starting && section.getBoundingClientRect().top > window.innerHeight * 0.6) {
-        section.scrollIntoView({ block: "start" });
-      }
+      if (starting) this.reveal();
     },
     setError(message) {
       error = message;
       schedule();
+    },
+    setPending(count) {
+      pending = count;
+      schedule();
+    },
+    setThumbnails(byItem) {
+      table.setThumbnails(byItem);
+    },
+    visibleRows: () => table.visible(),
+    reveal() {
+      // On a phone the options sit between the drop area and the list: bring the batch (and its Compress
+      // button) into view, once it has been drawn.
+      requestAnimationFrame(() =>
+        requestAnimationFrame(() => {
+          if (section.getBoundingClientRect().top > window.innerHeight * 0.6)
+            section.scrollIntoView({ block: "start" });
+        }),
+      );
     },
   };
 }

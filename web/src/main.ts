@@ -4,7 +4,7 @@
  */
 import "./styles.css";
 import { type Api, createApi } from "./api.js";
-import { createApiKeyDialog } from "./api-key-dialog.js";
+import { createApiKeyDialog, keyChecker } from "./api-key-dialog.js";
 import { createBatch } from "./batch.js";
 import { createClusterView } from "./cluster-view.js";
 import { createCompare } from "./compare.js";
@@ -37,7 +37,11 @@ function announcer(): (message: string) => void {
 
 async function start(): Promise<void> {
   const api = await chooseApi();
-  createApiKeyDialog(byId<HTMLDialogElement>("api-key"), byId<HTMLButtonElement>("api-key-open"));
+  createApiKeyDialog(
+    byId<HTMLDialogElement>("api-key"),
+    byId<HTMLButtonElement>("api-key-open"),
+    keyChecker((req) => api.jobs.listJobs(req)),
+  );
   const announce = announcer();
   const compare = createCompare(byId<HTMLDialogElement>("compare"));
   const recent = createRecentJobs(byId("recent"));
@@ -52,26 +56,36 @@ async function start(): Promise<void> {
     cancel: () => void batch.cancel(),
     compare: (row) => void batch.compareRow(row),
     download: (row) => void batch.download(row),
+    rerun: (rows, which) => void batch.rerun(rows, which),
+    remove: (rows) => batch.remove(rows),
+    chooseOptions: () => {
+      options.focus();
+      announce("Change the options, then press “Run selected again with current options”.");
+    },
+    rename: (label) => batch.rename(label),
+    acceptPending: () => batch.acceptPending(),
+    discardPending: () => batch.discardPending(),
   });
-  const dropZone = createDropZone(byId("drop-zone"), (files) => {
-    if (batch.jobId()) {
-      history.pushState(null, "", "#/");
-      recent.setCurrent(undefined);
-    }
-    batch.addFiles(files);
-  });
+  const dropZone = createDropZone(byId("drop-zone"), (files) => batch.addFiles(files));
   const batch = createBatch({
     api,
     view,
     dropZone,
     compare,
+    recent,
     options: () => options.current(),
     announce,
-    submitted(job) {
-      recent.remember(job);
-      recent.setCurrent(job.id);
-      history.pushState(null, "", `#/jobs/${job.id}`);
+    showing(jobId) {
+      recent.setCurrent(jobId);
+      const hash = jobId ? `#/jobs/${jobId}` : "#/";
+      if (location.hash !== hash && !(hash === "#/" && location.hash === "")) history.pushState(null, "", hash);
     },
+  });
+  // Leaving mid-upload loses the files in flight: the browser asks first.
+  window.addEventListener("beforeunload", (event) => {
+    if (!batch.busy()) return;
+    event.preventDefault();
+    event.returnValue = "";
   });
   const cluster = createClusterView(byId("cluster-view"), api.loadCluster);
 

@@ -18,6 +18,8 @@ import {
 
 export interface OptionsPanel {
   current(): Options;
+  /** Brings the form into view and puts the focus on it ("Retry with…"). */
+  focus(): void;
 }
 
 const formatLabels: Record<FormatChoice, string> = {
@@ -124,6 +126,14 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
     ),
   );
   const formatHint = h("p", { class: "hint", id: "opt-format-hint" });
+  const losslessHint = h("p", { class: "hint", id: "opt-lossless-hint" });
+  // A field holding something impossible says why, beside the red border.
+  const fieldError = (id: string) => h("p", { class: "field-error", id, role: "alert", hidden: true });
+  const errors = {
+    maxKb: fieldError("opt-max-kb-error"),
+    width: fieldError("opt-width-error"),
+    height: fieldError("opt-height-error"),
+  };
   const reset = h("button", { type: "button", class: "link-button" }, "Reset to defaults");
 
   const goalPanes: Record<GoalChoice, HTMLElement> = {
@@ -146,13 +156,10 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
       { class: "goal-pane", "data-goal": "max-size" },
       h("label", { for: "opt-max-kb" }, "Largest file, in KB"),
       maxKb,
+      errors.maxKb,
       h("p", { class: "hint", id: "opt-max-kb-hint" }, "The best quality that fits in this size."),
     ),
-    lossless: h(
-      "div",
-      { class: "goal-pane", "data-goal": "lossless" },
-      h("p", { class: "hint" }, "Not a pixel changes. Files shrink less; JPEG output uses quality 100."),
-    ),
+    lossless: h("div", { class: "goal-pane", "data-goal": "lossless" }, losslessHint),
   };
 
   const form = h(
@@ -186,6 +193,8 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
         h("label", { for: "opt-height" }, "Height ", h("span", { class: "unit" }, "px")),
         height,
       ),
+      errors.width,
+      errors.height,
       h(
         "p",
         { class: "hint", id: "opt-size-hint" },
@@ -210,6 +219,16 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
     return form.querySelector(`input[name="${name}"][value="${value}"]`) as HTMLInputElement;
   }
 
+  function losslessText(format: FormatChoice): string {
+    if (format === "jpeg") {
+      return "JPEG has no lossless mode: it is saved at quality 100, which still changes pixels slightly. Choose PNG or WebP to keep every pixel.";
+    }
+    if (format === "auto" || format === "keep") {
+      return "Not a pixel changes (JPEG sources become WebP or PNG, which can be lossless). Files shrink less.";
+    }
+    return "Not a pixel changes. Files shrink less than with a quality or size goal.";
+  }
+
   function render(): void {
     radio("format", options.format).checked = true;
     radio("goal", options.goal).checked = true;
@@ -223,7 +242,9 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
     height.value = options.maxHeight ? String(options.maxHeight) : "";
     metadata.value = options.metadata;
     for (const [goal, pane] of Object.entries(goalPanes)) pane.hidden = goal !== options.goal;
+    losslessHint.textContent = losslessText(options.format);
     for (const input of [maxKb, width, height]) input.removeAttribute("aria-invalid");
+    for (const e of Object.values(errors)) e.hidden = true;
   }
 
   /** The number in a field, or undefined when it is not a valid one (an empty side means "any": 0). */
@@ -243,15 +264,21 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
       minSsim: Math.round(ssim.valueAsNumber * 1000) / 1000,
       metadata: metadata.value,
     };
-    for (const [input, key, empty] of [
-      [maxKb, "maxKilobytes", undefined],
-      [width, "maxWidth", 0],
-      [height, "maxHeight", 0],
+    for (const [input, key, empty, what, error] of [
+      [maxKb, "maxKilobytes", undefined, "the largest file (KB)", errors.maxKb],
+      [width, "maxWidth", 0, "the width (px; empty for any)", errors.width],
+      [height, "maxHeight", 0, "the height (px; empty for any)", errors.height],
     ] as const) {
       const value = numberIn(input, empty);
-      if (value === undefined) input.setAttribute("aria-invalid", "true");
-      else {
+      error.hidden = value !== undefined;
+      if (value === undefined) {
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-errormessage", error.id);
+        const shown = input.value.length > 12 ? `${input.value.slice(0, 12)}…` : input.value;
+        error.textContent = `Expected a whole number between ${input.min} and ${input.max} for ${what} but received "${shown}"; the last valid value, ${String(options[key] || "any")}, is used.`;
+      } else {
         input.removeAttribute("aria-invalid");
+        input.removeAttribute("aria-errormessage");
         next[key] = value;
       }
     }
@@ -259,6 +286,7 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
     qualityOut.value = String(options.quality);
     ssimOut.value = options.minSsim.toFixed(3);
     formatHint.textContent = formatHints[options.format];
+    losslessHint.textContent = losslessText(options.format);
     for (const [goal, pane] of Object.entries(goalPanes)) pane.hidden = goal !== options.goal;
     saveOptions(options);
     onChange(options);
@@ -277,5 +305,9 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
   render();
   return {
     current: () => options,
+    focus() {
+      form.scrollIntoView({ block: "start", behavior: "smooth" });
+      (form.querySelector('input[name="format"]:checked') as HTMLInputElement | null)?.focus({ preventScroll: true });
+    },
   };
 }

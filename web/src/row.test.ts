@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ErrorCode, ImageFormat, ItemResultSchema, ItemState } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
-import { applyResult, baseName, detailOf, newRow, outputName, phaseLabel } from "./row.js";
+import { applyResult, baseName, detailOf, newRow, outputName, phaseLabel, technicalDetailOf } from "./row.js";
 
 describe("row", () => {
   test("a DONE result fills the row and names the download after the original", () => {
@@ -30,10 +31,10 @@ describe("row", () => {
     expect(row.phase).toBe("done");
     expect(row.size).toBe(1234);
     expect(outputName(row)).toBe("Holiday Photo.webp");
-    expect(detailOf(row)).toBe("1920×1080 · WebP · q80 · SSIM 0.981");
+    expect(detailOf(row)).toBe("1920×1080 · WebP · q80 · SSIM 0.981 · w-1");
   });
 
-  test("a failure shows its stable code and message; a cancelled item says so", () => {
+  test("a failure says what to do, its stable code and message stay in the tooltip; a cancelled item says so", () => {
     const row = newRow({ name: "bad.png", size: 10, phase: "queued" });
     applyResult(
       row,
@@ -44,7 +45,8 @@ describe("row", () => {
       }),
     );
     expect(phaseLabel(row)).toBe("Failed");
-    expect(detailOf(row)).toBe("CORRUPT_INPUT: truncated");
+    expect(detailOf(row)).toBe("This image is damaged; export it again.");
+    expect(technicalDetailOf(row)).toBe("CORRUPT_INPUT: truncated");
     applyResult(row, create(ItemResultSchema, { state: ItemState.PENDING }));
     expect(row.phase).toBe("failed");
     const cancelled = newRow({ name: "c.png", size: 10, phase: "queued" });
@@ -57,5 +59,27 @@ describe("row", () => {
     row.loaded = 50;
     expect(phaseLabel(row)).toBe("Uploading 25%");
     expect(baseName("uploads/default/abc/cat.png")).toBe("cat.png");
+  });
+
+  test("a RUNNING event shows the worker and how long it has been at it; GetResults' PENDING does not undo it", () => {
+    const row = newRow({ name: "a.jpg", size: 200, phase: "queued" });
+    const started = Date.UTC(2026, 0, 1, 12, 0, 0);
+    applyResult(
+      row,
+      create(ItemResultSchema, {
+        state: ItemState.RUNNING,
+        workerId: "worker-2",
+        startedAt: timestampFromMs(started),
+      }),
+    );
+    expect(row.phase).toBe("running");
+    expect(phaseLabel(row)).toBe("Compressing");
+    expect(detailOf(row, started + 3_000)).toBe("On worker-2 · 0:03");
+    applyResult(row, create(ItemResultSchema, { state: ItemState.PENDING }));
+    expect(row.phase).toBe("running");
+    applyResult(row, create(ItemResultSchema, { state: ItemState.DONE, outputBytes: 100n, inputBytes: 200n }));
+    expect(row.phase).toBe("done");
+    applyResult(row, create(ItemResultSchema, { state: ItemState.RUNNING, workerId: "worker-1" }));
+    expect(row.phase).toBe("done");
   });
 });

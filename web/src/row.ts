@@ -2,8 +2,12 @@
  * One image's line in a batch, from the moment it is dropped to its result: the phase it is in and the words
  * the page uses for it.
  */
-import { ErrorCode, ImageFormat, type ItemResult, ItemState } from "@imgc/proto";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { ErrorCode, type ItemResult, ItemState } from "@imgc/proto";
 import type { ImageKind } from "./file-check.js";
+import { formatDuration } from "./format.js";
+import { formatExtension, formatName } from "./format-names.js";
+import { explainFailure, explainKept } from "./messages.js";
 
 export type Phase =
   | "ready"
@@ -12,6 +16,7 @@ export type Phase =
   | "uploaded"
   | "upload-failed"
   | "queued"
+  | "running"
   | "done"
   | "kept"
   | "failed";
@@ -53,9 +58,12 @@ export function hasOutput(row: Row): boolean {
   return row.phase === "done" || row.phase === "kept";
 }
 
-/** Takes an item's result (a terminal one from WatchJob, or whatever GetResults says). */
+/** Takes an item's result (from WatchJob, a RUNNING one included, or whatever GetResults says). */
 export function applyResult(row: Row, result: ItemResult): void {
-  if (isFinished(row) && (result.state === ItemState.PENDING || result.state === ItemState.RUNNING)) return;
+  const unfinished = result.state === ItemState.PENDING || result.state === ItemState.RUNNING;
+  if (isFinished(row) && unfinished) return;
+  // GetResults knows no more than "not finished" for a running item: the RUNNING event said more.
+  if (row.phase === "running" && result.state === ItemState.PENDING) return;
   row.result = result;
   row.key ??= result.sourceKey;
   if (result.inputBytes > 0n) row.size = Number(result.inputBytes);
@@ -69,44 +77,19 @@ export function applyResult(row: Row, result: ItemResult): void {
     case ItemState.FAILED:
       row.phase = "failed";
       break;
+    case ItemState.RUNNING:
+      row.phase = "running";
+      break;
     default:
       row.phase = "queued";
   }
 }
 
-const formatNames: Partial<Record<ImageFormat, string>> = {
-  [ImageFormat.JPEG]: "JPEG",
-  [ImageFormat.WEBP]: "WebP",
-  [ImageFormat.AVIF]: "AVIF",
-  [ImageFormat.PNG]: "PNG",
-  [ImageFormat.GIF]: "GIF",
-  [ImageFormat.TIFF]: "TIFF",
-  [ImageFormat.SVG]: "SVG",
-};
-
-const extensions: Partial<Record<ImageFormat, string>> = {
-  [ImageFormat.JPEG]: "jpg",
-  [ImageFormat.WEBP]: "webp",
-  [ImageFormat.AVIF]: "avif",
-  [ImageFormat.PNG]: "png",
-  [ImageFormat.GIF]: "gif",
-  [ImageFormat.TIFF]: "tiff",
-  [ImageFormat.SVG]: "svg",
-};
-
-export function formatName(format: ImageFormat): string {
-  return formatNames[format] ?? "";
-}
-
 /** The name a downloaded result gets: the original's name with the output's extension. */
 export function outputName(row: Row): string {
-  const ext = (row.result && extensions[row.result.format]) || row.result?.outputKey.split(".").pop() || "";
+  const ext = (row.result && formatExtension(row.result.format)) || row.result?.outputKey.split(".").pop() || "";
   const stem = row.name.replace(/\.[^.]+$/, "");
   return ext ? `${stem}.${ext}` : row.name;
-}
-
-export function errorCodeName(code: ErrorCode): string {
-  return ErrorCode[code] ?? "ERROR";
 }
 
 /** The state column. */
@@ -124,6 +107,8 @@ export function phaseLabel(row: Row): string {
       return "Upload failed";
     case "queued":
       return "Queued";
+    case "running":
+      return "Compressing";
     case "done":
       return "Done";
     case "kept":
@@ -133,8 +118,14 @@ export function phaseLabel(row: Row): string {
   }
 }
 
-/** The line under the file name: what was made, or what went wrong. */
-export function detailOf(row: Row): string {
+/** When the row's worker started it (ms since the epoch), for RUNNING rows that say so. */
+export function startedAtMs(row: Row): number | undefined {
+  const at = row.phase === "running" ? row.result?.startedAt : undefined;
+  return at ? timestampMs(at) : undefined;
+}
+
+/** The line under the file name: what was made, or what went wrong, in words for people. */
+export function detailOf(row: Row, now = Date.now()): string {
   const r = row.result;
   switch (row.phase) {
     case "ready":
@@ -146,11 +137,15 @@ export function detailOf(row: Row): string {
       return row.note;
     case "queued":
       return "Waiting for a worker";
+    case "running": {
+      const started = startedAtMs(row);
+      const on = r?.workerId ? `On ${r.workerId}` : "On a worker";
+      return started === undefined ? on : `${on} · ${formatDuration(Math.max(0, now - started))}`;
+    }
     case "kept":
-      return r?.keptReason || "Compression did not make it smaller, so the original was kept.";
+      return r ? explainKept(r).text : "Original kept: already as small as it gets.";
     case "failed":
-      if (!r) return row.note;
-      return `${errorCodeName(r.errorCode)}: ${r.errorMessage || "no details given"}`;
+      return r ? explainFailure(r).text : row.note;
     case "done": {
       if (!r) return "";
       const parts = [`${r.width}×${r.height}`, formatName(r.format)];
@@ -158,7 +153,16 @@ export function detailOf(row: Row): string {
       else parts.push("lossless");
       if (r.ssim > 0) parts.push(`SSIM ${r.ssim.toFixed(3)}`);
       if (r.cacheHit) parts.push("from cache");
+      if (r.workerId) parts.push(r.workerId);
       return parts.filter(Boolean).join(" · ");
     }
   }
+}
+
+/** The tooltip of the detail line: the technical words behind a plain message. */
+export function technicalDetailOf(row: Row): string {
+  const r = row.result;
+  if (row.phase === "failed" && r) return explainFailure(r).technical;
+  if (row.phase === "kept" && r) return explainKept(r).technical;
+  return detailOf(row);
 }

@@ -71,6 +71,8 @@ export function createReporter(deps: ReporterDeps): Reporter {
       return await retry(run, {
         retryable: isTransient,
         budgetMs: budget,
+        // A coordinator failover takes about a lease: retry often enough to notice the new leader at once.
+        maxDelayMs: 1_000,
         ...(signal ? { signal } : {}),
         onRetry: (err, attempt, delayMs) =>
           deps.log.warn(

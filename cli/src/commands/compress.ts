@@ -4,7 +4,7 @@
  * --out as "<original base name>.<ext>", and prints one line per file. Exit 0 when every file came out, 1
  * when any failed (or the job did), 2 on a usage error.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
@@ -16,12 +16,12 @@ import {
   JobState,
   type SourceSchema,
 } from "@imgc/proto";
-import { integer, parse, UsageError } from "../args.js";
+import { integer, parse, received, UsageError } from "../args.js";
 import { describeError } from "../cli.js";
 import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
 import { type Output, println } from "../context.js";
 import { collectFiles, createOutputNamer } from "../files.js";
-import { createProgress, followJob } from "../follow.js";
+import { followJob } from "../follow.js";
 import {
   bytes,
   errorCode,
@@ -36,6 +36,7 @@ import {
 } from "../format.js";
 import { jobOptions, jobOptionsHelp, jobSettings } from "../job-flags.js";
 import { messageJson, printJson } from "../output.js";
+import { createProgressBar, jobProgress } from "../progress-bar.js";
 import { download, uploadFile } from "../transfer.js";
 import { allResults } from "./results.js";
 
@@ -66,7 +67,7 @@ export function parseS3Source(arg: string): S3Source | undefined {
   if (!match) return undefined;
   const [, bucket = "", prefix = ""] = match;
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-    throw new UsageError(`Expected s3://<bucket>/<prefix> (a valid bucket name) but received ${arg}`);
+    throw new UsageError(`Expected s3://<bucket>/<prefix> (a valid bucket name) but received ${received(arg)}`);
   }
   return { bucket, prefix };
 }
@@ -180,22 +181,44 @@ Examples:
     if (files.length === 0 && prefixes.length === 0) throw new UsageError(`no image files in ${locals.join(", ")}`);
     const outDir = resolve(values.out ?? "compressed");
     const json = values.json === true;
-    const progress = createProgress(json ? silent : context.stderr);
+    const progress = createProgressBar(json ? silent : context.stderr, context.env);
     const jobs = context.jobs();
 
     // 1. Upload, a few files at a time; a file that fails to upload is reported and left out of the job.
-    const outcomes: FileOutcome[] = files.map((file) => ({ file, size: 0 }));
-    let uploaded = 0;
+    const outcomes: FileOutcome[] = await Promise.all(
+      files.map(async (file) => ({ file, size: (await stat(file)).size })),
+    );
+    const upload = { done: 0, failed: 0, bytes: 0, totalBytes: outcomes.reduce((sum, o) => sum + o.size, 0) };
+    const showUpload = () =>
+      progress.update({
+        phase: "uploading",
+        done: upload.done,
+        total: files.length,
+        unit: "files",
+        bytes: upload.bytes,
+        totalBytes: upload.totalBytes,
+        ...(upload.failed > 0 ? { note: `${upload.failed} failed` } : {}),
+      });
     await pool(outcomes, concurrency, async (outcome) => {
+      let sent = 0;
       try {
-        const stored = await uploadFile(jobs, outcome.file);
+        const stored = await uploadFile(jobs, outcome.file, (n) => {
+          sent += n;
+          upload.bytes += n;
+          showUpload();
+        });
         outcome.key = stored.key;
         outcome.size = stored.size;
       } catch (err) {
         outcome.error = `upload: ${describeError(err)}`;
+        upload.failed++;
       }
-      progress.update(`uploading ${++uploaded}/${files.length}`);
+      // A retried upload reads the file again: count each file's bytes once.
+      upload.bytes += outcome.size - sent;
+      upload.done++;
+      showUpload();
     });
+    if (files.length > 0) progress.finish();
     const inJob = outcomes.filter((o) => o.key !== undefined);
 
     let job: Job | undefined;
@@ -207,8 +230,8 @@ Examples:
       ];
       const submitted = await jobs.submitJob({ sources, ...settings });
       if (!submitted.job) throw new Error("the server returned no job");
-      progress.update(jobLine(submitted.job));
-      job = await followJob(jobs, submitted.job.id, { onJob: (next) => progress.update(jobLine(next)) });
+      progress.update(jobProgress(submitted.job));
+      job = await followJob(jobs, submitted.job.id, { onJob: (next) => progress.update(jobProgress(next)) });
       progress.finish(jobLine(job));
 
       // 3. Results by source key (the objects of prefixes become outcomes of their own), then the outputs.
@@ -244,16 +267,26 @@ Examples:
         else downloads.push(outcome);
       }
       let fetched = 0;
+      let fetchedBytes = 0;
+      const totalBytes = downloads.reduce((sum, o) => sum + Number(o.result?.outputBytes ?? 0n), 0);
       await pool(downloads, concurrency, async (outcome) => {
         const result = outcome.result as ItemResult;
         const output = join(outDir, nameFor(outcome.file, result.outputKey));
         try {
-          await download(context.fetch, result.downloadUrl, output);
+          fetchedBytes += await download(context.fetch, result.downloadUrl, output);
           outcome.output = output;
         } catch (err) {
           outcome.error = `download: ${describeError(err)}`;
         }
-        progress.update(`downloading ${++fetched}/${downloads.length}`);
+        fetched++;
+        progress.update({
+          phase: "downloading",
+          done: fetched,
+          total: downloads.length,
+          unit: "files",
+          bytes: fetchedBytes,
+          totalBytes,
+        });
       });
       if (downloads.length > 0) progress.finish(`downloaded ${fetched} output${fetched === 1 ? "" : "s"} to ${outDir}`);
     } else {

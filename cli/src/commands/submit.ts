@@ -4,11 +4,12 @@ import { JobSchema, JobState, type SourceSchema } from "@imgc/proto";
 import { parse, UsageError } from "../args.js";
 import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
 import { println } from "../context.js";
-import { createProgress, followJob } from "../follow.js";
+import { followJob } from "../follow.js";
 import { jobLine } from "../format.js";
 import { jobOptions, jobOptionsHelp, jobSettings } from "../job-flags.js";
 import { manifestSource } from "../manifest-source.js";
 import { messageJson, printJson } from "../output.js";
+import { createProgressBar, jobProgress } from "../progress-bar.js";
 
 export const submit: Command = {
   name: "submit",
@@ -75,8 +76,8 @@ ${ENVIRONMENT_HELP}`,
       return 0;
     }
     if (!values.json) println(context.stderr, `job ${job.id}${created ? "" : " (existing)"}`);
-    const progress = createProgress(values.json ? { write: () => true } : context.stdout);
-    const ended = await followJob(jobs, job.id, { onJob: (next) => progress.update(jobLine(next)) });
+    const progress = createProgressBar(values.json ? { write: () => true } : context.stdout, context.env);
+    const ended = await followJob(jobs, job.id, { onJob: (next) => progress.update(jobProgress(next)) });
     if (values.json) printJson(context, { job: messageJson(JobSchema, ended), created });
     else progress.finish(jobLine(ended));
     return ended.state === JobState.COMPLETED ? 0 : 1;

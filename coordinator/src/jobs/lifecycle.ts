@@ -20,6 +20,7 @@ import {
   JobSchema,
   JobState,
 } from "@imgc/proto";
+import { isNotLeader } from "../leadership/fence.js";
 import type { Events } from "./events.js";
 import { finalState } from "./job-states.js";
 import type { JobStore } from "./job-store.js";
@@ -60,6 +61,8 @@ interface OpenJob {
 }
 
 const RECORD_CONCURRENCY = 32;
+/** How far back a new leader republishes item events (well inside IMGC_EVENTS' 2-minute duplicate window). */
+const REPLAY_MS = 60_000;
 const ITEM_EVENTS_MAX = 64;
 
 export function createLifecycle(deps: LifecycleDeps) {
@@ -131,6 +134,22 @@ export function createLifecycle(deps: LifecycleDeps) {
     }
   }
 
+  /** Ends a job in the background, trying again while this process leads and the job is still open. */
+  function finishSoon(jobId: string): void {
+    void (async () => {
+      for (let attempt = 1; open.has(jobId); attempt++) {
+        try {
+          await lifecycle.finish(jobId);
+          return;
+        } catch (err) {
+          if (isNotLeader(err)) return;
+          log.warn({ err, jobId, attempt }, "could not end the job; trying again");
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** attempt)));
+        }
+      }
+    })();
+  }
+
   const lifecycle = {
     /** The job as it is now: open jobs come from memory with live counters, ended ones from KV. */
     async get(jobId: string): Promise<Job | null> {
@@ -165,7 +184,15 @@ export function createLifecycle(deps: LifecycleDeps) {
      */
     async open(job: Job): Promise<OpenJob> {
       const ledger = new JobLedger(job.counts?.total ?? 0);
-      for (const result of await results.all(job.id)) ledger.add(result);
+      const stored = await results.stored(job.id);
+      for (const { result } of stored) ledger.add(result);
+      // A leader that died between storing a result and publishing its item event left watchers without it.
+      // Such results are seconds old: publish their events again; the stream drops the ones it already has
+      // (each item's end has one message id, and its duplicate window outlasts REPLAY_MS).
+      const since = Date.now() - REPLAY_MS;
+      await Promise.all(
+        stored.filter((entry) => entry.storedAt >= since).map((entry) => events.item(job.id, entry.result)),
+      );
       const entry: OpenJob = { job, revision: 0, ledger, lastProgressAt: 0, dirty: false, flushing: undefined };
       open.set(job.id, entry);
       await withLock(job.id, () => save(entry));
@@ -213,7 +240,8 @@ export function createLifecycle(deps: LifecycleDeps) {
       // An item event each for a chunk's worth of results; a cancel of 10 000 items is one job event instead.
       if (fresh.length <= ITEM_EVENTS_MAX) await Promise.all(fresh.map((result) => events.item(jobId, result)));
       if (progress) await events.job(progress);
-      if (entry.ledger.complete) await lifecycle.finish(jobId);
+      // The job's end (report objects in S3, the final event, the webhook) is not the last reporter's to wait for.
+      if (entry.ledger.complete) finishSoon(jobId);
       return accepted;
     },
 

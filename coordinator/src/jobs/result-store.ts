@@ -29,8 +29,16 @@ export function createResultStore(kv: KV) {
 
     /** Every result of the job, in item order. */
     async all(jobId: string): Promise<ItemResult[]> {
-      const results = (await snapshot(kv, `${jobId}.>`)).map((entry) => decodeMessage(ItemResultSchema, entry.value));
-      return results.sort((a, b) => Number(a.itemId) - Number(b.itemId));
+      return (await this.stored(jobId)).map((entry) => entry.result);
+    },
+
+    /** Every result of the job with when it was stored, in item order. */
+    async stored(jobId: string): Promise<{ result: ItemResult; storedAt: number }[]> {
+      const entries = (await snapshot(kv, `${jobId}.>`)).map((entry) => ({
+        result: decodeMessage(ItemResultSchema, entry.value),
+        storedAt: entry.created.getTime(),
+      }));
+      return entries.sort((a, b) => Number(a.result.itemId) - Number(b.result.itemId));
     },
   };
 }

@@ -8,15 +8,16 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { LEADER_HEADER } from "@imgc/common";
 
+// No `name` of its own: ConnectError's instanceof checks the name, and the gRPC bridge must see a ConnectError.
 export class NotLeaderError extends ConnectError {
-  override name = "NotLeaderError";
   constructor(leaderAddress: string | undefined) {
     super(
       leaderAddress
         ? `this coordinator is not the leader; the leader is at ${leaderAddress}`
         : "this coordinator is not the leader, and no leader is elected yet; retry shortly",
       Code.Unavailable,
-      leaderAddress ? { [LEADER_HEADER]: leaderAddress } : undefined,
+      // Always present: empty means "alive, but no leader is known yet" (a client should ask here again).
+      { [LEADER_HEADER]: leaderAddress ?? "" },
     );
   }
 }
@@ -24,6 +25,10 @@ export class NotLeaderError extends ConnectError {
 export interface Fence {
   /** The term to write under; throws NotLeaderError when this process may not write. */
   check(): number;
+}
+
+export function isNotLeader(err: unknown): boolean {
+  return err instanceof ConnectError && err.metadata.has(LEADER_HEADER);
 }
 
 /** No leadership at all (a store used alone in a unit test): every write passes, term 0. */

@@ -6,6 +6,7 @@ import type { NatsConnection } from "nats";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { newJobId, resultKey } from "../ids.js";
 import {
+  endedJob,
   eventually,
   heartbeat,
   pullChunks,
@@ -120,7 +121,7 @@ describe("restart", () => {
     const published = await pullChunks(nc, 10);
     expect(published.map((p) => p.chunk.index).sort()).toEqual(chunks.map((c) => c.index));
     for (const p of published) await runChunk(t, "w1", p.chunk);
-    expect((await t.jobs.getJob({ jobId: job.id })).job?.state).toBe(JobState.COMPLETED);
+    expect((await endedJob(t, job.id)).state).toBe(JobState.COMPLETED);
   });
 
   it("republishes, after a restart, the chunks of a worker that died meanwhile", async () => {
@@ -140,7 +141,7 @@ describe("restart", () => {
       return seen.some((p) => p.chunk.index === held.chunk.index);
     });
     for (const p of seen) await runChunk(t, "w1", p.chunk);
-    expect((await t.jobs.getJob({ jobId: job.id })).job?.state).toBe(JobState.COMPLETED);
+    expect((await endedJob(t, job.id)).state).toBe(JobState.COMPLETED);
   });
 
   it("finishes a cancel interrupted by the crash", async () => {

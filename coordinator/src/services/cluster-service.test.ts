@@ -7,6 +7,7 @@ import type { CoordinatorSettings } from "../coordinator.js";
 import { resultKey } from "../ids.js";
 import {
   doneResult,
+  endedJob,
   eventually,
   heartbeat,
   pullChunks,
@@ -150,7 +151,7 @@ describe("ReportItem", () => {
         await t.cluster.reportItem({ workerId: "w1", jobId: job.id, chunkIndex: p.chunk.index, result });
       }
     }
-    const ended = await jobOf(t, job.id);
+    const ended = await endedJob(t, job.id);
     expect(ended?.state).toBe(JobState.FAILED);
     expect(ended?.counts).toMatchObject({ total: 2, failed: 2 });
     expect(ended?.finishedAt).toBeDefined();
@@ -231,7 +232,7 @@ describe("dead workers", () => {
     const retaken = await runChunk(t, "w2", again.chunk);
     expect(retaken).toEqual(rest);
     for (const p of pulled.slice(1)) await runChunk(t, "w2", p.chunk);
-    expect((await jobOf(t, job.id))?.state).toBe(JobState.COMPLETED);
+    expect((await endedJob(t, job.id)).state).toBe(JobState.COMPLETED);
   });
 
   it("republishes as soon as a worker's key is deleted without its chunk completing", async () => {

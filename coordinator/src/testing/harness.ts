@@ -159,6 +159,14 @@ export async function removeWorker(nc: NatsConnection, id: string): Promise<void
   await kv.delete(id);
 }
 
+/** The job once it has ended (its end is written in the background after the last result). */
+export async function endedJob(t: TestCoordinator, jobId: string) {
+  return eventually(async () => {
+    const { job } = await t.jobs.getJob({ jobId });
+    return job?.finishedAt ? job : null;
+  });
+}
+
 /** Polls `check` until it returns something truthy, or fails after `timeoutMs`. */
 export async function eventually<T>(
   check: () => Promise<T | undefined | null | false>,

@@ -107,6 +107,11 @@ export function createFakeApi(): Api {
             w.busy++;
             w.chunks.add(chunk);
             item.state = ItemState.RUNNING;
+            // Item-started events, as the coordinator sends them (ItemResult.started_at, RUNNING).
+            emit(f, {
+              case: "item",
+              value: create(ItemResultSchema, { ...item, workerId: w.id, startedAt: timestampNow() }),
+            });
             await sleep(300 + Math.random() * 1500);
             const size = await dimensionsOf(`/__fake-s3/${item.sourceKey}`);
             w.busy--;

@@ -500,7 +500,7 @@ export type ItemResult = Message<"imgc.v1.ItemResult"> & {
   sourceSha256: string;
 
   /**
-   * When a worker started the item (RUNNING events and results).
+   * When a worker started the item (RUNNING events).
    *
    * @generated from field: google.protobuf.Timestamp started_at = 30;
    */

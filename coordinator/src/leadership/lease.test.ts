@@ -1,0 +1,84 @@
+import { createLogger } from "@imgc/common";
+import type { NatsConnection } from "nats";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { eventually } from "../testing/harness.js";
+import { startNats, type TestNats } from "../testing/nats-server.js";
+import { createLease, type Lease } from "./lease.js";
+
+const log = createLogger("lease-test", process.env.IMGC_TEST_LOG ?? "silent");
+const LEASE_MS = 1_000;
+
+let nats: TestNats;
+const connections: NatsConnection[] = [];
+const leases: Lease[] = [];
+
+beforeEach(async () => {
+  nats = await startNats();
+});
+afterEach(async () => {
+  for (const lease of leases.splice(0)) await lease.close().catch(() => undefined);
+  for (const nc of connections.splice(0)) await nc.close().catch(() => undefined);
+  await nats.stop();
+});
+
+/** A coordinator's lease on its own connection, recording when it was elected and deposed. */
+async function candidate(id: string, leaseMs = LEASE_MS) {
+  const nc = await nats.connect();
+  connections.push(nc);
+  const events: string[] = [];
+  const lease = createLease({
+    nc,
+    id,
+    address: () => `${id}:50051`,
+    leaseMs,
+    log,
+    onElected: async (term) => void events.push(`elected ${term}`),
+    onDeposed: async (term) => void events.push(`deposed ${term}`),
+  });
+  await lease.start();
+  leases.push(lease);
+  return { nc, lease, events };
+}
+
+describe("leadership", () => {
+  it("elects exactly one; the others know who leads and where", async () => {
+    const a = await candidate("a");
+    const b = await candidate("b");
+    expect(a.lease.valid()).toBe(true);
+    expect(b.lease.valid()).toBe(false);
+    expect(b.lease.term).toBe(0);
+    expect(b.lease.leader()).toMatchObject({ id: "a", address: "a:50051", term: a.lease.term });
+    // Renewals keep it: several leases later, still one leader, still the same term.
+    const term = a.lease.term;
+    await new Promise((resolve) => setTimeout(resolve, 3 * LEASE_MS));
+    expect([a.lease.valid(), b.lease.valid()]).toEqual([true, false]);
+    expect(a.lease.term).toBe(term);
+    expect(b.events).toEqual([]);
+  });
+
+  it("hands over at once when the leader steps down, under a higher term", async () => {
+    // A long lease: a handover well within it can only come from the deleted key, not from its expiry.
+    const long = 20_000;
+    const a = await candidate("a", long);
+    const b = await candidate("b", long);
+    const first = a.lease.term;
+    await a.lease.close();
+    await eventually(async () => b.lease.valid(), long / 2);
+    expect(b.lease.term).toBeGreaterThan(first);
+    expect(a.events).toEqual([`elected ${first}`, `deposed ${first}`]);
+  });
+
+  it("replaces a leader that stops renewing once its lease runs out, and that leader knows it is deposed", async () => {
+    const a = await candidate("a");
+    const b = await candidate("b");
+    const first = a.lease.term;
+    // A cut off from NATS (its connection gone): it can no longer renew, nor delete its key.
+    await a.nc.close();
+    await eventually(async () => b.lease.valid(), 4 * LEASE_MS);
+    expect(b.lease.term).toBeGreaterThan(first);
+    // By its own clock, A's lease ran out: it may not write any more.
+    expect(a.lease.valid()).toBe(false);
+    expect(a.lease.term).toBe(0);
+    await eventually(async () => a.events.includes(`deposed ${first}`), 2 * LEASE_MS);
+  });
+});

@@ -1,0 +1,45 @@
+/**
+ * What the autoscaler reads is the whole backlog. A 1,000-chunk job with no worker to take it: the leader puts a
+ * lane's depth of chunks on the stream and holds the rest back for fairness, and the value KEDA's ScaledObject
+ * reads (deploy/k8s/60-keda.yaml: GET /backlog on a coordinator, field `chunks`) counts every one, on the leader
+ * and on a follower alike.
+ */
+import { JobState } from "@imgc/proto";
+import { expect, test } from "vitest";
+import { BACKLOG_FIELD, BACKLOG_PATH } from "../coordinator/src/scheduler/backlog.js";
+import { useCluster } from "./harness/index.js";
+import { uploadFixtures } from "./harness/uploads.js";
+
+const CHUNKS = 1_000;
+const cluster = useCluster({
+  workers: 0,
+  coordinators: 2,
+  env: { IMGC_CHUNK_MAX_ITEMS: "1", IMGC_RATE_LIMIT_RPS: "0" },
+});
+
+async function backlogOf(base: string): Promise<Record<string, unknown>> {
+  const response = await fetch(`${base}${BACKLOG_PATH}`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as Record<string, unknown>;
+}
+
+test("a 1,000-chunk backlog reads 1,000 on every coordinator, though the stream holds only a lane's depth", async () => {
+  const c = cluster();
+  const fixtures = Array.from({ length: CHUNKS }, (_, i) => ({ name: `b${i}.jpg`, body: Buffer.from([i & 0xff]) }));
+  const { prefix } = await uploadFixtures(c.storage, fixtures, { concurrency: 16 });
+  const { job } = await c.jobs.submitJob({ sources: [{ kind: { case: "s3Prefix", value: { prefix } } }] });
+  expect(job?.chunkCount).toBe(CHUNKS);
+  expect(job?.state).toBe(JobState.QUEUED);
+
+  const leader = await c.leaderSlot();
+  expect(leader).toBe(0);
+  const [leaderBase, followerBase] = c.addresses.coordinatorHttpSlots as [string, string];
+  const fromLeader = await backlogOf(leaderBase);
+  expect(fromLeader[BACKLOG_FIELD]).toBe(CHUNKS);
+  expect(fromLeader.lanes).toEqual({ high: 0, normal: CHUNKS, low: 0 });
+  // The stream itself shows only what the leader released: the lag alone would hide the backlog.
+  const { lanes } = await c.cluster.getQueueStats({});
+  expect(lanes.reduce((sum, lane) => sum + Number(lane.pending), 0)).toBe(CHUNKS);
+  // A follower learns the held-back chunks from the leader's lease renewals (every third of a lease).
+  await expect.poll(async () => (await backlogOf(followerBase))[BACKLOG_FIELD], { timeout: 10_000 }).toBe(CHUNKS);
+});

@@ -1,0 +1,33 @@
+import { create } from "@bufbuild/protobuf";
+import { ItemResultSchema, ItemState } from "@imgc/proto";
+import { describe, expect, test } from "vitest";
+import { applyResult, newRow } from "./row.js";
+import { ordered } from "./row-order.js";
+
+function done(name: string, size: number, out: number) {
+  const r = newRow({ name, size, phase: "queued" });
+  applyResult(r, create(ItemResultSchema, { state: ItemState.DONE, outputBytes: BigInt(out) }));
+  return r;
+}
+
+describe("row order", () => {
+  const a = done("img10.jpg", 1000, 900);
+  const b = done("img2.jpg", 3000, 300);
+  const failed = newRow({ name: "bad.png", size: 2000, phase: "queued" });
+  applyResult(failed, create(ItemResultSchema, { state: ItemState.FAILED }));
+  const refused = newRow({ name: "font.ttf", size: 10, phase: "refused" });
+  const rows = [a, b, failed, refused];
+
+  test("sorts by name (numbers in order), size and saving; rows without a result sort last by saving", () => {
+    expect(ordered(rows, "all", "name").map((r) => r.name)).toEqual(["bad.png", "font.ttf", "img2.jpg", "img10.jpg"]);
+    expect(ordered(rows, "all", "size").map((r) => r.name)).toEqual(["img2.jpg", "bad.png", "img10.jpg", "font.ttf"]);
+    expect(ordered(rows, "all", "saving").slice(0, 2)).toEqual([b, a]);
+    expect(ordered(rows, "all", "added")).toEqual(rows);
+  });
+
+  test("filters by outcome; Failed includes files refused before upload", () => {
+    expect(ordered(rows, "done", "added")).toEqual([a, b]);
+    expect(ordered(rows, "failed", "added")).toEqual([failed, refused]);
+    expect(ordered(rows, "kept", "added")).toEqual([]);
+  });
+});
