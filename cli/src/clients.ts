@@ -6,6 +6,8 @@
 import { readFileSync } from "node:fs";
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+// The transport alone: the CLI is bundled, and the rest of @imgc/common is server code.
+import { createFailoverTransport, parseAddresses } from "@imgc/common/failover-transport";
 import { ClusterService, JobService } from "@imgc/proto";
 import { received, UsageError } from "./args.js";
 import { rateLimitInterceptor } from "./rate-limit.js";
@@ -43,10 +45,11 @@ export function authHeaders(env: Readonly<Record<string, string | undefined>>): 
   return env.IMGC_API_KEY ? { authorization: `Bearer ${env.IMGC_API_KEY}` } : {};
 }
 
-export function coordinatorUrl(env: Readonly<Record<string, string | undefined>>): string {
-  const address = env.IMGC_COORDINATOR_URL || DEFAULT_COORDINATOR;
-  // The services take host:port; accept a full URL too.
-  return baseUrl(/^[a-z]+:\/\//i.test(address) ? address : `http://${address}`, "IMGC_COORDINATOR_URL");
+/** Every coordinator, as base URLs: IMGC_COORDINATOR_URL lists them comma-separated (host:port, or full URLs). */
+export function coordinatorUrls(env: Readonly<Record<string, string | undefined>>): string[] {
+  return parseAddresses(env.IMGC_COORDINATOR_URL || DEFAULT_COORDINATOR).map((address) =>
+    baseUrl(/^[a-z]+:\/\//i.test(address) ? address : `http://${address}`, "IMGC_COORDINATOR_URL"),
+  );
 }
 
 function bearer(secret: string): Interceptor {
@@ -76,11 +79,20 @@ export function createClients(env: Readonly<Record<string, string | undefined>>)
       return jobs;
     },
     cluster() {
-      // Straight to the coordinator: the operator's internal token (IMGC_AUTH_TOKEN), not an API key.
+      // Any coordinator answers reads; a follower names the leader for the rest, and the calls follow it. The
+      // operator's internal token (IMGC_AUTH_TOKEN), not an API key, goes with each call; with IMGC_TLS_CA, TLS.
       const token = env.IMGC_AUTH_TOKEN;
       const ca = env.IMGC_TLS_CA ? readFileSync(env.IMGC_TLS_CA) : undefined;
-      const url = ca ? coordinatorUrl(env).replace(/^http:/, "https:") : coordinatorUrl(env);
-      cluster ??= createClient(ClusterService, transport(url, token ? [bearer(token)] : [], ca));
+      cluster ??= createClient(
+        ClusterService,
+        createFailoverTransport({
+          addresses: coordinatorUrls(env),
+          transportFor: (address) => {
+            const url = /^[a-z]+:\/\//i.test(address) ? address : `http://${address}`;
+            return transport(ca ? url.replace(/^http:/, "https:") : url, token ? [bearer(token)] : [], ca);
+          },
+        }),
+      );
       return cluster;
     },
     close() {

@@ -20,6 +20,8 @@ import {
 import { DEFAULT_TENANT } from "./tenant.js";
 
 export const MAX_SOURCES = 10_000;
+/** The most pixels a resize box may ask for: the workers' default IMGC_MAX_PIXELS. */
+export const MAX_OUTPUT_PIXELS = 100_000_000;
 const TENANT_AREAS = ["uploads/", "outputs/", "reports/"] as const;
 const OUTPUT_FORMATS = [ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.AVIF, ImageFormat.PNG];
 
@@ -127,6 +129,14 @@ export function optionProblems(options: CompressionOptions | undefined): string[
     range(problems, "options.resize.max_width", options.resize.maxWidth, 0, 65_535);
     range(problems, "options.resize.max_height", options.resize.maxHeight, 0, 65_535);
     if (!isEnumValue(Fit, options.resize.fit)) problems.push(`options.resize.fit: unknown value ${options.resize.fit}`);
+    // A box that makes every output at least that large: contain always pads to it, and with enlargement any
+    // fit may reach it. Workers check the exact output size too (PIXEL_LIMIT), against their own limit.
+    const { maxWidth, maxHeight, allowEnlarge, fit } = options.resize;
+    if ((allowEnlarge || fit === Fit.CONTAIN) && maxWidth * maxHeight > MAX_OUTPUT_PIXELS) {
+      problems.push(
+        `options.resize: expected max_width × max_height of at most ${MAX_OUTPUT_PIXELS} pixels with allow_enlarge or fit CONTAIN but received ${maxWidth} × ${maxHeight}`,
+      );
+    }
   }
   if (!isEnumValue(MetadataPolicy, options.metadata)) {
     problems.push(`options.metadata: unknown value ${options.metadata}`);

@@ -15,6 +15,8 @@ describe("worker config", () => {
       maxFrames: 500,
       itemTimeoutMs: 60_000,
       drainTimeoutMs: 30_000,
+      engineMaxItems: 100,
+      engineMaxRssMb: 512,
     });
     expect(config.slots).toBeGreaterThanOrEqual(1);
     expect(config.workerId).toMatch(/^[A-Za-z0-9_-]+-\d+-[0-9a-f]{6}$/);

@@ -16,15 +16,20 @@ const send = (reply: EngineReply | { ready: true }) =>
     if (err) process.exit(0);
   });
 
+// Each answer carries the child's resident memory, so that the pool can replace a child that grew too large.
 async function answer(request: EngineRequest): Promise<EngineReply> {
   try {
     const input = Buffer.from(request.input.buffer, request.input.byteOffset, request.input.byteLength);
     const options = fromBinary(CompressionOptionsSchema, request.options);
-    return { id: request.id, ok: true, outcome: await compress(input, options, request.limits) };
+    const outcome = await compress(input, options, request.limits);
+    return { id: request.id, ok: true, outcome, rss: process.memoryUsage.rss() };
   } catch (err) {
-    if (CompressError.isCompressError(err)) return { id: request.id, ok: false, code: err.code, message: err.message };
+    const rss = process.memoryUsage.rss();
+    if (CompressError.isCompressError(err)) {
+      return { id: request.id, ok: false, code: err.code, message: err.message, rss };
+    }
     process.stderr.write(`engine child: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);
-    return { id: request.id, ok: false, code: ErrorCode.INTERNAL, message: "internal error while compressing" };
+    return { id: request.id, ok: false, code: ErrorCode.INTERNAL, message: "internal error while compressing", rss };
   }
 }
 

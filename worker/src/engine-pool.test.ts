@@ -189,6 +189,42 @@ describe("engine pool", () => {
     expect(engine.pids()).not.toContain(first);
   }, 20_000);
 
+  it("replaces a child after maxItemsPerChild images, between images: the successor starts before the next image asks", async () => {
+    pool = createEnginePool({ size: 1, log, execArgv: ["--import", "tsx"], maxItemsPerChild: 3 });
+    const engine = pool;
+    const seen: number[][] = [];
+    for (let i = 0; i < 7; i++) {
+      expect((await engine.compress(photo, webp, limits)).format).toBe(ImageFormat.WEBP);
+      seen.push(engine.pids());
+    }
+    const [a, b, c] = [seen[0]?.[0], seen[3]?.[0], seen[6]?.[0]];
+    // Three images per child; the replacement is already starting when the third image's answer arrives.
+    expect(seen.map((p) => p.length)).toEqual(Array(7).fill(1));
+    expect([seen[1]?.[0], seen[2]?.[0]]).toEqual([a, b]);
+    expect(seen[2]?.[0]).not.toBe(a);
+    expect([seen[4]?.[0], seen[5]?.[0]]).toEqual([b, c]);
+    expect(new Set([a, b, c]).size).toBe(3);
+    expect(engine.recycled()).toBe(2);
+    expect(await gone(a as number)).toBe(true);
+    expect(await gone(b as number)).toBe(true);
+  }, 60_000);
+
+  it("replaces a child whose memory after an image is over maxRssBytes, losing no image, several at once", async () => {
+    // Every child is over one byte: each is replaced after each image, two at a time.
+    pool = createEnginePool({ size: 2, log, execArgv: ["--import", "tsx"], maxRssBytes: 1 });
+    const engine = pool;
+    const outs = await Promise.all(Array.from({ length: 6 }, () => engine.compress(photo, webp, limits)));
+    expect(outs.map((o) => o.format)).toEqual(Array(6).fill(ImageFormat.WEBP));
+    expect(engine.recycled()).toBe(6);
+    expect(engine.pids()).toHaveLength(2);
+  }, 60_000);
+
+  it("keeps its children without limits: none is replaced", async () => {
+    const engine = start();
+    for (let i = 0; i < 3; i++) await engine.compress(photo, webp, limits);
+    expect(engine.recycled()).toBe(0);
+  });
+
   it("close() ends every child", async () => {
     const engine = start(2);
     const pids = engine.pids();

@@ -26,9 +26,10 @@ export interface EngineRequest {
   limits: Limits;
 }
 
+/** The child's answer to one request, with its resident memory once the image was done (bytes). */
 export type EngineReply =
-  | { id: number; ok: true; outcome: CompressOutcome }
-  | { id: number; ok: false; code: ErrorCode; message: string };
+  | { id: number; ok: true; outcome: CompressOutcome; rss?: number }
+  | { id: number; ok: false; code: ErrorCode; message: string; rss?: number };
 
 /** A failure the engine reports for one image, with its stable code. */
 export class EngineFailure extends Error {
@@ -56,6 +57,14 @@ export interface EnginePoolOptions {
    * children, so that `size` images at once use every core without oversubscribing them.
    */
   threads?: number;
+  /**
+   * Images a child compresses before it is replaced (Celery's max-tasks-per-child); 0 never. libvips and the
+   * allocator keep memory they no longer need: a child grows from about 100 MB to 450 MB over a few hundred
+   * images and never gives it back. A fresh child costs one start (about a second), paid between images.
+   */
+  maxItemsPerChild?: number;
+  /** A child whose resident memory after an image is above this many bytes is replaced; 0 never. */
+  maxRssBytes?: number;
 }
 
 /** The libvips threads per child: VIPS_CONCURRENCY, or the cores divided among the children. */
@@ -66,6 +75,8 @@ export function threadsPerChild(children: number, env: NodeJS.ProcessEnv = proce
 }
 
 export interface EnginePool extends Engine {
+  /** Children replaced so far for their item count or memory (not crashes or kills). */
+  recycled(): number;
   /** Resolves once a child is up: a worker pulls work only then. */
   ready(signal?: AbortSignal): Promise<void>;
   lease(signal?: AbortSignal): Promise<EngineLease>;
@@ -82,6 +93,10 @@ interface Child {
   isReady: boolean;
   /** Settles the request in flight, if any, when the child exits. */
   onExit?: ((reason: string) => void) | undefined;
+  /** Images answered so far. */
+  items: number;
+  /** Resident memory reported with the last answer, in bytes. */
+  rss: number;
 }
 
 class Crashed extends Error {}
@@ -91,6 +106,9 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
   const modulePath = options.modulePath ?? fileURLToPath(new URL("./engine-child.ts", import.meta.url));
   const execArgv = options.execArgv ?? process.execArgv;
   const killGraceMs = options.killGraceMs ?? 1_000;
+  const maxItems = options.maxItemsPerChild ?? 0;
+  const maxRss = options.maxRssBytes ?? 0;
+  let recycled = 0;
   const env = { ...process.env, VIPS_CONCURRENCY: String(options.threads ?? threadsPerChild(options.size)) };
   const all = new Set<Child>();
   /** Children not running an image, ready or still loading the engine. */
@@ -119,6 +137,8 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
     const child: Child = {
       process: proc,
       isReady: false,
+      items: 0,
+      rss: 0,
       ready: new Promise<void>((resolve, reject) => {
         proc.once("message", () => {
           child.isReady = true;
@@ -176,6 +196,36 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
     child.process.kill("SIGKILL");
   }
 
+  /** Why a child that just answered should be replaced rather than reused; undefined to reuse it. */
+  function worn(child: Child): string | undefined {
+    if (maxItems > 0 && child.items >= maxItems) return `it compressed ${child.items} images`;
+    if (maxRss > 0 && child.rss > maxRss) {
+      return `it holds ${Math.round(child.rss / 1_048_576)} MiB, over ${Math.round(maxRss / 1_048_576)} MiB`;
+    }
+    return undefined;
+  }
+
+  /**
+   * Replaces a worn child between images: its successor starts at once, and the old one leaves by itself
+   * when its channel closes (it holds no image). The next image waits at most for that one start, and only
+   * when no other child is ready.
+   */
+  function retire(child: Child, why: string): void {
+    all.delete(child);
+    recycled++;
+    log.info(
+      { pid: child.process.pid, items: child.items, rssMiB: Math.round(child.rss / 1_048_576) },
+      `replacing an engine child: ${why}`,
+    );
+    try {
+      child.process.disconnect();
+    } catch {
+      child.process.kill("SIGKILL");
+    }
+    if (!closed && all.size < options.size) idle.push(spawn());
+    notify();
+  }
+
   /** One image in one ready child, which goes back to the idle list after unless it died or had to be killed. */
   async function attempt(child: Child, input: Buffer, opts: Uint8Array, limits: Limits, signal?: AbortSignal) {
     let timer: NodeJS.Timeout | undefined;
@@ -193,6 +243,8 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
         const onMessage = (reply: EngineReply) => {
           if (reply.id !== id) return;
           child.process.off("message", onMessage);
+          child.items++;
+          child.rss = reply.rss ?? 0;
           // The pipeline's own deadline answered, but the libvips call it gave up on may still run in there.
           if (!reply.ok && reply.code === ErrorCode.TIMEOUT) discard();
           if (reply.ok) {
@@ -235,7 +287,11 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       child.onExit = undefined;
-      if (reusable && all.has(child) && !closed) give(child);
+      if (reusable && all.has(child) && !closed) {
+        const why = worn(child);
+        if (why) retire(child, why);
+        else give(child);
+      }
     }
   }
 
@@ -289,6 +345,7 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
       }
     },
     errorCode: (err) => (err instanceof EngineFailure ? err.code : undefined),
+    recycled: () => recycled,
     ready,
     lease,
     pids: () => [...all].flatMap((child) => (child.process.pid === undefined ? [] : [child.process.pid])),

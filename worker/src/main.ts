@@ -61,7 +61,14 @@ const client = createGrpcJsClient(
   grpcChannelCredentials(internal.tls),
 );
 // Images are compressed in child processes, one per slot: a hung decoder is killed at the deadline.
-const engine = createEnginePool({ size: config.slots, log });
+// Children are replaced between images after engineMaxItems or past engineMaxRssMb: libvips and the allocator
+// keep memory a long-lived child no longer needs.
+const engine = createEnginePool({
+  size: config.slots,
+  log,
+  maxItemsPerChild: config.engineMaxItems,
+  maxRssBytes: config.engineMaxRssMb * 1_048_576,
+});
 const cache =
   config.cacheTtlMs > 0
     ? createResultCache(await openCacheBucket(nc.jetstream(), config.cacheTtlMs), `imgc-worker-${version}`, log)

@@ -81,10 +81,10 @@ function fakeEngine(run: (signal?: AbortSignal) => Promise<CompressOutcome>) {
   return { engine, seen };
 }
 
-function chunkOf(items: ChunkItem[], options = create(CompressionOptionsSchema)): Chunk {
+function chunkOf(items: ChunkItem[], options = create(CompressionOptionsSchema), tenant = "t"): Chunk {
   return create(ChunkSchema, {
     jobId: "job1",
-    tenant: "t",
+    tenant,
     index: 0,
     items,
     options,
@@ -327,6 +327,32 @@ describe("processItem with the result cache", () => {
     expect(objects.get("imgc/outputs/t/job1/000001.webp")?.body).toEqual(Buffer.from("webp!"));
   });
 
+  it("never reuses another tenant's output: a hit would tell one tenant what another compressed", async () => {
+    const { store, objects } = memoryStore();
+    objects.set("imgc/uploads/u/1/a.jpg", { body: Buffer.from(source), contentType: "image/jpeg" });
+    const { engine, seen } = fakeEngine(async () => outcome());
+    const cache = createResultCache(memoryKv().kv, "engine-1", log);
+    const run = processor({ store, engine, cache });
+
+    await run(chunkOf([]), item("000000"), live());
+    const other = await run(chunkOf([], undefined, "u"), item("000000", "uploads/u/1/a.jpg"), live());
+    expect([other.cacheHit, seen.calls]).toEqual([false, 2]);
+    // Within one tenant the cache still works.
+    const same = await run(chunkOf([], undefined, "u"), item("000001", "uploads/u/1/a.jpg"), live());
+    expect([same.cacheHit, seen.calls]).toEqual([true, 2]);
+  });
+
+  it("reports a multipage input's page count and note, from the engine and from the cache", async () => {
+    const { store } = memoryStore();
+    const note = "The TIFF has 2 pages; only page 1 was compressed (no output format holds pages)";
+    const { engine } = fakeEngine(async () => outcome({ inputFormat: ImageFormat.TIFF, inputPages: 2, note }));
+    const run = processor({ store, engine, cache: createResultCache(memoryKv().kv, "engine-1", log) });
+    const first = await run(chunkOf([]), item("000000"), live());
+    const second = await run(chunkOf([]), item("000001"), live());
+    expect([first.inputPages, first.note, first.cacheHit]).toEqual([2, note, false]);
+    expect([second.inputPages, second.note, second.cacheHit]).toEqual([2, note, true]);
+  });
+
   it("compresses again for other options, or when the cached output has gone", async () => {
     const { store, objects } = memoryStore();
     const { engine, seen } = fakeEngine(async () => outcome());
@@ -349,11 +375,14 @@ describe("processItem with the result cache", () => {
     const cache1 = createResultCache(memoryKv().kv, "engine-1", log);
     const cache2 = createResultCache(memoryKv().kv, "engine-2", log);
     const options = create(CompressionOptionsSchema, { format: ImageFormat.AVIF });
-    const key = cache1.keyFor("ab".repeat(32), options);
+    const key = cache1.keyFor("t", "ab".repeat(32), options);
     expect(key).toMatch(/^[-/_=.a-zA-Z0-9]+$/);
-    expect(cache1.keyFor("ab".repeat(32), create(CompressionOptionsSchema, { format: ImageFormat.AVIF }))).toBe(key);
-    expect(cache1.keyFor("cd".repeat(32), options)).not.toBe(key);
-    expect(cache1.keyFor("ab".repeat(32), create(CompressionOptionsSchema))).not.toBe(key);
-    expect(cache2.keyFor("ab".repeat(32), options)).not.toBe(key);
+    expect(cache1.keyFor("t", "ab".repeat(32), create(CompressionOptionsSchema, { format: ImageFormat.AVIF }))).toBe(
+      key,
+    );
+    expect(cache1.keyFor("t", "cd".repeat(32), options)).not.toBe(key);
+    expect(cache1.keyFor("t", "ab".repeat(32), create(CompressionOptionsSchema))).not.toBe(key);
+    expect(cache2.keyFor("t", "ab".repeat(32), options)).not.toBe(key);
+    expect(cache1.keyFor("u", "ab".repeat(32), options)).not.toBe(key);
   });
 });

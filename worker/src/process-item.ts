@@ -193,7 +193,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
       known = { ...known, inputBytes: BigInt(input.length), sourceSha256 };
 
       const options = chunk.options ?? create(CompressionOptionsSchema);
-      const cacheKey = deps.cache?.keyFor(sourceSha256, options);
+      const cacheKey = deps.cache?.keyFor(chunk.tenant, sourceSha256, options);
       const cached = cacheKey ? await deps.cache?.get(cacheKey) : undefined;
       if (cached) {
         const outputKey = keys.output(chunk.outputPrefix, item.itemId, cached.extension);
@@ -210,6 +210,8 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
             quality: cached.quality,
             ssim: cached.ssim,
             keptReason: cached.keptReason,
+            inputPages: cached.inputPages ?? 0,
+            note: cached.note ?? "",
             cacheHit: true,
             durationMs: Date.now() - started,
           });
@@ -233,6 +235,8 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         quality: Math.round(outcome.quality),
         ssim: outcome.ssim ?? 0,
         keptReason: outcome.keptReason ?? "",
+        inputPages: outcome.inputPages ?? 0,
+        note: outcome.note ?? "",
       };
       if (cacheKey) await deps.cache?.put(cacheKey, entry);
       return create(ItemResultSchema, {
@@ -247,6 +251,8 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         quality: entry.quality,
         ssim: entry.ssim,
         keptReason: entry.keptReason,
+        inputPages: entry.inputPages ?? 0,
+        note: entry.note ?? "",
         durationMs: Date.now() - started,
       });
     } catch (err) {

@@ -2,8 +2,9 @@
  * The content-addressed result cache: the same source bytes compressed with the same options give the same
  * output, so a second identical item copies the first one's output instead of compressing again.
  *
- * Key: sha256(source) + a hash of (engine version, options as protobuf binary, which is deterministic: fields
- * in number order). Value: where the earlier output lies and what it was. The entry is only a hint: a hit
+ * Key: sha256(source) + a hash of (engine version, tenant, options as protobuf binary, which is deterministic:
+ * fields in number order). The tenant is part of the key so that a hit never tells one tenant that another
+ * compressed the same bytes (a fast cacheHit would), and never copies another tenant's output. Value: where the earlier output lies and what it was. The entry is only a hint: a hit
  * whose object has gone (or changed size) counts as a miss, and any failure of the cache counts as a miss, so
  * the cache can never fail an item.
  */
@@ -29,10 +30,13 @@ export interface CacheEntry {
   quality: number;
   ssim: number;
   keptReason: string;
+  /** See ItemResult.input_pages and .note; absent in entries written before they existed. */
+  inputPages?: number;
+  note?: string;
 }
 
 export interface ResultCache {
-  keyFor(sourceSha256: string, options: CompressionOptions): string;
+  keyFor(tenant: string, sourceSha256: string, options: CompressionOptions): string;
   get(key: string): Promise<CacheEntry | undefined>;
   put(key: string, entry: CacheEntry): Promise<void>;
 }
@@ -50,9 +54,11 @@ export function openCacheBucket(js: JetStreamClient, maxAgeMs = 7 * 24 * 3600_00
 
 export function createResultCache(store: CacheStore, engineVersion: string, log: Logger): ResultCache {
   return {
-    keyFor(sourceSha256, options) {
+    keyFor(tenant, sourceSha256, options) {
       const optionsHash = createHash("sha256")
         .update(engineVersion)
+        .update("\0")
+        .update(tenant)
         .update("\0")
         .update(toBinary(CompressionOptionsSchema, options))
         .digest("hex")

@@ -3,8 +3,9 @@ import { ErrorCode, Fit, ImageFormat, MetadataPolicy } from "@imgc/proto";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { compress } from "./index.js";
+import { readCopyright } from "./metadata.js";
 import { lumaOf, ssim } from "./ssim.js";
-import { corpusDir, corpusFile, failure, limits, options } from "./test-support.js";
+import { corpusDir, corpusFile, failure, GPS_IFD, gpsExif, gpsXmp, ifd0Tags, limits, options } from "./test-support.js";
 
 const decode = async (data: Buffer, animated = false) => {
   const { data: px, info } = await sharp(data, { animated }).raw().toBuffer({ resolveWithObject: true });
@@ -55,15 +56,24 @@ describe("the edge corpus", () => {
     }
   });
 
-  it("keeps the upright pixels under keep-all metadata, with orientation reset to 1", async () => {
-    const out = await compress(
-      corpusFile("edge/exif-orientation-6.jpg"),
-      options({ format: ImageFormat.JPEG, metadata: MetadataPolicy.KEEP_ALL }),
-      limits,
-    );
+  it("keeps the upright pixels under keep-all metadata, with orientation reset to 1 and every value kept", async () => {
+    // The corpus file with camera, copyright and GPS tags added to its EXIF (orientation 6 kept) and XMP.
+    const input = await sharp(corpusFile("edge/exif-orientation-6.jpg"))
+      .keepIccProfile()
+      .withExif(gpsExif)
+      .withXmp(gpsXmp)
+      .jpeg({ quality: 95 })
+      .toBuffer();
+    const inMeta = await sharp(input).metadata();
+    expect(inMeta.orientation).toBe(6);
+    const out = await compress(input, options({ format: ImageFormat.JPEG, metadata: MetadataPolicy.KEEP_ALL }), limits);
     const meta = await sharp(out.data).metadata();
     expect([meta.width, meta.height, meta.orientation]).toEqual([600, 450, 1]);
-    expect(meta.icc).toBeDefined();
+    expect(meta.icc?.equals(inMeta.icc as Buffer)).toBe(true);
+    expect(readCopyright(meta.exif)).toEqual({ Copyright: "Jane Doe", Artist: "J. Doe" });
+    expect(ifd0Tags(meta.exif)).toContain(GPS_IFD);
+    expect(meta.exif?.includes("PhoneCo")).toBe(true);
+    expect(meta.xmpAsString).toBe(inMeta.xmpAsString);
   });
 
   it("converts CMYK to sRGB through the embedded profile", async () => {
@@ -92,12 +102,16 @@ describe("the edge corpus", () => {
     expect([...got.data.subarray(0, 3)]).toEqual([255, 0, 0]);
   });
 
-  it("handles 16-bit RGB: 8-bit output equal to the input's pixels", async () => {
+  it("handles 16-bit RGB: a PNG keeps all 16 bits, a WebP is the input's pixels at 8 bits", async () => {
     const input = corpusFile("edge/rgb16.png");
     const out = await compress(input, options({ format: ImageFormat.PNG, allowLarger: true }), limits);
-    expect((await sharp(out.data).metadata()).depth).toBe("uchar");
+    expect((await sharp(out.data).metadata()).depth).toBe("ushort");
+    const deep = await sharp(input).raw({ depth: "ushort" }).toBuffer();
+    expect((await sharp(out.data).raw({ depth: "ushort" }).toBuffer()).equals(deep)).toBe(true);
+    const lossless = { goal: { case: "lossless" as const, value: true } };
+    const webp = await compress(input, options({ format: ImageFormat.WEBP, target: lossless }), limits);
     const expected = await sharp(input).toColourspace("srgb").raw({ depth: "uchar" }).toBuffer();
-    expect((await decode(out.data)).data.equals(expected)).toBe(true);
+    expect((await decode(webp.data)).data.equals(expected)).toBe(true);
   });
 
   it("handles 16-bit grey with alpha: grey stays grey, alpha is kept", async () => {

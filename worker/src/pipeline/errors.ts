@@ -42,6 +42,9 @@ export const classify = (e: unknown, decoding?: string): CompressError => {
   if (/exceeds pixel limit/i.test(text))
     return make(ErrorCode.PIXEL_LIMIT, "The image has more pixels than this worker accepts");
   if (/timeout/i.test(text)) return make(ErrorCode.TIMEOUT, "Processing the image took longer than the time limit");
+  if (/Unsupported JPEG data precision/i.test(text)) {
+    return make(ErrorCode.UNSUPPORTED_FORMAT, "The JPEG is not 8-bit; only 8-bit JPEG is supported");
+  }
   if (/unsupported image format/i.test(text)) {
     return make(ErrorCode.UNSUPPORTED_FORMAT, "The file is not an image in a supported format");
   }

@@ -10,12 +10,16 @@ export interface Header {
   readonly width: number;
   readonly height: number;
   readonly frames: number;
+  /** Pages of a multipage input that are not animation frames (TIFF pages, an AVIF sequence): 1 for most. */
+  readonly pages: number;
   readonly hasAlpha: boolean;
   /** EXIF orientation 1–8 (1 when absent). */
   readonly orientation: number;
   readonly space: string;
   readonly hasProfile: boolean;
   readonly exif: Buffer | undefined;
+  /** Whether the file carries any metadata a strip policy removes: EXIF, XMP, IPTC or comments. */
+  readonly hasMetadata: boolean;
   readonly loop: number;
   readonly delay: readonly number[];
 }
@@ -35,11 +39,13 @@ export const readHeader = async (input: Buffer, format: InputFormat): Promise<He
       width,
       height,
       frames,
+      pages: animatable(format) ? 1 : Math.max(1, m.pages ?? 1),
       hasAlpha: m.hasAlpha ?? false,
       orientation: m.orientation ?? 1,
       space: m.space ?? "srgb",
       hasProfile: m.hasProfile ?? false,
       exif: m.exif,
+      hasMetadata: Boolean(m.exif || m.xmp || m.iptc || (m.comments?.length ?? 0) > 0),
       loop: m.loop ?? 0,
       delay: m.delay ?? [],
     };

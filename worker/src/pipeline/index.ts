@@ -5,11 +5,13 @@ import { detectFormat } from "./detect.js";
 import { CompressError } from "./errors.js";
 import { formatInfo, type InputFormat } from "./formats.js";
 import { readHeader } from "./header.js";
+import { keptOriginal } from "./kept-original.js";
 import { checkHeader, checkInputSize, type Limits } from "./limits.js";
 import { createMeter } from "./meter.js";
+import { checkOutputSize } from "./output-size.js";
 import { type Plan, planOf } from "./plan.js";
 import { decodeSource, type Source } from "./source.js";
-import { streamable, streamSource } from "./stream.js";
+import { keepsDepth, streamable, streamSource } from "./stream.js";
 import { sanitizeSvg } from "./svg.js";
 import { type Candidate, fixedGoal, reachFixed, reachGoal } from "./targets.js";
 
@@ -33,6 +35,10 @@ export interface CompressOutcome {
   /** The SSIM against the source, where it was computed (min-SSIM and max-bytes targets). */
   ssim?: number;
   keptReason?: string;
+  /** The input's pages (see Header.pages); only the first is compressed. */
+  inputPages?: number;
+  /** A remark for people on an output that is not wholly what was asked (a multipage input kept page 1). */
+  note?: string;
 }
 
 const internal = (e: unknown): CompressError =>
@@ -61,41 +67,54 @@ export async function compress(
     const header = await deadline.run(readHeader(decodable, inputFormat));
     const keepFrames = keepsAnimation(plan, header.frames);
     checkHeader(header, limits, keepFrames);
+    checkOutputSize(header, plan.resize, limits, keepFrames ? header.frames : 1);
     const ctx = { input: decodable, header, plan, limits, keepFrames, deadline };
 
     // One fixed encode in a format known up front streams from the input; anything that compares encodes
     // (a search, AUTO's choice) decodes once to memory first.
-    const formats = candidateFormats(plan, inputFormat, header.hasAlpha, keepFrames);
+    const allowed = candidateFormats(plan, inputFormat, header.hasAlpha, keepFrames);
+    // Lossless means every bit: of the formats AUTO may choose (the default set included), only PNG holds 16
+    // bits per sample.
+    const pngAllowed =
+      allowed.includes(ImageFormat.PNG) || (plan.format === "auto" && plan.autoFormats.length === 0 && !keepFrames);
+    const formats =
+      plan.goal.kind === "lossless" && pngAllowed && keepsDepth(ImageFormat.PNG, header, plan)
+        ? [ImageFormat.PNG as const]
+        : allowed;
     const only = formats.length === 1 ? formats[0] : undefined;
     const fixed = only === undefined ? undefined : fixedGoal(only, plan);
     const best =
-      only !== undefined && fixed && streamable(only, header)
-        ? await reachFixed(streamSource(ctx), only, fixed, plan, deadline)
+      only !== undefined && fixed && streamable(only, header, plan)
+        ? await reachFixed(streamSource(ctx, only), only, fixed, plan, deadline)
         : await bestOf(await decodeSource(ctx), inputFormat, plan, keepFrames, deadline);
 
-    const common = { inputFormat, width: best.width, height: best.height };
+    const common = { inputFormat, width: best.width, height: best.height, inputPages: header.pages };
     // A resized output answers a different question than the original does: it is never swapped back.
     const turned = header.orientation >= 5;
     const resized =
       best.width !== (turned ? header.height : header.width) || best.height !== (turned ? header.width : header.height);
-    if (
+    // The original as it may be stored under the metadata policy (stripped at the container level); undefined
+    // where it may not be (an SVG, or metadata that cannot be stripped without re-encoding).
+    const original =
       plan.neverLarger &&
       !resized &&
       best.data.length >= input.length &&
       originalAcceptable(plan, inputFormat, best.format)
-    ) {
+        ? keptOriginal(input, inputFormat, header, plan)
+        : undefined;
+    if (original && best.data.length >= original.length) {
       const { extension, contentType } = formatInfo(inputFormat);
       return {
         ...common,
         kind: "kept-original",
-        data: input,
+        data: original,
         format: inputFormat,
         extension,
         contentType,
         quality: 0,
         // The original is the source itself: where SSIM is part of the answer, it is exactly 1.
         ...(plan.goal.kind === "min-ssim" || plan.goal.kind === "max-bytes" ? { ssim: 1 } : {}),
-        keptReason: `The ${formatInfo(best.format).name} output (${best.data.length} bytes) was not smaller than the original (${input.length} bytes)`,
+        keptReason: `The ${formatInfo(best.format).name} output (${best.data.length} bytes) was not smaller than the original (${original.length} bytes${original.length < input.length ? ` once its metadata was stripped, ${input.length} as uploaded` : ""})`,
       };
     }
     const { extension, contentType } = formatInfo(best.format);
@@ -108,6 +127,12 @@ export async function compress(
       contentType,
       quality: best.quality,
       ...(best.ssim === undefined ? {} : { ssim: best.ssim }),
+      // A kept original keeps every page; an output has the first only.
+      ...(header.pages > 1
+        ? {
+            note: `The ${formatInfo(inputFormat).name} has ${header.pages} pages; only page 1 was compressed (no output format holds pages)`,
+          }
+        : {}),
     };
   } catch (e) {
     throw internal(e);

@@ -1,4 +1,5 @@
 import type { Sharp } from "sharp";
+import type { Header } from "./header.js";
 import type { Plan } from "./plan.js";
 
 /** The EXIF fields the strip-keep-copyright policy carries over. */
@@ -58,3 +59,19 @@ export const withPolicy = (img: Sharp, plan: Plan, copyright: Copyright): Sharp 
   plan.metadata === "strip-keep-copyright" && Object.keys(copyright).length > 0
     ? img.withExif({ IFD0: { ...copyright } })
     : img;
+
+// The colour spaces whose embedded profile an output can carry as it is: RGB and grey. Any other (CMYK, Lab)
+// is converted to sRGB first.
+const carriedSpaces = new Set(["srgb", "rgb", "rgb16", "b-w", "grey16", "scrgb"]);
+
+/**
+ * Keep-all over a pipeline that decodes the input: EXIF, XMP, IPTC and the ICC profile survive. A profile the
+ * output cannot carry (CMYK) must not be kept: libvips would then write CMYK-profile-relative values as if
+ * they were RGB (FOGRA 0/100/100/0 comes out (232,0,0) instead of (227,7,20)). Such an input is converted
+ * to sRGB through its profile and tagged sRGB; its EXIF and XMP are kept (IPTC is not: sharp keeps it only
+ * together with the profile).
+ */
+export const keepAll = (img: Sharp, header: Header): Sharp =>
+  !carriedSpaces.has(header.space)
+    ? img.toColourspace("srgb").keepExif().keepXmp().withIccProfile("srgb")
+    : img.keepMetadata();

@@ -3,7 +3,7 @@ import type { Encodable } from "./encode.js";
 import { classify } from "./errors.js";
 import { formatInfo } from "./formats.js";
 import { type InputContext, isGrey, openInput } from "./input.js";
-import { readCopyright, withPolicy } from "./metadata.js";
+import { keepAll, readCopyright, withPolicy } from "./metadata.js";
 
 /**
  * The input decoded once: oriented, resized, 8-bit sRGB (or grey), frames stacked vertically. A quality
@@ -67,7 +67,7 @@ export const decodeSource = async (ctx: InputContext): Promise<Source> => {
     plan.metadata === "keep-all"
       ? // Metadata lives in the input, not in the pixels: keep-all encodes from the input, same steps.
         () => {
-          const img = openInput(ctx).keepMetadata();
+          const img = keepAll(openInput(ctx), header);
           return hasAlpha || !header.hasAlpha ? img : img.removeAlpha();
         }
       : () => withPolicy(fromPixels(), plan, copyright);

@@ -3,7 +3,8 @@ import type { Encodable } from "./encode.js";
 import { formatInfo, type OutputFormat } from "./formats.js";
 import type { Header } from "./header.js";
 import { type InputContext, isGrey, openInput } from "./input.js";
-import { readCopyright, withPolicy } from "./metadata.js";
+import { keepAll, readCopyright, withPolicy } from "./metadata.js";
+import type { Plan } from "./plan.js";
 
 /**
  * Whether one encode can stream straight from the input, decode and encode in one libvips pass, instead of
@@ -12,12 +13,27 @@ import { readCopyright, withPolicy } from "./metadata.js";
  * AVIF would carry it; JPEG flattens and libwebp drops it by itself), and grey with alpha (libvips loses
  * the alpha of 16-bit grey converted to 8-bit).
  */
-export const streamable = (format: OutputFormat, header: Header): boolean =>
-  !header.hasAlpha || (!isGrey(header) && (format === ImageFormat.JPEG || format === ImageFormat.WEBP));
+export const streamable = (format: OutputFormat, header: Header, plan: Plan): boolean =>
+  keepsDepth(format, header, plan) ||
+  !header.hasAlpha ||
+  (!isGrey(header) && (format === ImageFormat.JPEG || format === ImageFormat.WEBP));
+
+/**
+ * Whether the output keeps 16 bits per sample: a 16-bit input written as PNG without palette quantisation.
+ * PNG is lossless here, and lossless means every bit of the input, so it streams at 16 bits (the decoded
+ * Source is 8-bit: it exists to be measured against lossy encodes).
+ */
+export const keepsDepth = (format: OutputFormat, header: Header, plan: Plan): boolean =>
+  format === ImageFormat.PNG && !plan.palette && (header.space === "rgb16" || header.space === "grey16");
+
+// The colour space a stream converts to: sRGB or grey, 16-bit where the output keeps the depth.
+const spaceOf = (header: Header, deep: boolean) =>
+  isGrey(header) ? (deep ? "grey16" : "b-w") : deep ? "rgb16" : "srgb";
 
 /** The input as one streaming pipeline, with the same colour and metadata handling as a decoded Source. */
-export const streamSource = (ctx: InputContext): Encodable => {
+export const streamSource = (ctx: InputContext, format: OutputFormat): Encodable => {
   const { header, plan, keepFrames } = ctx;
+  const deep = keepsDepth(format, header, plan);
   const copyright = readCopyright(header.exif);
   const frames = keepFrames ? header.frames : 1;
   return {
@@ -28,7 +44,7 @@ export const streamSource = (ctx: InputContext): Encodable => {
     decodes: formatInfo(header.format).name,
     pipeline: () =>
       plan.metadata === "keep-all"
-        ? openInput(ctx).keepMetadata()
-        : withPolicy(openInput(ctx).toColourspace(isGrey(header) ? "b-w" : "srgb"), plan, copyright),
+        ? keepAll(deep ? openInput(ctx).toColourspace(spaceOf(header, true)) : openInput(ctx), header)
+        : withPolicy(openInput(ctx).toColourspace(spaceOf(header, deep)), plan, copyright),
   };
 };

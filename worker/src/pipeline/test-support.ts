@@ -26,3 +26,23 @@ export const failure = async (promise: Promise<unknown>): Promise<CompressError>
   if (!CompressError.isCompressError(e)) throw new Error(`expected a CompressError, got ${String(e)}`);
   return e;
 };
+
+// A camera's location, as phones write it: EXIF's GPS IFD and the same in XMP.
+export const gpsExif = {
+  IFD0: { Copyright: "Jane Doe", Artist: "J. Doe", Make: "PhoneCo", Orientation: "6" },
+  IFD3: { GPSLatitudeRef: "N", GPSLatitude: "48/1 51/1 2401/100", GPSLongitudeRef: "E", GPSLongitude: "2/1 21/1 0/1" },
+};
+export const gpsXmp = `<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="48,51.40N" exif:GPSLongitude="2,21.0E"/>
+</rdf:RDF></x:xmpmeta>`;
+
+/** IFD0's tag numbers: 0x8825 points at the GPS IFD. */
+export const ifd0Tags = (exif: Buffer | undefined): number[] => {
+  if (!exif) return [];
+  const tiff = exif.subarray(0, 4).toString("latin1") === "Exif" ? exif.subarray(6) : exif;
+  const le = tiff.subarray(0, 2).toString("latin1") === "II";
+  const u16 = (at: number) => (le ? tiff.readUInt16LE(at) : tiff.readUInt16BE(at));
+  const ifd = le ? tiff.readUInt32LE(4) : tiff.readUInt32BE(4);
+  return Array.from({ length: u16(ifd) }, (_, i) => u16(ifd + 2 + i * 12));
+};
+export const GPS_IFD = 0x8825;
