@@ -12,9 +12,12 @@ describe("internal tokens", () => {
     expect(verifier.verify(token, now + 59_000)).toMatchObject({ role: "service", sub: "billing", tenants: ["acme"] });
   });
 
-  test("an expired token is refused", () => {
+  test("an expired token is refused, also one verified while it was valid", () => {
     const token = mintToken(keys.privateKey, { role: "worker", sub: "w1", ttlS: 60, now });
     expect(() => verifier.verify(token, now + 60_000)).toThrow(new TokenError("token expired"));
+    const again = mintToken(keys.privateKey, { role: "worker", sub: "w2", ttlS: 60, now });
+    expect(verifier.verify(again, now).sub).toBe("w2");
+    expect(() => verifier.verify(again, now + 60_000)).toThrow(new TokenError("token expired"));
   });
 
   test("a token signed by another key is refused, and so is one whose claims were edited", () => {
