@@ -291,6 +291,7 @@ try {
     natsUrl: c.addresses.nats,
     coordinatorUrl: c.addresses.coordinator,
     id: "bench-noop",
+    auth: { nats: c.nats.credentials("worker"), token: c.credentials.mint({ role: "worker", sub: "bench-noop" }) },
     lanes,
     slots: lanes,
   });

@@ -128,6 +128,10 @@ async function withNoop<T>(
         natsUrl: c.addresses.nats,
         coordinatorUrl: c.addresses.coordinatorSlots.join(","),
         id: `bench-noop-${i}`,
+        auth: {
+          nats: c.nats.credentials("worker"),
+          token: c.credentials.mint({ role: "worker", sub: `bench-noop-${i}` }),
+        },
         lanes: options.lanes,
         slots: options.lanes,
         perItem: options.perItem,

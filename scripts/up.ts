@@ -14,10 +14,11 @@
  * and IMGC_WORKER_HTTP_PORT, the first worker's: worker N gets that port + N - 1), and every other IMGC_*
  * variable set here reaches the services as it is.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { createClusterCredentials } from "./lib/cluster-credentials.js";
 import { demoImages, runDemo } from "./lib/demo.js";
 import {
   repoRoot,
@@ -28,6 +29,7 @@ import {
 } from "./lib/local-stack.js";
 import { bold, dim, green, prefixer, red } from "./lib/log-format.js";
 import { killAllNow, type ManagedProcess, startProcess } from "./lib/managed-process.js";
+import { writeNatsConfig } from "./lib/nats-auth.js";
 import { ensureSystemPackage, natsServer } from "./lib/system-packages.js";
 
 const usage = "usage: npm run up [-- --workers N] [-- --coordinators N] [-- --no-demo]";
@@ -232,6 +234,13 @@ async function main(): Promise<void> {
     IMGC_GATEWAY_PORT: String(ports.gateway),
     IMGC_GATEWAY_GRPC_PORT: String(ports.gatewayGrpc),
   };
+  // The internal plane runs secured, as in production: a throwaway signing key and NATS passwords per run,
+  // each process given only its own credential. The operator's token is kept for the CLI (`imgc workers`).
+  const credentials = createClusterCredentials();
+  mkdirSync(data, { recursive: true });
+  const natsConfig = writeNatsConfig(path.join(data, "nats-auth.conf"), credentials.nats);
+  const operatorTokenFile = path.join(data, "operator.token");
+  writeFileSync(operatorTokenFile, `${credentials.operatorToken}\n`, { mode: 0o600 });
   const output = (name: string) => ({ logFile: path.join(logs, `${name}.log`), onLine: printer(name) });
   // nats-server's banner and notices stay in its log file; the terminal gets its warnings and errors.
   const natsPrint = printer("nats");
@@ -245,23 +254,28 @@ async function main(): Promise<void> {
     track(await startServiceProcess(kind, { name, env: { ...env, ...extra }, ...output(name) }), kind !== "worker");
 
   await allStarted([
-    startNatsProcess({ port: ports.nats, storeDir: path.join(data, "nats"), ...natsOutput }).then((p) =>
-      track(p, true),
-    ),
+    startNatsProcess({
+      port: ports.nats,
+      storeDir: path.join(data, "nats"),
+      configFile: natsConfig,
+      ...natsOutput,
+    }).then((p) => track(p, true)),
     startS3Process({ port: ports.s3, dir: path.join(data, "s3"), ...output("s3") }).then((p) => track(p, true)),
   ]);
   // The first one leads from the start; the others follow, warm.
   for (let n = 1; n <= coordinatorCount; n++) {
     await service("coordinator", coordinatorName(n), {
+      ...credentials.coordinatorEnv(),
       IMGC_COORDINATOR_ID: coordinatorName(n),
       IMGC_COORDINATOR_PORT: String(coordinatorPort(n)),
       IMGC_COORDINATOR_HTTP_PORT: String(coordinatorHttpPort(n)),
     });
   }
   await allStarted([
-    service("gateway", "gateway"),
+    service("gateway", "gateway", credentials.gatewayEnv()),
     ...Array.from({ length: workerCount }, (_, i) =>
       service("worker", `worker-${i + 1}`, {
+        ...credentials.workerEnv(`worker-${i + 1}`),
         IMGC_WORKER_ID: `worker-${i + 1}`,
         IMGC_WORKER_HTTP_PORT: String(workerHttpPort(i + 1)),
       }),
@@ -275,10 +289,10 @@ async function main(): Promise<void> {
     `  web client   ${bold(web)}`,
     `  gRPC         ${grpc}  ${dim(`buf curl --protocol grpc --http2-prior-knowledge --schema proto http://${grpc}/imgc.v1.JobService/ListJobs`)}`,
     `  Connect      ${web}/imgc.v1.JobService/<method>`,
-    `  coordinator  ${Array.from({ length: coordinatorCount }, (_, i) => `127.0.0.1:${coordinatorPort(i + 1)}`).join(", ")} (internal gRPC${coordinatorCount > 1 ? "; one leads, the others follow" : ""})`,
+    `  coordinator  ${Array.from({ length: coordinatorCount }, (_, i) => `127.0.0.1:${coordinatorPort(i + 1)}`).join(", ")} (internal gRPC${coordinatorCount > 1 ? "; one leads, the others follow" : ""}; callers need a token: IMGC_AUTH_TOKEN=$(cat ${path.relative(process.cwd(), operatorTokenFile) || operatorTokenFile}) npm run imgc -- workers)`,
     `  metrics      http://127.0.0.1:${ports.coordinatorHttp}${coordinatorCount > 1 ? `…${coordinatorHttpPort(coordinatorCount)}` : ""}/metrics and /backlog (coordinator), ${web}/metrics (gateway), http://127.0.0.1:${workerHttpPort(1)}${workerCount > 1 ? `…${workerHttpPort(workerCount)}` : ""}/metrics (workers); /healthz and /readyz beside each`,
     `  S3           ${s3Url} (bucket imgc, keys S3RVER/S3RVER; data in .data/s3)`,
-    `  NATS         ${natsUrl} (JetStream; data in .data/nats)`,
+    `  NATS         ${natsUrl} (JetStream; data in .data/nats; users and passwords of this run in .data/nats-auth.conf)`,
     `  logs         ${path.relative(process.cwd(), logs) || logs}/`,
     "Ctrl-C stops everything.",
   ];

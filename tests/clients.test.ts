@@ -144,7 +144,11 @@ describe("the imgc CLI", () => {
     expect(photos).toHaveLength(3);
     const out = await mkdtemp(path.join(os.tmpdir(), "imgc-cli-"));
     // The CLI talks gRPC to the gateway (IMGC_URL), and to the coordinator only for `imgc workers`.
-    const env = childEnv({ IMGC_URL: c.addresses.gatewayGrpc, IMGC_COORDINATOR_URL: c.addresses.coordinator });
+    const env = childEnv({
+      IMGC_URL: c.addresses.gatewayGrpc,
+      IMGC_COORDINATOR_URL: c.addresses.coordinator,
+      IMGC_AUTH_TOKEN: c.credentials.operatorToken,
+    });
     const result = await run(
       process.execPath,
       ["--import", "tsx", "cli/src/main.ts", "compress", ...photos, "--out", out],

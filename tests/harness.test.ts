@@ -37,14 +37,14 @@ describe("harness", () => {
     const nats = await startNats();
     try {
       const sc = StringCodec();
-      let nc = await connect({ servers: nats.url });
+      let nc = await connect({ servers: nats.url, ...nats.credentials() });
       const jsm = await nc.jetstreamManager();
       await jsm.streams.add({ name: "HARNESS", subjects: ["harness.>"] });
       await nc.jetstream().publish("harness.one", sc.encode("kept"));
       await nc.close();
 
       await nats.restart();
-      nc = await connect({ servers: nats.url });
+      nc = await connect({ servers: nats.url, ...nats.credentials() });
       const message = await (await nc.jetstreamManager()).streams.getMessage("HARNESS", { seq: 1 });
       expect(sc.decode(message.data)).toBe("kept");
       await nc.close();

@@ -216,6 +216,7 @@ describe("scaling while a job runs", () => {
     });
     const drained = await imgc(["drain", "worker-1", "--wait", "--timeout", "120"], {
       IMGC_COORDINATOR_URL: c.addresses.coordinator,
+      IMGC_AUTH_TOKEN: c.credentials.operatorToken,
     });
     expect(drained.code, drained.stderr).toBe(0);
     // What it holds is read from its last heartbeat (a second old at most): one chunk, or none between two.

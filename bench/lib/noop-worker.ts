@@ -14,6 +14,7 @@ import {
   createGrpcJsClient,
   decodeMessage,
   encodeMessage,
+  internalGrpcOptions,
   TASKS_STREAM,
   TRACEPARENT,
   taskConsumer,
@@ -50,13 +51,15 @@ export async function startNoopWorker(options: {
   lanes: number;
   /** The slots the heartbeat advertises (the coordinator sizes chunks by the live slots). */
   slots: number;
+  /** A worker's NATS user and its token (the cluster's credentials). */
+  auth: { nats: { user: string; pass: string }; token: string };
   /** Report each item with its own ReportItem and complete with CompleteChunk (the per-item protocol). */
   perItem?: boolean;
 }): Promise<NoopWorker> {
-  const nc = await connect({ servers: options.natsUrl, name: `bench-${options.id}` });
+  const nc = await connect({ servers: options.natsUrl, name: `bench-${options.id}`, ...options.auth.nats });
   const js = nc.jetstream();
   const kv = await js.views.kv(WORKERS_BUCKET);
-  const client = createGrpcJsClient(ClusterService, options.coordinatorUrl);
+  const client = createGrpcJsClient(ClusterService, options.coordinatorUrl, internalGrpcOptions(options.auth.token));
   const consumer = await js.consumers.get(TASKS_STREAM, taskConsumer("normal"));
   const timings: ChunkTiming[] = [];
   let busy = 0;

@@ -1,7 +1,9 @@
 /**
  * gRPC clients: JobService on the gateway (IMGC_URL, default http://127.0.0.1:8081, with IMGC_API_KEY as a
- * bearer token when set) and ClusterService straight on the coordinator (IMGC_COORDINATOR_URL).
+ * bearer token when set) and ClusterService straight on the coordinator (IMGC_COORDINATOR_URL, with the
+ * operator token IMGC_AUTH_TOKEN).
  */
+import { readFileSync } from "node:fs";
 import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 // The transport alone: the CLI is bundled, and the rest of @imgc/common is server code.
@@ -50,10 +52,18 @@ export function coordinatorUrls(env: Readonly<Record<string, string | undefined>
   );
 }
 
+function bearer(secret: string): Interceptor {
+  return (next) => (request) => {
+    request.header.set("authorization", `Bearer ${secret}`);
+    return next(request);
+  };
+}
+
 export function createClients(env: Readonly<Record<string, string | undefined>>): Clients {
   const sessions: Http2SessionManager[] = [];
-  function transport(url: string, interceptors: Interceptor[]) {
-    const sessionManager = new Http2SessionManager(url, { pingIntervalMs: 15_000 });
+  function transport(url: string, interceptors: Interceptor[], ca?: Buffer) {
+    // A CA (IMGC_TLS_CA, for a coordinator serving TLS) goes to Node's TLS connect options.
+    const sessionManager = new Http2SessionManager(url, { pingIntervalMs: 15_000 }, ca ? { ca } : undefined);
     sessions.push(sessionManager);
     return createGrpcTransport({ baseUrl: url, sessionManager, interceptors });
   }
@@ -62,24 +72,25 @@ export function createClients(env: Readonly<Record<string, string | undefined>>)
   return {
     jobs() {
       const key = env.IMGC_API_KEY;
-      const bearer: Interceptor = (next) => (request) => {
-        request.header.set("authorization", `Bearer ${key}`);
-        return next(request);
-      };
       jobs ??= createClient(
         JobService,
-        transport(gatewayUrl(env), key ? [rateLimitInterceptor, bearer] : [rateLimitInterceptor]),
+        transport(gatewayUrl(env), key ? [rateLimitInterceptor, bearer(key)] : [rateLimitInterceptor]),
       );
       return jobs;
     },
     cluster() {
-      // Any coordinator answers reads; a follower names the leader for the rest, and the calls follow it.
+      // Any coordinator answers reads; a follower names the leader for the rest, and the calls follow it. The
+      // operator's internal token (IMGC_AUTH_TOKEN), not an API key, goes with each call; with IMGC_TLS_CA, TLS.
+      const token = env.IMGC_AUTH_TOKEN;
+      const ca = env.IMGC_TLS_CA ? readFileSync(env.IMGC_TLS_CA) : undefined;
       cluster ??= createClient(
         ClusterService,
         createFailoverTransport({
           addresses: coordinatorUrls(env),
-          transportFor: (address) =>
-            transport(/^[a-z]+:\/\//i.test(address) ? address : `http://${address}`, []),
+          transportFor: (address) => {
+            const url = /^[a-z]+:\/\//i.test(address) ? address : `http://${address}`;
+            return transport(ca ? url.replace(/^http:/, "https:") : url, token ? [bearer(token)] : [], ca);
+          },
         }),
       );
       return cluster;

@@ -147,9 +147,30 @@ export function loadConfig<S extends Schema>(schema: S, env: Env = process.env):
   return out as ConfigOf<S>;
 }
 
+export const INSECURE_INTERNAL = "IMGC_INSECURE_INTERNAL";
+
+/** The one switch that lets the internal plane run without credentials (internal-config.ts). */
+export const insecureField = {
+  insecureInternal: bool(
+    INSECURE_INTERNAL,
+    false,
+    "1: run the internal plane without credentials (development only: anyone who reaches a port may act)",
+  ),
+};
+
 /** Fields every process reads: where NATS and S3 are, and how loud to log. */
 export const natsFields = {
   natsUrl: str("IMGC_NATS_URL", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated"),
+  // nats.js ignores user:password in URLs, so credentials are settings of their own (nats-connect.ts).
+  natsUser: str("IMGC_NATS_USER", "", "NATS user name"),
+  natsPassword: str("IMGC_NATS_PASSWORD", "", "NATS password of IMGC_NATS_USER"),
+  natsPasswordFile: str("IMGC_NATS_PASSWORD_FILE", "", "file holding IMGC_NATS_PASSWORD"),
+  natsToken: str("IMGC_NATS_TOKEN", "", "NATS authorization token"),
+  natsCreds: str("IMGC_NATS_CREDS", "", "NATS credentials file (JWT and nkey seed)"),
+  natsTlsCa: str("IMGC_NATS_TLS_CA", "", "CA certificate file the NATS server's certificate is checked against"),
+  natsTlsCert: str("IMGC_NATS_TLS_CERT", "", "client certificate file for NATS (mutual TLS)"),
+  natsTlsKey: str("IMGC_NATS_TLS_KEY", "", "client key file of IMGC_NATS_TLS_CERT"),
+  ...insecureField,
 };
 
 export const s3Fields = {

@@ -192,7 +192,8 @@ export type GrpcJsClient<S extends GenService<GenServiceMethods>> = {
 export function createGrpcJsClient<S extends GenService<GenServiceMethods>>(
   service: S,
   address: string,
-  channelOptions: grpc.ChannelOptions = {},
+  // Client options: channel settings, and interceptors (internalGrpcOptions adds the caller's token).
+  channelOptions: grpc.ClientOptions = {},
   credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
 ): GrpcJsClient<S> {
   const Constructor = grpc.makeGenericClientConstructor(grpcServiceDefinition(service), service.typeName);

@@ -165,8 +165,12 @@ export interface GrpcHealthProbe {
  * one-field request (empty: service "") and a one-field response.
  */
 /** Health of a gRPC server; of several (comma-separated), passes when any of them is SERVING. */
-export function grpcHealthProbe(address: string): GrpcHealthProbe {
-  const clients = address.split(",").map((entry) => new grpc.Client(entry.trim(), grpc.credentials.createInsecure()));
+/** `credentials`: TLS when the coordinator serves it (internal-tls.ts). */
+export function grpcHealthProbe(
+  address: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): GrpcHealthProbe {
+  const clients = address.split(",").map((entry) => new grpc.Client(entry.trim(), credentials));
   const checkOne = (client: grpc.Client, timeoutMs: number) =>
     new Promise<void>((resolve, reject) => {
       client.makeUnaryRequest(

@@ -1,8 +1,9 @@
 /**
  * NATS JetStream: connection and the cluster's topology (streams, consumers, KV buckets).
  *
- * Every process calls `ensureTopology` at start. It is idempotent: it creates what is missing and updates
- * what drifted, so the coordinator and workers can start in any order.
+ * Coordinators call `ensureTopology` at start. It is idempotent: it creates what is missing and updates what
+ * drifted. Workers, whose NATS user may not shape the topology, wait for it and bind it (`openWorkerTopology`),
+ * so coordinators and workers can still start in any order.
  */
 import { type DescMessage, fromJsonString, type MessageShape, toJsonString } from "@bufbuild/protobuf";
 import { Priority } from "@imgc/proto";
@@ -21,6 +22,7 @@ import {
   type StreamConfig,
 } from "nats";
 import type { Logger } from "./logger.js";
+import type { NatsAuthOptions } from "./nats-connect.js";
 
 export const TASKS_STREAM = "IMGC_TASKS";
 export const EVENTS_STREAM = "IMGC_EVENTS";
@@ -66,8 +68,15 @@ export const defaultTopology: TopologyOptions = {
   eventsMaxAgeMs: 7 * 24 * 3600_000,
 };
 
-export async function connectNats(servers: string, name: string, log: Logger): Promise<NatsConnection> {
+/** `auth`: the process's credentials and TLS, from `natsAuthOptions` (nats-connect.ts). */
+export async function connectNats(
+  servers: string,
+  name: string,
+  log: Logger,
+  auth: NatsAuthOptions = {},
+): Promise<NatsConnection> {
   const nc = await connect({
+    ...auth,
     servers: servers.split(",").map((s) => s.trim()),
     name,
     // Never give up: a restarted nats-server must be rejoined without operator help.
@@ -137,6 +146,28 @@ export async function ensureTopology(
     js.views.kv(RESULTS_BUCKET, { history: 1, storage: StorageType.File }),
   ]);
   return { jsm, workers, jobs, chunks, results };
+}
+
+/**
+ * A worker's view of the topology: it may not create or change streams (its NATS user has no such right), so
+ * it waits until a coordinator has made them, then binds the heartbeat bucket.
+ */
+export async function openWorkerTopology(nc: NatsConnection, log: Logger, retryMs = 500): Promise<{ workers: KV }> {
+  const jsm = await nc.jetstreamManager();
+  let waiting = false;
+  for (;;) {
+    try {
+      await jsm.streams.info(TASKS_STREAM);
+      await jsm.streams.info(`KV_${WORKERS_BUCKET}`);
+      break;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      if (!waiting) log.info("waiting for a coordinator to create the NATS topology");
+      waiting = true;
+      await new Promise((resolve) => setTimeout(resolve, retryMs));
+    }
+  }
+  return { workers: await nc.jetstream().views.kv(WORKERS_BUCKET) };
 }
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {

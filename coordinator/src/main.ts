@@ -11,10 +11,17 @@ import {
   createLogger,
   createMetricsRegistry,
   createStorage,
+  grpcChannelCredentials,
   grpcHealthProbe,
+  grpcServerCredentials,
+  loadTls,
+  loadVerifier,
+  natsAuthOptions,
   natsReadiness,
   startHealthServer,
 } from "@imgc/common";
+import { ClusterService, JobService } from "@imgc/proto";
+import { authorize } from "./auth/authorize.js";
 import { fetchPortList, listOf, loadCoordinatorConfig } from "./config.js";
 import { startCoordinator } from "./coordinator.js";
 import { webhookSecrets } from "./jobs/webhook.js";
@@ -24,15 +31,30 @@ import { build, createHealth, listen } from "./server.js";
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadCoordinatorConfig>;
+  let verifier: ReturnType<typeof loadVerifier>;
+  let natsAuth: ReturnType<typeof natsAuthOptions>;
+  let tls: ReturnType<typeof loadTls>;
   try {
     config = loadCoordinatorConfig();
+    // Secure by default: no public key or no NATS credentials, no start (unless IMGC_INSECURE_INTERNAL=1).
+    verifier = loadVerifier(config);
+    tls = loadTls(config);
+    // Its readiness probes its own port, so a coordinator serving TLS needs the CA that signed its certificate.
+    if (tls?.cert && !tls.ca)
+      throw new ConfigError([
+        "IMGC_TLS_CA is not set, but IMGC_TLS_CERT is: the coordinator checks its own port with it",
+      ]);
+    natsAuth = natsAuthOptions(config);
   } catch (err) {
     if (!ConfigError.isConfigError(err)) throw err;
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
   }
   const log = createLogger("coordinator", config.logLevel);
-  const nc = await connectNats(config.natsUrl, "imgc-coordinator", log);
+  if (config.insecureInternal) {
+    log.warn("INSECURE INTERNAL PLANE: IMGC_INSECURE_INTERNAL=1, so callers without a valid token may be obeyed");
+  }
+  const nc = await connectNats(config.natsUrl, "imgc-coordinator", log, natsAuth);
   const storage = createStorage(config);
   await storage.ensureBucket();
   const registry = createMetricsRegistry();
@@ -81,18 +103,19 @@ async function main(): Promise<void> {
   });
   const health = createHealth();
   const server = build({
-    jobService: metrics.jobService(coordinator.jobService),
-    clusterService: metrics.clusterService(coordinator.clusterService),
+    jobService: metrics.jobService(authorize(JobService, coordinator.jobService, { verifier, log })),
+    clusterService: metrics.clusterService(authorize(ClusterService, coordinator.clusterService, { verifier, log })),
     log,
     health,
   });
-  const port = await listen(server, config.host, config.port);
+  const port = await listen(server, config.host, config.port, grpcServerCredentials(tls));
   const reachable = config.host === "0.0.0.0" || config.host === "::" ? hostname() : config.host;
   advertised ||= `${reachable}:${port}`;
   // Ready means: this gRPC server answers its own health service (NOT_SERVING once stopping), and NATS and
   // S3 answer.
   const self = grpcHealthProbe(
     `${config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host}:${port}`,
+    grpcChannelCredentials(tls, true),
   );
   const http = await startHealthServer({
     host: config.host,

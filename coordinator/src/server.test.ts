@@ -5,7 +5,7 @@ import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
-import { createGrpcJsClient, createLogger } from "@imgc/common";
+import { createGrpcJsClient, createLogger, internalGrpcOptions } from "@imgc/common";
 import { JobService } from "@imgc/proto";
 import { service as healthService } from "grpc-health-check";
 import type { NatsConnection } from "nats";
@@ -25,8 +25,8 @@ beforeAll(async () => {
   nc = await nats.connect();
   t = await startTestCoordinator(nc);
   server = build({
-    jobService: t.coordinator.jobService,
-    clusterService: t.coordinator.clusterService,
+    jobService: t.services.jobService,
+    clusterService: t.services.clusterService,
     log: createLogger("test", "silent"),
   });
   address = `127.0.0.1:${await listen(server, "127.0.0.1", 0)}`;
@@ -70,7 +70,9 @@ function reflect(request: Record<string, string>): Promise<ReflectionResponse> {
 
 describe("the gRPC server", () => {
   it("serves JobService over gRPC, tenant from metadata, errors with their codes", async () => {
-    const client = createGrpcJsClient(JobService, address);
+    // The gateway's credential: the one whose x-imgc-tenant the coordinator honours.
+    const gateway = t.auth.mint({ role: "gateway", sub: "gateway" });
+    const client = createGrpcJsClient(JobService, address, internalGrpcOptions(gateway));
     try {
       const err = await client.getJob({ jobId: "x" }).catch((e: unknown) => e);
       expect((err as ConnectError).code).toBe(Code.NotFound);

@@ -41,10 +41,14 @@ export function build(deps: ServerDeps): grpc.Server {
 }
 
 /** Binds and resolves with the port (useful with port 0). */
-export function listen(server: grpc.Server, host: string, port: number): Promise<number> {
+/** `credentials`: TLS when the coordinator has a certificate (grpcServerCredentials). */
+export function listen(
+  server: grpc.Server,
+  host: string,
+  port: number,
+  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
+): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
-    );
+    server.bindAsync(`${host}:${port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
   });
 }

@@ -1,4 +1,5 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { identityOf } from "./auth/identity.js";
 
 export const TENANT_HEADER = "x-imgc-tenant";
 export const DEFAULT_TENANT = "default";
@@ -6,9 +7,8 @@ export const DEFAULT_TENANT = "default";
 // Tenants name folders in object keys (uploads/<tenant>/…), so they stay within safe key characters.
 const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-/** The caller's tenant, set by the gateway after authenticating it; `default` for internal callers. */
-export function tenantOf(context: HandlerContext): string {
-  const tenant = context.requestHeader.get(TENANT_HEADER)?.trim() || DEFAULT_TENANT;
+/** A tenant as named by a header or a token, or InvalidArgument. */
+export function checkTenant(tenant: string): string {
   if (!TENANT_PATTERN.test(tenant)) {
     throw new ConnectError(
       `${TENANT_HEADER} must be 1 to 64 characters of letters, digits, ".", "_" and "-"`,
@@ -19,9 +19,20 @@ export function tenantOf(context: HandlerContext): string {
 }
 
 /**
- * The authenticated identity of the caller (an internal service's name), when the internal plane says who
- * called; undefined until then, so that every caller is held to its tenant's folders.
+ * The tenant the verified caller acts for (auth/policy.ts decides it from the caller's credential; only a
+ * gateway, a service among its own tenants, or an operator reading may name one in `x-imgc-tenant`).
  */
-export function callerIdentity(_context: HandlerContext): string | undefined {
-  return undefined;
+export function tenantOf(context: HandlerContext): string {
+  const { tenant } = identityOf(context);
+  if (tenant === undefined) throw new ConnectError("this credential acts for no tenant", Code.PermissionDenied);
+  return tenant;
+}
+
+/**
+ * The authenticated internal service that called (its credential's subject), for the setting that lets named
+ * services read sources outside a tenant's folders (IMGC_SOURCE_READERS); undefined for any other caller.
+ */
+export function callerIdentity(context: HandlerContext): string | undefined {
+  const { role, sub } = identityOf(context);
+  return role === "service" ? sub : undefined;
 }

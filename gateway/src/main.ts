@@ -3,7 +3,17 @@
  * and docs/protocol.md). Logs {"msg":"ready","port":…,"grpcPort":…} once both ports listen; SIGTERM or
  * SIGINT closes them, letting in-flight requests finish, and exits 0.
  */
-import { ConfigError, connectNats, createLogger, createStorage } from "@imgc/common";
+import {
+  ConfigError,
+  connectNats,
+  createLogger,
+  createStorage,
+  loadTls,
+  loadToken,
+  type NatsAuthOptions,
+  natsAuthOptions,
+  type TlsFiles,
+} from "@imgc/common";
 import { loadGatewayConfig } from "./config.js";
 import { originOf } from "./plugins/security-headers.js";
 import { build } from "./server.js";
@@ -16,8 +26,11 @@ import {
 import { formatBytes } from "./services/uploads.js";
 
 let config: ReturnType<typeof loadGatewayConfig>;
+let internal: { token: string | undefined; nats: NatsAuthOptions; tls: TlsFiles | undefined };
 try {
   config = loadGatewayConfig();
+  // Secure by default: dev mode relaxes the public API keys only, never the internal plane.
+  internal = { token: loadToken(config, "gateway"), nats: natsAuthOptions(config), tls: loadTls(config) };
 } catch (err) {
   if (!ConfigError.isConfigError(err)) throw err;
   process.stderr.write(`imgc gateway: ${err.message}\n`);
@@ -26,12 +39,12 @@ try {
 
 const log = createLogger("gateway", config.logLevel);
 const storage = createStorage(config);
-const transport = createCoordinatorTransport(config.coordinatorUrl, log);
+const transport = createCoordinatorTransport(config.coordinatorUrl, log, internal.token, internal.tls);
 
 // NATS matters only to readiness here, so the gateway serves (and reports "nats": "unreachable") while it
 // is still connecting, instead of waiting for it.
 let nats: Awaited<ReturnType<typeof connectNats>> | undefined;
-const natsConnecting = connectNats(config.natsUrl, "imgc-gateway", log).then((nc) => {
+const natsConnecting = connectNats(config.natsUrl, "imgc-gateway", log, internal.nats).then((nc) => {
   nats = nc;
   return nc;
 });

@@ -40,6 +40,8 @@ export interface NatsProcessOptions extends Output {
   storeDir: string;
   name?: string;
   readyTimeoutMs?: number;
+  /** A configuration file (users and permissions: nats-auth.ts); the flags above take precedence over it. */
+  configFile?: string;
 }
 
 /** nats-server with JetStream on loopback; resolves once it accepts connections. */
@@ -49,7 +51,10 @@ export async function startNatsProcess(options: NatsProcessOptions): Promise<Man
   const proc = startProcess({
     name: options.name ?? "nats",
     command: binary,
-    args: ["-js", "-sd", options.storeDir, "-a", "127.0.0.1", "-p", String(options.port)],
+    args: [
+      ...(options.configFile ? ["-c", options.configFile] : []),
+      ...["-js", "-sd", options.storeDir, "-a", "127.0.0.1", "-p", String(options.port)],
+    ],
     ...output(options),
   });
   try {

@@ -245,7 +245,12 @@ export function followJob(jobs: Client<typeof JobService>, jobId: string, timeou
 
 /** A NATS connection of the test's own, for reading the task stream's counters. */
 export async function natsOf(c: Cluster): Promise<NatsConnection> {
-  return connect({ servers: c.addresses.nats, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  return connect({
+    servers: c.addresses.nats,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    ...c.nats.credentials(),
+  });
 }
 
 /** How many messages the task stream has ever stored (its last sequence): publishes that were not deduplicated. */

@@ -4,10 +4,11 @@
  */
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { createFailoverTransport, type Storage } from "@imgc/common";
+import { createFailoverTransport, internalBearer, type Storage } from "@imgc/common";
 import { ClusterService, JobService } from "@imgc/proto";
+import { type ClusterCredentials, createClusterCredentials } from "../../scripts/lib/cluster-credentials.js";
 import { freePort } from "../../scripts/lib/free-port.js";
-import { type InfraHandle, type S3Handle, startNats, startS3, storageFor } from "./infra.js";
+import { type NatsHandle, type S3Handle, startNats, startS3, storageFor } from "./infra.js";
 import { type Service, startService } from "./service.js";
 
 export interface ClusterOptions {
@@ -22,7 +23,12 @@ export interface ClusterOptions {
 }
 
 export interface Cluster {
-  nats: InfraHandle;
+  nats: NatsHandle;
+  /**
+   * The cluster's throwaway internal credentials: its signing key's tokens (`mint`, `operatorToken`) and NATS
+   * users. Every process got its own (each worker a token naming its id), as production does.
+   */
+  credentials: ClusterCredentials;
   s3: S3Handle;
   /** The first coordinator running now (restartCoordinator() replaces it). */
   readonly coordinator: Service;
@@ -51,13 +57,13 @@ export interface Cluster {
     /** http://host:port of the gateway's HTTP/2 cleartext port (gRPC). */
     gatewayGrpc: string;
   };
-  /** The IMGC_* variables every service got. */
+  /** The IMGC_* variables every service got (each also got its own credentials: `credentials`). */
   env: Readonly<Record<string, string>>;
   /** JobService on the gateway over Connect (HTTP/1.1). */
   jobs: Client<typeof JobService>;
   /** JobService on the gateway over gRPC (HTTP/2). */
   jobsGrpc: Client<typeof JobService>;
-  /** ClusterService over gRPC on whichever coordinator leads (it follows the leader like a worker does). */
+  /** ClusterService over gRPC on whichever coordinator leads (it follows the leader like a worker does), as an operator. */
   cluster: Client<typeof ClusterService>;
   storage: Storage;
   /** Starts one more worker (worker-<n>) and waits until it is ready. */
@@ -97,7 +103,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     }
   };
   try {
-    const [nats, s3] = await settleAll(layers.infra, [startNats(), startS3()] as const);
+    const credentials = createClusterCredentials();
+    const [nats, s3] = await settleAll(layers.infra, [startNats({ users: credentials.nats }), startS3()] as const);
     const slots = Math.max(1, options.coordinators ?? 1);
     const [gatewayPort, gatewayGrpcPort, ...coordinatorPorts] = await Promise.all(
       Array.from({ length: 2 + 2 * slots }, () => freePort()),
@@ -125,6 +132,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       const started = await startService(
         "coordinator",
         {
+          ...credentials.coordinatorEnv(),
           ...env,
           IMGC_COORDINATOR_ID: `coordinator-${slot + 1}`,
           IMGC_COORDINATOR_HOST: "127.0.0.1",
@@ -163,10 +171,18 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     let workerCount = 0;
     const addWorker = async (extra: Record<string, string> = {}) => {
       const name = `worker-${++workerCount}`;
+      const id = extra.IMGC_WORKER_ID ?? options.workerEnv?.IMGC_WORKER_ID ?? name;
       const worker = await startService(
         "worker",
         // Port 0: each worker's metrics and health port is its own (its "ready" line says which).
-        { ...env, IMGC_WORKER_ID: name, IMGC_WORKER_HTTP_PORT: "0", ...options.workerEnv, ...extra },
+        {
+          ...credentials.workerEnv(id),
+          ...env,
+          IMGC_WORKER_ID: name,
+          IMGC_WORKER_HTTP_PORT: "0",
+          ...options.workerEnv,
+          ...extra,
+        },
         { name },
       );
       workers.push(worker);
@@ -175,6 +191,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     };
     const workersReady = Array.from({ length: options.workers ?? 2 }, () => addWorker());
     const gatewayReady = startService("gateway", {
+      ...credentials.gatewayEnv(),
       ...env,
       IMGC_GATEWAY_HOST: "127.0.0.1",
       IMGC_GATEWAY_PORT: String(gatewayPort),
@@ -195,7 +212,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       transportFor: (address) => {
         const session = new Http2SessionManager(`http://${address}`);
         sessions.push(session);
-        return createGrpcTransport({ baseUrl: `http://${address}`, sessionManager: session });
+        return createGrpcTransport({
+          baseUrl: `http://${address}`,
+          sessionManager: session,
+          interceptors: internalBearer(credentials.operatorToken),
+        });
       },
     });
     layers.clients.push(async () => {
@@ -213,6 +234,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       ].filter((file): file is string => file !== undefined);
     return {
       nats,
+      credentials,
       s3,
       get coordinator() {
         return current[0] as Service;

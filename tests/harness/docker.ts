@@ -10,17 +10,22 @@ import type { InfraHandle, S3Handle } from "./infra.js";
 export const MINIO_ACCESS_KEY = "imgc-test";
 export const MINIO_SECRET_KEY = "imgc-test-secret";
 
-export async function startNatsContainer(): Promise<InfraHandle> {
+/** `config`: nats-server configuration text (the users and permissions of scripts/lib/nats-auth.ts). */
+export async function startNatsContainer(
+  config: string,
+  probeAuth: { user: string; pass: string },
+): Promise<InfraHandle> {
   const { GenericContainer, Wait } = await import("testcontainers");
   const port = await freePort();
   const container = await new GenericContainer("nats:2.10")
-    .withCommand(["-js", "-sd", "/data"])
+    .withCopyContentToContainer([{ content: config, target: "/etc/imgc-nats.conf" }])
+    .withCommand(["-c", "/etc/imgc-nats.conf", "-js", "-sd", "/data"])
     .withExposedPorts({ container: 4222, host: port })
     .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
     .start();
   const url = `nats://${container.getHost()}:${port}`;
   return controls(container, url, async () => {
-    const nc = await connect({ servers: url, timeout: 1_000 });
+    const nc = await connect({ servers: url, timeout: 1_000, ...probeAuth });
     await nc.close();
   });
 }

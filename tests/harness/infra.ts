@@ -3,10 +3,18 @@
  * runtime.ts). Each comes with the controls fault tests need: stop, kill with a signal, restart on the same
  * address with the same data.
  */
+import path from "node:path";
 import { createStorage } from "@imgc/common";
 import { freePort } from "../../scripts/lib/free-port.js";
 import { startNatsProcess, startS3Process } from "../../scripts/lib/local-stack.js";
 import type { ManagedProcess } from "../../scripts/lib/managed-process.js";
+import {
+  generateNatsUsers,
+  type NatsUsers,
+  natsAuthorizationConfig,
+  natsUserEnv,
+  writeNatsConfig,
+} from "../../scripts/lib/nats-auth.js";
 import { logPath, scratchDir } from "./run-dir.js";
 import { testRuntime } from "./runtime.js";
 
@@ -28,17 +36,36 @@ export interface S3Handle extends InfraHandle {
   readonly bucket: string;
 }
 
-/** nats-server with JetStream on a free loopback port (or nats:2.10 in Docker). */
-export async function startNats(options: { storeDir?: string } = {}): Promise<InfraHandle> {
+export interface NatsHandle extends InfraHandle {
+  /** Its users (scripts/lib/nats-auth.ts): nobody connects without one. */
+  readonly users: NatsUsers;
+  /** Connection options of a user (default the coordinator's, which may do anything). */
+  credentials(role?: keyof NatsUsers): { user: string; pass: string };
+  /** IMGC_NATS_USER and IMGC_NATS_PASSWORD of a user. */
+  credentialsEnv(role: keyof NatsUsers): Record<string, string>;
+}
+
+/**
+ * nats-server with JetStream on a free loopback port (or nats:2.10 in Docker), secured as in production: users
+ * with permissions and throwaway passwords (`users`, or new ones).
+ */
+export async function startNats(options: { storeDir?: string; users?: NatsUsers } = {}): Promise<NatsHandle> {
+  const users = options.users ?? generateNatsUsers();
+  const credentials = (role: keyof NatsUsers = "coordinator") => ({
+    user: users[role].user,
+    pass: users[role].password,
+  });
+  const access = { users, credentials, credentialsEnv: (role: keyof NatsUsers) => natsUserEnv(users[role]) };
   if ((await testRuntime()) === "docker") {
     const { startNatsContainer } = await import("./docker.js");
-    return startNatsContainer();
+    return { ...(await startNatsContainer(natsAuthorizationConfig(users), credentials())), ...access };
   }
   const port = await freePort();
   const storeDir = options.storeDir ?? scratchDir("nats");
+  const configFile = writeNatsConfig(path.join(scratchDir("nats-config"), "nats.conf"), users);
   const logFile = logPath("nats");
-  const start = () => startNatsProcess({ port, storeDir, logFile });
-  return processControls(`nats://127.0.0.1:${port}`, logFile, await start(), start);
+  const start = () => startNatsProcess({ port, storeDir, logFile, configFile });
+  return { ...processControls(`nats://127.0.0.1:${port}`, logFile, await start(), start), ...access };
 }
 
 /** The project's S3 server on a free loopback port, bucket `imgc` (or MinIO in Docker, bucket created). */

@@ -1,7 +1,17 @@
 /** The worker's configuration: IMGC_* variables (docs/protocol.md), validated once at start. */
 import { randomBytes } from "node:crypto";
 import { availableParallelism, hostname } from "node:os";
-import { addresses, ConfigError, int, loadConfig, logFields, natsFields, s3Fields, str } from "@imgc/common";
+import {
+  addresses,
+  ConfigError,
+  callerFields,
+  int,
+  loadConfig,
+  logFields,
+  natsFields,
+  s3Fields,
+  str,
+} from "@imgc/common";
 
 const MiB = 1024 * 1024;
 
@@ -18,6 +28,7 @@ export const workerSchema = {
   ...natsFields,
   ...s3Fields,
   ...logFields,
+  ...callerFields,
   coordinatorUrl: addresses(
     "IMGC_COORDINATOR_URL",
     "127.0.0.1:50051",

@@ -13,11 +13,17 @@ import {
   createLogger,
   createMetricsRegistry,
   createStorage,
-  defaultTopology,
-  ensureTopology,
+  grpcChannelCredentials,
   grpcHealthProbe,
+  internalGrpcOptions,
+  loadTls,
+  loadToken,
+  type NatsAuthOptions,
+  natsAuthOptions,
   natsReadiness,
+  openWorkerTopology,
   startHealthServer,
+  type TlsFiles,
 } from "@imgc/common";
 import { ClusterService } from "@imgc/proto";
 import { loadWorkerConfig, type WorkerConfig } from "./config.js";
@@ -30,8 +36,11 @@ import { createResultCache, openCacheBucket } from "./result-cache.js";
 import { createWorker } from "./worker.js";
 
 let config: WorkerConfig;
+let internal: { token: string | undefined; nats: NatsAuthOptions; tls: TlsFiles | undefined };
 try {
   config = loadWorkerConfig();
+  // Secure by default: no token or no NATS credentials, no start (unless IMGC_INSECURE_INTERNAL=1).
+  internal = { token: loadToken(config, "worker"), nats: natsAuthOptions(config), tls: loadTls(config) };
 } catch (err) {
   if (!ConfigError.isConfigError(err)) throw err;
   process.stderr.write(`imgc worker: ${err.message}\n`);
@@ -41,15 +50,16 @@ try {
 const version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string })
   .version;
 const log = createLogger("worker", config.logLevel).child({ workerId: config.workerId });
-const nc = await connectNats(config.natsUrl, `imgc-worker-${config.workerId}`, log);
-const topology = await ensureTopology(nc, {
-  ...defaultTopology,
-  ackWaitMs: config.ackWaitMs,
-  maxDeliver: config.maxDeliver,
-  workerTtlMs: config.workerTtlMs,
-});
+// Its NATS user may pull, ack, heartbeat and use the cache, not shape the topology: a coordinator does that.
+const nc = await connectNats(config.natsUrl, `imgc-worker-${config.workerId}`, log, internal.nats);
+const topology = await openWorkerTopology(nc, log);
 const storage = createStorage(config);
-const client = createGrpcJsClient(ClusterService, config.coordinatorUrl);
+const client = createGrpcJsClient(
+  ClusterService,
+  config.coordinatorUrl,
+  internalGrpcOptions(internal.token),
+  grpcChannelCredentials(internal.tls),
+);
 // Images are compressed in child processes, one per slot: a hung decoder is killed at the deadline.
 // Children are replaced between images after engineMaxItems or past engineMaxRssMb: libvips and the allocator
 // keep memory a long-lived child no longer needs.
@@ -106,7 +116,7 @@ await engine.ready();
 metrics.track(() => worker.status());
 // Workers have no gRPC server: this HTTP port is their health interface (and Prometheus target). It listens
 // before the worker registers, so a port clash stops it before it takes any work.
-const coordinatorProbe = grpcHealthProbe(config.coordinatorUrl);
+const coordinatorProbe = grpcHealthProbe(config.coordinatorUrl, grpcChannelCredentials(internal.tls));
 const http = await startHealthServer({
   host: config.httpHost,
   port: config.httpPort,

@@ -1,10 +1,10 @@
-import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createLogger, parseTraceparent, TASKS_STREAM, TRACEPARENT, taskConsumer } from "@imgc/common";
 import { JobService } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { type Coordinator, startCoordinator } from "../coordinator.js";
-import { testSettings } from "../testing/harness.js";
+import { securedTransport, testSettings } from "../testing/harness.js";
 import { createMemoryStorage } from "../testing/memory-storage.js";
 import { startNats, type TestNats } from "../testing/nats-server.js";
 
@@ -19,10 +19,7 @@ beforeAll(async () => {
   const storage = createMemoryStorage();
   storage.put("uploads/default/u/a.jpg", 100);
   coordinator = await startCoordinator({ nc, storage, log: createLogger("test", "silent"), settings: testSettings });
-  jobs = createClient(
-    JobService,
-    createRouterTransport(({ service }) => service(JobService, coordinator.jobService)),
-  );
+  jobs = createClient(JobService, securedTransport(coordinator).transport);
 });
 
 afterAll(async () => {

@@ -1,12 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createLogger, encodeMessage, WORKERS_BUCKET } from "@imgc/common";
 import { JobService, WorkerStatusSchema } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { type Coordinator, startCoordinator } from "../coordinator.js";
-import { eventually, testSettings } from "../testing/harness.js";
+import { eventually, securedTransport, testSettings } from "../testing/harness.js";
 import { createMemoryStorage } from "../testing/memory-storage.js";
 import { startNats, type TestNats } from "../testing/nats-server.js";
 import { CHUNKS_PER_SLOT } from "./submit.js";
@@ -28,10 +28,7 @@ beforeAll(async () => {
     log: createLogger("test", "silent"),
     settings: { ...testSettings, chunk: { maxItems: 16, maxBytes: 1024 ** 3, minCount: 2 } },
   });
-  jobs = createClient(
-    JobService,
-    createRouterTransport(({ service }) => service(JobService, coordinator.jobService)),
-  );
+  jobs = createClient(JobService, securedTransport(coordinator).transport);
 });
 
 afterAll(async () => {

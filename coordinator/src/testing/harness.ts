@@ -17,8 +17,10 @@ import {
   WorkerStatusSchema,
 } from "@imgc/proto";
 import type { NatsConnection } from "nats";
+import { authorize } from "../auth/authorize.js";
 import { type CoordinatorSettings, startCoordinator } from "../coordinator.js";
 import { createMemoryStorage, type MemoryStorage } from "./memory-storage.js";
+import { testCredentials } from "./test-credentials.js";
 
 export const testSettings: CoordinatorSettings = {
   ackWaitMs: 2_000,
@@ -43,16 +45,46 @@ export async function startTestCoordinator(
     settings: { ...testSettings, ...options.settings },
     reservationWaitMs: 500,
   });
-  const transport = createRouterTransport(({ service }) => {
-    service(JobService, coordinator.jobService);
-    service(ClusterService, coordinator.clusterService);
-  });
+  const { transport, services, auth } = securedTransport(coordinator);
   return {
     coordinator,
     storage,
+    auth,
+    services,
     jobs: createClient(JobService, transport) as Client<typeof JobService>,
     cluster: createClient(ClusterService, transport) as Client<typeof ClusterService>,
   };
+}
+
+type Services = Pick<Awaited<ReturnType<typeof startCoordinator>>, "jobService" | "clusterService">;
+
+/**
+ * The coordinator's services secured as in production (behind the authorization wrapper, `wrap` applied
+ * outside it, as main.ts applies the metrics), and an in-memory transport whose calls carry the token the real
+ * caller of each method would hold (test-credentials.ts).
+ */
+export function securedTransport(
+  coordinator: Services,
+  wrap: {
+    jobService?: (impl: Services["jobService"]) => Services["jobService"];
+    clusterService?: (impl: Services["clusterService"]) => Services["clusterService"];
+  } = {},
+) {
+  const auth = testCredentials();
+  const services: Services = {
+    jobService: authorize(JobService, coordinator.jobService, { verifier: auth.verifier }),
+    clusterService: authorize(ClusterService, coordinator.clusterService, { verifier: auth.verifier }),
+  };
+  const jobService = wrap.jobService?.(services.jobService) ?? services.jobService;
+  const clusterService = wrap.clusterService?.(services.clusterService) ?? services.clusterService;
+  const transport = createRouterTransport(
+    ({ service }) => {
+      service(JobService, jobService);
+      service(ClusterService, clusterService);
+    },
+    { transport: { interceptors: [auth.asRealCaller] } },
+  );
+  return { transport, services, auth };
 }
 
 export type TestCoordinator = Awaited<ReturnType<typeof startTestCoordinator>>;

@@ -13,26 +13,37 @@ import {
 } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { createFailoverTransport, type Logger, parseAddresses } from "@imgc/common";
+import {
+  connectTls,
+  createFailoverTransport,
+  internalBearer,
+  type Logger,
+  parseAddresses,
+  type TlsFiles,
+} from "@imgc/common";
 import { ClusterService, JobService } from "@imgc/proto";
 import { propagateTrace } from "../plugins/trace.js";
 
 /**
  * The coordinators: `addresses` lists them (comma-separated), or is one DNS name for all. Calls find the leader
- * by themselves and wait out a failover (see @imgc/common's failover transport).
+ * by themselves and wait out a failover (see @imgc/common's failover transport). `token`: the gateway's internal
+ * token (IMGC_AUTH_TOKEN), sent on every call (undefined only when insecure); `tls`: IMGC_TLS_CA, when the
+ * coordinators serve TLS.
  */
-export function createCoordinatorTransport(addresses: string, log?: Logger): Transport {
+export function createCoordinatorTransport(addresses: string, log?: Logger, token?: string, tls?: TlsFiles): Transport {
+  const { scheme, nodeOptions } = connectTls(tls);
   return createFailoverTransport({
     addresses: parseAddresses(addresses),
     transportFor: (address) =>
       createGrpcTransport({
-        baseUrl: `http://${address}`,
+        baseUrl: `${scheme}://${address}`,
+        ...(nodeOptions ? { nodeOptions } : {}),
         // Keep the connection alive and notice a dead coordinator between calls.
         pingIntervalMs: 10_000,
         pingTimeoutMs: 5_000,
         idleConnectionTimeoutMs: 5 * 60_000,
         // A call made while serving a traced JobService call carries its trace context on.
-        interceptors: [propagateTrace],
+        interceptors: [propagateTrace, ...internalBearer(token)],
       }),
     onSwitch: (from, to, reason) => log?.info({ from, to, reason }, "coordinator calls move"),
   });

@@ -1,0 +1,80 @@
+/**
+ * The internal plane's settings, validated once at start: the coordinator's public key(s), each caller's
+ * token, NATS credentials, and the one switch that allows running without them.
+ *
+ * Secure by default: a process that would run open (a coordinator without a public key, a caller without a
+ * token, a NATS connection without credentials) refuses to start and names the missing setting, unless
+ * IMGC_INSECURE_INTERNAL=1 says, loudly, that this is a development cluster.
+ */
+import { readFileSync } from "node:fs";
+import { ConfigError, INSECURE_INTERNAL, insecureField, str } from "./config.js";
+import { createTokenVerifier, parsePublicKeys, type TokenVerifier } from "./internal-auth.js";
+import { tlsFields } from "./internal-tls.js";
+
+/** What the coordinator verifies callers with. */
+export const verifierFields = {
+  ...insecureField,
+  authPublicKey: str("IMGC_AUTH_PUBLIC_KEY", "", "PEM Ed25519 public key(s) that sign internal tokens"),
+  authPublicKeyFile: str("IMGC_AUTH_PUBLIC_KEY_FILE", "", "file holding IMGC_AUTH_PUBLIC_KEY"),
+  ...tlsFields,
+};
+
+/** What a caller of the coordinator (worker, gateway, CLI) proves itself with. */
+export const callerFields = {
+  ...insecureField,
+  authToken: str("IMGC_AUTH_TOKEN", "", "this process's internal token (role, subject, tenants)"),
+  authTokenFile: str("IMGC_AUTH_TOKEN_FILE", "", "file holding IMGC_AUTH_TOKEN"),
+  ...tlsFields,
+};
+
+type Fields<T extends Record<string, { parse(raw: string | undefined): unknown }>> = {
+  readonly [K in keyof T]: ReturnType<T[K]["parse"]>;
+};
+export type VerifierConfig = Fields<typeof verifierFields>;
+export type CallerConfig = Fields<typeof callerFields>;
+
+/** The value of a setting given inline or as a file (`<VAR>_FILE`, as Kubernetes and compose mount secrets). */
+function inlineOrFile(inline: string, file: string, env: string): string {
+  if (inline !== "") return inline;
+  if (file === "") return "";
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch {
+    throw new ConfigError([
+      `Expected a readable file for ${env}_FILE but received ${JSON.stringify(file.slice(0, 200))}`,
+    ]);
+  }
+}
+
+/**
+ * The coordinator's token verifier, or undefined when IMGC_INSECURE_INTERNAL=1 and no key is given. Throws
+ * ConfigError naming the missing or bad setting.
+ */
+export function loadVerifier(config: VerifierConfig): TokenVerifier | undefined {
+  const pem = inlineOrFile(config.authPublicKey, config.authPublicKeyFile, "IMGC_AUTH_PUBLIC_KEY");
+  if (pem === "") {
+    if (config.insecureInternal) return undefined;
+    throw new ConfigError([
+      `IMGC_AUTH_PUBLIC_KEY (or IMGC_AUTH_PUBLIC_KEY_FILE) is not set, so the coordinator would obey any caller: set it, or ${INSECURE_INTERNAL}=1 for a development cluster`,
+    ]);
+  }
+  try {
+    if (parsePublicKeys(pem).length === 0) throw new Error("none");
+    return createTokenVerifier(pem);
+  } catch {
+    throw new ConfigError(["Expected PEM Ed25519 public key(s) for IMGC_AUTH_PUBLIC_KEY"]);
+  }
+}
+
+/** This caller's token, or undefined when IMGC_INSECURE_INTERNAL=1 and none is given. */
+export function loadToken(config: CallerConfig, who: string): string | undefined {
+  const token = inlineOrFile(config.authToken, config.authTokenFile, "IMGC_AUTH_TOKEN");
+  if (token !== "") {
+    if (!/^[A-Za-z0-9._-]+$/.test(token)) throw new ConfigError(["Expected an imgc token for IMGC_AUTH_TOKEN"]);
+    return token;
+  }
+  if (config.insecureInternal) return undefined;
+  throw new ConfigError([
+    `IMGC_AUTH_TOKEN (or IMGC_AUTH_TOKEN_FILE) is not set, so the ${who} cannot prove itself to the coordinator: set it, or ${INSECURE_INTERNAL}=1 for a development cluster`,
+  ]);
+}
