@@ -84,6 +84,9 @@ export function machineNow(extra: Record<string, unknown> = {}): Machine {
   };
 }
 
+/** Taken when the benchmark starts: the code that ran, not what the checkout became meanwhile. */
+const commitAtStart = currentCommit();
+
 /** Writes bench/results/<bench>.json in the shared shape; returns its path. */
 export function writeResults(results: Omit<BenchResults, "date" | "commit">): string {
   const file = path.join(resultsDir.pathname, `${results.bench}.json`);
@@ -91,7 +94,7 @@ export function writeResults(results: Omit<BenchResults, "date" | "commit">): st
     bench: results.bench,
     command: results.command,
     date: new Date().toISOString(),
-    commit: currentCommit(),
+    commit: commitAtStart,
     machine: { ...results.machine, loadAverage: { ...results.machine.loadAverage, end: loadavg().map(round2) } },
     options: results.options,
     figures: results.figures,
