@@ -182,6 +182,18 @@ export async function strayOutputs(c: Cluster, tenant: string, jobIds: readonly 
   return keys.filter((key) => !jobIds.some((id) => key.startsWith(`outputs/${tenant}/${id}/`)));
 }
 
+/** Waits until the coordinator lists exactly these workers (a rejoin shows within a heartbeat or two). */
+export async function untilListed(c: Cluster, names: readonly string[]): Promise<void> {
+  const want = JSON.stringify([...names].sort());
+  const deadline = Date.now() + 10 * Number(faultTimings.IMGC_HEARTBEAT_MS);
+  for (;;) {
+    const listed = JSON.stringify((await c.cluster.listWorkers({})).workers.map((w) => w.id).sort());
+    if (listed === want) return;
+    if (Date.now() > deadline) throw new Error(`the coordinator lists ${listed}, not ${want}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** The JSON log lines of a service with this message. */
 export function logsWith(lines: readonly Record<string, unknown>[], msg: string): Record<string, unknown>[] {
   return lines.filter((line) => line.msg === msg);

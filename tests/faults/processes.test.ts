@@ -25,6 +25,7 @@ import {
   smallImages,
   submitBatch,
   tasksPublished,
+  untilListed,
   uploadBatch,
   waitForProgress,
 } from "./fault-kit.js";
@@ -210,18 +211,6 @@ describe("the coordinator dies mid-job", () => {
   });
 });
 
-/** Waits until the coordinator lists exactly these workers (a rejoin shows within a heartbeat or two). */
-async function untilListed(names: readonly string[]): Promise<void> {
-  const want = JSON.stringify([...names].sort());
-  const deadline = Date.now() + 10 * Number(faultTimings.IMGC_HEARTBEAT_MS);
-  for (;;) {
-    const listed = JSON.stringify((await cluster().cluster.listWorkers({})).workers.map((w) => w.id).sort());
-    if (listed === want) return;
-    if (Date.now() > deadline) throw new Error(`the coordinator lists ${listed}, not ${want}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 describe("nats-server restarts mid-job (JetStream file storage)", () => {
   for (const signal of ["SIGKILL", "SIGTERM"] as const) {
     test(`${signal}: clients reconnect, consumers resume on their own, no acknowledged chunk is lost`, async () => {
@@ -256,7 +245,7 @@ describe("nats-server restarts mid-job (JetStream file storage)", () => {
       const running = c.workers.filter((w) => w.running()).map((w) => w.name);
       const deaths = logsWith(coordinatorLogs(), "worker gone").filter((l) => (l.time as number) >= downAt);
       expect(new Set(deaths.map((l) => l.workerId)).size).toBeLessThan(running.length);
-      await untilListed(running);
+      await untilListed(c, running);
       figureDeaths = deaths.length;
       figure(`5 nats ${signal}`, {
         atFraction: Number(progress.toFixed(2)),

@@ -26,12 +26,12 @@ import {
   sampleMemory,
   smallImages,
   submitBatch,
+  untilListed,
   uploadBatch,
   waitForProgress,
 } from "./fault-kit.js";
 
 const ACK_WAIT_MS = Number(faultTimings.IMGC_ACK_WAIT_MS);
-const ITEM_TIMEOUT_MS = Number(faultTimings.IMGC_ITEM_TIMEOUT_MS);
 /** What the README states a worker (its process and its engine children together) stays under. */
 const WORKER_RSS_BOUND_MIB = 1024;
 
@@ -160,8 +160,7 @@ describe("poison inputs", () => {
       expect(worker?.running(), `${name} is running`).toBe(true);
       expect(worker?.pid).toBe(pid);
     }
-    const listed = (await c.cluster.listWorkers({})).workers.map((w) => w.id).sort();
-    expect(listed).toEqual([...pidsBefore.keys()].sort());
+    await untilListed(c, [...pidsBefore.keys()]);
     // The killed children were replaced.
     expect(children).toHaveLength(2);
     for (const worker of crashed) {
@@ -295,9 +294,9 @@ describe("hostile inputs", () => {
 
     const failures = new Map(hostile.flatMap((h) => (h.code === undefined ? [] : [[h.fixture.name, h.code] as const])));
     const results = await expectNothingLost(c, job.id, hostileBatch, { failures });
-    for (const result of results.filter((r) => r.state === ItemState.FAILED)) {
-      expect(result.durationMs, `${result.sourceKey} failed in bounded time`).toBeLessThan(ITEM_TIMEOUT_MS);
-    }
+    // Each failed on its own check, before any deadline: the codes above are exact, and a deadline would have
+    // made it TIMEOUT. (Their durations are in the figure; a bound in milliseconds would measure the machine.)
+    expect(results.filter((r) => r.errorCode === ErrorCode.TIMEOUT)).toEqual([]);
     expect(fetched, "nothing was fetched for an SVG").toEqual([]);
     for (const worker of workers) expect(worker.running(), `${worker.name} survived`).toBe(true);
 
