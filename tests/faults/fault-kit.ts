@@ -20,6 +20,7 @@ import {
 import { connect, type NatsConnection } from "nats";
 import sharp from "sharp";
 import { expect } from "vitest";
+import { type BenchResults, currentCommit, machineNow, resultsDir, writeResults } from "../../bench/lib/results.js";
 import {
   type Cluster,
   type Fixture,
@@ -53,6 +54,8 @@ export const faultTimings: Record<string, string> = {
 export const faultWorkerEnv: Record<string, string> = { IMGC_WORKER_SLOTS: "2" };
 
 export const JOB_SIZE = 500;
+
+const repoRoot = new URL("../../", import.meta.url).pathname;
 
 /** Every scenario's job asks for the same thing: one fixed WebP encode, streamed. */
 export const webp: MessageInitShape<typeof CompressionOptionsSchema> = {
@@ -202,9 +205,46 @@ export function logsWith(lines: readonly Record<string, unknown>[], msg: string)
 /** Milliseconds since `since`, rounded, for the figures the suite prints. */
 export const elapsed = (since: number) => Math.round(Date.now() - since);
 
-/** One line of the figures the suite measured, printed so that CI logs keep them. */
+/**
+ * One line of the figures the suite measured, printed so that CI logs keep them; with IMGC_KEEP_FIGURES=1, also
+ * kept in bench/results/faults.json (the shape of bench/lib/results.ts), from which `npm run bench:docs`
+ * generates the figures table of docs/reliability.md. A run of one file replaces only its own scenarios' rows.
+ */
 export function figure(scenario: string, values: Record<string, unknown>): void {
   console.log(`[faults] ${scenario}: ${JSON.stringify(values)}`);
+  if (process.env.IMGC_KEEP_FIGURES === "1") keepFigure(scenario, values);
+}
+
+function keepFigure(scenario: string, values: Record<string, unknown>): void {
+  const file = path.join(resultsDir.pathname, "faults.json");
+  let kept: Partial<BenchResults> = {};
+  try {
+    kept = JSON.parse(readFileSync(file, "utf8")) as BenchResults;
+  } catch {
+    // The first figure kept.
+  }
+  const testFile = path.relative(repoRoot, expect.getState().testPath ?? "");
+  const rows = new Map<string, { file: string; date: string; commit: string; values: Record<string, unknown> }>(
+    Object.entries((kept.details?.rows ?? {}) as Record<string, never>),
+  );
+  rows.set(scenario, { file: testFile, date: new Date().toISOString(), commit: currentCommit(), values });
+  const ordered = [...rows].sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }));
+  const files = [...new Set(ordered.map(([, row]) => row.file))].sort();
+  const show = (value: unknown): string =>
+    typeof value === "object" && value !== null ? JSON.stringify(value).replaceAll('"', "") : String(value);
+  writeResults({
+    bench: "faults",
+    command: `IMGC_KEEP_FIGURES=1 npx vitest run --project integration ${files.join(" ")}`,
+    machine: machineNow(),
+    options: { timings: faultTimings, workerEnv: faultWorkerEnv, jobSize: JOB_SIZE },
+    figures: ordered.map(([name, row]) => ({
+      figure: `${name} (${path.basename(row.file)}, ${row.date.slice(0, 16).replace("T", " ")})`,
+      value: Object.entries(row.values)
+        .map(([key, value]) => `${key} ${show(value)}`)
+        .join("; "),
+    })),
+    details: { rows: Object.fromEntries(ordered) },
+  });
 }
 
 export interface Follower {
