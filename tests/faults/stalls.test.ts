@@ -65,8 +65,15 @@ describe("a worker freezes", () => {
     const thawedAt = Date.now();
     await waitForJob(c.jobs, job.id, { timeoutMs: 120_000 });
     const endedAfterMs = elapsed(frozenAt);
-    // Give its late reports (each retried while the job ran on) time to land before the counters are judged.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Its late work has landed before the counters are judged: it is back in the listing and its heartbeat
+    // shows none of this job's chunks still running (each late report was made, or given up, by then).
+    for (const deadline = Date.now() + 120_000; ; ) {
+      const { workers: now } = await c.cluster.listWorkers({});
+      const back = now.find((w) => w.id === victim.name);
+      if (back && !back.chunks.some((chunk) => chunk.startsWith(`${job.id}.`))) break;
+      if (Date.now() > deadline) throw new Error(`${victim.name} still runs chunks of ${job.id}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     await expectNothingLost(c, job.id, batch);
 
     // It was taken for dead, its chunks went to others, and it came back.
