@@ -26,6 +26,7 @@ import {
   type Fixture,
   generateImages,
   listKeys,
+  type Service,
   terminalJobStates,
   type Uploaded,
   uploadFixtures,
@@ -183,6 +184,26 @@ export async function expectNothingLost(
 export async function strayOutputs(c: Cluster, tenant: string, jobIds: readonly string[]): Promise<string[]> {
   const keys = await listKeys(c.storage, `outputs/${tenant}/`);
   return keys.filter((key) => !jobIds.some((id) => key.startsWith(`outputs/${tenant}/${id}/`)));
+}
+
+/**
+ * The live worker holding the most chunks, by its latest heartbeat; waits (heartbeats come every second) until
+ * some worker holds one, and fails rather than hand back a worker holding nothing: a fault on an idle worker
+ * proves nothing about its chunks.
+ */
+export async function busiestWorker(c: Cluster): Promise<{ worker: Service; chunks: string[] }> {
+  const deadline = Date.now() + 10 * Number(faultTimings.IMGC_HEARTBEAT_MS);
+  for (;;) {
+    const { workers } = await c.cluster.listWorkers({});
+    const live = workers
+      .filter((status) => c.workers.some((w) => w.name === status.id && w.running()))
+      .sort((a, b) => b.chunks.length - a.chunks.length);
+    const top = live[0];
+    const worker = c.workers.find((w) => w.name === top?.id);
+    if (top && worker && top.chunks.length > 0) return { worker, chunks: top.chunks };
+    if (Date.now() > deadline) throw new Error(`no live worker held a chunk in 10 heartbeats: ${JSON.stringify(live)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Waits until the coordinator lists exactly these workers (a rejoin shows within a heartbeat or two). */

@@ -10,9 +10,10 @@
 import { ItemState } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type Service, useCluster, waitForJob } from "../harness/index.js";
+import { useCluster, waitForJob } from "../harness/index.js";
 import {
   type Batch,
+  busiestWorker,
   elapsed,
   expectNothingLost,
   faultTimings,
@@ -51,27 +52,6 @@ afterAll(async () => {
 const coordinatorLogs = () => cluster().coordinators.flatMap((service) => service.jsonLogs());
 
 /**
- * The live worker holding the most chunks, by its latest heartbeat; waits (heartbeats come every second) until
- * some worker holds one, and fails rather than hand back a worker holding nothing: a fault on an idle worker
- * proves nothing about its chunks.
- */
-async function busiestWorker(): Promise<{ worker: Service; chunks: string[] }> {
-  const c = cluster();
-  const deadline = Date.now() + 10 * Number(faultTimings.IMGC_HEARTBEAT_MS);
-  for (;;) {
-    const { workers } = await c.cluster.listWorkers({});
-    const live = workers
-      .filter((status) => c.workers.some((w) => w.name === status.id && w.running()))
-      .sort((a, b) => b.chunks.length - a.chunks.length);
-    const top = live[0];
-    const worker = c.workers.find((w) => w.name === top?.id);
-    if (top && worker && top.chunks.length > 0) return { worker, chunks: top.chunks };
-    if (Date.now() > deadline) throw new Error(`no live worker held a chunk in 10 heartbeats: ${JSON.stringify(live)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/**
  * Work left when the fault strikes: between a fifth and three fifths of the job done, every worker's slots
  * stay full (the queue holds far more chunks than the cluster has slots), so the victim holds chunks when it dies.
  */
@@ -88,7 +68,7 @@ describe("a worker goes away mid-job", () => {
     const c = cluster();
     const job = await submitBatch(c.jobs, batch);
     const progress = await waitForProgress(c.jobs, job.id, ...FAULT_AT);
-    const { worker: victim, chunks: held } = await busiestWorker();
+    const { worker: victim, chunks: held } = await busiestWorker(c);
 
     const killedAt = Date.now();
     await victim.kill("SIGKILL");
@@ -124,7 +104,7 @@ describe("a worker goes away mid-job", () => {
     const c = cluster();
     const job = await submitBatch(c.jobs, batch);
     const progress = await waitForProgress(c.jobs, job.id, ...FAULT_AT);
-    const { worker: victim, chunks: held } = await busiestWorker();
+    const { worker: victim, chunks: held } = await busiestWorker(c);
 
     const termAt = Date.now();
     await victim.kill("SIGTERM");

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { corpusDir, type Fixture, useCluster, waitForJob } from "../harness/index.js";
 import {
   type Batch,
+  busiestWorker,
   childrenOf,
   elapsed,
   expectNothingLost,
@@ -50,10 +51,7 @@ describe("a worker freezes", () => {
     const c = cluster();
     const job = await submitBatch(c.jobs, batch);
     const progress = await waitForProgress(c.jobs, job.id);
-    const { workers } = await c.cluster.listWorkers({});
-    const busiest = [...workers].sort((a, b) => b.chunks.length - a.chunks.length)[0];
-    const victim = c.workers.find((w) => w.name === busiest?.id && w.running());
-    if (!victim) throw new Error("no live worker to freeze");
+    const { worker: victim, chunks: held } = await busiestWorker(c);
 
     const frozenAt = Date.now();
     await victim.kill("SIGSTOP");
@@ -95,7 +93,7 @@ describe("a worker freezes", () => {
     figure("3 worker SIGSTOP", {
       frozenAtFraction: Number(progress.toFixed(2)),
       frozenMs: thawedAt - frozenAt,
-      heldChunks: busiest?.chunks.length ?? 0,
+      heldChunks: held.length,
       republished: logsWith(coordinatorLogs(), "chunk republished").filter(
         (l) => l.workerId === victim.name && l.jobId === job.id,
       ).length,
