@@ -236,7 +236,9 @@ async function notRenderingsOfTheirSources(
         for (const other of sameSize.get(sizeKey(source)) ?? []) {
           if (other === result.sourceKey) continue;
           const theirs = await thumbOf(other);
-          if (theirs && thumbDistance(thumb, theirs) <= distance) {
+          // Strictly nearer: two sources that look the same (the same image uploaded twice) make outputs that
+          // do too, and swapping those is no loss.
+          if (theirs && thumbDistance(thumb, theirs) < distance) {
             problems.push(
               `${result.outputKey} looks more like ${path.basename(other)} than like its own source ${path.basename(result.sourceKey)}`,
             );
