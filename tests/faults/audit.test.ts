@@ -88,6 +88,24 @@ describe("the nothing-lost audit", () => {
     expect(await audit(honest())).toEqual([]);
   });
 
+  test("passes a job where one image was uploaded twice (its two outputs look alike, rightly)", async () => {
+    const twice: AuditBatch = {
+      uploads: batch.uploads.map((u, at) => (at === 1 ? { ...u, body: batch.uploads[0]?.body as Buffer } : u)),
+      sizes: batch.sizes,
+    };
+    const job = honest();
+    const second = job.results[1] as ItemResult;
+    job.objects.set(second.outputKey, outputs[0] as Buffer);
+    second.outputBytes = BigInt(outputs[0]?.length ?? 0);
+    const saved = batch;
+    batch = twice;
+    try {
+      expect(await audit(job)).toEqual([]);
+    } finally {
+      batch = saved;
+    }
+  });
+
   test("catches two successful items that share one output key and one object", async () => {
     const job = honest();
     const [first, second] = job.results as [ItemResult, ItemResult];
