@@ -85,7 +85,7 @@ export function machineNow(extra: Record<string, unknown> = {}): Machine {
 }
 
 /** Taken when the benchmark starts: the code that ran, not what the checkout became meanwhile. */
-const commitAtStart = currentCommit();
+export const commitAtStart = currentCommit();
 
 /** Writes bench/results/<bench>.json in the shared shape; returns its path. */
 export function writeResults(results: Omit<BenchResults, "date" | "commit">): string {

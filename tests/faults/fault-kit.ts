@@ -20,7 +20,7 @@ import {
 import { connect, type NatsConnection } from "nats";
 import sharp from "sharp";
 import { expect } from "vitest";
-import { type BenchResults, currentCommit, machineNow, resultsDir, writeResults } from "../../bench/lib/results.js";
+import { type BenchResults, commitAtStart, machineNow, resultsDir, writeResults } from "../../bench/lib/results.js";
 import {
   type Cluster,
   type Fixture,
@@ -248,7 +248,7 @@ function keepFigure(scenario: string, values: Record<string, unknown>): void {
   const rows = new Map<string, { file: string; date: string; commit: string; values: Record<string, unknown> }>(
     Object.entries((kept.details?.rows ?? {}) as Record<string, never>),
   );
-  rows.set(scenario, { file: testFile, date: new Date().toISOString(), commit: currentCommit(), values });
+  rows.set(scenario, { file: testFile, date: new Date().toISOString(), commit: commitAtStart, values });
   const ordered = [...rows].sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }));
   const files = [...new Set(ordered.map(([, row]) => row.file))].sort();
   const show = (value: unknown): string =>
