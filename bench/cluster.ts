@@ -10,7 +10,7 @@
 // Usage: npm run bench:cluster [-- --repeat 4 --rounds 2 --scaling 1,2,4,8 --quick]
 import { execFile } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
@@ -27,6 +27,7 @@ import {
 import { threadsPerChild } from "../worker/src/engine-pool.js";
 import { type ChunkTiming, startNoopWorker } from "./lib/noop-worker.js";
 import { cpuMeter, findProcesses, available as procAvailable, processTree, sampleTrees } from "./lib/proc-stats.js";
+import { commandOf, type Figure, goalMet, machineNow, writeResults } from "./lib/results.js";
 import { benchOptions, type LoopJob } from "./lib/sharp-loop.js";
 
 const { values } = parseArgs({
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "2" },
     scaling: { type: "string", default: "1,2,4,8" },
     "latency-chunks": { type: "string", default: "100" },
+    /** Items of the under-load job (the option kept its old name). */
     "load-chunks": { type: "string", default: "256" },
     "capacity-items": { type: "string", default: "2000" },
     quick: { type: "boolean", default: false },
@@ -45,7 +47,7 @@ const repeat = quick ? 1 : Number(values.repeat);
 const rounds = quick ? 1 : Number(values.rounds);
 const scaling = (quick ? "1,2" : values.scaling).split(",").map(Number);
 const latencyChunks = quick ? 20 : Number(values["latency-chunks"]);
-const loadChunks = quick ? 64 : Number(values["load-chunks"]);
+const loadItems = quick ? 64 : Number(values["load-chunks"]);
 const capacityItems = quick ? 400 : Number(values["capacity-items"]);
 
 const cores = availableParallelism();
@@ -53,6 +55,8 @@ const slotsPerWorker = Math.max(1, Math.floor(cores / 2));
 const concurrency = 2 * slotsPerWorker;
 const repoRoot = new URL("../", import.meta.url).pathname;
 const say = (line: string) => console.log(line);
+const machine = machineNow({ sharp: sharp.versions.sharp, vips: sharp.versions.vips });
+const command = commandOf("bench:cluster");
 
 const median = (xs: readonly number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -173,6 +177,8 @@ const c = await startCluster({
   workerEnv: { IMGC_WORKER_SLOTS: String(slotsPerWorker), VIPS_CONCURRENCY: String(threadsPerChild(concurrency)) },
 });
 const results: Record<string, unknown> = {};
+const figures: Figure[] = [];
+const fixed = (x: number, digits = 2) => x.toFixed(digits);
 try {
   const photos = corpusFiles("photos");
   const localInputs = Array.from({ length: repeat }, () => photos).flat();
@@ -256,6 +262,40 @@ try {
       : "unavailable",
   };
   results.throughput = throughput;
+  const job = `${slotsPerWorker === 1 ? "2 workers × 1 slot" : `2 workers × ${slotsPerWorker} slots`}, photo corpus × ${repeat} (${keys.length} images) → WebP, median of ${rounds} round(s)`;
+  figures.push(
+    {
+      figure: `Cluster throughput, ${job}, vs a plain sharp loop at concurrency ${concurrency} on local files`,
+      value: `${fixed(ips.cluster)} images/s`,
+      baseline: `${fixed(ips.local)} images/s`,
+      ratio: fixed(throughput.ratioVsLocal),
+      goal: goalMet(throughput.ratioVsLocal, throughput.goals.vsLocal),
+    },
+    {
+      figure: "the same, vs the sharp loop reading from and writing to the same S3 server",
+      value: `${fixed(ips.cluster)} images/s`,
+      baseline: `${fixed(ips.s3)} images/s`,
+      ratio: fixed(throughput.ratioVsS3),
+      goal: goalMet(throughput.ratioVsS3, throughput.goals.vsS3),
+    },
+    {
+      figure: "the same per CPU-second (every process that did the work), vs local / vs S3 loop",
+      value: `${fixed(ipc.cluster)} images/CPU-s`,
+      baseline: `${fixed(ipc.local)} / ${fixed(ipc.s3)}`,
+      ratio: `${fixed(throughput.cpuRatioVsLocal)} / ${fixed(throughput.cpuRatioVsS3)}`,
+      goal: "(no goal)",
+    },
+  );
+  if (cpuByPart.length > 0) {
+    const perImageMs = (part: string) =>
+      Math.round((median(cpuByPart.map((run) => run[part] ?? 0)) * 1000) / keys.length);
+    figures.push({
+      figure: "Cluster CPU per image by process (median over the rounds)",
+      value: ["engineChildren", "workerProcesses", "coordinator", "s3", "gateway", "nats"]
+        .map((part) => `${part} ${perImageMs(part)} ms`)
+        .join(", "),
+    });
+  }
   say(
     `throughput: cluster ${ips.cluster.toFixed(2)} images/s; sharp loop local ${ips.local.toFixed(2)}, S3 ${ips.s3.toFixed(2)}; ` +
       `ratio vs local ${throughput.ratioVsLocal} (goal ≥ 0.85), vs S3 ${throughput.ratioVsS3} (goal ≥ 0.95); ` +
@@ -282,6 +322,13 @@ try {
       }
     : "unavailable (no /proc)";
   say(`memory: ${JSON.stringify(perWorker)}`);
+  if (procAvailable) {
+    const peaks = Object.values(perWorker);
+    figures.push({
+      figure: `Peak RSS per worker (${slotsPerWorker} slot(s), engine children included) during the throughput jobs`,
+      value: `${Math.max(...peaks.map((p) => p.peakTreeMiB))} MiB (largest single process ${Math.max(...peaks.map((p) => p.peakProcessMiB))} MiB)`,
+    });
+  }
 
   // 3. Scheduling overhead: the real workers leave, a no-op worker takes their place.
   await Promise.all(live(c).map((w) => w.stop()));
@@ -305,8 +352,9 @@ try {
     while (noop.timings.length === seen) await new Promise((resolve) => setTimeout(resolve, 1));
   }
   const single = noop.timings.slice(-latencyChunks);
-  // Under load: a job of one-item chunks (a job of at most 4 items per live slot gets one chunk per item).
-  const loadFixtures = Array.from({ length: loadChunks }, (_, i) => ({
+  // Under load: one job of `loadItems` items, chunked as the coordinator chooses (at least 4 chunks per live
+  // slot, so up to 4 × lanes items make one-item chunks; more make bigger ones). What it made is recorded.
+  const loadFixtures = Array.from({ length: loadItems }, (_, i) => ({
     name: `t${i}.jpg`,
     body: Buffer.from([i & 0xff]),
   }));
@@ -356,7 +404,8 @@ try {
     underLoad: {
       lanes,
       chunks: loaded.length,
-      itemsPerChunk: 1,
+      items: loadItems,
+      itemsPerChunk: round(loadItems / Math.max(1, loaded.length), 2),
       chunksPerSecond: round(loaded.length / loadSeconds, 1),
       roundTripMs: spread(loaded, (t) => t.roundTripMs),
       pullToAckMs: spread(loaded, (t) => t.serviceMs),
@@ -376,6 +425,22 @@ try {
     },
   };
   say(`scheduling: ${JSON.stringify(results.scheduling)}`);
+  const ms = (x: { median: number; p99: number }) => `median ${x.median} ms, p99 ${x.p99} ms`;
+  const one = spread(single, (t) => t.roundTripMs);
+  figures.push(
+    {
+      figure: `Chunk round trip, one chunk at a time (${single.length} chunks; publish → pull → claim → report → complete → confirmed ack)`,
+      value: `${ms(one)} (claim ${spread(single, (t) => t.claimMs).median}, report ${spread(single, (t) => t.reportMs).median}, complete ${spread(single, (t) => t.completeMs).median}, ack ${spread(single, (t) => t.ackMs).median} ms medians)`,
+    },
+    {
+      figure: `Chunks/s under load (${lanes} no-op lanes; a ${loadItems}-item job the coordinator cut into ${loaded.length} chunks)`,
+      value: `${fixed(loaded.length / loadSeconds, 1)} chunks/s (round trip ${ms(spread(loaded, (t) => t.roundTripMs))}, queueing included; pull → ack median ${spread(loaded, (t) => t.serviceMs).median} ms)`,
+    },
+    {
+      figure: `Coordinator capacity (${capacityItems}-item job, ${capacityDone.chunkCount} chunks, no-op worker)`,
+      value: `${fixed(capacityItems / capacitySeconds, 1)} items/s${procAvailable ? `, ${fixed((capacityCoordinatorCpu * 1000) / capacityItems)} ms coordinator CPU per item` : ""}`,
+    },
+  );
 
   // 4. Scaling: one-slot workers, 1, 2, 4, 8 of them, the same job each time.
   const scaled: { workers: number; imagesPerSecond: number; efficiency: number; imagesPerCpuSecond: number }[] = [];
@@ -405,31 +470,26 @@ try {
         ? `this machine has ${cores} cores: figures above ${cores} workers measure contention for ${cores} cores, not scaling (the goal needs ≥ 16 cores)`
         : "",
   };
+  figures.push({
+    figure: `Scaling, the same job with one-slot workers: ${scaled.map((row) => row.workers).join(" / ")}`,
+    value: `${scaled.map((row) => fixed(row.imagesPerSecond)).join(" / ")} images/s`,
+    baseline: "linear",
+    ratio: `efficiency ${scaled.map((row) => fixed(row.efficiency)).join(" / ")}`,
+    goal: cores < 16 ? `not meaningful above ${cores} workers on ${cores} cores` : "",
+  });
 } finally {
   await c.stop();
 }
 
-const out = new URL("results/cluster.json", import.meta.url);
-writeFileSync(
-  out,
-  `${JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      machine: {
-        cores,
-        model: cpus()[0]?.model,
-        memoryGiB: Math.round(totalmem() / 1024 ** 3),
-        loadAverage: loadavg().map((x) => round(x, 2)),
-        node: process.version,
-        sharp: sharp.versions.sharp,
-        vips: sharp.versions.vips,
-      },
-      ...results,
-    },
-    null,
-    2,
-  )}\n`,
+say(
+  `wrote ${writeResults({
+    bench: "cluster",
+    command,
+    machine,
+    options: { repeat, rounds, scaling, latencyChunks, loadItems, capacityItems, quick, concurrency, slotsPerWorker },
+    figures,
+    details: results,
+  })}`,
 );
-say(`wrote ${out.pathname}`);
 // Clients of the harness keep sockets a moment; the work is done.
 process.exit(0);

@@ -4,11 +4,11 @@
 //
 // Usage: npm run bench:upload [-- --concurrency 8 --rounds 2 --quick]
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
-import { availableParallelism, cpus, loadavg } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { startCluster } from "../tests/harness/index.js";
 import { cpuMeter, findProcesses } from "./lib/proc-stats.js";
+import { commandOf, type Figure, goalMet, machineNow, writeResults } from "./lib/results.js";
 
 const { values } = parseArgs({
   options: {
@@ -17,6 +17,8 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
   },
 });
+const machine = machineNow();
+const command = commandOf("bench:upload");
 const quick = values.quick === true;
 const concurrency = Number(values.concurrency);
 const rounds = quick ? 1 : Number(values.rounds);
@@ -68,6 +70,7 @@ console.log(
 // The gateway's per-key rate limit is off: this measures its throughput, not its limits.
 const c = await startCluster({ workers: 0, env: { IMGC_RATE_LIMIT_RPS: "0" } });
 const rows: unknown[] = [];
+const figures: Figure[] = [];
 try {
   meters = {
     gateway: [c.gateway.pid],
@@ -129,6 +132,14 @@ try {
       goal: 0.8,
     };
     rows.push(row);
+    const label = size.bytes >= MiB ? `${size.bytes / MiB} MiB` : `${size.bytes / KiB} KiB`;
+    figures.push({
+      figure: `Gateway upload, ${size.files} files of ${label}, concurrency ${concurrency}, median of ${rounds} round(s), vs direct S3 PUT`,
+      value: `${row.mibPerSecond.gateway} MiB/s (${row.filesPerSecond.gateway} files/s; ${row.cpuMsPerFile.gateway} CPU-ms per file)`,
+      baseline: `${row.mibPerSecond.directS3} MiB/s (${row.filesPerSecond.directS3} files/s; ${row.cpuMsPerFile.directS3} CPU-ms per file)`,
+      ratio: row.ratio.toFixed(2),
+      goal: goalMet(row.ratio, row.goal),
+    });
     console.log(
       `  ${(size.bytes / KiB).toFixed(0)} KiB × ${size.files}: gateway ${gateway.toFixed(1)} MiB/s, direct S3 ${directMBs.toFixed(1)} MiB/s, ratio ${row.ratio} (goal ≥ 0.8); CPU ms per file ${row.cpuMsPerFile.gateway} vs ${row.cpuMsPerFile.directS3}`,
     );
@@ -137,24 +148,17 @@ try {
   await c.stop();
 }
 
-const out = new URL("results/upload.json", import.meta.url);
-writeFileSync(
-  out,
-  `${JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      machine: {
-        cores: availableParallelism(),
-        model: cpus()[0]?.model,
-        loadAverage: loadavg().map((x) => round(x, 2)),
-        node: process.version,
-      },
-      what: "PUT /v1/uploads/:name on the gateway (streamed into S3) against PUT straight into the same S3 server (minio client), same files, same concurrency",
+console.log(
+  `wrote ${writeResults({
+    bench: "upload",
+    command,
+    machine,
+    options: { concurrency, rounds, quick, sizes },
+    figures,
+    details: {
+      what: "PUT /v1/uploads/:name on the gateway (streamed into S3) against PUT straight into the same S3 server (minio client), same files, same concurrency; CPU of the client, the gateway and the S3 server",
       rows,
     },
-    null,
-    2,
-  )}\n`,
+  })}`,
 );
-console.log(`wrote ${out.pathname}`);
 process.exit(0);

@@ -32,7 +32,7 @@ interface Delivery {
   body: string;
 }
 const deliveries: Delivery[] = [];
-/** The webhook receiver: /ok answers 200; /flaky answers 500 twice, then 200. */
+/** The webhook receiver: /ok answers 200; /flaky answers 500 twice, then 200; /down always 500. */
 const receiver = createServer((req, res) => {
   let body = "";
   req.on("data", (part) => {
@@ -41,7 +41,8 @@ const receiver = createServer((req, res) => {
   req.on("end", () => {
     deliveries.push({ path: req.url ?? "", headers: req.headers, body });
     const flakyTries = deliveries.filter((d) => d.path === req.url).length;
-    res.writeHead(req.url === "/flaky" && flakyTries <= 2 ? 500 : 200).end();
+    const refuse = (req.url === "/flaky" && flakyTries <= 2) || req.url === "/down";
+    res.writeHead(refuse ? 500 : 200).end();
   });
 });
 await Promise.all(
@@ -193,17 +194,36 @@ describe.each<Transport>(["connect", "grpc"])("every RPC over %s", (transport) =
     const jobs = client(transport, KEY_A);
     const { job } = await jobs.submitJob({ sources: urlSources(2, 16), options: slow });
     const jobId = job?.id ?? "";
-    // Cancel once work is under way.
+    // Work is under way (an item is done); then the only worker is frozen, so that items are still waiting
+    // when the cancel comes, however fast the machine.
     await watch(jobs, jobId, 0n, 1);
-    const cancelled = await jobs.cancelJob({ jobId });
-    expect([JobState.RUNNING, JobState.CANCELLED]).toContain(cancelled.job?.state);
-    const ended = await waitForJob(jobs, jobId, { timeoutMs: 60_000 });
-    expect(ended.state).toBe(JobState.CANCELLED);
-    expect(ended.counts?.pending).toBe(0);
-    const results = await allResults(jobs, jobId);
-    expect(results).toHaveLength(16);
-    expect(results.filter((r) => r.state === ItemState.PENDING || r.state === ItemState.RUNNING)).toEqual([]);
-    expect(results.some((r) => r.errorCode === ErrorCode.CANCELLED)).toBe(true);
+    const worker = cluster().workers[0];
+    if (!worker) throw new Error("no worker");
+    await worker.kill("SIGSTOP");
+    try {
+      const cancelled = await jobs.cancelJob({ jobId });
+      expect(cancelled.job?.state).toBe(JobState.CANCELLED);
+      const ended = await waitForJob(jobs, jobId, { timeoutMs: 60_000 });
+      expect(ended.state).toBe(JobState.CANCELLED);
+      expect(ended.counts?.pending).toBe(0);
+      expect(ended.counts?.running).toBe(0);
+      const results = await allResults(jobs, jobId);
+      expect(results).toHaveLength(16);
+      expect(results.filter((r) => r.state === ItemState.PENDING || r.state === ItemState.RUNNING)).toEqual([]);
+      expect(results.filter((r) => r.state === ItemState.DONE).length).toBeGreaterThanOrEqual(1);
+      const cancelledItems = results.filter((r) => r.errorCode === ErrorCode.CANCELLED);
+      expect(cancelledItems.length).toBeGreaterThanOrEqual(1);
+      expect(ended.counts?.failed).toBe(cancelledItems.length);
+    } finally {
+      await worker.kill("SIGCONT");
+    }
+    // The thawed worker is a member again before the next test needs it.
+    for (const deadline = Date.now() + 30_000; ; ) {
+      const { workers } = await cluster().cluster.listWorkers({});
+      if (workers.some((w) => w.id === worker.name)) break;
+      if (Date.now() > deadline) throw new Error(`${worker.name} did not come back`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   });
 });
 
@@ -308,8 +328,12 @@ test("a watch aborted mid-job and resumed with after_sequence sees every item ex
   const firstItems = itemEnds(first);
   expect(firstItems.length).toBe(3);
   const lastSeen = first.at(-1)?.sequence ?? 0n;
-  // The job goes on while nobody watches.
-  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  // The job goes on while nobody watches: at least one more item ends before the watch resumes.
+  for (;;) {
+    const counts = (await jobs.getJob({ jobId })).job?.counts;
+    if ((counts?.done ?? 0) + (counts?.keptOriginal ?? 0) + (counts?.failed ?? 0) > firstItems.length) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   const second = await watch(jobs, jobId, lastSeen);
   expect(second.every((e) => e.sequence > lastSeen)).toBe(true);
   const secondItems = itemEnds(second);
@@ -357,8 +381,24 @@ describe("webhooks", () => {
     const attempts = await deliveriesTo("/flaky", 3);
     expect(attempts).toHaveLength(3);
     for (const attempt of attempts) expect(verifyWebhook(SECRET_A, attempt.headers, attempt.body)).toBe(true);
-    // No fourth: the third was accepted.
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
+
+    // No fourth: the third was accepted. A witness job, submitted now, whose receiver always answers 500 runs
+    // the same backoff (1 s, 2 s, 4 s apart) from a later start: by the time the coordinator gives up on it,
+    // after its fourth attempt, a fourth attempt to /flaky (4 s after the third) would have come.
+    const { job: witness } = await jobs.submitJob({
+      sources: urlSources(8, 1),
+      webhookUrl: `http://127.0.0.1:${hookPort}/down`,
+    });
+    await waitForJob(jobs, witness?.id ?? "");
+    for (const deadline = Date.now() + 60_000; ; ) {
+      const gaveUp = cluster()
+        .coordinator.jsonLogs()
+        .some((l) => l.msg === "webhook gave up" && l.jobId === witness?.id);
+      if (gaveUp) break;
+      if (Date.now() > deadline) throw new Error("the coordinator never gave up on the witness webhook");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(deliveries.filter((d) => d.path === "/down")).toHaveLength(4);
     expect(deliveries.filter((d) => d.path === "/flaky")).toHaveLength(3);
   });
 });

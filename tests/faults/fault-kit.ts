@@ -20,11 +20,13 @@ import {
 import { connect, type NatsConnection } from "nats";
 import sharp from "sharp";
 import { expect } from "vitest";
+import { type BenchResults, commitAtStart, machineNow, resultsDir, writeResults } from "../../bench/lib/results.js";
 import {
   type Cluster,
   type Fixture,
   generateImages,
   listKeys,
+  type Service,
   terminalJobStates,
   type Uploaded,
   uploadFixtures,
@@ -53,6 +55,8 @@ export const faultTimings: Record<string, string> = {
 export const faultWorkerEnv: Record<string, string> = { IMGC_WORKER_SLOTS: "2" };
 
 export const JOB_SIZE = 500;
+
+const repoRoot = new URL("../../", import.meta.url).pathname;
 
 /** Every scenario's job asks for the same thing: one fixed WebP encode, streamed. */
 export const webp: MessageInitShape<typeof CompressionOptionsSchema> = {
@@ -182,6 +186,38 @@ export async function strayOutputs(c: Cluster, tenant: string, jobIds: readonly 
   return keys.filter((key) => !jobIds.some((id) => key.startsWith(`outputs/${tenant}/${id}/`)));
 }
 
+/**
+ * The live worker holding the most chunks, by its latest heartbeat; waits (heartbeats come every second) until
+ * some worker holds one, and fails rather than hand back a worker holding nothing: a fault on an idle worker
+ * proves nothing about its chunks.
+ */
+export async function busiestWorker(c: Cluster): Promise<{ worker: Service; chunks: string[] }> {
+  const deadline = Date.now() + 10 * Number(faultTimings.IMGC_HEARTBEAT_MS);
+  for (;;) {
+    const { workers } = await c.cluster.listWorkers({});
+    const live = workers
+      .filter((status) => c.workers.some((w) => w.name === status.id && w.running()))
+      .sort((a, b) => b.chunks.length - a.chunks.length);
+    const top = live[0];
+    const worker = c.workers.find((w) => w.name === top?.id);
+    if (top && worker && top.chunks.length > 0) return { worker, chunks: top.chunks };
+    if (Date.now() > deadline) throw new Error(`no live worker held a chunk in 10 heartbeats: ${JSON.stringify(live)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Waits until the coordinator lists exactly these workers (a rejoin shows within a heartbeat or two). */
+export async function untilListed(c: Cluster, names: readonly string[]): Promise<void> {
+  const want = JSON.stringify([...names].sort());
+  const deadline = Date.now() + 10 * Number(faultTimings.IMGC_HEARTBEAT_MS);
+  for (;;) {
+    const listed = JSON.stringify((await c.cluster.listWorkers({})).workers.map((w) => w.id).sort());
+    if (listed === want) return;
+    if (Date.now() > deadline) throw new Error(`the coordinator lists ${listed}, not ${want}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** The JSON log lines of a service with this message. */
 export function logsWith(lines: readonly Record<string, unknown>[], msg: string): Record<string, unknown>[] {
   return lines.filter((line) => line.msg === msg);
@@ -190,9 +226,46 @@ export function logsWith(lines: readonly Record<string, unknown>[], msg: string)
 /** Milliseconds since `since`, rounded, for the figures the suite prints. */
 export const elapsed = (since: number) => Math.round(Date.now() - since);
 
-/** One line of the figures the suite measured, printed so that CI logs keep them. */
+/**
+ * One line of the figures the suite measured, printed so that CI logs keep them; with IMGC_KEEP_FIGURES=1, also
+ * kept in bench/results/faults.json (the shape of bench/lib/results.ts), from which `npm run bench:docs`
+ * generates the figures table of docs/reliability.md. A run of one file replaces only its own scenarios' rows.
+ */
 export function figure(scenario: string, values: Record<string, unknown>): void {
   console.log(`[faults] ${scenario}: ${JSON.stringify(values)}`);
+  if (process.env.IMGC_KEEP_FIGURES === "1") keepFigure(scenario, values);
+}
+
+function keepFigure(scenario: string, values: Record<string, unknown>): void {
+  const file = path.join(resultsDir.pathname, "faults.json");
+  let kept: Partial<BenchResults> = {};
+  try {
+    kept = JSON.parse(readFileSync(file, "utf8")) as BenchResults;
+  } catch {
+    // The first figure kept.
+  }
+  const testFile = path.relative(repoRoot, expect.getState().testPath ?? "");
+  const rows = new Map<string, { file: string; date: string; commit: string; values: Record<string, unknown> }>(
+    Object.entries((kept.details?.rows ?? {}) as Record<string, never>),
+  );
+  rows.set(scenario, { file: testFile, date: new Date().toISOString(), commit: commitAtStart, values });
+  const ordered = [...rows].sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }));
+  const files = [...new Set(ordered.map(([, row]) => row.file))].sort();
+  const show = (value: unknown): string =>
+    typeof value === "object" && value !== null ? JSON.stringify(value).replaceAll('"', "") : String(value);
+  writeResults({
+    bench: "faults",
+    command: `IMGC_KEEP_FIGURES=1 npx vitest run --project integration ${files.join(" ")}`,
+    machine: machineNow(),
+    options: { timings: faultTimings, workerEnv: faultWorkerEnv, jobSize: JOB_SIZE },
+    figures: ordered.map(([name, row]) => ({
+      figure: `${name} (${path.basename(row.file)}, ${row.date.slice(0, 16).replace("T", " ")})`,
+      value: Object.entries(row.values)
+        .map(([key, value]) => `${key} ${show(value)}`)
+        .join("; "),
+    })),
+    details: { rows: Object.fromEntries(ordered) },
+  });
 }
 
 export interface Follower {

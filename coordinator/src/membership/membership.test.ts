@@ -87,79 +87,133 @@ function fakeBucket() {
   };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * The membership reads time from the clock it is given: the tests move a fake one and sweep by hand, so that
+ * every bound is the configured timeout exactly, whatever the machine's load. The fake bucket delivers through
+ * promises, so letting the event loop turn once is enough for every put to be applied.
+ */
+function harness(timeoutMs: number) {
+  const bucket = fakeBucket();
+  const gone: string[] = [];
+  let clock = 0;
+  const membership = createMembership({
+    kv: bucket.kv,
+    timeoutMs,
+    log,
+    now: () => clock,
+    onGone: (s) => void gone.push(s.id),
+  });
+  const settle = async () => {
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+  return {
+    bucket,
+    gone,
+    membership,
+    settle,
+    /** Starts with no sweeper of its own: the test sweeps. */
+    start: () => membership.start(2 ** 30),
+    get clock() {
+      return clock;
+    },
+    /** Lets what was put land at the current time, moves the clock on, and sweeps. */
+    async tick(ms: number) {
+      await settle();
+      clock += ms;
+      await settle();
+      membership.sweep();
+      await settle();
+    },
+  };
+}
+
+/** Waits for a condition that the code under test reaches on its own timers (its retry backoff). */
+async function until(check: () => boolean, what: string) {
+  for (const deadline = Date.now() + 20_000; !check(); ) {
+    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 describe("membership", () => {
-  it("declares a worker gone once its heartbeats stop for the timeout", async () => {
-    const bucket = fakeBucket();
-    const gone: string[] = [];
-    const membership = createMembership({ kv: bucket.kv, timeoutMs: 400, log, onGone: (s) => void gone.push(s.id) });
-    bucket.put("a");
-    bucket.put("b");
-    await membership.start(20);
-    const beat = setInterval(() => bucket.put("a"), 50);
-    await sleep(700);
-    clearInterval(beat);
-    expect(gone).toEqual(["b"]);
-    expect(membership.isLive("a")).toBe(true);
-    await membership.stop();
+  it("declares a worker gone once its heartbeats stop for the timeout, not before", async () => {
+    const h = harness(400);
+    h.bucket.put("a");
+    h.bucket.put("b");
+    await h.start();
+    // "a" beats every 100 ms, "b" never again: at exactly the timeout, "b" is not gone yet; just past it, it is.
+    for (let t = 0; t < 400; t += 100) {
+      await h.tick(100);
+      h.bucket.put("a");
+    }
+    expect(h.gone).toEqual([]);
+    await h.tick(1);
+    expect(h.gone).toEqual(["b"]);
+    expect(h.membership.isLive("a")).toBe(true);
+    await h.membership.stop();
   });
 
   it("recreates a watch that went silent instead of declaring every worker gone, then follows heartbeats again", async () => {
-    const bucket = fakeBucket();
-    const gone: string[] = [];
-    const membership = createMembership({ kv: bucket.kv, timeoutMs: 400, log, onGone: (s) => void gone.push(s.id) });
-    bucket.put("a");
-    bucket.put("b");
-    await membership.start(20);
-    const beat = setInterval(() => {
-      bucket.put("a");
-      bucket.put("b");
-    }, 50);
-    await sleep(100);
+    const h = harness(400);
+    h.bucket.put("a");
+    h.bucket.put("b");
+    await h.start();
     // The server restarts: the old watch delivers nothing more, though the workers go on beating.
-    bucket.breakWatches();
-    await sleep(800);
-    clearInterval(beat);
-    expect(bucket.watchCalls).toBeGreaterThanOrEqual(2);
-    expect(gone).toEqual([]);
-    expect(membership.list().map((s) => s.id)).toEqual(["a", "b"]);
-    // And the recreated watch is a working one: a worker that stops now is still noticed.
-    await sleep(700);
-    expect(gone.sort()).toEqual(["a", "b"]);
-    await membership.stop();
+    h.bucket.breakWatches();
+    for (let t = 0; t < 1_200; t += 100) {
+      h.bucket.put("a");
+      h.bucket.put("b");
+      await h.tick(100);
+    }
+    // Three timeouts of silence on the old watch, and nobody was judged for it: the watch was recreated.
+    expect(h.bucket.watchCalls).toBe(2);
+    expect(h.gone).toEqual([]);
+    expect(h.membership.list().map((s) => s.id)).toEqual(["a", "b"]);
+    // And the recreated watch is a working one: workers that stop now are still noticed, one timeout (and the
+    // check of the watch that their silence prompts) later.
+    for (let t = 0; t <= 400 && h.gone.length < 2; t += 100) await h.tick(100);
+    expect(h.gone.sort()).toEqual(["a", "b"]);
+    await h.membership.stop();
   });
 
   it("waits out a NATS that cannot be reached to recreate the watch, and judges no one meanwhile", async () => {
-    const bucket = fakeBucket();
-    const gone: string[] = [];
-    const membership = createMembership({ kv: bucket.kv, timeoutMs: 200, log, onGone: (s) => void gone.push(s.id) });
-    bucket.put("a");
-    await membership.start(20);
-    bucket.breakWatches();
-    bucket.failNextWatches(2);
-    // Two failed attempts (250 ms, then 500 ms apart) keep the watch down well past the timeout.
-    await sleep(600);
-    expect(gone).toEqual([]);
-    const beat = setInterval(() => bucket.put("a"), 40);
-    await sleep(900);
-    clearInterval(beat);
-    expect(gone).toEqual([]);
-    expect(membership.isLive("a")).toBe(true);
-    await membership.stop();
+    const h = harness(200);
+    h.bucket.put("a");
+    await h.start();
+    h.bucket.breakWatches();
+    h.bucket.failNextWatches(2);
+    // Silent past half the timeout: the watch is recreated, which fails twice (the code's own backoff, real
+    // time, runs meanwhile). However far the clock moves during that, no one is judged.
+    await h.tick(201);
+    expect(h.bucket.watchCalls).toBe(2);
+    await h.tick(10_000);
+    expect(h.gone).toEqual([]);
+    // The first watch, two failed attempts, and the one that works.
+    await until(() => h.bucket.watchCalls === 4, "the watch recreated at the third attempt");
+    await h.settle();
+    // Back: ages start again from then. Its last heartbeat is ten seconds old by the clock, yet "a" is judged
+    // from the watch's return (its silence meanwhile was the watch's), and heartbeats keep it alive after.
+    await h.tick(100);
+    expect(h.gone).toEqual([]);
+    for (let t = 0; t < 400; t += 50) {
+      h.bucket.put("a");
+      await h.tick(50);
+    }
+    expect(h.gone).toEqual([]);
+    expect(h.membership.isLive("a")).toBe(true);
+    await h.membership.stop();
   });
 
   it("does not take a replayed heartbeat for a new one: a dead worker is noticed though its key is still there", async () => {
-    const bucket = fakeBucket();
-    const gone: string[] = [];
-    const membership = createMembership({ kv: bucket.kv, timeoutMs: 300, log, onGone: (s) => void gone.push(s.id) });
-    bucket.put("a");
-    await membership.start(20);
-    const started = Date.now();
-    // "a" dies; its key stays in the bucket (the TTL is longer), and each recreated watch replays it.
-    while (gone.length === 0 && Date.now() - started < 3_000) await sleep(20);
-    expect(gone).toEqual(["a"]);
-    expect(Date.now() - started).toBeLessThan(900);
-    await membership.stop();
+    const h = harness(400);
+    h.bucket.put("a");
+    await h.start();
+    // "a" dies; its key stays in the bucket (the TTL is longer), and the recreated watch replays it.
+    while (h.gone.length === 0 && h.clock < 2_000) await h.tick(50);
+    expect(h.bucket.watchCalls).toBe(2);
+    expect(h.gone).toEqual(["a"]);
+    // Noticed at the first sweep past the timeout from its last real heartbeat, not a timeout after the replay.
+    expect(h.clock).toBe(450);
+    await h.membership.stop();
   });
 });

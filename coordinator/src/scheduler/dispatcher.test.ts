@@ -66,12 +66,14 @@ describe("release onto the stream", () => {
     expect(big.chunkCount).toBeGreaterThan(16);
 
     // The lane holds a few chunks ready (no worker is live: the minimum depth), all the first tenant's.
-    const { num_pending: ready } = await (await nc.jetstream().consumers.get("IMGC_TASKS", "tasks-normal")).info();
-    expect(ready).toBe(MIN_DISPATCH_DEPTH);
+    const lane = await nc.jetstream().consumers.get("IMGC_TASKS", "tasks-normal");
+    expect((await lane.info()).num_pending).toBe(MIN_DISPATCH_DEPTH);
     const first = await pullChunks(nc, MIN_DISPATCH_DEPTH);
     expect(new Set(first.map((c) => c.chunk.tenant))).toEqual(new Set(["acme"]));
-    // As those are taken, the next release takes the tenants in turn: the small job is not left for last.
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // As those are taken, the next release takes the tenants in turn: the small job is not left for last. Waits
+    // for that release (the lane full again) rather than for a guess at how long it takes.
+    while ((await lane.info()).num_pending < MIN_DISPATCH_DEPTH)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     const second = await pullChunks(nc, MIN_DISPATCH_DEPTH);
     expect(second.filter((c) => c.chunk.tenant === "tiny").map((c) => c.chunk.jobId)).toEqual([small.id, small.id]);
     const stats = await t.cluster.getQueueStats({});

@@ -1,8 +1,16 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ItemState, type JobEvent, JobState, type WatchJobResponse } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { pullChunks, runChunk, startTestCoordinator, type TestCoordinator, tenantHeader } from "../testing/harness.js";
+import {
+  pullChunks,
+  runChunk,
+  startTestCoordinator,
+  type TestCoordinator,
+  tenantHeader,
+  testSettings,
+} from "../testing/harness.js";
 import { startNats, type TestNats } from "../testing/nats-server.js";
 
 let nats: TestNats;
@@ -103,6 +111,7 @@ describe("ListJobs", () => {
 
 describe("uploads", () => {
   it("hands out presigned PUT slots under the tenant's uploads folder", async () => {
+    const asked = Date.now();
     const { slots } = await t.jobs.createUploads(
       {
         files: [
@@ -115,7 +124,15 @@ describe("uploads", () => {
     expect(slots).toHaveLength(2);
     expect(slots[0]?.key).toMatch(/^uploads\/acme\/[A-Za-z0-9_-]{16}\/My_Photo\.JPG$/);
     expect(slots[0]?.url).toContain(slots[0]?.key);
-    expect(slots[0]?.expiresAt).toBeDefined();
+    // The slot expires when its URL does: the configured lifetime after it was handed out.
+    const answered = Date.now();
+    const ttlMs = testSettings.urlTtlS * 1000;
+    for (const slot of slots) {
+      expect(slot.url).toContain(`expires=${testSettings.urlTtlS}`);
+      const expiresMs = slot.expiresAt ? timestampMs(slot.expiresAt) : Number.NaN;
+      expect(expiresMs).toBeGreaterThanOrEqual(asked + ttlMs);
+      expect(expiresMs).toBeLessThanOrEqual(answered + ttlMs);
+    }
   });
 
   it("leaves UploadImage to the gateway", async () => {
