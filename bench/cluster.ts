@@ -8,7 +8,7 @@
 //   4. scaling: the same job with 1, 2, 4 and 8 one-slot workers, and the efficiency against linear.
 //
 // Usage: npm run bench:cluster [-- --repeat 4 --rounds 2 --scaling 1,2,4,8 --quick]
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
@@ -493,3 +493,9 @@ say(
 );
 // Clients of the harness keep sockets a moment; the work is done.
 process.exit(0);
+
+// 5. The control plane's own figures (bench/control-plane.ts), with the same --quick.
+execFileSync(process.execPath, ["--import", "tsx", "bench/control-plane.ts", ...(quick ? ["--quick"] : [])], {
+  cwd: repoRoot,
+  stdio: "inherit",
+});

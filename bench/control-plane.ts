@@ -9,13 +9,12 @@
 //      items/s, coordinator CPU per item (every coordinator's, followers included) and round-trip percentiles.
 //
 // Usage: npm run bench:control-plane [-- --quick] (also run by npm run bench:cluster)
-import { writeFileSync } from "node:fs";
-import { availableParallelism, cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { connect } from "nats";
 import { type Cluster, startCluster, uploadFixtures, waitForJob } from "../tests/harness/index.js";
 import { type ChunkTiming, startNoopWorker } from "./lib/noop-worker.js";
 import { cpuMeter, available as procAvailable } from "./lib/proc-stats.js";
+import { commandOf, machineNow, writeResults } from "./lib/results.js";
 
 export interface ControlPlaneOptions {
   quick: boolean;
@@ -203,20 +202,56 @@ export async function runControlPlane(options: ControlPlaneOptions) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
   const say = (line: string) => console.log(line);
-  const results = await runControlPlane({ quick: values.quick === true, say });
-  const file = new URL("./results/control-plane.json", import.meta.url);
-  writeFileSync(
-    file,
-    `${JSON.stringify(
+  const machine = machineNow();
+  const quick = values.quick === true;
+  const results = await runControlPlane({ quick, say });
+  const rt = results.roundTrip as {
+    natsAloneMs: { median: number; p99: number };
+    batched: { roundTripMs: { median: number; p99: number } };
+    perItemProtocol: { roundTripMs: { median: number; p99: number } };
+  };
+  type Capacity = Awaited<ReturnType<typeof capacityRun>>;
+  const capacity = results.capacity as { batched: Capacity; perItemProtocol: Capacity };
+  const sim = results.scaleSimulation as { coordinators1: Capacity; coordinators2: Capacity; items: number };
+  const ms = (x: { median: number; p99: number }) => `median ${x.median} ms, p99 ${x.p99} ms`;
+  const cpu = (c: Capacity) =>
+    `${c.itemsPerSecond} items/s; coordinator CPU ${c.runCpuMsPerItem} ms/item running + ${c.acceptCpuMsPerItem} accepting`;
+  const file = writeResults({
+    bench: "control-plane",
+    command: commandOf("bench:control-plane"),
+    machine,
+    options: { quick },
+    figures: [
       {
-        command: `npm run bench:control-plane${values.quick ? " -- --quick" : ""}`,
-        date: new Date().toISOString(),
-        machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? "unknown" },
-        ...results,
+        figure:
+          "Chunk round trip, one single-item job at a time (publish → pull → ClaimChunk → ReportItems{complete} → confirmed ack), vs NATS alone (publish → pull → confirmed ack)",
+        value: ms(rt.batched.roundTripMs),
+        baseline: ms(rt.natsAloneMs),
+        ratio: String(round(rt.batched.roundTripMs.median / rt.natsAloneMs.median, 1)),
+        goal: `median ≤ 5 ms, p99 ≤ 20 ms ${rt.batched.roundTripMs.median <= 5 && rt.batched.roundTripMs.p99 <= 20 ? "✔" : "✘"}`,
       },
-      null,
-      2,
-    )}\n`,
-  );
-  say(`wrote ${file.pathname}`);
+      {
+        figure:
+          "the same with the per-item protocol (ReportItem per item, then CompleteChunk), on the same coordinator",
+        value: ms(rt.perItemProtocol.roundTripMs),
+      },
+      {
+        figure: `Capacity: one ${capacity.batched.items}-item job, 16 no-op lanes, batched reports`,
+        value: cpu(capacity.batched),
+        baseline: cpu(capacity.perItemProtocol),
+        ratio: String(round(capacity.batched.itemsPerSecond / capacity.perItemProtocol.itemsPerSecond, 2)),
+        goal: `≥ 3000 items/s, ≤ 0.3 ms CPU/item ${capacity.batched.itemsPerSecond >= 3000 && capacity.batched.coordinatorCpuMsPerItem <= 0.3 ? "✔" : "✘"}`,
+      },
+      {
+        figure: `Scale simulation: 200 worker slots (10 no-op workers × 20), a ${sim.items}-item job, 1 coordinator`,
+        value: `${cpu(sim.coordinators1)}; round trip ${ms(sim.coordinators1.roundTripMs)}`,
+      },
+      {
+        figure: "the same on 2 coordinators (one leads; CPU of both)",
+        value: `${cpu(sim.coordinators2)}; round trip ${ms(sim.coordinators2.roundTripMs)}`,
+      },
+    ],
+    details: results,
+  });
+  say(`wrote ${file}`);
 }
