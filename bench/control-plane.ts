@@ -32,8 +32,9 @@ const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** di
 const spread = (xs: readonly number[]) => ({ median: round(median(xs)), p99: round(percentile(xs, 99)) });
 
 /** NATS alone: a bare message published, pulled and acked (confirmed), one at a time. */
-async function natsRoundTrip(natsUrl: string, n: number): Promise<number[]> {
-  const nc = await connect({ servers: natsUrl });
+async function natsRoundTrip(c: Cluster, n: number): Promise<number[]> {
+  // As the coordinator's user: a scratch stream of its own is not a worker's to make.
+  const nc = await connect({ servers: c.addresses.nats, ...c.nats.credentials("coordinator") });
   const jsm = await nc.jetstreamManager();
   await jsm.streams.add({ name: "BENCH_RTT", subjects: ["bench.rtt"] });
   await jsm.consumers.add("BENCH_RTT", { durable_name: "rtt", ack_policy: "explicit" as never });
@@ -158,7 +159,7 @@ export async function runControlPlane(options: ControlPlaneOptions) {
   const c = await startCluster({ workers: 0, coordinators: 1, env: quiet });
   try {
     say("control plane: NATS alone, then the one-at-a-time round trip, both protocols…");
-    const nats = await natsRoundTrip(c.addresses.nats, latencyChunks);
+    const nats = await natsRoundTrip(c, latencyChunks);
     const batched = await withNoop(c, { workers: 1, lanes: 16, perItem: false }, async (timings) => ({
       oneAtATime: await oneAtATime(c, latencyChunks, timings),
       capacity: await capacityRun(c, capacityItems, timings),
