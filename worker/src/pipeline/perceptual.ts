@@ -1,0 +1,284 @@
+import { ErrorCode, ImageFormat } from "@imgc/proto";
+import sharp from "sharp";
+import type { Deadline } from "./deadline.js";
+import { type Encodable, encode } from "./encode.js";
+import { CompressError, classify } from "./errors.js";
+import { formatInfo, type OutputFormat } from "./formats.js";
+import { MIN_SCORE_FLOOR, type Plan } from "./plan.js";
+import { mosaicOf, type Sample, sampleOf } from "./sample.js";
+import type { Source } from "./source.js";
+import type { Pixels } from "./ssim.js";
+import { createScorer, type Scorer } from "./ssimulacra2.js";
+import { type Candidate, reportedQuality, settingFor, steerable } from "./targets.js";
+
+/** What one format reached on the sample. */
+export interface SampleResult {
+  readonly format: OutputFormat;
+  readonly quality: number;
+  /** The sample's encoded size: what AUTO compares formats by. */
+  readonly bytes: number;
+  readonly score: number;
+  /** Sample encodes spent. */
+  readonly probes: number;
+}
+
+/** An output at full size and its score. */
+export interface Confirmed {
+  readonly data: Buffer;
+  readonly width: number;
+  readonly height: number;
+  readonly quality: number;
+  readonly score: number;
+  /** Full-size encodes spent. */
+  readonly encodes: number;
+}
+
+/**
+ * How a format's quality relates to the score, near the useful range (70–90), measured on the photo corpus:
+ * the quality that usually reaches 80, and score points per quality step. Only the first guess uses it; the
+ * search measures from there.
+ */
+const model: Record<OutputFormat, { at80: number; slope: number }> = {
+  [ImageFormat.JPEG]: { at80: 82, slope: 0.6 },
+  [ImageFormat.WEBP]: { at80: 86, slope: 0.6 },
+  [ImageFormat.AVIF]: { at80: 66, slope: 0.55 },
+  [ImageFormat.PNG]: { at80: 80, slope: 0.6 },
+};
+
+/**
+ * The score the sample must reach when it stands for a larger image: the confirming measurement at full size
+ * then rarely asks for a second encode.
+ */
+const SAMPLE_MARGIN = 1;
+const LOWEST_QUALITY = 5;
+/** A search that has bracketed the answer this closely stops. */
+const RESOLUTION = 2;
+const MAX_SAMPLE_PROBES = 6;
+/**
+ * libaom's speed for a perceptual search when the job sets no effort: its default (4) costs about 20 WebP
+ * encodes on a photo, speed 1 about 1.5, for about 10% more bytes. AUTO must answer within a few encodes' time.
+ */
+export const SEARCH_AVIF_EFFORT = 1;
+
+export interface PerceptualSearch {
+  /**
+   * The lowest quality of `format` whose sample scores at least the target. Undefined when a probe below the
+   * target is already no smaller than `sizeToBeat`: this format cannot win.
+   */
+  onSample(format: OutputFormat, target: number, sizeToBeat?: number): Promise<SampleResult | undefined>;
+  /** Encodes at full size from the sample's answer, raising the quality until the full-size output scores. */
+  atFullSize(found: SampleResult, target: number): Promise<Confirmed>;
+  /** The score of a plain JPEG at quality 80 (sharp's default settings) of the image, on the sample. */
+  jpegQ80Score(): Promise<number>;
+}
+
+export interface SearchDeps {
+  readonly source: Source;
+  readonly plan: Plan;
+  readonly deadline: Deadline;
+  /** The SSIMULACRA 2 score to reach, or as good as a plain JPEG at quality 80 of this image. */
+  readonly target: number | "jpeg-q80";
+}
+
+const unreachable = (format: OutputFormat, score: number, target: number): CompressError =>
+  new CompressError(
+    ErrorCode.INVALID_OPTIONS,
+    `The ${formatInfo(format).name} output reaches a score of ${score.toFixed(1)} at most, below the target of ${target}`,
+  );
+
+const decodePixels = async (data: Buffer, animated: boolean): Promise<Pixels> => {
+  const { data: px, info } = await sharp(data, { animated, limitInputPixels: false })
+    .raw({ depth: "uchar" })
+    .toBuffer({ resolveWithObject: true });
+  return { data: px, width: info.width, height: info.height, channels: info.channels };
+};
+
+export const createPerceptualSearch = (deps: SearchDeps): PerceptualSearch => {
+  const { source, plan, deadline } = deps;
+  const setting = (format: OutputFormat, quality: number) => {
+    const s = settingFor(format, quality, plan);
+    return format === ImageFormat.AVIF && plan.effort === 0 && !s.lossless
+      ? { ...s, avifEffort: SEARCH_AVIF_EFFORT }
+      : s;
+  };
+  const fullHeight = source.height * source.frames;
+  const whole: Pixels = { data: source.pixels, width: source.width, height: fullHeight, channels: source.channels };
+  const sample: Sample | undefined = sampleOf(source.width, fullHeight);
+  let scorer: Scorer | undefined;
+  const scorerOf = () => {
+    scorer ??= createScorer(sample ? mosaicOf(whole, sample) : whole);
+    return scorer;
+  };
+  // When the image is its own sample, the sample encodes are the full-size encodes (metadata included).
+  const sampleSource: Encodable = sample
+    ? (() => {
+        const m = mosaicOf(whole, sample);
+        const raw = { width: m.width, height: m.height, channels: m.channels as 1 | 2 | 3 | 4 };
+        return {
+          pipeline: () => (m.channels <= 2 ? sharp(m.data, { raw }).toColourspace("b-w") : sharp(m.data, { raw })),
+          hasAlpha: source.hasAlpha,
+          frames: 1,
+          loop: 0,
+          delay: [],
+        };
+      })()
+    : source;
+  const goalOf = (target: number) => (sample ? target + SAMPLE_MARGIN : target);
+  const encoded = new Map<string, { data: Buffer; width: number; height: number; score: number }>();
+
+  const measure = async (pixels: Pixels): Promise<number> => {
+    deadline.check();
+    const s = scorerOf();
+    return s.score(sample && pixels.width !== s.width ? mosaicOf(pixels, sample) : pixels);
+  };
+  const probe = async (format: OutputFormat, quality: number) => {
+    const key = `${format}:${quality}`;
+    let p = encoded.get(key);
+    if (!p) {
+      const e = await encode(sampleSource, format, setting(format, quality), plan, deadline);
+      const decoded = await deadline.run(decodePixels(e.data, !sample && source.frames > 1)).catch((err: unknown) => {
+        throw classify(err);
+      });
+      p = { ...e, score: await measure(decoded) };
+      encoded.set(key, p);
+    }
+    return p;
+  };
+
+  const onSample = async (
+    format: OutputFormat,
+    target: number,
+    sizeToBeat?: number,
+  ): Promise<SampleResult | undefined> => {
+    const goal = goalOf(target);
+    if (!steerable(format, plan)) {
+      const p = await probe(format, 100);
+      return { format, quality: 100, bytes: p.data.length, score: p.score, probes: 1 };
+    }
+    const { at80, slope } = model[format];
+    const clamp = (q: number) => Math.max(LOWEST_QUALITY, Math.min(100, Math.round(q)));
+    let q = clamp(at80 + (goal - 80) / slope);
+    let pass: { q: number; score: number; bytes: number } | undefined;
+    let fail: { q: number; score: number } | undefined;
+    let probes = 0;
+    while (probes < MAX_SAMPLE_PROBES) {
+      const p = await probe(format, q);
+      probes++;
+      if (p.score >= goal) {
+        if (!pass || q < pass.q) pass = { q, score: p.score, bytes: p.data.length };
+      } else {
+        if (sizeToBeat !== undefined && p.data.length >= sizeToBeat) return undefined;
+        if (!fail || q > fail.q) fail = { q, score: p.score };
+      }
+      let next: number;
+      if (pass && fail) {
+        if (pass.q - fail.q <= RESOLUTION) break;
+        // Inside the bracket, interpolate: the score is close to linear in the quality over a few steps.
+        const t = (goal - fail.score) / Math.max(1e-6, pass.score - fail.score);
+        next = Math.min(pass.q - 1, Math.max(fail.q + 1, Math.round(fail.q + t * (pass.q - fail.q))));
+      } else if (pass) {
+        if (pass.q <= LOWEST_QUALITY) break;
+        next = clamp(pass.q - Math.max(RESOLUTION, (pass.score - goal) / slope + 1));
+      } else if (fail) {
+        if (fail.q >= 100) break;
+        next = clamp(fail.q + Math.max(RESOLUTION, (goal - fail.score) / slope + 1));
+      } else break;
+      if (encoded.has(`${format}:${next}`)) break;
+      q = next;
+    }
+    if (!pass) {
+      const best = await probe(format, 100);
+      if (best.score < goal) throw unreachable(format, best.score, goal);
+      pass = { q: 100, score: best.score, bytes: best.data.length };
+    }
+    return { format, quality: pass.q, bytes: pass.bytes, score: pass.score, probes };
+  };
+
+  const jpegQ80Score = async (): Promise<number> => {
+    let img = sampleSource.pipeline();
+    if (source.hasAlpha) img = img.flatten({ background: "#ffffff" });
+    const data = await deadline.run(img.jpeg({ quality: 80 }).toBuffer()).catch((err: unknown) => {
+      throw classify(err);
+    });
+    return measure(await deadline.run(decodePixels(data, !sample && source.frames > 1)));
+  };
+
+  const atFullSize = async (found: SampleResult, target: number): Promise<Confirmed> => {
+    if (!sample) {
+      const p = await probe(found.format, found.quality);
+      return { data: p.data, width: p.width, height: p.height, quality: found.quality, score: p.score, encodes: 0 };
+    }
+    const { slope } = model[found.format];
+    let quality = found.quality;
+    let encodes = 0;
+    for (;;) {
+      const e = await encode(source, found.format, setting(found.format, quality), plan, deadline);
+      encodes++;
+      const decoded = await deadline.run(decodePixels(e.data, source.frames > 1)).catch((err: unknown) => {
+        throw classify(err);
+      });
+      const score = await measure(decoded);
+      if (score >= target || !steerable(found.format, plan)) {
+        return { data: e.data, width: e.width, height: e.height, quality, score, encodes };
+      }
+      if (quality >= 100) throw unreachable(found.format, score, target);
+      quality = Math.min(100, quality + Math.max(RESOLUTION, Math.ceil((target - score) / slope)));
+    }
+  };
+
+  return { onSample, atFullSize, jpegQ80Score };
+};
+
+/**
+ * A perceptual target over the candidate formats: each is searched on the sample (stopping as soon as it
+ * cannot beat the smallest so far), the smallest on the sample is encoded at full size and confirmed.
+ */
+export const reachScore = async (
+  formats: readonly OutputFormat[],
+  deps: SearchDeps,
+): Promise<Candidate & { fullEncodes: number; sampleEncodes: number; target: number }> => {
+  const search = createPerceptualSearch(deps);
+  // Never below the floor a job may ask for: a q80 JPEG of pure noise scores lower than anyone wants.
+  const target = deps.target === "jpeg-q80" ? Math.max(MIN_SCORE_FLOOR, await search.jpegQ80Score()) : deps.target;
+  const found: SampleResult[] = [];
+  let failure: CompressError | undefined;
+  let sampleEncodes = 0;
+  // The usually smallest first: the others' searches then stop at their first probe that cannot win.
+  const order = [...formats].sort((a, b) => Number(b === ImageFormat.AVIF) - Number(a === ImageFormat.AVIF));
+  for (const format of order) {
+    const best = found.reduce<SampleResult | undefined>((a, b) => (a && a.bytes <= b.bytes ? a : b), undefined);
+    try {
+      const r = await search.onSample(format, target, best?.bytes);
+      if (r) {
+        found.push(r);
+        sampleEncodes += r.probes;
+      }
+    } catch (e) {
+      // A target one format cannot reach (AUTO): the others may.
+      if (!CompressError.isCompressError(e) || e.code !== ErrorCode.INVALID_OPTIONS || formats.length === 1) throw e;
+      failure ??= e;
+    }
+  }
+  // Smallest on the sample first; should one miss at full size even at quality 100, the next may not.
+  const ranked = found.slice().sort((a, b) => a.bytes - b.bytes);
+  for (const r of ranked) {
+    try {
+      const c = await search.atFullSize(r, target);
+      return {
+        format: r.format,
+        data: c.data,
+        width: c.width,
+        height: Math.floor(c.height),
+        quality: reportedQuality(r.format, c.quality, deps.plan),
+        score: c.score,
+        fullEncodes: c.encodes,
+        sampleEncodes,
+        target,
+      };
+    } catch (e) {
+      if (!CompressError.isCompressError(e) || e.code !== ErrorCode.INVALID_OPTIONS) throw e;
+      failure = e;
+    }
+  }
+  throw failure ?? new CompressError(ErrorCode.INTERNAL, "No output format could be tried");
+};
