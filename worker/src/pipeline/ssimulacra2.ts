@@ -182,7 +182,7 @@ const {
  * Blurs one plane: the recursive filter along each row, then down each column (all columns at once, row by
  * row, so memory is read in order). Outside the image counts as zero, as in the reference.
  */
-const createBlur = (maxWidth: number, maxHeight: number) => {
+export const createBlur = (maxWidth: number, maxHeight: number) => {
   const temp = new Float32Array(maxWidth * maxHeight);
   const state = new Float64Array(6 * maxWidth);
   return (src: Float32Array, dst: Float32Array, width: number, height: number): void => {

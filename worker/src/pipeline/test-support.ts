@@ -2,8 +2,10 @@
 import { readFileSync } from "node:fs";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { type CompressionOptions, CompressionOptionsSchema } from "@imgc/proto";
+import sharp from "sharp";
 import { CompressError } from "./errors.js";
 import type { Limits } from "./limits.js";
+import type { Pixels } from "./ssim.js";
 
 const corpus = new URL("../../../../shared/corpus/", import.meta.url);
 
@@ -25,4 +27,13 @@ export const failure = async (promise: Promise<unknown>): Promise<CompressError>
   );
   if (!CompressError.isCompressError(e)) throw new Error(`expected a CompressError, got ${String(e)}`);
   return e;
+};
+
+/** An image decoded to 8-bit sRGB pixels, EXIF orientation applied: what a viewer sees, for re-measuring outputs. */
+export const pixelsOf = async (data: Buffer): Promise<Pixels> => {
+  const { data: px, info } = await sharp(data, { autoOrient: true })
+    .toColourspace("srgb")
+    .raw({ depth: "uchar" })
+    .toBuffer({ resolveWithObject: true });
+  return { data: px, width: info.width, height: info.height, channels: info.channels };
 };
