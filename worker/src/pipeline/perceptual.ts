@@ -103,7 +103,7 @@ export const createPerceptualSearch = (deps: SearchDeps): PerceptualSearch => {
   };
   const fullHeight = source.height * source.frames;
   const whole: Pixels = { data: source.pixels, width: source.width, height: fullHeight, channels: source.channels };
-  const sample: Sample | undefined = sampleOf(source.width, fullHeight);
+  const sample: Sample | undefined = sampleOf(whole);
   let scorer: Scorer | undefined;
   const scorerOf = () => {
     scorer ??= createScorer(sample ? mosaicOf(whole, sample) : whole);

@@ -16,27 +16,54 @@ export interface Sample {
 const TILE = 128;
 /** Up to this many pixels, the image is its own sample: no tiling, no confirming at full size. */
 export const WHOLE_PIXELS = 512 * 512;
-/** The sample's size: about a twelfth of the image, between 4 and 16 tiles. */
+/** The sample's size: about a tenth of the image, between 4 and 16 tiles. */
+const SHARE = 10;
 const MIN_TILES = 4;
 const MAX_TILES = 16;
 
-const on16 = (v: number): number => Math.floor(v / 16) * 16;
-
-/** The tiles of an image too large to search whole; undefined when the image is its own sample. */
-export const sampleOf = (width: number, height: number): Sample | undefined => {
-  const pixels = width * height;
-  if (pixels <= WHOLE_PIXELS || width < 2 * TILE || height < 2 * TILE) return undefined;
-  const wanted = Math.min(MAX_TILES, Math.max(MIN_TILES, Math.round(pixels / 12 / (TILE * TILE))));
-  const across = Math.max(1, Math.min(Math.floor(width / TILE), Math.round(Math.sqrt((wanted * width) / height))));
-  const down = Math.max(1, Math.min(Math.floor(height / TILE), Math.round(wanted / across)));
-  const at = (i: number, n: number, size: number) =>
-    n === 1 ? on16((size - TILE) / 2) : on16(Math.round((i * (size - TILE)) / (n - 1)));
-  const rects: Rect[] = [];
+/**
+ * The tiles of an image too large to search whole, or undefined when the image is its own sample. The tiles are
+ * chosen by detail, at evenly spaced ranks among all the image's tiles: flat sky and busy texture in the
+ * proportions the image has them. An evenly spaced grid can miss the one busy region (a test pattern's text)
+ * that decides the score.
+ */
+export const sampleOf = (pixels: Pixels): Sample | undefined => {
+  const { width, height } = pixels;
+  const across = Math.floor(width / TILE);
+  const down = Math.floor(height / TILE);
+  const count = across * down;
+  if (width * height <= WHOLE_PIXELS || count < MIN_TILES) return undefined;
+  const wanted = Math.min(count, MAX_TILES, Math.max(MIN_TILES, Math.round((width * height) / SHARE / (TILE * TILE))));
+  // Centre the grid; tile corners stay on the 16-pixel block grid of the full image.
+  const left0 = Math.floor((width - across * TILE) / 32) * 16;
+  const top0 = Math.floor((height - down * TILE) / 32) * 16;
+  const tiles: { rect: Rect; detail: number }[] = [];
   for (let j = 0; j < down; j++) {
-    for (let i = 0; i < across; i++)
-      rects.push({ left: at(i, across, width), top: at(j, down, height), width: TILE, height: TILE });
+    for (let i = 0; i < across; i++) {
+      const rect = { left: left0 + i * TILE, top: top0 + j * TILE, width: TILE, height: TILE };
+      tiles.push({ rect, detail: detailOf(pixels, rect) });
+    }
   }
-  return { rects, tile: TILE, across, down };
+  tiles.sort((a, b) => a.detail - b.detail);
+  const rects: Rect[] = [];
+  for (let k = 0; k < wanted; k++)
+    rects.push((tiles[Math.floor(((k + 0.5) * tiles.length) / wanted)] as (typeof tiles)[0]).rect);
+  const cols = Math.ceil(Math.sqrt(wanted));
+  return { rects, tile: TILE, across: cols, down: Math.ceil(wanted / cols) };
+};
+
+// The mean absolute difference between neighbours (every other pixel, first channel): how busy a tile is.
+const detailOf = (pixels: Pixels, rect: Rect): number => {
+  const { data, width, channels } = pixels;
+  let sum = 0;
+  for (let y = rect.top; y < rect.top + rect.height - 1; y += 2) {
+    for (let x = rect.left; x < rect.left + rect.width - 1; x += 2) {
+      const at = (y * width + x) * channels;
+      const v = data[at] as number;
+      sum += Math.abs(v - (data[at + channels] as number)) + Math.abs(v - (data[at + width * channels] as number));
+    }
+  }
+  return sum;
 };
 
 /** The sample's tiles cut from `pixels` (the image or an encoded version of it, decoded) and laid side by side. */
@@ -44,8 +71,10 @@ export const mosaicOf = (pixels: Pixels, sample: Sample): Pixels => {
   const { tile, across, down } = sample;
   const { channels, width } = pixels;
   const outWidth = across * tile;
+  // A short last row repeats the first tiles, so the mosaic is a full rectangle.
   const data = Buffer.allocUnsafe(outWidth * down * tile * channels);
-  sample.rects.forEach((r, k) => {
+  const rects = Array.from({ length: across * down }, (_, k) => sample.rects[k % sample.rects.length] as Rect);
+  rects.forEach((r, k) => {
     const ox = (k % across) * tile;
     const oy = Math.floor(k / across) * tile;
     for (let y = 0; y < tile; y++) {
