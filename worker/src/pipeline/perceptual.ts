@@ -52,8 +52,10 @@ const model: Record<OutputFormat, { at80: number; slope: number }> = {
 const SAMPLE_MARGIN = 1;
 const LOWEST_QUALITY = 5;
 /** A search that has bracketed the answer this closely stops. */
-const RESOLUTION = 2;
-const MAX_SAMPLE_PROBES = 6;
+const RESOLUTION = 3;
+const MAX_SAMPLE_PROBES = 5;
+/** How far over the size to beat a format's first probe may be and still be searched. */
+const PRUNE = 1.15;
 /**
  * libaom's speed for a perceptual search when the job sets no effort: its default (4) costs about 20 WebP
  * encodes on a photo, speed 1 about 1.5, for about 10% more bytes. AUTO must answer within a few encodes' time.
@@ -131,11 +133,13 @@ export const createPerceptualSearch = (deps: SearchDeps): PerceptualSearch => {
     const s = scorerOf();
     return s.score(sample && pixels.width !== s.width ? mosaicOf(pixels, sample) : pixels);
   };
-  const probe = async (format: OutputFormat, quality: number) => {
+  // Scoring costs several encodes of the sample: a probe whose bytes already lose is not scored.
+  const probe = async (format: OutputFormat, quality: number, sizeToBeat = Number.POSITIVE_INFINITY) => {
     const key = `${format}:${quality}`;
     let p = encoded.get(key);
     if (!p) {
       const e = await encode(sampleSource, format, setting(format, quality), plan, deadline);
+      if (e.data.length >= sizeToBeat) return { ...e, score: Number.NaN };
       const decoded = await deadline.run(decodePixels(e.data, !sample && source.frames > 1)).catch((err: unknown) => {
         throw classify(err);
       });
@@ -162,8 +166,11 @@ export const createPerceptualSearch = (deps: SearchDeps): PerceptualSearch => {
     let fail: { q: number; score: number } | undefined;
     let probes = 0;
     while (probes < MAX_SAMPLE_PROBES) {
-      const p = await probe(format, q);
+      // Scoring is the costly part. The first probe sits at the predicted answer: when its bytes already lose
+      // by more than a prediction's error could make up, this format is dropped unscored.
+      const p = await probe(format, q, probes === 0 && sizeToBeat !== undefined ? sizeToBeat * PRUNE : undefined);
       probes++;
+      if (Number.isNaN(p.score)) return undefined;
       if (p.score >= goal) {
         if (!pass || q < pass.q) pass = { q, score: p.score, bytes: p.data.length };
       } else {

@@ -59,9 +59,9 @@ const planes = (width: number, height: number): Planes => {
  * space, as the reference composites onto its background: what an encoder does to invisible pixels does not
  * count, and white is what the engine flattens onto and a page shows behind an image.
  */
-export const linearOf = (pixels: Pixels): Planes => {
+export const linearOf = (pixels: Pixels, into?: Planes): Planes => {
   const { data, width, height, channels } = pixels;
-  const out = planes(width, height);
+  const out = into ?? planes(width, height);
   const [r, g, b] = out.p;
   const n = width * height;
   const alpha = channels === 2 || channels === 4;
@@ -108,11 +108,11 @@ const xybOf = (lin: Planes, out: Planes): void => {
 };
 
 /** The 2×2 box average in linear light; an odd last row or column averages with itself (edge clamped). */
-const downsample = (lin: Planes): Planes => {
+const downsample = (lin: Planes, into?: Planes): Planes => {
   const { width, height } = lin;
   const ow = Math.ceil(width / 2);
   const oh = Math.ceil(height / 2);
-  const out = planes(ow, oh);
+  const out = into ?? planes(ow, oh);
   for (let c = 0; c < 3; c++) {
     const src = lin.p[c] as Float32Array;
     const dst = out.p[c] as Float32Array;
@@ -323,6 +323,9 @@ export const createScorer = (reference: Pixels): Scorer => {
     scales.push({ width: w, height: h, xyb, mu, sigma });
   }
 
+  // The distorted image's planes at each scale, reused from one score to the next.
+  const work = scales.map((r) => ({ lin: planes(r.width, r.height), xyb: planes(r.width, r.height) }));
+
   const score = (distorted: Pixels): number => {
     if (distorted.width !== width || distorted.height !== height) {
       throw new Error(
@@ -330,13 +333,13 @@ export const createScorer = (reference: Pixels): Scorer => {
       );
     }
     const norms: Norms[][] = [[], [], []];
-    let lin = linearOf(distorted);
     for (const [s, ref] of scales.entries()) {
-      if (s > 0) lin = downsample(lin);
+      const { lin, xyb } = work[s] as { lin: Planes; xyb: Planes };
+      if (s === 0) linearOf(distorted, lin);
+      else downsample((work[s - 1] as { lin: Planes }).lin, lin);
       const w = ref.width;
       const h = ref.height;
       const n = w * h;
-      const xyb = planes(w, h);
       xybOf(lin, xyb);
       for (let c = 0; c < 3; c++) {
         const i1 = ref.xyb.p[c] as Float32Array;
