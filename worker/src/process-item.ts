@@ -209,6 +209,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
             height: cached.height,
             quality: cached.quality,
             ssim: cached.ssim,
+            ...(cached.score === undefined ? {} : { score: cached.score }),
             keptReason: cached.keptReason,
             cacheHit: true,
             durationMs: Date.now() - started,
@@ -232,6 +233,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         height: outcome.height,
         quality: Math.round(outcome.quality),
         ssim: outcome.ssim ?? 0,
+        ...(outcome.score === undefined ? {} : { score: outcome.score }),
         keptReason: outcome.keptReason ?? "",
       };
       if (cacheKey) await deps.cache?.put(cacheKey, entry);
@@ -246,6 +248,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         height: entry.height,
         quality: entry.quality,
         ssim: entry.ssim,
+        ...(entry.score === undefined ? {} : { score: entry.score }),
         keptReason: entry.keptReason,
         durationMs: Date.now() - started,
       });

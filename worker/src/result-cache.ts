@@ -28,6 +28,8 @@ export interface CacheEntry {
   height: number;
   quality: number;
   ssim: number;
+  /** The SSIMULACRA 2 score, where the engine measured one. */
+  score?: number;
   keptReason: string;
 }
 
