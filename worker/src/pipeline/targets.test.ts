@@ -27,7 +27,7 @@ let medium: Buffer;
 beforeAll(async () => {
   small = await sharp(corpusFile("photos/coffee.png")).resize(200).png().toBuffer();
   // Large enough to be searched on a sample of tiles and confirmed at full size.
-  medium = await sharp(corpusFile("photos/gainmap-3840x2160.jpg")).resize(1280).png().toBuffer();
+  medium = await sharp(corpusFile("photos/gainmap-3840x2160.jpg")).resize(960).png().toBuffer();
 });
 
 // SSIM over the whole image, not the tiles the search measured.
