@@ -106,15 +106,16 @@ export const createPerceptualSearch = (deps: SearchDeps): PerceptualSearch => {
   const fullHeight = source.height * source.frames;
   const whole: Pixels = { data: source.pixels, width: source.width, height: fullHeight, channels: source.channels };
   const sample: Sample | undefined = sampleOf(whole);
+  const reference = sample ? mosaicOf(whole, sample) : whole;
   let scorer: Scorer | undefined;
   const scorerOf = () => {
-    scorer ??= createScorer(sample ? mosaicOf(whole, sample) : whole);
+    scorer ??= createScorer(reference);
     return scorer;
   };
   // When the image is its own sample, the sample encodes are the full-size encodes (metadata included).
   const sampleSource: Encodable = sample
     ? (() => {
-        const m = mosaicOf(whole, sample);
+        const m = reference;
         const raw = { width: m.width, height: m.height, channels: m.channels as 1 | 2 | 3 | 4 };
         return {
           pipeline: () => (m.channels <= 2 ? sharp(m.data, { raw }).toColourspace("b-w") : sharp(m.data, { raw })),

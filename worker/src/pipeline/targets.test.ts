@@ -108,7 +108,8 @@ describe("quality searches", () => {
   });
 });
 
-describe("perceptual searches (SSIMULACRA 2)", () => {
+// Several searches and whole-image scores per test: minutes on a loaded 2-core machine, not seconds.
+describe("perceptual searches (SSIMULACRA 2)", { timeout: 180_000 }, () => {
   it("search a sample, then spend at most 3 full-size encodes, and the whole output scores the target", async () => {
     expect(sampleOf(await pixelsOf(medium))).toBeDefined();
     const scorer = createScorer(await pixelsOf(medium));
