@@ -49,10 +49,16 @@ const model: Record<OutputFormat, { at80: number; slope: number }> = {
  * The score the sample must reach when it stands for a larger image: the confirming measurement at full size
  * then rarely asks for a second encode.
  */
-const SAMPLE_MARGIN = 1;
+const SAMPLE_MARGIN = 0.5;
 const LOWEST_QUALITY = 5;
+/**
+ * Up to this many pixels the full-size check scores the whole image rather than the sample's tiles: a sample
+ * can miss the one region that decides the score (a test pattern's lines), and here a whole score costs no
+ * more than a second or so of CPU.
+ */
+const CONFIRM_WHOLE_PIXELS = 1_500_000;
 /** A search that has bracketed the answer this closely stops. */
-const RESOLUTION = 3;
+const RESOLUTION = 2;
 const MAX_SAMPLE_PROBES = 5;
 /** How far over the size to beat a format's first probe may be and still be searched. */
 const PRUNE = 1.15;
@@ -60,7 +66,7 @@ const PRUNE = 1.15;
  * libaom's speed for a perceptual search when the job sets no effort: its default (4) costs about 20 WebP
  * encodes on a photo, speed 1 about 1.5, for about 10% more bytes. AUTO must answer within a few encodes' time.
  */
-export const SEARCH_AVIF_EFFORT = 1;
+export const SEARCH_AVIF_EFFORT = 2;
 
 export interface PerceptualSearch {
   /**
@@ -70,8 +76,11 @@ export interface PerceptualSearch {
   onSample(format: OutputFormat, target: number, sizeToBeat?: number): Promise<SampleResult | undefined>;
   /** Encodes at full size from the sample's answer, raising the quality until the full-size output scores. */
   atFullSize(found: SampleResult, target: number): Promise<Confirmed>;
-  /** The score of a plain JPEG at quality 80 (sharp's default settings) of the image, on the sample. */
-  jpegQ80Score(): Promise<number>;
+  /**
+   * The score of a plain JPEG at quality 80 (sharp's default settings) of the image: on the sample, or with
+   * `confirming`, as the full-size check measures (the whole image, when it is small enough to score whole).
+   */
+  jpegQ80Score(confirming?: boolean): Promise<number>;
 }
 
 export interface SearchDeps {
@@ -111,6 +120,14 @@ export const createPerceptualSearch = (deps: SearchDeps): PerceptualSearch => {
   const scorerOf = () => {
     scorer ??= createScorer(reference);
     return scorer;
+  };
+  const confirmWhole = sample !== undefined && whole.width * whole.height <= CONFIRM_WHOLE_PIXELS;
+  let wholeScorer: Scorer | undefined;
+  const confirmMeasure = async (pixels: Pixels): Promise<number> => {
+    if (!confirmWhole) return measure(pixels);
+    deadline.check();
+    wholeScorer ??= createScorer(whole);
+    return wholeScorer.score(pixels);
   };
   // When the image is its own sample, the sample encodes are the full-size encodes (metadata included).
   const sampleSource: Encodable = sample
@@ -202,13 +219,15 @@ export const createPerceptualSearch = (deps: SearchDeps): PerceptualSearch => {
     return { format, quality: pass.q, bytes: pass.bytes, score: pass.score, probes };
   };
 
-  const jpegQ80Score = async (): Promise<number> => {
-    let img = sampleSource.pipeline();
+  const jpegQ80Score = async (confirming = false): Promise<number> => {
+    const onWhole = confirming && confirmWhole;
+    let img = onWhole ? source.pipeline() : sampleSource.pipeline();
     if (source.hasAlpha) img = img.flatten({ background: "#ffffff" });
     const data = await deadline.run(img.jpeg({ quality: 80 }).toBuffer()).catch((err: unknown) => {
       throw classify(err);
     });
-    return measure(await deadline.run(decodePixels(data, !sample && source.frames > 1)));
+    const decoded = await deadline.run(decodePixels(data, (onWhole || !sample) && source.frames > 1));
+    return onWhole ? confirmMeasure(decoded) : measure(decoded);
   };
 
   const atFullSize = async (found: SampleResult, target: number): Promise<Confirmed> => {
@@ -225,7 +244,7 @@ export const createPerceptualSearch = (deps: SearchDeps): PerceptualSearch => {
       const decoded = await deadline.run(decodePixels(e.data, source.frames > 1)).catch((err: unknown) => {
         throw classify(err);
       });
-      const score = await measure(decoded);
+      const score = await confirmMeasure(decoded);
       if (score >= target || !steerable(found.format, plan)) {
         return { data: e.data, width: e.width, height: e.height, quality, score, encodes };
       }
@@ -247,7 +266,10 @@ export const reachScore = async (
 ): Promise<Candidate & { fullEncodes: number; sampleEncodes: number; target: number }> => {
   const search = createPerceptualSearch(deps);
   // Never below the floor a job may ask for: a q80 JPEG of pure noise scores lower than anyone wants.
-  const target = deps.target === "jpeg-q80" ? Math.max(MIN_SCORE_FLOOR, await search.jpegQ80Score()) : deps.target;
+  const relative = deps.target === "jpeg-q80";
+  const target = relative ? Math.max(MIN_SCORE_FLOOR, await search.jpegQ80Score()) : (deps.target as number);
+  // The full-size check compares with the reference JPEG as it measures it (whole image, where scored whole).
+  let confirmTarget: number | undefined;
   const found: SampleResult[] = [];
   let failure: CompressError | undefined;
   let sampleEncodes = 0;
@@ -271,7 +293,8 @@ export const reachScore = async (
   const ranked = found.slice().sort((a, b) => a.bytes - b.bytes);
   for (const r of ranked) {
     try {
-      const c = await search.atFullSize(r, target);
+      confirmTarget ??= relative ? Math.max(MIN_SCORE_FLOOR, await search.jpegQ80Score(true)) : target;
+      const c = await search.atFullSize(r, confirmTarget);
       return {
         format: r.format,
         data: c.data,
