@@ -164,8 +164,8 @@ const bestOf = async (
 
 /**
  * Whether AUTO's default set may include AVIF: a perceptual search encodes it once or twice at full size at
- * libaom speed 1, about 0.1 µs per pixel on a 2-core machine; counted at 1 µs to leave room for a loaded one,
- * it must fit in a quarter of the item's time budget.
+ * sharp's effort 2, about 0.25 µs of CPU per pixel on this 2-core machine; counted at 1 µs to leave room for a
+ * loaded one, it must fit in a quarter of the item's time budget.
  */
 const avifAffordable = (header: { width: number; height: number; frames: number }, limits: Limits): boolean =>
   header.width * header.height * 1e-3 <= limits.timeoutMs / 4;

@@ -7,6 +7,7 @@ import type { OutputFormat } from "./formats.js";
 import { readHeader } from "./header.js";
 import { compress } from "./index.js";
 import { createMeter } from "./meter.js";
+import { SEARCH_AVIF_EFFORT } from "./perceptual.js";
 import { planOf } from "./plan.js";
 import { sampleOf } from "./sample.js";
 import { decodeSource } from "./source.js";
@@ -131,7 +132,7 @@ describe("perceptual searches (SSIMULACRA 2)", { timeout: 180_000 }, () => {
     }
   });
 
-  it("AUTO's default target: at least the whole-image score of a plain q80 JPEG, searching AVIF at speed 1", async () => {
+  it("AUTO's default target: at least the whole-image score of a plain q80 JPEG, searching AVIF at libaom speed SEARCH_AVIF_EFFORT", async () => {
     encodes.mockClear();
     const out = await compress(medium, options(), limits);
     const scorer = createScorer(await pixelsOf(medium));
@@ -140,7 +141,7 @@ describe("perceptual searches (SSIMULACRA 2)", { timeout: 180_000 }, () => {
     expect(out.data.length).toBeLessThan(plain.length);
     const avif = encodes.mock.calls.filter(([, format]) => format === ImageFormat.AVIF);
     expect(avif.length).toBeGreaterThan(0);
-    for (const [, , setting] of avif) expect(setting).toMatchObject({ avifEffort: 1 });
+    for (const [, , setting] of avif) expect(setting).toMatchObject({ avifEffort: SEARCH_AVIF_EFFORT });
     expect(fullSizeEncodes()).toBeLessThanOrEqual(3);
   });
 
