@@ -20,6 +20,8 @@ export interface SampleResult {
   readonly score: number;
   /** Sample encodes spent. */
   readonly probes: number;
+  /** Not a search's answer: the last resort of a relative target nothing reached. */
+  readonly fallback?: boolean;
 }
 
 /** An output at full size and its score. */
@@ -286,16 +288,23 @@ export const reachScore = async (
       }
     } catch (e) {
       // A target one format cannot reach (AUTO): the others may.
-      if (!CompressError.isCompressError(e) || e.code !== ErrorCode.INVALID_OPTIONS || formats.length === 1) throw e;
+      if (!CompressError.isCompressError(e) || e.code !== ErrorCode.INVALID_OPTIONS) throw e;
+      if (formats.length === 1 && !relative) throw e;
       failure ??= e;
     }
   }
   // Smallest on the sample first; should one miss at full size even at quality 100, the next may not.
   const ranked = found.slice().sort((a, b) => a.bytes - b.bytes);
+  const first = ranked[0]?.format ?? order[0];
+  if (relative && first !== undefined) {
+    // AUTO's default never fails for want of quality (lossy WebP of an animated GIF may not reach a JPEG's
+    // score): when nothing reaches it, the best the likeliest format does. An explicit min_score fails instead.
+    ranked.push({ format: first, quality: 100, bytes: 0, score: 0, probes: 0, fallback: true });
+  }
   for (const r of ranked) {
     try {
       confirmTarget ??= relative ? Math.max(MIN_SCORE_FLOOR, await search.jpegQ80Score(true)) : target;
-      const c = await search.atFullSize(r, confirmTarget);
+      const c = await search.atFullSize(r, r.fallback ? Number.NEGATIVE_INFINITY : confirmTarget);
       return {
         format: r.format,
         data: c.data,
