@@ -3,6 +3,16 @@ import { execFileSync } from "node:child_process";
 import { cpus, loadavg, totalmem } from "node:os";
 import sharp from "sharp";
 
+// The command line as a shell would take it back: arguments with spaces quoted.
+const command = (): string => {
+  const quote = (a: string) => (/[\s"'$]/.test(a) ? `'${a.replaceAll("'", "'\\''")}'` : a);
+  const args = process.argv.slice(2).map(quote).join(" ");
+  const script = process.env.npm_lifecycle_event;
+  return script
+    ? `npm run ${script}${args ? ` -- ${args}` : ""}`
+    : `node ${process.argv.slice(1).map(quote).join(" ")}`;
+};
+
 export const runInfo = () => {
   const git = (...args: string[]) => {
     try {
@@ -15,8 +25,7 @@ export const runInfo = () => {
     date: new Date().toISOString(),
     commit: git("rev-parse", "HEAD"),
     dirty: git("status", "--porcelain", "--untracked-files=no") !== "",
-    command:
-      `npm run ${process.env.npm_lifecycle_event ?? `node ${process.argv.slice(1).join(" ")}`}${process.env.npm_lifecycle_event ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`.trim(),
+    command: command(),
     machine: {
       cores: cpus().length,
       model: cpus()[0]?.model,
