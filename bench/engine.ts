@@ -24,6 +24,8 @@ const { values } = parseArgs({
   },
 });
 const rounds = Number(values.rounds);
+// The commit and tree as the run starts: what the figures measure, whatever is committed meanwhile.
+const run = runInfo();
 const all = readdirSync(values.corpus)
   .sort()
   .map((name) => ({ name, data: readFileSync(new URL(name, `file://${values.corpus}`)) }));
@@ -128,7 +130,7 @@ interface Timing {
 
 const rows: Record<string, unknown>[] = [];
 const verdicts: { mode: string; check: string; ok: boolean }[] = [];
-console.log(`${files.length} files × ${rounds} rounds; ${runInfo().machine.cores} cores`);
+console.log(`${files.length} files × ${rounds} rounds; ${run.machine.cores} cores`);
 for (const name of values.modes.split(",").map((m) => m.trim())) {
   const mode = modes[name];
   if (!mode) throw new Error(`Unknown mode ${name}: expected ${Object.keys(modes).join(", ")}`);
@@ -216,7 +218,7 @@ for (const v of verdicts) console.log(`${v.ok ? "PASS" : "FAIL"}  ${v.mode}: ${v
 const out = new URL("results/engine.json", import.meta.url);
 writeFileSync(
   out,
-  `${JSON.stringify({ ...runInfo(), quick: values.quick, files: files.map((f) => f.name), rounds, rows, verdicts }, (_, v) => (typeof v === "number" ? r3(v) : v), 2)}\n`,
+  `${JSON.stringify({ ...run, machine: { ...run.machine, loadAverageAtEnd: runInfo().machine.loadAverage }, quick: values.quick, files: files.map((f) => f.name), rounds, rows, verdicts }, (_, v) => (typeof v === "number" ? r3(v) : v), 2)}\n`,
 );
 console.log(`wrote ${out.pathname}`);
 if (verdicts.some((v) => !v.ok)) process.exitCode = 1;

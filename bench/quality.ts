@@ -21,6 +21,8 @@ const { values } = parseArgs({
   },
 });
 const target = Number(values.target);
+// The commit and tree as the run starts: what the figures measure, whatever is committed meanwhile.
+const run = runInfo();
 // --quick: the four smallest photos, for development on a shared machine.
 const all = readdirSync(values.corpus)
   .sort()
@@ -237,7 +239,7 @@ for (const c of checks) console.log(`${c.ok ? "PASS" : "FAIL"}  ${c.check}`);
 const out = new URL("results/quality.json", import.meta.url);
 writeFileSync(
   out,
-  `${JSON.stringify({ ...runInfo(), quick: values.quick, target, files: files.map((f) => f.name), summary, checks, perImage: Object.fromEntries(results) }, null, 2)}\n`,
+  `${JSON.stringify({ ...run, machine: { ...run.machine, loadAverageAtEnd: runInfo().machine.loadAverage }, quick: values.quick, target, files: files.map((f) => f.name), summary, checks, perImage: Object.fromEntries(results) }, null, 2)}\n`,
 );
 console.log(`\nwrote ${out.pathname}`);
 if (checks.some((c) => !c.ok)) process.exitCode = 1;
