@@ -1,6 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
-import { CompressionOptionsSchema, Fit, type SourceSchema, SubmitJobRequestSchema } from "@imgc/proto";
+import { CompressionOptionsSchema, Fit, QualityLevel, type SourceSchema, SubmitJobRequestSchema } from "@imgc/proto";
 import { describe, expect, it } from "vitest";
 import { optionProblems, sourceScopeFor, validateSubmit } from "./validate.js";
 
@@ -58,5 +58,33 @@ describe("source scope", () => {
     expect(scopeOf("ingest").unscoped).toBe(true);
     expect(scopeOf("gateway").unscoped).toBe(false);
     expect(scopeOf(undefined).unscoped).toBe(false);
+  });
+});
+
+const target = (goal: NonNullable<Parameters<typeof create<typeof CompressionOptionsSchema>>[1]>["target"]) =>
+  optionProblems(create(CompressionOptionsSchema, { target: goal }));
+
+describe("optionProblems: perceptual targets", () => {
+  it("accepts a min score of 30 to 100 and every named level", () => {
+    expect(target({ goal: { case: "minScore", value: 30 } })).toEqual([]);
+    expect(target({ goal: { case: "minScore", value: 100 } })).toEqual([]);
+    for (const value of [
+      QualityLevel.JPEG_Q80,
+      QualityLevel.VISUALLY_LOSSLESS,
+      QualityLevel.HIGH,
+      QualityLevel.MEDIUM,
+    ]) {
+      expect(target({ goal: { case: "level", value } })).toEqual([]);
+    }
+  });
+
+  it("names the field and the value it refuses", () => {
+    expect(target({ goal: { case: "minScore", value: 120 } })).toEqual([
+      "options.target.min_score: expected a number between 30 and 100 but received 120",
+    ]);
+    expect(target({ goal: { case: "minScore", value: Number.NaN } })).toHaveLength(1);
+    expect(target({ goal: { case: "level", value: 42 as QualityLevel } })).toEqual([
+      "options.target.level: unknown value 42",
+    ]);
   });
 });

@@ -16,6 +16,7 @@ import {
   ManifestFormat,
   MetadataPolicy,
   Priority,
+  QualityLevel,
   type Source,
   type SubmitJobRequest,
 } from "@imgc/proto";
@@ -139,6 +140,10 @@ export function optionProblems(options: CompressionOptions | undefined): string[
   const goal = options.target?.goal;
   if (goal?.case === "quality") range(problems, "options.target.quality", goal.value, 1, 100);
   if (goal?.case === "minSsim") range(problems, "options.target.min_ssim", goal.value, 0.5, 1);
+  if (goal?.case === "minScore") range(problems, "options.target.min_score", goal.value, 30, 100);
+  if (goal?.case === "level" && !isEnumValue(QualityLevel, goal.value)) {
+    problems.push(`options.target.level: unknown value ${goal.value}`);
+  }
   if (goal?.case === "maxBytes" && goal.value < 1n) {
     problems.push("options.target.max_bytes: expected at least 1 byte but received 0");
   }

@@ -64,6 +64,7 @@ function outcome(overrides: Partial<CompressOutcome> = {}): CompressOutcome {
     height: 480,
     quality: 78,
     ssim: 0.987,
+    score: 81.5,
     ...overrides,
   };
 }
@@ -127,6 +128,7 @@ describe("processItem", () => {
       height: 480,
       quality: 78,
       ssim: 0.987,
+      score: 81.5,
       workerId: "w-1",
       cacheHit: false,
       errorCode: ErrorCode.UNSPECIFIED,

@@ -29,6 +29,8 @@ export interface CacheEntry {
   height: number;
   quality: number;
   ssim: number;
+  /** The SSIMULACRA 2 score, where the engine measured one. */
+  score?: number;
   keptReason: string;
   /** See ItemResult.input_pages and .note; absent in entries written before they existed. */
   inputPages?: number;

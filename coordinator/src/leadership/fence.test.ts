@@ -42,11 +42,21 @@ describe("fenced job records", () => {
     expect(taken?.value.leaderTerm).toBe(9n);
     // The old leader wakes and writes the end of the job, from its stale copy and by a fresh read alike.
     const fromStale = await oldLeader
-      .update("job1", (job) => void (job.state = JobState.COMPLETED), stale)
+      .update(
+        "job1",
+        (job) => {
+          job.state = JobState.COMPLETED;
+        },
+        stale,
+      )
       .catch((err: unknown) => err);
     expect(isNotLeader(fromStale)).toBe(true);
     expect((fromStale as ConnectError).code).toBe(Code.Unavailable);
-    const fresh = await oldLeader.update("job1", (job) => void (job.state = JobState.COMPLETED)).catch((e) => e);
+    const fresh = await oldLeader
+      .update("job1", (job) => {
+        job.state = JobState.COMPLETED;
+      })
+      .catch((err: unknown) => err);
     expect(isNotLeader(fresh)).toBe(true);
     expect((await newLeader.get("job1"))?.value.state).toBe(JobState.RUNNING);
   });

@@ -5,9 +5,12 @@ import { classify } from "./errors.js";
 import type { OutputFormat } from "./formats.js";
 import type { Plan } from "./plan.js";
 
-/** One encoder setting: a quality, or lossless (near-lossless WebP takes its quality too). */
+/**
+ * One encoder setting: a quality, or lossless (near-lossless WebP takes its quality too). `avifEffort` (libaom's
+ * 0–9) overrides the job's effort for AVIF: a perceptual search picks a speed its time budget allows.
+ */
 export type Setting =
-  | { readonly quality: number; readonly lossless?: false }
+  | { readonly quality: number; readonly lossless?: false; readonly avifEffort?: number }
   | { readonly lossless: true; readonly quality?: number };
 
 /** The encoder quality a format uses when the job sets no target. */
@@ -58,7 +61,10 @@ export const applyFormat = (
       });
     case ImageFormat.AVIF:
       return img.avif({
-        effort: scale(params.effort, 0, 9, 4),
+        effort:
+          "avifEffort" in setting && setting.avifEffort !== undefined
+            ? setting.avifEffort
+            : scale(params.effort, 0, 9, 4),
         ...(setting.lossless
           ? { lossless: true }
           : { quality: setting.quality, chromaSubsampling: params.chroma ?? "4:2:0" }),

@@ -9,6 +9,7 @@ import { keptOriginal } from "./kept-original.js";
 import { checkHeader, checkInputSize, type Limits } from "./limits.js";
 import { createMeter } from "./meter.js";
 import { checkOutputSize } from "./output-size.js";
+import { reachScore } from "./perceptual.js";
 import { type Plan, planOf } from "./plan.js";
 import { decodeSource, type Source } from "./source.js";
 import { keepsDepth, streamable, streamSource } from "./stream.js";
@@ -34,6 +35,8 @@ export interface CompressOutcome {
   quality: number;
   /** The SSIM against the source, where it was computed (min-SSIM and max-bytes targets). */
   ssim?: number;
+  /** The SSIMULACRA 2 score against the source, where it was computed (perceptual targets, AUTO's default). */
+  score?: number;
   keptReason?: string;
   /** The input's pages (see Header.pages); only the first is compressed. */
   inputPages?: number;
@@ -72,7 +75,7 @@ export async function compress(
 
     // One fixed encode in a format known up front streams from the input; anything that compares encodes
     // (a search, AUTO's choice) decodes once to memory first.
-    const allowed = candidateFormats(plan, inputFormat, header.hasAlpha, keepFrames);
+    const allowed = candidateFormats(plan, inputFormat, header.hasAlpha, keepFrames, avifAffordable(header, limits));
     // Lossless means every bit: of the formats AUTO may choose (the default set included), only PNG holds 16
     // bits per sample.
     const pngAllowed =
@@ -86,7 +89,14 @@ export async function compress(
     const best =
       only !== undefined && fixed && streamable(only, header, plan)
         ? await reachFixed(streamSource(ctx, only), only, fixed, plan, deadline)
-        : await bestOf(await decodeSource(ctx), inputFormat, plan, keepFrames, deadline);
+        : await bestOf(
+            await decodeSource(ctx),
+            inputFormat,
+            plan,
+            keepFrames,
+            deadline,
+            avifAffordable(header, limits),
+          );
 
     const common = { inputFormat, width: best.width, height: best.height, inputPages: header.pages };
     // A resized output answers a different question than the original does: it is never swapped back.
@@ -114,6 +124,7 @@ export async function compress(
         quality: 0,
         // The original is the source itself: where SSIM is part of the answer, it is exactly 1.
         ...(plan.goal.kind === "min-ssim" || plan.goal.kind === "max-bytes" ? { ssim: 1 } : {}),
+        ...(plan.goal.kind === "min-score" ? { score: 100 } : {}),
         keptReason: `The ${formatInfo(best.format).name} output (${best.data.length} bytes) was not smaller than the original (${original.length} bytes${original.length < input.length ? ` once its metadata was stripped, ${input.length} as uploaded` : ""})`,
       };
     }
@@ -133,6 +144,7 @@ export async function compress(
             note: `The ${formatInfo(inputFormat).name} has ${header.pages} pages; only page 1 was compressed (no output format holds pages)`,
           }
         : {}),
+      ...(best.score === undefined ? {} : { score: best.score }),
     };
   } catch (e) {
     throw internal(e);
@@ -146,9 +158,12 @@ const bestOf = async (
   plan: Plan,
   keepFrames: boolean,
   deadline: Deadline,
+  avif: boolean,
 ): Promise<Candidate> => {
+  const formats = candidateFormats(plan, inputFormat, source.hasAlpha, keepFrames, avif);
+  if (plan.goal.kind === "min-score")
+    return reachScore(formats, { source, plan, deadline, target: plan.goal.minScore });
   const meter = createMeter(source, deadline);
-  const formats = candidateFormats(plan, inputFormat, source.hasAlpha, keepFrames);
   let best: Candidate | undefined;
   let failure: CompressError | undefined;
   for (const format of formats) {
@@ -171,6 +186,14 @@ const bestOf = async (
   if (!best) throw failure ?? new CompressError(ErrorCode.INTERNAL, "No output format could be tried");
   return best;
 };
+
+/**
+ * Whether AUTO's default set may include AVIF: a perceptual search encodes it once or twice at full size at
+ * sharp's effort 2, about 0.25 µs of CPU per pixel on this 2-core machine; counted at 1 µs to leave room for a
+ * loaded one, it must fit in a quarter of the item's time budget.
+ */
+const avifAffordable = (header: { width: number; height: number; frames: number }, limits: Limits): boolean =>
+  header.width * header.height * 1e-3 <= limits.timeoutMs / 4;
 
 /**
  * Which of two formats' results AUTO keeps: the smaller, except under a byte budget, where every result fits

@@ -1,4 +1,4 @@
-import { ImageFormat } from "@imgc/proto";
+import { ImageFormat, QualityLevel } from "@imgc/proto";
 import { describe, expect, it } from "vitest";
 import { optionsHash } from "./options-hash.js";
 import { options } from "./test-support.js";
@@ -16,6 +16,13 @@ describe("optionsHash", () => {
       optionsHash(options({ autoFormats: [ImageFormat.WEBP] })),
     );
     expect(optionsHash(options({ resize: { maxWidth: 0, maxHeight: 0 } }))).toBe(optionsHash(options()));
+    // AUTO's default target is the JPEG_Q80 level; HIGH is a score of 80.
+    expect(optionsHash(options({ target: { goal: { case: "level", value: QualityLevel.JPEG_Q80 } } }))).toBe(
+      optionsHash(options()),
+    );
+    expect(optionsHash(options({ target: { goal: { case: "level", value: QualityLevel.HIGH } } }))).toBe(
+      optionsHash(options({ target: { goal: { case: "minScore", value: 80 } } })),
+    );
   });
 
   it("differs for options that compress differently", () => {

@@ -6,7 +6,7 @@ import { planOf } from "./plan.js";
  * Bumped whenever the engine would produce different bytes for the same input and options, so that a
  * content-addressed cache never serves an output an older engine made.
  */
-export const ENGINE_VERSION = 1;
+export const ENGINE_VERSION = 2;
 
 const stable = (value: unknown): string => {
   if (Array.isArray(value)) return `[${value.map(stable).join(",")}]`;

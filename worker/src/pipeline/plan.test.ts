@@ -1,4 +1,4 @@
-import { ChromaSubsampling, ErrorCode, Fit, ImageFormat, MetadataPolicy } from "@imgc/proto";
+import { ChromaSubsampling, ErrorCode, Fit, ImageFormat, MetadataPolicy, QualityLevel } from "@imgc/proto";
 import { describe, expect, it } from "vitest";
 import { CompressError } from "./errors.js";
 import { planOf } from "./plan.js";
@@ -19,7 +19,8 @@ describe("planOf", () => {
     expect(planOf(options())).toEqual({
       format: "auto",
       autoFormats: [],
-      goal: { kind: "default" },
+      // AUTO's default target: the look of a plain q80 JPEG of the image, by SSIMULACRA 2.
+      goal: { kind: "min-score", minScore: "jpeg-q80" },
       resize: undefined,
       metadata: "strip",
       effort: 0,
@@ -71,12 +72,36 @@ describe("planOf", () => {
     });
   });
 
+  it("a single format or KEEP without a target keeps its default quality", () => {
+    expect(planOf(options({ format: ImageFormat.WEBP })).goal).toEqual({ kind: "default" });
+    expect(planOf(options({ format: ImageFormat.KEEP })).goal).toEqual({ kind: "default" });
+  });
+
+  it("maps perceptual targets: a score, or a named level", () => {
+    const goal = (target: Parameters<typeof options>[0]) => planOf(options(target)).goal;
+    expect(goal({ target: { goal: { case: "minScore", value: 85 } } })).toEqual({ kind: "min-score", minScore: 85 });
+    const level = (value: QualityLevel) =>
+      goal({ format: ImageFormat.WEBP, target: { goal: { case: "level", value } } });
+    expect(level(QualityLevel.VISUALLY_LOSSLESS)).toEqual({ kind: "min-score", minScore: 90 });
+    expect(level(QualityLevel.HIGH)).toEqual({ kind: "min-score", minScore: 80 });
+    expect(level(QualityLevel.MEDIUM)).toEqual({ kind: "min-score", minScore: 70 });
+    expect(level(QualityLevel.JPEG_Q80)).toEqual({ kind: "min-score", minScore: "jpeg-q80" });
+    expect(level(QualityLevel.UNSPECIFIED)).toEqual({ kind: "min-score", minScore: "jpeg-q80" });
+  });
+
   it("rejects what it cannot honour, saying what it expected", () => {
     expect(rejection({ target: { goal: { case: "quality", value: 0 } } })).toBe(
       "Expected a quality between 1 and 100 but received 0",
     );
     expect(rejection({ target: { goal: { case: "minSsim", value: 1.5 } } })).toMatch(/between 0.5 and 1/);
     expect(rejection({ target: { goal: { case: "maxBytes", value: 0n } } })).toMatch(/at least 1/);
+    expect(rejection({ target: { goal: { case: "minScore", value: 120 } } })).toBe(
+      "Expected a min score between 30 and 100 but received 120",
+    );
+    expect(rejection({ target: { goal: { case: "minScore", value: Number.NaN } } })).toMatch(/between 30 and 100/);
+    expect(rejection({ target: { goal: { case: "level", value: 99 as QualityLevel } } })).toMatch(
+      /Expected a quality level .* but received 99/,
+    );
     expect(rejection({ effort: 11 })).toMatch(/effort between 0 and 10/);
     expect(rejection({ format: ImageFormat.TIFF })).toMatch(/TIFF is not an output format/);
     expect(rejection({ autoFormats: [ImageFormat.SVG] })).toMatch(/not SVG/);

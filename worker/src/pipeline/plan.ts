@@ -1,4 +1,12 @@
-import { ChromaSubsampling, type CompressionOptions, ErrorCode, Fit, ImageFormat, MetadataPolicy } from "@imgc/proto";
+import {
+  ChromaSubsampling,
+  type CompressionOptions,
+  ErrorCode,
+  Fit,
+  ImageFormat,
+  MetadataPolicy,
+  QualityLevel,
+} from "@imgc/proto";
 import { fail } from "./errors.js";
 import { isOutputFormat, type OutputFormat } from "./formats.js";
 
@@ -8,6 +16,7 @@ export type Goal =
   | { readonly kind: "quality"; readonly quality: number }
   | { readonly kind: "lossless" }
   | { readonly kind: "min-ssim"; readonly minSsim: number }
+  | { readonly kind: "min-score"; readonly minScore: number | "jpeg-q80" }
   | { readonly kind: "max-bytes"; readonly maxBytes: number };
 
 export interface ResizePlan {
@@ -38,11 +47,41 @@ export interface Plan {
 
 const invalid = (message: string): never => fail(ErrorCode.INVALID_OPTIONS, message);
 
+/**
+ * The SSIMULACRA 2 score of each named level, on the scale its authors calibrated against viewers' ratings
+ * (ssimulacra2's README): 90 visually lossless (flicker test), 80 very high (side by side), 70 high (no
+ * artifacts noticed without the original). JPEG_Q80 (and a level left unset) is relative: the score a plain
+ * JPEG at quality 80, the web's everyday default, reaches on the image itself.
+ */
+export const levelScore: Record<QualityLevel, number | "jpeg-q80"> = {
+  [QualityLevel.UNSPECIFIED]: "jpeg-q80",
+  [QualityLevel.JPEG_Q80]: "jpeg-q80",
+  [QualityLevel.VISUALLY_LOSSLESS]: 90,
+  [QualityLevel.HIGH]: 80,
+  [QualityLevel.MEDIUM]: 70,
+};
+
+/** The lowest min_score a job may ask for: below it every output is visibly, annoyingly degraded. */
+export const MIN_SCORE_FLOOR = 30;
+
 const goalOf = (options: CompressionOptions): Goal => {
   const goal = options.target?.goal;
   switch (goal?.case) {
     case undefined:
-      return { kind: "default" };
+      // AUTO's job is to choose: by default it chooses what looks the same for the fewest bytes.
+      return formatOf(options.format) === "auto"
+        ? { kind: "min-score", minScore: levelScore[QualityLevel.UNSPECIFIED] }
+        : { kind: "default" };
+    case "minScore":
+      if (!(goal.value >= MIN_SCORE_FLOOR && goal.value <= 100))
+        invalid(`Expected a min score between ${MIN_SCORE_FLOOR} and 100 but received ${goal.value}`);
+      return { kind: "min-score", minScore: goal.value };
+    case "level": {
+      const score = levelScore[goal.value];
+      if (score === undefined)
+        invalid(`Expected a quality level (VISUALLY_LOSSLESS, HIGH or MEDIUM) but received ${goal.value}`);
+      return { kind: "min-score", minScore: score };
+    }
     case "quality":
       if (!Number.isInteger(goal.value) || goal.value < 1 || goal.value > 100) {
         invalid(`Expected a quality between 1 and 100 but received ${goal.value}`);

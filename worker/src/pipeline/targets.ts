@@ -15,6 +15,8 @@ export interface Candidate {
   /** The encoder quality, 0 for lossless output. */
   readonly quality: number;
   readonly ssim?: number;
+  /** The SSIMULACRA 2 score against the source, for a perceptual target. */
+  readonly score?: number;
   /** The output's size (of one frame, when animated). */
   readonly width: number;
   readonly height: number;
@@ -33,18 +35,18 @@ export interface GoalContext {
 }
 
 // Whether the format has a quality the search can steer. Plain PNG is lossless whatever the quality.
-const steerable = (format: OutputFormat, plan: Plan): boolean => format !== ImageFormat.PNG || plan.palette;
+export const steerable = (format: OutputFormat, plan: Plan): boolean => format !== ImageFormat.PNG || plan.palette;
 
 // The setting a quality means for a format: PNG is lossless (its quality steers palette quantisation only),
 // near-lossless WebP is lossless with a preprocessing quality.
-const settingFor = (format: OutputFormat, quality: number, plan: Plan): Setting => {
+export const settingFor = (format: OutputFormat, quality: number, plan: Plan): Setting => {
   if (format === ImageFormat.PNG) return plan.palette ? { lossless: true, quality } : { lossless: true };
   if (format === ImageFormat.WEBP && plan.nearLossless) return { lossless: true, quality };
   return { quality };
 };
 
 // The quality an output reports: 0 when nothing was lost.
-const reportedQuality = (format: OutputFormat, quality: number, plan: Plan): number =>
+export const reportedQuality = (format: OutputFormat, quality: number, plan: Plan): number =>
   steerable(format, plan) ? quality : 0;
 
 /**
@@ -163,6 +165,8 @@ export const reachGoal = async (format: OutputFormat, ctx: GoalContext): Promise
         throw e;
       }
     }
+    case "min-score":
+      throw new Error("a perceptual target is reached by reachScore, over every candidate format at once");
     case "max-bytes": {
       const fits = (p: Encoded) => p.data.length <= goal.maxBytes;
       const quality = steerable(format, plan)

@@ -2,8 +2,10 @@
 import { readFileSync } from "node:fs";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { type CompressionOptions, CompressionOptionsSchema } from "@imgc/proto";
+import sharp from "sharp";
 import { CompressError } from "./errors.js";
 import type { Limits } from "./limits.js";
+import type { Pixels } from "./ssim.js";
 
 const corpus = new URL("../../../../shared/corpus/", import.meta.url);
 
@@ -46,3 +48,12 @@ export const ifd0Tags = (exif: Buffer | undefined): number[] => {
   return Array.from({ length: u16(ifd) }, (_, i) => u16(ifd + 2 + i * 12));
 };
 export const GPS_IFD = 0x8825;
+
+/** An image decoded to 8-bit sRGB pixels, EXIF orientation applied: what a viewer sees, for re-measuring outputs. */
+export const pixelsOf = async (data: Buffer): Promise<Pixels> => {
+  const { data: px, info } = await sharp(data, { autoOrient: true })
+    .toColourspace("srgb")
+    .raw({ depth: "uchar" })
+    .toBuffer({ resolveWithObject: true });
+  return { data: px, width: info.width, height: info.height, channels: info.channels };
+};

@@ -10,10 +10,11 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imgc/v1/options.proto.
  */
 export const file_imgc_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("ChVpbWdjL3YxL29wdGlvbnMucHJvdG8SB2ltZ2MudjEiYAoGVGFyZ2V0EhEKB3F1YWxpdHkYASABKA1IABISCghsb3NzbGVzcxgCIAEoCEgAEhIKCG1pbl9zc2ltGAMgASgBSAASEwoJbWF4X2J5dGVzGAQgASgESABCBgoEZ29hbCJhCgZSZXNpemUSEQoJbWF4X3dpZHRoGAEgASgNEhIKCm1heF9oZWlnaHQYAiABKA0SGQoDZml0GAMgASgOMgwuaW1nYy52MS5GaXQSFQoNYWxsb3dfZW5sYXJnZRgEIAEoCCKJAwoSQ29tcHJlc3Npb25PcHRpb25zEiQKBmZvcm1hdBgBIAEoDjIULmltZ2MudjEuSW1hZ2VGb3JtYXQSKgoMYXV0b19mb3JtYXRzGAIgAygOMhQuaW1nYy52MS5JbWFnZUZvcm1hdBIfCgZ0YXJnZXQYAyABKAsyDy5pbWdjLnYxLlRhcmdldBIfCgZyZXNpemUYBCABKAsyDy5pbWdjLnYxLlJlc2l6ZRIpCghtZXRhZGF0YRgFIAEoDjIXLmltZ2MudjEuTWV0YWRhdGFQb2xpY3kSDgoGZWZmb3J0GAYgASgNEhMKC3Byb2dyZXNzaXZlGAcgASgIEhUKDW5lYXJfbG9zc2xlc3MYCCABKAgSNgoSY2hyb21hX3N1YnNhbXBsaW5nGAkgASgOMhouaW1nYy52MS5DaHJvbWFTdWJzYW1wbGluZxIPCgdwYWxldHRlGAogASgIEhkKEWZsYXR0ZW5fYW5pbWF0aW9uGAsgASgIEhQKDGFsbG93X2xhcmdlchgMIAEoCCr3AQoLSW1hZ2VGb3JtYXQSHAoYSU1BR0VfRk9STUFUX1VOU1BFQ0lGSUVEEAASFQoRSU1BR0VfRk9STUFUX0FVVE8QARIVChFJTUFHRV9GT1JNQVRfS0VFUBACEhUKEUlNQUdFX0ZPUk1BVF9KUEVHEAMSFQoRSU1BR0VfRk9STUFUX1dFQlAQBBIVChFJTUFHRV9GT1JNQVRfQVZJRhAFEhQKEElNQUdFX0ZPUk1BVF9QTkcQBhIUChBJTUFHRV9GT1JNQVRfR0lGEAcSFQoRSU1BR0VfRk9STUFUX1RJRkYQCBIUChBJTUFHRV9GT1JNQVRfU1ZHEAkqaQoDRml0EhMKD0ZJVF9VTlNQRUNJRklFRBAAEg4KCkZJVF9JTlNJREUQARINCglGSVRfQ09WRVIQAhIPCgtGSVRfQ09OVEFJThADEgwKCEZJVF9GSUxMEAQSDwoLRklUX09VVFNJREUQBSqUAQoOTWV0YWRhdGFQb2xpY3kSHwobTUVUQURBVEFfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGQoVTUVUQURBVEFfUE9MSUNZX1NUUklQEAESKAokTUVUQURBVEFfUE9MSUNZX1NUUklQX0tFRVBfQ09QWVJJR0hUEAISHAoYTUVUQURBVEFfUE9MSUNZX0tFRVBfQUxMEAMqbwoRQ2hyb21hU3Vic2FtcGxpbmcSIgoeQ0hST01BX1NVQlNBTVBMSU5HX1VOU1BFQ0lGSUVEEAASGgoWQ0hST01BX1NVQlNBTVBMSU5HXzQyMBABEhoKFkNIUk9NQV9TVUJTQU1QTElOR180NDQQAmIGcHJvdG8z");
+  fileDesc("ChVpbWdjL3YxL29wdGlvbnMucHJvdG8SB2ltZ2MudjEinQEKBlRhcmdldBIRCgdxdWFsaXR5GAEgASgNSAASEgoIbG9zc2xlc3MYAiABKAhIABISCghtaW5fc3NpbRgDIAEoAUgAEhMKCW1heF9ieXRlcxgEIAEoBEgAEhMKCW1pbl9zY29yZRgFIAEoAUgAEiYKBWxldmVsGAYgASgOMhUuaW1nYy52MS5RdWFsaXR5TGV2ZWxIAEIGCgRnb2FsImEKBlJlc2l6ZRIRCgltYXhfd2lkdGgYASABKA0SEgoKbWF4X2hlaWdodBgCIAEoDRIZCgNmaXQYAyABKA4yDC5pbWdjLnYxLkZpdBIVCg1hbGxvd19lbmxhcmdlGAQgASgIIokDChJDb21wcmVzc2lvbk9wdGlvbnMSJAoGZm9ybWF0GAEgASgOMhQuaW1nYy52MS5JbWFnZUZvcm1hdBIqCgxhdXRvX2Zvcm1hdHMYAiADKA4yFC5pbWdjLnYxLkltYWdlRm9ybWF0Eh8KBnRhcmdldBgDIAEoCzIPLmltZ2MudjEuVGFyZ2V0Eh8KBnJlc2l6ZRgEIAEoCzIPLmltZ2MudjEuUmVzaXplEikKCG1ldGFkYXRhGAUgASgOMhcuaW1nYy52MS5NZXRhZGF0YVBvbGljeRIOCgZlZmZvcnQYBiABKA0SEwoLcHJvZ3Jlc3NpdmUYByABKAgSFQoNbmVhcl9sb3NzbGVzcxgIIAEoCBI2ChJjaHJvbWFfc3Vic2FtcGxpbmcYCSABKA4yGi5pbWdjLnYxLkNocm9tYVN1YnNhbXBsaW5nEg8KB3BhbGV0dGUYCiABKAgSGQoRZmxhdHRlbl9hbmltYXRpb24YCyABKAgSFAoMYWxsb3dfbGFyZ2VyGAwgASgIKvcBCgtJbWFnZUZvcm1hdBIcChhJTUFHRV9GT1JNQVRfVU5TUEVDSUZJRUQQABIVChFJTUFHRV9GT1JNQVRfQVVUTxABEhUKEUlNQUdFX0ZPUk1BVF9LRUVQEAISFQoRSU1BR0VfRk9STUFUX0pQRUcQAxIVChFJTUFHRV9GT1JNQVRfV0VCUBAEEhUKEUlNQUdFX0ZPUk1BVF9BVklGEAUSFAoQSU1BR0VfRk9STUFUX1BORxAGEhQKEElNQUdFX0ZPUk1BVF9HSUYQBxIVChFJTUFHRV9GT1JNQVRfVElGRhAIEhQKEElNQUdFX0ZPUk1BVF9TVkcQCSppCgNGaXQSEwoPRklUX1VOU1BFQ0lGSUVEEAASDgoKRklUX0lOU0lERRABEg0KCUZJVF9DT1ZFUhACEg8KC0ZJVF9DT05UQUlOEAMSDAoIRklUX0ZJTEwQBBIPCgtGSVRfT1VUU0lERRAFKpQBCg5NZXRhZGF0YVBvbGljeRIfChtNRVRBREFUQV9QT0xJQ1lfVU5TUEVDSUZJRUQQABIZChVNRVRBREFUQV9QT0xJQ1lfU1RSSVAQARIoCiRNRVRBREFUQV9QT0xJQ1lfU1RSSVBfS0VFUF9DT1BZUklHSFQQAhIcChhNRVRBREFUQV9QT0xJQ1lfS0VFUF9BTEwQAypvChFDaHJvbWFTdWJzYW1wbGluZxIiCh5DSFJPTUFfU1VCU0FNUExJTkdfVU5TUEVDSUZJRUQQABIaChZDSFJPTUFfU1VCU0FNUExJTkdfNDIwEAESGgoWQ0hST01BX1NVQlNBTVBMSU5HXzQ0NBACKqABCgxRdWFsaXR5TGV2ZWwSHQoZUVVBTElUWV9MRVZFTF9VTlNQRUNJRklFRBAAEiMKH1FVQUxJVFlfTEVWRUxfVklTVUFMTFlfTE9TU0xFU1MQARIWChJRVUFMSVRZX0xFVkVMX0hJR0gQAhIYChRRVUFMSVRZX0xFVkVMX01FRElVTRADEhoKFlFVQUxJVFlfTEVWRUxfSlBFR19RODAQBGIGcHJvdG8z");
 
 /**
- * The size/quality goal of a compression. When none is set, a format's default quality is used.
+ * The size/quality goal of a compression. When none is set, AUTO aims at QUALITY_LEVEL_JPEG_Q80 and a single
+ * format (or KEEP) uses its default quality.
  *
  * @generated from message imgc.v1.Target
  */
@@ -55,6 +56,23 @@ export type Target = Message<"imgc.v1.Target"> & {
      */
     value: bigint;
     case: "maxBytes";
+  } | {
+    /**
+     * A perceptual floor: the smallest output whose SSIMULACRA 2 score against the source is at least this,
+     * 30 to 100 (100: identical; 90 visually lossless, 80 high, 70 medium, 50 clearly degraded).
+     *
+     * @generated from field: double min_score = 5;
+     */
+    value: number;
+    case: "minScore";
+  } | {
+    /**
+     * A perceptual floor by name: min_score at the level's score.
+     *
+     * @generated from field: imgc.v1.QualityLevel level = 6;
+     */
+    value: QualityLevel;
+    case: "level";
   } | { case: undefined; value?: undefined };
 };
 
@@ -418,4 +436,53 @@ export enum ChromaSubsampling {
  */
 export const ChromaSubsamplingSchema: GenEnum<ChromaSubsampling> = /*@__PURE__*/
   enumDesc(file_imgc_v1_options, 3);
+
+/**
+ * A named perceptual quality, as a SSIMULACRA 2 score floor (see Target.min_score).
+ *
+ * @generated from enum imgc.v1.QualityLevel
+ */
+export enum QualityLevel {
+  /**
+   * Not set: JPEG_Q80.
+   *
+   * @generated from enum value: QUALITY_LEVEL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Score 90: no difference an average viewer can see even flicking between output and original at 1:1.
+   *
+   * @generated from enum value: QUALITY_LEVEL_VISUALLY_LOSSLESS = 1;
+   */
+  VISUALLY_LOSSLESS = 1,
+
+  /**
+   * Score 80: no difference an average viewer notices side by side at 1:1 from a normal viewing distance.
+   *
+   * @generated from enum value: QUALITY_LEVEL_HIGH = 2;
+   */
+  HIGH = 2,
+
+  /**
+   * Score 70: artifacts perceptible side by side, but not annoying, and unnoticed without the original.
+   *
+   * @generated from enum value: QUALITY_LEVEL_MEDIUM = 3;
+   */
+  MEDIUM = 3,
+
+  /**
+   * Relative: the score a plain JPEG at quality 80 (libjpeg's tables, 4:2:0: the web's everyday default)
+   * reaches on this very image, at least 30. AUTO's default: that look, in the fewest bytes.
+   *
+   * @generated from enum value: QUALITY_LEVEL_JPEG_Q80 = 4;
+   */
+  JPEG_Q80 = 4,
+}
+
+/**
+ * Describes the enum imgc.v1.QualityLevel.
+ */
+export const QualityLevelSchema: GenEnum<QualityLevel> = /*@__PURE__*/
+  enumDesc(file_imgc_v1_options, 4);
 
