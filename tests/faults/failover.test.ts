@@ -65,7 +65,7 @@ const cluster = useCluster({
     ...faultTimings,
     IMGC_ACK_WAIT_MS: String(ACK_WAIT_MS),
     IMGC_LEASE_MS: String(LEASE_MS),
-    IMGC_API_KEYS: TENANTS.map((tenant) => `key-${tenant}:${tenant}`).join(","),
+    IMGC_API_KEYS: TENANTS.map((tenant) => `key-${tenant}-0123456789:${tenant}`).join(","),
     IMGC_RATE_LIMIT_RPS: "0",
     IMGC_FETCH_ALLOW: new URL(hookUrl).host,
   },
@@ -74,7 +74,7 @@ const cluster = useCluster({
 
 function clientFor(tenant: string): Client<typeof JobService> {
   const bearer: Interceptor = (next) => (request) => {
-    request.header.set("authorization", `Bearer key-${tenant}`);
+    request.header.set("authorization", `Bearer key-${tenant}-0123456789`);
     return next(request);
   };
   return createClient(
