@@ -68,6 +68,8 @@ const cluster = useCluster({
     IMGC_API_KEYS: TENANTS.map((tenant) => `key-${tenant}-0123456789:${tenant}`).join(","),
     IMGC_RATE_LIMIT_RPS: "0",
     IMGC_FETCH_ALLOW: new URL(hookUrl).host,
+    // Webhooks are sent signed or not at all.
+    IMGC_WEBHOOK_SECRET: "failover-webhook-secret",
   },
   workerEnv: faultWorkerEnv,
 });
