@@ -2,13 +2,12 @@
  * Chunks as published (KV `imgc-chunks`, `<job>.<index>` → `Chunk`) and the coordinator's bookkeeping about
  * each (KV `imgc-dispatch`, same key → `ChunkDispatch`: published, claimed by whom, completed, republished).
  */
-import { clone } from "@bufbuild/protobuf";
 import { decodeMessage, encodeMessage } from "@imgc/common";
 import { type Chunk, type ChunkDispatch, ChunkDispatchSchema, ChunkSchema } from "@imgc/proto";
 import type { KV } from "nats";
 import { chunkKey } from "../ids.js";
 import { type Fence, unfenced } from "../leadership/fence.js";
-import { createMessage, getMessage, isRevisionConflict, snapshot, updateMessage, type Versioned } from "./kv.js";
+import { createMessage, getMessage, snapshot, updateMessage, type Versioned } from "./kv.js";
 
 const PUT_CONCURRENCY = 32;
 /** Chunks kept in memory (they never change once written): claims and reports read them without NATS. */
@@ -91,25 +90,16 @@ export function createChunkStore(chunks: KV, dispatch: KV, fence: Fence = unfenc
       mutate: (value: ChunkDispatch) => unknown,
     ): Promise<Versioned<ChunkDispatch> | null> {
       const key = chunkKey(jobId, index);
-      const known = written.get(key);
-      if (known) {
-        const draft = clone(ChunkDispatchSchema, known.value);
-        if (mutate(draft) === false) return known;
-        fence.check();
-        try {
-          const revision = await dispatch.update(key, encodeMessage(ChunkDispatchSchema, draft), known.revision);
-          const updated = { value: draft, revision };
-          keep(written, key, updated);
-          return updated;
-        } catch (err) {
-          if (!isRevisionConflict(err)) throw err;
-          written.delete(key);
-        }
-      }
-      const updated = await updateMessage(dispatch, ChunkDispatchSchema, key, (value) => {
-        if (mutate(value) === false) return false;
-        fence.check();
-      });
+      const updated = await updateMessage(
+        dispatch,
+        ChunkDispatchSchema,
+        key,
+        (value) => {
+          if (mutate(value) === false) return false;
+          fence.check();
+        },
+        written.get(key),
+      );
       if (updated) keep(written, key, updated);
       return updated;
     },

@@ -2,12 +2,11 @@
  * Job records in KV `imgc-jobs`, written with compare-and-set on the revision, plus an in-memory index
  * (tenant, state) of every job so ListJobs pages without scanning the bucket.
  */
-import { clone } from "@bufbuild/protobuf";
-import { decodeMessage, encodeMessage } from "@imgc/common";
+import { decodeMessage } from "@imgc/common";
 import { type Job, JobSchema, type JobState } from "@imgc/proto";
 import type { KV } from "nats";
 import { type Fence, NotLeaderError, unfenced } from "../leadership/fence.js";
-import { createMessage, getMessage, isRevisionConflict, snapshot, updateMessage, type Versioned } from "./kv.js";
+import { createMessage, getMessage, snapshot, updateMessage, type Versioned } from "./kv.js";
 
 interface IndexEntry {
   tenant: string;
@@ -59,10 +58,7 @@ export function createJobStore(kv: KV, fence: Fence = unfenced) {
       return revision;
     },
 
-    /**
-     * Compare-and-set. With `known` (the record as this process last wrote it), the write goes out at once at
-     * that revision, sparing a read; when another writer moved the record, it reads and tries again.
-     */
+    /** Compare-and-set, from `known` (the record as this process last wrote it) when given: see updateMessage. */
     async update(id: string, mutate: (job: Job) => unknown, known?: Versioned<Job>): Promise<Versioned<Job> | null> {
       const fenced = (job: Job) => {
         const term = BigInt(fence.check());
@@ -70,18 +66,7 @@ export function createJobStore(kv: KV, fence: Fence = unfenced) {
         if (mutate(job) === false) return false;
         job.leaderTerm = term;
       };
-      if (known) {
-        const draft = clone(JobSchema, known.value);
-        if (fenced(draft) === false) return known;
-        try {
-          const revision = await kv.update(id, encodeMessage(JobSchema, draft), known.revision);
-          remember(draft);
-          return { value: draft, revision };
-        } catch (err) {
-          if (!isRevisionConflict(err)) throw err;
-        }
-      }
-      const updated = await updateMessage(kv, JobSchema, id, fenced);
+      const updated = await updateMessage(kv, JobSchema, id, fenced, known);
       if (updated) remember(updated.value);
       return updated;
     },

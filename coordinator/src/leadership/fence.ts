@@ -6,7 +6,7 @@
  * which closes the gap between the check and the write.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { LEADER_HEADER } from "@imgc/common";
+import { LEADER_HEADER, leaderHint } from "@imgc/common";
 
 // No `name` of its own: ConnectError's instanceof checks the name, and the gRPC bridge must see a ConnectError.
 export class NotLeaderError extends ConnectError {
@@ -27,8 +27,9 @@ export interface Fence {
   check(): number;
 }
 
+/** A refusal for not leading (this process's own, or a follower's answer). */
 export function isNotLeader(err: unknown): boolean {
-  return err instanceof ConnectError && err.metadata.has(LEADER_HEADER);
+  return leaderHint(err) !== undefined;
 }
 
 /** No leadership at all (a store used alone in a unit test): every write passes, term 0. */

@@ -15,8 +15,8 @@
  */
 import { performance } from "node:perf_hooks";
 import type { Logger } from "@imgc/common";
-import type { NatsConnection } from "nats";
-import { type KV, StorageType } from "nats";
+import { type KV, type NatsConnection, StorageType } from "nats";
+import { isRevisionConflict } from "../jobs/kv.js";
 
 export const LEADER_BUCKET = "imgc-leader";
 const LEADER_KEY = "leader";
@@ -87,6 +87,9 @@ export function createLease(options: LeaseOptions): Lease {
   let kv!: KV;
   let watch: Awaited<ReturnType<KV["watch"]>> | undefined;
   const renewEveryMs = Math.max(50, Math.floor(leaseMs / 3));
+  // Followers try five times a lease: the server expires a dead leader's key without telling anyone.
+  const pollEveryMs = Math.max(50, Math.floor(leaseMs / 5));
+  const nextTickMs = () => (term > 0 ? renewEveryMs : pollEveryMs);
   // A lease is trusted for less than its length: the server's clock started it after our request left.
   const trustMs = leaseMs - Math.max(100, Math.floor(leaseMs / 10));
 
@@ -127,7 +130,7 @@ export function createLease(options: LeaseOptions): Lease {
       known = { id, address, term };
       log.info({ term }, "elected leader");
     } catch (err) {
-      if (!/wrong last sequence|key exists/i.test(String(err))) log.warn({ err: String(err) }, "campaign failed");
+      if (!isRevisionConflict(err)) log.warn({ err: String(err) }, "campaign failed");
       const entry = await kv.get(LEADER_KEY).catch(() => null);
       known = entry?.operation === "PUT" ? parse(entry.value, entry.revision) : undefined;
       return;
@@ -151,7 +154,7 @@ export function createLease(options: LeaseOptions): Lease {
       revision = await kv.update(LEADER_KEY, encoder.encode(JSON.stringify(value)), revision);
       renewedAt = sentAt;
     } catch (err) {
-      if (/wrong last sequence|key exists/i.test(String(err))) return depose("another coordinator holds the lease");
+      if (isRevisionConflict(err)) return depose("another coordinator holds the lease");
       // NATS unreachable: keep trying until the lease runs out, then step down (valid() above).
       log.warn({ err: String(err) }, "lease renewal failed");
     }
@@ -162,7 +165,7 @@ export function createLease(options: LeaseOptions): Lease {
     void step(() => (term > 0 ? renew() : campaign())).finally(() => {
       // One timer at a time, whoever called tick (the timer, or the watch seeing the key deleted).
       clearTimeout(timer);
-      if (!closed) timer = setTimeout(tick, term > 0 ? renewEveryMs : Math.max(50, Math.floor(leaseMs / 5)));
+      if (!closed) timer = setTimeout(tick, nextTickMs());
     });
   }
 
@@ -185,7 +188,7 @@ export function createLease(options: LeaseOptions): Lease {
         }
       })();
       await step(campaign);
-      timer = setTimeout(tick, term > 0 ? renewEveryMs : Math.max(50, Math.floor(leaseMs / 5)));
+      timer = setTimeout(tick, nextTickMs());
     },
     valid,
     get term() {

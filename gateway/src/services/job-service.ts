@@ -8,7 +8,7 @@
  */
 import type { CallOptions, Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { LEADER_HEADER, type Logger } from "@imgc/common";
+import { type Logger, leaderHint } from "@imgc/common";
 import type { JobEvent, JobService, UploadImageRequest } from "@imgc/proto";
 import { callerKey, tenantKey } from "../plugins/auth.js";
 import type { CallerSlots } from "../plugins/caller-slots.js";
@@ -32,7 +32,7 @@ export function relayError(err: unknown, log: Logger, method: string): ConnectEr
     // An error the coordinator answered with has no cause; one raised by our own transport (connection
     // refused, reset, ...) carries the Node error, whose message names internal hosts. So does a follower's
     // refusal (the leader's address): no leader within the failover time is the cluster being unavailable.
-    if (err.cause === undefined && !err.metadata.has(LEADER_HEADER)) {
+    if (err.cause === undefined && leaderHint(err) === undefined) {
       return new ConnectError(err.rawMessage, err.code);
     }
     if (err.code === Code.Canceled || err.code === Code.DeadlineExceeded)
