@@ -25,6 +25,7 @@ import {
   waitForJob,
 } from "../tests/harness/index.js";
 import { threadsPerChild } from "../worker/src/engine-pool.js";
+import { median, percentile, round, untilCount, untilWorkers } from "./lib/measure.js";
 import { type ChunkTiming, startNoopWorker } from "./lib/noop-worker.js";
 import { cpuMeter, findProcesses, available as procAvailable, processTree, sampleTrees } from "./lib/proc-stats.js";
 import { commandOf, type Figure, goalMet, machineNow, writeResults } from "./lib/results.js";
@@ -58,16 +59,6 @@ const say = (line: string) => console.log(line);
 const machine = machineNow({ sharp: sharp.versions.sharp, vips: sharp.versions.vips });
 const command = commandOf("bench:cluster");
 
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
-const percentile = (xs: readonly number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
-};
-const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 const MiB = 1024 * 1024;
 
 /** Runs the plain sharp loop in a child with the workers' thread tuning; its own wall time. */
@@ -143,21 +134,7 @@ async function clusterJob(c: Cluster, keys: readonly string[]): Promise<Run> {
   return { images: keys.length, wallSeconds, cpuSeconds, cpu };
 }
 
-async function untilWorkers(c: Cluster, count: number): Promise<void> {
-  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
-    if ((await c.cluster.listWorkers({})).workers.length === count) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`the coordinator did not see ${count} workers`);
-}
-
 const live = (c: Cluster) => c.workers.filter((w) => w.running());
-
-async function untilCount(count: () => number, target: number): Promise<void> {
-  for (const deadline = Date.now() + 60_000; count() < target && Date.now() < deadline; ) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** Median and p99 of one field of the chunk timings, ms. */
 const spread = (timings: readonly ChunkTiming[], pick: (t: ChunkTiming) => number) => ({

@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { connect } from "nats";
 import { type Cluster, startCluster, uploadFixtures, waitForJob } from "../tests/harness/index.js";
+import { median, percentile, round, untilCount, untilWorkers } from "./lib/measure.js";
 import { type ChunkTiming, startNoopWorker } from "./lib/noop-worker.js";
 import { cpuMeter, available as procAvailable } from "./lib/proc-stats.js";
 import { commandOf, machineNow, writeResults } from "./lib/results.js";
@@ -21,15 +22,7 @@ export interface ControlPlaneOptions {
   say(line: string): void;
 }
 
-const median = (xs: readonly number[]) => percentile(xs, 50);
-const percentile = (xs: readonly number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0
-    ? Number.NaN
-    : (s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number);
-};
-const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
-const spread = (xs: readonly number[]) => ({ median: round(median(xs)), p99: round(percentile(xs, 99)) });
+const spread = (xs: readonly number[]) => ({ median: round(median(xs), 2), p99: round(percentile(xs, 99), 2) });
 
 /** NATS alone: a bare message published, pulled and acked (confirmed), one at a time. */
 async function natsRoundTrip(c: Cluster, n: number): Promise<number[]> {
@@ -54,22 +47,6 @@ async function natsRoundTrip(c: Cluster, n: number): Promise<number[]> {
 }
 
 const coordinatorPids = (c: Cluster) => c.coordinators.filter((s) => s.running()).map((s) => s.pid);
-
-async function untilCount(count: () => number, target: number, timeoutMs = 600_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (count() < target) {
-    if (Date.now() > deadline) throw new Error(`only ${count()} of ${target} chunks acked`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-async function untilWorkers(c: Cluster, count: number): Promise<void> {
-  for (;;) {
-    const { workers } = await c.cluster.listWorkers({});
-    if (workers.length === count) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** One job of `items` one-byte sources, run to its end by the no-op workers; items/s and coordinator CPU/item. */
 async function capacityRun(c: Cluster, items: number, timings: () => ChunkTiming[]) {

@@ -4,7 +4,6 @@
 // Fixed encodes (jpeg, webp, avif, png, and AUTO at a fixed quality) are held to ≥ 0.95 of the plain loop's
 // throughput. AUTO at its default perceptual target is held to ≤ 4× the CPU time of one plain sharp WebP q80
 // encode of the same image, image by image.
-import { readdirSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { CompressionOptionsSchema, ImageFormat } from "@imgc/proto";
@@ -15,7 +14,7 @@ import { compress } from "../worker/src/pipeline/index.js";
 import { planOf } from "../worker/src/pipeline/plan.js";
 import { engineFigures } from "./lib/engine-quality-figures.js";
 import { machineNow, writeResults } from "./lib/results.js";
-import { runInfo } from "./lib/run-info.js";
+import { benchLimits, photoCorpus, runInfo } from "./lib/run-info.js";
 
 const { values } = parseArgs({
   options: {
@@ -29,17 +28,8 @@ const rounds = Number(values.rounds);
 // The commit and tree as the run starts: what the figures measure, whatever is committed meanwhile.
 const run = runInfo();
 const machineAtStart = machineNow();
-const all = readdirSync(values.corpus)
-  .sort()
-  .map((name) => ({ name, data: readFileSync(new URL(name, `file://${values.corpus}`)) }));
-// --quick: the four smallest photos, for development on a shared machine.
-const files = values.quick
-  ? all
-      .slice()
-      .sort((a, b) => a.data.length - b.data.length)
-      .slice(0, 4)
-  : all;
-const limits = { maxInputBytes: 1e9, maxPixels: 1e9, maxFrames: 1000, timeoutMs: 600_000 };
+const files = photoCorpus(values.corpus, values.quick === true);
+const limits = benchLimits;
 type Options = MessageInitShape<typeof CompressionOptionsSchema>;
 
 // The engine's own encoder settings (applyFormat) at a format's default quality.

@@ -1,7 +1,6 @@
 // Bytes and perceived quality per mode over the photo corpus, next to sharp's defaults measured in the same run.
 // Every output is judged independently of the search that made it: SSIMULACRA 2 and SSIM over the whole image.
 // Usage: npm run bench:quality [-- --quick --modes auto,sharp --target 0.98 --avif]
-import { readdirSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { CompressionOptionsSchema, ImageFormat, QualityLevel } from "@imgc/proto";
@@ -11,7 +10,7 @@ import { lumaOf, type Pixels, ssim } from "../worker/src/pipeline/ssim.js";
 import { createScorer } from "../worker/src/pipeline/ssimulacra2.js";
 import { qualityFigures } from "./lib/engine-quality-figures.js";
 import { machineNow, writeResults } from "./lib/results.js";
-import { runInfo } from "./lib/run-info.js";
+import { benchLimits, photoCorpus, runInfo } from "./lib/run-info.js";
 
 const { values } = parseArgs({
   options: {
@@ -26,17 +25,8 @@ const target = Number(values.target);
 // The commit and tree as the run starts: what the figures measure, whatever is committed meanwhile.
 const run = runInfo();
 const machineAtStart = machineNow();
-// --quick: the four smallest photos, for development on a shared machine.
-const all = readdirSync(values.corpus)
-  .sort()
-  .map((name) => ({ name, data: readFileSync(new URL(name, `file://${values.corpus}`)) }));
-const files = values.quick
-  ? all
-      .slice()
-      .sort((a, b) => a.data.length - b.data.length)
-      .slice(0, 4)
-  : all;
-const limits = { maxInputBytes: 1e9, maxPixels: 1e9, maxFrames: 1000, timeoutMs: 600_000 };
+const files = photoCorpus(values.corpus, values.quick === true);
+const limits = benchLimits;
 
 const decode = async (data: Buffer): Promise<Pixels> => {
   const { data: px, info } = await sharp(data, { autoOrient: true })

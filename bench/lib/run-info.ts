@@ -1,5 +1,6 @@
 // What every benchmark result records about its run, so a figure can be traced to a commit, a machine and a command.
 import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import sharp from "sharp";
 
@@ -37,3 +38,14 @@ export const runInfo = () => {
     },
   };
 };
+
+/** The engine's limits in the benchmarks: none that a corpus photo could reach. */
+export const benchLimits = { maxInputBytes: 1e9, maxPixels: 1e9, maxFrames: 1000, timeoutMs: 600_000 };
+
+/** Every file of the corpus folder, by name; with `quick`, the four smallest (for a shared machine). */
+export function photoCorpus(dir: string, quick: boolean): { name: string; data: Buffer }[] {
+  const all = readdirSync(dir)
+    .sort()
+    .map((name) => ({ name, data: readFileSync(new URL(name, `file://${dir}`)) }));
+  return quick ? all.toSorted((a, b) => a.data.length - b.data.length).slice(0, 4) : all;
+}
