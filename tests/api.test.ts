@@ -13,7 +13,7 @@ import { verifyWebhook } from "@imgc/common";
 import type { SourceSchema } from "@imgc/proto";
 import { ErrorCode, ImageFormat, ItemState, type JobEvent, JobService, JobState, ManifestFormat } from "@imgc/proto";
 import { afterAll, describe, expect, test } from "vitest";
-import { allResults, generateImages, terminalJobStates, useCluster, waitForJob } from "./harness/index.js";
+import { allResults, codeOf, generateImages, terminalJobStates, useCluster, waitForJob } from "./harness/index.js";
 
 const images = await generateImages(40, { minSide: 160, maxSide: 320, seed: 7 });
 
@@ -94,15 +94,6 @@ function client(transport: Transport, key: string): Jobs {
       ? createConnectTransport({ baseUrl: gatewayHttp, httpVersion: "1.1", interceptors })
       : createGrpcTransport({ baseUrl: gatewayGrpc, interceptors }),
   );
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await promise;
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
 }
 
 const urlSources = (from: number, count: number): MessageInitShape<typeof SourceSchema>[] =>

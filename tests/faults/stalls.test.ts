@@ -12,6 +12,7 @@ import { deflateSync } from "node:zlib";
 import { ErrorCode, ItemState } from "@imgc/proto";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { pngChunk } from "../../worker/src/pipeline/container-strip.js";
 import { corpusDir, type Fixture, useCluster, waitForJob } from "../harness/index.js";
 import {
   type Batch,
@@ -181,25 +182,6 @@ describe("poison inputs", () => {
     });
   });
 });
-
-// CRC-32 as PNG chunks use it.
-function crc32(bytes: Buffer): number {
-  let c = 0xffffffff;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-  const out = Buffer.alloc(body.length + 8);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE(crc32(body), body.length + 4);
-  return out;
-}
 
 /** A valid PNG header declaring width×height, one tiny compressed row, and the end. */
 function declaredPng(width: number, height: number): Buffer {

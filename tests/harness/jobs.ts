@@ -1,5 +1,5 @@
 /** Following jobs from tests: wait for the end, read every result. */
-import type { Client } from "@connectrpc/connect";
+import { type Client, type Code, ConnectError } from "@connectrpc/connect";
 import { type ItemResult, type Job, type JobService, JobState } from "@imgc/proto";
 
 export const terminalJobStates: ReadonlySet<JobState> = new Set([
@@ -52,4 +52,14 @@ export async function allResults(
     if (!pageToken) return results;
   }
   throw new Error(`GetResults for ${jobId} never ended its pages`);
+}
+
+/** The code a call failed with, or "ok": for tables of what each caller may do. */
+export async function codeOf(promise: Promise<unknown>): Promise<Code | "ok"> {
+  try {
+    await promise;
+    return "ok";
+  } catch (err) {
+    return ConnectError.from(err).code;
+  }
 }

@@ -5,14 +5,14 @@
  * signing key whose public half the coordinator holds, a token per process.
  */
 import { spawn } from "node:child_process";
-import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { type Client, Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { generateSigningKeys, JOBS_BUCKET, type MintOptions, mintToken, RESULTS_BUCKET } from "@imgc/common";
 import { ClusterService, ItemState, JobService, JobState } from "@imgc/proto";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, describe, expect, test } from "vitest";
 import { childEnv, repoRoot } from "../../scripts/lib/local-stack.js";
-import { corpusFiles, uploadFixtures, useCluster, waitForJob } from "../harness/index.js";
+import { codeOf, corpusFiles, uploadFixtures, useCluster, waitForJob } from "../harness/index.js";
 
 const cluster = useCluster({ workers: 1 });
 
@@ -36,15 +36,6 @@ function coordinator(token?: string, tenant?: string) {
 }
 
 const mint = (options: MintOptions) => cluster().credentials.mint(options);
-
-async function codeOf(call: () => Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await call();
-    return "ok";
-  } catch (err) {
-    return ConnectError.from(err).code;
-  }
-}
 
 const JOB_ID = "AAAAAAAAAAAAAAAAAAAA";
 
@@ -83,7 +74,7 @@ function everyRpc(c: { jobs: Client<typeof JobService>; cluster: Client<typeof C
 
 async function codesOf(c: ReturnType<typeof coordinator>): Promise<Record<string, Code | "ok">> {
   const out: Record<string, Code | "ok"> = {};
-  for (const [name, call] of Object.entries(everyRpc(c))) out[name] = await codeOf(call);
+  for (const [name, call] of Object.entries(everyRpc(c))) out[name] = await codeOf(call());
   return out;
 }
 
@@ -125,15 +116,15 @@ describe("the coordinator's gRPC port", () => {
       () => worker.cluster.claimChunk({ workerId: "worker-2", jobId: JOB_ID, index: 0 }),
       () => worker.cluster.completeChunk({ workerId: "worker-2", jobId: JOB_ID, index: 0 }),
     ]) {
-      expect(await codeOf(call)).toBe(Code.PermissionDenied);
+      expect(await codeOf(call())).toBe(Code.PermissionDenied);
     }
     // As itself it gets through to the coordinator, which does not know this job.
-    expect(await codeOf(() => worker.cluster.claimChunk({ workerId: "worker-1", jobId: JOB_ID, index: 0 }))).toBe(
+    expect(await codeOf(worker.cluster.claimChunk({ workerId: "worker-1", jobId: JOB_ID, index: 0 }))).toBe(
       Code.NotFound,
     );
     // A tenant header from a worker is refused, not ignored.
     const injected = coordinator(mint({ role: "worker", sub: "worker-1" }), "acme");
-    expect(await codeOf(() => injected.cluster.claimChunk({ workerId: "worker-1", jobId: JOB_ID, index: 0 }))).toBe(
+    expect(await codeOf(injected.cluster.claimChunk({ workerId: "worker-1", jobId: JOB_ID, index: 0 }))).toBe(
       Code.PermissionDenied,
     );
   });
@@ -148,17 +139,17 @@ describe("the coordinator's gRPC port", () => {
     const jobId = job?.id ?? "";
     expect(job?.tenant).toBe("acme");
     expect((await coordinator(gateway, "acme").jobs.getJob({ jobId })).job?.id).toBe(jobId);
-    expect(await codeOf(() => coordinator(gateway, "beta").jobs.getJob({ jobId }))).toBe(Code.NotFound);
+    expect(await codeOf(coordinator(gateway, "beta").jobs.getJob({ jobId }))).toBe(Code.NotFound);
 
     const acmeService = mint({ role: "service", sub: "billing", tenants: ["acme"] });
     expect((await coordinator(acmeService).jobs.getJob({ jobId })).job?.tenant).toBe("acme");
     const betaService = mint({ role: "service", sub: "sync", tenants: ["beta"] });
-    expect(await codeOf(() => coordinator(betaService, "acme").jobs.getJob({ jobId }))).toBe(Code.PermissionDenied);
-    expect(await codeOf(() => coordinator(betaService).jobs.getJob({ jobId }))).toBe(Code.NotFound);
+    expect(await codeOf(coordinator(betaService, "acme").jobs.getJob({ jobId }))).toBe(Code.PermissionDenied);
+    expect(await codeOf(coordinator(betaService).jobs.getJob({ jobId }))).toBe(Code.NotFound);
     // An operator reads any tenant's jobs and drives no job.
     const operator = coordinator(c.credentials.operatorToken, "acme");
     expect((await operator.jobs.getJob({ jobId })).job?.id).toBe(jobId);
-    expect(await codeOf(() => operator.jobs.cancelJob({ jobId }))).toBe(Code.PermissionDenied);
+    expect(await codeOf(operator.jobs.cancelJob({ jobId }))).toBe(Code.PermissionDenied);
   });
 });
 
