@@ -10,7 +10,14 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient, createRouterTransport, type Transport } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  createClient,
+  createRouterTransport,
+  type HandlerContext,
+  type Transport,
+} from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,
@@ -18,7 +25,14 @@ import {
   Http2SessionManager,
 } from "@connectrpc/connect-node";
 import { createLogger } from "@imgc/common";
-import { ClusterService, JobService, JobState, Priority, type UploadImageRequest } from "@imgc/proto";
+import {
+  ClusterService,
+  JobService,
+  JobState,
+  Priority,
+  type UploadImageRequest,
+  type WatchJobRequest,
+} from "@imgc/proto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { build, type Gateway } from "./server.js";
 import { TENANT_HEADER } from "./services/job-service.js";
@@ -195,6 +209,12 @@ describe("gRPC over HTTP/2", () => {
     expect(seen).toEqual([1n, 2n]);
   });
 });
+
+/** A coordinator's WatchJob that sends one event and stays open until the caller goes. */
+async function* heldOpenWatch(request: WatchJobRequest, context: HandlerContext) {
+  yield { event: { sequence: 1n, jobId: request.jobId } };
+  await new Promise((_, reject) => context.signal.addEventListener("abort", () => reject(context.signal.reason)));
+}
 
 /** A job as its final event carries it. */
 function ended(id: string) {
@@ -526,13 +546,7 @@ describe("shutdown", () => {
       JobService,
       createRouterTransport(({ service }) =>
         service(JobService, {
-          async *watchJob(request, context) {
-            yield { event: { sequence: 1n, jobId: request.jobId } };
-            // Never ends on its own; only the caller's signal stops it.
-            await new Promise((_, reject) =>
-              context.signal.addEventListener("abort", () => reject(context.signal.reason)),
-            );
-          },
+          watchJob: heldOpenWatch,
         }),
       ),
     );
@@ -582,13 +596,7 @@ describe("long calls and slow clients", () => {
         JobService,
         createRouterTransport(({ service }) =>
           service(JobService, {
-            async *watchJob(request, context) {
-              yield { event: { sequence: 1n, jobId: request.jobId } };
-              // Open until the caller goes.
-              await new Promise((_, reject) =>
-                context.signal.addEventListener("abort", () => reject(context.signal.reason)),
-              );
-            },
+            watchJob: heldOpenWatch,
           }),
         ),
       ),
