@@ -2,7 +2,7 @@
  * What the autoscaler reads is the whole backlog. A 1,000-chunk job with no worker to take it: the leader puts a
  * lane's depth of chunks on the stream and holds the rest back for fairness, and the value KEDA's ScaledObject
  * reads (deploy/k8s/60-keda.yaml: GET /backlog on a coordinator, field `chunks`) counts every one, on the leader
- * and on a follower alike.
+ * and on a follower alike. Like GetQueueStats, it answers only the callers the internal plane lets read the queue.
  */
 import { JobState } from "@imgc/proto";
 import { expect, test } from "vitest";
@@ -17,11 +17,27 @@ const cluster = useCluster({
   env: { IMGC_CHUNK_MAX_ITEMS: "1", IMGC_RATE_LIMIT_RPS: "0" },
 });
 
+/** GET /backlog as the autoscaler does: with an operator's token (KEDA's bearer TriggerAuthentication). */
 async function backlogOf(base: string): Promise<Record<string, unknown>> {
-  const response = await fetch(`${base}${BACKLOG_PATH}`);
+  const token = cluster().credentials.operatorToken;
+  const response = await fetch(`${base}${BACKLOG_PATH}`, { headers: { authorization: `Bearer ${token}` } });
   expect(response.status).toBe(200);
   return (await response.json()) as Record<string, unknown>;
 }
+
+test("the backlog answers only callers that may read the queue: none without a token, none for a worker's", async () => {
+  const c = cluster();
+  for (const base of c.addresses.coordinatorHttpSlots) {
+    expect((await fetch(`${base}${BACKLOG_PATH}`)).status).toBe(401);
+    const forged = await fetch(`${base}${BACKLOG_PATH}`, { headers: { authorization: "Bearer imgc1.e30.AAAA" } });
+    expect(forged.status).toBe(401);
+    const worker = c.credentials.mint({ role: "worker", sub: "worker-1" });
+    const asWorker = await fetch(`${base}${BACKLOG_PATH}`, { headers: { authorization: `Bearer ${worker}` } });
+    expect(asWorker.status).toBe(403);
+    // What it refuses, it does not tell.
+    expect(await asWorker.json()).toEqual({ status: "permission denied" });
+  }
+});
 
 test("a 1,000-chunk backlog reads 1,000 on every coordinator, though the stream holds only a lane's depth", async () => {
   const c = cluster();

@@ -164,6 +164,16 @@ describe("deploy/k8s", () => {
     const url = new URL(trigger?.metadata.url ?? "");
     expect([url.hostname.split(".")[0], url.port, url.pathname]).toEqual(["coordinator", "9464", BACKLOG_PATH]);
     expect(trigger?.metadata.valueLocation).toBe(BACKLOG_FIELD);
+    // /backlog refuses a caller without a token (tests/backlog.test.ts): KEDA sends the operator's.
+    expect(trigger?.metadata.authMode).toBe("bearer");
+    const auth = manifests.find(
+      (m) =>
+        m.kind === "TriggerAuthentication" &&
+        m.metadata.name === (trigger as { authenticationRef?: { name: string } })?.authenticationRef?.name,
+    );
+    expect((auth?.spec as { secretTargetRef?: unknown[] } | undefined)?.secretTargetRef).toEqual([
+      { parameter: "token", name: "imgc-internal", key: "operator.token" },
+    ]);
     expect(Number(trigger?.metadata.targetValue)).toBeGreaterThan(0);
   });
 

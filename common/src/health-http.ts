@@ -7,6 +7,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import type { NatsConnection } from "nats";
 import type { Logger } from "./logger.js";
@@ -61,6 +62,11 @@ export interface HealthServerOptions {
   timeoutMs?: number;
   /** More GET endpoints answering JSON, by path ("/backlog"). */
   routes?: Record<string, () => Promise<unknown>>;
+  /**
+   * Who may read `routes`, by the request's `authorization` header: throws a ConnectError Unauthenticated (401) or
+   * PermissionDenied (403). Without it the routes are open, like /healthz, /readyz and /metrics.
+   */
+  authorizeRoutes?: (authorization: string | undefined) => void;
 }
 
 export interface HealthServer {
@@ -92,7 +98,17 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     }
     if (path === "/metrics" && registry) return send(response, 200, registry.contentType, await registry.metrics());
     const route = path === undefined ? undefined : options.routes?.[path];
-    if (route) return json(response, 200, await route());
+    if (route) {
+      try {
+        options.authorizeRoutes?.(request.headers.authorization);
+      } catch (err) {
+        const code = err instanceof ConnectError ? err.code : undefined;
+        if (code === Code.Unauthenticated) return json(response, 401, { status: "unauthenticated" });
+        if (code === Code.PermissionDenied) return json(response, 403, { status: "permission denied" });
+        throw err;
+      }
+      return json(response, 200, await route());
+    }
     return json(response, 404, { status: "not found" });
   }
 

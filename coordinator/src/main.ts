@@ -21,7 +21,7 @@ import {
   startHealthServer,
 } from "@imgc/common";
 import { ClusterService, JobService } from "@imgc/proto";
-import { authorize } from "./auth/authorize.js";
+import { authorize, authorizeLike } from "./auth/authorize.js";
 import { fetchPortList, listOf, loadCoordinatorConfig } from "./config.js";
 import { startCoordinator } from "./coordinator.js";
 import { webhookSecrets } from "./jobs/webhook.js";
@@ -124,6 +124,8 @@ async function main(): Promise<void> {
     registry,
     checks: { grpc: self.check, nats: natsReadiness(() => nc), s3: () => storage.ping() },
     routes: { [BACKLOG_PATH]: () => coordinator.backlog() },
+    // The backlog is GetQueueStats' figure: the same callers may read it (an operator token for the autoscaler).
+    authorizeRoutes: authorizeLike(ClusterService, "getQueueStats", { verifier, log }),
   });
   log.info(
     { host: config.host, port, httpPort: http.port, id: coordinator.id, leader: coordinator.isLeader() },

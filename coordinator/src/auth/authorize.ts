@@ -29,27 +29,8 @@ export function authorize<S extends DescService>(
 ): ServiceImpl<S> {
   const check = (method: string, request: unknown, context: HandlerContext): void => {
     const tenantHeader = context.requestHeader.get(TENANT_HEADER) ?? undefined;
-    let identity: Identity;
-    if (options.verifier === undefined) {
-      identity = { role: "insecure", sub: "insecure", tenant: checkTenant(tenantHeader?.trim() || DEFAULT_TENANT) };
-    } else {
-      const token = bearerOf(context.requestHeader.get(AUTHORIZATION));
-      if (token === undefined) throw refuse(options, method, "no internal token");
-      let claims: ReturnType<TokenVerifier["verify"]>;
-      try {
-        claims = options.verifier.verify(token);
-      } catch (err) {
-        if (!(err instanceof TokenError)) throw err;
-        throw refuse(options, method, err.message);
-      }
-      try {
-        identity = decide(claims, { service: service.typeName, method, request, tenantHeader });
-      } catch (err) {
-        options.log?.warn({ method, role: claims.role, sub: claims.sub, err: (err as Error).message }, "call refused");
-        throw err;
-      }
-    }
-    setIdentity(context, identity);
+    const authorization = context.requestHeader.get(AUTHORIZATION) ?? undefined;
+    setIdentity(context, verifyCaller(options, service, method, request, tenantHeader, authorization));
   };
   const out: Record<string, unknown> = {};
   for (const method of service.methods) {
@@ -69,6 +50,52 @@ export function authorize<S extends DescService>(
     }
   }
   return out as ServiceImpl<S>;
+}
+
+/**
+ * Who calls, by its `authorization` header, and whether the policy lets it call `method` of `service`:
+ * Unauthenticated without a valid token, PermissionDenied for the wrong role, worker id or tenant.
+ */
+function verifyCaller(
+  options: AuthorizeOptions,
+  service: DescService,
+  method: string,
+  request: unknown,
+  tenantHeader: string | undefined,
+  authorization: string | undefined,
+): Identity {
+  if (options.verifier === undefined) {
+    return { role: "insecure", sub: "insecure", tenant: checkTenant(tenantHeader?.trim() || DEFAULT_TENANT) };
+  }
+  const token = bearerOf(authorization);
+  if (token === undefined) throw refuse(options, method, "no internal token");
+  let claims: ReturnType<TokenVerifier["verify"]>;
+  try {
+    claims = options.verifier.verify(token);
+  } catch (err) {
+    if (!(err instanceof TokenError)) throw err;
+    throw refuse(options, method, err.message);
+  }
+  try {
+    return decide(claims, { service: service.typeName, method, request, tenantHeader });
+  } catch (err) {
+    options.log?.warn({ method, role: claims.role, sub: claims.sub, err: (err as Error).message }, "call refused");
+    throw err;
+  }
+}
+
+/**
+ * For an HTTP endpoint that serves what an RPC answers (GET /backlog is GetQueueStats' figure): the same callers,
+ * by the same token in the same header; throws the RPC's Unauthenticated or PermissionDenied.
+ */
+export function authorizeLike<S extends DescService>(
+  service: S,
+  method: keyof ServiceImpl<S> & string,
+  options: AuthorizeOptions,
+) {
+  return (authorization: string | undefined): void => {
+    verifyCaller(options, service, method, undefined, undefined, authorization);
+  };
 }
 
 function refuse(options: AuthorizeOptions, method: string, message: string): ConnectError {
