@@ -125,9 +125,8 @@ export function createAssignments(deps: AssignmentDeps) {
         return;
       }
       const chunk = await chunks.get(jobId, index);
-      const job = await lifecycle.get(jobId);
-      if (!chunk || !job) return;
-      if (job.state === JobState.CANCELLED) {
+      if (!chunk) return;
+      if (lifecycle.isCancelled(jobId)) {
         lifecycle.released(jobId, index);
         return;
       }

@@ -87,8 +87,10 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
       }
     }
     return guarded(async () => {
-      const job = await lifecycle.get(jobId);
-      if (!job) throw notFound(`job ${jobId}`);
+      // An open job's state is in memory; only one that ended (or never was) is read from KV.
+      const open = lifecycle.isOpen(jobId);
+      const ended = open ? null : await lifecycle.get(jobId);
+      if (!open && !ended) throw notFound(`job ${jobId}`);
       const chunk = await chunks.get(jobId, chunkIndex);
       if (!chunk) throw notFound(`chunk ${jobId}.${chunkIndex}`);
       const items = new Map(chunk.items.map((item) => [item.itemId, item]));
@@ -112,8 +114,9 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
         result.downloadUrl = "";
         result.sourceKey = item.key;
       }
-      if (job.state === JobState.CANCELLED) return { accepted: list.map(() => false), cancelled: true };
-      if (!lifecycle.isOpen(jobId)) return { accepted: list.map(() => false), cancelled: false };
+      const cancelled = open ? lifecycle.isCancelled(jobId) : ended?.state === JobState.CANCELLED;
+      if (cancelled) return { accepted: list.map(() => false), cancelled: true };
+      if (!open) return { accepted: list.map(() => false), cancelled: false };
       if (!assignments.holds(workerId, jobId, chunkIndex)) {
         // The chunk went to another worker (this one was taken for dead, or released it): its work is theirs now.
         deps.log?.warn({ workerId, jobId, chunkIndex }, "a report from a worker that does not hold the chunk; ignored");
