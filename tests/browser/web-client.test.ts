@@ -655,6 +655,8 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await page.click("#job-rename");
     await page.fill("#job-label", "Café photos");
     await page.press("#job-label", "Enter");
+    // The title changes once the page has taken the name (it is saved with the job first).
+    await page.waitForFunction(() => document.querySelector("#job-title")?.textContent !== "coffee.png and 2 more");
     expect(await page.textContent("#job-title")).toBe("Café photos");
     expect(await page.getAttribute("#download-zip", "download")).toBe("Café photos.zip");
     await page.locator(".recent-label", { hasText: "Café photos" }).waitFor();
