@@ -656,7 +656,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await page.fill("#job-label", "Café photos");
     await page.press("#job-label", "Enter");
     // The title changes once the page has taken the name (it is saved with the job first).
-    await page.waitForFunction(() => document.querySelector("#job-title")?.textContent !== "coffee.png and 2 more");
+    await page.locator("#job-title", { hasText: "Café photos" }).waitFor();
     expect(await page.textContent("#job-title")).toBe("Café photos");
     expect(await page.getAttribute("#download-zip", "download")).toBe("Café photos.zip");
     await page.locator(".recent-label", { hasText: "Café photos" }).waitFor();
