@@ -29,6 +29,8 @@ const jobs: ServiceImpl<typeof JobService> = {
   },
   cancelJob: (_r, ctx) => ({ job: create(JobSchema, { tenant: tenantOf(ctx) }) }),
   getResults: (_r, ctx) => ({ nextPageToken: tenantOf(ctx) }),
+  retryJob: (_r, ctx) => ({ job: create(JobSchema, { tenant: tenantOf(ctx) }) }),
+  deleteJob: () => ({}),
 };
 const cluster: ServiceImpl<typeof ClusterService> = {
   claimChunk: (_r, ctx) => ({ pendingItemIds: [identityOf(ctx).sub] }),

@@ -194,6 +194,14 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       return guarded(async () => ({ job: (await lifecycle.cancel(job.id, catalog.pending)) ?? job }));
     },
 
+    async retryJob() {
+      throw new ConnectError("RetryJob is not served yet", Code.Unimplemented);
+    },
+
+    async deleteJob() {
+      throw new ConnectError("DeleteJob is not served yet", Code.Unimplemented);
+    },
+
     async getResults(request, context) {
       const job = await guarded(() => ownJob(request.jobId, context));
       const size = pageSize(request.pageSize, 100, 1_000);

@@ -93,6 +93,8 @@ export function createJobService({
     listJobs: (request, context) => unary("ListJobs", () => coordinator.listJobs(request, forwarded(context))),
     cancelJob: (request, context) => unary("CancelJob", () => coordinator.cancelJob(request, forwarded(context))),
     getResults: (request, context) => unary("GetResults", () => coordinator.getResults(request, forwarded(context))),
+    retryJob: (request, context) => unary("RetryJob", () => coordinator.retryJob(request, forwarded(context))),
+    deleteJob: (request, context) => unary("DeleteJob", () => coordinator.deleteJob(request, forwarded(context))),
 
     /**
      * Relayed from any coordinator; when the one serving it dies or steps down mid-stream, the stream goes on

@@ -8,7 +8,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { ItemResult, Priority } from "./job_pb.js";
 import { file_imgc_v1_job } from "./job_pb.js";
-import type { CompressionOptions } from "./options_pb.js";
+import type { CompressionOptions, DetectionOptions, TaskKind } from "./options_pb.js";
 import { file_imgc_v1_options } from "./options_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imgc/v1/cluster_service.proto.
  */
 export const file_imgc_v1_cluster_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1pbWdjL3YxL2NsdXN0ZXJfc2VydmljZS5wcm90bxIHaW1nYy52MSJHCglDaHVua0l0ZW0SDwoHaXRlbV9pZBgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEgwKBHNpemUYBCABKAQiywEKBUNodW5rEg4KBmpvYl9pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSDQoFaW5kZXgYAyABKA0SIQoFaXRlbXMYBCADKAsyEi5pbWdjLnYxLkNodW5rSXRlbRIsCgdvcHRpb25zGAUgASgLMhsuaW1nYy52MS5Db21wcmVzc2lvbk9wdGlvbnMSFQoNb3V0cHV0X2J1Y2tldBgGIAEoCRIVCg1vdXRwdXRfcHJlZml4GAcgASgJEhQKDHRyYWNlX3BhcmVudBgIIAEoCSLLAQoNQ2h1bmtEaXNwYXRjaBIOCgZqb2JfaWQYASABKAkSDQoFaW5kZXgYAiABKA0SEwoLcmVwdWJsaXNoZWQYAyABKA0SEQoJd29ya2VyX2lkGAQgASgJEi4KCmNsYWltZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWNvbXBsZXRlZBgGIAEoCBIwCgxwdWJsaXNoZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpUCCgxXb3JrZXJTdGF0dXMSCgoCaWQYASABKAkSDAoEaG9zdBgCIAEoCRILCgNwaWQYAyABKA0SDwoHdmVyc2lvbhgEIAEoCRINCgVzbG90cxgFIAEoDRIMCgRidXN5GAYgASgNEg4KBmNodW5rcxgHIAMoCRISCgppdGVtc19kb25lGAggASgEEhgKEGl0ZW1zX3Blcl9zZWNvbmQYCSABKAESEAoIZHJhaW5pbmcYCiABKAgSLgoKc3RhcnRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMaGVhcnRiZWF0X2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJXChFDbGFpbUNodW5rUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEg0KBWluZGV4GAMgASgNEhAKCGRlbGl2ZXJ5GAQgASgNIkEKEkNsYWltQ2h1bmtSZXNwb25zZRIYChBwZW5kaW5nX2l0ZW1faWRzGAEgAygJEhEKCWNhbmNlbGxlZBgCIAEoCCJwChFSZXBvcnRJdGVtUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEhMKC2NodW5rX2luZGV4GAMgASgNEiMKBnJlc3VsdBgEIAEoCzITLmltZ2MudjEuSXRlbVJlc3VsdCI5ChJSZXBvcnRJdGVtUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKAgSEQoJY2FuY2VsbGVkGAIgASgIIp4BChJSZXBvcnRJdGVtc1JlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJEg4KBmpvYl9pZBgCIAEoCRITCgtjaHVua19pbmRleBgDIAEoDRIYChBzdGFydGVkX2l0ZW1faWRzGAQgAygJEiQKB3Jlc3VsdHMYBSADKAsyEy5pbWdjLnYxLkl0ZW1SZXN1bHQSEAoIY29tcGxldGUYBiABKAgiOgoTUmVwb3J0SXRlbXNSZXNwb25zZRIQCghhY2NlcHRlZBgBIAMoCBIRCgljYW5jZWxsZWQYAiABKAgiWgoUQ29tcGxldGVDaHVua1JlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJEg4KBmpvYl9pZBgCIAEoCRINCgVpbmRleBgDIAEoDRIQCghyZWxlYXNlZBgEIAEoCCIXChVDb21wbGV0ZUNodW5rUmVzcG9uc2UiFAoSTGlzdFdvcmtlcnNSZXF1ZXN0Ij0KE0xpc3RXb3JrZXJzUmVzcG9uc2USJgoHd29ya2VycxgBIAMoCzIVLmltZ2MudjEuV29ya2VyU3RhdHVzIicKEkRyYWluV29ya2VyUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkiPAoTRHJhaW5Xb3JrZXJSZXNwb25zZRIlCgZ3b3JrZXIYASABKAsyFS5pbWdjLnYxLldvcmtlclN0YXR1cyIWChRHZXRRdWV1ZVN0YXRzUmVxdWVzdCJrCglMYW5lU3RhdHMSIwoIcHJpb3JpdHkYASABKA4yES5pbWdjLnYxLlByaW9yaXR5Eg8KB3BlbmRpbmcYAiABKAQSEwoLYWNrX3BlbmRpbmcYAyABKAQSEwoLcmVkZWxpdmVyZWQYBCABKAQiYAoVR2V0UXVldWVTdGF0c1Jlc3BvbnNlEiEKBWxhbmVzGAEgAygLMhIuaW1nYy52MS5MYW5lU3RhdHMSDwoHd29ya2VycxgCIAEoDRITCgthY3RpdmVfam9icxgDIAEoDTKmBAoOQ2x1c3RlclNlcnZpY2USRQoKQ2xhaW1DaHVuaxIaLmltZ2MudjEuQ2xhaW1DaHVua1JlcXVlc3QaGy5pbWdjLnYxLkNsYWltQ2h1bmtSZXNwb25zZRJFCgpSZXBvcnRJdGVtEhouaW1nYy52MS5SZXBvcnRJdGVtUmVxdWVzdBobLmltZ2MudjEuUmVwb3J0SXRlbVJlc3BvbnNlEkgKC1JlcG9ydEl0ZW1zEhsuaW1nYy52MS5SZXBvcnRJdGVtc1JlcXVlc3QaHC5pbWdjLnYxLlJlcG9ydEl0ZW1zUmVzcG9uc2USTgoNQ29tcGxldGVDaHVuaxIdLmltZ2MudjEuQ29tcGxldGVDaHVua1JlcXVlc3QaHi5pbWdjLnYxLkNvbXBsZXRlQ2h1bmtSZXNwb25zZRJNCgtMaXN0V29ya2VycxIbLmltZ2MudjEuTGlzdFdvcmtlcnNSZXF1ZXN0GhwuaW1nYy52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlIgOQAgESSAoLRHJhaW5Xb3JrZXISGy5pbWdjLnYxLkRyYWluV29ya2VyUmVxdWVzdBocLmltZ2MudjEuRHJhaW5Xb3JrZXJSZXNwb25zZRJTCg1HZXRRdWV1ZVN0YXRzEh0uaW1nYy52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBoeLmltZ2MudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_timestamp, file_imgc_v1_job, file_imgc_v1_options]);
+  fileDesc("Ch1pbWdjL3YxL2NsdXN0ZXJfc2VydmljZS5wcm90bxIHaW1nYy52MSJHCglDaHVua0l0ZW0SDwoHaXRlbV9pZBgBIAEoCRIOCgZidWNrZXQYAiABKAkSCwoDa2V5GAMgASgJEgwKBHNpemUYBCABKAQimgIKBUNodW5rEg4KBmpvYl9pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSDQoFaW5kZXgYAyABKA0SIQoFaXRlbXMYBCADKAsyEi5pbWdjLnYxLkNodW5rSXRlbRIsCgdvcHRpb25zGAUgASgLMhsuaW1nYy52MS5Db21wcmVzc2lvbk9wdGlvbnMSFQoNb3V0cHV0X2J1Y2tldBgGIAEoCRIVCg1vdXRwdXRfcHJlZml4GAcgASgJEhQKDHRyYWNlX3BhcmVudBgIIAEoCRIfCgRraW5kGAkgASgOMhEuaW1nYy52MS5UYXNrS2luZBIsCglkZXRlY3Rpb24YCiABKAsyGS5pbWdjLnYxLkRldGVjdGlvbk9wdGlvbnMiywEKDUNodW5rRGlzcGF0Y2gSDgoGam9iX2lkGAEgASgJEg0KBWluZGV4GAIgASgNEhMKC3JlcHVibGlzaGVkGAMgASgNEhEKCXdvcmtlcl9pZBgEIAEoCRIuCgpjbGFpbWVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgljb21wbGV0ZWQYBiABKAgSMAoMcHVibGlzaGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK+AgoMV29ya2VyU3RhdHVzEgoKAmlkGAEgASgJEgwKBGhvc3QYAiABKAkSCwoDcGlkGAMgASgNEg8KB3ZlcnNpb24YBCABKAkSDQoFc2xvdHMYBSABKA0SDAoEYnVzeRgGIAEoDRIOCgZjaHVua3MYByADKAkSEgoKaXRlbXNfZG9uZRgIIAEoBBIYChBpdGVtc19wZXJfc2Vjb25kGAkgASgBEhAKCGRyYWluaW5nGAogASgIEi4KCnN0YXJ0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGhlYXJ0YmVhdF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoMY2FwYWJpbGl0aWVzGA0gAygOMhEuaW1nYy52MS5UYXNrS2luZCJXChFDbGFpbUNodW5rUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEg0KBWluZGV4GAMgASgNEhAKCGRlbGl2ZXJ5GAQgASgNIkEKEkNsYWltQ2h1bmtSZXNwb25zZRIYChBwZW5kaW5nX2l0ZW1faWRzGAEgAygJEhEKCWNhbmNlbGxlZBgCIAEoCCJwChFSZXBvcnRJdGVtUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSDgoGam9iX2lkGAIgASgJEhMKC2NodW5rX2luZGV4GAMgASgNEiMKBnJlc3VsdBgEIAEoCzITLmltZ2MudjEuSXRlbVJlc3VsdCI5ChJSZXBvcnRJdGVtUmVzcG9uc2USEAoIYWNjZXB0ZWQYASABKAgSEQoJY2FuY2VsbGVkGAIgASgIIp4BChJSZXBvcnRJdGVtc1JlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJEg4KBmpvYl9pZBgCIAEoCRITCgtjaHVua19pbmRleBgDIAEoDRIYChBzdGFydGVkX2l0ZW1faWRzGAQgAygJEiQKB3Jlc3VsdHMYBSADKAsyEy5pbWdjLnYxLkl0ZW1SZXN1bHQSEAoIY29tcGxldGUYBiABKAgiOgoTUmVwb3J0SXRlbXNSZXNwb25zZRIQCghhY2NlcHRlZBgBIAMoCBIRCgljYW5jZWxsZWQYAiABKAgiWgoUQ29tcGxldGVDaHVua1JlcXVlc3QSEQoJd29ya2VyX2lkGAEgASgJEg4KBmpvYl9pZBgCIAEoCRINCgVpbmRleBgDIAEoDRIQCghyZWxlYXNlZBgEIAEoCCIXChVDb21wbGV0ZUNodW5rUmVzcG9uc2UiFAoSTGlzdFdvcmtlcnNSZXF1ZXN0Ij0KE0xpc3RXb3JrZXJzUmVzcG9uc2USJgoHd29ya2VycxgBIAMoCzIVLmltZ2MudjEuV29ya2VyU3RhdHVzIicKEkRyYWluV29ya2VyUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkiPAoTRHJhaW5Xb3JrZXJSZXNwb25zZRIlCgZ3b3JrZXIYASABKAsyFS5pbWdjLnYxLldvcmtlclN0YXR1cyIWChRHZXRRdWV1ZVN0YXRzUmVxdWVzdCKMAQoJTGFuZVN0YXRzEiMKCHByaW9yaXR5GAEgASgOMhEuaW1nYy52MS5Qcmlvcml0eRIPCgdwZW5kaW5nGAIgASgEEhMKC2Fja19wZW5kaW5nGAMgASgEEhMKC3JlZGVsaXZlcmVkGAQgASgEEh8KBGtpbmQYBSABKA4yES5pbWdjLnYxLlRhc2tLaW5kImgKDVRhc2tLaW5kU3RhdHMSHwoEa2luZBgBIAEoDjIRLmltZ2MudjEuVGFza0tpbmQSDwoHd29ya2VycxgCIAEoDRINCgVzbG90cxgDIAEoDRIWCg5iYWNrbG9nX2NodW5rcxgEIAEoBCKHAQoVR2V0UXVldWVTdGF0c1Jlc3BvbnNlEiEKBWxhbmVzGAEgAygLMhIuaW1nYy52MS5MYW5lU3RhdHMSDwoHd29ya2VycxgCIAEoDRITCgthY3RpdmVfam9icxgDIAEoDRIlCgVraW5kcxgEIAMoCzIWLmltZ2MudjEuVGFza0tpbmRTdGF0czKmBAoOQ2x1c3RlclNlcnZpY2USRQoKQ2xhaW1DaHVuaxIaLmltZ2MudjEuQ2xhaW1DaHVua1JlcXVlc3QaGy5pbWdjLnYxLkNsYWltQ2h1bmtSZXNwb25zZRJFCgpSZXBvcnRJdGVtEhouaW1nYy52MS5SZXBvcnRJdGVtUmVxdWVzdBobLmltZ2MudjEuUmVwb3J0SXRlbVJlc3BvbnNlEkgKC1JlcG9ydEl0ZW1zEhsuaW1nYy52MS5SZXBvcnRJdGVtc1JlcXVlc3QaHC5pbWdjLnYxLlJlcG9ydEl0ZW1zUmVzcG9uc2USTgoNQ29tcGxldGVDaHVuaxIdLmltZ2MudjEuQ29tcGxldGVDaHVua1JlcXVlc3QaHi5pbWdjLnYxLkNvbXBsZXRlQ2h1bmtSZXNwb25zZRJNCgtMaXN0V29ya2VycxIbLmltZ2MudjEuTGlzdFdvcmtlcnNSZXF1ZXN0GhwuaW1nYy52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlIgOQAgESSAoLRHJhaW5Xb3JrZXISGy5pbWdjLnYxLkRyYWluV29ya2VyUmVxdWVzdBocLmltZ2MudjEuRHJhaW5Xb3JrZXJSZXNwb25zZRJTCg1HZXRRdWV1ZVN0YXRzEh0uaW1nYy52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBoeLmltZ2MudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_timestamp, file_imgc_v1_job, file_imgc_v1_options]);
 
 /**
  * One image of a chunk.
@@ -121,6 +121,20 @@ export type Chunk = Message<"imgc.v1.Chunk"> & {
    * @generated from field: string trace_parent = 8;
    */
   traceParent: string;
+
+  /**
+   * The work asked of this chunk's items: COMPRESS (or unspecified, from before this field) or DETECT.
+   *
+   * @generated from field: imgc.v1.TaskKind kind = 9;
+   */
+  kind: TaskKind;
+
+  /**
+   * How to detect (DETECT chunks only).
+   *
+   * @generated from field: imgc.v1.DetectionOptions detection = 10;
+   */
+  detection?: DetectionOptions | undefined;
 };
 
 /**
@@ -283,6 +297,13 @@ export type WorkerStatus = Message<"imgc.v1.WorkerStatus"> & {
    * @generated from field: google.protobuf.Timestamp heartbeat_at = 12;
    */
   heartbeatAt?: Timestamp | undefined;
+
+  /**
+   * The kinds of work it pulls; empty (a worker from before this field) means [COMPRESS].
+   *
+   * @generated from field: repeated imgc.v1.TaskKind capabilities = 13;
+   */
+  capabilities: TaskKind[];
 };
 
 /**
@@ -699,6 +720,13 @@ export type LaneStats = Message<"imgc.v1.LaneStats"> & {
    * @generated from field: uint64 redelivered = 4;
    */
   redelivered: bigint;
+
+  /**
+   * The kind of work on this lane: COMPRESS or DETECT.
+   *
+   * @generated from field: imgc.v1.TaskKind kind = 5;
+   */
+  kind: TaskKind;
 };
 
 /**
@@ -709,13 +737,55 @@ export const LaneStatsSchema: GenMessage<LaneStats> = /*@__PURE__*/
   messageDesc(file_imgc_v1_cluster_service, 17);
 
 /**
+ * The cluster's capacity and backlog for one kind of work.
+ *
+ * @generated from message imgc.v1.TaskKindStats
+ */
+export type TaskKindStats = Message<"imgc.v1.TaskKindStats"> & {
+  /**
+   * The kind.
+   *
+   * @generated from field: imgc.v1.TaskKind kind = 1;
+   */
+  kind: TaskKind;
+
+  /**
+   * Live workers that can do it.
+   *
+   * @generated from field: uint32 workers = 2;
+   */
+  workers: number;
+
+  /**
+   * Their slots.
+   *
+   * @generated from field: uint32 slots = 3;
+   */
+  slots: number;
+
+  /**
+   * Chunks of this kind not yet done: on the stream and still held back by the coordinator.
+   *
+   * @generated from field: uint64 backlog_chunks = 4;
+   */
+  backlogChunks: bigint;
+};
+
+/**
+ * Describes the message imgc.v1.TaskKindStats.
+ * Use `create(TaskKindStatsSchema)` to create a new message.
+ */
+export const TaskKindStatsSchema: GenMessage<TaskKindStats> = /*@__PURE__*/
+  messageDesc(file_imgc_v1_cluster_service, 18);
+
+/**
  * The queue.
  *
  * @generated from message imgc.v1.GetQueueStatsResponse
  */
 export type GetQueueStatsResponse = Message<"imgc.v1.GetQueueStatsResponse"> & {
   /**
-   * One entry per lane, HIGH first.
+   * One entry per kind and lane: COMPRESS lanes first, HIGH first within a kind.
    *
    * @generated from field: repeated imgc.v1.LaneStats lanes = 1;
    */
@@ -734,6 +804,13 @@ export type GetQueueStatsResponse = Message<"imgc.v1.GetQueueStatsResponse"> & {
    * @generated from field: uint32 active_jobs = 3;
    */
   activeJobs: number;
+
+  /**
+   * One entry per kind of work, COMPRESS first.
+   *
+   * @generated from field: repeated imgc.v1.TaskKindStats kinds = 4;
+   */
+  kinds: TaskKindStats[];
 };
 
 /**
@@ -741,7 +818,7 @@ export type GetQueueStatsResponse = Message<"imgc.v1.GetQueueStatsResponse"> & {
  * Use `create(GetQueueStatsResponseSchema)` to create a new message.
  */
 export const GetQueueStatsResponseSchema: GenMessage<GetQueueStatsResponse> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_cluster_service, 18);
+  messageDesc(file_imgc_v1_cluster_service, 19);
 
 /**
  * The internal API between the coordinator, its workers and operators. Served by the coordinator over gRPC.

@@ -6,7 +6,7 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { CompressionOptions, ImageFormat } from "./options_pb.js";
+import type { CompressionOptions, DetectionOptions, ImageFormat, TaskKind } from "./options_pb.js";
 import { file_imgc_v1_options } from "./options_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imgc/v1/job.proto.
  */
 export const file_imgc_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChFpbWdjL3YxL2pvYi5wcm90bxIHaW1nYy52MSKEAQoGU291cmNlEhQKCnVwbG9hZF9rZXkYASABKAlIABImCglzM19wcmVmaXgYAiABKAsyES5pbWdjLnYxLlMzUHJlZml4SAASJQoIbWFuaWZlc3QYAyABKAsyES5pbWdjLnYxLk1hbmlmZXN0SAASDQoDdXJsGAQgASgJSABCBgoEa2luZCJvCghNYW5pZmVzdBINCgN1cmwYASABKAlIABIQCgZpbmxpbmUYAiABKAlIABInCgZmb3JtYXQYAyABKA4yFy5pbWdjLnYxLk1hbmlmZXN0Rm9ybWF0Eg4KBmNvbHVtbhgEIAEoCUIJCgdjb250ZW50IioKCFMzUHJlZml4Eg4KBmJ1Y2tldBgBIAEoCRIOCgZwcmVmaXgYAiABKAkicQoJSm9iQ291bnRzEg0KBXRvdGFsGAEgASgNEg8KB3BlbmRpbmcYAiABKA0SDwoHcnVubmluZxgDIAEoDRIMCgRkb25lGAQgASgNEhUKDWtlcHRfb3JpZ2luYWwYBSABKA0SDgoGZmFpbGVkGAYgASgNIpAECgNKb2ISCgoCaWQYASABKAkSDgoGdGVuYW50GAIgASgJEiAKBXN0YXRlGAMgASgOMhEuaW1nYy52MS5Kb2JTdGF0ZRIsCgdvcHRpb25zGAQgASgLMhsuaW1nYy52MS5Db21wcmVzc2lvbk9wdGlvbnMSIwoIcHJpb3JpdHkYBSABKA4yES5pbWdjLnYxLlByaW9yaXR5EiIKBmNvdW50cxgGIAEoCzISLmltZ2MudjEuSm9iQ291bnRzEhAKCGJ5dGVzX2luGAcgASgEEhEKCWJ5dGVzX291dBgIIAEoBBIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPaWRlbXBvdGVuY3lfa2V5GAwgASgJEg0KBWxhYmVsGA0gASgJEg0KBWVycm9yGA4gASgJEhMKC2NodW5rX2NvdW50GA8gASgNEhMKC3dlYmhvb2tfdXJsGBAgASgJEhIKCnJlcG9ydF9rZXkYESABKAkSFAoMdHJhY2VfcGFyZW50GBIgASgJEhMKC2xlYWRlcl90ZXJtGBMgASgEItAECgpJdGVtUmVzdWx0Eg8KB2l0ZW1faWQYASABKAkSEgoKc291cmNlX2tleRgCIAEoCRIhCgVzdGF0ZRgDIAEoDjISLmltZ2MudjEuSXRlbVN0YXRlEhIKCm91dHB1dF9rZXkYBCABKAkSJAoGZm9ybWF0GAUgASgOMhQuaW1nYy52MS5JbWFnZUZvcm1hdBITCgtpbnB1dF9ieXRlcxgGIAEoBBIUCgxvdXRwdXRfYnl0ZXMYByABKAQSDQoFd2lkdGgYCCABKA0SDgoGaGVpZ2h0GAkgASgNEg8KB3F1YWxpdHkYCiABKA0SDAoEc3NpbRgLIAEoARITCgtkdXJhdGlvbl9tcxgMIAEoDRIRCgl3b3JrZXJfaWQYDSABKAkSEQoJY2FjaGVfaGl0GA4gASgIEiYKCmVycm9yX2NvZGUYDyABKA4yEi5pbWdjLnYxLkVycm9yQ29kZRIVCg1lcnJvcl9tZXNzYWdlGBAgASgJEhMKC2tlcHRfcmVhc29uGBEgASgJEhQKDGRvd25sb2FkX3VybBgSIAEoCRIqCgxpbnB1dF9mb3JtYXQYEyABKA4yFC5pbWdjLnYxLkltYWdlRm9ybWF0EhUKDXNvdXJjZV9zaGEyNTYYFCABKAkSEwoLaW5wdXRfcGFnZXMYFSABKA0SDAoEbm90ZRgWIAEoCRISCgVzY29yZRgXIAEoAUgAiAEBEi4KCnN0YXJ0ZWRfYXQYHiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQggKBl9zY29yZSKgAQoISm9iRXZlbnQSEAoIc2VxdWVuY2UYASABKAQSDgoGam9iX2lkGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhsKA2pvYhgEIAEoCzIMLmltZ2MudjEuSm9iSAASIwoEaXRlbRgFIAEoCzITLmltZ2MudjEuSXRlbVJlc3VsdEgAQgYKBGtpbmQqvwEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9DT01QTEVURUQQAxIjCh9KT0JfU1RBVEVfQ09NUExFVEVEX1dJVEhfRVJST1JTEAQSFAoQSk9CX1NUQVRFX0ZBSUxFRBAFEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQBiqhAQoJSXRlbVN0YXRlEhoKFklURU1fU1RBVEVfVU5TUEVDSUZJRUQQABIWChJJVEVNX1NUQVRFX1BFTkRJTkcQARIWChJJVEVNX1NUQVRFX1JVTk5JTkcQAhITCg9JVEVNX1NUQVRFX0RPTkUQAxIcChhJVEVNX1NUQVRFX0tFUFRfT1JJR0lOQUwQBBIVChFJVEVNX1NUQVRFX0ZBSUxFRBAFKo0DCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEiEKHUVSUk9SX0NPREVfVU5TVVBQT1JURURfRk9STUFUEAESHAoYRVJST1JfQ09ERV9DT1JSVVBUX0lOUFVUEAISGgoWRVJST1JfQ09ERV9QSVhFTF9MSU1JVBADEh0KGUVSUk9SX0NPREVfRklMRV9UT09fTEFSR0UQBBIaChZFUlJPUl9DT0RFX0ZSQU1FX0xJTUlUEAUSFgoSRVJST1JfQ09ERV9USU1FT1VUEAYSHwobRVJST1JfQ09ERV9TT1VSQ0VfTk9UX0ZPVU5EEAcSIgoeRVJST1JfQ09ERV9TVE9SQUdFX1VOQVZBSUxBQkxFEAgSGAoURVJST1JfQ09ERV9DQU5DRUxMRUQQCRIXChNFUlJPUl9DT0RFX0lOVEVSTkFMEAoSHgoaRVJST1JfQ09ERV9JTlZBTElEX09QVElPTlMQCxIcChhFUlJPUl9DT0RFX0ZFVENIX1JFRlVTRUQQDCpeCghQcmlvcml0eRIYChRQUklPUklUWV9VTlNQRUNJRklFRBAAEhEKDVBSSU9SSVRZX0hJR0gQARITCg9QUklPUklUWV9OT1JNQUwQAhIQCgxQUklPUklUWV9MT1cQAypkCg5NYW5pZmVzdEZvcm1hdBIfChtNQU5JRkVTVF9GT1JNQVRfVU5TUEVDSUZJRUQQABIYChRNQU5JRkVTVF9GT1JNQVRfSlNPThABEhcKE01BTklGRVNUX0ZPUk1BVF9DU1YQAmIGcHJvdG8z", [file_google_protobuf_timestamp, file_imgc_v1_options]);
+  fileDesc("ChFpbWdjL3YxL2pvYi5wcm90bxIHaW1nYy52MSKEAQoGU291cmNlEhQKCnVwbG9hZF9rZXkYASABKAlIABImCglzM19wcmVmaXgYAiABKAsyES5pbWdjLnYxLlMzUHJlZml4SAASJQoIbWFuaWZlc3QYAyABKAsyES5pbWdjLnYxLk1hbmlmZXN0SAASDQoDdXJsGAQgASgJSABCBgoEa2luZCJvCghNYW5pZmVzdBINCgN1cmwYASABKAlIABIQCgZpbmxpbmUYAiABKAlIABInCgZmb3JtYXQYAyABKA4yFy5pbWdjLnYxLk1hbmlmZXN0Rm9ybWF0Eg4KBmNvbHVtbhgEIAEoCUIJCgdjb250ZW50IioKCFMzUHJlZml4Eg4KBmJ1Y2tldBgBIAEoCRIOCgZwcmVmaXgYAiABKAkicQoJSm9iQ291bnRzEg0KBXRvdGFsGAEgASgNEg8KB3BlbmRpbmcYAiABKA0SDwoHcnVubmluZxgDIAEoDRIMCgRkb25lGAQgASgNEhUKDWtlcHRfb3JpZ2luYWwYBSABKA0SDgoGZmFpbGVkGAYgASgNIrIFCgNKb2ISCgoCaWQYASABKAkSDgoGdGVuYW50GAIgASgJEiAKBXN0YXRlGAMgASgOMhEuaW1nYy52MS5Kb2JTdGF0ZRIsCgdvcHRpb25zGAQgASgLMhsuaW1nYy52MS5Db21wcmVzc2lvbk9wdGlvbnMSIwoIcHJpb3JpdHkYBSABKA4yES5pbWdjLnYxLlByaW9yaXR5EiIKBmNvdW50cxgGIAEoCzISLmltZ2MudjEuSm9iQ291bnRzEhAKCGJ5dGVzX2luGAcgASgEEhEKCWJ5dGVzX291dBgIIAEoBBIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPaWRlbXBvdGVuY3lfa2V5GAwgASgJEg0KBWxhYmVsGA0gASgJEg0KBWVycm9yGA4gASgJEhMKC2NodW5rX2NvdW50GA8gASgNEhMKC3dlYmhvb2tfdXJsGBAgASgJEhIKCnJlcG9ydF9rZXkYESABKAkSFAoMdHJhY2VfcGFyZW50GBIgASgJEhMKC2xlYWRlcl90ZXJtGBMgASgEEiAKBXRhc2tzGBQgAygOMhEuaW1nYy52MS5UYXNrS2luZBIsCglkZXRlY3Rpb24YFSABKAsyGS5pbWdjLnYxLkRldGVjdGlvbk9wdGlvbnMSEAoIcmV0cnlfb2YYFiABKAkSDgoGbm90aWNlGBcgASgJEi4KCmV4cGlyZXNfYXQYGCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIvsECgpJdGVtUmVzdWx0Eg8KB2l0ZW1faWQYASABKAkSEgoKc291cmNlX2tleRgCIAEoCRIhCgVzdGF0ZRgDIAEoDjISLmltZ2MudjEuSXRlbVN0YXRlEhIKCm91dHB1dF9rZXkYBCABKAkSJAoGZm9ybWF0GAUgASgOMhQuaW1nYy52MS5JbWFnZUZvcm1hdBITCgtpbnB1dF9ieXRlcxgGIAEoBBIUCgxvdXRwdXRfYnl0ZXMYByABKAQSDQoFd2lkdGgYCCABKA0SDgoGaGVpZ2h0GAkgASgNEg8KB3F1YWxpdHkYCiABKA0SDAoEc3NpbRgLIAEoARITCgtkdXJhdGlvbl9tcxgMIAEoDRIRCgl3b3JrZXJfaWQYDSABKAkSEQoJY2FjaGVfaGl0GA4gASgIEiYKCmVycm9yX2NvZGUYDyABKA4yEi5pbWdjLnYxLkVycm9yQ29kZRIVCg1lcnJvcl9tZXNzYWdlGBAgASgJEhMKC2tlcHRfcmVhc29uGBEgASgJEhQKDGRvd25sb2FkX3VybBgSIAEoCRIqCgxpbnB1dF9mb3JtYXQYEyABKA4yFC5pbWdjLnYxLkltYWdlRm9ybWF0EhUKDXNvdXJjZV9zaGEyNTYYFCABKAkSEwoLaW5wdXRfcGFnZXMYFSABKA0SDAoEbm90ZRgWIAEoCRISCgVzY29yZRgXIAEoAUgAiAEBEikKCWRldGVjdGlvbhgYIAEoCzIWLmltZ2MudjEuSXRlbURldGVjdGlvbhIuCgpzdGFydGVkX2F0GB4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIICgZfc2NvcmUiOgoDQm94EgkKAXgYASABKA0SCQoBeRgCIAEoDRINCgV3aWR0aBgDIAEoDRIOCgZoZWlnaHQYBCABKA0iZgoJRGV0ZWN0aW9uEg0KBWxhYmVsGAEgASgJEg0KBXNjb3JlGAIgASgBEiAKCnNvdXJjZV9ib3gYAyABKAsyDC5pbWdjLnYxLkJveBIZCgNib3gYBCABKAsyDC5pbWdjLnYxLkJveCKoAQoNSXRlbURldGVjdGlvbhIjCgdvYmplY3RzGAEgAygLMhIuaW1nYy52MS5EZXRlY3Rpb24SFAoMc291cmNlX3dpZHRoGAIgASgNEhUKDXNvdXJjZV9oZWlnaHQYAyABKA0SDQoFbW9kZWwYBCABKAkSEQoJd29ya2VyX2lkGAUgASgJEhMKC2R1cmF0aW9uX21zGAYgASgNEg4KBmZyYW1lcxgHIAEoDSKgAQoISm9iRXZlbnQSEAoIc2VxdWVuY2UYASABKAQSDgoGam9iX2lkGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhsKA2pvYhgEIAEoCzIMLmltZ2MudjEuSm9iSAASIwoEaXRlbRgFIAEoCzITLmltZ2MudjEuSXRlbVJlc3VsdEgAQgYKBGtpbmQqvwEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9DT01QTEVURUQQAxIjCh9KT0JfU1RBVEVfQ09NUExFVEVEX1dJVEhfRVJST1JTEAQSFAoQSk9CX1NUQVRFX0ZBSUxFRBAFEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQBiqhAQoJSXRlbVN0YXRlEhoKFklURU1fU1RBVEVfVU5TUEVDSUZJRUQQABIWChJJVEVNX1NUQVRFX1BFTkRJTkcQARIWChJJVEVNX1NUQVRFX1JVTk5JTkcQAhITCg9JVEVNX1NUQVRFX0RPTkUQAxIcChhJVEVNX1NUQVRFX0tFUFRfT1JJR0lOQUwQBBIVChFJVEVNX1NUQVRFX0ZBSUxFRBAFKo0DCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEiEKHUVSUk9SX0NPREVfVU5TVVBQT1JURURfRk9STUFUEAESHAoYRVJST1JfQ09ERV9DT1JSVVBUX0lOUFVUEAISGgoWRVJST1JfQ09ERV9QSVhFTF9MSU1JVBADEh0KGUVSUk9SX0NPREVfRklMRV9UT09fTEFSR0UQBBIaChZFUlJPUl9DT0RFX0ZSQU1FX0xJTUlUEAUSFgoSRVJST1JfQ09ERV9USU1FT1VUEAYSHwobRVJST1JfQ09ERV9TT1VSQ0VfTk9UX0ZPVU5EEAcSIgoeRVJST1JfQ09ERV9TVE9SQUdFX1VOQVZBSUxBQkxFEAgSGAoURVJST1JfQ09ERV9DQU5DRUxMRUQQCRIXChNFUlJPUl9DT0RFX0lOVEVSTkFMEAoSHgoaRVJST1JfQ09ERV9JTlZBTElEX09QVElPTlMQCxIcChhFUlJPUl9DT0RFX0ZFVENIX1JFRlVTRUQQDCpeCghQcmlvcml0eRIYChRQUklPUklUWV9VTlNQRUNJRklFRBAAEhEKDVBSSU9SSVRZX0hJR0gQARITCg9QUklPUklUWV9OT1JNQUwQAhIQCgxQUklPUklUWV9MT1cQAypkCg5NYW5pZmVzdEZvcm1hdBIfChtNQU5JRkVTVF9GT1JNQVRfVU5TUEVDSUZJRUQQABIYChRNQU5JRkVTVF9GT1JNQVRfSlNPThABEhcKE01BTklGRVNUX0ZPUk1BVF9DU1YQAmIGcHJvdG8z", [file_google_protobuf_timestamp, file_imgc_v1_options]);
 
 /**
  * Where a job's images come from. A job may combine several sources.
@@ -344,6 +344,43 @@ export type Job = Message<"imgc.v1.Job"> & {
    * @generated from field: uint64 leader_term = 19;
    */
   leaderTerm: bigint;
+
+  /**
+   * The kinds of work asked for each item, in order; never empty on a stored job (a job from before this field
+   * is [COMPRESS]). An item ends when every task has ended for it.
+   *
+   * @generated from field: repeated imgc.v1.TaskKind tasks = 20;
+   */
+  tasks: TaskKind[];
+
+  /**
+   * How objects are detected, when tasks has DETECT.
+   *
+   * @generated from field: imgc.v1.DetectionOptions detection = 21;
+   */
+  detection?: DetectionOptions | undefined;
+
+  /**
+   * The job whose items this job runs again (RetryJob), if any.
+   *
+   * @generated from field: string retry_of = 22;
+   */
+  retryOf: string;
+
+  /**
+   * A remark for people about the job as it is now, for example "Waiting for a worker that can detect objects:
+   * none is live". Empty when there is none.
+   *
+   * @generated from field: string notice = 23;
+   */
+  notice: string;
+
+  /**
+   * When the job, its outputs, its report and its uploads are deleted by retention. Unset: kept until DeleteJob.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 24;
+   */
+  expiresAt?: Timestamp | undefined;
 };
 
 /**
@@ -525,6 +562,13 @@ export type ItemResult = Message<"imgc.v1.ItemResult"> & {
   score?: number | undefined;
 
   /**
+   * What detection found, when the job asked for DETECT and detection ended for this item; unset otherwise.
+   *
+   * @generated from field: imgc.v1.ItemDetection detection = 24;
+   */
+  detection?: ItemDetection | undefined;
+
+  /**
    * When a worker started the item (RUNNING events).
    *
    * @generated from field: google.protobuf.Timestamp started_at = 30;
@@ -538,6 +582,154 @@ export type ItemResult = Message<"imgc.v1.ItemResult"> & {
  */
 export const ItemResultSchema: GenMessage<ItemResult> = /*@__PURE__*/
   messageDesc(file_imgc_v1_job, 5);
+
+/**
+ * A rectangle in pixels, from the top-left corner.
+ *
+ * @generated from message imgc.v1.Box
+ */
+export type Box = Message<"imgc.v1.Box"> & {
+  /**
+   * Left edge.
+   *
+   * @generated from field: uint32 x = 1;
+   */
+  x: number;
+
+  /**
+   * Top edge.
+   *
+   * @generated from field: uint32 y = 2;
+   */
+  y: number;
+
+  /**
+   * Width.
+   *
+   * @generated from field: uint32 width = 3;
+   */
+  width: number;
+
+  /**
+   * Height.
+   *
+   * @generated from field: uint32 height = 4;
+   */
+  height: number;
+};
+
+/**
+ * Describes the message imgc.v1.Box.
+ * Use `create(BoxSchema)` to create a new message.
+ */
+export const BoxSchema: GenMessage<Box> = /*@__PURE__*/
+  messageDesc(file_imgc_v1_job, 6);
+
+/**
+ * One object found in an image.
+ *
+ * @generated from message imgc.v1.Detection
+ */
+export type Detection = Message<"imgc.v1.Detection"> & {
+  /**
+   * The COCO label, for example "person".
+   *
+   * @generated from field: string label = 1;
+   */
+  label: string;
+
+  /**
+   * The model's confidence, from 0 to 1.
+   *
+   * @generated from field: double score = 2;
+   */
+  score: number;
+
+  /**
+   * Where it is in the source image as displayed (EXIF orientation applied).
+   *
+   * @generated from field: imgc.v1.Box source_box = 3;
+   */
+  sourceBox?: Box | undefined;
+
+  /**
+   * Where it is in the output image; unset when the item has no output (a DETECT-only job, or a failed
+   * compression).
+   *
+   * @generated from field: imgc.v1.Box box = 4;
+   */
+  box?: Box | undefined;
+};
+
+/**
+ * Describes the message imgc.v1.Detection.
+ * Use `create(DetectionSchema)` to create a new message.
+ */
+export const DetectionSchema: GenMessage<Detection> = /*@__PURE__*/
+  messageDesc(file_imgc_v1_job, 7);
+
+/**
+ * The result of detection on one item.
+ *
+ * @generated from message imgc.v1.ItemDetection
+ */
+export type ItemDetection = Message<"imgc.v1.ItemDetection"> & {
+  /**
+   * The objects found, highest score first, after DetectionOptions' filters.
+   *
+   * @generated from field: repeated imgc.v1.Detection objects = 1;
+   */
+  objects: Detection[];
+
+  /**
+   * The source's width as displayed (EXIF orientation applied), in pixels.
+   *
+   * @generated from field: uint32 source_width = 2;
+   */
+  sourceWidth: number;
+
+  /**
+   * The source's height as displayed, in pixels.
+   *
+   * @generated from field: uint32 source_height = 3;
+   */
+  sourceHeight: number;
+
+  /**
+   * The model that found them, for example "centernet-coco".
+   *
+   * @generated from field: string model = 4;
+   */
+  model: string;
+
+  /**
+   * The worker that ran detection.
+   *
+   * @generated from field: string worker_id = 5;
+   */
+  workerId: string;
+
+  /**
+   * Time spent on detection, download included.
+   *
+   * @generated from field: uint32 duration_ms = 6;
+   */
+  durationMs: number;
+
+  /**
+   * The frames of an animated input; detection looks at the first only (ItemResult.note says so). 1 for a still.
+   *
+   * @generated from field: uint32 frames = 7;
+   */
+  frames: number;
+};
+
+/**
+ * Describes the message imgc.v1.ItemDetection.
+ * Use `create(ItemDetectionSchema)` to create a new message.
+ */
+export const ItemDetectionSchema: GenMessage<ItemDetection> = /*@__PURE__*/
+  messageDesc(file_imgc_v1_job, 8);
 
 /**
  * A change in a job, as WatchJob streams it.
@@ -595,7 +787,7 @@ export type JobEvent = Message<"imgc.v1.JobEvent"> & {
  * Use `create(JobEventSchema)` to create a new message.
  */
 export const JobEventSchema: GenMessage<JobEvent> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_job, 6);
+  messageDesc(file_imgc_v1_job, 9);
 
 /**
  * The life of a job: QUEUED → RUNNING → COMPLETED | COMPLETED_WITH_ERRORS | FAILED | CANCELLED.

@@ -6,9 +6,9 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { ItemResult, Job, JobEvent, JobState, Priority, Source } from "./job_pb.js";
+import type { ItemResult, ItemState, Job, JobEvent, JobState, Priority, Source } from "./job_pb.js";
 import { file_imgc_v1_job } from "./job_pb.js";
-import type { CompressionOptions } from "./options_pb.js";
+import type { CompressionOptions, DetectionOptions, TaskKind } from "./options_pb.js";
 import { file_imgc_v1_options } from "./options_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imgc/v1/job_service.proto.
  */
 export const file_imgc_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("ChlpbWdjL3YxL2pvYl9zZXJ2aWNlLnByb3RvEgdpbWdjLnYxIjoKFENyZWF0ZVVwbG9hZHNSZXF1ZXN0EiIKBWZpbGVzGAEgAygLMhMuaW1nYy52MS5VcGxvYWRGaWxlIj4KClVwbG9hZEZpbGUSDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEhQKDGNvbnRlbnRfdHlwZRgDIAEoCSI7ChVDcmVhdGVVcGxvYWRzUmVzcG9uc2USIgoFc2xvdHMYASADKAsyEy5pbWdjLnYxLlVwbG9hZFNsb3QiVgoKVXBsb2FkU2xvdBILCgNrZXkYASABKAkSCwoDdXJsGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlQKElVwbG9hZEltYWdlUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5pbWdjLnYxLlVwbG9hZEZpbGVIABIPCgVjaHVuaxgCIAEoDEgAQgYKBHBhcnQiMAoTVXBsb2FkSW1hZ2VSZXNwb25zZRILCgNrZXkYASABKAkSDAoEc2l6ZRgCIAEoBCLEAQoQU3VibWl0Sm9iUmVxdWVzdBIgCgdzb3VyY2VzGAEgAygLMg8uaW1nYy52MS5Tb3VyY2USLAoHb3B0aW9ucxgCIAEoCzIbLmltZ2MudjEuQ29tcHJlc3Npb25PcHRpb25zEiMKCHByaW9yaXR5GAMgASgOMhEuaW1nYy52MS5Qcmlvcml0eRIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkSDQoFbGFiZWwYBSABKAkSEwoLd2ViaG9va191cmwYBiABKAkiPwoRU3VibWl0Sm9iUmVzcG9uc2USGQoDam9iGAEgASgLMgwuaW1nYy52MS5Kb2ISDwoHY3JlYXRlZBgCIAEoCCIfCg1HZXRKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIrCg5HZXRKb2JSZXNwb25zZRIZCgNqb2IYASABKAsyDC5pbWdjLnYxLkpvYiJaCg9MaXN0Sm9ic1JlcXVlc3QSIAoFc3RhdGUYASABKA4yES5pbWdjLnYxLkpvYlN0YXRlEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIkcKEExpc3RKb2JzUmVzcG9uc2USGgoEam9icxgBIAMoCzIMLmltZ2MudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI5Cg9XYXRjaEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhYKDmFmdGVyX3NlcXVlbmNlGAIgASgEIjQKEFdhdGNoSm9iUmVzcG9uc2USIAoFZXZlbnQYASABKAsyES5pbWdjLnYxLkpvYkV2ZW50IiIKEENhbmNlbEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIi4KEUNhbmNlbEpvYlJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmltZ2MudjEuSm9iImAKEUdldFJlc3VsdHNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCRIUCgxpbmNsdWRlX3VybHMYBCABKAgibgoSR2V0UmVzdWx0c1Jlc3BvbnNlEiQKB3Jlc3VsdHMYASADKAsyEy5pbWdjLnYxLkl0ZW1SZXN1bHQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhkKA2pvYhgDIAEoCzIMLmltZ2MudjEuSm9iMsUECgpKb2JTZXJ2aWNlEk4KDUNyZWF0ZVVwbG9hZHMSHS5pbWdjLnYxLkNyZWF0ZVVwbG9hZHNSZXF1ZXN0Gh4uaW1nYy52MS5DcmVhdGVVcGxvYWRzUmVzcG9uc2USSgoLVXBsb2FkSW1hZ2USGy5pbWdjLnYxLlVwbG9hZEltYWdlUmVxdWVzdBocLmltZ2MudjEuVXBsb2FkSW1hZ2VSZXNwb25zZSgBEkIKCVN1Ym1pdEpvYhIZLmltZ2MudjEuU3VibWl0Sm9iUmVxdWVzdBoaLmltZ2MudjEuU3VibWl0Sm9iUmVzcG9uc2USPgoGR2V0Sm9iEhYuaW1nYy52MS5HZXRKb2JSZXF1ZXN0GhcuaW1nYy52MS5HZXRKb2JSZXNwb25zZSIDkAIBEkQKCExpc3RKb2JzEhguaW1nYy52MS5MaXN0Sm9ic1JlcXVlc3QaGS5pbWdjLnYxLkxpc3RKb2JzUmVzcG9uc2UiA5ACARJBCghXYXRjaEpvYhIYLmltZ2MudjEuV2F0Y2hKb2JSZXF1ZXN0GhkuaW1nYy52MS5XYXRjaEpvYlJlc3BvbnNlMAESQgoJQ2FuY2VsSm9iEhkuaW1nYy52MS5DYW5jZWxKb2JSZXF1ZXN0GhouaW1nYy52MS5DYW5jZWxKb2JSZXNwb25zZRJKCgpHZXRSZXN1bHRzEhouaW1nYy52MS5HZXRSZXN1bHRzUmVxdWVzdBobLmltZ2MudjEuR2V0UmVzdWx0c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_timestamp, file_imgc_v1_job, file_imgc_v1_options]);
+  fileDesc("ChlpbWdjL3YxL2pvYl9zZXJ2aWNlLnByb3RvEgdpbWdjLnYxIjoKFENyZWF0ZVVwbG9hZHNSZXF1ZXN0EiIKBWZpbGVzGAEgAygLMhMuaW1nYy52MS5VcGxvYWRGaWxlIj4KClVwbG9hZEZpbGUSDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEhQKDGNvbnRlbnRfdHlwZRgDIAEoCSI7ChVDcmVhdGVVcGxvYWRzUmVzcG9uc2USIgoFc2xvdHMYASADKAsyEy5pbWdjLnYxLlVwbG9hZFNsb3QiVgoKVXBsb2FkU2xvdBILCgNrZXkYASABKAkSCwoDdXJsGAIgASgJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlQKElVwbG9hZEltYWdlUmVxdWVzdBIlCgZoZWFkZXIYASABKAsyEy5pbWdjLnYxLlVwbG9hZEZpbGVIABIPCgVjaHVuaxgCIAEoDEgAQgYKBHBhcnQiMAoTVXBsb2FkSW1hZ2VSZXNwb25zZRILCgNrZXkYASABKAkSDAoEc2l6ZRgCIAEoBCKsAgoQU3VibWl0Sm9iUmVxdWVzdBIgCgdzb3VyY2VzGAEgAygLMg8uaW1nYy52MS5Tb3VyY2USLAoHb3B0aW9ucxgCIAEoCzIbLmltZ2MudjEuQ29tcHJlc3Npb25PcHRpb25zEiMKCHByaW9yaXR5GAMgASgOMhEuaW1nYy52MS5Qcmlvcml0eRIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkSDQoFbGFiZWwYBSABKAkSEwoLd2ViaG9va191cmwYBiABKAkSIAoFdGFza3MYByADKA4yES5pbWdjLnYxLlRhc2tLaW5kEiwKCWRldGVjdGlvbhgIIAEoCzIZLmltZ2MudjEuRGV0ZWN0aW9uT3B0aW9ucxIWCg5yZXRlbnRpb25fZGF5cxgJIAEoDSI/ChFTdWJtaXRKb2JSZXNwb25zZRIZCgNqb2IYASABKAsyDC5pbWdjLnYxLkpvYhIPCgdjcmVhdGVkGAIgASgIIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIisKDkdldEpvYlJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmltZ2MudjEuSm9iIloKD0xpc3RKb2JzUmVxdWVzdBIgCgVzdGF0ZRgBIAEoDjIRLmltZ2MudjEuSm9iU3RhdGUSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiRwoQTGlzdEpvYnNSZXNwb25zZRIaCgRqb2JzGAEgAygLMgwuaW1nYy52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjkKD1dhdGNoSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSFgoOYWZ0ZXJfc2VxdWVuY2UYAiABKAQiNAoQV2F0Y2hKb2JSZXNwb25zZRIgCgVldmVudBgBIAEoCzIRLmltZ2MudjEuSm9iRXZlbnQiIgoQQ2FuY2VsSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiLgoRQ2FuY2VsSm9iUmVzcG9uc2USGQoDam9iGAEgASgLMgwuaW1nYy52MS5Kb2IilgEKEUdldFJlc3VsdHNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCRIUCgxpbmNsdWRlX3VybHMYBCABKAgSEAoIaXRlbV9pZHMYBSADKAkSIgoGc3RhdGVzGAYgAygOMhIuaW1nYy52MS5JdGVtU3RhdGUihgEKD1JldHJ5Sm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEAoIaXRlbV9pZHMYAiADKAkSLAoHb3B0aW9ucxgDIAEoCzIbLmltZ2MudjEuQ29tcHJlc3Npb25PcHRpb25zEiMKCHByaW9yaXR5GAQgASgOMhEuaW1nYy52MS5Qcmlvcml0eSI+ChBSZXRyeUpvYlJlc3BvbnNlEhkKA2pvYhgBIAEoCzIMLmltZ2MudjEuSm9iEg8KB2NyZWF0ZWQYAiABKAgiIgoQRGVsZXRlSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiLAoRRGVsZXRlSm9iUmVzcG9uc2USFwoPb2JqZWN0c19kZWxldGVkGAEgASgNIm4KEkdldFJlc3VsdHNSZXNwb25zZRIkCgdyZXN1bHRzGAEgAygLMhMuaW1nYy52MS5JdGVtUmVzdWx0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIZCgNqb2IYAyABKAsyDC5pbWdjLnYxLkpvYjLKBQoKSm9iU2VydmljZRJOCg1DcmVhdGVVcGxvYWRzEh0uaW1nYy52MS5DcmVhdGVVcGxvYWRzUmVxdWVzdBoeLmltZ2MudjEuQ3JlYXRlVXBsb2Fkc1Jlc3BvbnNlEkoKC1VwbG9hZEltYWdlEhsuaW1nYy52MS5VcGxvYWRJbWFnZVJlcXVlc3QaHC5pbWdjLnYxLlVwbG9hZEltYWdlUmVzcG9uc2UoARJCCglTdWJtaXRKb2ISGS5pbWdjLnYxLlN1Ym1pdEpvYlJlcXVlc3QaGi5pbWdjLnYxLlN1Ym1pdEpvYlJlc3BvbnNlEj4KBkdldEpvYhIWLmltZ2MudjEuR2V0Sm9iUmVxdWVzdBoXLmltZ2MudjEuR2V0Sm9iUmVzcG9uc2UiA5ACARJECghMaXN0Sm9icxIYLmltZ2MudjEuTGlzdEpvYnNSZXF1ZXN0GhkuaW1nYy52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESQQoIV2F0Y2hKb2ISGC5pbWdjLnYxLldhdGNoSm9iUmVxdWVzdBoZLmltZ2MudjEuV2F0Y2hKb2JSZXNwb25zZTABEkIKCUNhbmNlbEpvYhIZLmltZ2MudjEuQ2FuY2VsSm9iUmVxdWVzdBoaLmltZ2MudjEuQ2FuY2VsSm9iUmVzcG9uc2USPwoIUmV0cnlKb2ISGC5pbWdjLnYxLlJldHJ5Sm9iUmVxdWVzdBoZLmltZ2MudjEuUmV0cnlKb2JSZXNwb25zZRJCCglEZWxldGVKb2ISGS5pbWdjLnYxLkRlbGV0ZUpvYlJlcXVlc3QaGi5pbWdjLnYxLkRlbGV0ZUpvYlJlc3BvbnNlEkoKCkdldFJlc3VsdHMSGi5pbWdjLnYxLkdldFJlc3VsdHNSZXF1ZXN0GhsuaW1nYy52MS5HZXRSZXN1bHRzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_imgc_v1_job, file_imgc_v1_options]);
 
 /**
  * Asks for presigned upload slots.
@@ -242,6 +242,28 @@ export type SubmitJobRequest = Message<"imgc.v1.SubmitJobRequest"> & {
    * @generated from field: string webhook_url = 6;
    */
   webhookUrl: string;
+
+  /**
+   * The kinds of work for each image; empty means [COMPRESS]. A kind no live worker can do makes the job wait
+   * (Job.notice says so), it does not fail.
+   *
+   * @generated from field: repeated imgc.v1.TaskKind tasks = 7;
+   */
+  tasks: TaskKind[];
+
+  /**
+   * How objects are detected, when tasks has DETECT.
+   *
+   * @generated from field: imgc.v1.DetectionOptions detection = 8;
+   */
+  detection?: DetectionOptions | undefined;
+
+  /**
+   * Delete the job and its data this many days after it ends; 0 means the tenant's default retention.
+   *
+   * @generated from field: uint32 retention_days = 9;
+   */
+  retentionDays: number;
 };
 
 /**
@@ -508,6 +530,20 @@ export type GetResultsRequest = Message<"imgc.v1.GetResultsRequest"> & {
    * @generated from field: bool include_urls = 4;
    */
   includeUrls: boolean;
+
+  /**
+   * Only these items (at most 1000 ids), in item order; empty for all. An id the job does not have is skipped.
+   *
+   * @generated from field: repeated string item_ids = 5;
+   */
+  itemIds: string[];
+
+  /**
+   * Only items in these states; empty for all.
+   *
+   * @generated from field: repeated imgc.v1.ItemState states = 6;
+   */
+  states: ItemState[];
 };
 
 /**
@@ -516,6 +552,118 @@ export type GetResultsRequest = Message<"imgc.v1.GetResultsRequest"> & {
  */
 export const GetResultsRequestSchema: GenMessage<GetResultsRequest> = /*@__PURE__*/
   messageDesc(file_imgc_v1_job_service, 16);
+
+/**
+ * Run items of an ended job again.
+ *
+ * @generated from message imgc.v1.RetryJobRequest
+ */
+export type RetryJobRequest = Message<"imgc.v1.RetryJobRequest"> & {
+  /**
+   * The job whose items run again.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * Only these items; empty means every FAILED item.
+   *
+   * @generated from field: repeated string item_ids = 2;
+   */
+  itemIds: string[];
+
+  /**
+   * New options for the retry; unset keeps the job's own.
+   *
+   * @generated from field: imgc.v1.CompressionOptions options = 3;
+   */
+  options?: CompressionOptions | undefined;
+
+  /**
+   * The retry's scheduling lane; unspecified keeps the job's own.
+   *
+   * @generated from field: imgc.v1.Priority priority = 4;
+   */
+  priority: Priority;
+};
+
+/**
+ * Describes the message imgc.v1.RetryJobRequest.
+ * Use `create(RetryJobRequestSchema)` to create a new message.
+ */
+export const RetryJobRequestSchema: GenMessage<RetryJobRequest> = /*@__PURE__*/
+  messageDesc(file_imgc_v1_job_service, 17);
+
+/**
+ * The retry job.
+ *
+ * @generated from message imgc.v1.RetryJobResponse
+ */
+export type RetryJobResponse = Message<"imgc.v1.RetryJobResponse"> & {
+  /**
+   * The new job, with retry_of set.
+   *
+   * @generated from field: imgc.v1.Job job = 1;
+   */
+  job?: Job | undefined;
+
+  /**
+   * False when the same retry had been asked before and this is that job.
+   *
+   * @generated from field: bool created = 2;
+   */
+  created: boolean;
+};
+
+/**
+ * Describes the message imgc.v1.RetryJobResponse.
+ * Use `create(RetryJobResponseSchema)` to create a new message.
+ */
+export const RetryJobResponseSchema: GenMessage<RetryJobResponse> = /*@__PURE__*/
+  messageDesc(file_imgc_v1_job_service, 18);
+
+/**
+ * Delete a job.
+ *
+ * @generated from message imgc.v1.DeleteJobRequest
+ */
+export type DeleteJobRequest = Message<"imgc.v1.DeleteJobRequest"> & {
+  /**
+   * The job id.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+};
+
+/**
+ * Describes the message imgc.v1.DeleteJobRequest.
+ * Use `create(DeleteJobRequestSchema)` to create a new message.
+ */
+export const DeleteJobRequestSchema: GenMessage<DeleteJobRequest> = /*@__PURE__*/
+  messageDesc(file_imgc_v1_job_service, 19);
+
+/**
+ * What was deleted.
+ *
+ * @generated from message imgc.v1.DeleteJobResponse
+ */
+export type DeleteJobResponse = Message<"imgc.v1.DeleteJobResponse"> & {
+  /**
+   * Objects removed from the store (outputs, report, uploads).
+   *
+   * @generated from field: uint32 objects_deleted = 1;
+   */
+  objectsDeleted: number;
+};
+
+/**
+ * Describes the message imgc.v1.DeleteJobResponse.
+ * Use `create(DeleteJobResponseSchema)` to create a new message.
+ */
+export const DeleteJobResponseSchema: GenMessage<DeleteJobResponse> = /*@__PURE__*/
+  messageDesc(file_imgc_v1_job_service, 20);
 
 /**
  * A page of item results, in item order.
@@ -550,7 +698,7 @@ export type GetResultsResponse = Message<"imgc.v1.GetResultsResponse"> & {
  * Use `create(GetResultsResponseSchema)` to create a new message.
  */
 export const GetResultsResponseSchema: GenMessage<GetResultsResponse> = /*@__PURE__*/
-  messageDesc(file_imgc_v1_job_service, 17);
+  messageDesc(file_imgc_v1_job_service, 21);
 
 /**
  * The public API: upload images, submit jobs, follow them and fetch their results.
@@ -628,6 +776,28 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof CancelJobRequestSchema;
     output: typeof CancelJobResponseSchema;
+  },
+  /**
+   * Run a job's failed items (or the items named) again, as a new job linked to it by retry_of. Idempotent: the
+   * same request returns the same retry job.
+   *
+   * @generated from rpc imgc.v1.JobService.RetryJob
+   */
+  retryJob: {
+    methodKind: "unary";
+    input: typeof RetryJobRequestSchema;
+    output: typeof RetryJobResponseSchema;
+  },
+  /**
+   * Delete a job and its data: outputs, report, events, results, and the uploads it used. A job that has not
+   * ended is cancelled first. Deleting a job that no longer exists is NOT_FOUND.
+   *
+   * @generated from rpc imgc.v1.JobService.DeleteJob
+   */
+  deleteJob: {
+    methodKind: "unary";
+    input: typeof DeleteJobRequestSchema;
+    output: typeof DeleteJobResponseSchema;
   },
   /**
    * Per-item results, a page at a time, with presigned download URLs when asked.

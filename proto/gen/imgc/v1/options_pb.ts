@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file imgc/v1/options.proto.
  */
 export const file_imgc_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("ChVpbWdjL3YxL29wdGlvbnMucHJvdG8SB2ltZ2MudjEinQEKBlRhcmdldBIRCgdxdWFsaXR5GAEgASgNSAASEgoIbG9zc2xlc3MYAiABKAhIABISCghtaW5fc3NpbRgDIAEoAUgAEhMKCW1heF9ieXRlcxgEIAEoBEgAEhMKCW1pbl9zY29yZRgFIAEoAUgAEiYKBWxldmVsGAYgASgOMhUuaW1nYy52MS5RdWFsaXR5TGV2ZWxIAEIGCgRnb2FsImEKBlJlc2l6ZRIRCgltYXhfd2lkdGgYASABKA0SEgoKbWF4X2hlaWdodBgCIAEoDRIZCgNmaXQYAyABKA4yDC5pbWdjLnYxLkZpdBIVCg1hbGxvd19lbmxhcmdlGAQgASgIIokDChJDb21wcmVzc2lvbk9wdGlvbnMSJAoGZm9ybWF0GAEgASgOMhQuaW1nYy52MS5JbWFnZUZvcm1hdBIqCgxhdXRvX2Zvcm1hdHMYAiADKA4yFC5pbWdjLnYxLkltYWdlRm9ybWF0Eh8KBnRhcmdldBgDIAEoCzIPLmltZ2MudjEuVGFyZ2V0Eh8KBnJlc2l6ZRgEIAEoCzIPLmltZ2MudjEuUmVzaXplEikKCG1ldGFkYXRhGAUgASgOMhcuaW1nYy52MS5NZXRhZGF0YVBvbGljeRIOCgZlZmZvcnQYBiABKA0SEwoLcHJvZ3Jlc3NpdmUYByABKAgSFQoNbmVhcl9sb3NzbGVzcxgIIAEoCBI2ChJjaHJvbWFfc3Vic2FtcGxpbmcYCSABKA4yGi5pbWdjLnYxLkNocm9tYVN1YnNhbXBsaW5nEg8KB3BhbGV0dGUYCiABKAgSGQoRZmxhdHRlbl9hbmltYXRpb24YCyABKAgSFAoMYWxsb3dfbGFyZ2VyGAwgASgIKvcBCgtJbWFnZUZvcm1hdBIcChhJTUFHRV9GT1JNQVRfVU5TUEVDSUZJRUQQABIVChFJTUFHRV9GT1JNQVRfQVVUTxABEhUKEUlNQUdFX0ZPUk1BVF9LRUVQEAISFQoRSU1BR0VfRk9STUFUX0pQRUcQAxIVChFJTUFHRV9GT1JNQVRfV0VCUBAEEhUKEUlNQUdFX0ZPUk1BVF9BVklGEAUSFAoQSU1BR0VfRk9STUFUX1BORxAGEhQKEElNQUdFX0ZPUk1BVF9HSUYQBxIVChFJTUFHRV9GT1JNQVRfVElGRhAIEhQKEElNQUdFX0ZPUk1BVF9TVkcQCSppCgNGaXQSEwoPRklUX1VOU1BFQ0lGSUVEEAASDgoKRklUX0lOU0lERRABEg0KCUZJVF9DT1ZFUhACEg8KC0ZJVF9DT05UQUlOEAMSDAoIRklUX0ZJTEwQBBIPCgtGSVRfT1VUU0lERRAFKpQBCg5NZXRhZGF0YVBvbGljeRIfChtNRVRBREFUQV9QT0xJQ1lfVU5TUEVDSUZJRUQQABIZChVNRVRBREFUQV9QT0xJQ1lfU1RSSVAQARIoCiRNRVRBREFUQV9QT0xJQ1lfU1RSSVBfS0VFUF9DT1BZUklHSFQQAhIcChhNRVRBREFUQV9QT0xJQ1lfS0VFUF9BTEwQAypvChFDaHJvbWFTdWJzYW1wbGluZxIiCh5DSFJPTUFfU1VCU0FNUExJTkdfVU5TUEVDSUZJRUQQABIaChZDSFJPTUFfU1VCU0FNUExJTkdfNDIwEAESGgoWQ0hST01BX1NVQlNBTVBMSU5HXzQ0NBACKqABCgxRdWFsaXR5TGV2ZWwSHQoZUVVBTElUWV9MRVZFTF9VTlNQRUNJRklFRBAAEiMKH1FVQUxJVFlfTEVWRUxfVklTVUFMTFlfTE9TU0xFU1MQARIWChJRVUFMSVRZX0xFVkVMX0hJR0gQAhIYChRRVUFMSVRZX0xFVkVMX01FRElVTRADEhoKFlFVQUxJVFlfTEVWRUxfSlBFR19RODAQBGIGcHJvdG8z");
+  fileDesc("ChVpbWdjL3YxL29wdGlvbnMucHJvdG8SB2ltZ2MudjEinQEKBlRhcmdldBIRCgdxdWFsaXR5GAEgASgNSAASEgoIbG9zc2xlc3MYAiABKAhIABISCghtaW5fc3NpbRgDIAEoAUgAEhMKCW1heF9ieXRlcxgEIAEoBEgAEhMKCW1pbl9zY29yZRgFIAEoAUgAEiYKBWxldmVsGAYgASgOMhUuaW1nYy52MS5RdWFsaXR5TGV2ZWxIAEIGCgRnb2FsImEKBlJlc2l6ZRIRCgltYXhfd2lkdGgYASABKA0SEgoKbWF4X2hlaWdodBgCIAEoDRIZCgNmaXQYAyABKA4yDC5pbWdjLnYxLkZpdBIVCg1hbGxvd19lbmxhcmdlGAQgASgIIokDChJDb21wcmVzc2lvbk9wdGlvbnMSJAoGZm9ybWF0GAEgASgOMhQuaW1nYy52MS5JbWFnZUZvcm1hdBIqCgxhdXRvX2Zvcm1hdHMYAiADKA4yFC5pbWdjLnYxLkltYWdlRm9ybWF0Eh8KBnRhcmdldBgDIAEoCzIPLmltZ2MudjEuVGFyZ2V0Eh8KBnJlc2l6ZRgEIAEoCzIPLmltZ2MudjEuUmVzaXplEikKCG1ldGFkYXRhGAUgASgOMhcuaW1nYy52MS5NZXRhZGF0YVBvbGljeRIOCgZlZmZvcnQYBiABKA0SEwoLcHJvZ3Jlc3NpdmUYByABKAgSFQoNbmVhcl9sb3NzbGVzcxgIIAEoCBI2ChJjaHJvbWFfc3Vic2FtcGxpbmcYCSABKA4yGi5pbWdjLnYxLkNocm9tYVN1YnNhbXBsaW5nEg8KB3BhbGV0dGUYCiABKAgSGQoRZmxhdHRlbl9hbmltYXRpb24YCyABKAgSFAoMYWxsb3dfbGFyZ2VyGAwgASgIIkoKEERldGVjdGlvbk9wdGlvbnMSEQoJbWluX3Njb3JlGAEgASgBEhMKC21heF9vYmplY3RzGAIgASgNEg4KBmxhYmVscxgDIAMoCSr3AQoLSW1hZ2VGb3JtYXQSHAoYSU1BR0VfRk9STUFUX1VOU1BFQ0lGSUVEEAASFQoRSU1BR0VfRk9STUFUX0FVVE8QARIVChFJTUFHRV9GT1JNQVRfS0VFUBACEhUKEUlNQUdFX0ZPUk1BVF9KUEVHEAMSFQoRSU1BR0VfRk9STUFUX1dFQlAQBBIVChFJTUFHRV9GT1JNQVRfQVZJRhAFEhQKEElNQUdFX0ZPUk1BVF9QTkcQBhIUChBJTUFHRV9GT1JNQVRfR0lGEAcSFQoRSU1BR0VfRk9STUFUX1RJRkYQCBIUChBJTUFHRV9GT1JNQVRfU1ZHEAkqaQoDRml0EhMKD0ZJVF9VTlNQRUNJRklFRBAAEg4KCkZJVF9JTlNJREUQARINCglGSVRfQ09WRVIQAhIPCgtGSVRfQ09OVEFJThADEgwKCEZJVF9GSUxMEAQSDwoLRklUX09VVFNJREUQBSqUAQoOTWV0YWRhdGFQb2xpY3kSHwobTUVUQURBVEFfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGQoVTUVUQURBVEFfUE9MSUNZX1NUUklQEAESKAokTUVUQURBVEFfUE9MSUNZX1NUUklQX0tFRVBfQ09QWVJJR0hUEAISHAoYTUVUQURBVEFfUE9MSUNZX0tFRVBfQUxMEAMqbwoRQ2hyb21hU3Vic2FtcGxpbmcSIgoeQ0hST01BX1NVQlNBTVBMSU5HX1VOU1BFQ0lGSUVEEAASGgoWQ0hST01BX1NVQlNBTVBMSU5HXzQyMBABEhoKFkNIUk9NQV9TVUJTQU1QTElOR180NDQQAiqgAQoMUXVhbGl0eUxldmVsEh0KGVFVQUxJVFlfTEVWRUxfVU5TUEVDSUZJRUQQABIjCh9RVUFMSVRZX0xFVkVMX1ZJU1VBTExZX0xPU1NMRVNTEAESFgoSUVVBTElUWV9MRVZFTF9ISUdIEAISGAoUUVVBTElUWV9MRVZFTF9NRURJVU0QAxIaChZRVUFMSVRZX0xFVkVMX0pQRUdfUTgwEAQqUwoIVGFza0tpbmQSGQoVVEFTS19LSU5EX1VOU1BFQ0lGSUVEEAASFgoSVEFTS19LSU5EX0NPTVBSRVNTEAESFAoQVEFTS19LSU5EX0RFVEVDVBACYgZwcm90bzM");
 
 /**
  * The size/quality goal of a compression. When none is set, AUTO aims at QUALITY_LEVEL_JPEG_Q80 and a single
@@ -223,6 +223,41 @@ export type CompressionOptions = Message<"imgc.v1.CompressionOptions"> & {
  */
 export const CompressionOptionsSchema: GenMessage<CompressionOptions> = /*@__PURE__*/
   messageDesc(file_imgc_v1_options, 2);
+
+/**
+ * How objects are detected. Every field has a default, so an empty message asks for the defaults.
+ *
+ * @generated from message imgc.v1.DetectionOptions
+ */
+export type DetectionOptions = Message<"imgc.v1.DetectionOptions"> & {
+  /**
+   * Only objects scored at least this, from 0 to 1 exclusive; 0 means 0.5.
+   *
+   * @generated from field: double min_score = 1;
+   */
+  minScore: number;
+
+  /**
+   * At most this many objects per image, the highest scored first, 1 to 100; 0 means 20.
+   *
+   * @generated from field: uint32 max_objects = 2;
+   */
+  maxObjects: number;
+
+  /**
+   * Only these COCO labels ("person", "cup", "motorcycle"); empty for all 80. An unknown label is INVALID_ARGUMENT.
+   *
+   * @generated from field: repeated string labels = 3;
+   */
+  labels: string[];
+};
+
+/**
+ * Describes the message imgc.v1.DetectionOptions.
+ * Use `create(DetectionOptionsSchema)` to create a new message.
+ */
+export const DetectionOptionsSchema: GenMessage<DetectionOptions> = /*@__PURE__*/
+  messageDesc(file_imgc_v1_options, 3);
 
 /**
  * An image format, as a job asks for it or as an output came out.
@@ -485,4 +520,39 @@ export enum QualityLevel {
  */
 export const QualityLevelSchema: GenEnum<QualityLevel> = /*@__PURE__*/
   enumDesc(file_imgc_v1_options, 4);
+
+/**
+ * A kind of work a job asks for and a worker can do. Each kind has its own chunks on its own subjects
+ * (imgc.tasks.<lane> for COMPRESS, imgc.tasks.detect.<lane> for DETECT), pulled only by workers that advertise it.
+ *
+ * @generated from enum imgc.v1.TaskKind
+ */
+export enum TaskKind {
+  /**
+   * Not set. In a list of tasks, an empty list means [COMPRESS].
+   *
+   * @generated from enum value: TASK_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Compress each image (CompressionOptions) and write the output.
+   *
+   * @generated from enum value: TASK_KIND_COMPRESS = 1;
+   */
+  COMPRESS = 1,
+
+  /**
+   * Detect the objects in each image (DetectionOptions): COCO labels, scores and boxes.
+   *
+   * @generated from enum value: TASK_KIND_DETECT = 2;
+   */
+  DETECT = 2,
+}
+
+/**
+ * Describes the enum imgc.v1.TaskKind.
+ */
+export const TaskKindSchema: GenEnum<TaskKind> = /*@__PURE__*/
+  enumDesc(file_imgc_v1_options, 5);
 
