@@ -6,7 +6,7 @@
  * so coordinators and workers can still start in any order.
  */
 import { type DescMessage, fromJsonString, type MessageShape, toJsonString } from "@bufbuild/protobuf";
-import { Priority } from "@imgc/proto";
+import { Priority, TaskKind } from "@imgc/proto";
 import {
   AckPolicy,
   type ConsumerConfig,
@@ -44,8 +44,27 @@ export function laneOf(priority: Priority): LaneName {
   return LANES.find((lane) => lane.priority === priority)?.name ?? "normal";
 }
 
-export const taskSubject = (lane: LaneName) => `imgc.tasks.${lane}`;
-export const taskConsumer = (lane: LaneName) => `tasks-${lane}`;
+/**
+ * The kinds of work, each with its own subjects and consumers on the task stream, so that a chunk is pulled only
+ * by a worker that can do it. COMPRESS keeps the names it had before there were kinds (imgc.tasks.<lane>,
+ * tasks-<lane>), so a stream and consumers made by an older coordinator go on working.
+ */
+export const TASK_KINDS = [
+  { kind: TaskKind.COMPRESS, name: "compress", subject: "imgc.tasks", consumer: "tasks" },
+  { kind: TaskKind.DETECT, name: "detect", subject: "imgc.tasks.detect", consumer: "detect" },
+] as const;
+
+export type TaskKindName = (typeof TASK_KINDS)[number]["name"];
+
+/** UNSPECIFIED (a chunk or worker from before kinds) is COMPRESS. */
+export function taskKindOf(kind: TaskKind) {
+  return TASK_KINDS.find((k) => k.kind === kind) ?? TASK_KINDS[0];
+}
+
+export const taskSubject = (lane: LaneName, kind: TaskKind = TaskKind.COMPRESS) =>
+  `${taskKindOf(kind).subject}.${lane}`;
+export const taskConsumer = (lane: LaneName, kind: TaskKind = TaskKind.COMPRESS) =>
+  `${taskKindOf(kind).consumer}-${lane}`;
 export const eventSubject = (jobId: string) => `imgc.events.${jobId}`;
 /** Control messages for one worker (drain). */
 export const controlSubject = (workerId: string) => `imgc.control.${workerId}`;
@@ -127,16 +146,18 @@ export async function ensureTopology(
     max_age: nanos(options.eventsMaxAgeMs),
     duplicate_window: nanos(2 * 60_000),
   });
-  for (const lane of LANES) {
-    await ensureConsumer(jsm, TASKS_STREAM, {
-      durable_name: taskConsumer(lane.name),
-      filter_subject: taskSubject(lane.name),
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(options.ackWaitMs),
-      max_deliver: options.maxDeliver,
-      max_ack_pending: 10_000,
-    });
+  for (const { kind } of TASK_KINDS) {
+    for (const lane of LANES) {
+      await ensureConsumer(jsm, TASKS_STREAM, {
+        durable_name: taskConsumer(lane.name, kind),
+        filter_subject: taskSubject(lane.name, kind),
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: nanos(options.ackWaitMs),
+        max_deliver: options.maxDeliver,
+        max_ack_pending: 10_000,
+      });
+    }
   }
   const js = nc.jetstream();
   const [workers, jobs, chunks, results] = await Promise.all([
