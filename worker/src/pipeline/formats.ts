@@ -29,6 +29,3 @@ export const isOutputFormat = (format: ImageFormat): format is OutputFormat =>
   format === ImageFormat.WEBP ||
   format === ImageFormat.AVIF ||
   format === ImageFormat.PNG;
-
-/** Lossy formats, which a quality search can steer. */
-export const isLossy = (format: OutputFormat): boolean => format !== ImageFormat.PNG;
