@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{common,coordinator,worker,gateway,cli,web}/src/**/*.test.ts"],
+          include: ["{proto,common,coordinator,worker,gateway,cli,web}/src/**/*.test.ts"],
           testTimeout: 30_000,
         },
       },

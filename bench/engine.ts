@@ -6,10 +6,9 @@
 // encode of the same image, image by image.
 import { parseArgs } from "node:util";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { CompressionOptionsSchema, ImageFormat } from "@imgc/proto";
+import { CompressionOptionsSchema, ImageFormat, type OutputFormat } from "@imgc/proto";
 import sharp, { type Sharp } from "sharp";
 import { applyFormat, defaultQuality } from "../worker/src/pipeline/encode.js";
-import type { OutputFormat } from "../worker/src/pipeline/formats.js";
 import { compress } from "../worker/src/pipeline/index.js";
 import { planOf } from "../worker/src/pipeline/plan.js";
 import { engineFigures } from "./lib/engine-quality-figures.js";

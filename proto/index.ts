@@ -3,3 +3,29 @@ export * from "./gen/imgc/v1/cluster_service_pb.js";
 export * from "./gen/imgc/v1/job_pb.js";
 export * from "./gen/imgc/v1/job_service_pb.js";
 export * from "./gen/imgc/v1/options_pb.js";
+
+// The contract's vocabulary that the messages cannot say, written once (proto/src) for every process and the
+// browser: which states are final, the image formats, ids and tenants, option ranges, output file names.
+export {
+  contentTypeOf,
+  extensionOf,
+  type FormatInfo,
+  formatExtension,
+  formatInfo,
+  formatName,
+  IMAGE_EXTENSIONS,
+  type InputFormat,
+  isOutputFormat,
+  OUTPUT_FORMATS,
+  type OutputFormat,
+} from "./src/formats.js";
+export { isJobId, isWorkerId, JOB_ID_PATTERN, WORKER_ID_RULE } from "./src/ids.js";
+export { MAX_OUTPUT_PIXELS, OPTION_LIMITS } from "./src/option-limits.js";
+export { createOutputNamer, type Output, outputFileName } from "./src/output-name.js";
+export {
+  isTerminalItemState,
+  isTerminalJobState,
+  TERMINAL_ITEM_STATES,
+  TERMINAL_JOB_STATES,
+} from "./src/states.js";
+export { DEFAULT_TENANT, isTenant, TENANT_HEADER, TENANT_RULE } from "./src/tenant.js";

@@ -3,18 +3,11 @@
  * breaks (the gateway restarts, the network blips), until the job has ended.
  */
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
-import { type Job, type JobEvent, type JobService, JobState } from "@imgc/proto";
+import { isTerminalJobState, type Job, type JobEvent, type JobService } from "@imgc/proto";
 import type { Output } from "./context.js";
 import { retryAfterMs } from "./rate-limit.js";
 
-export const ENDED_STATES: readonly JobState[] = [
-  JobState.COMPLETED,
-  JobState.COMPLETED_WITH_ERRORS,
-  JobState.FAILED,
-  JobState.CANCELLED,
-];
-
-export const hasEnded = (job: Job) => ENDED_STATES.includes(job.state);
+export const hasEnded = (job: Job) => isTerminalJobState(job.state);
 
 /** A status line: redrawn in place on a terminal; plain lines otherwise, at most one a second. */
 export function createProgress(output: Output, now: () => number = Date.now) {

@@ -10,6 +10,7 @@ import {
   Fit,
   ImageFormat,
   MetadataPolicy,
+  OPTION_LIMITS,
   Priority,
 } from "@imgc/proto";
 import { byteSize, choice, choices, decimal, integer, UsageError } from "./args.js";
@@ -103,9 +104,6 @@ const CHROMA = {
 } as const;
 const PRIORITIES = { high: Priority.HIGH, normal: Priority.NORMAL, low: Priority.LOW } as const;
 
-/** The server's limit on either side of a resize box (coordinator/src/validate.ts). */
-export const MAX_DIMENSION = 65_535;
-
 const keys = <T extends object>(map: T) => Object.keys(map) as (keyof T & string)[];
 
 type Flags = { [K in keyof typeof jobOptions]?: (typeof jobOptions)[K]["type"] extends "boolean" ? boolean : string };
@@ -122,8 +120,8 @@ type Target = NonNullable<MessageInitShape<typeof CompressionOptionsSchema>["tar
 
 /** At most one of the four goals. */
 function target(flags: Flags): Target | undefined {
-  const quality = integer(flags.quality, "--quality", 1, 100);
-  const minSsim = decimal(flags["min-ssim"], "--min-ssim", 0.5, 1);
+  const quality = integer(flags.quality, "--quality", OPTION_LIMITS.quality.min, OPTION_LIMITS.quality.max);
+  const minSsim = decimal(flags["min-ssim"], "--min-ssim", OPTION_LIMITS.minSsim.min, OPTION_LIMITS.minSsim.max);
   const maxBytes = byteSize(flags["max-bytes"], "--max-bytes");
   const given = [
     quality !== undefined ? "--quality" : undefined,
@@ -147,15 +145,15 @@ export function jobSettings(flags: Flags): JobSettings {
   const format = choice(flags.format, "--format", keys(FORMATS)) ?? "auto";
   const autoFormats = choices(flags["auto-formats"], "--auto-formats", keys(AUTO_FORMATS));
   if (autoFormats && format !== "auto") throw new UsageError(`--auto-formats needs --format auto, not ${format}`);
-  const maxWidth = integer(flags["max-width"], "--max-width", 1, MAX_DIMENSION);
-  const maxHeight = integer(flags["max-height"], "--max-height", 1, MAX_DIMENSION);
+  const maxWidth = integer(flags["max-width"], "--max-width", 1, OPTION_LIMITS.side.max);
+  const maxHeight = integer(flags["max-height"], "--max-height", 1, OPTION_LIMITS.side.max);
   const fit = choice(flags.fit, "--fit", keys(FITS));
   const boxless = maxWidth === undefined && maxHeight === undefined;
   if (boxless && (fit !== undefined || flags.enlarge)) {
     throw new UsageError(`${fit !== undefined ? "--fit" : "--enlarge"} needs --max-width or --max-height`);
   }
   const metadata = choice(flags.metadata, "--metadata", keys(METADATA));
-  const effort = integer(flags.effort, "--effort", 1, 10);
+  const effort = integer(flags.effort, "--effort", 1, OPTION_LIMITS.effort.max);
   const chroma = choice(flags.chroma, "--chroma", keys(CHROMA));
   const lane = choice(flags.priority, "--priority", keys(PRIORITIES));
 

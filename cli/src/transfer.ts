@@ -7,8 +7,7 @@ import { pipeline } from "node:stream/promises";
 import type { ReadableStream } from "node:stream/web";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
-import type { JobService, UploadImageRequestSchema } from "@imgc/proto";
-import { contentTypeOf } from "./files.js";
+import { contentTypeOf, type JobService, type UploadImageRequestSchema } from "@imgc/proto";
 import { RATE_LIMIT_RETRIES, retryRateLimited } from "./rate-limit.js";
 
 /** 1 MiB per message, as the contract suggests. */

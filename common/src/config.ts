@@ -98,20 +98,6 @@ export function url(env: string, fallback: string, protocols: readonly string[],
   };
 }
 
-/** A `host:port` address, as gRPC clients take it. */
-export function address(env: string, fallback: string, describe = ""): Field<string> {
-  return {
-    env,
-    describe,
-    parse(raw) {
-      const value = raw === undefined || raw === "" ? fallback : raw;
-      const match = /^(.+):(\d{1,5})$/.exec(value);
-      if (!match || Number(match[2]) > 65535) expected("host:port", env, value);
-      return value;
-    },
-  };
-}
-
 /** One or more host:port, comma-separated (every coordinator, or one DNS name for all). */
 export function addresses(env: string, fallback: string, describe = ""): Field<string> {
   return {

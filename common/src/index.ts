@@ -1,18 +1,94 @@
-export * from "./config.js";
-export * from "./failover-transport.js";
-export * from "./grpc.js";
-export * from "./health-http.js";
-export * from "./internal-auth.js";
-export * from "./internal-config.js";
-export * from "./internal-credentials.js";
-export * from "./internal-tls.js";
-export * from "./logger.js";
-export * from "./metrics.js";
-export * from "./nats.js";
-export * from "./nats-connect.js";
-export * from "./reflection.js";
-export * from "./reflection-service.js";
-export * from "./rpc-metrics.js";
-export * from "./storage.js";
-export * from "./trace.js";
-export * from "./webhook-signature.js";
+// @imgc/common's public surface, by name: what the services, the CLI, the tests and the scripts use. Anything
+// not listed is internal to common/src. (The CLI imports "@imgc/common/failover-transport" alone, which keeps
+// grpc-js, NATS and S3 out of its bundle.)
+export {
+  addresses,
+  bool,
+  ConfigError,
+  type ConfigOf,
+  int,
+  loadConfig,
+  logFields,
+  natsFields,
+  s3Fields,
+  str,
+} from "./config.js";
+export { createFailoverTransport, LEADER_HEADER, leaderHint, parseAddresses } from "./failover-transport.js";
+export { createGrpcJsClient, type GrpcJsClient, grpcImplementation, grpcServiceDefinition } from "./grpc.js";
+export {
+  checkReadiness,
+  grpcHealthProbe,
+  type HealthServer,
+  natsReadiness,
+  type ReadinessCheck,
+  startHealthServer,
+} from "./health-http.js";
+export {
+  bearerOf,
+  createTokenVerifier,
+  generateSigningKeys,
+  type MintOptions,
+  mintToken,
+  ROLES,
+  type Role,
+  type TokenClaims,
+  TokenError,
+  type TokenVerifier,
+} from "./internal-auth.js";
+export { callerFields, loadToken, loadVerifier, verifierFields } from "./internal-config.js";
+export { AUTHORIZATION, internalBearer, internalGrpcOptions } from "./internal-credentials.js";
+export { connectTls, grpcChannelCredentials, grpcServerCredentials, loadTls, type TlsFiles } from "./internal-tls.js";
+export { createLogger, type Logger } from "./logger.js";
+export { Counter, createItemMetrics, createMetricsRegistry, Gauge, Histogram, Registry } from "./metrics.js";
+export {
+  connectNats,
+  controlSubject,
+  decodeMessage,
+  defaultTopology,
+  EVENTS_STREAM,
+  encodeMessage,
+  ensureTopology,
+  eventSubject,
+  JOBS_BUCKET,
+  LANES,
+  type LaneName,
+  laneOf,
+  openWorkerTopology,
+  RESULTS_BUCKET,
+  TASKS_STREAM,
+  type Topology,
+  taskConsumer,
+  taskSubject,
+  WORKERS_BUCKET,
+} from "./nats.js";
+export { type NatsAuthOptions, natsAuthOptions } from "./nats-connect.js";
+export { createReflection } from "./reflection.js";
+export { isReflectionService, reflectionRoutes } from "./reflection-service.js";
+export { codeLabel, createRpcMetrics, type RpcMetrics } from "./rpc-metrics.js";
+export {
+  classifyStorageError,
+  createStorage,
+  declaredSize,
+  keys,
+  type ObjectInfo,
+  readAll,
+  type Storage,
+  StorageError,
+  TooLargeError,
+} from "./storage.js";
+export {
+  childSpan,
+  continueTrace,
+  formatTraceparent,
+  parseTraceparent,
+  TRACEPARENT,
+  type TraceContext,
+  traceFields,
+} from "./trace.js";
+export {
+  signWebhook,
+  verifyWebhook,
+  WEBHOOK_EVENT_ID_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+} from "./webhook-signature.js";

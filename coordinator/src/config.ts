@@ -100,8 +100,6 @@ export const coordinatorSchema = {
   urlTtlS: int("IMGC_DOWNLOAD_URL_TTL_S", 3_600, 60, 7 * 24 * 3600, "lifetime of presigned download URLs"),
 };
 
-export type CoordinatorConfig = ReturnType<typeof loadCoordinatorConfig>;
-
 export function loadCoordinatorConfig(env: Record<string, string | undefined> = process.env) {
   return loadConfig(coordinatorSchema, env);
 }

@@ -8,8 +8,6 @@ import { randomBytes } from "node:crypto";
  */
 const ALPHABET = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
 
-export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{20}$/;
-
 export function newJobId(now = Date.now()): string {
   let time = "";
   let rest = now;
@@ -20,10 +18,6 @@ export function newJobId(now = Date.now()): string {
   let random = "";
   for (const byte of randomBytes(13)) random += ALPHABET[byte % 64];
   return time + random;
-}
-
-export function isJobId(id: string): boolean {
-  return JOB_ID_PATTERN.test(id);
 }
 
 /** An item's id: its position in the job, zero-padded to 6 digits (more digits past 999999). */

@@ -1,20 +1,10 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { isTenant, TENANT_HEADER, TENANT_RULE } from "@imgc/proto";
 import { identityOf } from "./auth/identity.js";
-
-export const TENANT_HEADER = "x-imgc-tenant";
-export const DEFAULT_TENANT = "default";
-
-// Tenants name folders in object keys (uploads/<tenant>/…), so they stay within safe key characters.
-const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** A tenant as named by a header or a token, or InvalidArgument. */
 export function checkTenant(tenant: string): string {
-  if (!TENANT_PATTERN.test(tenant)) {
-    throw new ConnectError(
-      `${TENANT_HEADER} must be 1 to 64 characters of letters, digits, ".", "_" and "-"`,
-      Code.InvalidArgument,
-    );
-  }
+  if (!isTenant(tenant)) throw new ConnectError(`${TENANT_HEADER} must be ${TENANT_RULE}`, Code.InvalidArgument);
   return tenant;
 }
 

@@ -13,8 +13,11 @@ import {
   type CompressionOptions,
   Fit,
   ImageFormat,
+  isOutputFormat,
+  MAX_OUTPUT_PIXELS,
   ManifestFormat,
   MetadataPolicy,
+  OPTION_LIMITS,
   Priority,
   QualityLevel,
   type Source,
@@ -39,10 +42,7 @@ export function sourceScopeFor(readers: readonly string[]): (identity: string | 
 }
 
 export const MAX_SOURCES = 10_000;
-/** The most pixels a resize box may ask for: the workers' default IMGC_MAX_PIXELS. */
-export const MAX_OUTPUT_PIXELS = 100_000_000;
 const TENANT_AREAS = ["uploads/", "outputs/", "reports/"] as const;
-const OUTPUT_FORMATS = [ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.AVIF, ImageFormat.PNG];
 
 function isEnumValue(enumObject: object, value: number): boolean {
   return Object.values(enumObject).includes(value);
@@ -118,7 +118,7 @@ function sourceProblems(sources: readonly Source[], tenant: string, bucket: stri
   return problems;
 }
 
-function range(problems: string[], field: string, value: number, min: number, max: number): void {
+function range(problems: string[], field: string, value: number, { min, max }: { min: number; max: number }): void {
   if (!(value >= min && value <= max)) {
     problems.push(`${field}: expected a number between ${min} and ${max} but received ${value}`);
   }
@@ -131,16 +131,16 @@ export function optionProblems(options: CompressionOptions | undefined): string[
     problems.push(`options.format: expected AUTO, KEEP, JPEG, WEBP, AVIF or PNG but received ${options.format}`);
   }
   for (const format of options.autoFormats) {
-    if (!OUTPUT_FORMATS.includes(format)) {
+    if (!isOutputFormat(format)) {
       problems.push(
         `options.auto_formats: expected JPEG, WEBP, AVIF or PNG but received ${ImageFormat[format] ?? format}`,
       );
     }
   }
   const goal = options.target?.goal;
-  if (goal?.case === "quality") range(problems, "options.target.quality", goal.value, 1, 100);
-  if (goal?.case === "minSsim") range(problems, "options.target.min_ssim", goal.value, 0.5, 1);
-  if (goal?.case === "minScore") range(problems, "options.target.min_score", goal.value, 30, 100);
+  if (goal?.case === "quality") range(problems, "options.target.quality", goal.value, OPTION_LIMITS.quality);
+  if (goal?.case === "minSsim") range(problems, "options.target.min_ssim", goal.value, OPTION_LIMITS.minSsim);
+  if (goal?.case === "minScore") range(problems, "options.target.min_score", goal.value, OPTION_LIMITS.minScore);
   if (goal?.case === "level" && !isEnumValue(QualityLevel, goal.value)) {
     problems.push(`options.target.level: unknown value ${goal.value}`);
   }
@@ -148,8 +148,8 @@ export function optionProblems(options: CompressionOptions | undefined): string[
     problems.push("options.target.max_bytes: expected at least 1 byte but received 0");
   }
   if (options.resize) {
-    range(problems, "options.resize.max_width", options.resize.maxWidth, 0, 65_535);
-    range(problems, "options.resize.max_height", options.resize.maxHeight, 0, 65_535);
+    range(problems, "options.resize.max_width", options.resize.maxWidth, OPTION_LIMITS.side);
+    range(problems, "options.resize.max_height", options.resize.maxHeight, OPTION_LIMITS.side);
     if (!isEnumValue(Fit, options.resize.fit)) problems.push(`options.resize.fit: unknown value ${options.resize.fit}`);
     // A box that makes every output at least that large: contain always pads to it, and with enlargement any
     // fit may reach it. Workers check the exact output size too (PIXEL_LIMIT), against their own limit.
@@ -166,7 +166,7 @@ export function optionProblems(options: CompressionOptions | undefined): string[
   if (!isEnumValue(ChromaSubsampling, options.chromaSubsampling)) {
     problems.push(`options.chroma_subsampling: unknown value ${options.chromaSubsampling}`);
   }
-  range(problems, "options.effort", options.effort, 0, 10);
+  range(problems, "options.effort", options.effort, OPTION_LIMITS.effort);
   return problems;
 }
 

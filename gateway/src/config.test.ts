@@ -59,6 +59,14 @@ describe("gateway configuration", () => {
     ]);
   });
 
+  test("tenants follow the coordinator's rule: a dotted one is served, one it would refuse does not start", () => {
+    // The coordinator refuses a tenant starting with "-" on every call; the gateway must not accept it first.
+    expect(parseApiKeys("k1-0123456789abcdef:acme.eu").keys.get("k1-0123456789abcdef")).toBe("acme.eu");
+    expect(parseApiKeys("k1-0123456789abcdef:-acme").problems).toEqual([
+      'Expected key:tenant (tenant of 1 to 64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit) for entry 1 of IMGC_API_KEYS but received tenant "-acme"',
+    ]);
+  });
+
   test("bad values are all reported at once, in the sharp style, and never quote a key", () => {
     const found = problems({
       IMGC_GATEWAY_PORT: "http",
@@ -69,8 +77,8 @@ describe("gateway configuration", () => {
     expect(found).toEqual([
       'Expected integer between 0 and 65535 for IMGC_GATEWAY_PORT but received "http"',
       'Expected integer between 1 and 5368709120 for IMGC_MAX_UPLOAD_BYTES but received "0"',
-      "Expected key:tenant (tenant of 1 to 64 characters [A-Za-z0-9_-]) for entry 1 of IMGC_API_KEYS but received no key:tenant pair",
-      'Expected key:tenant (tenant of 1 to 64 characters [A-Za-z0-9_-]) for entry 2 of IMGC_API_KEYS but received tenant "bad tenant"',
+      'Expected key:tenant (tenant of 1 to 64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit) for entry 1 of IMGC_API_KEYS but received no key:tenant pair',
+      'Expected key:tenant (tenant of 1 to 64 characters of letters, digits, ".", "_" and "-", starting with a letter or digit) for entry 2 of IMGC_API_KEYS but received tenant "bad tenant"',
       "Expected distinct keys in IMGC_API_KEYS but entry 4 repeats an earlier key",
       'Expected an origin like https://example.com for IMGC_CORS_ORIGINS but received "localhost:5173"',
       'Expected an origin like https://example.com for IMGC_CORS_ORIGINS but received "https://ok.example/path"',

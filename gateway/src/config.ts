@@ -17,6 +17,7 @@ import {
   s3Fields,
   str,
 } from "@imgc/common";
+import { isTenant, TENANT_RULE } from "@imgc/proto";
 
 const MiB = 1024 * 1024;
 
@@ -79,7 +80,6 @@ export interface GatewayConfig
   readonly corsOrigins: readonly string[];
 }
 
-const TENANT = /^[A-Za-z0-9_-]{1,64}$/;
 /** Shorter keys can be guessed; 16 random characters are far beyond it. */
 export const MIN_KEY_LENGTH = 16;
 
@@ -95,9 +95,9 @@ export function parseApiKeys(raw: string): { keys: Map<string, string>; problems
     const colon = entry.lastIndexOf(":");
     const key = entry.slice(0, colon);
     const tenant = entry.slice(colon + 1);
-    if (colon <= 0 || !TENANT.test(tenant)) {
+    if (colon <= 0 || !isTenant(tenant)) {
       problems.push(
-        `Expected key:tenant (tenant of 1 to 64 characters [A-Za-z0-9_-]) for entry ${index + 1} of IMGC_API_KEYS but received ${colon <= 0 ? "no key:tenant pair" : `tenant ${JSON.stringify(tenant)}`}`,
+        `Expected key:tenant (tenant of ${TENANT_RULE}) for entry ${index + 1} of IMGC_API_KEYS but received ${colon <= 0 ? "no key:tenant pair" : `tenant ${JSON.stringify(tenant)}`}`,
       );
     } else if (key.length < MIN_KEY_LENGTH) {
       problems.push(

@@ -30,12 +30,12 @@ import {
   JobService,
   JobState,
   Priority,
+  TENANT_HEADER,
   type UploadImageRequest,
   type WatchJobRequest,
 } from "@imgc/proto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { build, type Gateway } from "./server.js";
-import { TENANT_HEADER } from "./services/job-service.js";
 
 const log = createLogger("gateway-test", "silent");
 const run = promisify(execFile);

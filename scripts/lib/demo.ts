@@ -6,23 +6,24 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { type ItemResult, ItemState, type Job, JobService, JobState } from "@imgc/proto";
+import {
+  contentTypeOf,
+  extensionOf,
+  IMAGE_EXTENSIONS,
+  type ItemResult,
+  ItemState,
+  isTerminalJobState,
+  type Job,
+  JobService,
+  JobState,
+} from "@imgc/proto";
 import { type Fixture, generateImages } from "./generated-images.js";
-
-const extensions: Record<string, string> = {
-  ".jpg": "image/jpeg",
-  ".jpeg": "image/jpeg",
-  ".png": "image/png",
-  ".webp": "image/webp",
-  ".avif": "image/avif",
-  ".gif": "image/gif",
-};
 
 /** The corpus photos when ../shared/corpus/photos exists beside the repository, else a few generated images. */
 export async function demoImages(repoRoot: string): Promise<{ images: Fixture[]; from: string }> {
   const dir = path.resolve(repoRoot, "..", "shared", "corpus", "photos");
   if (existsSync(dir)) {
-    const names = readdirSync(dir).filter((name) => extensions[path.extname(name).toLowerCase()]);
+    const names = readdirSync(dir).filter((name) => IMAGE_EXTENSIONS.has(extensionOf(name)));
     if (names.length > 0) {
       return { images: names.sort().map((name) => ({ name, body: readFileSync(path.join(dir, name)) })), from: dir };
     }
@@ -40,7 +41,7 @@ export async function runDemo(gatewayHttp: string, images: Fixture[], say: (line
     files: images.map((image) => ({
       name: image.name,
       size: BigInt(image.body.length),
-      contentType: extensions[path.extname(image.name).toLowerCase()] ?? "application/octet-stream",
+      contentType: contentTypeOf(image.name),
     })),
   });
   await Promise.all(
@@ -76,7 +77,6 @@ async function follow(
   jobId: string,
   onItem: (item: ItemResult) => void,
 ): Promise<Job> {
-  const ended = new Set([JobState.COMPLETED, JobState.COMPLETED_WITH_ERRORS, JobState.FAILED, JobState.CANCELLED]);
   const seen = new Set<string>();
   let after = 0n;
   try {
@@ -87,14 +87,14 @@ async function follow(
         seen.add(event.kind.value.itemId);
         onItem(event.kind.value);
       }
-      if (event.kind.case === "job" && ended.has(event.kind.value.state)) return event.kind.value;
+      if (event.kind.case === "job" && isTerminalJobState(event.kind.value.state)) return event.kind.value;
     }
   } catch {
     // Fall through to polling.
   }
   for (;;) {
     const { job } = await client.getJob({ jobId });
-    if (job && ended.has(job.state)) return job;
+    if (job && isTerminalJobState(job.state)) return job;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }

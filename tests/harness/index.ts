@@ -11,5 +11,5 @@ export { allResults, codeOf, terminalJobStates, waitForJob } from "./jobs.js";
 export { logPath, scratchDir, testRunDir } from "./run-dir.js";
 export { type Runtime, testRuntime } from "./runtime.js";
 export { type Service, type ServiceKind, startService } from "./service.js";
-export { contentTypeOf, type Fixture, listKeys, type Uploaded, uploadFixtures } from "./uploads.js";
+export { type Fixture, listKeys, type Uploaded, uploadFixtures } from "./uploads.js";
 export { describeLogs, useCluster } from "./use-cluster.js";

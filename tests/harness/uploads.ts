@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { keys, type Storage } from "@imgc/common";
+import { contentTypeOf, DEFAULT_TENANT } from "@imgc/proto";
 import type { Fixture } from "../../scripts/lib/generated-images.js";
 
 export type { Fixture };
@@ -21,22 +22,6 @@ export interface Uploaded {
   body: Buffer;
 }
 
-const contentTypes: Record<string, string> = {
-  ".jpg": "image/jpeg",
-  ".jpeg": "image/jpeg",
-  ".png": "image/png",
-  ".webp": "image/webp",
-  ".gif": "image/gif",
-  ".avif": "image/avif",
-  ".tif": "image/tiff",
-  ".tiff": "image/tiff",
-  ".svg": "image/svg+xml",
-};
-
-export function contentTypeOf(name: string): string {
-  return contentTypes[path.extname(name).toLowerCase()] ?? "application/octet-stream";
-}
-
 /**
  * Puts each file (a path, or a name and bytes) at uploads/<tenant>/<batch>/<name>, the batch being one
  * random upload id for the call, so `prefix` lists exactly these files. Keys come back in input order.
@@ -46,7 +31,7 @@ export async function uploadFixtures(
   files: readonly (string | Fixture)[],
   options: UploadOptions = {},
 ): Promise<{ prefix: string; uploads: Uploaded[] }> {
-  const tenant = options.tenant ?? "default";
+  const tenant = options.tenant ?? DEFAULT_TENANT;
   const batch = randomBytes(9).toString("base64url");
   const prefix = `uploads/${tenant}/${batch}/`;
   const uploads: Uploaded[] = new Array(files.length);

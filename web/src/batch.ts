@@ -6,7 +6,7 @@
  * uploaded twice.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ItemResult, Job } from "@imgc/proto";
+import { type ItemResult, isTerminalJobState, type Job } from "@imgc/proto";
 import type { Api } from "./api.js";
 import type { Compare } from "./compare.js";
 import type { DropZone } from "./drop-zone.js";
@@ -14,7 +14,6 @@ import { checkFile } from "./file-check.js";
 import { followJob, messageOf } from "./follow-job.js";
 import { formatBytes, formatSaving } from "./format.js";
 import type { JobView, Stage } from "./job-view.js";
-import { isTerminal } from "./job-watch.js";
 import { type Options, toCompressionOptions } from "./options.js";
 import type { RecentJobs } from "./recent-jobs.js";
 import { createResults } from "./results.js";
@@ -99,7 +98,7 @@ export function createBatch(deps: BatchDeps): Batch {
     view.setPending(0);
   }
 
-  const jobRunning = () => stage.kind === "job" && !(stage.job && isTerminal(stage.job.state));
+  const jobRunning = () => stage.kind === "job" && !(stage.job && isTerminalJobState(stage.job.state));
 
   function addFiles(files: File[]): void {
     if (stage.kind === "uploading" || stage.kind === "submitting") return;
@@ -347,7 +346,7 @@ export function createBatch(deps: BatchDeps): Batch {
     const current = stage;
     try {
       const { job } = await api.jobs.cancelJob({ jobId: current.jobId });
-      if (job && stage === current && !(current.job && isTerminal(current.job.state))) {
+      if (job && stage === current && !(current.job && isTerminalJobState(current.job.state))) {
         current.job = job;
         view.setStage({ ...current });
       }

@@ -5,10 +5,9 @@
  * in view, so it always shows which side is the original. Previous/next (buttons, or P and N) step through the
  * batch's results.
  */
-import type { ImageFormat } from "@imgc/proto";
+import { formatName, type ImageFormat } from "@imgc/proto";
 import { h, setText } from "./dom.js";
 import { formatBytes, formatSaving } from "./format.js";
-import { formatName } from "./format-names.js";
 
 export interface CompareSubject {
   name: string;

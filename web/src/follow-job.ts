@@ -4,9 +4,9 @@
  * from GetResults.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ItemResult, Job } from "@imgc/proto";
+import { type ItemResult, isTerminalJobState, type Job } from "@imgc/proto";
 import type { JobClient } from "./api.js";
-import { isTerminal, type WatchStatus, watchJob } from "./job-watch.js";
+import { type WatchStatus, watchJob } from "./job-watch.js";
 import type { Results } from "./results.js";
 import { applyResult, isFinished, type Row } from "./row.js";
 
@@ -42,9 +42,9 @@ export function followJob(
     {
       event(event) {
         if (event.kind.case === "job") {
-          const wasEnded = latest !== undefined && isTerminal(latest.state);
+          const wasEnded = latest !== undefined && isTerminalJobState(latest.state);
           latest = event.kind.value;
-          handlers.job(latest, !wasEnded && isTerminal(latest.state));
+          handlers.job(latest, !wasEnded && isTerminalJobState(latest.state));
           const c = latest.counts;
           if (c && c.done + c.keptOriginal + c.failed > finishedRows()) void reconcile();
         } else if (event.kind.case === "item") {

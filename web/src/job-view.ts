@@ -5,13 +5,13 @@
  * animation frame, so a replay of hundreds of events costs one layout.
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { type Job, JobState } from "@imgc/proto";
+import { isTerminalJobState, type Job, JobState } from "@imgc/proto";
 import { reportCsvUrl, resultsZipUrl } from "./api.js";
 import { apiKey } from "./api-key.js";
 import { h, setText } from "./dom.js";
 import { formatBytes, formatDuration, formatSaving } from "./format.js";
 import { createItemTable, type RowAction } from "./item-table.js";
-import { isTerminal, type WatchStatus } from "./job-watch.js";
+import type { WatchStatus } from "./job-watch.js";
 import type { Row } from "./row.js";
 import { type Filter, filters, type Sort } from "./row-order.js";
 import { fetchAndSave } from "./save-file.js";
@@ -304,7 +304,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     const t = totalsOf(rows);
     const ready = rows.filter((r) => r.phase === "ready").length;
     const job = stage.kind === "job" ? stage.job : undefined;
-    const ended = job !== undefined && isTerminal(job.state);
+    const ended = job !== undefined && isTerminalJobState(job.state);
     if (stage.kind === "job") section.dataset.job = stage.jobId;
     else delete section.dataset.job;
 
@@ -409,7 +409,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
       return;
     }
     const elapsed = (job?.finishedAt ? timestampMs(job.finishedAt) : Date.now()) - timestampMs(start);
-    const left = job && !isTerminal(job.state) ? remainingMs(t, elapsed) : undefined;
+    const left = job && !isTerminalJobState(job.state) ? remainingMs(t, elapsed) : undefined;
     setText(totals.time.term, left === undefined ? "Time" : "Time · left");
     setText(
       totals.time.value,
@@ -451,7 +451,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
 
   // The elapsed time, the estimate and the running rows' seconds move while a job runs.
   setInterval(() => {
-    if (stage.kind !== "job" || !stage.job || isTerminal(stage.job.state) || document.hidden) return;
+    if (stage.kind !== "job" || !stage.job || isTerminalJobState(stage.job.state) || document.hidden) return;
     for (const row of rows) if (row.phase === "running") dirty.add(row);
     schedule();
   }, 1000);

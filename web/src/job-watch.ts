@@ -5,7 +5,7 @@
  * terminal state (a gateway restarting gracefully, say) is treated like a drop.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type JobEvent, JobState } from "@imgc/proto";
+import { isTerminalJobState, type JobEvent } from "@imgc/proto";
 import type { JobClient } from "./api.js";
 
 export type WatchStatus =
@@ -28,15 +28,6 @@ export interface WatchOptions {
   network?: Pick<EventTarget, "addEventListener" | "removeEventListener">;
   /** Whether the device believes it is online: navigator.onLine in the browser. */
   isOnline?: () => boolean;
-}
-
-export function isTerminal(state: JobState): boolean {
-  return (
-    state === JobState.COMPLETED ||
-    state === JobState.COMPLETED_WITH_ERRORS ||
-    state === JobState.FAILED ||
-    state === JobState.CANCELLED
-  );
 }
 
 /** Errors that another attempt cannot fix. */
@@ -86,7 +77,7 @@ export async function watchJob(
         attempt = 0;
         if (!event || event.sequence <= after) continue;
         after = event.sequence;
-        if (event.kind.case === "job" && isTerminal(event.kind.value.state)) ended = true;
+        if (event.kind.case === "job" && isTerminalJobState(event.kind.value.state)) ended = true;
         handlers.event(event);
       }
       if (ended) {

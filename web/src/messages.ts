@@ -2,9 +2,8 @@
  * What a failed or kept image says to a person: a plain sentence with what to do, while the engine's own words
  * (with their stable code) stay available as the technical detail, for a tooltip and the CSV report.
  */
-import { ErrorCode, type ItemResult } from "@imgc/proto";
+import { ErrorCode, formatName, type ItemResult } from "@imgc/proto";
 import { formatBytes } from "./format.js";
-import { formatName } from "./format-names.js";
 
 export interface Explained {
   /** For people: what happened and what to do. */

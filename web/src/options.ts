@@ -3,7 +3,7 @@
  * into the contract's CompressionOptions.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type CompressionOptionsSchema, ImageFormat, MetadataPolicy } from "@imgc/proto";
+import { type CompressionOptionsSchema, ImageFormat, MetadataPolicy, OPTION_LIMITS } from "@imgc/proto";
 import { loadJson, saveJson } from "./storage.js";
 
 export const formats = ["auto", "jpeg", "webp", "avif", "png", "keep"] as const;
@@ -42,10 +42,10 @@ export const defaultOptions: Readonly<Options> = Object.freeze({
 });
 
 export const limits = {
-  quality: { min: 1, max: 100 },
+  quality: OPTION_LIMITS.quality,
   minSsim: { min: 0.85, max: 0.995 },
   maxKilobytes: { min: 1, max: 1_000_000 },
-  side: { min: 0, max: 65_535 },
+  side: OPTION_LIMITS.side,
 } as const;
 
 function pick<T extends string>(value: unknown, allowed: readonly T[], fallback: T): T {

@@ -3,10 +3,9 @@
  * the page uses for it.
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { ErrorCode, type ItemResult, ItemState } from "@imgc/proto";
+import { ErrorCode, formatName, type ItemResult, ItemState, outputFileName } from "@imgc/proto";
 import type { ImageKind } from "./file-check.js";
 import { formatDuration } from "./format.js";
-import { formatExtension, formatName } from "./format-names.js";
 import { explainFailure, explainKept } from "./messages.js";
 
 export type Phase =
@@ -87,9 +86,7 @@ export function applyResult(row: Row, result: ItemResult): void {
 
 /** The name a downloaded result gets: the original's name with the output's extension. */
 export function outputName(row: Row): string {
-  const ext = (row.result && formatExtension(row.result.format)) || row.result?.outputKey.split(".").pop() || "";
-  const stem = row.name.replace(/\.[^.]+$/, "");
-  return ext ? `${stem}.${ext}` : row.name;
+  return row.result ? outputFileName(row.name, row.result) : row.name;
 }
 
 /** The state column. */

@@ -19,11 +19,3 @@ export function saveJson(key: string, value: unknown): void {
     // Full or disabled storage: the page works, it just forgets.
   }
 }
-
-export function removeKey(key: string): void {
-  try {
-    localStorage.removeItem(key);
-  } catch {
-    // As above.
-  }
-}

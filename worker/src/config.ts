@@ -12,6 +12,7 @@ import {
   s3Fields,
   str,
 } from "@imgc/common";
+import { isWorkerId, WORKER_ID_RULE } from "@imgc/proto";
 
 const MiB = 1024 * 1024;
 
@@ -85,11 +86,8 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
     problems = err.problems;
   }
   const rawId = env.IMGC_WORKER_ID ?? "";
-  // The id names a KV key and a NATS subject token: no dots, spaces or wildcards.
-  if (rawId !== "" && !/^[A-Za-z0-9_-]{1,64}$/.test(rawId)) {
-    problems.push(
-      `Expected 1 to 64 characters of [A-Za-z0-9_-] for IMGC_WORKER_ID but received ${JSON.stringify(rawId)}`,
-    );
+  if (rawId !== "" && !isWorkerId(rawId)) {
+    problems.push(`Expected ${WORKER_ID_RULE} for IMGC_WORKER_ID but received ${JSON.stringify(rawId)}`);
   }
   if (problems.length > 0 || !config) throw new ConfigError(problems);
   return { ...config, workerId: config.workerId || defaultWorkerId() };

@@ -8,6 +8,7 @@ import { mkdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
+  createOutputNamer,
   type ItemResult,
   ItemResultSchema,
   ItemState,
@@ -20,7 +21,7 @@ import { integer, parse, received, UsageError } from "../args.js";
 import { describeError } from "../cli.js";
 import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
 import { type Output, println } from "../context.js";
-import { collectFiles, createOutputNamer } from "../files.js";
+import { collectFiles } from "../files.js";
 import { followJob } from "../follow.js";
 import {
   bytes,
@@ -271,7 +272,7 @@ Examples:
       const totalBytes = downloads.reduce((sum, o) => sum + Number(o.result?.outputBytes ?? 0n), 0);
       await pool(downloads, concurrency, async (outcome) => {
         const result = outcome.result as ItemResult;
-        const output = join(outDir, nameFor(outcome.file, result.outputKey));
+        const output = join(outDir, nameFor(basename(outcome.file), result));
         try {
           fetchedBytes += await download(context.fetch, result.downloadUrl, output);
           outcome.output = output;

@@ -10,7 +10,8 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { AUTHORIZATION, bearerOf, type Logger, TokenError, type TokenVerifier } from "@imgc/common";
-import { checkTenant, DEFAULT_TENANT, TENANT_HEADER } from "../tenant.js";
+import { DEFAULT_TENANT, TENANT_HEADER } from "@imgc/proto";
+import { checkTenant } from "../tenant.js";
 import { type Identity, setIdentity } from "./identity.js";
 import { decide } from "./policy.js";
 

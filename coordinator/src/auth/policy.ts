@@ -13,7 +13,8 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { TokenClaims } from "@imgc/common";
-import { checkTenant, DEFAULT_TENANT, TENANT_HEADER } from "../tenant.js";
+import { DEFAULT_TENANT, TENANT_HEADER } from "@imgc/proto";
+import { checkTenant } from "../tenant.js";
 import type { Identity } from "./identity.js";
 
 /** The methods, by their `localName`, as the Connect ServiceImpls name them. */

@@ -5,10 +5,16 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { decodeMessage, EVENTS_STREAM, encodeMessage, eventSubject, type Logger } from "@imgc/common";
-import { type ItemResult, type Job, type JobEvent, JobEventSchema } from "@imgc/proto";
+import {
+  type ItemResult,
+  isTerminalItemState,
+  isTerminalJobState,
+  type Job,
+  type JobEvent,
+  JobEventSchema,
+} from "@imgc/proto";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "nats";
 import { type Fence, unfenced } from "../leadership/fence.js";
-import { isTerminalItemState, isTerminalJobState } from "./job-states.js";
 
 export function isFinalEvent(event: JobEvent): boolean {
   return event.kind.case === "job" && isTerminalJobState(event.kind.value.state) && !!event.kind.value.finishedAt;

@@ -15,7 +15,7 @@ import {
   type Logger,
   type Registry,
 } from "@imgc/common";
-import { ClusterService, JobService, JobState, Priority, type WorkerStatus } from "@imgc/proto";
+import { ClusterService, JobService, JobState, Priority, TERMINAL_JOB_STATES, type WorkerStatus } from "@imgc/proto";
 import type { CoordinatorObserver } from "../coordinator.js";
 import type { LaneCounters } from "../services/cluster-service.js";
 
@@ -72,7 +72,7 @@ export function createCoordinatorMetrics(registry: Registry, log: Logger) {
     registers: [registry],
   });
   for (const lane of LANES) submitted.inc({ priority: lane.name }, 0);
-  for (const state of [JobState.COMPLETED, JobState.COMPLETED_WITH_ERRORS, JobState.FAILED, JobState.CANCELLED]) {
+  for (const state of TERMINAL_JOB_STATES) {
     ended.inc({ state: lower(JobState[state]) }, 0);
   }
 

@@ -217,4 +217,3 @@ export function createAssignments(deps: AssignmentDeps) {
 }
 
 export type Assignments = ReturnType<typeof createAssignments>;
-export { parseChunkKey };

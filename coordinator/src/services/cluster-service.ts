@@ -7,13 +7,15 @@ import {
   type ClusterService,
   type ItemResult,
   ItemState,
+  isJobId,
+  isTerminalItemState,
+  isWorkerId,
   JobState,
   LaneStatsSchema,
+  WORKER_ID_RULE,
   type WorkerStatus,
 } from "@imgc/proto";
-import { isJobId } from "../ids.js";
 import type { ChunkStore } from "../jobs/chunk-store.js";
-import { isTerminalItemState } from "../jobs/job-states.js";
 import type { Lifecycle } from "../jobs/lifecycle.js";
 import type { Assignments } from "../scheduler/assignments.js";
 import { createGuard, notFound } from "./errors.js";
@@ -36,12 +38,10 @@ export interface ClusterServiceDeps {
   laneStats: (lane: (typeof LANES)[number]["name"]) => Promise<LaneCounters>;
 }
 
-const WORKER_ID = /^[A-Za-z0-9_-]{1,128}$/;
-
 function checkWorker(workerId: string): void {
-  if (!WORKER_ID.test(workerId)) {
+  if (!isWorkerId(workerId)) {
     throw new ConnectError(
-      `worker_id: expected 1 to 128 of [A-Za-z0-9_-] but received ${quote(workerId)}`,
+      `worker_id: expected ${WORKER_ID_RULE} but received ${quote(workerId)}`,
       Code.InvalidArgument,
     );
   }

@@ -10,13 +10,14 @@ import {
   ChunkItemSchema,
   type ItemResult,
   ItemState,
+  isJobId,
   type Job,
   JobEventSchema,
   type JobService,
   JobState,
   UploadSlotSchema,
 } from "@imgc/proto";
-import { isJobId, itemId, randomId } from "../ids.js";
+import { itemId, randomId } from "../ids.js";
 import type { Catalog } from "../jobs/catalog.js";
 import { pendingResult } from "../jobs/catalog.js";
 import type { Events } from "../jobs/events.js";

@@ -14,6 +14,7 @@ import {
   ItemResultSchema,
   ItemState,
   JobService,
+  TENANT_HEADER,
   WorkerStatusSchema,
 } from "@imgc/proto";
 import type { NatsConnection } from "nats";
@@ -89,7 +90,7 @@ export function securedTransport(
 
 export type TestCoordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
 
-export const tenantHeader = (tenant: string) => ({ headers: { "x-imgc-tenant": tenant } });
+export const tenantHeader = (tenant: string) => ({ headers: { [TENANT_HEADER]: tenant } });
 
 /** Pulls up to `max` chunks from a lane, as a worker would (the messages stay unacked until `ack`). */
 export async function pullChunks(nc: NatsConnection, max: number, lane: "high" | "normal" | "low" = "normal") {

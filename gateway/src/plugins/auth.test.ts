@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { DEFAULT_TENANT as DEV_TENANT } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
-import { createAuthenticator, DEV_TENANT } from "./auth.js";
+import { createAuthenticator } from "./auth.js";
 import { createRateLimiter } from "./rate-limit.js";
 
 function failure(run: () => unknown): ConnectError {

@@ -13,10 +13,9 @@
 import { createHash } from "node:crypto";
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
 import { isReflectionService, type Logger } from "@imgc/common";
+import { DEFAULT_TENANT as DEV_TENANT } from "@imgc/proto";
 import type { FastifyInstance } from "fastify";
 import { type Admit, createRateLimiter } from "./rate-limit.js";
-
-export const DEV_TENANT = "default";
 
 /** An authenticated caller: its tenant, and an id (its key's digest) that per-caller limits count by. */
 export interface Caller {

@@ -23,18 +23,18 @@ import {
   JobSchema,
   JobService,
   JobState,
+  TENANT_HEADER,
 } from "@imgc/proto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import yauzl from "yauzl";
 import { build, type Gateway } from "../server.js";
-import { TENANT_HEADER } from "../services/job-service.js";
 import { peakGrowth, type S3Server, startS3Server } from "../testing/s3-server.js";
 
 const log = createLogger("gateway-test", "silent");
 const MiB = 1024 * 1024;
 const KEY_ACME = "acme-key";
 const KEY_BETA = "beta-key";
-const JOB = "job-aaaaaaaaaaaaaaaaa";
+const JOB = "job-aaaaaaaaaaaaaaaa"; // shaped like a coordinator's job id (20 characters)
 /** The fake coordinator's page size, small so that the routes have to follow next_page_token. */
 const PAGE = 7;
 

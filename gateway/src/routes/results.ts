@@ -11,6 +11,7 @@
  */
 import { Readable } from "node:stream";
 import { keys, type Logger, type Storage } from "@imgc/common";
+import { isJobId } from "@imgc/proto";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { type Authenticate, requireTenant } from "../plugins/auth.js";
 import type { CallerSlots } from "../plugins/caller-slots.js";
@@ -27,8 +28,6 @@ export interface ResultRoutesDeps {
   /** results.zip downloads per caller at once. */
   zips: CallerSlots;
 }
-
-const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Aborted when the client goes away before the response is complete: stops the coordinator calls. */
 function disconnectSignal(reply: FastifyReply): AbortSignal {
@@ -47,7 +46,7 @@ export function resultRoutes(
     requireTenant(scope, authenticate);
 
     async function open(id: string, tenant: string, reply: FastifyReply) {
-      if (!JOB_ID.test(id)) throw new HttpError(404, "not_found", `job ${JSON.stringify(id)} not found`);
+      if (!isJobId(id)) throw new HttpError(404, "not_found", `job ${JSON.stringify(id)} not found`);
       return openResults(tenant, id, disconnectSignal(reply));
     }
     const attachment = (reply: FastifyReply, type: string, filename: string) =>

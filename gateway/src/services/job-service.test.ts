@@ -3,10 +3,10 @@ import type { Readable } from "node:stream";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
 import { createLogger } from "@imgc/common";
-import { JobSchema, JobService, JobState, type UploadImageRequest } from "@imgc/proto";
+import { JobSchema, JobService, JobState, TENANT_HEADER, type UploadImageRequest } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
 import { authGate, createAuthenticator } from "../plugins/auth.js";
-import { createJobService, TENANT_HEADER } from "./job-service.js";
+import { createJobService } from "./job-service.js";
 import { createUploads, type UploadStorage } from "./uploads.js";
 
 const log = createLogger("gateway-test", "silent");

@@ -9,12 +9,10 @@
 import type { CallOptions, Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type Logger, leaderHint } from "@imgc/common";
-import type { JobEvent, JobService, UploadImageRequest } from "@imgc/proto";
+import { type JobEvent, type JobService, TENANT_HEADER, type UploadImageRequest } from "@imgc/proto";
 import { callerKey, tenantKey } from "../plugins/auth.js";
 import type { CallerSlots } from "../plugins/caller-slots.js";
 import type { Uploads } from "./uploads.js";
-
-export const TENANT_HEADER = "x-imgc-tenant";
 
 export type CoordinatorClient = Client<typeof JobService>;
 

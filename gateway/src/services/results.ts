@@ -5,8 +5,8 @@
  */
 
 import type { Logger } from "@imgc/common";
-import type { ItemResult, Job } from "@imgc/proto";
-import { type CoordinatorClient, relayError, TENANT_HEADER } from "./job-service.js";
+import { type ItemResult, type Job, TENANT_HEADER } from "@imgc/proto";
+import { type CoordinatorClient, relayError } from "./job-service.js";
 
 /** The coordinator's largest page. */
 const PAGE_SIZE = 1_000;

@@ -14,6 +14,7 @@ import {
   type ItemResult,
   ItemResultSchema,
   ItemState,
+  isTerminalJobState,
   type Job,
   type JobEvent,
   JobEventSchema,
@@ -25,7 +26,6 @@ import {
   WorkerStatusSchema,
 } from "@imgc/proto";
 import type { Api, ClusterSnapshot } from "../api.js";
-import { isTerminal } from "../job-watch.js";
 
 interface FakeJob {
   job: Job;
@@ -82,7 +82,7 @@ export function createFakeApi(): Api {
     const ended = f.items.filter((i) => i.state >= ItemState.DONE);
     f.job.bytesIn = ended.reduce((s, i) => s + i.inputBytes, 0n);
     f.job.bytesOut = ended.filter((i) => i.state !== ItemState.FAILED).reduce((s, i) => s + i.outputBytes, 0n);
-    if (c.pending + c.running === 0 && !isTerminal(f.job.state)) {
+    if (c.pending + c.running === 0 && !isTerminalJobState(f.job.state)) {
       f.job.state =
         c.failed === c.total ? JobState.FAILED : c.failed ? JobState.COMPLETED_WITH_ERRORS : JobState.COMPLETED;
       f.job.finishedAt = timestampNow();
@@ -221,7 +221,7 @@ export function createFakeApi(): Api {
           if (Date.now() > dropAt) throw new ConnectError("connection reset (flaky fake)", Code.Unavailable);
           yield { event: f.events[next++] };
         }
-        if (isTerminal(f.job.state)) return;
+        if (isTerminalJobState(f.job.state)) return;
         await new Promise<void>((resolve) => {
           f.waiters.add(resolve);
           ctx.signal.addEventListener("abort", () => resolve(), { once: true });
@@ -232,7 +232,7 @@ export function createFakeApi(): Api {
     },
     cancelJob(req) {
       const f = find(req.jobId);
-      if (!isTerminal(f.job.state)) {
+      if (!isTerminalJobState(f.job.state)) {
         for (const item of f.items) {
           if (item.state > ItemState.RUNNING) continue;
           Object.assign(item, {
@@ -266,7 +266,7 @@ export function createFakeApi(): Api {
 
   async function loadCluster(): Promise<ClusterSnapshot> {
     await sleep(80);
-    const running = [...jobs.values()].filter((f) => !isTerminal(f.job.state));
+    const running = [...jobs.values()].filter((f) => !isTerminalJobState(f.job.state));
     const pendingItems = running.reduce(
       (sum, f) => sum + f.items.filter((i) => i.state === ItemState.PENDING).length,
       0,

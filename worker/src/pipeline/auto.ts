@@ -1,5 +1,4 @@
-import { ImageFormat } from "@imgc/proto";
-import type { InputFormat, OutputFormat } from "./formats.js";
+import { ImageFormat, type InputFormat, type OutputFormat } from "@imgc/proto";
 import type { Plan } from "./plan.js";
 
 /**

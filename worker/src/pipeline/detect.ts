@@ -1,6 +1,5 @@
-import { ErrorCode, ImageFormat } from "@imgc/proto";
+import { ErrorCode, ImageFormat, type InputFormat } from "@imgc/proto";
 import { fail } from "./errors.js";
-import type { InputFormat } from "./formats.js";
 
 const startsWith = (bytes: Buffer, signature: readonly number[], at = 0): boolean =>
   bytes.length >= at + signature.length && signature.every((b, i) => bytes[at + i] === b);

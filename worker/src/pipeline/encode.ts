@@ -1,8 +1,7 @@
-import { ImageFormat } from "@imgc/proto";
+import { ImageFormat, type OutputFormat } from "@imgc/proto";
 import type { Sharp } from "sharp";
 import type { Deadline } from "./deadline.js";
 import { classify } from "./errors.js";
-import type { OutputFormat } from "./formats.js";
 import type { Plan } from "./plan.js";
 
 /**

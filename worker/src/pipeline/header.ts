@@ -1,7 +1,6 @@
-import { ImageFormat } from "@imgc/proto";
+import { formatInfo, ImageFormat, type InputFormat } from "@imgc/proto";
 import sharp from "sharp";
 import { classify } from "./errors.js";
-import { formatInfo, type InputFormat } from "./formats.js";
 
 /** What the input's header says, read without decoding any pixels. */
 export interface Header {

@@ -1,9 +1,8 @@
-import { type CompressionOptions, ErrorCode, ImageFormat } from "@imgc/proto";
+import { type CompressionOptions, ErrorCode, formatInfo, ImageFormat, type InputFormat } from "@imgc/proto";
 import { candidateFormats, keepsAnimation } from "./auto.js";
 import { createDeadline, type Deadline } from "./deadline.js";
 import { detectFormat } from "./detect.js";
 import { CompressError } from "./errors.js";
-import { formatInfo, type InputFormat } from "./formats.js";
 import { readHeader } from "./header.js";
 import { keptOriginal } from "./kept-original.js";
 import { checkHeader, checkInputSize, type Limits } from "./limits.js";

@@ -1,6 +1,5 @@
-import { ImageFormat } from "@imgc/proto";
+import { ImageFormat, type InputFormat } from "@imgc/proto";
 import { stripContainer } from "./container-strip.js";
-import type { InputFormat } from "./formats.js";
 import type { Header } from "./header.js";
 import { readCopyright } from "./metadata.js";
 import type { Plan } from "./plan.js";

@@ -1,10 +1,9 @@
-import { ErrorCode, ImageFormat } from "@imgc/proto";
+import { ErrorCode, formatInfo, ImageFormat, OPTION_LIMITS, type OutputFormat } from "@imgc/proto";
 import sharp from "sharp";
 import type { Deadline } from "./deadline.js";
 import { type Encodable, encode } from "./encode.js";
 import { CompressError, classify } from "./errors.js";
-import { formatInfo, type OutputFormat } from "./formats.js";
-import { MIN_SCORE_FLOOR, type Plan } from "./plan.js";
+import type { Plan } from "./plan.js";
 import { mosaicOf, type Sample, sampleOf } from "./sample.js";
 import type { Source } from "./source.js";
 import type { Pixels } from "./ssim.js";
@@ -270,7 +269,7 @@ export const reachScore = async (
   const search = createPerceptualSearch(deps);
   // Never below the floor a job may ask for: a q80 JPEG of pure noise scores lower than anyone wants.
   const relative = deps.target === "jpeg-q80";
-  const target = relative ? Math.max(MIN_SCORE_FLOOR, await search.jpegQ80Score()) : (deps.target as number);
+  const target = relative ? Math.max(OPTION_LIMITS.minScore.min, await search.jpegQ80Score()) : (deps.target as number);
   // The full-size check compares with the reference JPEG as it measures it (whole image, where scored whole).
   let confirmTarget: number | undefined;
   const found: SampleResult[] = [];
@@ -303,7 +302,7 @@ export const reachScore = async (
   }
   for (const r of ranked) {
     try {
-      confirmTarget ??= relative ? Math.max(MIN_SCORE_FLOOR, await search.jpegQ80Score(true)) : target;
+      confirmTarget ??= relative ? Math.max(OPTION_LIMITS.minScore.min, await search.jpegQ80Score(true)) : target;
       const c = await search.atFullSize(r, r.fallback ? Number.NEGATIVE_INFINITY : confirmTarget);
       return {
         format: r.format,

@@ -4,11 +4,13 @@ import {
   ErrorCode,
   Fit,
   ImageFormat,
+  isOutputFormat,
   MetadataPolicy,
+  OPTION_LIMITS,
+  type OutputFormat,
   QualityLevel,
 } from "@imgc/proto";
 import { fail } from "./errors.js";
-import { isOutputFormat, type OutputFormat } from "./formats.js";
 
 /** The size/quality goal, with the proto's oneof resolved and validated. */
 export type Goal =
@@ -47,6 +49,11 @@ export interface Plan {
 
 const invalid = (message: string): never => fail(ErrorCode.INVALID_OPTIONS, message);
 
+type Limit = { readonly min: number; readonly max: number };
+const within = (value: number, { min, max }: Limit) => value >= min && value <= max;
+const expected = (what: string, { min, max }: Limit, value: number) =>
+  `Expected ${what} between ${min} and ${max} but received ${value}`;
+
 /**
  * The SSIMULACRA 2 score of each named level, on the scale its authors calibrated against viewers' ratings
  * (ssimulacra2's README): 90 visually lossless (flicker test), 80 very high (side by side), 70 high (no
@@ -61,9 +68,6 @@ export const levelScore: Record<QualityLevel, number | "jpeg-q80"> = {
   [QualityLevel.MEDIUM]: 70,
 };
 
-/** The lowest min_score a job may ask for: below it every output is visibly, annoyingly degraded. */
-export const MIN_SCORE_FLOOR = 30;
-
 const goalOf = (options: CompressionOptions): Goal => {
   const goal = options.target?.goal;
   switch (goal?.case) {
@@ -73,8 +77,8 @@ const goalOf = (options: CompressionOptions): Goal => {
         ? { kind: "min-score", minScore: levelScore[QualityLevel.UNSPECIFIED] }
         : { kind: "default" };
     case "minScore":
-      if (!(goal.value >= MIN_SCORE_FLOOR && goal.value <= 100))
-        invalid(`Expected a min score between ${MIN_SCORE_FLOOR} and 100 but received ${goal.value}`);
+      if (!within(goal.value, OPTION_LIMITS.minScore))
+        invalid(expected("a min score", OPTION_LIMITS.minScore, goal.value));
       return { kind: "min-score", minScore: goal.value };
     case "level": {
       const score = levelScore[goal.value];
@@ -83,15 +87,15 @@ const goalOf = (options: CompressionOptions): Goal => {
       return { kind: "min-score", minScore: score };
     }
     case "quality":
-      if (!Number.isInteger(goal.value) || goal.value < 1 || goal.value > 100) {
-        invalid(`Expected a quality between 1 and 100 but received ${goal.value}`);
+      if (!Number.isInteger(goal.value) || !within(goal.value, OPTION_LIMITS.quality)) {
+        invalid(expected("a quality", OPTION_LIMITS.quality, goal.value));
       }
       return { kind: "quality", quality: goal.value };
     case "lossless":
       return goal.value ? { kind: "lossless" } : { kind: "default" };
     case "minSsim":
-      if (!(goal.value >= 0.5 && goal.value <= 1))
-        invalid(`Expected a min SSIM between 0.5 and 1 but received ${goal.value}`);
+      if (!within(goal.value, OPTION_LIMITS.minSsim))
+        invalid(expected("a min SSIM", OPTION_LIMITS.minSsim, goal.value));
       return { kind: "min-ssim", minSsim: goal.value };
     case "maxBytes": {
       const maxBytes = Number(goal.value);
@@ -127,7 +131,8 @@ export const planOf = (options: CompressionOptions): Plan => {
   const autoFormats = [...new Set(options.autoFormats)].map((f) =>
     isOutputFormat(f) ? f : invalid(`AUTO can only choose JPEG, WEBP, AVIF or PNG, not ${ImageFormat[f] ?? f}`),
   );
-  if (options.effort > 10) invalid(`Expected an effort between 0 and 10 but received ${options.effort}`);
+  if (!within(options.effort, OPTION_LIMITS.effort))
+    invalid(expected("an effort", OPTION_LIMITS.effort, options.effort));
   return {
     format: formatOf(options.format),
     autoFormats,

@@ -1,7 +1,7 @@
+import { formatInfo } from "@imgc/proto";
 import sharp, { type Sharp } from "sharp";
 import type { Encodable } from "./encode.js";
 import { classify } from "./errors.js";
-import { formatInfo } from "./formats.js";
 import { type InputContext, isGrey, openInput } from "./input.js";
 import { keepAll, readCopyright, withPolicy } from "./metadata.js";
 

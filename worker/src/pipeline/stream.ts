@@ -1,6 +1,5 @@
-import { ImageFormat } from "@imgc/proto";
+import { formatInfo, ImageFormat, type OutputFormat } from "@imgc/proto";
 import type { Encodable } from "./encode.js";
-import { formatInfo, type OutputFormat } from "./formats.js";
 import type { Header } from "./header.js";
 import { type InputContext, isGrey, openInput } from "./input.js";
 import { keepAll, readCopyright, withPolicy } from "./metadata.js";

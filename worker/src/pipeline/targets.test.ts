@@ -1,9 +1,8 @@
-import { ErrorCode, ImageFormat } from "@imgc/proto";
+import { ErrorCode, ImageFormat, type OutputFormat } from "@imgc/proto";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { createDeadline } from "./deadline.js";
 import * as encoder from "./encode.js";
-import type { OutputFormat } from "./formats.js";
 import { readHeader } from "./header.js";
 import { compress } from "./index.js";
 import { createMeter } from "./meter.js";

@@ -1,9 +1,8 @@
-import { ErrorCode, ImageFormat } from "@imgc/proto";
+import { ErrorCode, formatInfo, ImageFormat, type OutputFormat } from "@imgc/proto";
 import { bisect } from "./bisect.js";
 import type { Deadline } from "./deadline.js";
 import { defaultQuality, type Encodable, type Encoded, encode, type Setting } from "./encode.js";
 import { CompressError } from "./errors.js";
-import { formatInfo, type OutputFormat } from "./formats.js";
 import type { Meter } from "./meter.js";
 import type { Plan } from "./plan.js";
 import type { Source } from "./source.js";

@@ -1,0 +1,23 @@
+/**
+ * The ranges CompressionOptions' numbers must lie in: the coordinator refuses a job outside them
+ * (coordinator/src/validate.ts), a worker refuses such options again (worker/src/pipeline/plan.ts), and the
+ * CLI and the web page offer only values inside them.
+ */
+export const OPTION_LIMITS = {
+  /** target.quality: the encoder's quality. */
+  quality: { min: 1, max: 100 },
+  /** target.min_ssim. */
+  minSsim: { min: 0.5, max: 1 },
+  /** target.min_score (SSIMULACRA 2): below 30 every output is visibly, annoyingly degraded. */
+  minScore: { min: 30, max: 100 },
+  /** effort: 0 for each encoder's default, else 1 (fast) to 10 (slow, smaller). */
+  effort: { min: 0, max: 10 },
+  /** resize.max_width and max_height, in pixels: 0 for no limit. */
+  side: { min: 0, max: 65_535 },
+} as const;
+
+/**
+ * The most pixels a resize box may ask for when every output would fill it (fit CONTAIN, or allow_enlarge):
+ * the workers' default IMGC_MAX_PIXELS.
+ */
+export const MAX_OUTPUT_PIXELS = 100_000_000;

@@ -1,0 +1,42 @@
+import { describe, expect, test } from "vitest";
+import { ImageFormat } from "../gen/imgc/v1/options_pb.js";
+import { createOutputNamer, outputFileName } from "./output-name.js";
+
+describe("output names", () => {
+  test("the source's base name with the output's extension", () => {
+    expect(outputFileName("uploads/t/abc/Holiday Photo.JPG", { outputKey: "outputs/t/j/000000.webp" })).toBe(
+      "Holiday Photo.webp",
+    );
+    expect(outputFileName("photo.png", { outputKey: "outputs/t/j/000001.avif" })).toBe("photo.avif");
+    expect(outputFileName("uploads/t/abc/.hidden", { outputKey: "outputs/t/j/000002.png" })).toBe(".hidden.png");
+  });
+
+  test("the result's format names the extension; the key's serves for a format this version does not know", () => {
+    expect(outputFileName("a/photo.jpg", { outputKey: "", format: ImageFormat.AVIF })).toBe("photo.avif");
+    expect(outputFileName("a/photo.jpg", { outputKey: "o/1.jxl", format: 99 as ImageFormat })).toBe("photo.jxl");
+  });
+
+  test("characters a file system or a quoted Content-Disposition rejects become _", () => {
+    expect(outputFileName('weird/say "hi".jpg', { outputKey: "outputs/t/j/000000.webp" })).toBe("say _hi_.webp");
+    expect(outputFileName("weird/back\\slash.jpg", { outputKey: "outputs/t/j/000000.webp" })).toBe("back_slash.webp");
+  });
+
+  test("reserved names are taken from the start; an empty base name is image", () => {
+    const name = createOutputNamer(["report.csv"]);
+    expect([
+      name("in/REPORT.png", { outputKey: "o/1.csv" }),
+      name("prefix/", { outputKey: "o/2.png" }),
+      name("x/Image.gif", { outputKey: "o/3.PNG" }),
+    ]).toEqual(["REPORT (2).csv", "image.png", "Image (2).PNG"]);
+  });
+
+  // From the CLI's --out folder (cli/src/files.test.ts), which numbered "photo-2.webp" before it shared the
+  // zip's rule: a folder and the zip of the same job now hold the same names.
+  test("outputs take the source's base name and the output's extension, unique within a run", () => {
+    const name = createOutputNamer();
+    expect(name("/a/photo.jpg", { outputKey: "outputs/t/j/000000.webp" })).toBe("photo.webp");
+    expect(name("/b/photo.png", { outputKey: "outputs/t/j/000001.webp" })).toBe("photo (2).webp");
+    expect(name("/c/Photo.jpeg", { outputKey: "outputs/t/j/000002.webp" })).toBe("Photo (3).webp");
+    expect(name("/d/photo.jpg", { outputKey: "outputs/t/j/000003.jpg" })).toBe("photo.jpg");
+  });
+});
