@@ -1,3 +1,4 @@
+export * from "./brief.js";
 export * from "./config.js";
 export * from "./failover-transport.js";
 export * from "./grpc.js";

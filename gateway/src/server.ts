@@ -23,8 +23,10 @@ import fastify, {
 import { authGate, createAuthenticator } from "./plugins/auth.js";
 import { createCallerSlots } from "./plugins/caller-slots.js";
 import { cors } from "./plugins/cors.js";
-import { concealUnexpectedErrors, installErrorHandler } from "./plugins/errors.js";
+import { concealUnexpectedErrors, installErrorHandler, schemaError } from "./plugins/errors.js";
+import { checkJobIds } from "./plugins/job-ids.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./plugins/metrics.js";
+import { openApi } from "./plugins/openapi.js";
 import { createRateLimiter, type RateLimit } from "./plugins/rate-limit.js";
 import { securityHeaders } from "./plugins/security-headers.js";
 import { staticWeb } from "./plugins/static-web.js";
@@ -35,7 +37,7 @@ import { resultRoutes } from "./routes/results.js";
 import { uploadRoutes } from "./routes/uploads.js";
 import { type CoordinatorClient, createJobService } from "./services/job-service.js";
 import { createResultsReader } from "./services/results.js";
-import { createUploads, type UploadStorage } from "./services/uploads.js";
+import { createUploads, MAX_NAME_CHARS, type UploadStorage } from "./services/uploads.js";
 
 export interface GatewayDeps {
   log: Logger;
@@ -118,7 +120,7 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
       if (withReflection) reflection(router);
     },
     requestGate: authGate(authenticate),
-    interceptors: [traceCalls(deps.log), concealUnexpectedErrors(deps.log)],
+    interceptors: [traceCalls(deps.log), concealUnexpectedErrors(deps.log), checkJobIds()],
     readMaxBytes: READ_MAX_BYTES,
     shutdownTimeoutMs: deps.shutdownTimeoutMs ?? 5_000,
     shutdownError: new ConnectError("the gateway is shutting down, reconnect", Code.Unavailable),
@@ -126,7 +128,17 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
 
   // File names travel in the upload path; allow long ones (the stored key shortens them).
   // requestTimeout: a request that dribbles in (a slow-drip upload holding an S3 PUT open) is cut off.
-  const http = fastify({ logger: false, routerOptions: { maxParamLength: 1024 }, requestTimeout: requestTimeoutMs });
+  // maxParamLength: room for the longest name (255 characters) even when every one is percent-encoded, so
+  // the route schema, not the router, refuses a longer one. Ajv's verbose errors carry the refused value
+  // for the messages (schemaError quotes only a short prefix of it).
+  const http = fastify({
+    logger: false,
+    routerOptions: { maxParamLength: 4 * 3 * MAX_NAME_CHARS },
+    requestTimeout: requestTimeoutMs,
+    ajv: { customOptions: { verbose: true } },
+    schemaErrorFormatter: schemaError,
+  });
+  await openApi(http);
   logRequests(http, deps.log);
   metrics.observe(http, { port: "http", serve: true, authorize: auth.operator });
   installErrorHandler(http, deps.log);
