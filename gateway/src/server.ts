@@ -8,6 +8,7 @@
  * cluster) do the same in an onRequest hook, against the same buckets.
  */
 
+import { maxHeaderSize } from "node:http";
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { type Client, Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
@@ -23,7 +24,7 @@ import fastify, {
 import { authGate, createAuthenticator } from "./plugins/auth.js";
 import { createCallerSlots } from "./plugins/caller-slots.js";
 import { cors } from "./plugins/cors.js";
-import { concealUnexpectedErrors, installErrorHandler, schemaError } from "./plugins/errors.js";
+import { clientError, concealUnexpectedErrors, installErrorHandler, schemaError } from "./plugins/errors.js";
 import { checkJobIds } from "./plugins/job-ids.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./plugins/metrics.js";
 import { openApi } from "./plugins/openapi.js";
@@ -37,7 +38,7 @@ import { resultRoutes } from "./routes/results.js";
 import { uploadRoutes } from "./routes/uploads.js";
 import { type CoordinatorClient, createJobService } from "./services/job-service.js";
 import { createResultsReader } from "./services/results.js";
-import { createUploads, MAX_NAME_CHARS, type UploadStorage } from "./services/uploads.js";
+import { createUploads, type UploadStorage } from "./services/uploads.js";
 
 export interface GatewayDeps {
   log: Logger;
@@ -128,15 +129,16 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
 
   // File names travel in the upload path; allow long ones (the stored key shortens them).
   // requestTimeout: a request that dribbles in (a slow-drip upload holding an S3 PUT open) is cut off.
-  // maxParamLength: room for the longest name (255 characters) even when every one is percent-encoded, so
-  // the route schema, not the router, refuses a longer one. Ajv's verbose errors carry the refused value
-  // for the messages (schemaError quotes only a short prefix of it).
+  // maxParamLength: the router takes any parameter the URL can hold (Node bounds the URL and headers), so
+  // that the route schemas, not the router, refuse a long name or id, with the documented errors. Ajv's
+  // verbose errors carry the refused value for the messages (schemaError quotes only a short prefix of it).
   const http = fastify({
     logger: false,
-    routerOptions: { maxParamLength: 4 * 3 * MAX_NAME_CHARS },
+    routerOptions: { maxParamLength: maxHeaderSize },
     requestTimeout: requestTimeoutMs,
     ajv: { customOptions: { verbose: true } },
     schemaErrorFormatter: schemaError,
+    clientErrorHandler: clientError,
   });
   await openApi(http);
   logRequests(http, deps.log);

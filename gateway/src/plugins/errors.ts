@@ -4,6 +4,8 @@
  * Codes are stable strings clients may switch on (over the rate limit: 429 `rate_limited` with Retry-After). A 5xx never carries the underlying message (it may name
  * hosts, paths or keys); the error is logged instead.
  */
+import { maxHeaderSize, STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import { type Logger, quoted } from "@imgc/common";
@@ -76,6 +78,28 @@ export function schemaError(errors: FastifySchemaValidationError[], dataVar: str
     return new Error(`Expected ${field} matching ${String(params.pattern)} but received ${quoted(data)}`);
   }
   return new Error(`${field} ${first.message ?? "is invalid"}`);
+}
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's parser refuses before any route sees it (a URL and headers
+ * over `http.maxHeaderSize`, a malformed request line, a request that did not arrive in time), answered in
+ * the documented shape, and the socket closed (it is no longer in a state to carry another request).
+ */
+export function clientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, body]: [number, ErrorBody] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [431, { code: "resource_exhausted", message: `the URL and headers are larger than ${maxHeaderSize} bytes` }]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, { code: "deadline_exceeded", message: "the request did not arrive in time" }]
+        : [400, { code: "invalid_argument", message: "malformed HTTP request" }];
+  if (socket.writable) {
+    const json = JSON.stringify(body);
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+    );
+  }
+  socket.destroy();
 }
 
 /** The stable code of a refusal that arrives only as an HTTP status: Connect's names, plus HTTP's own two. */
