@@ -13,7 +13,7 @@ import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from "node:
 import { type Client, Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import type { ReadinessCheck as Check } from "@imgc/common";
-import { type Logger, reflectionRoutes, type Storage } from "@imgc/common";
+import { type Logger, MAX_MESSAGE_BYTES, reflectionRoutes, type Storage } from "@imgc/common";
 import { type ClusterService, JobService } from "@imgc/proto";
 import fastify, {
   type FastifyInstance,
@@ -84,9 +84,6 @@ export interface Gateway {
   web: boolean;
 }
 
-/** Upload messages are 1 MiB by convention; anything much larger is refused before it is buffered. */
-const READ_MAX_BYTES = 4 * 1024 * 1024;
-
 export async function build(deps: GatewayDeps): Promise<Gateway> {
   const auth = createAuthenticator({
     apiKeys: deps.apiKeys,
@@ -122,7 +119,8 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
     },
     requestGate: authGate(authenticate),
     interceptors: [traceCalls(deps.log), concealUnexpectedErrors(deps.log), checkJobIds()],
-    readMaxBytes: READ_MAX_BYTES,
+    // The coordinator's limit: a request taken here is never refused there for its size (one code per mistake).
+    readMaxBytes: MAX_MESSAGE_BYTES,
     shutdownTimeoutMs: deps.shutdownTimeoutMs ?? 5_000,
     shutdownError: new ConnectError("the gateway is shutting down, reconnect", Code.Unavailable),
   });
