@@ -3,13 +3,15 @@
  *
  *   npm run credentials [-- --out .secrets] [-- --force]
  *     a signing key pair, a pool token for the workers (ids worker-…), the gateway's and an operator's tokens,
- *     and NATS users with permissions (nats.conf) with a password file per user.
+ *     NATS users with permissions (nats.conf) with a password file per user, and metrics.token, the bearer
+ *     credential Prometheus scrapes the coordinators' and workers' /metrics with.
  *   npm run credentials -- token --key .secrets/auth-signing-key.pem --role service --sub billing
  *       [--tenants acme,beta] [--ttl-days 365] [--pool]
  *     one more token, printed (a service acting for its tenants, a worker with a fixed id, an operator).
  *
  * The signing key mints tokens and is needed by nothing that runs: keep it off the cluster (docs/security.md).
  */
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -96,6 +98,7 @@ const files: Record<string, string> = {
   "worker.token": mint("worker", WORKER_POOL, true),
   "gateway.token": mint("gateway", "gateway"),
   "operator.token": mint("operator", "operator"),
+  "metrics.token": randomBytes(24).toString("base64url"),
   "nats.conf": natsAuthorizationConfig(nats),
   "nats-coordinator.password": nats.coordinator.password,
   "nats-worker.password": nats.worker.password,

@@ -241,6 +241,8 @@ async function main(): Promise<void> {
   const natsConfig = writeNatsConfig(path.join(data, "nats-auth.conf"), credentials.nats);
   const operatorTokenFile = path.join(data, "operator.token");
   writeFileSync(operatorTokenFile, `${credentials.operatorToken}\n`, { mode: 0o600 });
+  const metricsTokenFile = path.join(data, "metrics.token");
+  writeFileSync(metricsTokenFile, `${credentials.metricsToken}\n`, { mode: 0o600 });
   const output = (name: string) => ({ logFile: path.join(logs, `${name}.log`), onLine: printer(name) });
   // nats-server's banner and notices stay in its log file; the terminal gets its warnings and errors.
   const natsPrint = printer("nats");
@@ -290,7 +292,7 @@ async function main(): Promise<void> {
     `  gRPC         ${grpc}  ${dim(`buf curl --protocol grpc --http2-prior-knowledge --schema proto http://${grpc}/imgc.v1.JobService/ListJobs`)}`,
     `  Connect      ${web}/imgc.v1.JobService/<method>`,
     `  coordinator  ${Array.from({ length: coordinatorCount }, (_, i) => `127.0.0.1:${coordinatorPort(i + 1)}`).join(", ")} (internal gRPC${coordinatorCount > 1 ? "; one leads, the others follow" : ""}; callers need a token: IMGC_AUTH_TOKEN=$(cat ${path.relative(process.cwd(), operatorTokenFile) || operatorTokenFile}) npm run imgc -- workers)`,
-    `  metrics      http://127.0.0.1:${ports.coordinatorHttp}${coordinatorCount > 1 ? `…${coordinatorHttpPort(coordinatorCount)}` : ""}/metrics and /backlog (coordinator), ${web}/metrics (gateway), http://127.0.0.1:${workerHttpPort(1)}${workerCount > 1 ? `…${workerHttpPort(workerCount)}` : ""}/metrics (workers); /healthz and /readyz beside each`,
+    `  metrics      http://127.0.0.1:${ports.coordinatorHttp}${coordinatorCount > 1 ? `…${coordinatorHttpPort(coordinatorCount)}` : ""}/metrics and /backlog (coordinator), ${web}/metrics (gateway), http://127.0.0.1:${workerHttpPort(1)}${workerCount > 1 ? `…${workerHttpPort(workerCount)}` : ""}/metrics (workers), with Authorization: Bearer $(cat ${path.relative(process.cwd(), metricsTokenFile) || metricsTokenFile}); /healthz and /readyz beside each`,
     `  S3           ${s3Url} (bucket imgc, keys S3RVER/S3RVER; data in .data/s3)`,
     `  NATS         ${natsUrl} (JetStream; data in .data/nats; users and passwords of this run in .data/nats-auth.conf)`,
     `  logs         ${path.relative(process.cwd(), logs) || logs}/`,

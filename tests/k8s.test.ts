@@ -177,6 +177,22 @@ describe("deploy/k8s", () => {
     expect(Number(trigger?.metadata.targetValue)).toBeGreaterThan(0);
   });
 
+  test("coordinators and workers get IMGC_METRICS_TOKEN from imgc-internal, and the PodMonitor sends that key", () => {
+    for (const name of ["coordinator", "worker"]) {
+      const env = (workload(name).env ?? []) as { name: string; valueFrom?: unknown }[];
+      expect(env.find((e) => e.name === "IMGC_METRICS_TOKEN")?.valueFrom, name).toEqual({
+        secretKeyRef: { name: "imgc-internal", key: "metrics.token" },
+      });
+    }
+    const monitor = manifests.find((m) => m.kind === "PodMonitor" && m.metadata.name === "imgc");
+    expect((monitor?.spec as { podMetricsEndpoints?: unknown[] } | undefined)?.podMetricsEndpoints).toEqual([
+      expect.objectContaining({
+        path: "/metrics",
+        authorization: { type: "Bearer", credentials: { name: "imgc-internal", key: "metrics.token" } },
+      }),
+    ]);
+  });
+
   test("three coordinators, a disruption budget that keeps two, each advertising where it is reached", () => {
     const coordinator = manifests.find((m) => m.kind === "Deployment" && m.metadata.name === "coordinator");
     expect((coordinator?.spec as { replicas?: number } | undefined)?.replicas).toBe(3);

@@ -36,8 +36,13 @@ function httpOf(worker: Service): string {
   return `http://127.0.0.1:${ready.httpPort}`;
 }
 
+/** /metrics of a coordinator or worker answers Prometheus' credential; the gateway's (dev mode) anyone. */
 async function scrape(base: string): Promise<string> {
-  const response = await fetch(`${base}/metrics`);
+  const internal = base !== cluster().addresses.gatewayHttp;
+  const headers: Record<string, string> = internal
+    ? { authorization: `Bearer ${cluster().credentials.metricsToken}` }
+    : {};
+  const response = await fetch(`${base}/metrics`, { headers });
   expect(response.status, `${base}/metrics`).toBe(200);
   expect(response.headers.get("content-type")).toContain("text/plain");
   return response.text();
@@ -94,6 +99,23 @@ describe("metrics, health and tracing", () => {
     expect(
       Object.keys(((await (await fetch(`${targets["worker-1"]}/readyz`)).json()) as { checks: object }).checks).sort(),
     ).toEqual(["coordinator", "nats", "s3"]);
+  });
+
+  test("/metrics of the coordinator and a worker answers only Prometheus' credential (issue 11); probes stay open", async () => {
+    const c = cluster();
+    for (const base of [c.addresses.coordinatorHttp, httpOf(c.workers[0] as Service)]) {
+      for (const headers of [
+        {},
+        { authorization: "Bearer not-the-metrics-token-0123" },
+        { authorization: c.credentials.operatorToken },
+      ]) {
+        const refused = await fetch(`${base}/metrics`, { headers });
+        expect(refused.status, `${base} ${JSON.stringify(headers)}`).toBe(401);
+        expect(await refused.text()).not.toContain("imgc_");
+      }
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      expect(sample(await scrape(base), "process_start_time_seconds")).toBeGreaterThan(0);
+    }
   });
 
   test("a job moves the counters on the coordinator, the workers and the gateway; its trace id is in every log", async () => {

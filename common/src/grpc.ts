@@ -23,6 +23,13 @@ import * as grpc from "@grpc/grpc-js";
 import { createLeaderTracker, leaderHint, parseAddresses } from "./failover-transport.js";
 import type { Logger } from "./logger.js";
 
+/**
+ * The largest request message any imgc server reads (the coordinator's gRPC port and both gateway ports): one
+ * limit, so that a request the gateway takes is never refused by the coordinator behind it (a SubmitJob of
+ * 10,000 sources with long keys, or an inline manifest, fits; larger is ResourceExhausted everywhere).
+ */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
 function serializer(schema: DescMessage) {
   return (message: unknown) => Buffer.from(toBinary(schema, message as MessageShape<DescMessage>));
 }

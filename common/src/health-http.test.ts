@@ -83,6 +83,22 @@ describe("the health and metrics port", () => {
     expect(metrics.body).toContain("test_things_total 3");
   });
 
+  test("with a metrics token, /metrics answers only that bearer; /healthz and /readyz stay open", async () => {
+    const token = "metrics-token-0123456789";
+    const registry = createMetricsRegistry();
+    new Counter({ name: "test_secret_total", help: "things", registers: [registry] }).inc();
+    server = await startHealthServer({ host: "127.0.0.1", port: 0, log, registry, checks: {}, metricsToken: token });
+    for (const authorization of [undefined, "Bearer wrong-token-0123456789", token, `Bearer ${token}x`]) {
+      const refused = await get("/metrics", authorization ? { headers: { authorization } } : {});
+      expect([refused.status, refused.body], String(authorization)).toEqual([401, '{"status":"unauthenticated"}']);
+    }
+    const scraped = await get("/metrics", { headers: { authorization: `Bearer ${token}` } });
+    expect(scraped.status).toBe(200);
+    expect(scraped.body).toContain("test_secret_total 1");
+    expect((await get("/healthz")).status).toBe(200);
+    expect((await get("/readyz")).status).toBe(200);
+  });
+
   test("unknown paths are 404, other methods 405; no /metrics without a registry", async () => {
     server = await startHealthServer({ host: "127.0.0.1", port: 0, log, checks: {} });
     expect((await get("/nope")).status).toBe(404);

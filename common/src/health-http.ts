@@ -5,6 +5,7 @@
  * Readiness checks run at once, each with a deadline. The answer names a failed dependency in one safe word;
  * the detail (hosts, error text) goes to the log, not to whoever polls the port.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -12,6 +13,8 @@ import * as grpc from "@grpc/grpc-js";
 import type { NatsConnection } from "nats";
 import type { Logger } from "./logger.js";
 import type { Registry } from "./metrics.js";
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest();
 
 /** Resolves when the dependency answers; throws otherwise. */
 export type ReadinessCheck = (timeoutMs: number) => Promise<void>;
@@ -56,6 +59,11 @@ export interface HealthServerOptions {
   log: Logger;
   /** Served at /metrics; no /metrics without it. */
   registry?: Registry;
+  /**
+   * The credential /metrics requires (`Authorization: Bearer <it>`: 401 without it or with another); without
+   * it /metrics is open, which only a development cluster (IMGC_INSECURE_INTERNAL=1) may ask for.
+   */
+  metricsToken?: string;
   /** Readiness checks by name (nats, s3, coordinator, …). */
   checks: Record<string, ReadinessCheck>;
   /** Deadline of one readiness check. */
@@ -77,6 +85,10 @@ export interface HealthServer {
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const { log, registry, checks } = options;
   const timeoutMs = options.timeoutMs ?? 2_000;
+  // Compared by digest, in constant time: the header never meets the secret character by character.
+  const expected = options.metricsToken === undefined ? undefined : sha256(`Bearer ${options.metricsToken}`);
+  const metricsAllowed = (authorization: string | undefined) =>
+    expected === undefined || timingSafeEqual(sha256(authorization ?? ""), expected);
 
   function send(response: ServerResponse, status: number, type: string, body: string): void {
     response.writeHead(status, { "content-type": type, "cache-control": "no-store" });
@@ -96,7 +108,13 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       const { ready, checks: results } = await checkReadiness(checks, timeoutMs, log);
       return json(response, ready ? 200 : 503, { status: ready ? "ready" : "unready", checks: results });
     }
-    if (path === "/metrics" && registry) return send(response, 200, registry.contentType, await registry.metrics());
+    if (path === "/metrics" && registry) {
+      if (!metricsAllowed(request.headers.authorization)) {
+        response.setHeader("www-authenticate", 'Bearer realm="metrics"');
+        return json(response, 401, { status: "unauthenticated" });
+      }
+      return send(response, 200, registry.contentType, await registry.metrics());
+    }
     const route = path === undefined ? undefined : options.routes?.[path];
     if (route) {
       try {

@@ -1,6 +1,7 @@
 // @imgc/common's public surface, by name: what the services, the CLI, the tests and the scripts use. Anything
 // not listed is internal to common/src. (The CLI imports "@imgc/common/failover-transport" alone, which keeps
 // grpc-js, NATS and S3 out of its bundle.)
+export { brief, quoted } from "./brief.js";
 export {
   addresses,
   bool,
@@ -14,7 +15,13 @@ export {
   str,
 } from "./config.js";
 export { createFailoverTransport, LEADER_HEADER, leaderHint, parseAddresses } from "./failover-transport.js";
-export { createGrpcJsClient, type GrpcJsClient, grpcImplementation, grpcServiceDefinition } from "./grpc.js";
+export {
+  createGrpcJsClient,
+  type GrpcJsClient,
+  grpcImplementation,
+  grpcServiceDefinition,
+  MAX_MESSAGE_BYTES,
+} from "./grpc.js";
 export {
   checkReadiness,
   grpcHealthProbe,
@@ -35,7 +42,14 @@ export {
   TokenError,
   type TokenVerifier,
 } from "./internal-auth.js";
-export { callerFields, loadToken, loadVerifier, verifierFields } from "./internal-config.js";
+export {
+  callerFields,
+  loadMetricsToken,
+  loadToken,
+  loadVerifier,
+  metricsFields,
+  verifierFields,
+} from "./internal-config.js";
 export { AUTHORIZATION, internalBearer, internalGrpcOptions } from "./internal-credentials.js";
 export { connectTls, grpcChannelCredentials, grpcServerCredentials, loadTls, type TlsFiles } from "./internal-tls.js";
 export { createLogger, type Logger } from "./logger.js";
@@ -70,6 +84,7 @@ export {
   createStorage,
   declaredSize,
   keys,
+  MAX_KEY_BYTES,
   type ObjectInfo,
   readAll,
   type Storage,

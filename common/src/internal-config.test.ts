@@ -4,7 +4,14 @@ import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { ConfigError, loadConfig, natsFields } from "./config.js";
 import { generateSigningKeys, mintToken } from "./internal-auth.js";
-import { callerFields, loadToken, loadVerifier, verifierFields } from "./internal-config.js";
+import {
+  callerFields,
+  loadMetricsToken,
+  loadToken,
+  loadVerifier,
+  metricsFields,
+  verifierFields,
+} from "./internal-config.js";
 import { natsAuthOptions } from "./nats-connect.js";
 
 function problemsOf(fn: () => unknown): string[] {
@@ -48,6 +55,20 @@ describe("secure by default", () => {
     );
     expect(loadToken(loadConfig(callerFields, { IMGC_INSECURE_INTERNAL: "true" }), "worker")).toBeUndefined();
     expect(loadToken(loadConfig(callerFields, { IMGC_AUTH_TOKEN: "imgc1.a.b" }), "worker")).toBe("imgc1.a.b");
+  });
+
+  test("a process without a metrics token refuses to start and names the setting; a short one is refused unquoted", () => {
+    const load = (env: Record<string, string>) => loadMetricsToken(loadConfig(metricsFields, env), "worker");
+    expect(problemsOf(() => load({}))[0]).toMatch(
+      /^IMGC_METRICS_TOKEN \(or IMGC_METRICS_TOKEN_FILE\) is not set, so the worker's \/metrics would answer anyone.*IMGC_INSECURE_INTERNAL=1/,
+    );
+    expect(load({ IMGC_INSECURE_INTERNAL: "1" })).toBeUndefined();
+    expect(problemsOf(() => load({ IMGC_METRICS_TOKEN: "short-secret" }))).toEqual([
+      "Expected at least 16 characters and no spaces for IMGC_METRICS_TOKEN but received 12",
+    ]);
+    const dir = mkdtempSync(path.join(os.tmpdir(), "imgc-metrics-"));
+    writeFileSync(path.join(dir, "token"), "scrape-token-0123456789\n");
+    expect(load({ IMGC_METRICS_TOKEN_FILE: path.join(dir, "token") })).toBe("scrape-token-0123456789");
   });
 
   test("a NATS connection without credentials refuses to start; each way of giving them is taken", () => {

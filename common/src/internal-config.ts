@@ -27,11 +27,26 @@ export const callerFields = {
   ...tlsFields,
 };
 
+/**
+ * What Prometheus proves itself with on the internal HTTP ports (coordinator, workers): `/metrics` names
+ * workers, hosts, tenants' volumes and the process, so it answers only `Authorization: Bearer <this>`.
+ * `/healthz` and `/readyz` stay open for probes (they say only alive or ready).
+ */
+export const metricsFields = {
+  ...insecureField,
+  metricsToken: str("IMGC_METRICS_TOKEN", "", "the bearer credential /metrics requires (Prometheus sends it)"),
+  metricsTokenFile: str("IMGC_METRICS_TOKEN_FILE", "", "file holding IMGC_METRICS_TOKEN"),
+};
+
+/** The shortest metrics credential accepted: long enough that guessing it is hopeless. */
+export const MIN_METRICS_TOKEN_CHARS = 16;
+
 type Fields<T extends Record<string, { parse(raw: string | undefined): unknown }>> = {
   readonly [K in keyof T]: ReturnType<T[K]["parse"]>;
 };
 export type VerifierConfig = Fields<typeof verifierFields>;
 export type CallerConfig = Fields<typeof callerFields>;
+export type MetricsConfig = Fields<typeof metricsFields>;
 
 /** The value of a setting given inline or as a file (`<VAR>_FILE`, as Kubernetes and compose mount secrets). */
 function inlineOrFile(inline: string, file: string, env: string): string {
@@ -77,4 +92,24 @@ export function loadToken(config: CallerConfig, who: string): string | undefined
   throw new ConfigError([
     `IMGC_AUTH_TOKEN (or IMGC_AUTH_TOKEN_FILE) is not set, so the ${who} cannot prove itself to the coordinator: set it, or ${INSECURE_INTERNAL}=1 for a development cluster`,
   ]);
+}
+
+/**
+ * The credential /metrics requires, or undefined when IMGC_INSECURE_INTERNAL=1 and none is given (then
+ * /metrics is open). Throws ConfigError naming the missing or bad setting.
+ */
+export function loadMetricsToken(config: MetricsConfig, who: string): string | undefined {
+  const token = inlineOrFile(config.metricsToken, config.metricsTokenFile, "IMGC_METRICS_TOKEN");
+  if (token === "") {
+    if (config.insecureInternal) return undefined;
+    throw new ConfigError([
+      `IMGC_METRICS_TOKEN (or IMGC_METRICS_TOKEN_FILE) is not set, so the ${who}'s /metrics would answer anyone: set it (Prometheus sends it as a bearer token), or ${INSECURE_INTERNAL}=1 for a development cluster`,
+    ]);
+  }
+  if (token.length < MIN_METRICS_TOKEN_CHARS || /\s/.test(token)) {
+    throw new ConfigError([
+      `Expected at least ${MIN_METRICS_TOKEN_CHARS} characters and no spaces for IMGC_METRICS_TOKEN but received ${token.length}`,
+    ]);
+  }
+  return token;
 }

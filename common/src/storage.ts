@@ -213,6 +213,9 @@ export async function readAll(stream: Readable, maxBytes = Number.POSITIVE_INFIN
   return Buffer.concat(chunks);
 }
 
+/** S3's limit on an object key, in bytes of UTF-8. A longer key is the caller's mistake, not the store's refusal. */
+export const MAX_KEY_BYTES = 1024;
+
 /** Object keys. Deterministic output keys make a retried item overwrite, never duplicate, its output. */
 export const keys = {
   upload(tenant: string, id: string, name: string): string {
@@ -249,7 +252,10 @@ export function safeName(name: string): string {
   const cleaned = base
     .normalize("NFKC")
     .replace(/[^\w.-]+/g, "_")
-    .replace(/^\.+/, "")
     .slice(-120);
-  return cleaned || "image";
+  // Leading dots go (a hidden file, or "..", a path step), but not the extension they start: "..png" is
+  // "image.png", never "png", which no reader would take for a PNG.
+  const visible = cleaned.replace(/^\.+/, "");
+  if (visible === "") return "image";
+  return /^\.+[^.]+$/.test(cleaned) ? `image.${visible}` : visible;
 }

@@ -1,4 +1,14 @@
-import { ConfigError, int, loadConfig, logFields, natsFields, s3Fields, str, verifierFields } from "@imgc/common";
+import {
+  ConfigError,
+  int,
+  loadConfig,
+  logFields,
+  metricsFields,
+  natsFields,
+  s3Fields,
+  str,
+  verifierFields,
+} from "@imgc/common";
 
 const MiB = 1024 * 1024;
 
@@ -7,6 +17,7 @@ export const coordinatorSchema = {
   ...s3Fields,
   ...logFields,
   ...verifierFields,
+  ...metricsFields,
   host: str("IMGC_COORDINATOR_HOST", "127.0.0.1", "gRPC listen host"),
   port: int("IMGC_COORDINATOR_PORT", 50051, 0, 65535, "gRPC listen port (0 picks a free one)"),
   httpPort: int(

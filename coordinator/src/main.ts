@@ -14,6 +14,7 @@ import {
   grpcChannelCredentials,
   grpcHealthProbe,
   grpcServerCredentials,
+  loadMetricsToken,
   loadTls,
   loadVerifier,
   natsAuthOptions,
@@ -34,9 +35,10 @@ async function main(): Promise<void> {
   let verifier: ReturnType<typeof loadVerifier>;
   let natsAuth: ReturnType<typeof natsAuthOptions>;
   let tls: ReturnType<typeof loadTls>;
+  let metricsToken: string | undefined;
   try {
     config = loadCoordinatorConfig();
-    // Secure by default: no public key or no NATS credentials, no start (unless IMGC_INSECURE_INTERNAL=1).
+    // Secure by default: no public key, NATS credentials or metrics token, no start (unless IMGC_INSECURE_INTERNAL=1).
     verifier = loadVerifier(config);
     tls = loadTls(config);
     // Its readiness probes its own port, so a coordinator serving TLS needs the CA that signed its certificate.
@@ -45,6 +47,7 @@ async function main(): Promise<void> {
         "IMGC_TLS_CA is not set, but IMGC_TLS_CERT is: the coordinator checks its own port with it",
       ]);
     natsAuth = natsAuthOptions(config);
+    metricsToken = loadMetricsToken(config, "coordinator");
   } catch (err) {
     if (!ConfigError.isConfigError(err)) throw err;
     process.stderr.write(`${err.message}\n`);
@@ -122,6 +125,7 @@ async function main(): Promise<void> {
     port: config.httpPort,
     log,
     registry,
+    ...(metricsToken === undefined ? {} : { metricsToken }),
     checks: { grpc: self.check, nats: natsReadiness(() => nc), s3: () => storage.ping() },
     routes: { [BACKLOG_PATH]: () => coordinator.backlog() },
     // The backlog is GetQueueStats' figure: the same callers may read it (an operator token for the autoscaler).

@@ -4,7 +4,13 @@
  */
 import type { ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { createReflection, grpcImplementation, grpcServiceDefinition, type Logger } from "@imgc/common";
+import {
+  createReflection,
+  grpcImplementation,
+  grpcServiceDefinition,
+  type Logger,
+  MAX_MESSAGE_BYTES,
+} from "@imgc/common";
 import { ClusterService, JobService } from "@imgc/proto";
 import { HealthImplementation } from "grpc-health-check";
 
@@ -28,7 +34,7 @@ export function build(deps: ServerDeps): grpc.Server {
   const server = new grpc.Server({
     "grpc.keepalive_time_ms": 30_000,
     "grpc.keepalive_permit_without_calls": 1,
-    "grpc.max_receive_message_length": 16 * 1024 * 1024,
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
   });
   server.addService(grpcServiceDefinition(JobService), grpcImplementation(JobService, deps.jobService, deps.log));
   server.addService(

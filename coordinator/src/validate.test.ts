@@ -61,6 +61,19 @@ describe("source scope", () => {
   });
 });
 
+describe("key limits", () => {
+  it("refuses a key longer than S3's 1024 bytes as the caller's mistake (it used to reach S3 and come back FailedPrecondition)", () => {
+    const long = `uploads/acme/x/${"a".repeat(100_000)}.jpg`;
+    expect(problems("acme", [upload(long)])).toBe(
+      `sources[0].upload_key: expected at most 1024 bytes but received ${Buffer.byteLength(long)}`,
+    );
+    expect(problems("acme", [prefix(`uploads/acme/${"é".repeat(600)}/`)])).toMatch(
+      /^sources\[0\]\.s3_prefix\.prefix: expected at most 1024 bytes but received 1214$/,
+    );
+    expect(problems("acme", [upload(`uploads/acme/x/${"a".repeat(1000)}`)])).toBe("");
+  });
+});
+
 const target = (goal: NonNullable<Parameters<typeof create<typeof CompressionOptionsSchema>>[1]>["target"]) =>
   optionProblems(create(CompressionOptionsSchema, { target: goal }));
 

@@ -8,6 +8,7 @@
  * bucket and other buckets; never another tenant's folders.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import { MAX_KEY_BYTES } from "@imgc/common";
 import {
   ChromaSubsampling,
   type CompressionOptions,
@@ -50,6 +51,8 @@ function isEnumValue(enumObject: object, value: number): boolean {
 
 /** Why `key` (or, as a prefix, every key under it) is off limits to the tenant; null when it is allowed. */
 export function keyProblem(key: string, tenant: string, isPrefix: boolean, scope: SourceScope = SCOPED): string | null {
+  const bytes = Buffer.byteLength(key);
+  if (bytes > MAX_KEY_BYTES) return `expected at most ${MAX_KEY_BYTES} bytes but received ${bytes}`;
   if (key.split("/").includes("..")) return "must not contain '..'";
   for (const area of TENANT_AREAS) {
     const own = `${area}${tenant}/`;

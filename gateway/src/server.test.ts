@@ -671,3 +671,117 @@ describe("long calls and slow clients", () => {
     ]);
   });
 });
+
+describe("the OpenAPI document and the edge's input checks (issue 13 items 8, 10, 11)", () => {
+  const REST_ROUTES = [
+    "PUT /v1/uploads/{name}",
+    "POST /v1/uploads",
+    "GET /v1/jobs/{id}/results.zip",
+    "GET /v1/jobs/{id}/report.csv",
+    "GET /v1/jobs/{id}/report.json",
+    "GET /v1/cluster",
+    "GET /metrics",
+    "GET /healthz",
+    "GET /readyz",
+  ];
+
+  test("GET /v1/openapi.json (no key) documents every REST route, and only those, with the error body", async () => {
+    const res = await request("GET", "/v1/openapi.json");
+    expect(res.status).toBe(200);
+    const document = JSON.parse(res.body) as {
+      openapi: string;
+      paths: Record<string, Record<string, { responses: Record<string, unknown>; requestBody?: unknown }>>;
+      components: { schemas: Record<string, { required?: string[] }> };
+    };
+    expect(document.openapi).toBe("3.1.0");
+    const documented = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(documented.sort()).toEqual([...REST_ROUTES].sort());
+    // Every route the HTTP port serves outside Connect, the web client and the document itself is in it.
+    // printRoutes draws a tree: a line's depth is where its "── " starts, its path its parents' and its own.
+    const parents: string[] = [];
+    const served = gateway.http
+      .printRoutes({ commonPrefix: false })
+      .split("\n")
+      .flatMap((line) => {
+        const match = /── (\S+) \(([A-Z, ]+)\)/.exec(line);
+        if (!match?.[1] || !match[2]) return [];
+        const depth = Math.floor(line.indexOf("── ") / 4);
+        parents.length = depth;
+        const path = [...parents, match[1]].join("").replace(/:(\w+)/g, "{$1}");
+        parents.push(match[1]);
+        return match[2].split(", ").map((method) => `${method} ${path}`);
+      })
+      .filter((route) => !/ \/imgc\.|HEAD |OPTIONS |\/v1\/openapi\.json|\/$|\*/.test(route));
+    expect(served.sort()).toEqual([...REST_ROUTES].sort());
+    expect(document.components.schemas.Error?.required).toEqual(["code", "message"]);
+    expect(document.paths["/v1/uploads/{name}"]?.put?.responses["400"]).toEqual({
+      description: expect.stringContaining("invalid_argument"),
+      content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+    });
+    expect(document.paths["/v1/uploads"]?.post?.requestBody).toMatchObject({
+      content: { "multipart/form-data": expect.anything() },
+    });
+  });
+
+  test("bad input gets the documented shape and code, never Fastify's own, and a short quote", async () => {
+    const expectError = (res: { status: number; body: string }, status: number, code: string) => {
+      expect(res.status, res.body).toBe(status);
+      const body = JSON.parse(res.body) as Record<string, string>;
+      expect(Object.keys(body).sort()).toEqual(["code", "message"]);
+      expect(body.code).toBe(code);
+      expect(body.message?.length).toBeLessThan(200);
+      return body.message;
+    };
+    // A name the route schema refuses: 400 invalid_argument, in the words of the gRPC path.
+    const long = await request("PUT", `/v1/uploads/${"n".repeat(2_000)}`, auth.headers, Buffer.alloc(3));
+    expect(expectError(long, 400, "invalid_argument")).toBe(
+      "Expected at most 255 characters for name but received 2000",
+    );
+    // Percent-encoded, it is still the schema (never the router) that refuses it, counting characters.
+    const encoded = await request("PUT", `/v1/uploads/${"%C3%A9".repeat(256)}`, auth.headers, Buffer.alloc(3));
+    expect(expectError(encoded, 400, "invalid_argument")).toBe(
+      "Expected at most 255 characters for name but received 256",
+    );
+    // Longer than Node's parser takes: the documented shape too, not Fastify's {"error","statusCode"}.
+    const huge = await request("PUT", `/v1/uploads/${"h".repeat(20_000)}`, auth.headers, Buffer.alloc(3));
+    expect(expectError(huge, 431, "resource_exhausted")).toMatch(/^the URL and headers are larger than \d+ bytes$/);
+    // A malformed job id names no job: 404 like an unknown one, quoted short and escaped.
+    const id = "i".repeat(10_000);
+    expect(expectError(await request("GET", `/v1/jobs/${id}/report.json`, auth.headers), 404, "not_found")).toMatch(
+      /^job "i{64}…" not found$/,
+    );
+    expect(expectError(await request("GET", "/v1/jobs/a%0Ab%22c/report.csv", auth.headers), 404, "not_found")).toBe(
+      'job "a\\nb\\"c" not found',
+    );
+    // An unknown route's message does not echo a long URL.
+    expect(expectError(await request("DELETE", `/v1/${"u".repeat(10_000)}`, auth.headers), 404, "not_found")).toMatch(
+      /^no route for DELETE "\/v1\/u{60}…"$/,
+    );
+    // A body that is not a form: the documented code, not FST_ERR_CTP_INVALID_MEDIA_TYPE.
+    expectError(
+      await request("POST", "/v1/uploads", { ...auth.headers, "content-type": "text/plain" }, Buffer.from("x")),
+      415,
+      "unsupported_media_type",
+    );
+  });
+
+  test.each(["Connect (HTTP/1.1)", "gRPC-Web (HTTP/1.1)", "gRPC (HTTP/2)"])(
+    "over %s a 100 KB job id is NotFound with a short message and never reaches the coordinator",
+    async (name) => {
+      const [, transport] = transports().find(([candidate]) => candidate === name) as [string, Transport];
+      const client = createClient(JobService, transport);
+      seenTenants.length = 0;
+      for (const call of [
+        (jobId: string) => client.getJob({ jobId }, auth),
+        (jobId: string) => client.cancelJob({ jobId }, auth),
+        (jobId: string) => client.getResults({ jobId }, auth),
+      ]) {
+        const err = await rejection(call("x".repeat(100_000)));
+        expect([err.code, err.rawMessage]).toEqual([Code.NotFound, `job "${"x".repeat(64)}…" not found`]);
+      }
+      expect(seenTenants).toEqual([]);
+    },
+  );
+});

@@ -8,11 +8,12 @@
  * cluster) do the same in an onRequest hook, against the same buckets.
  */
 
+import { maxHeaderSize } from "node:http";
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { type Client, Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import type { ReadinessCheck as Check } from "@imgc/common";
-import { type Logger, reflectionRoutes, type Storage } from "@imgc/common";
+import { type Logger, MAX_MESSAGE_BYTES, reflectionRoutes, type Storage } from "@imgc/common";
 import { type ClusterService, JobService } from "@imgc/proto";
 import fastify, {
   type FastifyInstance,
@@ -23,8 +24,10 @@ import fastify, {
 import { authGate, createAuthenticator } from "./plugins/auth.js";
 import { createCallerSlots } from "./plugins/caller-slots.js";
 import { cors } from "./plugins/cors.js";
-import { concealUnexpectedErrors, installErrorHandler } from "./plugins/errors.js";
+import { clientError, concealUnexpectedErrors, installErrorHandler, schemaError } from "./plugins/errors.js";
+import { checkJobIds } from "./plugins/job-ids.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./plugins/metrics.js";
+import { openApi } from "./plugins/openapi.js";
 import { createRateLimiter, type RateLimit } from "./plugins/rate-limit.js";
 import { securityHeaders } from "./plugins/security-headers.js";
 import { staticWeb } from "./plugins/static-web.js";
@@ -81,9 +84,6 @@ export interface Gateway {
   web: boolean;
 }
 
-/** Upload messages are 1 MiB by convention; anything much larger is refused before it is buffered. */
-const READ_MAX_BYTES = 4 * 1024 * 1024;
-
 export async function build(deps: GatewayDeps): Promise<Gateway> {
   const auth = createAuthenticator({
     apiKeys: deps.apiKeys,
@@ -118,15 +118,27 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
       if (withReflection) reflection(router);
     },
     requestGate: authGate(authenticate),
-    interceptors: [traceCalls(deps.log), concealUnexpectedErrors(deps.log)],
-    readMaxBytes: READ_MAX_BYTES,
+    interceptors: [traceCalls(deps.log), concealUnexpectedErrors(deps.log), checkJobIds()],
+    // The coordinator's limit: a request taken here is never refused there for its size (one code per mistake).
+    readMaxBytes: MAX_MESSAGE_BYTES,
     shutdownTimeoutMs: deps.shutdownTimeoutMs ?? 5_000,
     shutdownError: new ConnectError("the gateway is shutting down, reconnect", Code.Unavailable),
   });
 
   // File names travel in the upload path; allow long ones (the stored key shortens them).
   // requestTimeout: a request that dribbles in (a slow-drip upload holding an S3 PUT open) is cut off.
-  const http = fastify({ logger: false, routerOptions: { maxParamLength: 1024 }, requestTimeout: requestTimeoutMs });
+  // maxParamLength: the router takes any parameter the URL can hold (Node bounds the URL and headers), so
+  // that the route schemas, not the router, refuse a long name or id, with the documented errors. Ajv's
+  // verbose errors carry the refused value for the messages (schemaError quotes only a short prefix of it).
+  const http = fastify({
+    logger: false,
+    routerOptions: { maxParamLength: maxHeaderSize },
+    requestTimeout: requestTimeoutMs,
+    ajv: { customOptions: { verbose: true } },
+    schemaErrorFormatter: schemaError,
+    clientErrorHandler: clientError,
+  });
+  await openApi(http);
   logRequests(http, deps.log);
   metrics.observe(http, { port: "http", serve: true, authorize: auth.operator });
   installErrorHandler(http, deps.log);

@@ -159,7 +159,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const leaderSlot = async () => {
       for (const [slot, base] of coordinatorHttpSlots.entries()) {
         // A frozen coordinator (SIGSTOP) accepts the connection and never answers.
-        const metrics = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(1_000) })
+        const metrics = await fetch(`${base}/metrics`, {
+          headers: { authorization: `Bearer ${credentials.metricsToken}` },
+          signal: AbortSignal.timeout(1_000),
+        })
           .then((response) => response.text())
           .catch(() => "");
         if (/^imgc_coordinator_leader 1$/m.test(metrics)) return slot;

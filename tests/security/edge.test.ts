@@ -9,7 +9,7 @@ import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { ErrorCode, ItemState, JobService, JobState } from "@imgc/proto";
 import { afterAll, describe, expect, test } from "vitest";
 import { repoRoot } from "../../scripts/lib/local-stack.js";
@@ -226,6 +226,104 @@ describe("upload slots", () => {
     expect(ended).toMatch(/^(status (408|504)|closed)$/);
     expect(sent).toBeLessThan(1000);
     expect(sent).toBeGreaterThanOrEqual(Math.floor(REQUEST_TIMEOUT_MS / 500) - 1);
+  });
+});
+
+describe("inputs at the edge (issue 13 items 10-12)", () => {
+  const grpcAs = (key: string) =>
+    createClient(
+      JobService,
+      createGrpcTransport({ baseUrl: cluster().addresses.gatewayGrpc, interceptors: [bearer(key)] }),
+    );
+
+  test("a 10 KB or 100 KB job id is NotFound at once, quoted as a short prefix, over gRPC and Connect", async () => {
+    for (const jobs of [grpcAs(KEYS.acme), jobsAs(KEYS.acme)]) {
+      for (const size of [10_000, 100_000]) {
+        const started = Date.now();
+        const err = await failure(jobs.getJob({ jobId: "j".repeat(size) }, { timeoutMs: 10_000 }));
+        expect([err.code, err.rawMessage]).toEqual([Code.NotFound, `job "${"j".repeat(64)}…" not found`]);
+        expect(Date.now() - started).toBeLessThan(5_000);
+      }
+    }
+    // A well-formed id that names no job is the coordinator's NotFound, quoted the same way.
+    const unknown = await failure(grpcAs(KEYS.acme).cancelJob({ jobId: "A".repeat(20) }));
+    expect([unknown.code, unknown.rawMessage]).toEqual([Code.NotFound, `job ${"A".repeat(20)} not found`]);
+  });
+
+  test("an upload key longer than S3 allows is InvalidArgument naming the limit, not FailedPrecondition", async () => {
+    const key = `uploads/acme/x/${"k".repeat(100_000)}.jpg`;
+    const err = await failure(grpcAs(KEYS.acme).submitJob({ sources: [{ kind: { case: "uploadKey", value: key } }] }));
+    expect([err.code, err.rawMessage]).toEqual([
+      Code.InvalidArgument,
+      `sources[0].upload_key: expected at most 1024 bytes but received ${key.length}`,
+    ]);
+  });
+
+  test("too many sources is the same InvalidArgument through the gateway as from the coordinator", async () => {
+    const sources = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        kind: { case: "uploadKey" as const, value: `uploads/acme/x.1/${i}.jpg` },
+      }));
+    for (const jobs of [grpcAs(KEYS.acme), jobsAs(KEYS.acme)]) {
+      for (const n of [10_001, 100_001]) {
+        const err = await failure(jobs.submitJob({ sources: sources(n) }));
+        expect(err.code, `${n}`).toBe(Code.InvalidArgument);
+        expect(err.rawMessage).toMatch(new RegExp(`^sources: at most 10000 sources, received ${n}`));
+      }
+    }
+  });
+
+  test("a long name gets the same InvalidArgument on every upload path; an empty file the same words", async () => {
+    const name = `${"n".repeat(2_000)}.jpg`;
+    const expected = "Expected at most 255 characters for name but received 2004";
+    const put = await fetch(`${cluster().addresses.gatewayHttp}/v1/uploads/${name}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${KEYS.acme}` },
+      body: "abc",
+    });
+    expect([put.status, await put.json()]).toEqual([400, { code: "invalid_argument", message: expected }]);
+    const form = new FormData();
+    form.append("file", new Blob(["abc"]), name);
+    const multipart = await fetch(`${cluster().addresses.gatewayHttp}/v1/uploads`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEYS.acme}` },
+      body: form,
+    });
+    expect([multipart.status, await multipart.json()]).toEqual([400, { code: "invalid_argument", message: expected }]);
+    const slots = await failure(grpcAs(KEYS.acme).createUploads({ files: [{ name, size: 3n }] }));
+    expect([slots.code, slots.rawMessage]).toEqual([Code.InvalidArgument, expected]);
+
+    const emptyPut = await fetch(`${cluster().addresses.gatewayHttp}/v1/uploads/empty.jpg`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${KEYS.acme}` },
+      body: "",
+    });
+    expect(await emptyPut.json()).toEqual({ code: "invalid_argument", message: '"empty.jpg" is empty' });
+    const emptyForm = new FormData();
+    emptyForm.append("file", new Blob([]), "empty.jpg");
+    const emptyMultipart = await fetch(`${cluster().addresses.gatewayHttp}/v1/uploads`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEYS.acme}` },
+      body: emptyForm,
+    });
+    expect(await emptyMultipart.json()).toEqual({ code: "invalid_argument", message: '"empty.jpg" is empty' });
+  });
+
+  test('"..png" is stored as image.png, keeping its extension', async () => {
+    const res = await fetch(`${cluster().addresses.gatewayHttp}/v1/uploads/..png`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${KEYS.acme}` },
+      body: "abc",
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { key: string }).key).toMatch(/^uploads\/acme\/[^/]+\/image\.png$/);
+  });
+
+  test("GET /v1/openapi.json needs no key and documents the routes", async () => {
+    const res = await get("/v1/openapi.json");
+    expect(res.status).toBe(200);
+    const document = (await res.json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(document.paths)).toContain("/v1/jobs/{id}/results.zip");
   });
 });
 

@@ -8,6 +8,7 @@ import {
   int,
   loadConfig,
   logFields,
+  metricsFields,
   natsFields,
   s3Fields,
   str,
@@ -30,6 +31,7 @@ export const workerSchema = {
   ...s3Fields,
   ...logFields,
   ...callerFields,
+  ...metricsFields,
   coordinatorUrl: addresses(
     "IMGC_COORDINATOR_URL",
     "127.0.0.1:50051",

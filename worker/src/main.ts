@@ -16,6 +16,7 @@ import {
   grpcChannelCredentials,
   grpcHealthProbe,
   internalGrpcOptions,
+  loadMetricsToken,
   loadTls,
   loadToken,
   type NatsAuthOptions,
@@ -36,11 +37,21 @@ import { createResultCache, openCacheBucket } from "./result-cache.js";
 import { createWorker } from "./worker.js";
 
 let config: WorkerConfig;
-let internal: { token: string | undefined; nats: NatsAuthOptions; tls: TlsFiles | undefined };
+let internal: {
+  token: string | undefined;
+  metricsToken: string | undefined;
+  nats: NatsAuthOptions;
+  tls: TlsFiles | undefined;
+};
 try {
   config = loadWorkerConfig();
-  // Secure by default: no token or no NATS credentials, no start (unless IMGC_INSECURE_INTERNAL=1).
-  internal = { token: loadToken(config, "worker"), nats: natsAuthOptions(config), tls: loadTls(config) };
+  // Secure by default: no token, NATS credentials or metrics token, no start (unless IMGC_INSECURE_INTERNAL=1).
+  internal = {
+    token: loadToken(config, "worker"),
+    nats: natsAuthOptions(config),
+    tls: loadTls(config),
+    metricsToken: loadMetricsToken(config, "worker"),
+  };
 } catch (err) {
   if (!ConfigError.isConfigError(err)) throw err;
   process.stderr.write(`imgc worker: ${err.message}\n`);
@@ -122,6 +133,7 @@ const http = await startHealthServer({
   port: config.httpPort,
   log,
   registry,
+  ...(internal.metricsToken === undefined ? {} : { metricsToken: internal.metricsToken }),
   checks: { nats: natsReadiness(() => nc), s3: () => storage.ping(), coordinator: coordinatorProbe.check },
 });
 

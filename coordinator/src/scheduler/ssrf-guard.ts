@@ -10,6 +10,7 @@ import http from "node:http";
 import https from "node:https";
 import { BlockList, isIP, type LookupFunction } from "node:net";
 import { pipeline, type Readable, Transform } from "node:stream";
+import { brief } from "@imgc/common";
 import ipaddr from "ipaddr.js";
 import { createFetchSlots } from "./fetch-slots.js";
 
@@ -35,8 +36,7 @@ export type FetchFailure = "refused" | "too_large" | "timeout" | "http" | "netwo
 
 /** A URL as messages quote it: at most 160 characters, control characters escaped. */
 export function briefUrl(url: string): string {
-  const escaped = JSON.stringify(url).slice(1, -1);
-  return escaped.length > 160 ? `${escaped.slice(0, 160)}…` : escaped;
+  return brief(url, 160);
 }
 
 /**

@@ -2,7 +2,7 @@
 
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { controlSubject, LANES, type Logger } from "@imgc/common";
+import { controlSubject, LANES, type Logger, quoted } from "@imgc/common";
 import {
   type ClusterService,
   type ItemResult,
@@ -58,7 +58,7 @@ function isOutputOf(key: string, prefix: string, itemId: string): boolean {
 }
 
 function checkJob(jobId: string): void {
-  if (!isJobId(jobId)) throw notFound(`job ${JSON.stringify(jobId)}`);
+  if (!isJobId(jobId)) throw notFound(`job ${quoted(jobId)}`);
 }
 
 /** The most started items plus results one ReportItems call may carry (a chunk has at most a few hundred). */

@@ -5,7 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { continueTrace, formatTraceparent, keys, type Logger, type Storage, TRACEPARENT } from "@imgc/common";
+import { continueTrace, formatTraceparent, keys, type Logger, quoted, type Storage, TRACEPARENT } from "@imgc/common";
 import {
   ChunkItemSchema,
   type ItemResult,
@@ -87,7 +87,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
   /** The tenant's job, or NotFound: a job of another tenant does not exist for this caller. */
   async function ownJob(jobId: string, context: HandlerContext): Promise<Job> {
     const tenant = tenantOf(context);
-    if (!isJobId(jobId)) throw notFound(`job ${JSON.stringify(jobId)}`);
+    if (!isJobId(jobId)) throw notFound(`job ${quoted(jobId)}`);
     const job = await lifecycle.get(jobId);
     if (!job || job.tenant !== tenant) throw notFound(`job ${jobId}`);
     return job;

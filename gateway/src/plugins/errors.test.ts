@@ -83,7 +83,16 @@ describe("HTTP errors", () => {
       ),
     ).toEqual({
       status: 415,
-      body: { code: "FST_ERR_CTP_INVALID_MEDIA_TYPE", message: "Unsupported Media Type" },
+      body: { code: "unsupported_media_type", message: "Unsupported Media Type" },
     });
+  });
+
+  test("Fastify's own refusals answer with the documented codes, never FST_ERR_…", () => {
+    const fastifyError = (statusCode: number, code: string) =>
+      toHttpError(Object.assign(new Error("refused"), { statusCode, code })).body.code;
+    expect(fastifyError(400, "FST_ERR_VALIDATION")).toBe("invalid_argument");
+    expect(fastifyError(414, "FST_ERR_MAX_PARAM_LENGTH")).toBe("resource_exhausted");
+    expect(fastifyError(413, "FST_ERR_CTP_BODY_TOO_LARGE")).toBe("resource_exhausted");
+    expect(fastifyError(418, "FST_ERR_WHATEVER")).toBe("invalid_argument");
   });
 });

@@ -76,7 +76,7 @@ export function createGatewayMetrics(registry: Registry = createMetricsRegistry(
         duration.observe({ port, route }, reply.elapsedTime / 1000);
       });
       if (serve) {
-        app.get("/metrics", async (request, reply) => {
+        app.get("/metrics", { schema: METRICS_SCHEMA }, async (request, reply) => {
           authorize?.(request.headers.authorization);
           return reply.header("content-type", registry.contentType).send(await registry.metrics());
         });
@@ -84,3 +84,10 @@ export function createGatewayMetrics(registry: Registry = createMetricsRegistry(
     },
   };
 }
+
+const METRICS_SCHEMA = {
+  tags: ["operations"],
+  summary: "Prometheus metrics of the gateway (operator key only)",
+  security: [{ apiKey: [] }],
+  response: { 200: { description: "Prometheus text", content: { "text/plain": { schema: { type: "string" } } } } },
+} as const;

@@ -10,6 +10,7 @@ import type { Logger } from "@imgc/common";
 import { type ClusterService, LaneStatsSchema, WorkerStatusSchema } from "@imgc/proto";
 import type { FastifyInstance } from "fastify";
 import { type Authenticator, requireOperator } from "../plugins/auth.js";
+import { errorResponses } from "../plugins/openapi.js";
 import { relayError } from "../services/job-service.js";
 
 export interface ClusterRoutesDeps {
@@ -20,10 +21,35 @@ export interface ClusterRoutesDeps {
 
 const everyField = { alwaysEmitImplicit: true } as const;
 
+/** protobuf JSON of a message of proto/imgc/v1, every field present (its fields are documented there). */
+const protoJson = (message: string) => ({
+  type: "object",
+  additionalProperties: true,
+  description: `imgc.v1.${message}`,
+});
+
+const CLUSTER_SCHEMA = {
+  tags: ["operations"],
+  summary: "Workers, queue lanes and active jobs (operator key only)",
+  security: [{ apiKey: [] }],
+  response: {
+    200: {
+      type: "object",
+      required: ["workers", "lanes", "activeJobs"],
+      properties: {
+        workers: { type: "array", items: protoJson("WorkerStatus") },
+        lanes: { type: "array", items: protoJson("LaneStats") },
+        activeJobs: { type: "integer" },
+      },
+    },
+    ...errorResponses(401, 403, 429, 503),
+  },
+} as const;
+
 export function clusterRoutes(app: FastifyInstance, { cluster, authorize, log }: ClusterRoutesDeps): void {
   app.register(async (scope) => {
     requireOperator(scope, authorize);
-    scope.get("/v1/cluster", async (_request, reply) => {
+    scope.get("/v1/cluster", { schema: CLUSTER_SCHEMA }, async (_request, reply) => {
       const [workers, queue] = await Promise.all([
         cluster.listWorkers({}, { timeoutMs: 5_000 }),
         cluster.getQueueStats({}, { timeoutMs: 5_000 }),

@@ -3,6 +3,31 @@ import type { Logger } from "@imgc/common";
 import { type ReadinessCheck as Check, checkReadiness } from "@imgc/common";
 import type { FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase } from "fastify";
 
+const READINESS = {
+  type: "object",
+  required: ["status", "checks"],
+  properties: {
+    status: { type: "string", enum: ["ready", "unready"] },
+    checks: {
+      type: "object",
+      description: "each dependency (coordinator, nats, s3): ok, unreachable or timeout",
+      additionalProperties: { type: "string", enum: ["ok", "unreachable", "timeout"] },
+    },
+  },
+} as const;
+
+const HEALTHZ_SCHEMA = {
+  tags: ["health"],
+  summary: "Liveness (no key)",
+  response: { 200: { type: "object", required: ["status"], properties: { status: { type: "string", enum: ["ok"] } } } },
+} as const;
+
+const READYZ_SCHEMA = {
+  tags: ["health"],
+  summary: "Readiness of the coordinator, NATS and S3 (no key)",
+  response: { 200: READINESS, 503: READINESS },
+} as const;
+
 export interface HealthRoutesDeps {
   checks: Record<string, Check>;
   log: Logger;
@@ -13,8 +38,8 @@ export function healthRoutes<S extends RawServerBase>(
   app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
   { checks, log, timeoutMs = 2_000 }: HealthRoutesDeps,
 ): void {
-  app.get("/healthz", async () => ({ status: "ok" }));
-  app.get("/readyz", async (_request, reply) => {
+  app.get("/healthz", { schema: HEALTHZ_SCHEMA }, async () => ({ status: "ok" }));
+  app.get("/readyz", { schema: READYZ_SCHEMA }, async (_request, reply) => {
     const { ready, checks: results } = await checkReadiness(checks, timeoutMs, log);
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "unready", checks: results });
   });

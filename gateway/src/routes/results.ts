@@ -11,11 +11,12 @@
  */
 import { Readable } from "node:stream";
 import { keys, type Logger, type Storage } from "@imgc/common";
-import { isJobId } from "@imgc/proto";
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Authenticate, requireTenant } from "../plugins/auth.js";
 import type { CallerSlots } from "../plugins/caller-slots.js";
 import { HttpError } from "../plugins/errors.js";
+import { JOB_ID_PATTERN, jobNotFound } from "../plugins/job-ids.js";
+import { errorResponses } from "../plugins/openapi.js";
 import { reportCsv, reportJson } from "../services/report.js";
 import type { OpenResults } from "../services/results.js";
 import { resultsZip } from "../services/results-zip.js";
@@ -28,6 +29,42 @@ export interface ResultRoutesDeps {
   /** results.zip downloads per caller at once. */
   zips: CallerSlots;
 }
+
+/** The three routes' schema: the job id's shape is checked here, and a refused one is 404 like any unknown job. */
+function schemaOf(summary: string, type: string, description: string) {
+  return {
+    tags: ["results"],
+    summary,
+    description,
+    security: [{ apiKey: [] }],
+    params: {
+      type: "object",
+      required: ["id"],
+      properties: { id: { type: "string", pattern: JOB_ID_PATTERN, description: "the job's id" } },
+    },
+    response: {
+      200: { description: type, content: { [type]: { schema: { type: "string", format: "binary" } } } },
+      ...errorResponses(401, 404, 429, 503),
+    },
+  } as const;
+}
+const ZIP_SCHEMA = schemaOf(
+  "Every output of the job, and report.csv, as one streamed zip",
+  "application/zip",
+  "Outputs are named <source base name>.<output ext>; failed and unfinished items are left out; report.csv is last.",
+);
+const CSV_SCHEMA = schemaOf(
+  "The job's report as CSV",
+  "text/csv",
+  "One row per item (item_id, source_key, name, state, input_bytes, output_bytes, bytes_saved, saving_percent, format, quality, ssim, worker_id, error_code, error_message), then a TOTAL row.",
+);
+const JSON_SCHEMA = schemaOf(
+  "The job's report as JSON",
+  "application/json",
+  '{"job":{id,state,label,createdAt,finishedAt},"items":[…],"totals":{items,done,keptOriginal,failed,pending,inputBytes,outputBytes,bytesSaved,savingPercent}}',
+);
+/** A malformed id is reported by the handler (404), not by Fastify's 400: it names no job, like an unknown one. */
+const byHandler = { attachValidation: true } as const;
 
 /** Aborted when the client goes away before the response is complete: stops the coordinator calls. */
 function disconnectSignal(reply: FastifyReply): AbortSignal {
@@ -45,9 +82,9 @@ export function resultRoutes(
   app.register(async (scope) => {
     requireTenant(scope, authenticate);
 
-    async function open(id: string, tenant: string, reply: FastifyReply) {
-      if (!isJobId(id)) throw new HttpError(404, "not_found", `job ${JSON.stringify(id)} not found`);
-      return openResults(tenant, id, disconnectSignal(reply));
+    async function open(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) {
+      if (request.validationError) throw jobNotFound(request.params.id);
+      return openResults(request.tenant, request.params.id, disconnectSignal(reply));
     }
     const attachment = (reply: FastifyReply, type: string, filename: string) =>
       reply
@@ -55,37 +92,49 @@ export function resultRoutes(
         .header("content-disposition", `attachment; filename="${filename}"`)
         .header("cache-control", "no-store");
 
-    scope.get<{ Params: { id: string } }>("/v1/jobs/:id/results.zip", async (request, reply) => {
-      const release = zips.acquire(request.caller);
-      if (release === undefined) {
-        throw new HttpError(
-          429,
-          "resource_exhausted",
-          "too many results.zip downloads running for this API key; wait for one to finish",
-        );
-      }
-      reply.raw.on("close", release);
-      try {
-        const results = await open(request.params.id, request.tenant, reply);
-        attachment(reply, "application/zip", `${request.params.id}.zip`);
-        const outputPrefix = keys.outputPrefix(request.tenant, request.params.id);
-        return reply.send(resultsZip(results, { storage, log, outputPrefix }));
-      } catch (err) {
-        release();
-        throw err;
-      }
-    });
+    scope.get<{ Params: { id: string } }>(
+      "/v1/jobs/:id/results.zip",
+      { schema: ZIP_SCHEMA, ...byHandler },
+      async (request, reply) => {
+        const release = zips.acquire(request.caller);
+        if (release === undefined) {
+          throw new HttpError(
+            429,
+            "resource_exhausted",
+            "too many results.zip downloads running for this API key; wait for one to finish",
+          );
+        }
+        reply.raw.on("close", release);
+        try {
+          const results = await open(request, reply);
+          attachment(reply, "application/zip", `${request.params.id}.zip`);
+          const outputPrefix = keys.outputPrefix(request.tenant, request.params.id);
+          return reply.send(resultsZip(results, { storage, log, outputPrefix }));
+        } catch (err) {
+          release();
+          throw err;
+        }
+      },
+    );
 
-    scope.get<{ Params: { id: string } }>("/v1/jobs/:id/report.csv", async (request, reply) => {
-      const { results } = await open(request.params.id, request.tenant, reply);
-      attachment(reply, "text/csv; charset=utf-8", `${request.params.id}-report.csv`);
-      return reply.send(Readable.from(reportCsv(results)));
-    });
+    scope.get<{ Params: { id: string } }>(
+      "/v1/jobs/:id/report.csv",
+      { schema: CSV_SCHEMA, ...byHandler },
+      async (request, reply) => {
+        const { results } = await open(request, reply);
+        attachment(reply, "text/csv; charset=utf-8", `${request.params.id}-report.csv`);
+        return reply.send(Readable.from(reportCsv(results)));
+      },
+    );
 
-    scope.get<{ Params: { id: string } }>("/v1/jobs/:id/report.json", async (request, reply) => {
-      const { job, results } = await open(request.params.id, request.tenant, reply);
-      reply.header("content-type", "application/json; charset=utf-8").header("cache-control", "no-store");
-      return reply.send(Readable.from(reportJson(job, results)));
-    });
+    scope.get<{ Params: { id: string } }>(
+      "/v1/jobs/:id/report.json",
+      { schema: JSON_SCHEMA, ...byHandler },
+      async (request, reply) => {
+        const { job, results } = await open(request, reply);
+        reply.header("content-type", "application/json; charset=utf-8").header("cache-control", "no-store");
+        return reply.send(Readable.from(reportJson(job, results)));
+      },
+    );
   });
 }

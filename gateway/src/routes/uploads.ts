@@ -20,10 +20,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import fastifyMultipart from "@fastify/multipart";
+import { quoted } from "@imgc/common";
 import type { FastifyInstance } from "fastify";
 import { type Authenticate, requireTenant } from "../plugins/auth.js";
 import { HttpError } from "../plugins/errors.js";
-import { formatBytes, type Uploads } from "../services/uploads.js";
+import { errorResponses } from "../plugins/openapi.js";
+import { emptyFile, formatBytes, MAX_NAME_CHARS, type Uploads } from "../services/uploads.js";
 
 export interface UploadRoutesDeps {
   uploads: Uploads;
@@ -55,7 +57,7 @@ export function uploadRoutes(
       if (reply.statusCode >= 400 && !request.raw.complete) reply.header("connection", "close");
     });
 
-    scope.put<{ Params: { name: string } }>("/v1/uploads/:name", async (request, reply) => {
+    scope.put<{ Params: { name: string } }>("/v1/uploads/:name", { schema: PUT_SCHEMA }, async (request, reply) => {
       const length = request.headers["content-length"];
       if (length === undefined || !/^\d+$/.test(length)) {
         throw new HttpError(
@@ -74,7 +76,7 @@ export function uploadRoutes(
       return reply.send(stored);
     });
 
-    scope.post("/v1/uploads", async (request, reply) => {
+    scope.post("/v1/uploads", { schema: POST_SCHEMA }, async (request, reply) => {
       if (!request.isMultipart()) {
         throw new HttpError(
           415,
@@ -97,10 +99,10 @@ export function uploadRoutes(
             throw new HttpError(
               413,
               "resource_exhausted",
-              `"${name}" is larger than the upload limit of ${maxUploadBytes} bytes (${formatBytes(maxUploadBytes)})`,
+              `${quoted(name)} is larger than the upload limit of ${maxUploadBytes} bytes (${formatBytes(maxUploadBytes)})`,
             );
           }
-          if (size === 0) throw new HttpError(400, "invalid_argument", `"${name}" is empty`);
+          if (size === 0) throw emptyFile(name);
           const upload = await uploads.put(
             request.tenant,
             { name, size, contentType: part.mimetype },
@@ -121,6 +123,60 @@ export function uploadRoutes(
     });
   });
 }
+
+const STORED = {
+  type: "object",
+  required: ["key", "size"],
+  properties: {
+    key: { type: "string", description: "the upload key SubmitJob takes as a source" },
+    size: { type: "integer", description: "bytes stored" },
+  },
+} as const;
+
+const PUT_SCHEMA = {
+  tags: ["uploads"],
+  summary: "Upload one file (curl -T)",
+  description:
+    "Streams the body into object storage. Content-Length is required (chunked bodies are 411); at most IMGC_MAX_UPLOAD_BYTES (64 MiB by default).",
+  security: [{ apiKey: [] }],
+  params: {
+    type: "object",
+    required: ["name"],
+    properties: {
+      name: {
+        type: "string",
+        minLength: 1,
+        maxLength: MAX_NAME_CHARS,
+        description: "the file's name (URL-encoded); the stored key keeps its last 120 safe characters",
+      },
+    },
+  },
+  response: { 200: STORED, ...errorResponses(400, 401, 411, 413, 429, 503) },
+} as const;
+
+const POST_SCHEMA = {
+  tags: ["uploads"],
+  summary: "Upload one or more files as a multipart form (curl -F)",
+  description: `At most ${MAX_FILES_PER_REQUEST} file parts, each at most IMGC_MAX_UPLOAD_BYTES; empty file inputs are skipped.`,
+  security: [{ apiKey: [] }],
+  response: {
+    200: {
+      type: "object",
+      required: ["uploads"],
+      properties: {
+        uploads: {
+          type: "array",
+          items: {
+            ...STORED,
+            required: ["key", "name", "size"],
+            properties: { ...STORED.properties, name: { type: "string" } },
+          },
+        },
+      },
+    },
+    ...errorResponses(400, 401, 413, 415, 429, 503),
+  },
+} as const;
 
 /** @fastify/multipart's and busboy's failures, as the stable codes of every other route. */
 function multipartError(err: unknown): unknown {

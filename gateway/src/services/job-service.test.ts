@@ -291,8 +291,23 @@ describe("UploadImage", () => {
     const noSize = await rejection(
       client.uploadImage(uploadMessages({ name: "a.png", size: 0n }, [new Uint8Array(3)])),
     );
-    expect(noSize.code).toBe(Code.InvalidArgument);
-    expect(noSize.rawMessage).toMatch(/size of "a.png" is required/);
+    // The same words as a multipart part with no bytes (issue 13 item 12).
+    expect([noSize.code, noSize.rawMessage]).toEqual([Code.InvalidArgument, '"a.png" is empty']);
+  });
+
+  test("a name over 255 characters is refused on every path, and messages quote only a short prefix of it", async () => {
+    const { client } = setup();
+    const long = await rejection(
+      client.uploadImage(uploadMessages({ name: `${"n".repeat(2_000)}.png`, size: 3n }, [new Uint8Array(3)])),
+    );
+    expect([long.code, long.rawMessage]).toEqual([
+      Code.InvalidArgument,
+      "Expected at most 255 characters for name but received 2004",
+    ]);
+    const slots = await rejection(client.createUploads({ files: [{ name: "x".repeat(256), size: 3n }] }));
+    expect(slots.rawMessage).toBe("Expected at most 255 characters for name but received 256");
+    const empty = await rejection(client.createUploads({ files: [{ name: `${"e".repeat(250)}\n`, size: 0n }] }));
+    expect(empty.rawMessage).toBe(`"${"e".repeat(64)}…" is empty`);
   });
 
   test("a declared size over the limit is ResourceExhausted before any byte is stored", async () => {

@@ -9,7 +9,7 @@ import { Readable } from "node:stream";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { keys, type Logger, type Storage, StorageError } from "@imgc/common";
+import { keys, type Logger, quoted, type Storage, StorageError } from "@imgc/common";
 import { type UploadSlot, UploadSlotSchema } from "@imgc/proto";
 
 /** The part of the storage client uploads need (unit tests fake it). */
@@ -30,6 +30,14 @@ export interface UploadHeader {
   /** The exact size in bytes; the stream must carry exactly this many. */
   size: number;
   contentType: string;
+}
+
+/** The longest file name an upload may carry (the stored key keeps its last 120 safe characters). */
+export const MAX_NAME_CHARS = 255;
+
+/** A file with no bytes: the same words whether its size was declared (PUT, gRPC) or counted (multipart). */
+export function emptyFile(name: string): ConnectError {
+  return new ConnectError(`${quoted(name)} is empty`, Code.InvalidArgument);
 }
 
 /** How long a presigned upload slot stays valid: long enough to start a big upload, short enough to leak little. */
@@ -57,15 +65,20 @@ export function createUploads({
   timeoutMs = 300_000,
   newId = () => randomBytes(12).toString("base64url"),
 }: UploadsDeps) {
-  /** Validates a declared file before any byte is accepted. */
+  /** Validates a declared file before any byte is accepted; the same rules, and words, on every upload path. */
   function check(name: string, size: bigint | number): number {
     if (name.trim() === "") throw new ConnectError("the file name is required", Code.InvalidArgument);
+    if (name.length > MAX_NAME_CHARS) {
+      throw new ConnectError(
+        `Expected at most ${MAX_NAME_CHARS} characters for name but received ${name.length}`,
+        Code.InvalidArgument,
+      );
+    }
     const bytes = Number(size);
-    if (bytes <= 0)
-      throw new ConnectError(`the size of "${name}" is required (its size in bytes, 1 or more)`, Code.InvalidArgument);
+    if (bytes <= 0) throw emptyFile(name);
     if (bytes > maxUploadBytes) {
       throw new ConnectError(
-        `"${name}" is ${bytes} bytes, larger than the upload limit of ${maxUploadBytes} bytes (${formatBytes(maxUploadBytes)})`,
+        `${quoted(name)} is ${bytes} bytes, larger than the upload limit of ${maxUploadBytes} bytes (${formatBytes(maxUploadBytes)})`,
         Code.ResourceExhausted,
       );
     }
@@ -153,7 +166,7 @@ async function* meter(
 ): AsyncGenerator<Uint8Array> {
   const tooLate = () =>
     new ConnectError(
-      `"${name}" did not arrive within ${timeoutMs} ms; upload it faster or in smaller files`,
+      `${quoted(name)} did not arrive within ${timeoutMs} ms; upload it faster or in smaller files`,
       Code.DeadlineExceeded,
     );
   const reads = body[Symbol.asyncIterator]();
@@ -168,7 +181,10 @@ async function* meter(
       }
       received += next.value.byteLength;
       if (received > size) {
-        throw new ConnectError(`"${name}" is longer than its declared size of ${size} bytes`, Code.InvalidArgument);
+        throw new ConnectError(
+          `${quoted(name)} is longer than its declared size of ${size} bytes`,
+          Code.InvalidArgument,
+        );
       }
       yield next.value;
     }
@@ -177,7 +193,10 @@ async function* meter(
     if (!ended) void reads.return?.()?.catch(() => {});
   }
   if (received !== size) {
-    throw new ConnectError(`"${name}" ended after ${received} of its declared ${size} bytes`, Code.InvalidArgument);
+    throw new ConnectError(
+      `${quoted(name)} ended after ${received} of its declared ${size} bytes`,
+      Code.InvalidArgument,
+    );
   }
 }
 
