@@ -30,6 +30,7 @@ import {
   JobService,
   JobState,
   Priority,
+  TaskKind,
   TENANT_HEADER,
   type UploadImageRequest,
   type WatchJobRequest,
@@ -98,8 +99,8 @@ beforeAll(async () => {
           }),
           getQueueStats: () => ({
             lanes: [
-              { priority: Priority.HIGH, pending: 0n },
-              { priority: Priority.NORMAL, pending: 7n, ackPending: 2n, redelivered: 1n },
+              { priority: Priority.HIGH, pending: 0n, kind: TaskKind.COMPRESS },
+              { priority: Priority.NORMAL, pending: 7n, ackPending: 2n, redelivered: 1n, kind: TaskKind.COMPRESS },
             ],
             workers: 1,
             activeJobs: 3,
@@ -393,8 +394,8 @@ describe("GET /v1/cluster", () => {
       }),
     ]);
     expect(body.lanes).toEqual([
-      { priority: "PRIORITY_HIGH", pending: 0, ackPending: 0, redelivered: 0 },
-      { priority: "PRIORITY_NORMAL", pending: 7, ackPending: 2, redelivered: 1 },
+      { priority: "PRIORITY_HIGH", pending: 0, ackPending: 0, redelivered: 0, kind: "TASK_KIND_COMPRESS" },
+      { priority: "PRIORITY_NORMAL", pending: 7, ackPending: 2, redelivered: 1, kind: "TASK_KIND_COMPRESS" },
     ]);
     expect((await request("GET", "/v1/cluster")).status).toBe(401);
   });
