@@ -15,6 +15,7 @@ import { isJobId } from "../ids.js";
 import type { ChunkStore } from "../jobs/chunk-store.js";
 import { isTerminalItemState } from "../jobs/job-states.js";
 import type { Lifecycle } from "../jobs/lifecycle.js";
+import type { Orphans } from "../jobs/orphans.js";
 import type { Assignments } from "../scheduler/assignments.js";
 import { createGuard, notFound } from "./errors.js";
 
@@ -29,6 +30,8 @@ export interface ClusterServiceDeps {
   lifecycle: Lifecycle;
   assignments: Assignments;
   chunks: ChunkStore;
+  /** Removes the outputs of a cancelled job's items that no result names. */
+  orphans: Orphans;
   membership: { list(): WorkerStatus[]; get(id: string): WorkerStatus | undefined; readonly size: number };
   /** Sends a control message to one worker (core NATS, imgc.control.<id>). */
   control: (subject: string, payload: Uint8Array) => void;
@@ -115,7 +118,11 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
         result.sourceKey = item.key;
       }
       const cancelled = open ? lifecycle.isCancelled(jobId) : ended?.state === JobState.CANCELLED;
-      if (cancelled) return { accepted: list.map(() => false), cancelled: true };
+      if (cancelled) {
+        // Written after the cancel gave these items their CANCELLED results: nothing will ever name them.
+        await deps.orphans.refused(chunk, list);
+        return { accepted: list.map(() => false), cancelled: true };
+      }
       if (!open) return { accepted: list.map(() => false), cancelled: false };
       if (!assignments.holds(workerId, jobId, chunkIndex)) {
         // The chunk went to another worker (this one was taken for dead, or released it): its work is theirs now.
@@ -138,6 +145,13 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
       checkJob(request.jobId);
       const claim = await guarded(() => assignments.claim(request.workerId, request.jobId, request.index));
       if (!claim) throw notFound(`chunk ${request.jobId}.${request.index}`);
+      if (claim.cancelled && request.delivery > 1) {
+        // An earlier delivery's worker may have died between writing an output and reporting it.
+        await guarded(async () => {
+          const chunk = await chunks.get(request.jobId, request.index);
+          if (chunk) await deps.orphans.sweep(chunk);
+        });
+      }
       return { pendingItemIds: claim.pending, cancelled: claim.cancelled };
     },
 
