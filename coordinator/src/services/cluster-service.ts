@@ -135,7 +135,14 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
       }
       const accepted = list.length > 0 ? await lifecycle.record(jobId, list) : [];
       if (complete) await assignments.complete(workerId, jobId, chunkIndex, false);
-      return { accepted, cancelled: lifecycle.isCancelled(jobId) };
+      // A cancel that came while these were being recorded may have given an item its CANCELLED result first:
+      // an output such a refused result names is as orphaned as one reported after the cancel.
+      const cancelledSince = lifecycle.isOpen(jobId)
+        ? lifecycle.isCancelled(jobId)
+        : (await lifecycle.get(jobId))?.state === JobState.CANCELLED;
+      const refused = list.filter((_, at) => !accepted[at]);
+      if (cancelledSince && refused.length > 0) await deps.orphans.refused(chunk, refused);
+      return { accepted, cancelled: cancelledSince };
     });
   }
 
