@@ -68,6 +68,12 @@ export const taskConsumer = (lane: LaneName, kind: TaskKind = TaskKind.COMPRESS)
 export const eventSubject = (jobId: string) => `imgc.events.${jobId}`;
 /** Control messages for one worker (drain). */
 export const controlSubject = (workerId: string) => `imgc.control.${workerId}`;
+/**
+ * Control messages for every worker: `{"action":"cancel","jobId":…}` when a job is cancelled. Two tokens after
+ * `imgc.control`, so that it can never be a worker's own subject (a worker id is one token, no dots); workers
+ * may receive `imgc.control.>` and only coordinators may publish there.
+ */
+export const BROADCAST_SUBJECT = "imgc.control.all.workers";
 
 export interface TopologyOptions {
   /** How long a delivered chunk may go without an ack or an in-progress ack before it is redelivered. */

@@ -155,8 +155,8 @@ export function createStorage(config: StorageConfig) {
       return { key, size: info.size };
     },
 
-    async remove(key: string): Promise<void> {
-      await guard(`remove ${key}`, () => client.removeObject(bucket, key));
+    async remove(key: string, fromBucket = bucket): Promise<void> {
+      await guard(`remove ${fromBucket}/${key}`, () => client.removeObject(fromBucket, key));
     },
 
     /**

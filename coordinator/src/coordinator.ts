@@ -13,6 +13,7 @@
 import { randomBytes } from "node:crypto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
+  BROADCAST_SUBJECT,
   defaultTopology,
   ensureTopology,
   LANES,
@@ -32,6 +33,7 @@ import { createEvents } from "./jobs/events.js";
 import { createIdempotency } from "./jobs/idempotency.js";
 import { createJobStore } from "./jobs/job-store.js";
 import { createLifecycle, type LifecycleObserver } from "./jobs/lifecycle.js";
+import { createOrphans } from "./jobs/orphans.js";
 import { createResultStore } from "./jobs/result-store.js";
 import { createWebhooks } from "./jobs/webhook.js";
 import { type Fence, NotLeaderError } from "./leadership/fence.js";
@@ -58,7 +60,7 @@ export const IDEMPOTENCY_BUCKET = "imgc-idempotency";
 
 export type CoordinatorStorage = Pick<
   Storage,
-  "bucket" | "stat" | "list" | "putBuffer" | "putStream" | "presignGet" | "presignPut"
+  "bucket" | "stat" | "list" | "putBuffer" | "putStream" | "presignGet" | "presignPut" | "remove"
 >;
 
 export interface CoordinatorSettings {
@@ -161,6 +163,8 @@ export async function startCoordinator(options: CoordinatorOptions) {
       }),
       log,
       ...(options.observer ? { observer: options.observer } : {}),
+      announceCancel: (jobId) =>
+        nc.publish(BROADCAST_SUBJECT, new TextEncoder().encode(JSON.stringify({ action: "cancel", jobId }))),
     });
     // The lanes keep about two chunks per live worker slot ready; the rest wait for their tenant's turn.
     const dispatcher = createDispatcher(js, chunks, {
@@ -215,6 +219,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
       lifecycle,
       assignments,
       chunks,
+      orphans: createOrphans({ results, storage, log }),
       membership,
       control: (subject, payload) => nc.publish(subject, payload),
       laneStats: (lane) => laneStats(lane, dispatcher),

@@ -6,8 +6,9 @@
  * - worker: pull chunks from the IMGC_TASKS consumers and ack them, put its heartbeat in KV imgc-workers, read
  *   and write KV imgc-cache (the result cache is the workers' own: they fill it with outputs they wrote and
  *   read it before compressing; they may create its stream, whose TTL is a worker setting), receive
- *   imgc.control.> and replies on _INBOX.>. Nothing else: no imgc.tasks.* publishing, no imgc-jobs,
- *   imgc-chunks or imgc-results writes, no control messages, no stream changes.
+ *   imgc.control.> (its drain subject and the cancel broadcast) and replies on _INBOX.>. Nothing else: no
+ *   imgc.tasks.* publishing, no imgc-jobs, imgc-chunks or imgc-results writes, no control messages, no stream
+ *   changes.
  * - gateway: nothing at all (it connects only to report NATS in its readiness).
  *
  * nats-server 2.9 (Debian's) checks JetStream API calls as publishes to `$JS.API.…` subjects, so the worker's

@@ -7,7 +7,14 @@
 import { spawn } from "node:child_process";
 import { type Client, Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { generateSigningKeys, JOBS_BUCKET, type MintOptions, mintToken, RESULTS_BUCKET } from "@imgc/common";
+import {
+  BROADCAST_SUBJECT,
+  generateSigningKeys,
+  JOBS_BUCKET,
+  type MintOptions,
+  mintToken,
+  RESULTS_BUCKET,
+} from "@imgc/common";
 import { ClusterService, ItemState, JobService, JobState } from "@imgc/proto";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, describe, expect, test } from "vitest";
@@ -185,6 +192,8 @@ describe("NATS", () => {
     await expect(worker.request("imgc.control.worker-1", bytes, { timeout: 5_000 })).rejects.toThrow(
       /Permissions Violation/,
     );
+    // Nor cancel another tenant's work on every worker: only coordinators publish the cancel broadcast.
+    await expect(worker.request(BROADCAST_SUBJECT, bytes, { timeout: 5_000 })).rejects.toThrow(/Permissions Violation/);
     // Nor may it change the streams under the queue.
     const jsm = await worker.jetstreamManager();
     await expect(jsm.streams.delete("IMGC_TASKS")).rejects.toThrow(/Permissions Violation/);

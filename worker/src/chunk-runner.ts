@@ -6,10 +6,23 @@
  * AckWait can stay short (a dead worker's chunk comes back quickly) however long the chunk takes. The ack comes
  * only after CompleteChunk: a worker dying in between leaves a chunk that is redelivered, claimed again, found
  * to have nothing pending, and acked.
+ *
+ * A cancelled job stops its chunk at once: `cancel()` (a cancel broadcast) or a report answer saying "cancelled"
+ * aborts the running item (the engine child compressing it is killed), which is reported FAILED CANCELLED with
+ * whatever finished before it; the chunk then completes and is acked, freeing its slot.
  */
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { continueTrace, decodeMessage, formatTraceparent, type Logger, TRACEPARENT, traceFields } from "@imgc/common";
-import { type Chunk, ChunkSchema, type ItemResult } from "@imgc/proto";
+import {
+  type Chunk,
+  type ChunkItem,
+  ChunkSchema,
+  ErrorCode,
+  type ItemResult,
+  ItemResultSchema,
+  ItemState,
+} from "@imgc/proto";
 import type { JsMsg } from "nats";
 import { AbortedError } from "./backoff.js";
 import type { ProcessItem } from "./process-item.js";
@@ -36,8 +49,12 @@ export type ChunkOutcome = "acked" | "released" | "deferred" | "rejected";
 export interface RunningChunk {
   /** "<job>.<index>", or the stream sequence for an undecodable message. */
   readonly id: string;
+  /** The chunk's job; "" for an undecodable message. */
+  readonly jobId: string;
   /** Stop at once: abort the running item, CompleteChunk{released}, nak for immediate redelivery. */
   release(): void;
+  /** The job was cancelled: abort the running item, report it CANCELLED, complete the chunk and ack it. */
+  cancel(): void;
   readonly done: Promise<ChunkOutcome>;
 }
 
@@ -49,17 +66,38 @@ export function runChunk(msg: JsMsg, deps: ChunkRunnerDeps): RunningChunk {
   } catch (err) {
     deps.log.error({ err, seq: msg.seq }, "undecodable chunk; terminating it");
     msg.term();
-    return { id: `seq-${msg.seq}`, release() {}, done: Promise.resolve("rejected") };
+    return { id: `seq-${msg.seq}`, jobId: "", release() {}, cancel() {}, done: Promise.resolve("rejected") };
   }
   const id = `${chunk.jobId}.${chunk.index}`;
+  const cancelling = new AbortController();
   return {
     id,
+    jobId: chunk.jobId,
     release: () => releasing.abort(),
-    done: run(msg, chunk, id, releasing.signal, deps),
+    cancel: () => cancelling.abort(),
+    done: run(msg, chunk, id, releasing.signal, cancelling, deps),
   };
 }
 
-async function run(msg: JsMsg, chunk: Chunk, id: string, signal: AbortSignal, deps: ChunkRunnerDeps) {
+/** What an item aborted by its job's cancel reports (the coordinator has recorded the same already). */
+function cancelledResult(item: ChunkItem): ItemResult {
+  return create(ItemResultSchema, {
+    itemId: item.itemId,
+    sourceKey: item.key,
+    state: ItemState.FAILED,
+    errorCode: ErrorCode.CANCELLED,
+    errorMessage: "the job was cancelled while this item ran",
+  });
+}
+
+async function run(
+  msg: JsMsg,
+  chunk: Chunk,
+  id: string,
+  signal: AbortSignal,
+  cancelling: AbortController,
+  deps: ChunkRunnerDeps,
+) {
   // The job's trace, continued as this worker's span: its logs and its calls to the coordinator carry it.
   chunk.traceParent = formatTraceparent(continueTrace(msg.headers?.get(TRACEPARENT) || chunk.traceParent));
   const log = deps.log.child({ chunk: id, delivery: msg.info.redeliveryCount, ...traceFields(chunk.traceParent) });
@@ -104,19 +142,27 @@ async function run(msg: JsMsg, chunk: Chunk, id: string, signal: AbortSignal, de
     // The claim told the coordinator that the first item starts now; each later start rides with the result
     // before it.
     const todo = chunk.items.filter((item) => pending.has(item.itemId));
-    const batch = createReportBatch(deps.reporter, chunk, signal);
+    // A report answer saying "cancelled" stops the chunk as the cancel broadcast does, should that be missed.
+    const batch = createReportBatch(deps.reporter, chunk, signal, () => cancelling.abort());
+    const itemSignal = AbortSignal.any([signal, cancelling.signal]);
     for (const [at, item] of todo.entries()) {
       if (signal.aborted) throw new AbortedError("released");
-      const result = await deps.processItem(chunk, item, signal);
-      const next = todo[at + 1];
-      if (next && !batch.cancelled) batch.started(next.itemId);
-      batch.add(result);
-      deps.onItem?.(result);
-      if (batch.cancelled) {
-        log.info({ item: item.itemId }, "job cancelled; stopping the chunk");
-        break;
+      if (cancelling.signal.aborted) break;
+      let result: ItemResult;
+      try {
+        result = await deps.processItem(chunk, item, itemSignal);
+      } catch (err) {
+        if (!AbortedError.isAborted(err) || signal.aborted || !cancelling.signal.aborted) throw err;
+        result = cancelledResult(item);
       }
+      const next = todo[at + 1];
+      if (next && !cancelling.signal.aborted) batch.started(next.itemId);
+      batch.add(result);
+      if (result.errorCode !== ErrorCode.CANCELLED) deps.onItem?.(result);
     }
+    if (cancelling.signal.aborted) log.info("job cancelled; chunk stopped");
+    // Also what finished after the cancel goes to the coordinator: it refuses those results and deletes their
+    // outputs, which nothing will refer to.
     await batch.close();
     msg.ack();
     return "acked";

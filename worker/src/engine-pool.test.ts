@@ -36,6 +36,13 @@ async function gone(pid: number): Promise<boolean> {
   return !alive(pid);
 }
 
+async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !check(); ) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 let pool: EnginePool | undefined;
 afterEach(async () => {
   await pool?.close();
@@ -91,6 +98,34 @@ describe("engine pool", () => {
     expect(AbortedError.isAborted(err), String(err)).toBe(true);
     expect(await gone(first)).toBe(true);
   }, 20_000);
+
+  it("a cancel mid-image kills that child only: its successor starts at once and the pool stays whole", async () => {
+    const engine = start(2);
+    await engine.ready();
+    await until(() => engine.pids().length === 2);
+    const abort = new AbortController();
+    const lease = await engine.lease(abort.signal);
+    const cancelled = lease.compress(hangingSvg, webp, { ...limits, timeoutMs: 60_000 }, abort.signal);
+    // The other child compresses meanwhile and is not disturbed.
+    const beside = engine.compress(photo, webp, limits);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const before = engine.pids();
+    const started = Date.now();
+    abort.abort();
+    const err = await cancelled.catch((e: unknown) => e);
+    lease.release();
+    expect(AbortedError.isAborted(err), String(err)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(500);
+    expect((await beside).format).toBe(ImageFormat.WEBP);
+    const ended = await Promise.all(before.map((pid) => gone(pid)));
+    const killed = before.filter((_, at) => ended[at]);
+    expect(killed).toHaveLength(1);
+    // Replaced without an image asking: two children again, one of them new.
+    await until(() => engine.pids().length === 2 && !engine.pids().includes(killed[0] as number));
+    await engine.ready();
+    const both = await Promise.all([engine.compress(photo, webp, limits), engine.compress(photo, webp, limits)]);
+    expect(both.map((out) => out.format)).toEqual([ImageFormat.WEBP, ImageFormat.WEBP]);
+  }, 30_000);
 
   it("tries an image once more when its child dies under it, then fails it INTERNAL if that one dies too", async () => {
     const crashesLeft = path.join(mkdtempSync(path.join(os.tmpdir(), "engine-pool-")), "crashes-left");

@@ -54,14 +54,22 @@ describe("a chunk's report batch", () => {
     expect(sent).toHaveLength(3);
   });
 
-  test("says cancelled once an answer says so, and a failed send fails the close", async () => {
+  test("says cancelled once an answer says so, calls onCancelled once then, and a failed send fails the close", async () => {
     const { reporter, releaseAll } = slowReporter({ cancelled: true });
-    const batch = createReportBatch(reporter, chunk);
+    let told = 0;
+    const batch = createReportBatch(reporter, chunk, undefined, () => told++);
     batch.add(result("000000"));
     expect(batch.cancelled).toBe(false);
+    expect(told).toBe(0);
     releaseAll();
     await tick();
     expect(batch.cancelled).toBe(true);
+    expect(told).toBe(1);
+    batch.add(result("000001"));
+    await tick();
+    releaseAll();
+    await tick();
+    expect(told).toBe(1);
 
     const failing = {
       async reportMany() {

@@ -17,7 +17,13 @@ export interface ReportBatch {
   close(): Promise<void>;
 }
 
-export function createReportBatch(reporter: Reporter, chunk: Chunk, signal?: AbortSignal): ReportBatch {
+/** `onCancelled`: called once, as soon as an answer says the job was cancelled. */
+export function createReportBatch(
+  reporter: Reporter,
+  chunk: Chunk,
+  signal?: AbortSignal,
+  onCancelled?: () => void,
+): ReportBatch {
   let started: string[] = [];
   let results: ItemResult[] = [];
   let cancelled = false;
@@ -29,7 +35,10 @@ export function createReportBatch(reporter: Reporter, chunk: Chunk, signal?: Abo
     started = [];
     results = [];
     const answer = await reporter.reportMany(chunk, batch, signal);
-    if (answer.cancelled) cancelled = true;
+    if (answer.cancelled && !cancelled) {
+      cancelled = true;
+      onCancelled?.();
+    }
   }
 
   function kick(): void {

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import {
+  BROADCAST_SUBJECT,
   createGrpcJsClient,
   createLogger,
   decodeMessage,
@@ -13,6 +14,7 @@ import {
   type Chunk,
   ChunkSchema,
   ClusterService,
+  ErrorCode,
   ItemResultSchema,
   ItemState,
   type WorkerStatus,
@@ -207,22 +209,68 @@ describe("worker", () => {
     expect(coordinator.claims).toEqual([]);
   });
 
-  it("stops at the next item boundary when a report says the job was cancelled", async () => {
+  it("aborts the running item when a report says the job was cancelled, and reports it CANCELLED", async () => {
     const coordinator = await startCoordinator({
       pending: () => ["000000", "000001", "000002"],
       cancelledOnReport: () => true,
     });
     const seen: string[] = [];
     // Reports go out while the next item runs: the answer to the first one (cancelled) arrives during the second,
-    // and the worker stops at the boundary after it, long before the third (items take 400 ms, a report a few).
-    await startWorker(coordinator.url, slowItems(400, seen));
+    // which is aborted there and then (items take 3 s, a report a few ms); the third never starts.
+    await startWorker(coordinator.url, slowItems(3_000, seen));
     await publish(chunk("jobC", ["000000", "000001", "000002"]));
+    await until(() => seen.length === 2);
+    const secondStarted = Date.now();
     await until(() => coordinator.completes.length === 1);
+    expect(Date.now() - secondStarted).toBeLessThan(1_500);
     expect(seen).toEqual(["000000", "000001"]);
-    expect(coordinator.reports.map((r) => r.result?.itemId)).toEqual(["000000", "000001"]);
+    expect(coordinator.reports.map((r) => [r.result?.itemId, r.result?.state, r.result?.errorCode])).toEqual([
+      ["000000", ItemState.DONE, ErrorCode.UNSPECIFIED],
+      ["000001", ItemState.FAILED, ErrorCode.CANCELLED],
+    ]);
     // The second item's start rode with the first result; the third never started.
     expect(coordinator.started).toEqual(["000001"]);
     await until(async () => (await laneInfo()).num_ack_pending === 0);
+  });
+
+  it("stops a cancelled job's chunks mid-item on the cancel broadcast and frees their slots at once", async () => {
+    const coordinator = await startCoordinator({
+      pending: (r) => (r.jobId === "jobK" ? ["000000", "000001"] : ["000000"]),
+    });
+    const seen: string[] = [];
+    // jobK's items would take a minute each; jobL's a moment. One slot: jobL can start only once jobK's is free.
+    const items: ProcessItem = (c, item, signal) => slowItems(c.jobId === "jobK" ? 60_000 : 10, seen)(c, item, signal);
+    const worker = await startWorker(coordinator.url, items, { slots: 1 });
+    await publish(chunk("jobK", ["000000", "000001"]));
+    await until(() => seen.length === 1);
+    const cancel = (jobId: string) =>
+      nc.publish(BROADCAST_SUBJECT, new TextEncoder().encode(JSON.stringify({ action: "cancel", jobId })));
+    // Another job's cancel, and messages that are not a cancel, change nothing.
+    cancel("jobOther");
+    nc.publish(BROADCAST_SUBJECT, new TextEncoder().encode("{not json"));
+    nc.publish(BROADCAST_SUBJECT, new TextEncoder().encode('{"action":"drain"}'));
+    await sleep(300);
+    expect(coordinator.completes).toEqual([]);
+    expect(await heartbeatOf(worker.id)).toMatchObject({ draining: false });
+
+    const cancelledAt = Date.now();
+    cancel("jobK");
+    await publish(chunk("jobL", ["000000"]));
+    await until(() => coordinator.completes.some((c) => c.jobId === "jobL"));
+    // The next job ran within about a second of the cancel, not after the minute jobK's item would have taken.
+    expect(Date.now() - cancelledAt).toBeLessThan(2_000);
+    expect(seen).toEqual(["000000", "000000"]);
+    expect(coordinator.reports.map((r) => [r.jobId, r.result?.itemId, r.result?.errorCode])).toEqual([
+      ["jobK", "000000", ErrorCode.CANCELLED],
+      ["jobL", "000000", ErrorCode.UNSPECIFIED],
+    ]);
+    expect(coordinator.completes.map((c) => c.jobId)).toEqual(["jobK", "jobL"]);
+    // Both acked: a cancelled chunk is finished, not given back.
+    await until(async () => {
+      const info = await laneInfo();
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    });
+    expect((await laneInfo()).num_redelivered).toBe(0);
   });
 
   it("keeps a chunk longer than AckWait without redelivery, through in-progress acks", async () => {

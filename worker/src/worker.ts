@@ -4,10 +4,13 @@
  * Draining (SIGTERM, or `{"action":"drain"}` on imgc.control.<id>): stop pulling, let held chunks finish, and
  * past the drain timeout release what is left (CompleteChunk{released} and nak, so another worker takes it at
  * once); then delete the heartbeat key. `done` settles when that is over; main decides to exit then.
+ *
+ * Cancelling: `{"action":"cancel","jobId":…}` on imgc.control.all.workers (a coordinator's broadcast when a job is
+ * cancelled) stops every chunk of that job the worker holds, mid-item, and frees their slots.
  */
-import { controlSubject, type Logger } from "@imgc/common";
+import { BROADCAST_SUBJECT, controlSubject, type Logger } from "@imgc/common";
 import type { WorkerStatus } from "@imgc/proto";
-import type { JsMsg, NatsConnection, Subscription } from "nats";
+import type { JsMsg, Msg, NatsConnection, Subscription } from "nats";
 import { type RunningChunk, runChunk } from "./chunk-runner.js";
 import { createHeartbeat, type HeartbeatStore, type WorkerIdentity } from "./heartbeat.js";
 import type { ProcessItem } from "./process-item.js";
@@ -52,6 +55,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   let releasing = false;
   let drained: Promise<void> | undefined;
   let control: Subscription | undefined;
+  let broadcast: Subscription | undefined;
   let resolveDone = () => {};
   const done = new Promise<void>((resolve) => {
     resolveDone = resolve;
@@ -85,6 +89,22 @@ export function createWorker(deps: WorkerDeps): Worker {
       });
   }
 
+  /** A control message's JSON, or undefined (logged) when it cannot be read. */
+  function readControl(err: Error | null, msg: Msg): { action?: unknown; jobId?: unknown } | undefined {
+    if (err) {
+      log.warn({ err }, "control subscription failed");
+      return undefined;
+    }
+    try {
+      const message: unknown = JSON.parse(msg.string());
+      if (typeof message === "object" && message !== null) return message;
+    } catch {
+      // Reported below, as any other unreadable message.
+    }
+    log.warn({ data: msg.string().slice(0, 200) }, "unreadable control message");
+    return undefined;
+  }
+
   const pull: PullLoop = createPullLoop({ js: deps.nc.jetstream(), slots, dispatch, log });
 
   function releaseAll(): void {
@@ -104,6 +124,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     while (running.size > 0) await Promise.allSettled([...running].map((chunk) => chunk.done));
     clearTimeout(overdue);
     control?.unsubscribe();
+    broadcast?.unsubscribe();
     await heartbeat.stop({ deregister: true });
     log.info({ itemsDone: throughput.total }, "drained");
     resolveDone();
@@ -121,17 +142,25 @@ export function createWorker(deps: WorkerDeps): Worker {
     async start() {
       control = deps.nc.subscribe(controlSubject(identity.id), {
         callback: (err, msg) => {
-          if (err) return log.warn({ err }, "control subscription failed");
-          let action: unknown;
-          try {
-            action = (JSON.parse(msg.string()) as { action?: unknown }).action;
-          } catch {
-            return log.warn({ data: msg.string().slice(0, 200) }, "unreadable control message");
-          }
-          if (action !== "drain") return log.warn({ action }, "unknown control action");
+          const message = readControl(err, msg);
+          if (!message) return;
+          if (message.action !== "drain") return log.warn({ action: message.action }, "unknown control action");
           log.info("drain requested over NATS");
           if (msg.reply) msg.respond(new TextEncoder().encode(JSON.stringify({ draining: true })));
           void drain();
+        },
+      });
+      broadcast = deps.nc.subscribe(BROADCAST_SUBJECT, {
+        callback: (err, msg) => {
+          const message = readControl(err, msg);
+          if (!message) return;
+          if (message.action !== "cancel" || typeof message.jobId !== "string") {
+            return log.warn({ action: message.action }, "unknown broadcast action");
+          }
+          const held = [...running].filter((chunk) => chunk.jobId === message.jobId);
+          if (held.length > 0)
+            log.info({ jobId: message.jobId, chunks: held.length }, "job cancelled; stopping its chunks");
+          for (const chunk of held) chunk.cancel();
         },
       });
       await heartbeat.start();

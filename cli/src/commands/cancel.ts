@@ -1,4 +1,4 @@
-/** `imgc cancel <job>`: pending items end CANCELLED; running items stop at the next item boundary. */
+/** `imgc cancel <job>`: every item without a result ends CANCELLED; running items stop at once. */
 import { JobSchema } from "@imgc/proto";
 import { parse, positionals } from "../args.js";
 import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
@@ -11,8 +11,8 @@ export const cancel: Command = {
   summary: "cancel a job",
   help: `Usage: imgc cancel <job> [--json]
 
-Cancels a job: items not yet started end CANCELLED, running ones stop at the next item. A job that has
-already ended is left as it is.
+Cancels a job: every item without a result ends CANCELLED, and running ones stop at once (their
+outputs are not kept). A job that has already ended is left as it is.
 
 Options:
   --json                 the job after cancelling, as protobuf JSON

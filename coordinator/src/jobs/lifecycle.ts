@@ -41,6 +41,8 @@ export interface LifecycleDeps {
   progressEveryMs?: number;
   /** Told of every first terminal result and every ended job (metrics). */
   observer?: LifecycleObserver;
+  /** Tells every worker that a job was cancelled (a NATS broadcast), so that they stop its running items. */
+  announceCancel?(jobId: string): void;
 }
 
 export interface LifecycleObserver {
@@ -342,8 +344,9 @@ export function createLifecycle(deps: LifecycleDeps) {
     },
 
     /**
-     * Cancels an open job: it is CANCELLED at once (claims and reports answer "cancelled" from now), then every
-     * item without a result fails CANCELLED and the job ends.
+     * Cancels an open job: it is CANCELLED at once (claims and reports answer "cancelled" from now), the workers
+     * are told to stop its running items, then every item without a result (running ones too) fails CANCELLED
+     * and the job ends.
      */
     async cancel(jobId: string, itemsOf: (jobId: string) => Promise<ItemResult[]>): Promise<Job | null> {
       const entry = open.get(jobId);
@@ -352,6 +355,8 @@ export function createLifecycle(deps: LifecycleDeps) {
         const job = await withLock(jobId, () => save(entry, (job) => (job.state = JobState.CANCELLED)));
         await events.job(clone(JobSchema, job));
       }
+      // Only now: a worker told earlier could complete a chunk that the coordinator does not yet see cancelled.
+      deps.announceCancel?.(jobId);
       const missing = (await itemsOf(jobId))
         .filter((item) => !entry.ledger.has(item.itemId))
         .map((item) =>

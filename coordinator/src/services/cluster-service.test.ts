@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { controlSubject, encodeMessage, RESULTS_BUCKET } from "@imgc/common";
+import { BROADCAST_SUBJECT, controlSubject, encodeMessage, RESULTS_BUCKET } from "@imgc/common";
 import { ErrorCode, ItemResultSchema, ItemState, JobState, Priority } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
@@ -194,6 +194,65 @@ describe("CancelJob", () => {
     expect(results.find((r) => r.itemId === first)?.state).toBe(ItemState.DONE);
     // Cancelling an ended job changes nothing.
     expect((await t.jobs.cancelJob({ jobId: job.id })).job?.counts?.done).toBe(1);
+  });
+
+  it("tells every worker at once, and removes the outputs that refused reports and redelivered chunks left", async () => {
+    const { nc, t } = await setup();
+    const job = await submit(t, 8);
+    const pulled = await pullChunks(nc, 10);
+    const [a, b] = pulled as [(typeof pulled)[0], (typeof pulled)[0]];
+    const { outputPrefix } = a.chunk;
+    const [done, late, crashed] = a.chunk.items.map((item) => item.itemId) as [string, string, string];
+    const other = b.chunk.items[0]?.itemId ?? "";
+    const output = (itemId: string) => `${outputPrefix}${itemId}.webp`;
+    const stored = (itemId: string) => t.storage.objects.has(`imgc/${output(itemId)}`);
+    await t.cluster.claimChunk({ workerId: "w1", jobId: job.id, index: a.chunk.index, delivery: 1 });
+    await t.cluster.claimChunk({ workerId: "w2", jobId: job.id, index: b.chunk.index, delivery: 1 });
+    t.storage.put(output(done), 400);
+    await t.cluster.reportItem({
+      workerId: "w1",
+      jobId: job.id,
+      chunkIndex: a.chunk.index,
+      result: doneResult(done, 1000, 400, outputPrefix),
+    });
+
+    const broadcast = nc.subscribe(BROADCAST_SUBJECT, { max: 1 });
+    await t.jobs.cancelJob({ jobId: job.id });
+    for await (const msg of broadcast) expect(JSON.parse(msg.string())).toEqual({ action: "cancel", jobId: job.id });
+
+    // Written while the cancel came, reported after it: refused, and its output removed. A retried report of the
+    // item finished before the cancel keeps its output: its DONE result names it.
+    t.storage.put(output(late), 400);
+    const refused = await t.cluster.reportItems({
+      workerId: "w1",
+      jobId: job.id,
+      chunkIndex: a.chunk.index,
+      results: [doneResult(late, 1000, 400, outputPrefix), doneResult(done, 1000, 400, outputPrefix)],
+      complete: true,
+    });
+    expect(refused).toMatchObject({ accepted: [false, false], cancelled: true });
+    expect(stored(late)).toBe(false);
+    expect(stored(done)).toBe(true);
+
+    // A worker that died between writing and reporting: the chunk's next delivery, claimed "cancelled", sweeps it.
+    t.storage.put(output(crashed), 400);
+    t.storage.put(`${outputPrefix}${other}.avif`, 400);
+    expect(
+      await t.cluster.claimChunk({ workerId: "w3", jobId: job.id, index: a.chunk.index, delivery: 1 }),
+    ).toMatchObject({
+      cancelled: true,
+    });
+    expect(stored(crashed)).toBe(true);
+    await t.cluster.claimChunk({ workerId: "w3", jobId: job.id, index: a.chunk.index, delivery: 2 });
+    expect(stored(crashed)).toBe(false);
+    expect(stored(done)).toBe(true);
+    // Only that chunk's items: another chunk's key is its own delivery's to sweep.
+    expect(t.storage.objects.has(`imgc/${outputPrefix}${other}.avif`)).toBe(true);
+    await t.cluster.claimChunk({ workerId: "w3", jobId: job.id, index: b.chunk.index, delivery: 3 });
+    expect(t.storage.objects.has(`imgc/${outputPrefix}${other}.avif`)).toBe(false);
+    expect([...t.storage.objects.keys()].filter((key) => key.startsWith(`imgc/${outputPrefix}`))).toEqual([
+      `imgc/${output(done)}`,
+    ]);
   });
 });
 

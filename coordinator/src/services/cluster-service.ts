@@ -17,6 +17,7 @@ import {
 } from "@imgc/proto";
 import type { ChunkStore } from "../jobs/chunk-store.js";
 import type { Lifecycle } from "../jobs/lifecycle.js";
+import type { Orphans } from "../jobs/orphans.js";
 import type { Assignments } from "../scheduler/assignments.js";
 import { createGuard, notFound } from "./errors.js";
 
@@ -31,6 +32,8 @@ export interface ClusterServiceDeps {
   lifecycle: Lifecycle;
   assignments: Assignments;
   chunks: ChunkStore;
+  /** Removes the outputs of a cancelled job's items that no result names. */
+  orphans: Orphans;
   membership: { list(): WorkerStatus[]; get(id: string): WorkerStatus | undefined; readonly size: number };
   /** Sends a control message to one worker (core NATS, imgc.control.<id>). */
   control: (subject: string, payload: Uint8Array) => void;
@@ -115,7 +118,11 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
         result.sourceKey = item.key;
       }
       const cancelled = open ? lifecycle.isCancelled(jobId) : ended?.state === JobState.CANCELLED;
-      if (cancelled) return { accepted: list.map(() => false), cancelled: true };
+      if (cancelled) {
+        // Written after the cancel gave these items their CANCELLED results: nothing will ever name them.
+        await deps.orphans.refused(chunk, list);
+        return { accepted: list.map(() => false), cancelled: true };
+      }
       if (!open) return { accepted: list.map(() => false), cancelled: false };
       if (!assignments.holds(workerId, jobId, chunkIndex)) {
         // The chunk went to another worker (this one was taken for dead, or released it): its work is theirs now.
@@ -128,7 +135,14 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
       }
       const accepted = list.length > 0 ? await lifecycle.record(jobId, list) : [];
       if (complete) await assignments.complete(workerId, jobId, chunkIndex, false);
-      return { accepted, cancelled: lifecycle.isCancelled(jobId) };
+      // A cancel that came while these were being recorded may have given an item its CANCELLED result first:
+      // an output such a refused result names is as orphaned as one reported after the cancel.
+      const cancelledSince = lifecycle.isOpen(jobId)
+        ? lifecycle.isCancelled(jobId)
+        : (await lifecycle.get(jobId))?.state === JobState.CANCELLED;
+      const refused = list.filter((_, at) => !accepted[at]);
+      if (cancelledSince && refused.length > 0) await deps.orphans.refused(chunk, refused);
+      return { accepted, cancelled: cancelledSince };
     });
   }
 
@@ -138,6 +152,13 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
       checkJob(request.jobId);
       const claim = await guarded(() => assignments.claim(request.workerId, request.jobId, request.index));
       if (!claim) throw notFound(`chunk ${request.jobId}.${request.index}`);
+      if (claim.cancelled && request.delivery > 1) {
+        // An earlier delivery's worker may have died between writing an output and reporting it.
+        await guarded(async () => {
+          const chunk = await chunks.get(request.jobId, request.index);
+          if (chunk) await deps.orphans.sweep(chunk);
+        });
+      }
       return { pendingItemIds: claim.pending, cancelled: claim.cancelled };
     },
 

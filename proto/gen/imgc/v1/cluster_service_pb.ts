@@ -439,7 +439,8 @@ export type ReportItemResponse = Message<"imgc.v1.ReportItemResponse"> & {
   accepted: boolean;
 
   /**
-   * The job was cancelled: stop at the next item boundary.
+   * The job was cancelled: stop the chunk at once (abort the running item, report it FAILED with CANCELLED,
+   * complete the chunk and ack it). The outputs of refused results have been removed.
    *
    * @generated from field: bool cancelled = 2;
    */
@@ -523,7 +524,8 @@ export type ReportItemsResponse = Message<"imgc.v1.ReportItemsResponse"> & {
   accepted: boolean[];
 
   /**
-   * The job was cancelled: stop at the next item boundary.
+   * The job was cancelled: stop the chunk at once (abort the running item, report it FAILED with CANCELLED,
+   * complete the chunk and ack it). The outputs of refused results have been removed.
    *
    * @generated from field: bool cancelled = 2;
    */

@@ -768,7 +768,8 @@ export const JobService: GenService<{
     output: typeof WatchJobResponseSchema;
   },
   /**
-   * Cancel a job: pending items end CANCELLED, running items stop at the next item boundary.
+   * Cancel a job: every item without a result ends FAILED with CANCELLED; running items stop at once (each worker
+   * is told and kills their engine), and outputs written around the cancel, which no result names, are removed.
    *
    * @generated from rpc imgc.v1.JobService.CancelJob
    */
