@@ -55,6 +55,7 @@ export { connectTls, grpcChannelCredentials, grpcServerCredentials, loadTls, typ
 export { createLogger, type Logger } from "./logger.js";
 export { Counter, createItemMetrics, createMetricsRegistry, Gauge, Histogram, Registry } from "./metrics.js";
 export {
+  BROADCAST_SUBJECT,
   connectNats,
   controlSubject,
   decodeMessage,
