@@ -79,6 +79,7 @@ async function main(): Promise<void> {
       chunk: { maxItems: config.chunkMaxItems, maxBytes: config.chunkMaxBytes, minCount: config.chunkMinCount },
       jobMaxItems: config.jobMaxItems,
       urlTtlS: config.urlTtlS,
+      retention: { days: config.retentionDays, sweepMs: config.retentionSweepMs, dayMs: config.retentionDayMs },
       fetch: {
         allow: listOf(config.fetchAllow),
         allowedHosts: listOf(config.fetchAllowedHosts),

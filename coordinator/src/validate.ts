@@ -39,6 +39,8 @@ export function sourceScopeFor(readers: readonly string[]): (identity: string | 
 }
 
 export const MAX_SOURCES = 10_000;
+/** The longest retention a job may ask for (ten years), as IMGC_RETENTION_DAYS allows. */
+export const MAX_RETENTION_DAYS = 3_650;
 /** The most pixels a resize box may ask for: the workers' default IMGC_MAX_PIXELS. */
 export const MAX_OUTPUT_PIXELS = 100_000_000;
 const TENANT_AREAS = ["uploads/", "outputs/", "reports/"] as const;
@@ -200,6 +202,7 @@ export function validateSubmit(
   if (!isEnumValue(Priority, request.priority)) problems.push(`priority: unknown value ${request.priority}`);
   if (request.idempotencyKey.length > 256) problems.push("idempotency_key: at most 256 characters");
   if (request.label.length > 256) problems.push("label: at most 256 characters");
+  range(problems, "retention_days", request.retentionDays, 0, MAX_RETENTION_DAYS);
   const webhook = webhookProblem(request.webhookUrl);
   if (webhook) problems.push(webhook);
   if (problems.length > 0) throw new ConnectError(problems.join("; "), Code.InvalidArgument);

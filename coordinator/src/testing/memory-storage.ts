@@ -25,6 +25,9 @@ export function createMemoryStorage(bucket = "imgc") {
         if (name.startsWith(start)) yield { key: name.slice(fromBucket.length + 1), size: body.length };
       }
     },
+    async remove(key) {
+      objects.delete(id(bucket, key));
+    },
     async putBuffer(key, body) {
       objects.set(id(bucket, key), body);
     },
