@@ -37,6 +37,7 @@ export const jobOptions = {
   label: { type: "string" },
   "idempotency-key": { type: "string" },
   webhook: { type: "string" },
+  "retention-days": { type: "string" },
 } as const;
 
 export const jobOptionsHelp = `Format:
@@ -69,7 +70,9 @@ Job:
   --priority P           high, normal (default) or low
   --label TEXT           a label shown in listings
   --idempotency-key K    submitting the same key again returns the same job
-  --webhook URL          POSTed to when the job ends`;
+  --webhook URL          POSTed to when the job ends
+  --retention-days N     delete the job and its data N days after it ends, 1 to 3650 (default: the
+                         cluster's retention)`;
 
 const FORMATS = {
   auto: ImageFormat.AUTO,
@@ -105,6 +108,8 @@ const PRIORITIES = { high: Priority.HIGH, normal: Priority.NORMAL, low: Priority
 
 /** The server's limit on either side of a resize box (coordinator/src/validate.ts). */
 export const MAX_DIMENSION = 65_535;
+/** The longest retention a job may ask for, as the coordinator allows (ten years). */
+export const MAX_RETENTION_DAYS = 3_650;
 
 const keys = <T extends object>(map: T) => Object.keys(map) as (keyof T & string)[];
 
@@ -116,6 +121,7 @@ export interface JobSettings {
   label: string;
   idempotencyKey: string;
   webhookUrl: string;
+  retentionDays: number;
 }
 
 type Target = NonNullable<MessageInitShape<typeof CompressionOptionsSchema>["target"]>;
@@ -183,5 +189,6 @@ export function jobSettings(flags: Flags): JobSettings {
     label: flags.label ?? "",
     idempotencyKey: flags["idempotency-key"] ?? "",
     webhookUrl: flags.webhook ?? "",
+    retentionDays: integer(flags["retention-days"], "--retention-days", 1, MAX_RETENTION_DAYS) ?? 0,
   };
 }
