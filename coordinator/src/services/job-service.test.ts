@@ -306,6 +306,16 @@ describe("DeleteJob", () => {
     expect(has(shared)).toBe(false);
   });
 
+  it("ends a WatchJob stream of a running job it deletes with the job CANCELLED; a new one is NotFound", async () => {
+    const job = await submitKeys(["uploads/default/w/1.jpg"]);
+    const watching = collect(t.jobs.watchJob({ jobId: job.id }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await t.jobs.deleteJob({ jobId: job.id });
+    const last = (await watching).at(-1);
+    expect(last?.kind.case === "job" && last.kind.value.state).toBe(JobState.CANCELLED);
+    expect(await collect(t.jobs.watchJob({ jobId: job.id })).catch(code)).toBe(Code.NotFound);
+  });
+
   it("never removes objects outside the tenant's uploads folder that a job read", async () => {
     t.storage.put("outputs/default/old/1.webp", 100);
     const { job } = await t.jobs.submitJob({
