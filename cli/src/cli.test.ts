@@ -120,6 +120,64 @@ describe("usage", () => {
 });
 
 describe("commands", () => {
+  test("retry sends the items and only the options asked for, and prints the new job", async () => {
+    const asked: unknown[] = [];
+    const run = harness({
+      retryJob(request) {
+        asked.push(request);
+        return { job: { id: "retry-1", retryOf: request.jobId, state: JobState.QUEUED }, created: asked.length === 1 };
+      },
+    });
+    expect(await run(["retry", "job-1"])).toEqual({ code: 0, stdout: "retry-1\n", stderr: "" });
+    expect(asked[0]).toMatchObject({ jobId: "job-1", itemIds: [], priority: 0 });
+    expect((asked[0] as { options?: unknown }).options).toBeUndefined();
+    const again = await run(["retry", "job-1", "--items", "000001,000004", "--format", "png", "--priority", "high"]);
+    expect(again.stdout).toBe("retry-1 (this retry was asked before)\n");
+    expect(asked[1]).toMatchObject({
+      itemIds: ["000001", "000004"],
+      options: { format: ImageFormat.PNG },
+      priority: 1,
+    });
+    const refused = await run(["retry", "job-1", "--label", "x"]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("--label does not apply to a retry");
+    expect((await run(["retry", "job-1", "--quality", "120"])).stderr).toContain(
+      "Expected integer between 1 and 100 for --quality but received 120",
+    );
+    expect(asked).toHaveLength(2);
+  });
+
+  test("delete deletes the job and says how many objects went; an unknown job exits 1", async () => {
+    const run = harness({
+      deleteJob(request) {
+        if (request.jobId === "missing") throw new ConnectError('job "missing" not found', Code.NotFound);
+        return { objectsDeleted: 7 };
+      },
+    });
+    expect(await run(["delete", "job-1"])).toEqual({
+      code: 0,
+      stdout: "deleted job job-1 and 7 objects\n",
+      stderr: "",
+    });
+    expect(JSON.parse((await run(["delete", "job-1", "--json"])).stdout)).toEqual({ objectsDeleted: 7 });
+    expect((await run(["delete", "missing"])).code).toBe(1);
+  });
+
+  test("--retention-days reaches SubmitJob, checked", async () => {
+    const asked: { retentionDays: number }[] = [];
+    const run = harness({
+      submitJob(request) {
+        asked.push(request);
+        return { job: { id: "job-9" }, created: true };
+      },
+    });
+    expect((await run(["submit", "uploads/t/a.jpg", "--retention-days", "7"])).code).toBe(0);
+    expect(asked[0]?.retentionDays).toBe(7);
+    expect((await run(["submit", "uploads/t/a.jpg", "--retention-days", "0"])).stderr).toContain(
+      "Expected integer between 1 and 3650 for --retention-days but received 0",
+    );
+  });
+
   test("status prints the job, --json prints protobuf JSON, and a server error exits 1 with its code", async () => {
     const run = harness({
       getJob(request) {

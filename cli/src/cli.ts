@@ -7,16 +7,30 @@ import { quoted, UsageError } from "./args.js";
 import type { Command } from "./command.js";
 import { cancel } from "./commands/cancel.js";
 import { compress } from "./commands/compress.js";
+import { del } from "./commands/delete.js";
 import { drain } from "./commands/drain.js";
 import { jobs } from "./commands/jobs.js";
 import { results } from "./commands/results.js";
+import { retry } from "./commands/retry.js";
 import { status } from "./commands/status.js";
 import { submit } from "./commands/submit.js";
 import { watch } from "./commands/watch.js";
 import { workers } from "./commands/workers.js";
 import { type Context, println } from "./context.js";
 
-export const commands: readonly Command[] = [compress, submit, status, watch, cancel, jobs, results, workers, drain];
+export const commands: readonly Command[] = [
+  compress,
+  submit,
+  status,
+  watch,
+  cancel,
+  retry,
+  del,
+  jobs,
+  results,
+  workers,
+  drain,
+];
 
 export function rootHelp(): string {
   const width = Math.max(...commands.map((command) => command.name.length));

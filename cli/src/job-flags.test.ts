@@ -11,6 +11,7 @@ describe("job flags", () => {
       label: "",
       idempotencyKey: "",
       webhookUrl: "",
+      retentionDays: 0,
     });
   });
 
@@ -24,6 +25,7 @@ describe("job flags", () => {
         label: "spring",
         "idempotency-key": "batch-42",
         webhook: "https://hooks.example/imgc",
+        "retention-days": "90",
       }),
     ).toEqual({
       options: {
@@ -35,6 +37,7 @@ describe("job flags", () => {
       label: "spring",
       idempotencyKey: "batch-42",
       webhookUrl: "https://hooks.example/imgc",
+      retentionDays: 90,
     });
     expect(jobSettings({ format: "keep", lossless: true, "max-height": "300", priority: "low" })).toMatchObject({
       options: {

@@ -9,6 +9,7 @@ import {
   type CompressionOptionsSchema,
   Fit,
   ImageFormat,
+  MAX_RETENTION_DAYS,
   MetadataPolicy,
   OPTION_LIMITS,
   Priority,
@@ -38,6 +39,7 @@ export const jobOptions = {
   label: { type: "string" },
   "idempotency-key": { type: "string" },
   webhook: { type: "string" },
+  "retention-days": { type: "string" },
 } as const;
 
 export const jobOptionsHelp = `Format:
@@ -70,7 +72,9 @@ Job:
   --priority P           high, normal (default) or low
   --label TEXT           a label shown in listings
   --idempotency-key K    submitting the same key again returns the same job
-  --webhook URL          POSTed to when the job ends`;
+  --webhook URL          POSTed to when the job ends
+  --retention-days N     delete the job and its data N days after it ends, 1 to 3650 (default: the
+                         cluster's retention)`;
 
 const FORMATS = {
   auto: ImageFormat.AUTO,
@@ -114,6 +118,7 @@ export interface JobSettings {
   label: string;
   idempotencyKey: string;
   webhookUrl: string;
+  retentionDays: number;
 }
 
 type Target = NonNullable<MessageInitShape<typeof CompressionOptionsSchema>["target"]>;
@@ -181,5 +186,6 @@ export function jobSettings(flags: Flags): JobSettings {
     label: flags.label ?? "",
     idempotencyKey: flags["idempotency-key"] ?? "",
     webhookUrl: flags.webhook ?? "",
+    retentionDays: integer(flags["retention-days"], "--retention-days", 1, MAX_RETENTION_DAYS) ?? 0,
   };
 }

@@ -56,6 +56,7 @@ export { createLogger, type Logger } from "./logger.js";
 export { Counter, createItemMetrics, createMetricsRegistry, Gauge, Histogram, Registry } from "./metrics.js";
 export {
   BROADCAST_SUBJECT,
+  CHUNKS_BUCKET,
   connectNats,
   controlSubject,
   decodeMessage,

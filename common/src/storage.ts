@@ -99,6 +99,31 @@ export function createStorage(config: StorageConfig) {
       });
     },
 
+    /**
+     * A lifecycle rule (id UPLOADS_RULE_ID) that expires objects under `prefix` `days` after they were written; 0
+     * removes it. The bucket's other rules are kept. Rejects where the store has no lifecycle rules (s3rver).
+     */
+    async expireAfter(prefix: string, days: number): Promise<void> {
+      await guard(`lifecycle of bucket ${bucket}`, async () => {
+        const current = await client.getBucketLifecycle(bucket).catch((err: { code?: string }) => {
+          if (err.code === "NoSuchLifecycleConfiguration") return null;
+          throw err;
+        });
+        const rules = (current?.Rule ?? []).filter((rule) => rule.ID !== UPLOADS_RULE_ID);
+        if (days > 0) {
+          rules.push({
+            ID: UPLOADS_RULE_ID,
+            Status: "Enabled",
+            Filter: { Prefix: prefix },
+            Expiration: { Days: days },
+          });
+        }
+        await (rules.length > 0
+          ? client.setBucketLifecycle(bucket, { Rule: rules })
+          : client.removeBucketLifecycle(bucket));
+      });
+    },
+
     async putBuffer(key: string, body: Buffer, contentType: string): Promise<void> {
       await guard(`put ${key}`, () =>
         client.putObject(bucket, key, body, body.length, { "Content-Type": contentType }),
@@ -187,6 +212,9 @@ export function createStorage(config: StorageConfig) {
 }
 
 export type Storage = ReturnType<typeof createStorage>;
+
+/** The id of the lifecycle rule imgc keeps on the uploads/ prefix (see `expireAfter`). */
+export const UPLOADS_RULE_ID = "imgc-uploads-retention";
 
 export class TooLargeError extends Error {
   override name = "TooLargeError";

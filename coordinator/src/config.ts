@@ -9,6 +9,7 @@ import {
   str,
   verifierFields,
 } from "@imgc/common";
+import { MAX_RETENTION_DAYS } from "@imgc/proto";
 
 const MiB = 1024 * 1024;
 
@@ -108,6 +109,27 @@ export const coordinatorSchema = {
     "per-tenant webhook keys, tenant:secret,... (over IMGC_WEBHOOK_SECRET)",
   ),
   webhookMaxAttempts: int("IMGC_WEBHOOK_MAX_ATTEMPTS", 6, 1, 20, "webhook attempts, 1 s, 2 s, 4 s … apart"),
+  retentionDays: int(
+    "IMGC_RETENTION_DAYS",
+    30,
+    0,
+    MAX_RETENTION_DAYS,
+    "days an ended job, its outputs, report and uploads are kept before they are deleted (a job's retention_days overrides it); 0 keeps them forever",
+  ),
+  retentionSweepMs: int(
+    "IMGC_RETENTION_SWEEP_MS",
+    60_000,
+    100,
+    86_400_000,
+    "how often the leader deletes the jobs whose retention has run out",
+  ),
+  retentionDayMs: int(
+    "IMGC_RETENTION_DAY_MS",
+    86_400_000,
+    1,
+    86_400_000,
+    "the length of a retention day in milliseconds (tests shorten it; leave it alone otherwise)",
+  ),
   urlTtlS: int("IMGC_DOWNLOAD_URL_TTL_S", 3_600, 60, 7 * 24 * 3600, "lifetime of presigned download URLs"),
 };
 

@@ -31,10 +31,12 @@ import { createCatalog } from "./jobs/catalog.js";
 import { createChunkStore } from "./jobs/chunk-store.js";
 import { createEvents } from "./jobs/events.js";
 import { createIdempotency } from "./jobs/idempotency.js";
+import { createJobDeletion } from "./jobs/job-deletion.js";
 import { createJobStore } from "./jobs/job-store.js";
 import { createLifecycle, type LifecycleObserver } from "./jobs/lifecycle.js";
 import { createOrphans } from "./jobs/orphans.js";
 import { createResultStore } from "./jobs/result-store.js";
+import { createRetentionSweep, type RetentionPolicy } from "./jobs/retention.js";
 import { createWebhooks } from "./jobs/webhook.js";
 import { type Fence, NotLeaderError } from "./leadership/fence.js";
 import { createLease } from "./leadership/lease.js";
@@ -79,6 +81,8 @@ export interface CoordinatorSettings {
   quota?: TenantQuota;
   /** Internal-service identities that may read sources outside a tenant's folders (IMGC_SOURCE_READERS). */
   sourceReaders?: readonly string[];
+  /** How long ended jobs are kept, and how often the leader deletes expired ones; without it, forever. */
+  retention?: RetentionPolicy;
 }
 
 const defaultFetchPolicy: FetchPolicy = { allow: [], allowedHosts: [], maxBytes: 64 * 1024 * 1024, timeoutMs: 15_000 };
@@ -101,7 +105,7 @@ export interface CoordinatorOptions {
 export const DEFAULT_LEASE_MS = 5_000;
 
 /** JobService calls only the leader may answer; the rest read shared state and any coordinator answers them. */
-const LEADER_JOB_METHODS = ["submitJob", "cancelJob"] as const;
+const LEADER_JOB_METHODS = ["submitJob", "cancelJob", "retryJob", "deleteJob"] as const;
 /** ClusterService calls only the leader may answer. */
 const LEADER_CLUSTER_METHODS = ["claimChunk", "reportItem", "reportItems", "completeChunk", "getQueueStats"] as const;
 
@@ -165,6 +169,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
       ...(options.observer ? { observer: options.observer } : {}),
       announceCancel: (jobId) =>
         nc.publish(BROADCAST_SUBJECT, new TextEncoder().encode(JSON.stringify({ action: "cancel", jobId }))),
+      ...(settings.retention ? { retention: settings.retention } : {}),
     });
     // The lanes keep about two chunks per live worker slot ready; the rest wait for their tenant's turn.
     const dispatcher = createDispatcher(js, chunks, {
@@ -174,12 +179,13 @@ export async function startCoordinator(options: CoordinatorOptions) {
       ...(options.observer ? { observer: options.observer } : {}),
     });
     const assignments = createAssignments({ lifecycle, chunks, dispatcher, log, maxRepublish: settings.maxDeliver });
+    const idempotency = createIdempotency(idempotencyKv);
     const submitter = createSubmitter({
       storage,
       jobs,
       results,
       chunks,
-      idempotency: createIdempotency(idempotencyKv),
+      idempotency,
       lifecycle,
       dispatcher,
       events,
@@ -191,7 +197,32 @@ export async function startCoordinator(options: CoordinatorOptions) {
       checkUrl: guard.check,
       ...(settings.quota ? { quota: createTenantQuota(settings.quota, lifecycle) } : {}),
       ...(options.reservationWaitMs !== undefined ? { reservationWaitMs: options.reservationWaitMs } : {}),
+      ...(settings.retention ? { retention: settings.retention } : {}),
     });
+    const deletion = createJobDeletion({
+      jobs,
+      chunks,
+      catalog,
+      idempotency,
+      lifecycle,
+      results,
+      jsm: topology.jsm,
+      dispatchBucket: DISPATCH_BUCKET,
+      storage,
+      log,
+      fence,
+    });
+    const retention = settings.retention
+      ? createRetentionSweep({
+          policy: settings.retention,
+          expired: jobs.expired,
+          remove: async (jobId) => {
+            const job = await lifecycle.get(jobId);
+            if (job) await deletion.remove(job);
+          },
+          log,
+        })
+      : undefined;
     const deadLetters = createDeadLetters({
       js,
       jsm: topology.jsm,
@@ -206,6 +237,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
       closing: closing.signal,
       submitter,
       lifecycle,
+      deletion,
       jobs,
       results,
       catalog,
@@ -228,6 +260,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
       lifecycle,
       assignments,
       dispatcher,
+      retention,
       jobService,
       clusterService,
       /** Resumes every job not ended, republishes what dead workers held, and starts the background work. */
@@ -257,9 +290,11 @@ export async function startCoordinator(options: CoordinatorOptions) {
           Math.max(100, Math.min(1_000, settings.workerTimeoutMs / 4)),
         );
         reaper.unref();
+        retention?.start();
       },
       async stop(): Promise<void> {
         clearInterval(reaper);
+        await retention?.stop();
         dispatcher.close();
         await deadLetters.stop();
       },
@@ -346,6 +381,8 @@ export async function startCoordinator(options: CoordinatorOptions) {
     get assignments() {
       return term.assignments;
     },
+    /** Deletes the expired jobs now (a batch), as the leader's periodic sweep does. */
+    sweepExpired: () => term.retention?.sweep() ?? Promise.resolve(0),
     jobs,
     results,
     chunks,

@@ -60,6 +60,14 @@ async function main(): Promise<void> {
   const nc = await connectNats(config.natsUrl, "imgc-coordinator", log, natsAuth);
   const storage = createStorage(config);
   await storage.ensureBucket();
+  // A backstop for uploads that no job deletion reaches (never submitted, or lost): the store expires them a day
+  // after the default retention. Stores without lifecycle rules (s3rver) leave it to the deletions alone.
+  const uploadsDays = config.retentionDays > 0 ? config.retentionDays + 1 : 0;
+  storage.expireAfter("uploads/", uploadsDays).then(
+    () => log.info({ days: uploadsDays }, "lifecycle rule on uploads/ set"),
+    (err: Error) =>
+      log.warn({ err: err.message }, "the object store took no lifecycle rule; uploads go with their jobs"),
+  );
   const registry = createMetricsRegistry();
   const metrics = createCoordinatorMetrics(registry, log);
   // Known once the gRPC server is bound (the port may be 0); a leader elected before says so at its next renewal.
@@ -82,6 +90,7 @@ async function main(): Promise<void> {
       chunk: { maxItems: config.chunkMaxItems, maxBytes: config.chunkMaxBytes, minCount: config.chunkMinCount },
       jobMaxItems: config.jobMaxItems,
       urlTtlS: config.urlTtlS,
+      retention: { days: config.retentionDays, sweepMs: config.retentionSweepMs, dayMs: config.retentionDayMs },
       fetch: {
         allow: listOf(config.fetchAllow),
         allowedHosts: listOf(config.fetchAllowedHosts),

@@ -16,6 +16,7 @@ import {
   ImageFormat,
   isOutputFormat,
   MAX_OUTPUT_PIXELS,
+  MAX_RETENTION_DAYS,
   ManifestFormat,
   MetadataPolicy,
   OPTION_LIMITS,
@@ -203,6 +204,7 @@ export function validateSubmit(
   if (!isEnumValue(Priority, request.priority)) problems.push(`priority: unknown value ${request.priority}`);
   if (request.idempotencyKey.length > 256) problems.push("idempotency_key: at most 256 characters");
   if (request.label.length > 256) problems.push("label: at most 256 characters");
+  range(problems, "retention_days", request.retentionDays, { min: 0, max: MAX_RETENTION_DAYS });
   const webhook = webhookProblem(request.webhookUrl);
   if (webhook) problems.push(webhook);
   if (problems.length > 0) throw new ConnectError(problems.join("; "), Code.InvalidArgument);

@@ -21,3 +21,7 @@ export const OPTION_LIMITS = {
  * the workers' default IMGC_MAX_PIXELS.
  */
 export const MAX_OUTPUT_PIXELS = 100_000_000;
+
+/** The longest retention a job may ask for (SubmitJobRequest.retention_days) or a coordinator may set
+ * (IMGC_RETENTION_DAYS): ten years. */
+export const MAX_RETENTION_DAYS = 3_650;

@@ -7,6 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
+import { Code } from "@connectrpc/connect";
 import { ImageFormat, ItemState } from "@imgc/proto";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import sharp from "sharp";
@@ -15,8 +16,10 @@ import { repoRoot } from "../../scripts/lib/local-stack.js";
 import { formatBytes, formatSaving } from "../../web/src/format.js";
 import {
   allResults,
+  codeOf,
   corpusFiles,
   generateImages,
+  listKeys,
   testRunDir,
   uploadFixtures,
   useCluster,
@@ -723,6 +726,51 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect(await waitForJobEnd(page)).toBe("Completed");
     await waitForRows(page, "done", 1);
     expect(await page.isVisible("#job-parent")).toBe(true);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  test("Retry failed runs the failed image again on the cluster; Delete job asks, then removes the job and its data", async () => {
+    const { page, context, errors } = await open();
+    const coffee = corpusFiles("photos").find((f) => f.endsWith("coffee.png")) as string;
+    const truncated = corpusFiles("bad").find((f) => f.endsWith("truncated.png")) as string;
+    await page.setInputFiles("#file-input", [coffee, truncated]);
+    await waitForRows(page, "ready", 2);
+    await page.click("#compress");
+    expect(await waitForJobEnd(page)).toBe("Completed with errors");
+    const jobId = jobIdOf(page);
+    expect(await page.textContent("#retry-failed")).toBe("Retry 1 failed");
+
+    await page.click("#retry-failed");
+    await page.waitForFunction(hashLeft, jobId);
+    const retryId = jobIdOf(page);
+    const { job: retry } = await cluster().jobs.getJob({ jobId: retryId });
+    expect(retry?.retryOf).toBe(jobId);
+    expect(await waitForJobEnd(page)).toBe("Failed");
+    expect((await rowsOf(page)).map((r) => r.name)).toEqual(["truncated.png"]);
+    expect(await page.textContent("#job-parent")).toMatch(/^Re-run of /);
+    const recentIds = () =>
+      page.$$eval(".recent-link", (links) => links.map((a) => a.getAttribute("href")?.replace("#/jobs/", "")));
+    expect(await recentIds()).toContain(retryId);
+
+    // Dismissing the confirmation deletes nothing.
+    page.once("dialog", (dialog) => void dialog.dismiss());
+    await page.click("#delete-job");
+    expect((await cluster().jobs.getJob({ jobId: retryId })).job?.id).toBe(retryId);
+    // Accepting it deletes the job; the page goes back to an empty batch and the job leaves the recent list.
+    let asked = "";
+    page.once("dialog", (dialog) => {
+      asked = dialog.message();
+      void dialog.accept();
+    });
+    await page.click("#delete-job");
+    await page.locator(`.recent-link[href="#/jobs/${retryId}"]`).waitFor({ state: "detached" });
+    expect(asked).toMatch(/^Delete this job for good\?/);
+    expect(new URL(page.url()).hash).toBe("#/");
+    expect(await recentIds()).toContain(jobId);
+    expect(await codeOf(cluster().jobs.getJob({ jobId: retryId }))).toBe(Code.NotFound);
+    expect(await listKeys(cluster().storage, `reports/default/${retryId}.`)).toEqual([]);
+    expect(await page.isVisible("#delete-job")).toBe(false);
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -53,6 +53,10 @@ export interface Batch {
   download(row: Row): Promise<void>;
   /** Runs these rows' originals again as a new job, linked to the one shown. */
   rerun(rows: readonly Row[], options: RerunOptions): Promise<void>;
+  /** Runs the shown job's failed items again with its own options (RetryJob on the cluster). */
+  retryFailed(): Promise<void>;
+  /** Deletes the shown job and its data on the cluster; it leaves the recent list. */
+  deleteJob(): Promise<void>;
   /** Takes rows off the list (the job on the server keeps them). */
   remove(rows: readonly Row[]): void;
   rename(label: string): void;
@@ -418,28 +422,60 @@ export function createBatch(deps: BatchDeps): Batch {
         `${which === "same" ? "Retry" : "Re-run"} of ${labelFor(again.map((r) => r.name))}`,
         abort.signal,
       );
-      recent.remember(job, from.jobId);
-      // The new job's rows keep what this page knows of each original (its file, for comparisons).
-      const fresh = again.map((r) =>
-        newRow({
-          name: r.name,
-          size: r.size,
-          phase: "queued",
-          key: r.key as string,
-          ...(r.file ? { file: r.file } : {}),
-          ...(r.kind ? { kind: r.kind } : {}),
-        }),
-      );
-      running?.abort();
-      clearTimeout(thumbs);
-      thumbs = undefined;
-      thumbsAsked = false;
-      setRows(fresh);
-      deps.showing(job.id);
-      follow(job.id, job);
-      deps.announce(`${again.length} ${again.length === 1 ? "image" : "images"} sent again.`);
+      showAgain(job, from.jobId, again);
     } catch (err) {
       view.setError(`The images could not be sent again: ${messageOf(err)}`);
+    }
+  }
+
+  /** Shows a job that runs these rows' originals again, in place of the job they came from. */
+  function showAgain(job: Job, fromJobId: string, again: readonly Row[]): void {
+    recent.remember(job, fromJobId);
+    // The new job's rows keep what this page knows of each original (its file, for comparisons).
+    const fresh = again.map((r) =>
+      newRow({
+        name: r.name,
+        size: r.size,
+        phase: "queued",
+        key: r.key as string,
+        ...(r.file ? { file: r.file } : {}),
+        ...(r.kind ? { kind: r.kind } : {}),
+      }),
+    );
+    running?.abort();
+    clearTimeout(thumbs);
+    thumbs = undefined;
+    thumbsAsked = false;
+    setRows(fresh);
+    deps.showing(job.id);
+    follow(job.id, job);
+    deps.announce(`${again.length} ${again.length === 1 ? "image" : "images"} sent again.`);
+  }
+
+  async function retryFailed(): Promise<void> {
+    if (stage.kind !== "job") return;
+    const from = stage;
+    const failed = rows.filter((r) => r.phase === "failed" && r.key);
+    try {
+      const { job } = await api.jobs.retryJob({ jobId: from.jobId });
+      if (!job) throw new Error("the gateway returned no job");
+      showAgain(job, from.jobId, failed);
+    } catch (err) {
+      view.setError(`The failed images could not be retried: ${messageOf(err)}`);
+    }
+  }
+
+  async function deleteJob(): Promise<void> {
+    if (stage.kind !== "job") return;
+    const jobId = stage.jobId;
+    try {
+      await api.jobs.deleteJob({ jobId });
+      recent.forget(jobId);
+      reset();
+      deps.showing(undefined);
+      deps.announce("Job deleted.");
+    } catch (err) {
+      view.setError(`The job could not be deleted: ${messageOf(err)}`);
     }
   }
 
@@ -468,6 +504,8 @@ export function createBatch(deps: BatchDeps): Batch {
     compareRow,
     download,
     rerun,
+    retryFailed,
+    deleteJob,
     remove,
     rename,
     busy: () => stage.kind === "uploading" || stage.kind === "submitting",

@@ -38,6 +38,10 @@ export interface JobViewActions {
   compress(): void;
   clear(): void;
   cancel(): void;
+  /** Runs the job's failed items again on the cluster (RetryJob), as a new job linked to this one. */
+  retryFailed(): void;
+  /** Deletes the job and its data for good (the person confirmed). */
+  deleteJob(): void;
   compare(row: Row): void;
   download(row: Row): void;
   /** Run these rows again: with the old job's options ("same") or the options panel's ("current"). */
@@ -179,6 +183,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
   const compress = h("button", { type: "button", class: "button primary", id: "compress" }, "Compress");
   const clear = h("button", { type: "button", class: "button", id: "clear" }, "Clear list");
   const cancel = h("button", { type: "button", class: "button danger", id: "cancel" }, "Cancel");
+  const remove = h("button", { type: "button", class: "button danger", id: "delete-job" }, "Delete job");
   const zip = h("a", { class: "button primary", id: "download-zip", download: "" }, "Download all (.zip)");
   const csv = h("a", { class: "button", id: "download-csv", download: "" }, "Report (.csv)");
   // With an API key the links cannot carry it: fetch with the header, then save. Without one the browser
@@ -197,6 +202,12 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     });
   }
   compress.addEventListener("click", () => actions.compress());
+  remove.addEventListener("click", () => {
+    const sure = window.confirm(
+      "Delete this job for good? Its results, its report and the originals uploaded for it are removed from the cluster.",
+    );
+    if (sure) actions.deleteJob();
+  });
   clear.addEventListener("click", () => actions.clear());
   cancel.addEventListener("click", () => actions.cancel());
 
@@ -258,12 +269,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     "Re-run all with current options",
   );
   const removeSelected = h("button", { type: "button", class: "button small", id: "remove-selected" });
-  retryFailed.addEventListener("click", () =>
-    actions.rerun(
-      rows.filter((r) => r.phase === "failed"),
-      "same",
-    ),
-  );
+  retryFailed.addEventListener("click", () => actions.retryFailed());
   rerunSelected.addEventListener("click", () => actions.rerun(table.selected(), "current"));
   rerunAll.addEventListener("click", () => actions.rerun([...rows], "current"));
   removeSelected.addEventListener("click", () => actions.remove(table.selected()));
@@ -282,7 +288,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
       "div",
       { class: "job-head" },
       h("div", { class: "job-title-row" }, title, labelInput, rename, stateChip, watchChip),
-      h("div", { class: "job-actions" }, compress, cancel, zip, csv, clear),
+      h("div", { class: "job-actions" }, compress, cancel, zip, csv, clear, remove),
     ),
     parentLine,
     errorLine,
@@ -375,6 +381,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
       zip.download = `${fileStem(stage.title)}.zip`;
       csv.download = `${fileStem(stage.title)}-report.csv`;
     }
+    remove.hidden = !(stage.kind === "job" && job !== undefined);
     clear.hidden = stage.kind === "uploading" || stage.kind === "submitting" || (stage.kind === "job" && !ended);
     setText(clear, stage.kind === "job" ? "New batch" : "Clear list");
 

@@ -54,6 +54,8 @@ async function start(): Promise<void> {
       recent.setCurrent(undefined);
     },
     cancel: () => void batch.cancel(),
+    retryFailed: () => void batch.retryFailed(),
+    deleteJob: () => void batch.deleteJob(),
     compare: (row) => void batch.compareRow(row),
     download: (row) => void batch.download(row),
     rerun: (rows, which) => void batch.rerun(rows, which),

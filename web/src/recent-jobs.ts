@@ -62,6 +62,8 @@ export interface RecentJobs {
   labelOf(jobId: string): string;
   parentOf(jobId: string): string | undefined;
   rename(jobId: string, label: string): void;
+  /** The job was deleted: it leaves the list. */
+  forget(jobId: string): void;
 }
 
 export function createRecentJobs(root: HTMLElement): RecentJobs {
@@ -117,6 +119,14 @@ export function createRecentJobs(root: HTMLElement): RecentJobs {
     parentOf: (jobId) => loadNotes()[jobId]?.parent,
     rename(jobId, label) {
       saveNote(jobId, { label });
+      render();
+    },
+    forget(jobId) {
+      saveJson(
+        storageKey,
+        load().filter((job) => job.id !== jobId),
+      );
+      if (current === jobId) current = undefined;
       render();
     },
   };

@@ -11,14 +11,20 @@ const urlLifetimeMs = 4 * 60_000;
 export interface Results {
   /** Every result of the job, all pages. */
   all(jobId: string, includeUrls: boolean): Promise<{ job?: Job; results: ItemResult[] }>;
-  /** The download address of one item's output, presigning the job's outputs again when the ones held are old. */
+  /** The download address of one item's output; only that item is presigned again when the one held is old. */
   url(jobId: string, itemId: string): Promise<string | undefined>;
   /** Presigns the job's outputs again now (new results arrived). */
   refresh(jobId: string): Promise<ReadonlyMap<string, string>>;
 }
 
 export function createResults(jobs: JobClient): Results {
-  let urls: { jobId: string; at: number; byItem: Map<string, string> } | undefined;
+  // The presigned URLs held, of one job: by item, with when each was given.
+  let urls: { jobId: string; byItem: Map<string, { url: string; at: number }> } | undefined;
+
+  function held(jobId: string): Map<string, { url: string; at: number }> {
+    if (urls?.jobId !== jobId) urls = { jobId, byItem: new Map() };
+    return urls.byItem;
+  }
 
   async function all(jobId: string, includeUrls: boolean): Promise<{ job?: Job; results: ItemResult[] }> {
     const results: ItemResult[] = [];
@@ -35,21 +41,23 @@ export function createResults(jobs: JobClient): Results {
 
   async function refresh(jobId: string): Promise<ReadonlyMap<string, string>> {
     const { results } = await all(jobId, true);
-    urls = {
-      jobId,
-      at: Date.now(),
-      byItem: new Map(results.filter((r) => r.downloadUrl).map((r) => [r.itemId, r.downloadUrl])),
-    };
-    return urls.byItem;
+    const at = Date.now();
+    const byItem = held(jobId);
+    for (const r of results) if (r.downloadUrl) byItem.set(r.itemId, { url: r.downloadUrl, at });
+    return new Map([...byItem].map(([itemId, { url }]) => [itemId, url]));
   }
 
   return {
     all,
     refresh,
     async url(jobId, itemId) {
-      const fresh = urls && urls.jobId === jobId && Date.now() - urls.at < urlLifetimeMs;
-      if (fresh && urls?.byItem.has(itemId)) return urls.byItem.get(itemId);
-      return (await refresh(jobId)).get(itemId);
+      const known = held(jobId).get(itemId);
+      if (known && Date.now() - known.at < urlLifetimeMs) return known.url;
+      // Only this item is presigned: opening one comparison in a job of thousands reads one result.
+      const { results } = await jobs.getResults({ jobId, itemIds: [itemId], includeUrls: true });
+      const url = results.find((r) => r.itemId === itemId)?.downloadUrl;
+      if (url) held(jobId).set(itemId, { url, at: Date.now() });
+      return url || undefined;
     },
   };
 }

@@ -1,15 +1,11 @@
 /** `imgc submit`: starts a job on objects already in storage (upload keys or a prefix) or on image URLs. */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { JobSchema, JobState, type SourceSchema } from "@imgc/proto";
+import type { SourceSchema } from "@imgc/proto";
 import { parse, UsageError } from "../args.js";
-import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
-import { println } from "../context.js";
-import { followJob } from "../follow.js";
-import { jobLine } from "../format.js";
+import { type Command, showHelp } from "../command.js";
 import { jobOptions, jobOptionsHelp, jobSettings } from "../job-flags.js";
 import { manifestSource } from "../manifest-source.js";
-import { messageJson, printJson } from "../output.js";
-import { createProgressBar, jobProgress } from "../progress-bar.js";
+import { reportStarted, startedJobHelp } from "../started-job.js";
 
 export const submit: Command = {
   name: "submit",
@@ -31,12 +27,7 @@ Sources:
                          by the cluster (repeatable)
   --manifest-column C    the CSV column of the URLs (default: the first holding http(s) URLs)
 ${jobOptionsHelp}
-Output:
-  --wait                 follow the job until it ends; exit 0 only if it completed
-  --json                 the job as protobuf JSON
-  -h, --help             this help
-
-${ENVIRONMENT_HELP}`,
+${startedJobHelp}`,
 
   async run(argv, context) {
     const { values, positionals: keys } = parse(argv, {
@@ -68,18 +59,7 @@ ${ENVIRONMENT_HELP}`,
     }
 
     const jobs = context.jobs();
-    const { job, created } = await jobs.submitJob({ sources, ...settings });
-    if (!job) throw new Error("the server returned no job");
-    if (!values.wait) {
-      if (values.json) printJson(context, { job: messageJson(JobSchema, job), created });
-      else println(context.stdout, created ? job.id : `${job.id} (existing job for this idempotency key)`);
-      return 0;
-    }
-    if (!values.json) println(context.stderr, `job ${job.id}${created ? "" : " (existing)"}`);
-    const progress = createProgressBar(values.json ? { write: () => true } : context.stdout, context.env);
-    const ended = await followJob(jobs, job.id, { onJob: (next) => progress.update(jobProgress(next)) });
-    if (values.json) printJson(context, { job: messageJson(JobSchema, ended), created });
-    else progress.finish(jobLine(ended));
-    return ended.state === JobState.COMPLETED ? 0 : 1;
+    const started = await jobs.submitJob({ sources, ...settings });
+    return reportStarted(context, jobs, started, values, "existing job for this idempotency key");
   },
 };

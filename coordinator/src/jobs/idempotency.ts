@@ -36,6 +36,18 @@ export function createIdempotency(kv: KV) {
       }
     },
 
+    /** Frees the key when it still points at `jobId` (the job was deleted): the key may make a new job. */
+    async release(tenant: string, key: string, jobId: string): Promise<void> {
+      const held = await lookup(tenant, key);
+      if (held?.jobId !== jobId) return;
+      try {
+        await kv.delete(keyOf(tenant, key), { previousSeq: held.revision });
+      } catch (err) {
+        // Taken over meanwhile by a job that was never written: that reservation is not this job's to free.
+        if (!isRevisionConflict(err)) throw err;
+      }
+    },
+
     /** Points a reservation whose job was never written (its submitter died) at a new job. */
     async replace(tenant: string, key: string, stale: Reservation, jobId: string): Promise<boolean> {
       try {

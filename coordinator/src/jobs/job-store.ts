@@ -2,6 +2,7 @@
  * Job records in KV `imgc-jobs`, written with compare-and-set on the revision, plus an in-memory index
  * (tenant, state) of every job so ListJobs pages without scanning the bucket.
  */
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { decodeMessage } from "@imgc/common";
 import { type Job, JobSchema, type JobState } from "@imgc/proto";
 import type { KV } from "nats";
@@ -11,6 +12,8 @@ import { createMessage, getMessage, snapshot, updateMessage, type Versioned } fr
 interface IndexEntry {
   tenant: string;
   state: JobState;
+  /** When retention deletes the job (ms); 0 when never. */
+  expiresAt: number;
 }
 
 export interface JobPage {
@@ -34,7 +37,17 @@ export function createJobStore(kv: KV, fence: Fence = unfenced) {
       while (at > 0 && (sorted[at - 1] as string) > job.id) at--;
       sorted.splice(at, 0, job.id);
     }
-    index.set(job.id, { tenant: job.tenant, state: job.state });
+    index.set(job.id, {
+      tenant: job.tenant,
+      state: job.state,
+      expiresAt: job.expiresAt ? timestampMs(job.expiresAt) : 0,
+    });
+  }
+
+  function forget(id: string): void {
+    if (!index.delete(id)) return;
+    const at = sorted.indexOf(id);
+    if (at >= 0) sorted.splice(at, 1);
   }
 
   return {
@@ -83,7 +96,10 @@ export function createJobStore(kv: KV, fence: Fence = unfenced) {
       const watch = await kv.watch({ key: ">", initializedFn: () => initialized() });
       void (async () => {
         for await (const entry of watch) {
-          if (entry.operation !== "PUT") continue;
+          if (entry.operation !== "PUT") {
+            forget(entry.key);
+            continue;
+          }
           try {
             remember(decodeMessage(JobSchema, entry.value));
           } catch {
@@ -93,6 +109,24 @@ export function createJobStore(kv: KV, fence: Fence = unfenced) {
       })();
       await ready;
       return { stop: () => watch.stop() };
+    },
+
+    /** Removes a job record for good (DeleteJob, retention); fenced like every other write. */
+    async remove(id: string): Promise<void> {
+      fence.check();
+      await kv.purge(id);
+      forget(id);
+    },
+
+    /** Up to `limit` ids of jobs whose retention ran out at or before `now`, soonest first. */
+    expired(now: number, limit: number): string[] {
+      const due: [string, number][] = [];
+      for (const [id, entry] of index)
+        if (entry.expiresAt > 0 && entry.expiresAt <= now) due.push([id, entry.expiresAt]);
+      return due
+        .sort((a, b) => a[1] - b[1])
+        .slice(0, limit)
+        .map(([id]) => id);
     },
 
     tenantOf(id: string): string | undefined {

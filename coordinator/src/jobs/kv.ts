@@ -1,7 +1,7 @@
 /** Small, typed helpers over NATS KV: protobuf JSON values, compare-and-set, and point-in-time snapshots. */
 import { clone, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { decodeMessage, encodeMessage } from "@imgc/common";
-import type { KV, KvEntry } from "nats";
+import type { JetStreamManager, KV, KvEntry } from "nats";
 
 export interface Versioned<T> {
   value: T;
@@ -83,4 +83,12 @@ export async function snapshot(kv: KV, key = ">"): Promise<KvEntry[]> {
   watch.stop();
   await drained;
   return [...latest.values()].filter((entry) => entry.operation === "PUT");
+}
+
+/**
+ * Removes every entry of a KV bucket whose key matches `key` (a KV key pattern), history and all, in one call to
+ * the bucket's stream: no delete markers are left behind, however many keys match.
+ */
+export async function purgeKeys(jsm: JetStreamManager, bucket: string, key: string): Promise<void> {
+  await jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${key}` });
 }

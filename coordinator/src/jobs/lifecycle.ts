@@ -28,6 +28,7 @@ import { JobLedger } from "./ledger.js";
 import { createLocks } from "./locks.js";
 import { reportCsv, reportJson } from "./report.js";
 import type { ResultStore } from "./result-store.js";
+import { expiresAt, type RetentionPolicy } from "./retention.js";
 import type { Webhooks } from "./webhook.js";
 
 export interface LifecycleDeps {
@@ -43,6 +44,8 @@ export interface LifecycleDeps {
   observer?: LifecycleObserver;
   /** Tells every worker that a job was cancelled (a NATS broadcast), so that they stop its running items. */
   announceCancel?(jobId: string): void;
+  /** When an ended job expires; without it, never. */
+  retention?: RetentionPolicy;
 }
 
 export interface LifecycleObserver {
@@ -311,10 +314,12 @@ export function createLifecycle(deps: LifecycleDeps) {
         draft.state = state;
         draft.finishedAt = timestampNow();
         const reportKey = await writeReport(draft);
+        const expires = deps.retention && draft.finishedAt && expiresAt(draft, draft.finishedAt, deps.retention);
         const job = await save(entry, (job) => {
           job.state = state;
           job.finishedAt = draft.finishedAt;
           job.reportKey = reportKey;
+          if (expires) job.expiresAt = expires;
         });
         open.delete(jobId);
         return job;

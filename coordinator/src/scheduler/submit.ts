@@ -30,6 +30,7 @@ import type { Idempotency, Reservation } from "../jobs/idempotency.js";
 import type { JobStore } from "../jobs/job-store.js";
 import type { Lifecycle } from "../jobs/lifecycle.js";
 import type { ResultStore } from "../jobs/result-store.js";
+import { expiresAt, type RetentionPolicy } from "../jobs/retention.js";
 import { limitsFor, planChunks } from "./chunking.js";
 import type { Dispatcher } from "./dispatcher.js";
 import {
@@ -65,6 +66,13 @@ export interface SubmitDeps {
   quota?: TenantQuotas;
   /** How long a SubmitJob waits for the job of an idempotency key another SubmitJob is still creating. */
   reservationWaitMs?: number;
+  /** When a job that ends at once (its sources hold nothing) expires; without it, never. */
+  retention?: RetentionPolicy;
+}
+
+/** What a job made by the coordinator itself carries besides the request (RetryJob: the job it retries). */
+export interface JobOrigin {
+  retryOf?: string;
 }
 
 /**
@@ -170,6 +178,7 @@ export function createSubmitter(deps: SubmitDeps) {
       request: SubmitJobRequest,
       traceParent = "",
       signal?: AbortSignal,
+      origin: JobOrigin = {},
     ): Promise<Submitted> {
       const key = request.idempotencyKey;
       if (key) {
@@ -178,7 +187,7 @@ export function createSubmitter(deps: SubmitDeps) {
       }
       const ticket = await deps.quota?.admit(tenant);
       try {
-        return await accept(tenant, request, traceParent, signal, ticket);
+        return await accept(tenant, request, traceParent, signal, ticket, origin);
       } finally {
         ticket?.release();
       }
@@ -191,6 +200,7 @@ export function createSubmitter(deps: SubmitDeps) {
     traceParent: string,
     signal: AbortSignal | undefined,
     ticket: QuotaTicket | undefined,
+    origin: JobOrigin,
   ): Promise<Submitted> {
     const key = request.idempotencyKey;
     if (request.webhookUrl && deps.checkUrl) {
@@ -213,6 +223,8 @@ export function createSubmitter(deps: SubmitDeps) {
       label: request.label,
       webhookUrl: request.webhookUrl,
       traceParent,
+      retentionDays: request.retentionDays,
+      retryOf: origin.retryOf ?? "",
       ...(request.options ? { options: request.options } : {}),
     });
 
@@ -237,6 +249,8 @@ export function createSubmitter(deps: SubmitDeps) {
       job.error = "the sources hold no objects";
       job.counts = create(JobCountsSchema, {});
       job.finishedAt = timestampNow();
+      const expires = deps.retention && expiresAt(job, job.finishedAt, deps.retention);
+      if (expires) job.expiresAt = expires;
       await jobs.create(job);
       await events.job(job);
       return { job, created: true };

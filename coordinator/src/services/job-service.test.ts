@@ -1,11 +1,13 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ItemState, type JobEvent, JobState, type WatchJobResponse } from "@imgc/proto";
+import { ErrorCode, ImageFormat, ItemState, type JobEvent, JobState, type WatchJobResponse } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
+  endedJob,
   pullChunks,
   runChunk,
+  runChunkFailing,
   startTestCoordinator,
   type TestCoordinator,
   tenantHeader,
@@ -138,5 +140,189 @@ describe("uploads", () => {
   it("leaves UploadImage to the gateway", async () => {
     const err = await t.jobs.uploadImage((async function* () {})()).catch((e: unknown) => ConnectError.from(e));
     expect((err as ConnectError).code).toBe(Code.Unimplemented);
+  });
+});
+
+/** Runs every chunk on the stream, failing the items named; answers the job once it has ended. */
+async function runAll(jobId: string, failing: readonly string[] = []) {
+  for (const p of await pullChunks(nc, 100)) await runChunkFailing(t, "w1", p.chunk, failing);
+  return endedJob(t, jobId);
+}
+
+const code = (err: unknown) => ConnectError.from(err).code;
+
+describe("RetryJob", () => {
+  it("runs the failed items again as a new job linked by retry_of, with new options, idempotently", async () => {
+    const job = await submit(4);
+    const ended = await runAll(job.id, ["000001", "000003"]);
+    expect(ended.state).toBe(JobState.COMPLETED_WITH_ERRORS);
+
+    const options = { format: ImageFormat.AVIF };
+    const first = await t.jobs.retryJob({ jobId: job.id, options });
+    expect(first.created).toBe(true);
+    expect(first.job?.retryOf).toBe(job.id);
+    expect(first.job?.id).not.toBe(job.id);
+    expect(first.job?.counts?.total).toBe(2);
+    expect(first.job?.options?.format).toBe(ImageFormat.AVIF);
+    // The retry reads the failed items' own sources again.
+    const { results } = await t.jobs.getResults({ jobId: first.job?.id ?? "" });
+    expect(results.map((r) => r.sourceKey)).toEqual(["uploads/default/w/1.jpg", "uploads/default/w/3.jpg"]);
+
+    const again = await t.jobs.retryJob({ jobId: job.id, options });
+    expect(again.created).toBe(false);
+    expect(again.job?.id).toBe(first.job?.id);
+    // Another request (other options, or other items) is another retry.
+    const keep = await t.jobs.retryJob({ jobId: job.id });
+    expect(keep.created).toBe(true);
+    expect(keep.job?.options?.format).toBe(ended.options?.format);
+    const one = await t.jobs.retryJob({ jobId: job.id, itemIds: ["000002"] });
+    expect(one.job?.counts?.total).toBe(1);
+    expect(one.job?.id).not.toBe(keep.job?.id);
+  });
+
+  it("refuses a job that has not ended, one with nothing to retry, and another tenant's", async () => {
+    const open = await submit(2);
+    const running = await t.jobs.retryJob({ jobId: open.id }).catch(code);
+    expect(running).toBe(Code.FailedPrecondition);
+    await runAll(open.id);
+    expect(await t.jobs.retryJob({ jobId: open.id }).catch(code)).toBe(Code.InvalidArgument);
+    expect(await t.jobs.retryJob({ jobId: open.id, itemIds: ["000007"] }).catch(code)).toBe(Code.InvalidArgument);
+    expect(await t.jobs.retryJob({ jobId: open.id, options: { format: 99 as ImageFormat } }).catch(code)).toBe(
+      Code.InvalidArgument,
+    );
+    expect(await t.jobs.retryJob({ jobId: open.id }, tenantHeader("other")).catch(code)).toBe(Code.NotFound);
+  });
+});
+
+describe("GetResults filters", () => {
+  it("answers only the items named, in item order, and only the states asked, across pages", async () => {
+    const job = await submit(6);
+    await runAll(job.id, ["000001", "000004"]);
+    const named = await t.jobs.getResults({ jobId: job.id, itemIds: ["000004", "000002", "999999", "x", "000002"] });
+    expect(named.results.map((r) => r.itemId)).toEqual(["000002", "000004"]);
+    expect(named.nextPageToken).toBe("");
+
+    const failed = await t.jobs.getResults({ jobId: job.id, states: [ItemState.FAILED] });
+    expect(failed.results.map((r) => r.itemId)).toEqual(["000001", "000004"]);
+    for (const r of failed.results) expect(r.errorCode).toBe(ErrorCode.CORRUPT_INPUT);
+
+    const seen: string[] = [];
+    let token = "";
+    do {
+      const page = await t.jobs.getResults({ jobId: job.id, states: [ItemState.DONE], pageSize: 2, pageToken: token });
+      expect(page.results.length).toBeLessThanOrEqual(2);
+      seen.push(...page.results.map((r) => r.itemId));
+      token = page.nextPageToken;
+    } while (token);
+    expect(seen).toEqual(["000000", "000002", "000003", "000005"]);
+
+    const both = await t.jobs.getResults({ jobId: job.id, itemIds: ["000001", "000002"], states: [ItemState.FAILED] });
+    expect(both.results.map((r) => r.itemId)).toEqual(["000001"]);
+
+    const many = Array.from({ length: 1001 }, (_, i) => String(i).padStart(6, "0"));
+    expect(await t.jobs.getResults({ jobId: job.id, itemIds: many }).catch(code)).toBe(Code.InvalidArgument);
+    expect(await t.jobs.getResults({ jobId: job.id, states: [42 as ItemState] }).catch(code)).toBe(
+      Code.InvalidArgument,
+    );
+  });
+});
+
+const has = (key: string, bucket = "imgc") => t.storage.objects.has(`${bucket}/${key}`);
+
+async function submitKeys(keys: string[], extra: { idempotencyKey?: string; tenant?: string } = {}) {
+  for (const key of keys) if (!has(key)) t.storage.put(key, 1000);
+  const { job } = await t.jobs.submitJob(
+    {
+      sources: keys.map((key) => ({ kind: { case: "uploadKey", value: key } })),
+      idempotencyKey: extra.idempotencyKey ?? "",
+    },
+    tenantHeader(extra.tenant ?? "default"),
+  );
+  if (!job) throw new Error("no job");
+  return job;
+}
+
+/** Runs the chunks on the stream and stores each DONE item's output, as a worker would. */
+async function runAndStore(jobId: string, tenant = "default") {
+  for (const p of await pullChunks(nc, 100)) {
+    for (const itemId of await runChunk(t, "w1", p.chunk)) t.storage.put(`${p.chunk.outputPrefix}${itemId}.webp`, 400);
+    p.ack();
+  }
+  return endedJob(t, jobId).catch(async () => (await t.jobs.getJob({ jobId }, tenantHeader(tenant))).job);
+}
+
+describe("DeleteJob", () => {
+  it("removes the job's outputs, report, uploads and records, and nothing of other jobs or tenants", async () => {
+    const job = await submitKeys(["uploads/default/a/1.jpg", "uploads/default/a/2.jpg"], { idempotencyKey: "k1" });
+    await runAndStore(job.id);
+    const other = await submitKeys(["uploads/default/b/1.jpg"]);
+    await runAndStore(other.id);
+    t.storage.put("uploads/acme/a/1.jpg", 10);
+    t.storage.put("outputs/acme/x/000000.webp", 10);
+    expect(has(`outputs/default/${job.id}/000000.webp`)).toBe(true);
+    expect(has(`reports/default/${job.id}.json`)).toBe(true);
+
+    // Another tenant cannot see the job, so cannot delete it.
+    expect(await t.jobs.deleteJob({ jobId: job.id }, tenantHeader("acme")).catch(code)).toBe(Code.NotFound);
+    const { objectsDeleted } = await t.jobs.deleteJob({ jobId: job.id });
+    expect(objectsDeleted).toBe(6); // two outputs, two reports, two uploads
+    const left = [...t.storage.objects.keys()].filter((key) => key.includes(job.id) || key.includes("/a/"));
+    expect(left).toEqual(["imgc/uploads/acme/a/1.jpg"]);
+    expect(has("uploads/default/b/1.jpg")).toBe(true);
+    expect(has(`outputs/default/${other.id}/000000.webp`)).toBe(true);
+    expect(has(`reports/default/${other.id}.csv`)).toBe(true);
+    expect(has("outputs/acme/x/000000.webp")).toBe(true);
+
+    expect(await t.jobs.getJob({ jobId: job.id }).catch(code)).toBe(Code.NotFound);
+    expect(await t.jobs.getResults({ jobId: job.id }).catch(code)).toBe(Code.NotFound);
+    expect(await t.jobs.deleteJob({ jobId: job.id }).catch(code)).toBe(Code.NotFound);
+    expect((await t.jobs.listJobs({})).jobs.map((j) => j.id)).toEqual([other.id]);
+    // Its records are gone from NATS, and its idempotency key makes a new job.
+    const js = nc.jetstream();
+    expect(await (await js.views.kv("imgc-results")).get(`${job.id}.000000`)).toBeNull();
+    expect(await (await js.views.kv("imgc-chunks")).get(`${job.id}.0`)).toBeNull();
+    const info = await (await js.jetstreamManager()).streams.info("IMGC_EVENTS", {
+      subjects_filter: `imgc.events.${job.id}`,
+    });
+    expect(info.state.subjects?.[`imgc.events.${job.id}`] ?? 0).toBe(0);
+    const again = await submitKeys(["uploads/default/a/1.jpg"], { idempotencyKey: "k1" });
+    expect(again.id).not.toBe(job.id);
+  });
+
+  it("cancels a job that has not ended before deleting it, and keeps uploads an open job still reads", async () => {
+    const shared = "uploads/default/s/1.jpg";
+    const first = await submitKeys([shared, "uploads/default/s/2.jpg"]);
+    const second = await submitKeys([shared]);
+    const { objectsDeleted } = await t.jobs.deleteJob({ jobId: first.id });
+    // Its report (two objects) and the upload only it read.
+    expect(objectsDeleted).toBe(3);
+    expect(has(shared)).toBe(true);
+    expect(has("uploads/default/s/2.jpg")).toBe(false);
+    expect(await t.jobs.getJob({ jobId: first.id }).catch(code)).toBe(Code.NotFound);
+    const { job } = await t.jobs.getJob({ jobId: second.id });
+    expect(job?.state).toBe(JobState.QUEUED);
+    // Once no open job reads it, the last job's deletion takes the upload too.
+    await t.jobs.deleteJob({ jobId: second.id });
+    expect(has(shared)).toBe(false);
+  });
+
+  it("ends a WatchJob stream of a running job it deletes with the job CANCELLED; a new one is NotFound", async () => {
+    const job = await submitKeys(["uploads/default/w/1.jpg"]);
+    const watching = collect(t.jobs.watchJob({ jobId: job.id }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await t.jobs.deleteJob({ jobId: job.id });
+    const last = (await watching).at(-1);
+    expect(last?.kind.case === "job" && last.kind.value.state).toBe(JobState.CANCELLED);
+    expect(await collect(t.jobs.watchJob({ jobId: job.id })).catch(code)).toBe(Code.NotFound);
+  });
+
+  it("never removes objects outside the tenant's uploads folder that a job read", async () => {
+    t.storage.put("outputs/default/old/1.webp", 100);
+    const { job } = await t.jobs.submitJob({
+      sources: [{ kind: { case: "s3Prefix", value: { prefix: "outputs/default/old/" } } }],
+    });
+    await runAndStore(job?.id ?? "");
+    await t.jobs.deleteJob({ jobId: job?.id ?? "" });
+    expect(has("outputs/default/old/1.webp")).toBe(true);
   });
 });

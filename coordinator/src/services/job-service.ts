@@ -2,12 +2,15 @@
  * imgc.v1.JobService for internal callers (the gateway serves it to the public and forwards here). Every RPC
  * is scoped to the caller's tenant: another tenant's job is NotFound.
  */
-import { create } from "@bufbuild/protobuf";
+import { createHash } from "node:crypto";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { continueTrace, formatTraceparent, keys, type Logger, quoted, type Storage, TRACEPARENT } from "@imgc/common";
 import {
+  type ChunkItem,
   ChunkItemSchema,
+  CompressionOptionsSchema,
   type ItemResult,
   ItemState,
   isJobId,
@@ -15,24 +18,31 @@ import {
   JobEventSchema,
   type JobService,
   JobState,
+  Priority,
+  type RetryJobRequest,
+  type Source,
+  SourceSchema,
+  SubmitJobRequestSchema,
   UploadSlotSchema,
 } from "@imgc/proto";
-import { itemId, randomId } from "../ids.js";
+import { itemId, itemPosition, randomId } from "../ids.js";
 import type { Catalog } from "../jobs/catalog.js";
 import { pendingResult } from "../jobs/catalog.js";
 import type { Events } from "../jobs/events.js";
+import type { JobDeletion } from "../jobs/job-deletion.js";
 import type { JobStore } from "../jobs/job-store.js";
 import type { Lifecycle } from "../jobs/lifecycle.js";
 import type { ResultStore } from "../jobs/result-store.js";
 import type { Submitter } from "../scheduler/submit.js";
 import { callerIdentity, tenantOf } from "../tenant.js";
-import { type SourceScope, validateSubmit } from "../validate.js";
+import { optionProblems, type SourceScope, validateSubmit } from "../validate.js";
 import { createGuard, notFound } from "./errors.js";
 
 export interface JobServiceDeps {
   log?: Logger;
   submitter: Submitter;
   lifecycle: Lifecycle;
+  deletion: JobDeletion;
   jobs: JobStore;
   results: ResultStore;
   catalog: Catalog;
@@ -49,6 +59,10 @@ export interface JobServiceDeps {
 }
 
 const UPLOAD_MAX_FILES = 1_000;
+/** The most item ids one GetResults or RetryJob may name. */
+const MAX_ITEM_IDS = 1_000;
+/** Items one GetResults with a states filter reads at most before it answers (a shorter page, with a token). */
+const STATE_SCAN_MAX = 10_000;
 const UPLOAD_MAX_BYTES = 5 * 1024 ** 3;
 
 function pageSize(requested: number, fallback: number, max: number): number {
@@ -79,6 +93,51 @@ function downloadName(result: ItemResult): string {
   return ext ? `${base}.${ext}` : base;
 }
 
+/** The ids given, as positions of the job's items in item order; ids the job does not have are left out. */
+function positionsOf(itemIds: readonly string[], total: number): number[] {
+  const positions = new Set<number>();
+  for (const id of itemIds) {
+    const position = itemPosition(id);
+    if (position >= 0 && position < total) positions.add(position);
+  }
+  return [...positions].sort((a, b) => a - b);
+}
+
+function checkItemIds(itemIds: readonly string[]): void {
+  if (itemIds.length > MAX_ITEM_IDS) {
+    throw new ConnectError(
+      `item_ids: expected at most ${MAX_ITEM_IDS} ids but received ${itemIds.length}`,
+      Code.InvalidArgument,
+    );
+  }
+}
+
+/** The same retry (job, items, options, priority) always derives the same idempotency key. */
+function retryKey(request: RetryJobRequest): string {
+  const hash = createHash("sha256")
+    .update(request.jobId)
+    .update("\n")
+    .update([...new Set(request.itemIds)].sort().join(","))
+    .update("\n")
+    .update(request.options ? toBinary(CompressionOptionsSchema, request.options) : new Uint8Array())
+    .update(`\n${request.priority}`);
+  return `retry:${request.jobId}:${hash.digest("base64url")}`;
+}
+
+/**
+ * The source an item is read from again: an object of the cluster's bucket by its key (uploads, and the copies of
+ * fetched URLs), an object of another bucket by its key as prefix, and an item that never reached a worker (its
+ * URL was not fetched, its upload was missing) by what it named.
+ */
+function retrySource(bucket: string, item: ChunkItem | undefined, result: ItemResult | undefined): Source {
+  if (item && item.bucket !== "" && item.bucket !== bucket) {
+    return create(SourceSchema, { kind: { case: "s3Prefix", value: { bucket: item.bucket, prefix: item.key } } });
+  }
+  const key = item?.key ?? result?.sourceKey ?? "";
+  if (/^https?:\/\//i.test(key)) return create(SourceSchema, { kind: { case: "url", value: key } });
+  return create(SourceSchema, { kind: { case: "uploadKey", value: key } });
+}
+
 export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobService> {
   const { lifecycle, jobs, results, catalog, events, storage } = deps;
   const watchCheckMs = deps.watchCheckMs ?? 5_000;
@@ -91,6 +150,20 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
     const job = await lifecycle.get(jobId);
     if (!job || job.tenant !== tenant) throw notFound(`job ${jobId}`);
     return job;
+  }
+
+  /** The items' results in the order given; an item without one yet is PENDING, or RUNNING while a worker holds it. */
+  async function resultsOf(jobId: string, ids: readonly string[]): Promise<ItemResult[]> {
+    const found = await results.many(jobId, ids);
+    const ledger = lifecycle.ledger(jobId);
+    const missing = ids.some((id) => !found.has(id));
+    const items = missing ? await catalog.items(jobId) : new Map<string, ChunkItem>();
+    return ids.map((id) => {
+      const result = found.get(id);
+      if (result) return result;
+      const state = ledger?.isRunning(id) ? ItemState.RUNNING : ItemState.PENDING;
+      return pendingResult(items.get(id) ?? create(ChunkItemSchema, { itemId: id }), state);
+    });
   }
 
   return {
@@ -195,12 +268,59 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       return guarded(async () => ({ job: (await lifecycle.cancel(job.id, catalog.pending)) ?? job }));
     },
 
-    async retryJob() {
-      throw new ConnectError("RetryJob is not served yet", Code.Unimplemented);
+    async retryJob(request, context) {
+      const job = await guarded(() => ownJob(request.jobId, context));
+      if (!job.finishedAt || lifecycle.isOpen(job.id)) {
+        throw new ConnectError(
+          `job ${job.id} has not ended; wait for it to end or cancel it first`,
+          Code.FailedPrecondition,
+        );
+      }
+      checkItemIds(request.itemIds);
+      const problems = request.options ? optionProblems(request.options) : [];
+      if (!(request.priority in Priority)) problems.push(`priority: unknown value ${request.priority}`);
+      if (problems.length > 0) throw new ConnectError(problems.join("; "), Code.InvalidArgument);
+      const total = job.counts?.total ?? 0;
+      const unknown = request.itemIds.find((id) => !(itemPosition(id) >= 0 && itemPosition(id) < total));
+      if (unknown !== undefined) {
+        throw new ConnectError(
+          `item_ids: job ${job.id} has no item ${JSON.stringify(unknown.slice(0, 32))}`,
+          Code.InvalidArgument,
+        );
+      }
+      return guarded(async () => {
+        const chosen =
+          request.itemIds.length > 0
+            ? [...(await results.many(job.id, positionsOf(request.itemIds, total).map(itemId))).values()]
+            : (await results.all(job.id)).filter((result) => result.state === ItemState.FAILED);
+        if (chosen.length === 0) {
+          throw new ConnectError(
+            request.itemIds.length > 0
+              ? `nothing to retry: none of the items named has ended in job ${job.id}`
+              : `nothing to retry: job ${job.id} has no failed items`,
+            Code.InvalidArgument,
+          );
+        }
+        const items = await catalog.items(job.id);
+        const retry = create(SubmitJobRequestSchema, {
+          sources: chosen.map((result) => retrySource(storage.bucket, items.get(result.itemId), result)),
+          priority: request.priority === Priority.UNSPECIFIED ? job.priority : request.priority,
+          idempotencyKey: retryKey(request),
+          label: `retry of ${job.label || job.id}`.slice(0, 256),
+          webhookUrl: job.webhookUrl,
+          tasks: job.tasks,
+          retentionDays: job.retentionDays,
+          ...(job.detection ? { detection: job.detection } : {}),
+          ...((request.options ?? job.options) ? { options: request.options ?? job.options } : {}),
+        });
+        const trace = formatTraceparent(continueTrace(context.requestHeader.get(TRACEPARENT)));
+        return deps.submitter.submit(job.tenant, retry, trace, context.signal, { retryOf: job.id });
+      });
     },
 
-    async deleteJob() {
-      throw new ConnectError("DeleteJob is not served yet", Code.Unimplemented);
+    async deleteJob(request, context) {
+      const job = await guarded(() => ownJob(request.jobId, context));
+      return guarded(async () => ({ objectsDeleted: await deps.deletion.remove(job) }));
     },
 
     async getResults(request, context) {
@@ -209,24 +329,32 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       if (request.pageToken && !/^\d{1,9}$/.test(request.pageToken)) {
         throw new ConnectError("page_token: not a token from a previous page", Code.InvalidArgument);
       }
+      checkItemIds(request.itemIds);
+      const unknownState = request.states.find((state) => !(state in ItemState) || state === ItemState.UNSPECIFIED);
+      if (unknownState !== undefined) {
+        throw new ConnectError(`states: unknown value ${unknownState}`, Code.InvalidArgument);
+      }
       const total = job.counts?.total ?? 0;
-      const offset = Number(request.pageToken || "0");
+      // The items asked for, by position: the ids named (read alone, never the whole job), or every item.
+      const named = request.itemIds.length > 0 ? positionsOf(request.itemIds, total) : undefined;
+      const count = named ? named.length : total;
+      const positionAt = (at: number) => (named ? (named[at] as number) : at);
+      const states = new Set(request.states);
       const outputPrefix = keys.outputPrefix(job.tenant, job.id);
-      const end = Math.min(total, offset + size);
       return guarded(async () => {
-        const ids = Array.from({ length: Math.max(0, end - offset) }, (_, i) => itemId(offset + i));
-        const found = await results.many(job.id, ids);
-        const ledger = lifecycle.ledger(job.id);
-        const missing = ids.filter((id) => !found.has(id));
-        const items = missing.length > 0 ? await catalog.items(job.id) : new Map();
-        const page = await Promise.all(
-          ids.map(async (id) => {
-            const result = found.get(id);
-            if (!result) {
-              const item = items.get(id);
-              const state = ledger?.isRunning(id) ? ItemState.RUNNING : ItemState.PENDING;
-              return pendingResult(item ?? create(ChunkItemSchema, { itemId: id }), state);
-            }
+        const page: ItemResult[] = [];
+        let cursor = Number(request.pageToken || "0");
+        const scanEnd = states.size > 0 ? cursor + STATE_SCAN_MAX : cursor + size;
+        while (page.length < size && cursor < count && cursor < scanEnd) {
+          const end = Math.min(count, cursor + size - page.length);
+          const ids = Array.from({ length: end - cursor }, (_, i) => itemId(positionAt(cursor + i)));
+          cursor = end;
+          for (const result of await resultsOf(job.id, ids)) {
+            if (states.size === 0 || states.has(result.state)) page.push(result);
+          }
+        }
+        const withUrls = await Promise.all(
+          page.map(async (result) => {
             const downloadable = result.state === ItemState.DONE || result.state === ItemState.KEPT_ORIGINAL;
             // Only the job's own outputs are presigned, whatever a worker reported.
             if (request.includeUrls && downloadable && result.outputKey.startsWith(outputPrefix)) {
@@ -235,7 +363,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
             return result;
           }),
         );
-        return { results: page, nextPageToken: end < total ? String(end) : "", job };
+        return { results: withUrls, nextPageToken: cursor < count ? String(cursor) : "", job };
       });
     },
   };

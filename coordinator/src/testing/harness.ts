@@ -10,6 +10,7 @@ import {
   type Chunk,
   ChunkSchema,
   ClusterService,
+  ErrorCode,
   ImageFormat,
   ItemResultSchema,
   ItemState,
@@ -133,6 +134,30 @@ export async function runChunk(t: TestCoordinator, workerId: string, chunk: Chun
   }
   await t.cluster.completeChunk({ workerId, jobId: chunk.jobId, index: chunk.index });
   return claim.pendingItemIds;
+}
+
+/** Runs a whole chunk, the items named failing CORRUPT_INPUT and the rest DONE. */
+export async function runChunkFailing(
+  t: TestCoordinator,
+  workerId: string,
+  chunk: Chunk,
+  failing: readonly string[],
+): Promise<void> {
+  const claim = await t.cluster.claimChunk({ workerId, jobId: chunk.jobId, index: chunk.index, delivery: 1 });
+  for (const itemId of claim.pendingItemIds) {
+    const result = failing.includes(itemId)
+      ? create(ItemResultSchema, {
+          itemId,
+          state: ItemState.FAILED,
+          errorCode: ErrorCode.CORRUPT_INPUT,
+          errorMessage: "corrupt",
+        })
+      : doneResult(itemId, 1000, 400, chunk.outputPrefix);
+    result.sourceKey = chunk.items.find((item) => item.itemId === itemId)?.key ?? "";
+    result.workerId = workerId;
+    await t.cluster.reportItem({ workerId, jobId: chunk.jobId, chunkIndex: chunk.index, result });
+  }
+  await t.cluster.completeChunk({ workerId, jobId: chunk.jobId, index: chunk.index });
 }
 
 /** Writes a heartbeat into KV imgc-workers, as a live worker does every couple of seconds. */

@@ -23,6 +23,7 @@ import {
   JobState,
   LaneStatsSchema,
   Priority,
+  SubmitJobRequestSchema,
   WorkerStatusSchema,
 } from "@imgc/proto";
 import type { Api, ClusterSnapshot } from "../api.js";
@@ -252,13 +253,36 @@ export function createFakeApi(): Api {
       const f = find(req.jobId);
       const size = req.pageSize || 100;
       const from = Number(req.pageToken || "0");
-      const page = f.items.slice(from, from + size).map((item) => {
+      const asked = req.itemIds.length > 0 ? f.items.filter((item) => req.itemIds.includes(item.itemId)) : f.items;
+      const page = asked.slice(from, from + size).map((item) => {
         const shown = create(ItemResultSchema, item);
         if (shown.state === ItemState.RUNNING) shown.state = ItemState.PENDING;
         if (req.includeUrls && shown.state >= ItemState.DONE) shown.downloadUrl = `/__fake-s3/${item.sourceKey}`;
         return shown;
       });
-      return { results: page, job: f.job, nextPageToken: from + size < f.items.length ? String(from + size) : "" };
+      return { results: page, job: f.job, nextPageToken: from + size < asked.length ? String(from + size) : "" };
+    },
+    retryJob(req) {
+      const f = find(req.jobId);
+      if (!isTerminal(f.job.state)) throw new ConnectError("the job has not ended", Code.FailedPrecondition);
+      const failed = f.items.filter((item) => item.state === ItemState.FAILED);
+      if (failed.length === 0) throw new ConnectError("nothing to retry", Code.InvalidArgument);
+      const options = req.options ?? f.job.options;
+      const { job } = impl.submitJob(
+        create(SubmitJobRequestSchema, {
+          sources: failed.map((item) => ({ kind: { case: "uploadKey" as const, value: item.sourceKey } })),
+          label: `retry of ${f.job.label || f.job.id}`,
+          ...(options ? { options } : {}),
+        }),
+        undefined as never,
+      ) as { job: Job };
+      job.retryOf = f.job.id;
+      return { job, created: true };
+    },
+    deleteJob(req) {
+      find(req.jobId);
+      jobs.delete(req.jobId);
+      return { objectsDeleted: 0 };
     },
   };
 

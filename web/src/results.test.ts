@@ -1,0 +1,38 @@
+import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { type GetResultsRequest, ItemState, JobService } from "@imgc/proto";
+import { expect, test } from "vitest";
+import { createResults } from "./results.js";
+
+test("one comparison presigns one item, not every result of the job, and reuses it while fresh", async () => {
+  const asked: GetResultsRequest[] = [];
+  const jobs = createClient(
+    JobService,
+    createRouterTransport(({ service }) =>
+      service(JobService, {
+        getResults(request) {
+          asked.push(request);
+          const ids = request.itemIds.length > 0 ? request.itemIds : ["000000", "000001", "000002"];
+          return {
+            results: ids.map((itemId) => ({
+              itemId,
+              state: ItemState.DONE,
+              downloadUrl: request.includeUrls ? `https://s3/${itemId}` : "",
+            })),
+          };
+        },
+      }),
+    ),
+  );
+  const results = createResults(jobs);
+  expect(await results.url("job-1", "000002")).toBe("https://s3/000002");
+  expect(asked.map((r) => [r.itemIds, r.includeUrls])).toEqual([[["000002"], true]]);
+  expect(await results.url("job-1", "000002")).toBe("https://s3/000002");
+  expect(asked).toHaveLength(1);
+  // Another job's item is asked for anew.
+  await results.url("job-2", "000002");
+  expect(asked[1]?.jobId).toBe("job-2");
+  // The thumbnails' refresh presigns them all, and comparisons then use those.
+  await results.refresh("job-2");
+  expect(await results.url("job-2", "000001")).toBe("https://s3/000001");
+  expect(asked).toHaveLength(3);
+});
