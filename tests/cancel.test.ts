@@ -3,7 +3,8 @@
  * SSIMULACRA 2 floor, tens of seconds each) is cancelled while its items run on the only worker. Its running
  * items stop within seconds (their engine children killed), a one-image job submitted right after runs at once,
  * and the job's output prefix holds no object that no DONE result names. One worker with two slots, one item
- * per chunk, so that both slots hold an item of the cancelled job.
+ * per chunk, so that both slots hold an item of the cancelled job. Then a worker that dies between writing an
+ * output and reporting it: the chunk's next delivery, claimed after the cancel, removes the output.
  */
 
 import { readFileSync } from "node:fs";
@@ -100,3 +101,38 @@ test("a cancel stops the running items at once, frees the slots for the next job
   await new Promise((resolve) => setTimeout(resolve, 3_000));
   expect((await listKeys(c.storage, prefix)).filter((key) => !named.has(key))).toEqual([]);
 }, 240_000);
+
+test("a worker that died between writing an output and reporting it leaves no orphan: the next delivery's claim sweeps it", async () => {
+  const c = cluster();
+  const body = readFileSync(big as string);
+  const { uploads } = await uploadFixtures(
+    c.storage,
+    Array.from({ length: 2 }, (_, i) => ({ name: `big-${i}.jpg`, body })),
+  );
+  const { job } = await c.jobs.submitJob({
+    sources: uploads.map((u) => ({ kind: { case: "uploadKey", value: u.key } })),
+    options: slow,
+  });
+  const jobId = job?.id ?? "";
+  await until(
+    async () => (await chunksHeld()).filter((chunk) => chunk.startsWith(`${jobId}.`)).length === 2,
+    60_000,
+    "both items running",
+  );
+  // What the worker would have written just before it died, and never reported.
+  const prefix = keys.outputPrefix("default", jobId);
+  const written = ["000000", "000001"].map((itemId) => `${prefix}${itemId}.avif`);
+  for (const key of written) await c.storage.putBuffer(key, Buffer.from("an output nobody will name"), "image/avif");
+  const victim = c.workers.find((worker) => worker.running());
+  if (!victim) throw new Error("no worker running");
+  await victim.kill("SIGKILL");
+  expect((await c.jobs.cancelJob({ jobId })).job?.state).toBe(JobState.CANCELLED);
+  expect(await listKeys(c.storage, prefix)).toEqual(written);
+
+  // Its chunks come back after AckWait (no republish: the job is cancelled); the worker that claims them acks
+  // them, and the coordinator removes what no result names first.
+  await c.addWorker();
+  await until(async () => (await listKeys(c.storage, prefix)).length === 0, 60_000, "the orphans removed");
+  const results = await allResults(c.jobs, jobId);
+  expect(results.map((r) => r.errorCode)).toEqual([ErrorCode.CANCELLED, ErrorCode.CANCELLED]);
+}, 180_000);
