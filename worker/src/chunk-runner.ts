@@ -8,10 +8,17 @@
  * to have nothing pending, and acked.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { continueTrace, decodeMessage, formatTraceparent, type Logger, TRACEPARENT, traceFields } from "@imgc/common";
+import {
+  AbortedError,
+  continueTrace,
+  decodeMessage,
+  formatTraceparent,
+  type Logger,
+  TRACEPARENT,
+  traceFields,
+} from "@imgc/common";
 import { type Chunk, ChunkSchema, type ItemResult } from "@imgc/proto";
 import type { JsMsg } from "nats";
-import { AbortedError } from "./backoff.js";
 import type { ProcessItem } from "./process-item.js";
 import { createReportBatch } from "./report-batch.js";
 import { CoordinatorUnreachable, type Reporter } from "./reporter.js";

@@ -1,11 +1,13 @@
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import {
+  AbortedError,
   createGrpcJsClient,
   createLogger,
   decodeMessage,
   encodeMessage,
   ensureTopology,
+  sleep,
   type Topology,
   taskSubject,
 } from "@imgc/common";
@@ -20,7 +22,6 @@ import {
 } from "@imgc/proto";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { AbortedError, sleep } from "./backoff.js";
 import type { ProcessItem } from "./process-item.js";
 import { createReporter } from "./reporter.js";
 import { type FakeBehaviour, startFakeCoordinator } from "./testing/fake-coordinator.js";
