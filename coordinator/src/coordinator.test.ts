@@ -6,27 +6,22 @@ import {
   endedJob,
   pullChunks,
   runChunk,
-  startTestCoordinator,
+  startTestStack,
   type TestCoordinator,
+  type TestStack,
   tenantHeader,
 } from "./testing/harness.js";
-import { startNats, type TestNats } from "./testing/nats-server.js";
 
-let nats: TestNats;
+let stack: TestStack;
 let nc: NatsConnection;
 let t: TestCoordinator;
 
 beforeEach(async () => {
-  nats = await startNats();
-  nc = await nats.connect();
-  t = await startTestCoordinator(nc);
+  stack = await startTestStack();
+  ({ nc, t } = stack);
 });
 
-afterEach(async () => {
-  await t.coordinator.close();
-  await nc.close();
-  await nats.stop();
-});
+afterEach(() => stack.stop());
 
 function uploads(tenant: string, n: number, size = 1000): string[] {
   return Array.from({ length: n }, (_, i) => {

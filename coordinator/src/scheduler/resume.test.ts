@@ -12,33 +12,30 @@ import {
   pullChunks,
   runChunk,
   startTestCoordinator,
+  startTestStack,
   type TestCoordinator,
+  type TestStack,
   testSettings,
 } from "../testing/harness.js";
 import { createMemoryStorage } from "../testing/memory-storage.js";
-import { startNats, type TestNats } from "../testing/nats-server.js";
 import { buildChunks } from "./submit.js";
 
-let nats: TestNats;
-let nc: NatsConnection;
 const storage = createMemoryStorage();
+const options = { storage, settings: { ackWaitMs: 60_000 } };
+let stack: TestStack;
+let nc: NatsConnection;
 let t: TestCoordinator;
 
 beforeEach(async () => {
-  nats = await startNats();
-  nc = await nats.connect();
-  t = await startTestCoordinator(nc, { storage, settings: { ackWaitMs: 60_000 } });
+  stack = await startTestStack(options);
+  ({ nc, t } = stack);
 });
 
-afterEach(async () => {
-  await t.coordinator.close();
-  await nc.close();
-  await nats.stop();
-});
+afterEach(() => stack.stop());
 
 async function restart(): Promise<void> {
   await t.coordinator.close();
-  t = await startTestCoordinator(nc, { storage, settings: { ackWaitMs: 60_000 } });
+  t = stack.t = await startTestCoordinator(nc, options);
 }
 
 async function submit(n: number) {

@@ -6,28 +6,23 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   pullChunks,
   runChunk,
-  startTestCoordinator,
+  startTestStack,
   type TestCoordinator,
+  type TestStack,
   tenantHeader,
   testSettings,
 } from "../testing/harness.js";
-import { startNats, type TestNats } from "../testing/nats-server.js";
 
-let nats: TestNats;
+let stack: TestStack;
 let nc: NatsConnection;
 let t: TestCoordinator;
 
 beforeEach(async () => {
-  nats = await startNats();
-  nc = await nats.connect();
-  t = await startTestCoordinator(nc);
+  stack = await startTestStack();
+  ({ nc, t } = stack);
 });
 
-afterEach(async () => {
-  await t.coordinator.close();
-  await nc.close();
-  await nats.stop();
-});
+afterEach(() => stack.stop());
 
 async function submit(n: number, label = "") {
   const keys = Array.from({ length: n }, (_, i) => {
