@@ -1,27 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ItemState, JobState } from "@imgc/proto";
 import type { NatsConnection } from "nats";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  endedJob,
-  pullChunks,
-  runChunk,
-  startTestStack,
-  type TestCoordinator,
-  type TestStack,
-  tenantHeader,
-} from "./testing/harness.js";
+import { describe, expect, it } from "vitest";
+import { endedJob, pullChunks, runChunk, type TestCoordinator, tenantHeader, useTestStack } from "./testing/harness.js";
 
-let stack: TestStack;
 let nc: NatsConnection;
 let t: TestCoordinator;
-
-beforeEach(async () => {
-  stack = await startTestStack();
-  ({ nc, t } = stack);
-});
-
-afterEach(() => stack.stop());
+useTestStack((stack) => ({ nc, t } = stack));
 
 function uploads(tenant: string, n: number, size = 1000): string[] {
   return Array.from({ length: n }, (_, i) => {

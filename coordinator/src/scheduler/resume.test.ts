@@ -3,7 +3,7 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { encodeMessage, RESULTS_BUCKET } from "@imgc/common";
 import { ItemResultSchema, ItemState, JobSchema, JobState } from "@imgc/proto";
 import type { NatsConnection } from "nats";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { newJobId, resultKey } from "../ids.js";
 import {
   endedJob,
@@ -12,10 +12,10 @@ import {
   pullChunks,
   runChunk,
   startTestCoordinator,
-  startTestStack,
   type TestCoordinator,
   type TestStack,
   testSettings,
+  useTestStack,
 } from "../testing/harness.js";
 import { createMemoryStorage } from "../testing/memory-storage.js";
 import { buildChunks } from "./submit.js";
@@ -25,13 +25,10 @@ const options = { storage, settings: { ackWaitMs: 60_000 } };
 let stack: TestStack;
 let nc: NatsConnection;
 let t: TestCoordinator;
-
-beforeEach(async () => {
-  stack = await startTestStack(options);
-  ({ nc, t } = stack);
-});
-
-afterEach(() => stack.stop());
+useTestStack((started) => {
+  stack = started;
+  ({ nc, t } = started);
+}, options);
 
 async function restart(): Promise<void> {
   await t.coordinator.close();

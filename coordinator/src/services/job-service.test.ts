@@ -2,27 +2,19 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ItemState, type JobEvent, JobState, type WatchJobResponse } from "@imgc/proto";
 import type { NatsConnection } from "nats";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   pullChunks,
   runChunk,
-  startTestStack,
   type TestCoordinator,
-  type TestStack,
   tenantHeader,
   testSettings,
+  useTestStack,
 } from "../testing/harness.js";
 
-let stack: TestStack;
 let nc: NatsConnection;
 let t: TestCoordinator;
-
-beforeEach(async () => {
-  stack = await startTestStack();
-  ({ nc, t } = stack);
-});
-
-afterEach(() => stack.stop());
+useTestStack((stack) => ({ nc, t } = stack));
 
 async function submit(n: number, label = "") {
   const keys = Array.from({ length: n }, (_, i) => {

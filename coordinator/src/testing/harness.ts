@@ -19,6 +19,7 @@ import {
   WorkerStatusSchema,
 } from "@imgc/proto";
 import type { NatsConnection } from "nats";
+import { afterEach, beforeEach } from "vitest";
 import { startTestNats, type TestNats } from "../../../scripts/lib/test-nats.js";
 import { authorize } from "../auth/authorize.js";
 import { type CoordinatorSettings, startCoordinator } from "../coordinator.js";
@@ -84,6 +85,19 @@ export async function startTestStack(options: TestCoordinatorOptions = {}): Prom
     },
   };
   return stack;
+}
+
+/** A stack started before each test and stopped after it; `use` gets each new one. */
+export function useTestStack(use: (stack: TestStack) => void, options: TestCoordinatorOptions = {}): void {
+  let stack: TestStack | undefined;
+  beforeEach(async () => {
+    stack = await startTestStack(options);
+    use(stack);
+  });
+  afterEach(async () => {
+    await stack?.stop();
+    stack = undefined;
+  });
 }
 
 type Services = Pick<Awaited<ReturnType<typeof startCoordinator>>, "jobService" | "clusterService">;
