@@ -10,6 +10,7 @@
  */
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type Transport } from "@connectrpc/connect";
+import { sleep } from "./retry.js";
 
 /** The metadata (gRPC trailer, Connect header) with which a follower names the leader's host:port. */
 export const LEADER_HEADER = "x-imgc-leader";
@@ -41,15 +42,6 @@ export function leaderHint(err: unknown): string | undefined {
   if (!(err instanceof ConnectError) || err.code !== Code.Unavailable) return undefined;
   return err.metadata.get(LEADER_HEADER) ?? undefined;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 
 /**
  * Which coordinator calls go to now. `moveOn` after a failed call: to the leader the refusal named, or to the
@@ -125,7 +117,7 @@ export function createFailoverTransport(options: FailoverOptions): Transport & {
         } catch (err) {
           if (!moveOn(target, err) || Date.now() >= deadline || signal?.aborted) throw err;
           // Straight to a named leader; otherwise a short pause, so a ring of dead coordinators is not spun.
-          if (!leaderHint(err)) await sleep(Math.min(1_000, 50 * 2 ** Math.min(attempt, 5)), signal);
+          if (!leaderHint(err)) await sleep(Math.min(1_000, 50 * 2 ** Math.min(attempt, 5)), signal).catch(() => {});
         }
       }
     },

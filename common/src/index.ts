@@ -78,8 +78,10 @@ export {
   WORKERS_BUCKET,
 } from "./nats.js";
 export { type NatsAuthOptions, natsAuthOptions } from "./nats-connect.js";
+export { pool } from "./pool.js";
 export { createReflection } from "./reflection.js";
 export { isReflectionService, reflectionRoutes } from "./reflection-service.js";
+export { AbortedError, type RetryOptions, retry, sleep } from "./retry.js";
 export { codeLabel, createRpcMetrics, type RpcMetrics } from "./rpc-metrics.js";
 export {
   classifyStorageError,

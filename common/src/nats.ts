@@ -23,6 +23,7 @@ import {
 } from "nats";
 import type { Logger } from "./logger.js";
 import type { NatsAuthOptions } from "./nats-connect.js";
+import { sleep } from "./retry.js";
 
 export const TASKS_STREAM = "IMGC_TASKS";
 export const EVENTS_STREAM = "IMGC_EVENTS";
@@ -191,7 +192,7 @@ export async function openWorkerTopology(nc: NatsConnection, log: Logger, retryM
       if (!isNotFound(err)) throw err;
       if (!waiting) log.info("waiting for a coordinator to create the NATS topology");
       waiting = true;
-      await new Promise((resolve) => setTimeout(resolve, retryMs));
+      await sleep(retryMs);
     }
   }
   return { workers: await nc.jetstream().views.kv(WORKERS_BUCKET) };

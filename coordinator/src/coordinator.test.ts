@@ -1,32 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ItemState, JobState } from "@imgc/proto";
 import type { NatsConnection } from "nats";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  endedJob,
-  pullChunks,
-  runChunk,
-  startTestCoordinator,
-  type TestCoordinator,
-  tenantHeader,
-} from "./testing/harness.js";
-import { startNats, type TestNats } from "./testing/nats-server.js";
+import { describe, expect, it } from "vitest";
+import { endedJob, pullChunks, runChunk, type TestCoordinator, tenantHeader, useTestStack } from "./testing/harness.js";
 
-let nats: TestNats;
 let nc: NatsConnection;
 let t: TestCoordinator;
-
-beforeEach(async () => {
-  nats = await startNats();
-  nc = await nats.connect();
-  t = await startTestCoordinator(nc);
-});
-
-afterEach(async () => {
-  await t.coordinator.close();
-  await nc.close();
-  await nats.stop();
-});
+useTestStack((stack) => ({ nc, t } = stack));
 
 function uploads(tenant: string, n: number, size = 1000): string[] {
   return Array.from({ length: n }, (_, i) => {

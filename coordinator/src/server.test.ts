@@ -8,22 +8,18 @@ import { loadSync } from "@grpc/proto-loader";
 import { createGrpcJsClient, createLogger, internalGrpcOptions } from "@imgc/common";
 import { JobService } from "@imgc/proto";
 import { service as healthService } from "grpc-health-check";
-import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build, listen } from "./server.js";
-import { startTestCoordinator, type TestCoordinator } from "./testing/harness.js";
-import { startNats, type TestNats } from "./testing/nats-server.js";
+import { startTestStack, type TestCoordinator, type TestStack } from "./testing/harness.js";
 
-let nats: TestNats;
-let nc: NatsConnection;
+let stack: TestStack;
 let t: TestCoordinator;
 let server: grpc.Server;
 let address: string;
 
 beforeAll(async () => {
-  nats = await startNats();
-  nc = await nats.connect();
-  t = await startTestCoordinator(nc);
+  stack = await startTestStack();
+  t = stack.t;
   server = build({
     jobService: t.services.jobService,
     clusterService: t.services.clusterService,
@@ -34,9 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   server.forceShutdown();
-  await t.coordinator.close();
-  await nc.close();
-  await nats.stop();
+  await stack.stop();
 });
 
 interface ReflectionResponse {

@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { keys, type Storage } from "@imgc/common";
+import { keys, pool, type Storage } from "@imgc/common";
 import { contentTypeOf, DEFAULT_TENANT } from "@imgc/proto";
 import type { Fixture } from "../../scripts/lib/generated-images.js";
 
@@ -35,18 +35,12 @@ export async function uploadFixtures(
   const batch = randomBytes(9).toString("base64url");
   const prefix = `uploads/${tenant}/${batch}/`;
   const uploads: Uploaded[] = new Array(files.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < files.length) {
-      const index = next++;
-      const file = files[index] as string | Fixture;
-      const fixture = typeof file === "string" ? { name: path.basename(file), body: await readFile(file) } : file;
-      const key = keys.upload(tenant, batch, fixture.name);
-      await storage.putBuffer(key, fixture.body, contentTypeOf(fixture.name));
-      uploads[index] = { key, name: fixture.name, size: fixture.body.length, body: fixture.body };
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, files.length) }, lane));
+  await pool(files, options.concurrency ?? 8, async (file, index) => {
+    const fixture = typeof file === "string" ? { name: path.basename(file), body: await readFile(file) } : file;
+    const key = keys.upload(tenant, batch, fixture.name);
+    await storage.putBuffer(key, fixture.body, contentTypeOf(fixture.name));
+    uploads[index] = { key, name: fixture.name, size: fixture.body.length, body: fixture.body };
+  });
   return { prefix, uploads };
 }
 

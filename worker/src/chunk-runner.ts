@@ -13,7 +13,15 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { continueTrace, decodeMessage, formatTraceparent, type Logger, TRACEPARENT, traceFields } from "@imgc/common";
+import {
+  AbortedError,
+  continueTrace,
+  decodeMessage,
+  formatTraceparent,
+  type Logger,
+  TRACEPARENT,
+  traceFields,
+} from "@imgc/common";
 import {
   type Chunk,
   type ChunkItem,
@@ -24,7 +32,6 @@ import {
   ItemState,
 } from "@imgc/proto";
 import type { JsMsg } from "nats";
-import { AbortedError } from "./backoff.js";
 import type { ProcessItem } from "./process-item.js";
 import { createReportBatch } from "./report-batch.js";
 import { CoordinatorUnreachable, type Reporter } from "./reporter.js";

@@ -3,11 +3,10 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
-import { createLogger } from "@imgc/common";
+import { AbortedError, createLogger } from "@imgc/common";
 import { CompressionOptionsSchema, ErrorCode, ImageFormat } from "@imgc/proto";
 import sharp from "sharp";
 import { afterEach, describe, expect, it } from "vitest";
-import { AbortedError } from "./backoff.js";
 import type { Limits } from "./engine.js";
 import { createEnginePool, type EnginePool } from "./engine-pool.js";
 

@@ -13,9 +13,8 @@ import { type ChildProcess, fork } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { toBinary } from "@bufbuild/protobuf";
-import type { Logger } from "@imgc/common";
+import { AbortedError, type Logger } from "@imgc/common";
 import { type CompressionOptions, CompressionOptionsSchema, ErrorCode } from "@imgc/proto";
-import { AbortedError } from "./backoff.js";
 import type { CompressOutcome, Engine, EngineLease, Limits } from "./engine.js";
 
 export interface EngineRequest {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { createLogger, StorageError, TooLargeError } from "@imgc/common";
+import { AbortedError, createLogger, StorageError, TooLargeError } from "@imgc/common";
 import {
   type Chunk,
   type ChunkItem,
@@ -12,7 +12,6 @@ import {
   ItemState,
 } from "@imgc/proto";
 import { describe, expect, it } from "vitest";
-import { AbortedError } from "./backoff.js";
 import type { CompressOutcome, Engine, Limits } from "./engine.js";
 import { createItemProcessor, type ItemProcessorDeps, type ObjectStore } from "./process-item.js";
 import { type CacheStore, createResultCache } from "./result-cache.js";

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { keys, type Logger, StorageError, TooLargeError } from "@imgc/common";
+import { AbortedError, keys, type Logger, retry, StorageError, TooLargeError } from "@imgc/common";
 import {
   type Chunk,
   type ChunkItem,
@@ -16,7 +16,6 @@ import {
   ItemResultSchema,
   ItemState,
 } from "@imgc/proto";
-import { AbortedError, retry } from "./backoff.js";
 import type { CompressOutcome, Engine, Limits } from "./engine.js";
 import type { CacheEntry, ResultCache } from "./result-cache.js";
 

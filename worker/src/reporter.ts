@@ -7,7 +7,7 @@
  * after a lost answer is harmless.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type GrpcJsClient, type Logger, TRACEPARENT } from "@imgc/common";
+import { type GrpcJsClient, type Logger, retry, TRACEPARENT } from "@imgc/common";
 import type {
   Chunk,
   ClaimChunkResponse,
@@ -16,7 +16,6 @@ import type {
   ReportItemResponse,
   ReportItemsResponse,
 } from "@imgc/proto";
-import { retry } from "./backoff.js";
 
 /** The methods of the coordinator's client the worker calls. */
 export type CoordinatorClient = Pick<

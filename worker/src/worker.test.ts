@@ -1,12 +1,14 @@
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import {
+  AbortedError,
   BROADCAST_SUBJECT,
   createGrpcJsClient,
   createLogger,
   decodeMessage,
   encodeMessage,
   ensureTopology,
+  sleep,
   type Topology,
   taskSubject,
 } from "@imgc/common";
@@ -22,22 +24,21 @@ import {
 } from "@imgc/proto";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { AbortedError, sleep } from "./backoff.js";
+import { startTestNats, type TestNats } from "../../scripts/lib/test-nats.js";
 import type { ProcessItem } from "./process-item.js";
 import { createReporter } from "./reporter.js";
 import { type FakeBehaviour, startFakeCoordinator } from "./testing/fake-coordinator.js";
-import { type NatsServer, startNatsServer } from "./testing/nats-server.js";
 import { createWorker, type Worker } from "./worker.js";
 
 const log = createLogger("test", process.env.TEST_LOG ?? "silent");
 const ACK_WAIT_MS = 1_500;
-let server: NatsServer;
+let server: TestNats;
 let nc: NatsConnection;
 let topology: Topology;
 const cleanups: Array<() => Promise<unknown>> = [];
 
 beforeAll(async () => {
-  server = await startNatsServer();
+  server = await startTestNats();
   nc = await connect({ servers: server.url });
   // A short AckWait, so a chunk that outlives it proves the in-progress acks.
   topology = await ensureTopology(nc, {

@@ -7,6 +7,7 @@
 import { mkdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { pool } from "@imgc/common/pool";
 import {
   createOutputNamer,
   type ItemResult,
@@ -71,15 +72,6 @@ export function parseS3Source(arg: string): S3Source | undefined {
     throw new UsageError(`Expected s3://<bucket>/<prefix> (a valid bucket name) but received ${received(arg)}`);
   }
   return { bucket, prefix };
-}
-
-/** Runs `work` over `items`, `limit` at a time, in order of start. */
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await work(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
 /** Exit 0 only when there was something to compress, every file came out and the job itself did not fail. */

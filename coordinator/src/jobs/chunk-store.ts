@@ -2,7 +2,7 @@
  * Chunks as published (KV `imgc-chunks`, `<job>.<index>` → `Chunk`) and the coordinator's bookkeeping about
  * each (KV `imgc-dispatch`, same key → `ChunkDispatch`: published, claimed by whom, completed, republished).
  */
-import { decodeMessage, encodeMessage } from "@imgc/common";
+import { decodeMessage, encodeMessage, pool } from "@imgc/common";
 import { type Chunk, type ChunkDispatch, ChunkDispatchSchema, ChunkSchema } from "@imgc/proto";
 import type { KV } from "nats";
 import { chunkKey } from "../ids.js";
@@ -27,16 +27,11 @@ export function createChunkStore(chunks: KV, dispatch: KV, fence: Fence = unfenc
     /** Stores a job's chunks, a few at a time in parallel. */
     async putAll(list: readonly Chunk[]): Promise<void> {
       fence.check();
-      let next = 0;
-      const worker = async () => {
-        while (next < list.length) {
-          const chunk = list[next++] as Chunk;
-          const key = chunkKey(chunk.jobId, chunk.index);
-          await chunks.put(key, encodeMessage(ChunkSchema, chunk));
-          keep(cache, key, chunk);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(PUT_CONCURRENCY, list.length) }, worker));
+      await pool(list, PUT_CONCURRENCY, async (chunk) => {
+        const key = chunkKey(chunk.jobId, chunk.index);
+        await chunks.put(key, encodeMessage(ChunkSchema, chunk));
+        keep(cache, key, chunk);
+      });
     },
 
     async get(jobId: string, index: number): Promise<Chunk | null> {

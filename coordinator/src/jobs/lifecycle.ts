@@ -9,7 +9,7 @@
  */
 import { clone, create, toJson } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { keys, type Logger, type Storage, traceFields } from "@imgc/common";
+import { keys, type Logger, pool, retry, type Storage, traceFields } from "@imgc/common";
 import {
   ErrorCode,
   type ItemResult,
@@ -124,35 +124,33 @@ export function createLifecycle(deps: LifecycleDeps) {
   async function writeReport(job: Job): Promise<string> {
     const all = await results.all(job.id);
     const jsonKey = keys.report(job.tenant, job.id, "json");
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await deps.storage.putBuffer(keys.report(job.tenant, job.id, "csv"), Buffer.from(reportCsv(all)), "text/csv");
-        await deps.storage.putBuffer(jsonKey, Buffer.from(reportJson(job, all)), "application/json");
-        return jsonKey;
-      } catch (err) {
-        if (attempt === 3) {
-          log.error({ err, jobId: job.id }, "could not write the job report");
-          return "";
-        }
-        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
-      }
+    try {
+      return await retry(
+        async () => {
+          await deps.storage.putBuffer(keys.report(job.tenant, job.id, "csv"), Buffer.from(reportCsv(all)), "text/csv");
+          await deps.storage.putBuffer(jsonKey, Buffer.from(reportJson(job, all)), "application/json");
+          return jsonKey;
+        },
+        { retryable: () => true, attempts: 3, firstDelayMs: 500 },
+      );
+    } catch (err) {
+      log.error({ err, jobId: job.id }, "could not write the job report");
+      return "";
     }
   }
 
   /** Ends a job in the background, trying again while this process leads and the job is still open. */
   function finishSoon(jobId: string): void {
-    void (async () => {
-      for (let attempt = 1; open.has(jobId); attempt++) {
-        try {
-          await lifecycle.finish(jobId);
-          return;
-        } catch (err) {
-          if (isNotLeader(err)) return;
-          log.warn({ err, jobId, attempt }, "could not end the job; trying again");
-          await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** attempt)));
-        }
-      }
-    })();
+    const retryable = (err: unknown, attempt: number) => {
+      if (isNotLeader(err) || !open.has(jobId)) return false;
+      log.warn({ err, jobId, attempt }, "could not end the job; trying again");
+      return true;
+    };
+    // Given up only when this process no longer leads or the job is no longer open: nothing left to do.
+    const finish = async () => {
+      if (open.has(jobId)) await lifecycle.finish(jobId);
+    };
+    void retry(finish, { retryable, firstDelayMs: 500 }).catch(() => {});
   }
 
   const lifecycle = {
@@ -212,14 +210,9 @@ export function createLifecycle(deps: LifecycleDeps) {
       const entry = open.get(jobId);
       if (!entry) return list.map(() => false);
       const accepted: boolean[] = new Array(list.length).fill(false);
-      let next = 0;
-      const worker = async () => {
-        while (next < list.length) {
-          const at = next++;
-          accepted[at] = await results.record(jobId, list[at] as ItemResult);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(RECORD_CONCURRENCY, list.length) }, worker));
+      await pool(list, RECORD_CONCURRENCY, async (result, at) => {
+        accepted[at] = await results.record(jobId, result);
+      });
       // A result can be in KV and not counted: its write went through but the answer was lost (NATS restarted
       // mid-request), and the retry found the key taken. The stored result is the item's: count it now, or the
       // job would wait forever for an item that has its result.
@@ -325,15 +318,9 @@ export function createLifecycle(deps: LifecycleDeps) {
         return job;
       });
       if (!ended) return null;
-      for (let attempt = 1; attempt <= 5; attempt++) {
-        try {
-          await events.job(ended);
-          break;
-        } catch (err) {
-          if (attempt === 5) log.error({ err, jobId }, "could not publish the final job event");
-          else await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-        }
-      }
+      await retry(() => events.job(ended), { retryable: () => true, attempts: 5 }).catch((err: unknown) =>
+        log.error({ err, jobId }, "could not publish the final job event"),
+      );
       void deps.webhooks.notify(ended);
       deps.observer?.ended(ended);
       log.info(

@@ -2,6 +2,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { NatsConnection } from "nats";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { startTestNats, type TestNats } from "../../../scripts/lib/test-nats.js";
 import {
   endedJob,
   eventually,
@@ -10,7 +11,6 @@ import {
   startTestCoordinator,
   type TestCoordinator,
 } from "../testing/harness.js";
-import { startNats, type TestNats } from "../testing/nats-server.js";
 import { SWEEP_BATCH } from "./retention.js";
 
 let nats: TestNats;
@@ -18,7 +18,7 @@ let nc: NatsConnection;
 let t: TestCoordinator | undefined;
 
 beforeEach(async () => {
-  nats = await startNats();
+  nats = await startTestNats();
   nc = await nats.connect();
 });
 

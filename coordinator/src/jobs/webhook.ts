@@ -9,6 +9,7 @@
 import { toJson } from "@bufbuild/protobuf";
 import {
   type Logger,
+  retry,
   signWebhook,
   WEBHOOK_EVENT_ID_HEADER,
   WEBHOOK_SIGNATURE_HEADER,
@@ -24,11 +25,18 @@ export interface WebhookDeps {
   secretFor: (tenant: string) => string;
   /** Attempts in all (IMGC_WEBHOOK_MAX_ATTEMPTS). */
   maxAttempts?: number;
-  /** The first retry's delay; each next one doubles (1 s, 2 s, 4 s …). */
+  /** The first retry's delay; each next one doubles (1 s, 2 s, 4 s …, each up to half again longer). */
   baseDelayMs?: number;
 }
 
 export const WEBHOOK_EVENT = "job.finished";
+
+/** The receiver answered, but not 2xx. */
+class StatusError extends Error {
+  constructor(readonly status: number) {
+    super(`HTTP ${status}`);
+  }
+}
 
 /** Secrets from IMGC_WEBHOOK_SECRETS ("tenant:secret,...") over the one IMGC_WEBHOOK_SECRET. */
 export function webhookSecrets(perTenant: string, fallback: string): (tenant: string) => string {
@@ -79,29 +87,33 @@ export function createWebhooks(deps: WebhookDeps) {
       // One event per job end: a job ends once, so its id names the event, whichever attempt carries it.
       const eventId = `${job.id}.${WEBHOOK_EVENT}`;
       const body = JSON.stringify({ id: eventId, event: WEBHOOK_EVENT, job: toJson(JobSchema, job) });
-      return (async () => {
-        for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-          try {
-            const status = await post(job, eventId, secret, body);
-            if (status >= 200 && status < 300) return true;
-            log.debug({ jobId: job.id, attempt, status }, "webhook attempt refused");
-            // A 4xx other than 429 will not get better by asking again.
-            if (status < 500 && status !== 429) break;
-          } catch (err) {
-            // A refused URL stays refused.
-            if (err instanceof FetchError && err.failure === "refused") {
-              log.warn({ jobId: job.id, reason: err.message }, "webhook refused");
-              return false;
-            }
-            log.debug({ err, jobId: job.id, attempt }, "webhook attempt failed");
-          }
-          if (attempt < maxAttempts) {
-            await new Promise((resolve) => setTimeout(resolve, baseDelayMs * 2 ** (attempt - 1)));
-          }
+      const attempt = async () => {
+        const status = await post(job, eventId, secret, body);
+        if (status < 200 || status >= 300) throw new StatusError(status);
+        return true;
+      };
+      const retryable = (err: unknown, attempt: number) => {
+        if (err instanceof StatusError) {
+          log.debug({ jobId: job.id, attempt, status: err.status }, "webhook attempt refused");
+          // A 4xx other than 429 will not get better by asking again.
+          return err.status >= 500 || err.status === 429;
         }
-        log.warn({ jobId: job.id, url: job.webhookUrl }, "webhook gave up");
+        // A refused URL stays refused.
+        if (err instanceof FetchError && err.failure === "refused") return false;
+        log.debug({ err, jobId: job.id, attempt }, "webhook attempt failed");
+        return true;
+      };
+      return retry(attempt, {
+        retryable,
+        attempts: maxAttempts,
+        firstDelayMs: baseDelayMs,
+        maxDelayMs: Infinity,
+      }).catch((err: unknown) => {
+        if (err instanceof FetchError && err.failure === "refused") {
+          log.warn({ jobId: job.id, reason: err.message }, "webhook refused");
+        } else log.warn({ jobId: job.id, url: job.webhookUrl }, "webhook gave up");
         return false;
-      })();
+      });
     },
   };
 }

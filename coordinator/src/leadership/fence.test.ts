@@ -3,14 +3,14 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { JobSchema, JobState } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { startTestNats, type TestNats } from "../../../scripts/lib/test-nats.js";
 import { createJobStore } from "../jobs/job-store.js";
-import { startNats, type TestNats } from "../testing/nats-server.js";
 import { type Fence, isNotLeader, NotLeaderError } from "./fence.js";
 
 let nats: TestNats;
 let nc: NatsConnection;
 beforeEach(async () => {
-  nats = await startNats();
+  nats = await startTestNats();
   nc = await nats.connect();
 });
 afterEach(async () => {

@@ -1,8 +1,8 @@
 import { createLogger } from "@imgc/common";
 import type { NatsConnection } from "nats";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { startTestNats, type TestNats } from "../../../scripts/lib/test-nats.js";
 import { eventually } from "../testing/harness.js";
-import { startNats, type TestNats } from "../testing/nats-server.js";
 import { createLease, type Lease } from "./lease.js";
 
 const log = createLogger("lease-test", process.env.IMGC_TEST_LOG ?? "silent");
@@ -13,7 +13,7 @@ const connections: NatsConnection[] = [];
 const leases: Lease[] = [];
 
 beforeEach(async () => {
-  nats = await startNats();
+  nats = await startTestNats();
 });
 afterEach(async () => {
   for (const lease of leases.splice(0)) await lease.close().catch(() => undefined);

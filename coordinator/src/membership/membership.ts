@@ -14,7 +14,7 @@
  * (same revision as the one already seen) is never a sign of life.
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { decodeMessage, type Logger } from "@imgc/common";
+import { decodeMessage, type Logger, retry } from "@imgc/common";
 import { type WorkerStatus, WorkerStatusSchema } from "@imgc/proto";
 import type { KV, KvEntry, QueuedIterator } from "nats";
 
@@ -125,16 +125,17 @@ export function createMembership(deps: MembershipDeps) {
     await loop;
     const before = sightings;
     let attempts = 0;
-    while (!stopped) {
+    const retryable = (err: unknown, attempt: number) => {
+      if (stopped) return false;
+      log.warn({ err, attempt }, "could not recreate the worker watch; retrying");
+      return true;
+    };
+    const attempt = async () => {
       attempts++;
-      try {
-        await follow();
-        break;
-      } catch (err) {
-        log.warn({ err, attempt: attempts }, "could not recreate the worker watch; retrying");
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * attempts)));
-      }
-    }
+      if (!stopped) await follow();
+    };
+    // Given up only once stopped.
+    await retry(attempt, { retryable, firstDelayMs: 250 }).catch(() => {});
     heardAt = now();
     const broken = attempts > 1 || sightings > before;
     log.info({ broken }, "worker watch recreated");

@@ -11,6 +11,7 @@ import {
 import { ClusterService, ErrorCode, ItemResultSchema, ItemState, JobService, JobState } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startTestNats, type TestNats } from "../../../scripts/lib/test-nats.js";
 import { type Coordinator, startCoordinator } from "../coordinator.js";
 import { build, createHealth, listen } from "../server.js";
 import {
@@ -23,7 +24,6 @@ import {
   testSettings,
 } from "../testing/harness.js";
 import { createMemoryStorage } from "../testing/memory-storage.js";
-import { startNats, type TestNats } from "../testing/nats-server.js";
 import { createCoordinatorMetrics } from "./coordinator-metrics.js";
 
 const log = createLogger("coordinator-test", process.env.IMGC_TEST_LOG ?? "silent");
@@ -35,7 +35,7 @@ let jobs: ReturnType<typeof createClient<typeof JobService>>;
 let cluster: ReturnType<typeof createClient<typeof ClusterService>>;
 
 beforeAll(async () => {
-  nats = await startNats();
+  nats = await startTestNats();
   nc = await nats.connect();
   registry = createMetricsRegistry();
   const metrics = createCoordinatorMetrics(registry, log);

@@ -1,32 +1,22 @@
-import { createClient } from "@connectrpc/connect";
-import { createLogger, parseTraceparent, TASKS_STREAM, TRACEPARENT, taskConsumer } from "@imgc/common";
-import { JobService } from "@imgc/proto";
+import { parseTraceparent, TASKS_STREAM, TRACEPARENT, taskConsumer } from "@imgc/common";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { type Coordinator, startCoordinator } from "../coordinator.js";
-import { securedTransport, testSettings } from "../testing/harness.js";
+import { startTestStack, type TestCoordinator, type TestStack } from "../testing/harness.js";
 import { createMemoryStorage } from "../testing/memory-storage.js";
-import { startNats, type TestNats } from "../testing/nats-server.js";
 
-let nats: TestNats;
+let stack: TestStack;
 let nc: NatsConnection;
-let coordinator: Coordinator;
-let jobs: ReturnType<typeof createClient<typeof JobService>>;
+let jobs: TestCoordinator["jobs"];
 
 beforeAll(async () => {
-  nats = await startNats();
-  nc = await nats.connect();
   const storage = createMemoryStorage();
   storage.put("uploads/default/u/a.jpg", 100);
-  coordinator = await startCoordinator({ nc, storage, log: createLogger("test", "silent"), settings: testSettings });
-  jobs = createClient(JobService, securedTransport(coordinator).transport);
+  stack = await startTestStack({ storage });
+  nc = stack.nc;
+  jobs = stack.t.jobs;
 });
 
-afterAll(async () => {
-  await coordinator?.close();
-  await nc?.close();
-  await nats?.stop();
-});
+afterAll(() => stack?.stop());
 
 async function nextChunkHeader(): Promise<{ header: string | undefined; traceParent: string }> {
   const consumer = await nc.jetstream().consumers.get(TASKS_STREAM, taskConsumer("normal"));

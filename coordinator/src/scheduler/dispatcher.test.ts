@@ -3,8 +3,7 @@ import { ChunkSchema } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
 import { MIN_DISPATCH_DEPTH } from "../coordinator.js";
-import { pullChunks, startTestCoordinator, type TestCoordinator, tenantHeader } from "../testing/harness.js";
-import { startNats, type TestNats } from "../testing/nats-server.js";
+import { pullChunks, startTestStack, type TestCoordinator, type TestStack, tenantHeader } from "../testing/harness.js";
 import { createFairQueue } from "./dispatcher.js";
 
 const chunk = (tenant: string, jobId: string, index: number) => create(ChunkSchema, { tenant, jobId, index });
@@ -34,13 +33,12 @@ describe("fair queue", () => {
 });
 
 describe("release onto the stream", () => {
-  let nats: TestNats | undefined;
+  let stack: TestStack | undefined;
   let nc: NatsConnection | undefined;
   let t: TestCoordinator | undefined;
   afterEach(async () => {
-    await t?.coordinator.close();
-    await nc?.close();
-    await nats?.stop();
+    await stack?.stop();
+    stack = undefined;
   });
 
   async function submit(tenant: string, items: number) {
@@ -58,9 +56,8 @@ describe("release onto the stream", () => {
   }
 
   it("a tenant that comes behind another's backlog is served within a lane's depth, not after the backlog", async () => {
-    nats = await startNats();
-    nc = await nats.connect();
-    t = await startTestCoordinator(nc);
+    stack = await startTestStack();
+    ({ nc, t } = stack);
     const big = await submit("acme", 80); // 20 chunks of 4
     const small = await submit("tiny", 8); // 2 chunks
     expect(big.chunkCount).toBeGreaterThan(16);

@@ -18,6 +18,7 @@ import {
   LANES,
   type LaneName,
   type Logger,
+  pool,
   TASKS_STREAM,
   TRACEPARENT,
   taskConsumer,
@@ -124,20 +125,15 @@ export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, option
     const { num_pending } = await (await consumer).info();
     const batch: Chunk[] = [];
     for (let room = depth() - num_pending; room > 0 && queue.size > 0; room--) batch.push(queue.shift() as Chunk);
-    let next = 0;
-    const worker = async () => {
-      while (next < batch.length) {
-        const chunk = batch[next++] as Chunk;
-        try {
-          await publishOne(chunk, lane);
-        } catch (err) {
-          // Back in line (at its tenant's tail): the next pump tries again.
-          queue.push([chunk]);
-          throw err;
-        }
+    await pool(batch, PUBLISH_CONCURRENCY, async (chunk) => {
+      try {
+        await publishOne(chunk, lane);
+      } catch (err) {
+        // Back in line (at its tenant's tail): the next pump tries again.
+        queue.push([chunk]);
+        throw err;
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, batch.length) }, worker));
+    });
   }
 
   /** One release at a time per lane; a call while one runs makes it run once more after. */

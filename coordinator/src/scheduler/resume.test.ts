@@ -3,7 +3,7 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { encodeMessage, RESULTS_BUCKET } from "@imgc/common";
 import { ItemResultSchema, ItemState, JobSchema, JobState } from "@imgc/proto";
 import type { NatsConnection } from "nats";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { newJobId, resultKey } from "../ids.js";
 import {
   endedJob,
@@ -13,32 +13,26 @@ import {
   runChunk,
   startTestCoordinator,
   type TestCoordinator,
+  type TestStack,
   testSettings,
+  useTestStack,
 } from "../testing/harness.js";
 import { createMemoryStorage } from "../testing/memory-storage.js";
-import { startNats, type TestNats } from "../testing/nats-server.js";
 import { buildChunks } from "./submit.js";
 
-let nats: TestNats;
-let nc: NatsConnection;
 const storage = createMemoryStorage();
+const options = { storage, settings: { ackWaitMs: 60_000 } };
+let stack: TestStack;
+let nc: NatsConnection;
 let t: TestCoordinator;
-
-beforeEach(async () => {
-  nats = await startNats();
-  nc = await nats.connect();
-  t = await startTestCoordinator(nc, { storage, settings: { ackWaitMs: 60_000 } });
-});
-
-afterEach(async () => {
-  await t.coordinator.close();
-  await nc.close();
-  await nats.stop();
-});
+useTestStack((started) => {
+  stack = started;
+  ({ nc, t } = started);
+}, options);
 
 async function restart(): Promise<void> {
   await t.coordinator.close();
-  t = await startTestCoordinator(nc, { storage, settings: { ackWaitMs: 60_000 } });
+  t = stack.t = await startTestCoordinator(nc, options);
 }
 
 async function submit(n: number) {

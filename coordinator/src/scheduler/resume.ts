@@ -4,7 +4,7 @@
  * decides later whether their workers still live), an interrupted cancel is finished, and a job whose
  * results were all in before the crash ends.
  */
-import { type Logger, laneOf } from "@imgc/common";
+import { type Logger, laneOf, retry } from "@imgc/common";
 import { type ItemResult, type Job, JobState } from "@imgc/proto";
 import type { ChunkStore } from "../jobs/chunk-store.js";
 import type { JobStore } from "../jobs/job-store.js";
@@ -51,17 +51,12 @@ export async function resumeAll(deps: ResumeDeps): Promise<number> {
   let resumed = 0;
   for (const job of all) {
     if (job.finishedAt) continue;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await resumeJob(deps, job);
-        resumed++;
-        break;
-      } catch (err) {
-        deps.log.error({ err, jobId: job.id, attempt }, "could not resume a job");
-        if (attempt === 3) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 1_000 * attempt));
-      }
-    }
+    const retryable = (err: unknown, attempt: number) => {
+      deps.log.error({ err, jobId: job.id, attempt }, "could not resume a job");
+      return true;
+    };
+    await retry(() => resumeJob(deps, job), { retryable, attempts: 3, firstDelayMs: 1_000 });
+    resumed++;
   }
   return resumed;
 }

@@ -4,7 +4,7 @@
  * stream, so thousands of objects never sit in one response; URLs, given one by one or in manifests, are
  * fetched into the bucket (a refused or failed one fails its item only).
  */
-import { declaredSize, type Storage, StorageError } from "@imgc/common";
+import { declaredSize, pool, type Storage, StorageError } from "@imgc/common";
 import { ErrorCode, type Source } from "@imgc/proto";
 import { ManifestError } from "./manifest.js";
 import type { UrlSources } from "./url-sources.js";
@@ -96,20 +96,15 @@ function checkDeclared(item: SourceItem): SourceItem {
 }
 
 async function statUploads(unsized: SourceItem[], storage: SourceStorage): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < unsized.length) {
-      const item = unsized[next++] as SourceItem;
-      try {
-        item.size = (await storage.stat(item.key, item.bucket)).size;
-        checkDeclared(item);
-      } catch (err) {
-        if (!StorageError.isNotFound(err)) throw err;
-        item.missing = true;
-      }
+  await pool(unsized, STAT_CONCURRENCY, async (item) => {
+    try {
+      item.size = (await storage.stat(item.key, item.bucket)).size;
+      checkDeclared(item);
+    } catch (err) {
+      if (!StorageError.isNotFound(err)) throw err;
+      item.missing = true;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, unsized.length) }, worker));
+  });
 }
 
 /** The caller of SubmitJob went away: the job is not created, and no further URL is fetched for it. */
@@ -123,14 +118,9 @@ async function fetchUrls(
   urls: UrlSources,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < positions.length) {
-      if (signal?.aborted) throw new SubmitCancelledError("the caller went away before the job was created");
-      const position = positions[next++] as number;
-      const item = items[position] as SourceItem;
-      items[position] = await urls.fetchImage(item.url ?? item.key, position, signal);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(FETCH_CONCURRENCY, positions.length) }, worker));
+  await pool(positions, FETCH_CONCURRENCY, async (position) => {
+    if (signal?.aborted) throw new SubmitCancelledError("the caller went away before the job was created");
+    const item = items[position] as SourceItem;
+    items[position] = await urls.fetchImage(item.url ?? item.key, position, signal);
+  });
 }

@@ -6,7 +6,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { keys, type Logger, laneOf, traceFields } from "@imgc/common";
+import { keys, type Logger, laneOf, sleep, traceFields } from "@imgc/common";
 import {
   type Chunk,
   ChunkItemSchema,
@@ -147,7 +147,7 @@ export function createSubmitter(deps: SubmitDeps) {
       const job = await lifecycle.get(reservation.jobId);
       if (job) return job.tenant === tenant ? job : null;
       if (Date.now() >= deadline) return null;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
   }
 

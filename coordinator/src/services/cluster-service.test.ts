@@ -13,29 +13,24 @@ import {
   pullChunks,
   removeWorker,
   runChunk,
-  startTestCoordinator,
+  startTestStack,
   type TestCoordinator,
+  type TestStack,
 } from "../testing/harness.js";
-import { startNats, type TestNats } from "../testing/nats-server.js";
 
-let nats: TestNats | undefined;
-let nc: NatsConnection | undefined;
-let t: TestCoordinator | undefined;
+let stack: TestStack | undefined;
+let nc: NatsConnection;
+let t: TestCoordinator;
 
 async function setup(settings: Partial<CoordinatorSettings> = {}) {
-  nats = await startNats();
-  nc = await nats.connect();
-  t = await startTestCoordinator(nc, { settings });
+  stack = await startTestStack({ settings });
+  ({ nc, t } = stack);
   return { nc, t };
 }
 
 afterEach(async () => {
-  await t?.coordinator.close();
-  await nc?.close();
-  await nats?.stop();
-  t = undefined;
-  nc = undefined;
-  nats = undefined;
+  await stack?.stop();
+  stack = undefined;
 });
 
 async function submit(t: TestCoordinator, n: number, priority = Priority.UNSPECIFIED) {

@@ -2,34 +2,21 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorCode, ImageFormat, ItemState, type JobEvent, JobState, type WatchJobResponse } from "@imgc/proto";
 import type { NatsConnection } from "nats";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   endedJob,
   pullChunks,
   runChunk,
   runChunkFailing,
-  startTestCoordinator,
   type TestCoordinator,
   tenantHeader,
   testSettings,
+  useTestStack,
 } from "../testing/harness.js";
-import { startNats, type TestNats } from "../testing/nats-server.js";
 
-let nats: TestNats;
 let nc: NatsConnection;
 let t: TestCoordinator;
-
-beforeEach(async () => {
-  nats = await startNats();
-  nc = await nats.connect();
-  t = await startTestCoordinator(nc);
-});
-
-afterEach(async () => {
-  await t.coordinator.close();
-  await nc.close();
-  await nats.stop();
-});
+useTestStack((stack) => ({ nc, t } = stack));
 
 async function submit(n: number, label = "") {
   const keys = Array.from({ length: n }, (_, i) => {

@@ -1,6 +1,7 @@
 /**
- * A coordinator for unit tests: real NATS (the caller's nats-server), in-memory storage, and Connect clients
- * over an in-memory router transport. `worker` plays a worker's side of the protocol by hand.
+ * A coordinator for unit tests: real NATS (the caller's nats-server, or one of its own with startTestStack),
+ * in-memory storage, and Connect clients over an in-memory router transport. `worker` plays a worker's side of
+ * the protocol by hand.
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
@@ -19,6 +20,8 @@ import {
   WorkerStatusSchema,
 } from "@imgc/proto";
 import type { NatsConnection } from "nats";
+import { afterEach, beforeEach } from "vitest";
+import { startTestNats, type TestNats } from "../../../scripts/lib/test-nats.js";
 import { authorize } from "../auth/authorize.js";
 import { type CoordinatorSettings, startCoordinator } from "../coordinator.js";
 import { createMemoryStorage, type MemoryStorage } from "./memory-storage.js";
@@ -34,10 +37,12 @@ export const testSettings: CoordinatorSettings = {
   urlTtlS: 600,
 };
 
-export async function startTestCoordinator(
-  nc: NatsConnection,
-  options: { storage?: MemoryStorage; settings?: Partial<CoordinatorSettings> } = {},
-) {
+export interface TestCoordinatorOptions {
+  storage?: MemoryStorage;
+  settings?: Partial<CoordinatorSettings>;
+}
+
+export async function startTestCoordinator(nc: NatsConnection, options: TestCoordinatorOptions = {}) {
   const storage = options.storage ?? createMemoryStorage();
   const log = createLogger("coordinator-test", process.env.IMGC_TEST_LOG ?? "silent");
   const coordinator = await startCoordinator({
@@ -56,6 +61,44 @@ export async function startTestCoordinator(
     jobs: createClient(JobService, transport) as Client<typeof JobService>,
     cluster: createClient(ClusterService, transport) as Client<typeof ClusterService>,
   };
+}
+
+export interface TestStack {
+  nats: TestNats;
+  nc: NatsConnection;
+  t: TestCoordinator;
+  /** Closes the coordinator (the one in `t` now, after a restart too), the connection and NATS. */
+  stop(): Promise<void>;
+}
+
+/** A nats-server of its own, a connection to it, and a test coordinator on it. */
+export async function startTestStack(options: TestCoordinatorOptions = {}): Promise<TestStack> {
+  const nats = await startTestNats();
+  const nc = await nats.connect();
+  const stack: TestStack = {
+    nats,
+    nc,
+    t: await startTestCoordinator(nc, options),
+    async stop() {
+      await stack.t.coordinator.close();
+      await nc.close();
+      await nats.stop();
+    },
+  };
+  return stack;
+}
+
+/** A stack started before each test and stopped after it; `use` gets each new one. */
+export function useTestStack(use: (stack: TestStack) => void, options: TestCoordinatorOptions = {}): void {
+  let stack: TestStack | undefined;
+  beforeEach(async () => {
+    stack = await startTestStack(options);
+    use(stack);
+  });
+  afterEach(async () => {
+    await stack?.stop();
+    stack = undefined;
+  });
 }
 
 type Services = Pick<Awaited<ReturnType<typeof startCoordinator>>, "jobService" | "clusterService">;

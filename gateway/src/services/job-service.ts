@@ -8,7 +8,7 @@
  */
 import type { CallOptions, Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type Logger, leaderHint } from "@imgc/common";
+import { type Logger, leaderHint, sleep } from "@imgc/common";
 import { type JobEvent, type JobService, TENANT_HEADER, type UploadImageRequest } from "@imgc/proto";
 import { callerKey, tenantKey } from "../plugins/auth.js";
 import type { CallerSlots } from "../plugins/caller-slots.js";
@@ -128,7 +128,7 @@ export function createJobService({
             if (!transient || context.signal.aborted || ++failures > WATCH_RETRIES) {
               throw relayError(err, log, "WatchJob");
             }
-            await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** failures)));
+            await sleep(Math.min(2_000, 100 * 2 ** failures));
           }
           if (context.signal.aborted) return;
         }

@@ -8,9 +8,8 @@
  * (they are compressed already; deflating them burns CPU for nothing); the closing `report.csv` is deflated.
  */
 import type { Readable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { type Logger, type Storage, StorageError } from "@imgc/common";
+import { type Logger, retry, type Storage, StorageError } from "@imgc/common";
 import { ZipFile } from "yazl";
 import { createReport, csvHeader, csvRow, csvTotals, REPORT_ENTRY } from "./report.js";
 import type { JobResults } from "./results.js";
@@ -88,13 +87,7 @@ export function resultsZip({ job, results }: JobResults, { storage, log, outputP
  * A GET that fails before its response (a keep-alive socket the S3 server closed just as it was reused:
  * "socket hang up") is retried: nothing of the object was read yet, so nothing is duplicated.
  */
-async function openWithRetry(storage: Pick<Storage, "getStream">, key: string, attempts = 3): Promise<Readable> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await storage.getStream(key);
-    } catch (err) {
-      if (attempt >= attempts || !StorageError.isStorageError(err) || err.kind !== "unavailable") throw err;
-      await sleep(100 * attempt);
-    }
-  }
+function openWithRetry(storage: Pick<Storage, "getStream">, key: string, attempts = 3): Promise<Readable> {
+  const retryable = (err: unknown) => StorageError.isStorageError(err) && err.kind === "unavailable";
+  return retry(() => storage.getStream(key), { retryable, attempts, firstDelayMs: 100 });
 }

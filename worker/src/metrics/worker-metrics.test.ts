@@ -1,6 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createLogger, createMetricsRegistry, parseTraceparent, type Registry, TRACEPARENT } from "@imgc/common";
+import {
+  AbortedError,
+  createLogger,
+  createMetricsRegistry,
+  parseTraceparent,
+  type Registry,
+  TRACEPARENT,
+} from "@imgc/common";
 import {
   ChunkItemSchema,
   ChunkSchema,
@@ -12,7 +19,6 @@ import {
   WorkerStatusSchema,
 } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
-import { AbortedError } from "../backoff.js";
 import { threadsPerChild } from "../engine-pool.js";
 import { type CoordinatorClient, CoordinatorUnreachable, createReporter, type Reporter } from "../reporter.js";
 import { createWorkerMetrics } from "./worker-metrics.js";

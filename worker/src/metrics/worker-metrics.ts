@@ -9,9 +9,17 @@
  */
 
 import { ConnectError } from "@connectrpc/connect";
-import { Counter, codeLabel, createItemMetrics, Gauge, type Logger, type Registry, traceFields } from "@imgc/common";
+import {
+  AbortedError,
+  Counter,
+  codeLabel,
+  createItemMetrics,
+  Gauge,
+  type Logger,
+  type Registry,
+  traceFields,
+} from "@imgc/common";
 import { ErrorCode, ImageFormat, ItemState, type WorkerStatus } from "@imgc/proto";
-import { AbortedError } from "../backoff.js";
 import type { ProcessItem } from "../process-item.js";
 import { CoordinatorUnreachable, type Reporter } from "../reporter.js";
 

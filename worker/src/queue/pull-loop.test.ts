@@ -1,17 +1,17 @@
 import { createLogger, defaultTopology, ensureTopology, type LaneName, taskSubject } from "@imgc/common";
 import { type Consumer, connect, type JetStreamClient, type JsMsg, type NatsConnection } from "nats";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
+import { startTestNats, type TestNats } from "../../../scripts/lib/test-nats.js";
 import { createPullLoop, type PullLoop, pickLane } from "./pull-loop.js";
 import { createSlots, type Slots } from "./slots.js";
 
 const log = createLogger("test", "silent");
-let server: NatsServer;
+let server: TestNats;
 let nc: NatsConnection;
 let loop: PullLoop | undefined;
 
 beforeAll(async () => {
-  server = await startNatsServer();
+  server = await startTestNats();
   nc = await connect({ servers: server.url });
   await ensureTopology(nc, defaultTopology);
 });
@@ -248,7 +248,7 @@ describe("pull loop against a real nats-server", () => {
   });
 
   it("stops even while NATS is unreachable, without waiting for it to come back", async () => {
-    const lonely = await startNatsServer();
+    const lonely = await startTestNats();
     const lonelyNc = await connect({ servers: lonely.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     try {
       await ensureTopology(lonelyNc, defaultTopology);

@@ -19,9 +19,8 @@
  * republished by the coordinator as a new message (which `num_pending` does count) as soon as the heartbeat
  * lapses, and the redelivered original then finds nothing pending.
  */
-import { LANES, type LaneName, type Logger, TASKS_STREAM, taskConsumer } from "@imgc/common";
+import { LANES, type LaneName, type Logger, sleep, TASKS_STREAM, taskConsumer } from "@imgc/common";
 import type { Consumer, JetStreamClient, JsMsg } from "nats";
-import { sleep } from "../backoff.js";
 import type { Slots } from "./slots.js";
 
 export interface PullLoopDeps {
