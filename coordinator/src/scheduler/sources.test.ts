@@ -1,8 +1,10 @@
 import { create } from "@bufbuild/protobuf";
-import { ErrorCode, SourceSchema } from "@imgc/proto";
+import { ErrorCode, JobSchema, SourceSchema } from "@imgc/proto";
 import { describe, expect, it } from "vitest";
+import { testSettings } from "../testing/harness.js";
 import { createMemoryStorage } from "../testing/memory-storage.js";
 import { expandSources, SubmitCancelledError } from "./sources.js";
+import { buildChunks } from "./submit.js";
 import type { UrlSources } from "./url-sources.js";
 
 const url = (i: number) => create(SourceSchema, { kind: { case: "url", value: `https://img.example/${i}.jpg` } });
@@ -47,5 +49,26 @@ describe("expandSources", () => {
       },
     });
     expect(items[1]).toMatchObject({ missing: false, size: 5 });
+  });
+
+  it("pins each checked object by its ETag, and the chunk carries it to the worker", async () => {
+    const storage = createMemoryStorage();
+    storage.put("uploads/acme/abc.3/a.jpg", 3);
+    storage.put("uploads/acme/folder/b.jpg", 4);
+    const items = await expandSources(
+      [
+        upload("uploads/acme/abc.3/a.jpg"),
+        create(SourceSchema, { kind: { case: "s3Prefix", value: { prefix: "uploads/acme/folder/" } } }),
+      ],
+      storage,
+      10,
+    );
+    const etags = [
+      (await storage.stat("uploads/acme/abc.3/a.jpg")).etag,
+      (await storage.stat("uploads/acme/folder/b.jpg")).etag,
+    ];
+    expect(items.map((item) => item.etag)).toEqual(etags);
+    const chunks = buildChunks(create(JobSchema, { id: "j", tenant: "acme" }), items, testSettings.chunk, "imgc");
+    expect(chunks.flatMap((chunk) => chunk.items.map((item) => item.sourceEtag))).toEqual(etags);
   });
 });

@@ -19,6 +19,8 @@ export interface SourceItem {
   failure?: { code: ErrorCode; message: string };
   /** The URL the item is fetched from, before it is. */
   url?: string;
+  /** The object's ETag when it was checked: the worker reads only that object (ChunkItem.source_etag). */
+  etag?: string;
 }
 
 export type SourceStorage = Pick<Storage, "bucket" | "stat" | "list">;
@@ -64,7 +66,15 @@ export async function expandSources(
       for await (const object of storage.list(source.kind.value.prefix, bucket)) {
         // Zero-byte "folder" markers some tools create are not images.
         if (object.key.endsWith("/") && object.size === 0) continue;
-        add(checkDeclared({ bucket, key: object.key, size: object.size, missing: false }));
+        add(
+          checkDeclared({
+            bucket,
+            key: object.key,
+            size: object.size,
+            missing: false,
+            ...(object.etag ? { etag: object.etag } : {}),
+          }),
+        );
       }
     } else if (source.kind.case === "url" || source.kind.case === "manifest") {
       if (!urls) throw new ManifestError("URL sources are not served here");
@@ -101,7 +111,9 @@ async function statUploads(unsized: SourceItem[], storage: SourceStorage): Promi
     while (next < unsized.length) {
       const item = unsized[next++] as SourceItem;
       try {
-        item.size = (await storage.stat(item.key, item.bucket)).size;
+        const info = await storage.stat(item.key, item.bucket);
+        item.size = info.size;
+        if (info.etag) item.etag = info.etag;
         checkDeclared(item);
       } catch (err) {
         if (!StorageError.isNotFound(err)) throw err;

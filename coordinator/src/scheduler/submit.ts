@@ -102,6 +102,7 @@ export function buildChunks(
           bucket: item.bucket,
           key: item.key,
           size: BigInt(item.size),
+          sourceEtag: item.etag ?? "",
         }),
       ),
       ...(job.options ? { options: job.options } : {}),
