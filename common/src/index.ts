@@ -3,6 +3,7 @@ export * from "./config.js";
 export * from "./failover-transport.js";
 export * from "./grpc.js";
 export * from "./health-http.js";
+export * from "./image-signature.js";
 export * from "./internal-auth.js";
 export * from "./internal-config.js";
 export * from "./internal-credentials.js";

@@ -9,6 +9,7 @@ import http from "node:http";
 import https from "node:https";
 import type { Readable } from "node:stream";
 import { Client } from "minio";
+import { SIGNATURE_BYTES } from "./image-signature.js";
 
 export interface StorageConfig {
   s3Endpoint: string;
@@ -170,6 +171,13 @@ export function createStorage(config: StorageConfig) {
         throw new StorageError(`get ${fromBucket}/${key}: the object changed since it was checked`, "changed");
       }
       return guard(`get ${fromBucket}/${key}`, () => readAll(stream, maxBytes));
+    },
+
+    /** The object's first `bytes` bytes (all of it when shorter): enough to tell its format (image-signature.ts). */
+    async getHead(key: string, fromBucket = bucket, bytes = SIGNATURE_BYTES): Promise<Buffer> {
+      return guard(`get ${fromBucket}/${key}`, async () =>
+        readAll(await client.getPartialObject(fromBucket, key, 0, bytes), bytes),
+      );
     },
 
     async stat(key: string, fromBucket = bucket): Promise<ObjectInfo> {

@@ -58,7 +58,7 @@ export const IDEMPOTENCY_BUCKET = "imgc-idempotency";
 
 export type CoordinatorStorage = Pick<
   Storage,
-  "bucket" | "stat" | "list" | "putBuffer" | "putStream" | "presignGet" | "presignPut"
+  "bucket" | "stat" | "list" | "getHead" | "putBuffer" | "putStream" | "presignGet" | "presignPut"
 >;
 
 export interface CoordinatorSettings {

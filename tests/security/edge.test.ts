@@ -198,6 +198,26 @@ describe("upload slots", () => {
     });
   });
 
+  test("a slot that took bytes of the declared size but no image never becomes a source", async () => {
+    const jobs = jobsAs(KEYS.acme);
+    const page = Buffer.from("<html><script>alert(1)</script></html>");
+    const { slots } = await jobs.createUploads({ files: [{ name: "photo.jpg", size: BigInt(page.length) }] });
+    const slot = slots[0];
+    if (!slot) throw new Error("no slot");
+    expect(
+      (await fetch(slot.url, { method: "PUT", body: page, headers: { "content-type": "image/jpeg" } })).status,
+    ).toBe(200);
+    const { job } = await jobs.submitJob({ sources: [{ kind: { case: "uploadKey", value: slot.key } }] });
+    const finished = await waitForJob(jobs, job?.id ?? "", { timeoutMs: 60_000 });
+    const [result] = await allResults(jobs, finished.id);
+    expect(result).toMatchObject({
+      state: ItemState.FAILED,
+      errorCode: ErrorCode.UNSUPPORTED_FORMAT,
+      errorMessage: expect.stringMatching(/^the upload is not an image the cluster reads/),
+      workerId: "",
+    });
+  });
+
   test("a slow-drip PUT is cut off once the request timeout passes", async () => {
     const { gatewayHttp } = cluster().addresses;
     let sent = 0;

@@ -4,7 +4,7 @@
  * stream, so thousands of objects never sit in one response; URLs, given one by one or in manifests, are
  * fetched into the bucket (a refused or failed one fails its item only).
  */
-import { declaredSize, type Storage, StorageError } from "@imgc/common";
+import { declaredSize, imageSignature, READABLE_FORMATS, type Storage, StorageError } from "@imgc/common";
 import { ErrorCode, type Source } from "@imgc/proto";
 import { ManifestError } from "./manifest.js";
 import type { UrlSources } from "./url-sources.js";
@@ -23,7 +23,7 @@ export interface SourceItem {
   etag?: string;
 }
 
-export type SourceStorage = Pick<Storage, "bucket" | "stat" | "list">;
+export type SourceStorage = Pick<Storage, "bucket" | "stat" | "list" | "getHead">;
 
 export class TooManyItemsError extends Error {
   override name = "TooManyItemsError";
@@ -105,6 +105,24 @@ function checkDeclared(item: SourceItem): SourceItem {
   return item;
 }
 
+/**
+ * An upload whose first bytes are no image format the cluster reads fails UNSUPPORTED_FORMAT instead of
+ * becoming a source: a presigned slot takes any bytes under any content type, so an upload is judged by its
+ * signature, as the worker will judge it. The item's ETag pins the bytes judged (ChunkItem.source_etag).
+ */
+function checkSignature(item: SourceItem, head: Buffer): void {
+  const format = imageSignature(head);
+  if (format !== undefined && format !== "heif") return;
+  item.missing = true;
+  item.failure = {
+    code: ErrorCode.UNSUPPORTED_FORMAT,
+    message:
+      format === "heif"
+        ? "the upload is a HEIC/HEIF image, which the cluster cannot read (only AVIF in that container)"
+        : `the upload is not an image the cluster reads: its first bytes are none of ${READABLE_FORMATS}`,
+  };
+}
+
 async function statUploads(unsized: SourceItem[], storage: SourceStorage): Promise<void> {
   let next = 0;
   const worker = async () => {
@@ -115,6 +133,9 @@ async function statUploads(unsized: SourceItem[], storage: SourceStorage): Promi
         item.size = info.size;
         if (info.etag) item.etag = info.etag;
         checkDeclared(item);
+        if (!item.missing && item.size > 0 && declaredSize(item.key) !== undefined) {
+          checkSignature(item, await storage.getHead(item.key, item.bucket));
+        }
       } catch (err) {
         if (!StorageError.isNotFound(err)) throw err;
         item.missing = true;

@@ -1,6 +1,6 @@
 /** An in-memory object store with the slice of the Storage API the coordinator uses (unit tests only). */
 import { createHash } from "node:crypto";
-import { type ObjectInfo, readAll, StorageError } from "@imgc/common";
+import { type ObjectInfo, readAll, SIGNATURE_BYTES, StorageError } from "@imgc/common";
 import type { CoordinatorStorage } from "../coordinator.js";
 
 /** S3's ETag of a single-part object: the MD5 of its bytes. */
@@ -22,6 +22,11 @@ export function createMemoryStorage(bucket = "imgc") {
       const body = objects.get(id(fromBucket, key));
       if (!body) throw new StorageError(`stat ${fromBucket}/${key}: not found`, "not-found");
       return { key, size: body.length, etag: etagOf(body) };
+    },
+    async getHead(key, fromBucket = bucket, bytes = SIGNATURE_BYTES) {
+      const body = objects.get(id(fromBucket, key));
+      if (!body) throw new StorageError(`get ${fromBucket}/${key}: not found`, "not-found");
+      return body.subarray(0, bytes);
     },
     async *list(prefix, fromBucket = bucket): AsyncGenerator<ObjectInfo> {
       const start = id(fromBucket, prefix);
