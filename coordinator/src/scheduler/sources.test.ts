@@ -93,7 +93,7 @@ describe("expandSources", () => {
     ]);
   });
 
-  it("pins each checked object by its ETag, and the chunk carries it to the worker", async () => {
+  it("pins each upload slot's object by its ETag, and the chunk carries it to the worker; other keys are not pinned", async () => {
     const storage = createMemoryStorage();
     storage.objects.set("imgc/uploads/acme/abc.5/a.jpg", JPEG_START);
     storage.put("uploads/acme/folder/b.jpg", 4);
@@ -105,12 +105,10 @@ describe("expandSources", () => {
       storage,
       10,
     );
-    const etags = [
-      (await storage.stat("uploads/acme/abc.5/a.jpg")).etag,
-      (await storage.stat("uploads/acme/folder/b.jpg")).etag,
-    ];
-    expect(items.map((item) => item.etag)).toEqual(etags);
+    const pinned = (await storage.stat("uploads/acme/abc.5/a.jpg")).etag;
+    expect(pinned).toMatch(/^[0-9a-f]{32}$/);
+    expect(items.map((item) => item.etag)).toEqual([pinned, undefined]);
     const chunks = buildChunks(create(JobSchema, { id: "j", tenant: "acme" }), items, testSettings.chunk, "imgc");
-    expect(chunks.flatMap((chunk) => chunk.items.map((item) => item.sourceEtag))).toEqual(etags);
+    expect(chunks.flatMap((chunk) => chunk.items.map((item) => item.sourceEtag))).toEqual([pinned, ""]);
   });
 });

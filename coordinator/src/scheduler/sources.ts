@@ -19,7 +19,7 @@ export interface SourceItem {
   failure?: { code: ErrorCode; message: string };
   /** The URL the item is fetched from, before it is. */
   url?: string;
-  /** The object's ETag when it was checked: the worker reads only that object (ChunkItem.source_etag). */
+  /** An upload slot's ETag when it was checked: the worker reads only that version (ChunkItem.source_etag). */
   etag?: string;
 }
 
@@ -66,15 +66,7 @@ export async function expandSources(
       for await (const object of storage.list(source.kind.value.prefix, bucket)) {
         // Zero-byte "folder" markers some tools create are not images.
         if (object.key.endsWith("/") && object.size === 0) continue;
-        add(
-          checkDeclared({
-            bucket,
-            key: object.key,
-            size: object.size,
-            missing: false,
-            ...(object.etag ? { etag: object.etag } : {}),
-          }),
-        );
+        add(checkDeclared({ bucket, key: object.key, size: object.size, missing: false }));
       }
     } else if (source.kind.case === "url" || source.kind.case === "manifest") {
       if (!urls) throw new ManifestError("URL sources are not served here");
@@ -131,10 +123,12 @@ async function statUploads(unsized: SourceItem[], storage: SourceStorage): Promi
       try {
         const info = await storage.stat(item.key, item.bucket);
         item.size = info.size;
-        if (info.etag) item.etag = info.etag;
         checkDeclared(item);
+        // An upload slot's object is judged by its bytes too, and pinned to the version judged. Other keys
+        // (an internal service's, which may rewrite them in place and retry) are the worker's to judge.
         if (!item.missing && item.size > 0 && declaredSize(item.key) !== undefined) {
           checkSignature(item, await storage.getHead(item.key, item.bucket));
+          if (info.etag) item.etag = info.etag;
         }
       } catch (err) {
         if (!StorageError.isNotFound(err)) throw err;

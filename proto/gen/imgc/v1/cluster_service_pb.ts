@@ -53,9 +53,9 @@ export type ChunkItem = Message<"imgc.v1.ChunkItem"> & {
   size: bigint;
 
   /**
-   * The source object's ETag when the coordinator checked it (size, and the size its upload slot declared);
-   * empty when unknown. A worker refuses an object whose ETag differs: a presigned slot may be PUT again
-   * while it is valid, and the bytes compressed must be the bytes that were checked.
+   * An upload slot object's ETag when the coordinator checked it (its size and first bytes); empty for other
+   * sources. A worker refuses an object whose ETag differs: a presigned slot may be PUT again while it is
+   * valid, and the bytes compressed must be the bytes that were checked.
    *
    * @generated from field: string source_etag = 70;
    */
