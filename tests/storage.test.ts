@@ -38,6 +38,23 @@ test("streams an upload of a known size and reads it back byte for byte", async 
   expect((await storage.getBuffer("stream-test/blob")).equals(body)).toBe(true);
 });
 
+test("a read pinned to an ETag refuses the object once it is written again (a presigned slot PUT twice)", async () => {
+  const key = "etag-test/slot.jpg";
+  await storage.putBuffer(key, Buffer.from("first bytes"), "image/jpeg");
+  const { etag } = await storage.stat(key);
+  expect(etag).toMatch(/^[0-9a-f]{32}$/);
+  for await (const listed of storage.list("etag-test/")) expect(listed.etag).toBe(etag);
+  expect((await storage.getBuffer(key, undefined, undefined, etag)).toString()).toBe("first bytes");
+  await storage.putBuffer(key, Buffer.from("other bytes"), "image/jpeg");
+  const changed = await storage.getBuffer(key, undefined, undefined, etag).catch((err: unknown) => err);
+  expect(StorageError.isChanged(changed)).toBe(true);
+  // Unpinned, and pinned to the new ETag, it reads.
+  expect((await storage.getBuffer(key)).toString()).toBe("other bytes");
+  expect((await storage.getBuffer(key, undefined, undefined, (await storage.stat(key)).etag)).toString()).toBe(
+    "other bytes",
+  );
+});
+
 test("a missing object is not-found; a stopped server is unavailable", async () => {
   const missing = await storage.stat("nope/nothing").catch((err: unknown) => err);
   expect(StorageError.isNotFound(missing)).toBe(true);

@@ -4,8 +4,14 @@
  * made the error itself too large for gRPC metadata; a short prefix still tells the caller which value it was.
  */
 export function brief(text: string, maxChars = 64): string {
-  const escaped = JSON.stringify(text).slice(1, -1);
-  return escaped.length > maxChars ? `${escaped.slice(0, maxChars)}…` : escaped;
+  let shown = "";
+  // Character by character (code points, escapes whole), so that the cut never splits either.
+  for (const char of text) {
+    const escaped = JSON.stringify(char).slice(1, -1);
+    if (shown.length + escaped.length > maxChars) return `${shown}…`;
+    shown += escaped;
+  }
+  return shown;
 }
 
 /** `brief`, in double quotes: `job "abc" not found`. */

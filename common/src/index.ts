@@ -30,6 +30,7 @@ export {
   type ReadinessCheck,
   startHealthServer,
 } from "./health-http.js";
+export { imageSignature, READABLE_FORMATS, SIGNATURE_BYTES } from "./image-signature.js";
 export {
   bearerOf,
   createTokenVerifier,

@@ -9,6 +9,7 @@ import http from "node:http";
 import https from "node:https";
 import type { Readable } from "node:stream";
 import { Client } from "minio";
+import { SIGNATURE_BYTES } from "./image-signature.js";
 
 export interface StorageConfig {
   s3Endpoint: string;
@@ -22,13 +23,18 @@ export interface StorageConfig {
 export interface ObjectInfo {
   key: string;
   size: number;
+  /** The object's ETag, without quotes: it changes whenever the object is written again. */
+  etag?: string;
 }
+
+const unquoted = (etag: string) => etag.replace(/^"|"$/g, "");
 
 export class StorageError extends Error {
   override name = "StorageError";
   constructor(
     message: string,
-    readonly kind: "not-found" | "unavailable" | "rejected",
+    /** `changed`: the object is not the one a read asked for (its ETag differs). */
+    readonly kind: "not-found" | "unavailable" | "rejected" | "changed",
     options?: ErrorOptions,
   ) {
     super(message, options);
@@ -38,6 +44,9 @@ export class StorageError extends Error {
   }
   static isNotFound(err: unknown): boolean {
     return err instanceof StorageError && err.kind === "not-found";
+  }
+  static isChanged(err: unknown): boolean {
+    return err instanceof StorageError && err.kind === "changed";
   }
 }
 
@@ -170,14 +179,35 @@ export function createStorage(config: StorageConfig) {
       return guard(`get ${fromBucket}/${key}`, () => client.getObject(fromBucket, key));
     },
 
-    async getBuffer(key: string, fromBucket = bucket, maxBytes = Number.POSITIVE_INFINITY): Promise<Buffer> {
+    /**
+     * The object's bytes, failing fast past `maxBytes`. With `etag`, only the object that had that ETag: one
+     * written again since (another PUT to a presigned slot) fails StorageError `changed` before it is read.
+     */
+    async getBuffer(
+      key: string,
+      fromBucket = bucket,
+      maxBytes = Number.POSITIVE_INFINITY,
+      etag?: string,
+    ): Promise<Buffer> {
       const stream = await this.getStream(key, fromBucket);
+      const served = (stream as Readable & { headers?: Record<string, unknown> }).headers?.etag;
+      if (etag && unquoted(String(served ?? "")) !== unquoted(etag)) {
+        stream.destroy();
+        throw new StorageError(`get ${fromBucket}/${key}: the object changed since it was checked`, "changed");
+      }
       return guard(`get ${fromBucket}/${key}`, () => readAll(stream, maxBytes));
+    },
+
+    /** The object's first `bytes` bytes (all of it when shorter): enough to tell its format (image-signature.ts). */
+    async getHead(key: string, fromBucket = bucket, bytes = SIGNATURE_BYTES): Promise<Buffer> {
+      return guard(`get ${fromBucket}/${key}`, async () =>
+        readAll(await client.getPartialObject(fromBucket, key, 0, bytes), bytes),
+      );
     },
 
     async stat(key: string, fromBucket = bucket): Promise<ObjectInfo> {
       const info = await guard(`stat ${fromBucket}/${key}`, () => client.statObject(fromBucket, key));
-      return { key, size: info.size };
+      return { key, size: info.size, ...(info.etag ? { etag: unquoted(info.etag) } : {}) };
     },
 
     async remove(key: string, fromBucket = bucket): Promise<void> {
@@ -192,8 +222,9 @@ export function createStorage(config: StorageConfig) {
     async *list(prefix: string, fromBucket = bucket): AsyncGenerator<ObjectInfo> {
       const stream = client.listObjects(fromBucket, prefix, true);
       try {
-        for await (const item of stream as AsyncIterable<{ name?: string; size?: number }>) {
-          if (item.name) yield { key: item.name, size: item.size ?? 0 };
+        for await (const item of stream as AsyncIterable<{ name?: string; size?: number; etag?: string }>) {
+          if (item.name)
+            yield { key: item.name, size: item.size ?? 0, ...(item.etag ? { etag: unquoted(item.etag) } : {}) };
         }
       } catch (err) {
         throw classifyStorageError(err, `list ${fromBucket}/${prefix}`);

@@ -62,7 +62,7 @@ export const IDEMPOTENCY_BUCKET = "imgc-idempotency";
 
 export type CoordinatorStorage = Pick<
   Storage,
-  "bucket" | "stat" | "list" | "putBuffer" | "putStream" | "presignGet" | "presignPut" | "remove"
+  "bucket" | "stat" | "list" | "getHead" | "putBuffer" | "putStream" | "presignGet" | "presignPut" | "remove"
 >;
 
 export interface CoordinatorSettings {

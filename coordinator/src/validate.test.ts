@@ -72,6 +72,15 @@ describe("key limits", () => {
     );
     expect(problems("acme", [upload(`uploads/acme/x/${"a".repeat(1000)}`)])).toBe("");
   });
+
+  it("quotes a refused bucket name or URL as a short escaped prefix, however long it is", () => {
+    expect(problems("acme", [prefix("uploads/acme/", `B${"\n".repeat(100_000)}`)])).toBe(
+      `sources[0].s3_prefix.bucket: expected a bucket name but received "B${"\\n".repeat(31)}…"`,
+    );
+    expect(problems("acme", [{ case: "url", value: `not a url ${"x".repeat(2_000)}` }])).toBe(
+      `sources[0].url: expected a URL but received "not a url ${"x".repeat(54)}…"`,
+    );
+  });
 });
 
 const target = (goal: NonNullable<Parameters<typeof create<typeof CompressionOptionsSchema>>[1]>["target"]) =>

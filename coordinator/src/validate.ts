@@ -8,7 +8,7 @@
  * bucket and other buckets; never another tenant's folders.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { MAX_KEY_BYTES } from "@imgc/common";
+import { MAX_KEY_BYTES, quoted } from "@imgc/common";
 import {
   ChromaSubsampling,
   type CompressionOptions,
@@ -88,7 +88,7 @@ function sourceProblems(sources: readonly Source[], tenant: string, bucket: stri
       case "s3Prefix": {
         const { bucket: other, prefix } = source.kind.value;
         if (other && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(other)) {
-          problems.push(`${where}.s3_prefix.bucket: expected a bucket name but received ${JSON.stringify(other)}`);
+          problems.push(`${where}.s3_prefix.bucket: expected a bucket name but received ${quoted(other)}`);
         } else if (other && other !== bucket) {
           if (!scope.unscoped) problems.push(`${where}.s3_prefix.bucket: only the cluster's bucket is allowed`);
         } else {
@@ -182,7 +182,7 @@ function urlProblem(url: string): string | null {
     const parsed = new URL(url);
     if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return "expected an http(s) URL";
   } catch {
-    return `expected a URL but received ${JSON.stringify(url)}`;
+    return `expected a URL but received ${quoted(url)}`;
   }
   return null;
 }

@@ -198,6 +198,58 @@ describe("upload slots", () => {
     });
   });
 
+  test("a slot that took bytes of the declared size but no image never becomes a source", async () => {
+    const jobs = jobsAs(KEYS.acme);
+    const page = Buffer.from("<html><script>alert(1)</script></html>");
+    const { slots } = await jobs.createUploads({ files: [{ name: "photo.jpg", size: BigInt(page.length) }] });
+    const slot = slots[0];
+    if (!slot) throw new Error("no slot");
+    expect(
+      (await fetch(slot.url, { method: "PUT", body: page, headers: { "content-type": "image/jpeg" } })).status,
+    ).toBe(200);
+    const { job } = await jobs.submitJob({ sources: [{ kind: { case: "uploadKey", value: slot.key } }] });
+    const finished = await waitForJob(jobs, job?.id ?? "", { timeoutMs: 60_000 });
+    const [result] = await allResults(jobs, finished.id);
+    expect(result).toMatchObject({
+      state: ItemState.FAILED,
+      errorCode: ErrorCode.UNSUPPORTED_FORMAT,
+      errorMessage: expect.stringMatching(/^the upload is not an image the cluster reads/),
+      workerId: "",
+    });
+  });
+
+  test("a slot PUT again after SubmitJob cannot swap the bytes under the job: the item fails, nothing is compressed", async () => {
+    const jobs = jobsAs(KEYS.acme);
+    const photo = await import("node:fs/promises").then((fs) => fs.readFile(corpusFiles("photos")[0] ?? ""));
+    const { slots } = await jobs.createUploads({ files: [{ name: "photo.jpg", size: BigInt(photo.length) }] });
+    const slot = slots[0];
+    if (!slot) throw new Error("no slot");
+    expect((await fetch(slot.url, { method: "PUT", body: photo })).status).toBe(200);
+    // The worker is held (SIGSTOP) so that it reads the source only after the second PUT, whenever it pulled.
+    const worker = cluster().workers[0];
+    if (!worker) throw new Error("no worker");
+    await worker.kill("SIGSTOP");
+    try {
+      const { job } = await jobs.submitJob({ sources: [{ kind: { case: "uploadKey", value: slot.key } }] });
+      // Same size, still a JPEG: only the ETag tells the bytes apart.
+      const swapped = Buffer.from(photo);
+      swapped[swapped.length - 3] = (swapped[swapped.length - 3] ?? 0) ^ 0xff;
+      expect((await fetch(slot.url, { method: "PUT", body: swapped })).status).toBe(200);
+      await worker.kill("SIGCONT");
+      const finished = await waitForJob(jobs, job?.id ?? "", { timeoutMs: 60_000 });
+      const [result] = await allResults(jobs, finished.id);
+      expect(result).toMatchObject({
+        state: ItemState.FAILED,
+        errorCode: ErrorCode.SOURCE_NOT_FOUND,
+        errorMessage:
+          "the source was written again after the job was submitted; upload it to a new slot and submit it again",
+        outputKey: "",
+      });
+    } finally {
+      await worker.kill("SIGCONT");
+    }
+  });
+
   test("a slow-drip PUT is cut off once the request timeout passes", async () => {
     const { gatewayHttp } = cluster().addresses;
     let sent = 0;

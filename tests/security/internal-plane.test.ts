@@ -5,7 +5,7 @@
  * signing key whose public half the coordinator holds, a token per process.
  */
 import { spawn } from "node:child_process";
-import { type Client, Code, createClient, type Interceptor } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   BROADCAST_SUBJECT,
@@ -134,6 +134,19 @@ describe("the coordinator's gRPC port", () => {
     expect(await codeOf(injected.cluster.claimChunk({ workerId: "worker-1", jobId: JOB_ID, index: 0 }))).toBe(
       Code.PermissionDenied,
     );
+  });
+
+  test("a 10 KB or 100 KB job id sent straight to the coordinator is NotFound, quoted as a short prefix", async () => {
+    const service = coordinator(mint({ role: "service", sub: "billing", tenants: ["acme"] }));
+    for (const size of [10_000, 100_000]) {
+      const jobId = "k".repeat(size);
+      const err = await service.jobs.getJob({ jobId }, { timeoutMs: 10_000 }).then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      // It used to echo the id whole: too large for gRPC metadata (RESOURCE_EXHAUSTED), or a stalled call.
+      expect([err?.code, err?.rawMessage]).toEqual([Code.NotFound, `job "${"k".repeat(64)}…" not found`]);
+    }
   });
 
   test("a gateway's token acts for the tenant it names; a service's only for the tenants it was given", async () => {

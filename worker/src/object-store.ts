@@ -4,7 +4,7 @@ import type { ObjectStore } from "./process-item.js";
 
 export function objectStoreFrom(storage: Storage): ObjectStore {
   return {
-    get: (bucket, key, maxBytes) => storage.getBuffer(key, bucket, maxBytes),
+    get: (bucket, key, maxBytes, etag) => storage.getBuffer(key, bucket, maxBytes, etag),
     async put(bucket, key, body, contentType) {
       if (bucket === storage.bucket) return storage.putBuffer(key, body, contentType);
       // Storage.putBuffer writes only to the cluster's bucket; a chunk may name another.

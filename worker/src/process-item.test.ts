@@ -264,6 +264,36 @@ describe("processItem", () => {
     expect(result.errorMessage).toContain("uploads/t/1/gone.jpg");
   });
 
+  it("reads only the version of the source the coordinator checked: one written again fails, never compressed", async () => {
+    const { store } = memoryStore();
+    const asked: (string | undefined)[] = [];
+    const pinned: ObjectStore = {
+      ...store,
+      async get(bucket, key, maxBytes, etag) {
+        asked.push(etag);
+        if (etag !== undefined && etag !== "etag-now") {
+          throw new StorageError(`get ${bucket}/${key}: the object changed since it was checked`, "changed");
+        }
+        return store.get(bucket, key, maxBytes);
+      },
+    };
+    const { engine, seen } = fakeEngine(async () => outcome());
+    const swapped = create(ChunkItemSchema, { ...item(), sourceEtag: "etag-then" });
+    const result = await processor({ store: pinned, engine })(chunkOf([swapped]), swapped, live());
+    expect(result).toMatchObject({
+      state: ItemState.FAILED,
+      errorCode: ErrorCode.SOURCE_NOT_FOUND,
+      errorMessage:
+        "the source was written again after the job was submitted; upload it to a new slot and submit it again",
+    });
+    expect(seen.calls).toBe(0);
+    const same = create(ChunkItemSchema, { ...item(), sourceEtag: "etag-now" });
+    expect((await processor({ store: pinned, engine })(chunkOf([same]), same, live())).state).toBe(ItemState.DONE);
+    // An item without an ETag (a fetched URL, an older coordinator) is read unpinned.
+    await processor({ store: pinned, engine })(chunkOf([item()]), item(), live());
+    expect(asked).toEqual(["etag-then", "etag-now", undefined]);
+  });
+
   it("retries unreachable storage and succeeds when it comes back", async () => {
     const { store } = memoryStore();
     let failures = 2;

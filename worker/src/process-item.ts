@@ -21,7 +21,8 @@ import type { CacheEntry, ResultCache } from "./result-cache.js";
 
 /** Object storage as items need it. Errors are `StorageError`s (`TooLargeError` as their cause past maxBytes). */
 export interface ObjectStore {
-  get(bucket: string, key: string, maxBytes: number): Promise<Buffer>;
+  /** With `etag`, only that version of the object: another fails StorageError `changed`. */
+  get(bucket: string, key: string, maxBytes: number, etag?: string): Promise<Buffer>;
   put(bucket: string, key: string, body: Buffer, contentType: string): Promise<void>;
 }
 
@@ -66,9 +67,9 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
       log.warn({ err: String(err), attempt, delayMs: Math.round(delayMs) }, `${what}: storage unreachable, retrying`);
   }
 
-  async function read(bucket: string, key: string, signal: AbortSignal): Promise<Buffer> {
+  async function read(bucket: string, key: string, etag: string, signal: AbortSignal): Promise<Buffer> {
     try {
-      return await retry(() => store.get(bucket, key, limits.maxInputBytes), {
+      return await retry(() => store.get(bucket, key, limits.maxInputBytes, etag || undefined), {
         retryable: isUnavailable,
         budgetMs: storageRetryMs,
         signal,
@@ -84,6 +85,13 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
       }
       if (StorageError.isNotFound(err)) {
         throw new ItemFailure(ErrorCode.SOURCE_NOT_FOUND, `the source object ${bucket}/${key} does not exist`);
+      }
+      // A presigned slot PUT again after the job was submitted: its bytes are not the ones that were checked.
+      if (StorageError.isChanged(err)) {
+        throw new ItemFailure(
+          ErrorCode.SOURCE_NOT_FOUND,
+          "the source was written again after the job was submitted; upload it to a new slot and submit it again",
+        );
       }
       if (isUnavailable(err)) {
         throw new ItemFailure(
@@ -187,7 +195,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
           `the source is ${item.size} bytes, more than the limit of ${limits.maxInputBytes} bytes`,
         );
       }
-      const input = await read(bucket, item.key, signal);
+      const input = await read(bucket, item.key, item.sourceEtag, signal);
       const sourceSha256 = createHash("sha256").update(input).digest("hex");
       known = { ...known, inputBytes: BigInt(input.length), sourceSha256 };
 

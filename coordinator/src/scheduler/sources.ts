@@ -4,7 +4,7 @@
  * stream, so thousands of objects never sit in one response; URLs, given one by one or in manifests, are
  * fetched into the bucket (a refused or failed one fails its item only).
  */
-import { declaredSize, pool, type Storage, StorageError } from "@imgc/common";
+import { declaredSize, imageSignature, pool, READABLE_FORMATS, type Storage, StorageError } from "@imgc/common";
 import { ErrorCode, type Source } from "@imgc/proto";
 import { ManifestError } from "./manifest.js";
 import type { UrlSources } from "./url-sources.js";
@@ -19,9 +19,11 @@ export interface SourceItem {
   failure?: { code: ErrorCode; message: string };
   /** The URL the item is fetched from, before it is. */
   url?: string;
+  /** An upload slot's ETag when it was checked: the worker reads only that version (ChunkItem.source_etag). */
+  etag?: string;
 }
 
-export type SourceStorage = Pick<Storage, "bucket" | "stat" | "list">;
+export type SourceStorage = Pick<Storage, "bucket" | "stat" | "list" | "getHead">;
 
 export class TooManyItemsError extends Error {
   override name = "TooManyItemsError";
@@ -95,11 +97,36 @@ function checkDeclared(item: SourceItem): SourceItem {
   return item;
 }
 
+/**
+ * An upload whose first bytes are no image format the cluster reads fails UNSUPPORTED_FORMAT instead of
+ * becoming a source: a presigned slot takes any bytes under any content type, so an upload is judged by its
+ * signature, as the worker will judge it. The item's ETag pins the bytes judged (ChunkItem.source_etag).
+ */
+function checkSignature(item: SourceItem, head: Buffer): void {
+  const format = imageSignature(head);
+  if (format !== undefined && format !== "heif") return;
+  item.missing = true;
+  item.failure = {
+    code: ErrorCode.UNSUPPORTED_FORMAT,
+    message:
+      format === "heif"
+        ? "the upload is a HEIC/HEIF image, which the cluster cannot read (only AVIF in that container)"
+        : `the upload is not an image the cluster reads: its first bytes are none of ${READABLE_FORMATS}`,
+  };
+}
+
 async function statUploads(unsized: SourceItem[], storage: SourceStorage): Promise<void> {
   await pool(unsized, STAT_CONCURRENCY, async (item) => {
     try {
-      item.size = (await storage.stat(item.key, item.bucket)).size;
+      const info = await storage.stat(item.key, item.bucket);
+      item.size = info.size;
       checkDeclared(item);
+      // An upload slot's object is judged by its bytes too, and pinned to the version judged. Other keys
+      // (an internal service's, which may rewrite them in place and retry) are the worker's to judge.
+      if (!item.missing && item.size > 0 && declaredSize(item.key) !== undefined) {
+        checkSignature(item, await storage.getHead(item.key, item.bucket));
+        if (info.etag) item.etag = info.etag;
+      }
     } catch (err) {
       if (!StorageError.isNotFound(err)) throw err;
       item.missing = true;

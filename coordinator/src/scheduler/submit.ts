@@ -110,6 +110,7 @@ export function buildChunks(
           bucket: item.bucket,
           key: item.key,
           size: BigInt(item.size),
+          sourceEtag: item.etag ?? "",
         }),
       ),
       ...(job.options ? { options: job.options } : {}),

@@ -44,15 +44,10 @@ export interface ClusterServiceDeps {
 function checkWorker(workerId: string): void {
   if (!isWorkerId(workerId)) {
     throw new ConnectError(
-      `worker_id: expected ${WORKER_ID_RULE} but received ${quote(workerId)}`,
+      `worker_id: expected ${WORKER_ID_RULE} but received ${quoted(workerId)}`,
       Code.InvalidArgument,
     );
   }
-}
-
-/** A short, escaped rendering of untrusted text for an error message. */
-function quote(text: string): string {
-  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
 }
 
 /** The deterministic output key of an item: `<prefix><item>.<extension>`. */
@@ -101,14 +96,14 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
         const item = items.get(result.itemId);
         if (!item) {
           throw new ConnectError(
-            `result.item_id: chunk ${jobId}.${chunkIndex} has no item ${quote(result.itemId)}`,
+            `result.item_id: chunk ${jobId}.${chunkIndex} has no item ${quoted(result.itemId)}`,
             Code.InvalidArgument,
           );
         }
         const delivered = result.state === ItemState.DONE || result.state === ItemState.KEPT_ORIGINAL;
         if (delivered && !isOutputOf(result.outputKey, chunk.outputPrefix, result.itemId)) {
           throw new ConnectError(
-            `result.output_key: expected ${chunk.outputPrefix}${result.itemId}.<extension> but received ${quote(result.outputKey)}`,
+            `result.output_key: expected ${chunk.outputPrefix}${result.itemId}.<extension> but received ${quoted(result.outputKey)}`,
             Code.InvalidArgument,
           );
         }

@@ -1,6 +1,10 @@
 /** An in-memory object store with the slice of the Storage API the coordinator uses (unit tests only). */
-import { type ObjectInfo, readAll, StorageError } from "@imgc/common";
+import { createHash } from "node:crypto";
+import { type ObjectInfo, readAll, SIGNATURE_BYTES, StorageError } from "@imgc/common";
 import type { CoordinatorStorage } from "../coordinator.js";
+
+/** S3's ETag of a single-part object: the MD5 of its bytes. */
+const etagOf = (body: Buffer) => createHash("md5").update(body).digest("hex");
 
 export function createMemoryStorage(bucket = "imgc") {
   const objects = new Map<string, Buffer>();
@@ -17,12 +21,19 @@ export function createMemoryStorage(bucket = "imgc") {
     async stat(key, fromBucket = bucket) {
       const body = objects.get(id(fromBucket, key));
       if (!body) throw new StorageError(`stat ${fromBucket}/${key}: not found`, "not-found");
-      return { key, size: body.length };
+      return { key, size: body.length, etag: etagOf(body) };
+    },
+    async getHead(key, fromBucket = bucket, bytes = SIGNATURE_BYTES) {
+      const body = objects.get(id(fromBucket, key));
+      if (!body) throw new StorageError(`get ${fromBucket}/${key}: not found`, "not-found");
+      return body.subarray(0, bytes);
     },
     async *list(prefix, fromBucket = bucket): AsyncGenerator<ObjectInfo> {
       const start = id(fromBucket, prefix);
       for (const [name, body] of [...objects].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        if (name.startsWith(start)) yield { key: name.slice(fromBucket.length + 1), size: body.length };
+        if (name.startsWith(start)) {
+          yield { key: name.slice(fromBucket.length + 1), size: body.length, etag: etagOf(body) };
+        }
       }
     },
     async remove(key, fromBucket = bucket) {

@@ -34,6 +34,7 @@ const CLUSTER_SCHEMA = {
   security: [{ apiKey: [] }],
   response: {
     200: {
+      description: "the cluster as the coordinator sees it",
       type: "object",
       required: ["workers", "lanes", "activeJobs"],
       properties: {

@@ -19,13 +19,23 @@ const READINESS = {
 const HEALTHZ_SCHEMA = {
   tags: ["health"],
   summary: "Liveness (no key)",
-  response: { 200: { type: "object", required: ["status"], properties: { status: { type: "string", enum: ["ok"] } } } },
+  response: {
+    200: {
+      description: "the process is alive",
+      type: "object",
+      required: ["status"],
+      properties: { status: { type: "string", enum: ["ok"] } },
+    },
+  },
 } as const;
 
 const READYZ_SCHEMA = {
   tags: ["health"],
   summary: "Readiness of the coordinator, NATS and S3 (no key)",
-  response: { 200: READINESS, 503: READINESS },
+  response: {
+    200: { ...READINESS, description: "every dependency answers" },
+    503: { ...READINESS, description: "a dependency does not answer: checks names it in one word" },
+  },
 } as const;
 
 export interface HealthRoutesDeps {

@@ -151,7 +151,7 @@ const PUT_SCHEMA = {
       },
     },
   },
-  response: { 200: STORED, ...errorResponses(400, 401, 411, 413, 429, 503) },
+  response: { 200: { ...STORED, description: "stored" }, ...errorResponses(400, 401, 411, 413, 429, 503) },
 } as const;
 
 const POST_SCHEMA = {
@@ -161,6 +161,7 @@ const POST_SCHEMA = {
   security: [{ apiKey: [] }],
   response: {
     200: {
+      description: "every file stored, in the form's order",
       type: "object",
       required: ["uploads"],
       properties: {
