@@ -5,11 +5,14 @@
  * (IMGC_RETENTION_DAY_MS), swept every 200 ms; the default retention is 0 (forever), so only the job that asks
  * for one expires.
  */
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { ErrorCode, ImageFormat, ItemState, JobState } from "@imgc/proto";
 import { expect, test } from "vitest";
+import { childEnv, repoRoot } from "../scripts/lib/local-stack.js";
 import {
   allResults,
   codeOf,
@@ -20,6 +23,8 @@ import {
   useCluster,
   waitForJob,
 } from "./harness/index.js";
+
+const run = promisify(execFile);
 
 const DAY_MS = 3_000;
 const cluster = useCluster({
@@ -58,9 +63,28 @@ test("retries a broken image with new options, deletes a job's objects and nothi
   // The same request is the same retry.
   const same = await c.jobs.retryJob({ jobId: ended.id, options: { format: ImageFormat.PNG } });
   expect([same.created, same.job?.id]).toEqual([false, retried.id]);
-  // A named item with new options really runs with them.
-  const png = await c.jobs.retryJob({ jobId: ended.id, itemIds: ["000000"], options: { format: ImageFormat.PNG } });
-  await waitForJob(c.jobs, png.job?.id ?? "", { timeoutMs: 60_000 });
+  // A named item with new options, from the CLI: it really runs with them.
+  const cli = await run(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "cli/src/main.ts",
+      "retry",
+      ended.id,
+      "--items",
+      "000000",
+      "--format",
+      "png",
+      "--wait",
+      "--json",
+    ],
+    { cwd: repoRoot, env: childEnv({ IMGC_URL: c.addresses.gatewayGrpc }), timeout: 120_000 },
+  );
+  const png = JSON.parse(cli.stdout) as { job?: { id: string; retryOf: string; state: string }; created: boolean };
+  expect(png.created).toBe(true);
+  expect(png.job?.retryOf).toBe(ended.id);
+  expect(png.job?.state).toBe("JOB_STATE_COMPLETED");
   const [pngResult] = await allResults(c.jobs, png.job?.id ?? "");
   expect(pngResult?.state).toBe(ItemState.DONE);
   expect(pngResult?.outputKey).toMatch(new RegExp(`^outputs/default/${png.job?.id}/000000\\.png$`));
@@ -88,6 +112,14 @@ test("retries a broken image with new options, deletes a job's objects and nothi
   expect(await listKeys(c.storage, "uploads/acme/keep/")).toEqual(["uploads/acme/keep/1.jpg"]);
   expect(await listKeys(c.storage, `outputs/acme/${ended.id}/`)).toEqual([`outputs/acme/${ended.id}/000000.webp`]);
   expect(await codeOf(c.jobs.deleteJob({ jobId: ended.id }))).toBe(Code.NotFound);
+
+  // imgc delete: the retry job goes too, and says how many objects went (its report: it made no output).
+  const deleted = await run(process.execPath, ["--import", "tsx", "cli/src/main.ts", "delete", retried.id], {
+    cwd: repoRoot,
+    env: childEnv({ IMGC_URL: c.addresses.gatewayGrpc }),
+  });
+  expect(deleted.stdout).toBe(`deleted job ${retried.id} and 2 objects\n`);
+  expect(await codeOf(c.jobs.getJob({ jobId: retried.id }))).toBe(Code.NotFound);
 });
 
 test("a job with a retention is deleted by itself once it expires", async () => {

@@ -147,6 +147,34 @@ describe("commands", () => {
     expect(asked).toHaveLength(2);
   });
 
+  test("results --state and --items ask the server for only those", async () => {
+    const asked: { itemIds: string[]; states: ItemState[] }[] = [];
+    const run = harness({
+      getResults(request) {
+        asked.push(request);
+        return { results: [{ itemId: "000001", state: ItemState.FAILED, errorCode: ErrorCode.CORRUPT_INPUT }] };
+      },
+    });
+    const { code, stdout } = await run([
+      "results",
+      "job-1",
+      "--state",
+      "failed,kept_original",
+      "--items",
+      "000001, 000004",
+      "--csv",
+    ]);
+    expect(code).toBe(0);
+    expect(stdout.split("\n")[1]).toMatch(/^000001,,failed,/);
+    expect(asked[0]).toMatchObject({
+      itemIds: ["000001", "000004"],
+      states: [ItemState.FAILED, ItemState.KEPT_ORIGINAL],
+    });
+    expect((await run(["results", "job-1", "--state", "broken"])).stderr).toContain(
+      "Expected a comma-separated list of pending, running, done, kept_original, failed for --state but received",
+    );
+  });
+
   test("delete deletes the job and says how many objects went; an unknown job exits 1", async () => {
     const run = harness({
       deleteJob(request) {

@@ -116,6 +116,11 @@ export const coordinatorSchema = {
     MAX_RETENTION_DAYS,
     "days an ended job, its outputs, report and uploads are kept before they are deleted (a job's retention_days overrides it); 0 keeps them forever",
   ),
+  retentionDaysByTenant: str(
+    "IMGC_RETENTION_DAYS_BY_TENANT",
+    "",
+    "per-tenant retention over IMGC_RETENTION_DAYS, tenant:days,... (0 keeps that tenant's jobs forever)",
+  ),
   retentionSweepMs: int(
     "IMGC_RETENTION_SWEEP_MS",
     60_000,
@@ -158,6 +163,23 @@ export function fetchPortList(raw: string): number[] {
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return ports;
+}
+
+/** IMGC_RETENTION_DAYS_BY_TENANT as days by tenant; anything else is a ConfigError naming the entry. */
+export function retentionByTenant(raw: string): Map<string, number> {
+  const problems: string[] = [];
+  const days = new Map<string, number>();
+  listOf(raw).forEach((entry, index) => {
+    const match = /^([^:\s]+)\s*:\s*(\d{1,4})$/.exec(entry);
+    const value = match ? Number(match[2]) : -1;
+    if (!match || value > MAX_RETENTION_DAYS) {
+      problems.push(
+        `Expected tenant:days with days between 0 and ${MAX_RETENTION_DAYS} for entry ${index + 1} of IMGC_RETENTION_DAYS_BY_TENANT but received ${JSON.stringify(entry.slice(0, 40))}`,
+      );
+    } else days.set(match[1] as string, value);
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return days;
 }
 
 /** A comma-separated list, empty entries dropped. */

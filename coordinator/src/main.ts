@@ -23,8 +23,9 @@ import {
 } from "@imgc/common";
 import { ClusterService, JobService } from "@imgc/proto";
 import { authorize, authorizeLike } from "./auth/authorize.js";
-import { fetchPortList, listOf, loadCoordinatorConfig } from "./config.js";
+import { fetchPortList, listOf, loadCoordinatorConfig, retentionByTenant } from "./config.js";
 import { startCoordinator } from "./coordinator.js";
+import { uploadsExpiryDays } from "./jobs/retention.js";
 import { webhookSecrets } from "./jobs/webhook.js";
 import { createCoordinatorMetrics } from "./metrics/coordinator-metrics.js";
 import { BACKLOG_PATH } from "./scheduler/backlog.js";
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
   let natsAuth: ReturnType<typeof natsAuthOptions>;
   let tls: ReturnType<typeof loadTls>;
   let metricsToken: string | undefined;
+  let retentionTenants: Map<string, number>;
   try {
     config = loadCoordinatorConfig();
     // Secure by default: no public key, NATS credentials or metrics token, no start (unless IMGC_INSECURE_INTERNAL=1).
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
       ]);
     natsAuth = natsAuthOptions(config);
     metricsToken = loadMetricsToken(config, "coordinator");
+    retentionTenants = retentionByTenant(config.retentionDaysByTenant);
   } catch (err) {
     if (!ConfigError.isConfigError(err)) throw err;
     process.stderr.write(`${err.message}\n`);
@@ -60,9 +63,15 @@ async function main(): Promise<void> {
   const nc = await connectNats(config.natsUrl, "imgc-coordinator", log, natsAuth);
   const storage = createStorage(config);
   await storage.ensureBucket();
+  const retention = {
+    days: config.retentionDays,
+    tenants: retentionTenants,
+    sweepMs: config.retentionSweepMs,
+    dayMs: config.retentionDayMs,
+  };
   // A backstop for uploads that no job deletion reaches (never submitted, or lost): the store expires them a day
-  // after the default retention. Stores without lifecycle rules (s3rver) leave it to the deletions alone.
-  const uploadsDays = config.retentionDays > 0 ? config.retentionDays + 1 : 0;
+  // after the longest retention. Stores without lifecycle rules (s3rver) leave it to the deletions alone.
+  const uploadsDays = uploadsExpiryDays(retention);
   storage.expireAfter("uploads/", uploadsDays).then(
     () => log.info({ days: uploadsDays }, "lifecycle rule on uploads/ set"),
     (err: Error) =>
@@ -90,7 +99,7 @@ async function main(): Promise<void> {
       chunk: { maxItems: config.chunkMaxItems, maxBytes: config.chunkMaxBytes, minCount: config.chunkMinCount },
       jobMaxItems: config.jobMaxItems,
       urlTtlS: config.urlTtlS,
-      retention: { days: config.retentionDays, sweepMs: config.retentionSweepMs, dayMs: config.retentionDayMs },
+      retention,
       fetch: {
         allow: listOf(config.fetchAllow),
         allowedHosts: listOf(config.fetchAllowedHosts),

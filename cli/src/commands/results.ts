@@ -4,8 +4,8 @@
  */
 import { resolve } from "node:path";
 import type { Client } from "@connectrpc/connect";
-import { type ItemResult, ItemResultSchema, type JobService } from "@imgc/proto";
-import { parse, positionals } from "../args.js";
+import { type ItemResult, ItemResultSchema, ItemState, type JobService } from "@imgc/proto";
+import { choices, parse, positionals } from "../args.js";
 import { authHeaders, gatewayHttpUrl } from "../clients.js";
 import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
 import { println } from "../context.js";
@@ -22,16 +22,25 @@ import {
 import { messageJson, printJson } from "../output.js";
 import { download } from "../transfer.js";
 
-/** Every result of a job, page after page. */
+const STATES = {
+  pending: ItemState.PENDING,
+  running: ItemState.RUNNING,
+  done: ItemState.DONE,
+  kept_original: ItemState.KEPT_ORIGINAL,
+  failed: ItemState.FAILED,
+} as const;
+
+/** Every result of a job (or only those of the items and states named), page after page. */
 export async function allResults(
   jobs: Client<typeof JobService>,
   jobId: string,
   includeUrls: boolean,
+  filter: { itemIds?: string[]; states?: ItemState[] } = {},
 ): Promise<ItemResult[]> {
   const results: ItemResult[] = [];
   let pageToken = "";
   do {
-    const page = await jobs.getResults({ jobId, pageSize: 1000, pageToken, includeUrls });
+    const page = await jobs.getResults({ jobId, pageSize: 1000, pageToken, includeUrls, ...filter });
     results.push(...page.results);
     pageToken = page.nextPageToken;
   } while (pageToken !== "");
@@ -88,12 +97,14 @@ export function resultsCsv(results: readonly ItemResult[]): string {
 export const results: Command = {
   name: "results",
   summary: "list a job's per-item results",
-  help: `Usage: imgc results <job> [--csv] [--urls] [--json] [--zip FILE]
+  help: `Usage: imgc results <job> [--state S,...] [--items ID,...] [--csv] [--urls] [--json] [--zip FILE]
 
 Lists every item of a job: its state, size before → after, saving, format, and the worker that made it,
 or why it failed (a stable error code and a message).
 
 Options:
+  --state S,...          only items in these states: ${Object.keys(STATES).join(", ")}
+  --items ID,...         only these items (at most 1000), e.g. 000003,000007
   --csv                  CSV with every field (one row per item, header first)
   --urls                 include presigned download URLs (CSV and JSON)
   --json                 the results as protobuf JSON
@@ -109,6 +120,8 @@ ${ENVIRONMENT_HELP}
       csv: { type: "boolean" },
       urls: { type: "boolean" },
       zip: { type: "string" },
+      state: { type: "string" },
+      items: { type: "string" },
     });
     if (values.help) return showHelp(context, results);
     const [jobId] = positionals(args, ["job"]) as [string];
@@ -120,7 +133,15 @@ ${ENVIRONMENT_HELP}
       else println(context.stdout, `wrote ${dest} (${formatBytes(size)})`);
       return 0;
     }
-    const items = await allResults(context.jobs(), jobId, values.urls === true);
+    const states = choices(values.state, "--state", Object.keys(STATES) as (keyof typeof STATES)[]);
+    const itemIds = values.items
+      ?.split(",")
+      .map((id) => id.trim())
+      .filter((id) => id !== "");
+    const items = await allResults(context.jobs(), jobId, values.urls === true, {
+      ...(states ? { states: states.map((state) => STATES[state]) } : {}),
+      ...(itemIds ? { itemIds } : {}),
+    });
     if (values.json) printJson(context, { results: items.map((r) => messageJson(ItemResultSchema, r)) });
     else if (values.csv) println(context.stdout, resultsCsv(items));
     else if (items.length === 0) println(context.stdout, "no items");

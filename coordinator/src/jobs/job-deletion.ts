@@ -17,6 +17,7 @@ import {
   type Logger,
   RESULTS_BUCKET,
   type Storage,
+  StorageError,
 } from "@imgc/common";
 import type { Job } from "@imgc/proto";
 import type { JetStreamManager } from "nats";
@@ -39,7 +40,7 @@ export interface JobDeletionDeps {
   jsm: JetStreamManager;
   /** The KV bucket of the chunks' dispatch records. */
   dispatchBucket: string;
-  storage: Pick<Storage, "bucket" | "list" | "remove">;
+  storage: Pick<Storage, "bucket" | "list" | "remove" | "stat">;
   log: Logger;
   fence?: Fence;
 }
@@ -75,16 +76,31 @@ export function createJobDeletion(deps: JobDeletionDeps) {
     return used;
   }
 
-  async function removeAll(keyList: readonly string[]): Promise<number> {
+  /** Removes the keys; `check`: only those that exist (uploads another deletion took already). Answers how many. */
+  async function removeAll(keyList: readonly string[], check = false): Promise<number> {
     let next = 0;
+    let removed = 0;
     const worker = async () => {
       while (next < keyList.length) {
+        const key = keyList[next++] as string;
+        if (check && !(await exists(key))) continue;
         fence.check();
-        await storage.remove(keyList[next++] as string);
+        await storage.remove(key);
+        removed++;
       }
     };
     await Promise.all(Array.from({ length: Math.min(REMOVE_CONCURRENCY, keyList.length) }, worker));
-    return keyList.length;
+    return removed;
+  }
+
+  async function exists(key: string): Promise<boolean> {
+    try {
+      await storage.stat(key);
+      return true;
+    } catch (err) {
+      if (StorageError.isNotFound(err)) return false;
+      throw err;
+    }
   }
 
   async function listed(prefix: string): Promise<string[]> {
@@ -103,7 +119,7 @@ export function createJobDeletion(deps: JobDeletionDeps) {
       const outputs = await listed(keys.outputPrefix(job.tenant, job.id));
       // Listing the reports finds them whatever their extension, and counts only the ones that exist.
       const reports = await listed(keys.report(job.tenant, job.id, "json").replace(/json$/, ""));
-      const removed = await removeAll([...outputs, ...reports, ...uploads]);
+      const removed = (await removeAll([...outputs, ...reports])) + (await removeAll(uploads, true));
 
       fence.check();
       await Promise.all([

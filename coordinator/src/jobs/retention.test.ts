@@ -1,5 +1,6 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { Job } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startTestNats, type TestNats } from "../../../scripts/lib/test-nats.js";
@@ -10,8 +11,9 @@ import {
   runChunk,
   startTestCoordinator,
   type TestCoordinator,
+  tenantHeader,
 } from "../testing/harness.js";
-import { SWEEP_BATCH } from "./retention.js";
+import { SWEEP_BATCH, uploadsExpiryDays } from "./retention.js";
 
 let nats: TestNats;
 let nc: NatsConnection;
@@ -86,6 +88,39 @@ describe("retention", () => {
     expect(await c.coordinator.sweepExpired()).toBe(2);
     for (const id of ids) expect(await c.jobs.getJob({ jobId: id }).catch(code)).toBe(Code.NotFound);
     expect((await c.jobs.getJob({ jobId: forever.id })).job?.id).toBe(forever.id);
+  });
+
+  it("takes the tenant's retention over the default, and the job's over both", async () => {
+    const tenants = new Map([["acme", 2]]);
+    const c = await startTestCoordinator(nc, {
+      settings: { retention: { days: 0, tenants, dayMs: 1_000, sweepMs: 3_600_000 } },
+    });
+    t = c;
+    const own = await runJob(c, "uploads/default/t/1.jpg");
+    expect(own.expiresAt).toBeUndefined();
+    c.storage.put("uploads/acme/t/1.jpg", 1000);
+    c.storage.put("uploads/acme/t/2.jpg", 1000);
+    const submitAcme = async (key: string, retentionDays = 0) =>
+      (
+        await c.jobs.submitJob(
+          { sources: [{ kind: { case: "uploadKey", value: key } }], retentionDays },
+          tenantHeader("acme"),
+        )
+      ).job?.id ?? "";
+    const ids = [await submitAcme("uploads/acme/t/1.jpg"), await submitAcme("uploads/acme/t/2.jpg", 5)];
+    await runChunks(c);
+    const endedAcme = (jobId: string) =>
+      eventually(async () => {
+        const { job } = await c.jobs.getJob({ jobId }, tenantHeader("acme"));
+        return job?.finishedAt ? job : null;
+      });
+    const kept = (job: Job) =>
+      job.expiresAt && job.finishedAt ? timestampMs(job.expiresAt) - timestampMs(job.finishedAt) : 0;
+    expect(kept(await endedAcme(ids[0] ?? ""))).toBe(2_000);
+    expect(kept(await endedAcme(ids[1] ?? ""))).toBe(5_000);
+    expect(uploadsExpiryDays({ days: 30, tenants })).toBe(31);
+    expect(uploadsExpiryDays({ days: 30, tenants: new Map([["acme", 90]]) })).toBe(91);
+    expect(uploadsExpiryDays({ days: 30, tenants: new Map([["acme", 0]]) })).toBe(0);
   });
 
   it("refuses a retention longer than ten years", async () => {

@@ -1,7 +1,7 @@
 /**
  * Retention: an ended job, its outputs, its report and its uploads are deleted `days` after the job ended
- * (`Job.expires_at`). The job's own `retention_days` wins over the coordinator's default; 0 days by default
- * keeps jobs forever. The leader sweeps expired jobs every `sweepMs`, a bounded batch at a time, and deletes
+ * (`Job.expires_at`). The job's own `retention_days` wins over its tenant's, which wins over the coordinator's
+ * default; 0 days keeps jobs forever. The leader sweeps expired jobs every `sweepMs`, a bounded batch at a time, and deletes
  * each with the DeleteJob code path.
  */
 import { type Timestamp, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
@@ -12,6 +12,8 @@ import { isNotLeader } from "../leadership/fence.js";
 export interface RetentionPolicy {
   /** Days an ended job is kept when it asked for no retention of its own; 0 keeps it forever. */
   days: number;
+  /** Per-tenant days over `days` (0: that tenant's jobs are kept forever). */
+  tenants?: ReadonlyMap<string, number>;
   /** How often the leader sweeps expired jobs. */
   sweepMs: number;
   /** The length of a day in milliseconds (tests shorten it). */
@@ -19,12 +21,21 @@ export interface RetentionPolicy {
 }
 
 const DAY_MS = 86_400_000;
+/**
+ * The days after which the store's lifecycle rule on uploads/ expires an upload: a day past the longest default
+ * retention, so it never runs ahead of a job's own deletion; 0 (no rule) when some tenant keeps jobs forever.
+ */
+export function uploadsExpiryDays(policy: Pick<RetentionPolicy, "days" | "tenants">): number {
+  const all = [policy.days, ...(policy.tenants?.values() ?? [])];
+  return all.includes(0) ? 0 : Math.max(...all) + 1;
+}
+
 /** Jobs deleted per sweep at most: the rest wait for the next sweep, so one sweep never holds the leader long. */
 export const SWEEP_BATCH = 20;
 
 /** When a job that ended at `finishedAt` expires; undefined when it is kept forever. */
 export function expiresAt(job: Job, finishedAt: Timestamp, policy: RetentionPolicy): Timestamp | undefined {
-  const days = job.retentionDays || policy.days;
+  const days = job.retentionDays || (policy.tenants?.get(job.tenant) ?? policy.days);
   if (days === 0) return undefined;
   return timestampFromMs(timestampMs(finishedAt) + days * (policy.dayMs ?? DAY_MS));
 }

@@ -37,6 +37,7 @@ import type { Submitter } from "../scheduler/submit.js";
 import { callerIdentity, tenantOf } from "../tenant.js";
 import { optionProblems, type SourceScope, validateSubmit } from "../validate.js";
 import { createGuard, notFound } from "./errors.js";
+import { filteredPage, STATE_SCAN_MAX } from "./result-pages.js";
 
 export interface JobServiceDeps {
   log?: Logger;
@@ -61,8 +62,6 @@ export interface JobServiceDeps {
 const UPLOAD_MAX_FILES = 1_000;
 /** The most item ids one GetResults or RetryJob may name. */
 const MAX_ITEM_IDS = 1_000;
-/** Items one GetResults with a states filter reads at most before it answers (a shorter page, with a token). */
-const STATE_SCAN_MAX = 10_000;
 const UPLOAD_MAX_BYTES = 5 * 1024 ** 3;
 
 function pageSize(requested: number, fallback: number, max: number): number {
@@ -342,17 +341,18 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       const states = new Set(request.states);
       const outputPrefix = keys.outputPrefix(job.tenant, job.id);
       return guarded(async () => {
-        const page: ItemResult[] = [];
-        let cursor = Number(request.pageToken || "0");
-        const scanEnd = states.size > 0 ? cursor + STATE_SCAN_MAX : cursor + size;
-        while (page.length < size && cursor < count && cursor < scanEnd) {
-          const end = Math.min(count, cursor + size - page.length);
-          const ids = Array.from({ length: end - cursor }, (_, i) => itemId(positionAt(cursor + i)));
-          cursor = end;
-          for (const result of await resultsOf(job.id, ids)) {
-            if (states.size === 0 || states.has(result.state)) page.push(result);
-          }
-        }
+        const { page, next } = await filteredPage({
+          count,
+          cursor: Number(request.pageToken || "0"),
+          size,
+          scanMax: states.size > 0 ? STATE_SCAN_MAX : size,
+          read: (from, to) =>
+            resultsOf(
+              job.id,
+              Array.from({ length: to - from }, (_, i) => itemId(positionAt(from + i))),
+            ),
+          keep: (result) => states.size === 0 || states.has(result.state),
+        });
         const withUrls = await Promise.all(
           page.map(async (result) => {
             const downloadable = result.state === ItemState.DONE || result.state === ItemState.KEPT_ORIGINAL;
@@ -363,7 +363,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
             return result;
           }),
         );
-        return { results: withUrls, nextPageToken: cursor < count ? String(cursor) : "", job };
+        return { results: withUrls, nextPageToken: next < count ? String(next) : "", job };
       });
     },
   };
