@@ -208,6 +208,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
       results,
       jsm: topology.jsm,
       dispatchBucket: DISPATCH_BUCKET,
+      dispatcher,
       storage,
       log,
       fence,

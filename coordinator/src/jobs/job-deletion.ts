@@ -40,6 +40,8 @@ export interface JobDeletionDeps {
   jsm: JetStreamManager;
   /** The KV bucket of the chunks' dispatch records. */
   dispatchBucket: string;
+  /** Chunks of the job still waiting for release are taken out of line, so none is published after the purge. */
+  dispatcher?: { drop(jobId: string): void };
   storage: Pick<Storage, "bucket" | "list" | "remove" | "stat">;
   log: Logger;
   fence?: Fence;
@@ -114,6 +116,7 @@ export function createJobDeletion(deps: JobDeletionDeps) {
     async remove(job: Job): Promise<number> {
       fence.check();
       if (lifecycle.isOpen(job.id)) await lifecycle.cancel(job.id, catalog.pending);
+      deps.dispatcher?.drop(job.id);
       const used = await inUse(job.id);
       const uploads = [...(await uploadsOf(job))].filter((key) => !used.has(key));
       const outputs = await listed(keys.outputPrefix(job.tenant, job.id));

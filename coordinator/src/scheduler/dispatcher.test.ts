@@ -30,6 +30,21 @@ describe("fair queue", () => {
     ]);
     expect(queue.shift()).toBeUndefined();
   });
+
+  it("drops a deleted job's chunks, and the rotation goes on with the tenant whose turn it was", () => {
+    const queue = createFairQueue();
+    queue.push([chunk("a", "a1", 0), chunk("a", "a1", 1)]);
+    queue.push([chunk("b", "b1", 0), chunk("b", "b2", 0)]);
+    queue.push([chunk("c", "c1", 0)]);
+    expect(names([queue.shift()] as { jobId: string; index: number }[])).toEqual(["a1.0"]);
+    // b's turn next; a leaves the rotation entirely.
+    expect(queue.drop("a1")).toBe(1);
+    expect(queue.drop("b1")).toBe(1);
+    expect(queue.size).toBe(2);
+    const rest = [];
+    while (queue.size > 0) rest.push(queue.shift());
+    expect(names(rest as { jobId: string; index: number }[])).toEqual(["b2.0", "c1.0"]);
+  });
 });
 
 describe("release onto the stream", () => {
@@ -77,5 +92,21 @@ describe("release onto the stream", () => {
     // Still waiting for their turn: counted as pending.
     const normal = stats.lanes.find((lane) => lane.pending > 0n);
     expect(Number(normal?.pending ?? 0n)).toBe(big.chunkCount + small.chunkCount - first.length - second.length);
+  });
+
+  it("a deleted job's chunks still waiting for their turn are never published", async () => {
+    nats = await startNats();
+    nc = await nats.connect();
+    t = await startTestCoordinator(nc);
+    const job = await submit("acme", 48); // 12 chunks of 4: the lane takes MIN_DISPATCH_DEPTH, 4 wait
+    expect(job.chunkCount - MIN_DISPATCH_DEPTH).toBeGreaterThan(0);
+    await t.jobs.deleteJob({ jobId: job.id }, tenantHeader("acme"));
+    // The chunks on the stream already are taken and dropped by workers (the job is gone); nothing follows them.
+    const taken = await pullChunks(nc, MIN_DISPATCH_DEPTH);
+    expect(taken).toHaveLength(MIN_DISPATCH_DEPTH);
+    for (const p of taken) p.ack();
+    await new Promise((resolve) => setTimeout(resolve, 1_200)); // past two pump intervals
+    expect(await pullChunks(nc, 100)).toHaveLength(0);
+    expect((await t.cluster.getQueueStats({})).lanes.every((lane) => lane.pending === 0n)).toBe(true);
   });
 });

@@ -86,6 +86,26 @@ export function createFairQueue() {
       } else next = at + 1;
       return chunk;
     },
+    /** Takes a job's chunks out of line (the job was deleted); answers how many. */
+    drop(jobId: string): number {
+      let dropped = 0;
+      for (const [tenant, queue] of queues) {
+        const kept = queue.filter((chunk) => chunk.jobId !== jobId);
+        if (kept.length === queue.length) continue;
+        dropped += queue.length - kept.length;
+        if (kept.length > 0) {
+          queues.set(tenant, kept);
+          continue;
+        }
+        queues.delete(tenant);
+        const at = order.indexOf(tenant);
+        order.splice(at, 1);
+        // The tenant whose turn is next keeps it.
+        if (at < next) next--;
+      }
+      size -= dropped;
+      return dropped;
+    },
     get size(): number {
       return size;
     },
@@ -178,6 +198,11 @@ export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, option
     /** Releases chunks on a lane whose ready ones are being taken (a worker claimed one). */
     pump(lane: LaneName): void {
       pump(lane).catch((err: unknown) => log?.warn({ err, lane }, "could not release queued chunks; retrying"));
+    },
+
+    /** Forgets the chunks of a deleted job that still wait for release, on every lane. */
+    drop(jobId: string): void {
+      for (const queue of queues.values()) queue.drop(jobId);
     },
 
     /** Chunks waiting for release on a lane. */
