@@ -6,7 +6,15 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, createRouterTransport } from "@connectrpc/connect";
-import { createLogger, decodeMessage, encodeMessage, TASKS_STREAM, taskConsumer, WORKERS_BUCKET } from "@imgc/common";
+import {
+  createLogger,
+  decodeMessage,
+  encodeMessage,
+  sleep,
+  TASKS_STREAM,
+  taskConsumer,
+  WORKERS_BUCKET,
+} from "@imgc/common";
 import {
   type Chunk,
   ChunkSchema,
@@ -221,6 +229,6 @@ export async function eventually<T>(
     const value = await check();
     if (value) return value;
     if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
 }
