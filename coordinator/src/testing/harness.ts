@@ -30,7 +30,7 @@ import type { NatsConnection } from "nats";
 import { afterEach, beforeEach } from "vitest";
 import { startTestNats, type TestNats } from "../../../scripts/lib/test-nats.js";
 import { authorize } from "../auth/authorize.js";
-import { type CoordinatorSettings, startCoordinator } from "../coordinator.js";
+import { type CoordinatorObserver, type CoordinatorSettings, startCoordinator } from "../coordinator.js";
 import { createMemoryStorage, type MemoryStorage } from "./memory-storage.js";
 import { testCredentials } from "./test-credentials.js";
 
@@ -47,6 +47,9 @@ export const testSettings: CoordinatorSettings = {
 export interface TestCoordinatorOptions {
   storage?: MemoryStorage;
   settings?: Partial<CoordinatorSettings>;
+  observer?: CoordinatorObserver;
+  /** Wrappers around the secured services, as main.ts adds the metrics (securedTransport). */
+  wrap?: ServiceWrappers;
 }
 
 export async function startTestCoordinator(nc: NatsConnection, options: TestCoordinatorOptions = {}) {
@@ -58,8 +61,9 @@ export async function startTestCoordinator(nc: NatsConnection, options: TestCoor
     log,
     settings: { ...testSettings, ...options.settings },
     reservationWaitMs: 500,
+    ...(options.observer ? { observer: options.observer } : {}),
   });
-  const { transport, services, auth } = securedTransport(coordinator);
+  const { transport, services, auth } = securedTransport(coordinator, options.wrap);
   return {
     coordinator,
     storage,
@@ -115,13 +119,12 @@ type Services = Pick<Awaited<ReturnType<typeof startCoordinator>>, "jobService" 
  * outside it, as main.ts applies the metrics), and an in-memory transport whose calls carry the token the real
  * caller of each method would hold (test-credentials.ts).
  */
-export function securedTransport(
-  coordinator: Services,
-  wrap: {
-    jobService?: (impl: Services["jobService"]) => Services["jobService"];
-    clusterService?: (impl: Services["clusterService"]) => Services["clusterService"];
-  } = {},
-) {
+interface ServiceWrappers {
+  jobService?: (impl: Services["jobService"]) => Services["jobService"];
+  clusterService?: (impl: Services["clusterService"]) => Services["clusterService"];
+}
+
+export function securedTransport(coordinator: Services, wrap: ServiceWrappers = {}) {
   const auth = testCredentials();
   const services: Services = {
     jobService: authorize(JobService, coordinator.jobService, { verifier: auth.verifier }),
