@@ -3,6 +3,7 @@
  * breaks (the gateway restarts, the network blips), until the job has ended.
  */
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
+import { sleep } from "@imgc/common/retry";
 import { isTerminalJobState, type Job, type JobEvent, type JobService } from "@imgc/proto";
 import type { Output } from "./context.js";
 import { retryAfterMs } from "./rate-limit.js";
@@ -56,7 +57,7 @@ const RETRYABLE: readonly Code[] = [Code.Unavailable, Code.DeadlineExceeded, Cod
 export async function followJob(
   jobs: Client<typeof JobService>,
   jobId: string,
-  { onJob, onEvent, retries = 5, sleep = (ms) => new Promise((r) => setTimeout(r, ms)) }: FollowOptions = {},
+  { onJob, onEvent, retries = 5, sleep: wait = sleep }: FollowOptions = {},
 ): Promise<Job> {
   let afterSequence = 0n;
   let failures = 0;
@@ -81,7 +82,7 @@ export async function followJob(
       // Over the gateway's rate limit: wait as asked, then resume.
       const asked = retryAfterMs(error);
       if ((asked === undefined && !RETRYABLE.includes(error.code)) || ++failures > retries) throw error;
-      await sleep(asked ?? Math.min(250 * 2 ** failures, 5_000));
+      await wait(asked ?? Math.min(250 * 2 ** failures, 5_000));
     }
   }
 }

@@ -5,11 +5,10 @@
  * is not a rate limit and is never retried.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { sleep } from "@imgc/common/retry";
 
 /** Retries of one call before its rate-limit error is given up to the caller. */
 export const RATE_LIMIT_RETRIES = 8;
-
-const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** How long the gateway asked to wait, in ms, when `err` is its rate limit; undefined otherwise. */
 export function retryAfterMs(err: unknown): number | undefined {
@@ -19,14 +18,17 @@ export function retryAfterMs(err: unknown): number | undefined {
 }
 
 /** Runs `call`, again after the asked wait each time it is rate-limited, up to RATE_LIMIT_RETRIES times. */
-export async function retryRateLimited<T>(call: () => Promise<T>, sleep = wait): Promise<T> {
+export async function retryRateLimited<T>(
+  call: () => Promise<T>,
+  wait: (ms: number) => Promise<void> = sleep,
+): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await call();
     } catch (err) {
       const ms = retryAfterMs(err);
       if (ms === undefined || attempt >= RATE_LIMIT_RETRIES) throw err;
-      await sleep(ms);
+      await wait(ms);
     }
   }
 }

@@ -7,6 +7,7 @@ import { pipeline } from "node:stream/promises";
 import type { ReadableStream } from "node:stream/web";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
+import { sleep } from "@imgc/common/retry";
 import { contentTypeOf, type JobService, type UploadImageRequestSchema } from "@imgc/proto";
 import { RATE_LIMIT_RETRIES, retryRateLimited } from "./rate-limit.js";
 
@@ -51,7 +52,7 @@ export async function download(
   for (let retries = 0; response.status === 429 && retries < RATE_LIMIT_RETRIES; retries++) {
     await response.body?.cancel();
     const seconds = Number(response.headers.get("retry-after"));
-    await new Promise((resolve) => setTimeout(resolve, (Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * 1000));
+    await sleep((Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * 1000);
     response = await fetchFn(url, { headers });
   }
   if (!response.ok || response.body === null) {

@@ -108,7 +108,7 @@ export const coordinatorSchema = {
     "",
     "per-tenant webhook keys, tenant:secret,... (over IMGC_WEBHOOK_SECRET)",
   ),
-  webhookMaxAttempts: int("IMGC_WEBHOOK_MAX_ATTEMPTS", 6, 1, 20, "webhook attempts, 1 s, 2 s, 4 s … apart"),
+  webhookMaxAttempts: int("IMGC_WEBHOOK_MAX_ATTEMPTS", 6, 1, 20, "webhook attempts, at least 1 s, 2 s, 4 s … apart"),
   retentionDays: int(
     "IMGC_RETENTION_DAYS",
     30,

@@ -1,4 +1,5 @@
 /** `imgc drain <worker>`: asks one worker to drain (ClusterService.DrainWorker, on the coordinator). */
+import { sleep } from "@imgc/common/retry";
 import { DrainWorkerResponseSchema } from "@imgc/proto";
 import { integer, parse, positionals } from "../args.js";
 import { type Command, showHelp } from "../command.js";
@@ -59,6 +60,6 @@ async function waitUntilGone(context: Context, workerId: string, timeoutMs: numb
       println(context.stderr, `imgc drain: ${workerId} is still there after ${Math.round(timeoutMs / 1000)} s`);
       return false;
     }
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
   }
 }

@@ -146,10 +146,10 @@ export function createLifecycle(deps: LifecycleDeps) {
       log.warn({ err, jobId, attempt }, "could not end the job; trying again");
       return true;
     };
-    // Given up only when this process no longer leads or the job is no longer open: nothing left to do.
     const finish = async () => {
       if (open.has(jobId)) await lifecycle.finish(jobId);
     };
+    // Given up only when this process no longer leads or the job is no longer open: nothing left to do.
     void retry(finish, { retryable, firstDelayMs: 500 }).catch(() => {});
   }
 

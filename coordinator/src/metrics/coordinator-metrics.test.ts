@@ -1,5 +1,4 @@
 import { create } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
 import {
   createLogger,
   createMetricsRegistry,
@@ -8,11 +7,10 @@ import {
   TASKS_STREAM,
   taskConsumer,
 } from "@imgc/common";
-import { ClusterService, ErrorCode, ItemResultSchema, ItemState, JobService, JobState } from "@imgc/proto";
+import { ErrorCode, ItemResultSchema, ItemState, JobState } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startTestNats, type TestNats } from "../../../scripts/lib/test-nats.js";
-import { type Coordinator, startCoordinator } from "../coordinator.js";
+import type { Coordinator } from "../coordinator.js";
 import { build, createHealth, listen } from "../server.js";
 import {
   doneResult,
@@ -20,46 +18,36 @@ import {
   heartbeat,
   pullChunks,
   removeWorker,
-  securedTransport,
-  testSettings,
+  startTestStack,
+  type TestCoordinator,
+  type TestStack,
 } from "../testing/harness.js";
-import { createMemoryStorage } from "../testing/memory-storage.js";
 import { createCoordinatorMetrics } from "./coordinator-metrics.js";
 
 const log = createLogger("coordinator-test", process.env.IMGC_TEST_LOG ?? "silent");
-let nats: TestNats;
+let stack: TestStack;
 let nc: NatsConnection;
 let registry: Registry;
 let coordinator: Coordinator;
-let jobs: ReturnType<typeof createClient<typeof JobService>>;
-let cluster: ReturnType<typeof createClient<typeof ClusterService>>;
+let jobs: TestCoordinator["jobs"];
+let cluster: TestCoordinator["cluster"];
 
 beforeAll(async () => {
-  nats = await startTestNats();
-  nc = await nats.connect();
   registry = createMetricsRegistry();
   const metrics = createCoordinatorMetrics(registry, log);
-  const storage = createMemoryStorage();
-  coordinator = await startCoordinator({ nc, storage, log, settings: testSettings, observer: metrics.observer });
+  const wrap = { jobService: metrics.jobService, clusterService: metrics.clusterService };
+  stack = await startTestStack({ observer: metrics.observer, wrap });
+  ({ nc } = stack);
+  ({ coordinator, jobs, cluster } = stack.t);
   metrics.track({
     openJobs: () => coordinator.lifecycle.openJobIds().length,
     workers: () => coordinator.membership.list(),
     laneStats: coordinator.laneStats,
   });
-  const { transport } = securedTransport(coordinator, {
-    jobService: metrics.jobService,
-    clusterService: metrics.clusterService,
-  });
-  jobs = createClient(JobService, transport);
-  cluster = createClient(ClusterService, transport);
-  for (const name of ["a.jpg", "b.jpg", "c.jpg"]) storage.put(`uploads/default/u/${name}`, 100);
+  for (const name of ["a.jpg", "b.jpg", "c.jpg"]) stack.t.storage.put(`uploads/default/u/${name}`, 100);
 });
 
-afterAll(async () => {
-  await coordinator?.close();
-  await nc?.close();
-  await nats?.stop();
-});
+afterAll(() => stack?.stop());
 
 /** Past the window in which one scrape's queue counters are reused. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 300));

@@ -95,9 +95,8 @@ describe("release onto the stream", () => {
   });
 
   it("a deleted job's chunks still waiting for their turn are never published", async () => {
-    nats = await startNats();
-    nc = await nats.connect();
-    t = await startTestCoordinator(nc);
+    stack = await startTestStack();
+    ({ nc, t } = stack);
     const job = await submit("acme", 48); // 12 chunks of 4: the lane takes MIN_DISPATCH_DEPTH, 4 wait
     expect(job.chunkCount - MIN_DISPATCH_DEPTH).toBeGreaterThan(0);
     await t.jobs.deleteJob({ jobId: job.id }, tenantHeader("acme"));

@@ -6,7 +6,15 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, createRouterTransport } from "@connectrpc/connect";
-import { createLogger, decodeMessage, encodeMessage, TASKS_STREAM, taskConsumer, WORKERS_BUCKET } from "@imgc/common";
+import {
+  createLogger,
+  decodeMessage,
+  encodeMessage,
+  sleep,
+  TASKS_STREAM,
+  taskConsumer,
+  WORKERS_BUCKET,
+} from "@imgc/common";
 import {
   type Chunk,
   ChunkSchema,
@@ -23,7 +31,7 @@ import type { NatsConnection } from "nats";
 import { afterEach, beforeEach } from "vitest";
 import { startTestNats, type TestNats } from "../../../scripts/lib/test-nats.js";
 import { authorize } from "../auth/authorize.js";
-import { type CoordinatorSettings, startCoordinator } from "../coordinator.js";
+import { type CoordinatorObserver, type CoordinatorSettings, startCoordinator } from "../coordinator.js";
 import { createMemoryStorage, type MemoryStorage } from "./memory-storage.js";
 import { testCredentials } from "./test-credentials.js";
 
@@ -40,6 +48,9 @@ export const testSettings: CoordinatorSettings = {
 export interface TestCoordinatorOptions {
   storage?: MemoryStorage;
   settings?: Partial<CoordinatorSettings>;
+  observer?: CoordinatorObserver;
+  /** Wrappers around the secured services, as main.ts adds the metrics (securedTransport). */
+  wrap?: ServiceWrappers;
 }
 
 export async function startTestCoordinator(nc: NatsConnection, options: TestCoordinatorOptions = {}) {
@@ -51,8 +62,9 @@ export async function startTestCoordinator(nc: NatsConnection, options: TestCoor
     log,
     settings: { ...testSettings, ...options.settings },
     reservationWaitMs: 500,
+    ...(options.observer ? { observer: options.observer } : {}),
   });
-  const { transport, services, auth } = securedTransport(coordinator);
+  const { transport, services, auth } = securedTransport(coordinator, options.wrap);
   return {
     coordinator,
     storage,
@@ -108,13 +120,12 @@ type Services = Pick<Awaited<ReturnType<typeof startCoordinator>>, "jobService" 
  * outside it, as main.ts applies the metrics), and an in-memory transport whose calls carry the token the real
  * caller of each method would hold (test-credentials.ts).
  */
-export function securedTransport(
-  coordinator: Services,
-  wrap: {
-    jobService?: (impl: Services["jobService"]) => Services["jobService"];
-    clusterService?: (impl: Services["clusterService"]) => Services["clusterService"];
-  } = {},
-) {
+interface ServiceWrappers {
+  jobService?: (impl: Services["jobService"]) => Services["jobService"];
+  clusterService?: (impl: Services["clusterService"]) => Services["clusterService"];
+}
+
+export function securedTransport(coordinator: Services, wrap: ServiceWrappers = {}) {
   const auth = testCredentials();
   const services: Services = {
     jobService: authorize(JobService, coordinator.jobService, { verifier: auth.verifier }),
@@ -246,6 +257,6 @@ export async function eventually<T>(
     const value = await check();
     if (value) return value;
     if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
 }
