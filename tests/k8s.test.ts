@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { LANES, TASKS_STREAM, taskConsumer } from "@imgc/common";
+import { LANES, TASKS_STREAM, taskConsumer, taskKindOf } from "@imgc/common";
 import { TaskKind } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
 import { parseAllDocuments } from "yaml";
@@ -122,14 +122,27 @@ describe("deploy/k8s", () => {
     expect(workload("worker").image).toMatch(/^imgc\/worker:/);
   });
 
-  test("KEDA scales the detectors on the lag of every detect consumer, from zero", () => {
+  test("KEDA scales the detectors on every detect consumer's lag and the DETECT backlog, from zero", () => {
     const scaled = manifests.find((m) => m.kind === "ScaledObject" && m.metadata.name === "detector");
     expect(scaled?.spec?.scaleTargetRef?.name).toBe("detector");
     expect((scaled?.spec as { minReplicaCount?: number } | undefined)?.minReplicaCount).toBe(0);
-    const triggers = scaled?.spec?.triggers ?? [];
-    expect(triggers.map((t) => t.type)).toEqual(LANES.map(() => "nats-jetstream"));
+    const all = scaled?.spec?.triggers ?? [];
+    const triggers = all.filter((t) => t.type === "nats-jetstream");
     expect(triggers.map((t) => t.metadata.consumer)).toEqual(
       LANES.map((lane) => taskConsumer(lane.name, TaskKind.DETECT)),
+    );
+    // The held-back DETECT chunks too: the coordinators' backlog of that kind alone, with the workers' token.
+    const backlog = all.filter((t) => t.type === "metrics-api");
+    expect(backlog).toHaveLength(1);
+    const url = new URL(backlog[0]?.metadata.url ?? "");
+    expect([url.hostname.split(".")[0], url.port, url.pathname]).toEqual([
+      "coordinator",
+      "9464",
+      `${BACKLOG_PATH}/${taskKindOf(TaskKind.DETECT).name}`,
+    ]);
+    expect(backlog[0]?.metadata.valueLocation).toBe(BACKLOG_FIELD);
+    expect((backlog[0] as { authenticationRef?: { name: string } }).authenticationRef?.name).toBe(
+      "coordinator-backlog",
     );
     for (const trigger of triggers) {
       expect(trigger.metadata.stream).toBe(TASKS_STREAM);
