@@ -1,11 +1,14 @@
 // The imgc.v1 contract: everything generated from proto/imgc/v1 by `buf generate`.
+
 export * from "./gen/imgc/v1/cluster_service_pb.js";
 export * from "./gen/imgc/v1/job_pb.js";
 export * from "./gen/imgc/v1/job_service_pb.js";
 export * from "./gen/imgc/v1/options_pb.js";
 
 // The contract's vocabulary that the messages cannot say, written once (proto/src) for every process and the
-// browser: which states are final, the image formats, ids and tenants, option ranges, output file names.
+// browser: which states are final, the image formats, ids and tenants, option ranges, output file names, and the
+// COCO labels of object detection (DetectionOptions.labels, Detection.label).
+export { COCO_LABELS, type CocoLabel, isCocoLabel } from "./src/coco-labels.js";
 export {
   contentTypeOf,
   extensionOf,

@@ -12,6 +12,7 @@ export {
   logFields,
   natsFields,
   s3Fields,
+  someOf,
   str,
 } from "./config.js";
 export { createFailoverTransport, LEADER_HEADER, leaderHint, parseAddresses } from "./failover-transport.js";
@@ -72,9 +73,12 @@ export {
   laneOf,
   openWorkerTopology,
   RESULTS_BUCKET,
+  TASK_KINDS,
   TASKS_STREAM,
+  type TaskKindName,
   type Topology,
   taskConsumer,
+  taskKindOf,
   taskSubject,
   WORKERS_BUCKET,
 } from "./nats.js";
