@@ -26,7 +26,7 @@ import { fetchPortList, listOf, loadCoordinatorConfig } from "./config.js";
 import { startCoordinator } from "./coordinator.js";
 import { webhookSecrets } from "./jobs/webhook.js";
 import { createCoordinatorMetrics } from "./metrics/coordinator-metrics.js";
-import { BACKLOG_PATH } from "./scheduler/backlog.js";
+import { backlogRoutes } from "./scheduler/backlog.js";
 import { build, createHealth, listen } from "./server.js";
 
 async function main(): Promise<void> {
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     log,
     registry,
     checks: { grpc: self.check, nats: natsReadiness(() => nc), s3: () => storage.ping() },
-    routes: { [BACKLOG_PATH]: () => coordinator.backlog() },
+    routes: backlogRoutes(coordinator.backlog),
     // The backlog is GetQueueStats' figure: the same callers may read it (an operator token for the autoscaler).
     authorizeRoutes: authorizeLike(ClusterService, "getQueueStats", { verifier, log }),
   });
