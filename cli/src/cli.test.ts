@@ -202,11 +202,54 @@ describe("commands", () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
-  test("workers lists the coordinator's workers", async () => {
-    const { code, stdout } = await harness({})(["workers"]);
+  test("workers lists the coordinator's workers, what each does, and the jobs that wait for a kind", async () => {
+    const { code, stdout } = await harness({
+      listJobs: (request) => ({
+        jobs:
+          request.state === JobState.QUEUED
+            ? [
+                {
+                  id: "job-waits",
+                  state: JobState.QUEUED,
+                  notice: "Waiting for a worker that can detect objects: none is live",
+                },
+                { id: "job-fine", state: JobState.QUEUED },
+              ]
+            : [],
+      }),
+    })(["workers"]);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^worker +host +busy +items +items\/s +state/);
-    expect(stdout).toMatch(/worker-2 +b +1\/4 +7 +2\.5 +active/);
+    expect(stdout).toMatch(/^worker +host +does +busy +items +items\/s +state/);
+    expect(stdout).toMatch(/worker-2 +b +compress +1\/4 +7 +2\.5 +active/);
+    expect(stdout).toContain("job job-waits: Waiting for a worker that can detect objects: none is live");
+    expect(stdout).not.toContain("job-fine");
+  });
+
+  test("results shows the labels detection found, and --csv a labels column", async () => {
+    const run = harness({
+      getResults: () => ({
+        results: [
+          {
+            itemId: "000000",
+            sourceKey: "uploads/default/j/coffee.png",
+            state: ItemState.DONE,
+            inputBytes: 1000n,
+            detection: {
+              objects: [
+                { label: "cup", score: 0.9 },
+                { label: "dining table", score: 0.6 },
+              ],
+            },
+          },
+        ],
+      }),
+    });
+    const table = await run(["results", "job-1"]);
+    expect(table.stdout).toMatch(/labels\n/);
+    expect(table.stdout).toMatch(/000000 coffee\.png +done +.*cup, dining table\n/);
+    const csv = await run(["results", "job-1", "--csv"]);
+    expect(csv.stdout.split("\n")[0]).toMatch(/,labels$/);
+    expect(csv.stdout.split("\n")[1]).toMatch(/,cup;dining table$/);
   });
 
   test("submit sends upload keys and prefixes with the options, and prints the job id", async () => {

@@ -31,8 +31,8 @@ import {
   jobState,
   RESULT_HEADER,
   resultRow,
+  resultsTable,
   saving,
-  table,
 } from "../format.js";
 import { jobOptions, jobOptionsHelp, jobSettings } from "../job-flags.js";
 import { messageJson, printJson } from "../output.js";
@@ -89,11 +89,9 @@ export function exitCode(outcomes: readonly FileOutcome[], job: Job | undefined)
 
 export function succeeded(outcome: FileOutcome): boolean {
   const state = outcome.result?.state;
-  return (
-    outcome.error === undefined &&
-    outcome.output !== undefined &&
-    (state === ItemState.DONE || state === ItemState.KEPT_ORIGINAL)
-  );
+  // Detection only: an item DONE without an output has nothing to download.
+  const delivered = outcome.output !== undefined || (state === ItemState.DONE && outcome.result?.outputKey === "");
+  return outcome.error === undefined && delivered && (state === ItemState.DONE || state === ItemState.KEPT_ORIGINAL);
 }
 
 export function outcomeRow(outcome: FileOutcome): string[] {
@@ -263,7 +261,8 @@ Examples:
         if (result.state === ItemState.FAILED) continue;
         if (result.state !== ItemState.DONE && result.state !== ItemState.KEPT_ORIGINAL) {
           outcome.error = `still ${itemState(result.state)} when the job ended ${jobState(job.state)}`;
-        } else if (!result.downloadUrl) outcome.error = "the server gave no download URL";
+        } else if (!result.outputKey) continue;
+        else if (!result.downloadUrl) outcome.error = "the server gave no download URL";
         else downloads.push(outcome);
       }
       let fetched = 0;
@@ -296,7 +295,14 @@ Examples:
     if (json) {
       printJson(context, { job: job ? messageJson(JobSchema, job) : null, outDir, files: outcomes.map(outcomeJson) });
     } else {
-      println(context.stdout, table([...RESULT_HEADER], outcomes.map(outcomeRow)));
+      println(
+        context.stdout,
+        resultsTable(
+          [...RESULT_HEADER],
+          outcomes.map(outcomeRow),
+          outcomes.map((outcome) => outcome.result),
+        ),
+      );
       if (job?.error) println(context.stdout, `job ${job.id} failed: ${job.error}`);
       println(context.stdout, summaryLine(outcomes, outDir));
     }
