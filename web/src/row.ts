@@ -3,7 +3,7 @@
  * the page uses for it.
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { ErrorCode, type ItemResult, ItemState } from "@imgc/proto";
+import { detectedLabels, ErrorCode, type ItemResult, ItemState } from "@imgc/proto";
 import type { ImageKind } from "./file-check.js";
 import { formatDuration } from "./format.js";
 import { formatExtension, formatName } from "./format-names.js";
@@ -83,6 +83,11 @@ export function applyResult(row: Row, result: ItemResult): void {
     default:
       row.phase = "queued";
   }
+}
+
+/** The labels detection found in the row's image, each once, the most confident first. */
+export function labelsOf(row: Row): string[] {
+  return detectedLabels(row.result?.detection);
 }
 
 /** The name a downloaded result gets: the original's name with the output's extension. */
