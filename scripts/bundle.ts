@@ -37,17 +37,22 @@ const npmPackagesExternal: Plugin = {
 };
 
 /**
- * The worker forks its engine child from "./engine-child.ts" beside its own module; bundled, the child is
- * "engine-child.js" beside main.js. Rewriting that one literal keeps the source runnable through tsx.
+ * The worker forks its engine children from "./engine-child.ts" and "./detect/detect-child.ts" beside its own
+ * module; bundled, they are "engine-child.js" and "detect/detect-child.js" beside main.js. Rewriting those
+ * literals keeps the source runnable through tsx.
  */
+const CHILD_MODULES = ['"./engine-child.ts"', '"./detect/detect-child.ts"'];
 const childModuleAsJs: Plugin = {
   name: "child-module-as-js",
   setup(plugin) {
     plugin.onLoad({ filter: /worker[\\/]src[\\/]engine-pool\.ts$/ }, async (args) => {
       const { readFile } = await import("node:fs/promises");
-      const source = await readFile(args.path, "utf8");
-      if (!source.includes('"./engine-child.ts"')) throw new Error(`${args.path}: the engine child's path moved`);
-      return { contents: source.replace('"./engine-child.ts"', '"./engine-child.js"'), loader: "ts" };
+      let source = await readFile(args.path, "utf8");
+      for (const literal of CHILD_MODULES) {
+        if (!source.includes(literal)) throw new Error(`${args.path}: the child module ${literal} moved`);
+        source = source.replace(literal, literal.replace(/\.ts"$/, '.js"'));
+      }
+      return { contents: source, loader: "ts" };
     });
   },
 };
@@ -75,11 +80,11 @@ export async function bundle(options: BundleOptions): Promise<void> {
   if (result.errors.length > 0) throw new Error(`esbuild failed for ${options.entries.join(", ")}`);
 }
 
-/** The three services, each to <service>/dist/main.js (the worker with its engine child beside it). */
+/** The three services, each to <service>/dist/main.js (the worker with its engine children beside it). */
 export async function bundleServices(): Promise<void> {
   await bundle({ entries: ["coordinator/src/main.ts"], outdir: "coordinator/dist", sourcemap: true });
   await bundle({
-    entries: ["worker/src/main.ts", "worker/src/engine-child.ts"],
+    entries: ["worker/src/main.ts", "worker/src/engine-child.ts", "worker/src/detect/detect-child.ts"],
     outdir: "worker/dist",
     sourcemap: true,
   });

@@ -79,6 +79,28 @@ export function oneOf<const T extends string>(
   };
 }
 
+/** A comma-separated list of one or more distinct choices ("compress,detect"), in the order given. */
+export function someOf<const T extends string>(
+  env: string,
+  fallback: readonly T[],
+  choices: readonly T[],
+  describe = "",
+): Field<T[]> {
+  return {
+    env,
+    describe,
+    parse(raw) {
+      if (raw === undefined || raw.trim() === "") return [...fallback];
+      const list = raw.split(",").map((entry) => entry.trim());
+      const known = (entry: string): entry is T => (choices as readonly string[]).includes(entry);
+      if (!list.every(known) || new Set(list).size !== list.length) {
+        expected(`a comma-separated list of distinct ${choices.join(", ")}`, env, raw);
+      }
+      return list as T[];
+    },
+  };
+}
+
 export function url(env: string, fallback: string, protocols: readonly string[], describe = ""): Field<string> {
   return {
     env,

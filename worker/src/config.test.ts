@@ -19,6 +19,7 @@ describe("worker config", () => {
       engineMaxRssMb: 512,
     });
     expect(config.slots).toBeGreaterThanOrEqual(1);
+    expect(config.tasks).toEqual(["compress"]);
     expect(config.workerId).toMatch(/^[A-Za-z0-9_-]+-\d+-[0-9a-f]{6}$/);
   });
 
@@ -38,5 +39,15 @@ describe("worker config", () => {
 
   it("takes a valid worker id as given", () => {
     expect(loadWorkerConfig({ IMGC_WORKER_ID: "node-7_a" }).workerId).toBe("node-7_a");
+  });
+
+  it("takes the kinds of work as a list, and refuses unknown or repeated kinds", () => {
+    expect(loadWorkerConfig({ IMGC_WORKER_TASKS: "detect" }).tasks).toEqual(["detect"]);
+    expect(loadWorkerConfig({ IMGC_WORKER_TASKS: "compress, detect" }).tasks).toEqual(["compress", "detect"]);
+    for (const raw of ["detect,detect", "resize", "compress,", ","]) {
+      expect(() => loadWorkerConfig({ IMGC_WORKER_TASKS: raw })).toThrow(
+        `Expected a comma-separated list of distinct compress, detect for IMGC_WORKER_TASKS but received ${JSON.stringify(raw)}`,
+      );
+    }
   });
 });

@@ -10,7 +10,10 @@ import {
   logFields,
   natsFields,
   s3Fields,
+  someOf,
   str,
+  TASK_KINDS,
+  type TaskKindName,
 } from "@imgc/common";
 
 const MiB = 1024 * 1024;
@@ -41,6 +44,12 @@ export const workerSchema = {
     1,
     64,
     "chunks run at once; default the core count",
+  ),
+  tasks: someOf<TaskKindName>(
+    "IMGC_WORKER_TASKS",
+    ["compress"],
+    TASK_KINDS.map((kind) => kind.name),
+    "the kinds of work it pulls: compress, detect, or compress,detect",
   ),
   heartbeatMs: int("IMGC_HEARTBEAT_MS", 2_000, 100, 60_000, "heartbeat period"),
   httpHost: str("IMGC_WORKER_HTTP_HOST", "127.0.0.1", "listen host of /metrics, /healthz and /readyz"),

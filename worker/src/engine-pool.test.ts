@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { createLogger } from "@imgc/common";
-import { CompressionOptionsSchema, ErrorCode, ImageFormat } from "@imgc/proto";
+import { CompressionOptionsSchema, DetectionOptionsSchema, ErrorCode, ImageFormat } from "@imgc/proto";
 import sharp from "sharp";
 import { afterEach, describe, expect, it } from "vitest";
 import { AbortedError } from "./backoff.js";
@@ -232,5 +232,48 @@ describe("engine pool", () => {
     await engine.close();
     pool = undefined;
     expect(await Promise.all(pids.map(gone))).toEqual([true, true]);
+  });
+});
+
+describe("engine pool detecting", () => {
+  const detecting = () => {
+    pool = createEnginePool({ size: 1, log, task: "detect", execArgv: ["--import", "tsx"] });
+    return pool;
+  };
+  const coffee = readFileSync(path.resolve(import.meta.dirname, "../../../shared/corpus/photos/coffee.png"));
+  const detectLimits = { ...limits, timeoutMs: 30_000 };
+
+  it("runs the model in a child: the worker's own process never loads TensorFlow.js", async () => {
+    const engine = detecting();
+    const outcome = await engine.detect(coffee, create(DetectionOptionsSchema), detectLimits);
+    expect(outcome.objects[0]?.label).toBe("cup");
+    expect(outcome.sourceWidth).toBe(600);
+    expect(engine.pids()[0]).not.toBe(process.pid);
+    // This test process imported the pool and its types only.
+    const loaded = Object.keys((await import("node:module")).createRequire(import.meta.url).cache);
+    expect(loaded.some((file) => file.includes("@tensorflow"))).toBe(false);
+  });
+
+  it("fails a bad image with the pipeline's code, and the child serves the next one", async () => {
+    const engine = detecting();
+    const err = await engine.detect(Buffer.from("not an image"), create(DetectionOptionsSchema), detectLimits).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(engine.errorCode(err)).toBe(ErrorCode.UNSUPPORTED_FORMAT);
+    const pid = engine.pids()[0];
+    expect((await engine.detect(coffee, create(DetectionOptionsSchema), detectLimits)).objects.length).toBeGreaterThan(
+      0,
+    );
+    expect(engine.pids()[0]).toBe(pid);
+  });
+
+  it("refuses work of the other kind rather than misreading its options", async () => {
+    const engine = detecting();
+    const err = await engine.compress(photo, webp, limits).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(engine.errorCode(err)).toBe(ErrorCode.INTERNAL);
   });
 });

@@ -14,21 +14,39 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { toBinary } from "@bufbuild/protobuf";
 import type { Logger } from "@imgc/common";
-import { type CompressionOptions, CompressionOptionsSchema, ErrorCode } from "@imgc/proto";
+import {
+  type CompressionOptions,
+  CompressionOptionsSchema,
+  type DetectionOptions,
+  DetectionOptionsSchema,
+  ErrorCode,
+} from "@imgc/proto";
 import { AbortedError } from "./backoff.js";
+import type { DetectOutcome } from "./detect/detector.js";
 import type { CompressOutcome, Engine, EngineLease, Limits } from "./engine.js";
+
+/** What a pool's children do: compress (engine-child.ts) or detect objects (detect/detect-child.ts). */
+export type EngineTask = "compress" | "detect";
+
+/** Each task's child module, beside this file (scripts/bundle.ts rewrites these literals to .js). */
+const childModules: Record<EngineTask, URL> = {
+  compress: new URL("./engine-child.ts", import.meta.url),
+  detect: new URL("./detect/detect-child.ts", import.meta.url),
+};
 
 export interface EngineRequest {
   id: number;
+  /** A child refuses a task it was not started for. */
+  task: EngineTask;
   input: Uint8Array;
-  /** CompressionOptions, binary. */
+  /** CompressionOptions or DetectionOptions, binary. */
   options: Uint8Array;
   limits: Limits;
 }
 
 /** The child's answer to one request, with its resident memory once the image was done (bytes). */
 export type EngineReply =
-  | { id: number; ok: true; outcome: CompressOutcome; rss?: number }
+  | { id: number; ok: true; outcome: CompressOutcome | DetectOutcome; rss?: number }
   | { id: number; ok: false; code: ErrorCode; message: string; rss?: number };
 
 /** A failure the engine reports for one image, with its stable code. */
@@ -46,7 +64,9 @@ export interface EnginePoolOptions {
   /** Children at most: the worker's slots, since each slot compresses one image at a time. */
   size: number;
   log: Logger;
-  /** The children's module; engine-child.ts beside this file. */
+  /** What the children do; compress unless told. */
+  task?: EngineTask;
+  /** The children's module; by default the task's (childModules). */
   modulePath?: string;
   /** Node flags of the children; this process's own (`--import tsx`). */
   execArgv?: string[];
@@ -75,11 +95,13 @@ export function threadsPerChild(children: number, env: NodeJS.ProcessEnv = proce
 }
 
 export interface EnginePool extends Engine {
+  /** Objects in the image; only a pool whose task is detect answers (a compress child refuses: INTERNAL). */
+  detect(input: Buffer, options: DetectionOptions, limits: Limits, signal?: AbortSignal): Promise<DetectOutcome>;
   /** Children replaced so far for their item count or memory (not crashes or kills). */
   recycled(): number;
   /** Resolves once a child is up: a worker pulls work only then. */
   ready(signal?: AbortSignal): Promise<void>;
-  lease(signal?: AbortSignal): Promise<EngineLease>;
+  lease(signal?: AbortSignal): Promise<Required<EngineLease>>;
   /** The children's process ids, for operators and tests. */
   pids(): number[];
   /** Ends every child. */
@@ -103,7 +125,8 @@ class Crashed extends Error {}
 
 export function createEnginePool(options: EnginePoolOptions): EnginePool {
   const { log } = options;
-  const modulePath = options.modulePath ?? fileURLToPath(new URL("./engine-child.ts", import.meta.url));
+  const task = options.task ?? "compress";
+  const modulePath = options.modulePath ?? fileURLToPath(childModules[task]);
   const execArgv = options.execArgv ?? process.execArgv;
   const killGraceMs = options.killGraceMs ?? 1_000;
   const maxItems = options.maxItemsPerChild ?? 0;
@@ -234,7 +257,7 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
     let reusable = true;
     try {
       if (signal?.aborted) throw new AbortedError("aborted");
-      return await new Promise<CompressOutcome>((resolve, reject) => {
+      return await new Promise<CompressOutcome | DetectOutcome>((resolve, reject) => {
         const id = nextId++;
         const discard = () => {
           reusable = false;
@@ -247,10 +270,8 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
           child.rss = reply.rss ?? 0;
           // The pipeline's own deadline answered, but the libvips call it gave up on may still run in there.
           if (!reply.ok && reply.code === ErrorCode.TIMEOUT) discard();
-          if (reply.ok) {
-            const data = reply.outcome.data as Uint8Array;
-            resolve({ ...reply.outcome, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) });
-          } else reject(new EngineFailure(reply.code, reply.message));
+          if (reply.ok) resolve(reply.outcome);
+          else reject(new EngineFailure(reply.code, reply.message));
         };
         child.process.on("message", onMessage);
         child.onExit = (reason) => {
@@ -272,7 +293,7 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
             ),
           );
         }, limits.timeoutMs + killGraceMs);
-        const request: EngineRequest = { id, input, options: opts, limits };
+        const request: EngineRequest = { id, task, input, options: opts, limits };
         // A child killed a moment ago may still look idle: its closed channel fails the send, not the worker.
         child.process.send(request, (err: Error | null) => {
           if (!err) return;
@@ -300,30 +321,44 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
     give(await take(signal));
   }
 
-  /** A ready child for one image; a crash mid-image is tried once more in another (whose start it waits for). */
-  async function lease(signal?: AbortSignal): Promise<EngineLease> {
+  /** One image in `first` (or a child taken now); a crash mid-image is tried once more in another. */
+  async function run(first: Child | undefined, input: Buffer, opts: Uint8Array, limits: Limits, signal?: AbortSignal) {
+    try {
+      return await attempt(first ?? (await take(signal)), input, opts, limits, signal);
+    } catch (err) {
+      if (!(err instanceof Crashed)) throw err;
+      log.warn({ reason: err.message }, `an engine child died during ${task}; trying the image once more`);
+    }
+    try {
+      return await attempt(await take(signal), input, opts, limits, signal);
+    } catch (err) {
+      if (!(err instanceof Crashed)) throw err;
+      log.error({ reason: err.message }, "an engine child died twice on the same image");
+      throw new EngineFailure(
+        ErrorCode.INTERNAL,
+        `The image decoder crashed on this input twice (${err.message}); it was not processed`,
+      );
+    }
+  }
+
+  /** A ready child for one image (whose start the image's clock does not count), released after. */
+  async function lease(signal?: AbortSignal): Promise<Required<EngineLease>> {
     let held: Child | undefined = await take(signal);
+    const once = () => {
+      const child = held;
+      held = undefined;
+      return child;
+    };
     return {
       async compress(input, compression, limits, imageSignal) {
         const opts = toBinary(CompressionOptionsSchema, compression);
-        const first = held ?? (await take(imageSignal));
-        held = undefined;
-        try {
-          return await attempt(first, input, opts, limits, imageSignal);
-        } catch (err) {
-          if (!(err instanceof Crashed)) throw err;
-          log.warn({ reason: err.message }, "an engine child died while compressing; trying the image once more");
-        }
-        try {
-          return await attempt(await take(imageSignal), input, opts, limits, imageSignal);
-        } catch (err) {
-          if (!(err instanceof Crashed)) throw err;
-          log.error({ reason: err.message }, "an engine child died twice on the same image");
-          throw new EngineFailure(
-            ErrorCode.INTERNAL,
-            `The image decoder crashed on this input twice (${err.message}); it was not processed`,
-          );
-        }
+        const outcome = (await run(once(), input, opts, limits, imageSignal)) as CompressOutcome;
+        const data = outcome.data as Uint8Array;
+        return { ...outcome, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) };
+      },
+      async detect(input, detection, limits, imageSignal) {
+        const opts = toBinary(DetectionOptionsSchema, detection);
+        return (await run(once(), input, opts, limits, imageSignal)) as DetectOutcome;
       },
       release() {
         if (held && all.has(held) && !closed) give(held);
@@ -335,15 +370,24 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
   // Warm children up front: a first image should not wait for a child to load sharp.
   for (let i = 0; i < options.size; i++) idle.push(spawn());
 
+  /** A call on a lease taken for it and released after. */
+  async function leased<T>(
+    signal: AbortSignal | undefined,
+    call: (held: Required<EngineLease>) => Promise<T>,
+  ): Promise<T> {
+    const held = await lease(signal);
+    try {
+      return await call(held);
+    } finally {
+      held.release();
+    }
+  }
+
   return {
-    async compress(input: Buffer, compression: CompressionOptions, limits: Limits, signal?: AbortSignal) {
-      const leased = await lease(signal);
-      try {
-        return await leased.compress(input, compression, limits, signal);
-      } finally {
-        leased.release();
-      }
-    },
+    compress: (input: Buffer, compression: CompressionOptions, limits: Limits, signal?: AbortSignal) =>
+      leased(signal, (held) => held.compress(input, compression, limits, signal)),
+    detect: (input: Buffer, detection: DetectionOptions, limits: Limits, signal?: AbortSignal) =>
+      leased(signal, (held) => held.detect(input, detection, limits, signal)),
     errorCode: (err) => (err instanceof EngineFailure ? err.code : undefined),
     recycled: () => recycled,
     ready,

@@ -2,14 +2,16 @@
  * The compression engine as the runtime sees it. `pipeline/index.ts` implements `compress`; the runtime takes
  * it through its deps so that everything around it can be tested with a fake engine.
  */
-import type { CompressionOptions, ErrorCode } from "@imgc/proto";
-
+import type { CompressionOptions, DetectionOptions, ErrorCode } from "@imgc/proto";
+import type { DetectOutcome } from "./detect/detector.js";
 import type { CompressOutcome, Limits } from "./pipeline/index.js";
 
 export type { CompressOutcome, Limits };
 
 export interface Engine {
   compress(input: Buffer, options: CompressionOptions, limits: Limits, signal?: AbortSignal): Promise<CompressOutcome>;
+  /** Objects in the image (a detecting engine: detect/detect-child.ts in the pool's children). */
+  detect?(input: Buffer, options: DetectionOptions, limits: Limits, signal?: AbortSignal): Promise<DetectOutcome>;
   /** The stable code of an error the engine threw on purpose (a CompressError); undefined for anything else. */
   errorCode(err: unknown): ErrorCode | undefined;
   /**
@@ -21,5 +23,6 @@ export interface Engine {
 
 export interface EngineLease {
   compress(input: Buffer, options: CompressionOptions, limits: Limits, signal?: AbortSignal): Promise<CompressOutcome>;
+  detect?(input: Buffer, options: DetectionOptions, limits: Limits, signal?: AbortSignal): Promise<DetectOutcome>;
   release(): void;
 }

@@ -1,6 +1,6 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { createLogger, decodeMessage } from "@imgc/common";
-import { type WorkerStatus, WorkerStatusSchema } from "@imgc/proto";
+import { TaskKind, type WorkerStatus, WorkerStatusSchema } from "@imgc/proto";
 import { describe, expect, it } from "vitest";
 import { createHeartbeat, type HeartbeatStore, type WorkerState } from "./heartbeat.js";
 import { createThroughput } from "./throughput.js";
@@ -29,6 +29,7 @@ const identity = {
   version: "0.1.0",
   slots: 4,
   startedAt: new Date("2026-01-01T00:00:00Z"),
+  capabilities: [TaskKind.COMPRESS, TaskKind.DETECT],
 };
 
 describe("heartbeat", () => {
@@ -48,6 +49,7 @@ describe("heartbeat", () => {
       pid: 42,
       version: "0.1.0",
       slots: 4,
+      capabilities: [TaskKind.COMPRESS, TaskKind.DETECT],
       busy: 2,
       chunks: ["job1.0", "job2.3"],
       itemsDone: 5n,

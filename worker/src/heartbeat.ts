@@ -6,7 +6,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { encodeMessage, type Logger } from "@imgc/common";
-import { type WorkerStatus, WorkerStatusSchema } from "@imgc/proto";
+import { type TaskKind, type WorkerStatus, WorkerStatusSchema } from "@imgc/proto";
 import type { Throughput } from "./throughput.js";
 
 /** The slice of a NATS KV bucket the heartbeat uses. */
@@ -22,6 +22,8 @@ export interface WorkerIdentity {
   version: string;
   slots: number;
   startedAt: Date;
+  /** The kinds of work it pulls (IMGC_WORKER_TASKS); the coordinator shows them and routes nothing by them. */
+  capabilities: TaskKind[];
 }
 
 export interface WorkerState {
@@ -65,6 +67,7 @@ export function createHeartbeat(deps: HeartbeatDeps): Heartbeat {
       pid: identity.pid,
       version: identity.version,
       slots: identity.slots,
+      capabilities: identity.capabilities,
       busy: state.busy,
       chunks: state.chunks,
       itemsDone: BigInt(deps.throughput.total),

@@ -23,6 +23,7 @@ import {
   natsReadiness,
   openWorkerTopology,
   startHealthServer,
+  TASK_KINDS,
   type TlsFiles,
 } from "@imgc/common";
 import { ClusterService } from "@imgc/proto";
@@ -62,13 +63,19 @@ const client = createGrpcJsClient(
 );
 // Images are compressed in child processes, one per slot: a hung decoder is killed at the deadline.
 // Children are replaced between images after engineMaxItems or past engineMaxRssMb: libvips and the allocator
-// keep memory a long-lived child no longer needs.
-const engine = createEnginePool({
-  size: config.slots,
-  log,
-  maxItemsPerChild: config.engineMaxItems,
-  maxRssBytes: config.engineMaxRssMb * 1_048_576,
-});
+// keep memory a long-lived child no longer needs. A worker that detects has a second pool, whose children each
+// load the model once; a worker that does not never loads it (IMGC_WORKER_TASKS).
+const pool = (task: "compress" | "detect") =>
+  createEnginePool({
+    size: config.slots,
+    log,
+    task,
+    maxItemsPerChild: config.engineMaxItems,
+    maxRssBytes: config.engineMaxRssMb * 1_048_576,
+  });
+const engine = config.tasks.includes("compress") ? pool("compress") : undefined;
+const detector = config.tasks.includes("detect") ? pool("detect") : undefined;
+const capabilities = TASK_KINDS.filter((kind) => config.tasks.includes(kind.name)).map((kind) => kind.kind);
 const cache =
   config.cacheTtlMs > 0
     ? createResultCache(await openCacheBucket(nc.jetstream(), config.cacheTtlMs), `imgc-worker-${version}`, log)
@@ -84,7 +91,8 @@ const worker = createWorker({
   processItem: metrics.processItem(
     createItemProcessor({
       store: objectStoreFrom(storage),
-      engine,
+      ...(engine ? { engine } : {}),
+      ...(detector ? { detector } : {}),
       ...(cache ? { cache } : {}),
       limits: {
         maxInputBytes: config.maxInputBytes,
@@ -104,6 +112,7 @@ const worker = createWorker({
     version,
     slots: config.slots,
     startedAt: new Date(),
+    capabilities,
   },
   heartbeatMs: config.heartbeatMs,
   ackWaitMs: config.ackWaitMs,
@@ -111,8 +120,9 @@ const worker = createWorker({
   log,
 });
 
-// A worker takes chunks only once an engine child is up: its first images must not time out waiting for one.
-await engine.ready();
+// A worker takes chunks only once an engine child of each kind is up: its first images must not time out
+// waiting for one (a detect child is up once its model is loaded).
+await Promise.all([engine?.ready(), detector?.ready()]);
 metrics.track(() => worker.status());
 // Workers have no gRPC server: this HTTP port is their health interface (and Prometheus target). It listens
 // before the worker registers, so a port clash stops it before it takes any work.
@@ -128,7 +138,13 @@ const http = await startHealthServer({
 await worker.start();
 // workerId comes with the child logger's bindings.
 log.info(
-  { slots: config.slots, coordinator: config.coordinatorUrl, cache: cache !== undefined, httpPort: http.port },
+  {
+    slots: config.slots,
+    tasks: config.tasks,
+    coordinator: config.coordinatorUrl,
+    cache: cache !== undefined,
+    httpPort: http.port,
+  },
   "ready",
 );
 
@@ -156,7 +172,7 @@ await worker.done;
 client.close();
 coordinatorProbe.close();
 await http.close();
-await engine.close();
+await Promise.all([engine?.close(), detector?.close()]);
 // drain() flushes the acks and naks still buffered before closing; with NATS unreachable it would wait for the
 // server, so it gets a few seconds.
 await Promise.race([

@@ -7,12 +7,15 @@ import {
   ChunkItemSchema,
   ChunkSchema,
   CompressionOptionsSchema,
+  DetectionOptionsSchema,
   ErrorCode,
   ImageFormat,
   ItemState,
+  TaskKind,
 } from "@imgc/proto";
 import { describe, expect, it } from "vitest";
 import { AbortedError } from "./backoff.js";
+import type { DetectOutcome } from "./detect/detector.js";
 import type { CompressOutcome, Engine, Limits } from "./engine.js";
 import { createItemProcessor, type ItemProcessorDeps, type ObjectStore } from "./process-item.js";
 import { type CacheStore, createResultCache } from "./result-cache.js";
@@ -97,7 +100,7 @@ function chunkOf(items: ChunkItem[], options = create(CompressionOptionsSchema),
 const item = (itemId = "000000", key = "uploads/t/1/a.jpg", size = source.length) =>
   create(ChunkItemSchema, { itemId, bucket: "imgc", key, size: BigInt(size) });
 
-function processor(overrides: Partial<ItemProcessorDeps> & Pick<ItemProcessorDeps, "store" | "engine">) {
+function processor(overrides: Partial<ItemProcessorDeps> & Pick<ItemProcessorDeps, "store">) {
   return createItemProcessor({
     limits,
     workerId: "w-1",
@@ -386,5 +389,96 @@ describe("processItem with the result cache", () => {
     expect(cache1.keyFor("t", "ab".repeat(32), create(CompressionOptionsSchema))).not.toBe(key);
     expect(cache2.keyFor("t", "ab".repeat(32), options)).not.toBe(key);
     expect(cache1.keyFor("u", "ab".repeat(32), options)).not.toBe(key);
+  });
+});
+
+describe("processItem for a DETECT chunk", () => {
+  const found: DetectOutcome = {
+    objects: [{ label: "cup", score: 0.55, sourceBox: { x: 170, y: 10, width: 244, height: 251 } }],
+    sourceWidth: 600,
+    sourceHeight: 400,
+    frames: 1,
+    model: "centernet-mobilenetv3-coco",
+    inputFormat: ImageFormat.PNG,
+  };
+  const detectChunk = (items: ChunkItem[]) =>
+    create(ChunkSchema, {
+      ...chunkOf(items),
+      kind: TaskKind.DETECT,
+      detection: create(DetectionOptionsSchema, { minScore: 0.3, labels: ["cup"] }),
+    });
+  function fakeDetector(run: () => Promise<DetectOutcome>) {
+    const seen: { options?: unknown } = {};
+    const detector: Engine = {
+      compress: () => Promise.reject(new Error("a detector does not compress")),
+      detect(_input, options) {
+        seen.options = options;
+        return run();
+      },
+      errorCode: (err) => (err instanceof FakeCompressError ? err.code : undefined),
+    };
+    return { detector, seen };
+  }
+
+  it("detects with the chunk's options and reports the objects, writing nothing", async () => {
+    const { store, calls } = memoryStore();
+    const { detector, seen } = fakeDetector(async () => found);
+    const { engine, seen: compressed } = fakeEngine(async () => outcome());
+    const result = await processor({ store, engine, detector })(detectChunk([item()]), item(), live());
+    expect(result).toMatchObject({
+      itemId: "000000",
+      sourceKey: "uploads/t/1/a.jpg",
+      state: ItemState.DONE,
+      outputKey: "",
+      inputFormat: ImageFormat.PNG,
+      inputBytes: BigInt(source.length),
+      workerId: "w-1",
+      note: "",
+      detection: {
+        objects: [{ label: "cup", score: 0.55, sourceBox: { x: 170, y: 10, width: 244, height: 251 } }],
+        sourceWidth: 600,
+        sourceHeight: 400,
+        model: "centernet-mobilenetv3-coco",
+        workerId: "w-1",
+        frames: 1,
+      },
+    });
+    expect(result.detection?.durationMs).toBe(result.durationMs);
+    expect(seen.options).toMatchObject({ minScore: 0.3, labels: ["cup"] });
+    expect(compressed.calls).toBe(0);
+    expect(calls.put).toBe(0);
+  });
+
+  it("says so when it looked at the first frame of an animation only", async () => {
+    const { store } = memoryStore();
+    const { detector } = fakeDetector(async () => ({ ...found, frames: 10 }));
+    const result = await processor({ store, detector })(detectChunk([item()]), item(), live());
+    expect(result.note).toBe("Animated: detection looked at frame 1 of 10");
+    expect(result.detection?.frames).toBe(10);
+  });
+
+  it("fails an item with the detector's code", async () => {
+    const { store } = memoryStore();
+    const { detector } = fakeDetector(() =>
+      Promise.reject(new FakeCompressError(ErrorCode.CORRUPT_INPUT, "The PNG file is damaged")),
+    );
+    const result = await processor({ store, detector })(detectChunk([item()]), item(), live());
+    expect(result).toMatchObject({
+      state: ItemState.FAILED,
+      errorCode: ErrorCode.CORRUPT_INPUT,
+      errorMessage: "The PNG file is damaged",
+    });
+    expect(result.detection).toBeUndefined();
+  });
+
+  it("fails INTERNAL on a worker that cannot detect, and a compression on one that cannot compress", async () => {
+    const { store } = memoryStore();
+    const { engine } = fakeEngine(async () => outcome());
+    const noDetector = await processor({ store, engine })(detectChunk([item()]), item(), live());
+    expect(noDetector).toMatchObject({ state: ItemState.FAILED, errorCode: ErrorCode.INTERNAL });
+    expect(noDetector.errorMessage).toBe("this worker does not do detection");
+    const { detector } = fakeDetector(async () => found);
+    const noEngine = await processor({ store, detector })(chunkOf([item()]), item(), live());
+    expect(noEngine).toMatchObject({ state: ItemState.FAILED, errorCode: ErrorCode.INTERNAL });
   });
 });

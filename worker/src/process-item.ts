@@ -11,13 +11,16 @@ import {
   type Chunk,
   type ChunkItem,
   CompressionOptionsSchema,
+  DetectionOptionsSchema,
   ErrorCode,
   type ItemResult,
   ItemResultSchema,
   ItemState,
+  TaskKind,
 } from "@imgc/proto";
 import { AbortedError, retry } from "./backoff.js";
-import type { CompressOutcome, Engine, Limits } from "./engine.js";
+import type { DetectOutcome } from "./detect/detector.js";
+import type { CompressOutcome, Engine, EngineLease, Limits } from "./engine.js";
 import type { CacheEntry, ResultCache } from "./result-cache.js";
 
 /** Object storage as items need it. Errors are `StorageError`s (`TooLargeError` as their cause past maxBytes). */
@@ -28,7 +31,10 @@ export interface ObjectStore {
 
 export interface ItemProcessorDeps {
   store: ObjectStore;
-  engine: Engine;
+  /** Compresses COMPRESS chunks' items; a worker that does not compress has none. */
+  engine?: Engine;
+  /** Detects objects in DETECT chunks' items (an engine pool of detect children); only a detecting worker has one. */
+  detector?: Engine;
   cache?: ResultCache;
   limits: Limits;
   workerId: string;
@@ -117,42 +123,68 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
     }
   }
 
-  /** Runs the engine under the per-item timeout. The engine is asked to stop through the signal; should it
-   * not, its late answer is ignored (sharp cannot cancel a running libvips operation). */
-  async function compress(input: Buffer, chunk: Chunk, signal: AbortSignal): Promise<CompressOutcome> {
-    const options = chunk.options ?? create(CompressionOptionsSchema);
+  /** Runs one call of an engine under the per-item timeout. The engine is asked to stop through the signal;
+   * should it not, its late answer is ignored (sharp cannot cancel a running libvips operation). */
+  async function runEngine<T>(
+    engine: Engine | undefined,
+    what: "compressing" | "detecting",
+    chunk: Chunk,
+    signal: AbortSignal,
+    call: (engine: Engine | EngineLease, signal: AbortSignal) => Promise<T> | undefined,
+  ): Promise<T> {
+    const unable = () =>
+      new ItemFailure(
+        ErrorCode.INTERNAL,
+        `this worker does not do ${what === "detecting" ? "detection" : "compression"}`,
+      );
+    if (!engine) throw unable();
     // The clock starts once the engine can start: a child restarting (after an earlier image hung) is not this
     // image's time.
-    const lease = deps.engine.lease ? await deps.engine.lease(signal) : undefined;
-    const engine = lease ?? deps.engine;
+    const lease = engine.lease ? await engine.lease(signal) : undefined;
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), limits.timeoutMs);
     const both = AbortSignal.any([signal, timeout.signal]);
     const stopped = () =>
       signal.aborted
         ? new AbortedError("released")
-        : new ItemFailure(ErrorCode.TIMEOUT, `compressing took longer than the limit of ${limits.timeoutMs} ms`);
+        : new ItemFailure(ErrorCode.TIMEOUT, `${what} took longer than the limit of ${limits.timeoutMs} ms`);
     let onAbort = () => {};
     try {
-      return await new Promise<CompressOutcome>((resolve, reject) => {
+      return await new Promise<T>((resolve, reject) => {
         onAbort = () => reject(stopped());
         if (both.aborted) return onAbort();
         both.addEventListener("abort", onAbort, { once: true });
-        engine.compress(input, options, limits, both).then(resolve, reject);
+        const running = call(lease ?? engine, both);
+        if (!running) return reject(unable());
+        running.then(resolve, reject);
       });
     } catch (err) {
       if (err instanceof ItemFailure || AbortedError.isAborted(err)) throw err;
       if (both.aborted) throw stopped();
-      const code = deps.engine.errorCode(err);
+      const code = engine.errorCode(err);
       if (code !== undefined) throw new ItemFailure(code, (err as Error).message);
-      log.error({ err, job: chunk.jobId, chunk: chunk.index }, "the engine failed unexpectedly");
-      throw new ItemFailure(ErrorCode.INTERNAL, "internal error while compressing");
+      log.error({ err, job: chunk.jobId, chunk: chunk.index }, `the engine failed unexpectedly while ${what}`);
+      throw new ItemFailure(ErrorCode.INTERNAL, `internal error while ${what}`);
     } finally {
       clearTimeout(timer);
       both.removeEventListener("abort", onAbort);
       lease?.release();
     }
   }
+
+  const compress = (input: Buffer, chunk: Chunk, signal: AbortSignal): Promise<CompressOutcome> => {
+    const options = chunk.options ?? create(CompressionOptionsSchema);
+    return runEngine(deps.engine, "compressing", chunk, signal, (engine, both) =>
+      engine.compress(input, options, limits, both),
+    );
+  };
+
+  const detect = (input: Buffer, chunk: Chunk, signal: AbortSignal): Promise<DetectOutcome> => {
+    const options = chunk.detection ?? create(DetectionOptionsSchema);
+    return runEngine(deps.detector, "detecting", chunk, signal, (engine, both) =>
+      engine.detect?.(input, options, limits, both),
+    );
+  };
 
   /** The earlier identical output, copied to this item's key; undefined when there is none to reuse. */
   async function fromCache(entry: CacheEntry, outputBucket: string, outputKey: string, signal: AbortSignal) {
@@ -191,6 +223,27 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
       const input = await read(bucket, item.key, signal);
       const sourceSha256 = createHash("sha256").update(input).digest("hex");
       known = { ...known, inputBytes: BigInt(input.length), sourceSha256 };
+      // Detection writes nothing: its result is the objects found, reported with the item.
+      if (chunk.kind === TaskKind.DETECT) {
+        const found = await detect(input, chunk, signal);
+        const durationMs = Date.now() - started;
+        return create(ItemResultSchema, {
+          ...known,
+          state: ItemState.DONE,
+          inputFormat: found.inputFormat,
+          note: found.frames > 1 ? `Animated: detection looked at frame 1 of ${found.frames}` : "",
+          durationMs,
+          detection: {
+            objects: found.objects.map(({ label, score, sourceBox }) => ({ label, score, sourceBox })),
+            sourceWidth: found.sourceWidth,
+            sourceHeight: found.sourceHeight,
+            model: found.model,
+            workerId: deps.workerId,
+            durationMs,
+            frames: found.frames,
+          },
+        });
+      }
 
       const options = chunk.options ?? create(CompressionOptionsSchema);
       const cacheKey = deps.cache?.keyFor(chunk.tenant, sourceSha256, options);

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import {
@@ -13,15 +14,18 @@ import {
   type Chunk,
   ChunkSchema,
   ClusterService,
+  DetectionOptionsSchema,
   ItemResultSchema,
   ItemState,
+  TaskKind,
   type WorkerStatus,
   WorkerStatusSchema,
 } from "@imgc/proto";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AbortedError, sleep } from "./backoff.js";
-import type { ProcessItem } from "./process-item.js";
+import { createEnginePool } from "./engine-pool.js";
+import { createItemProcessor, type ObjectStore, type ProcessItem } from "./process-item.js";
 import { createReporter } from "./reporter.js";
 import { type FakeBehaviour, startFakeCoordinator } from "./testing/fake-coordinator.js";
 import { type NatsServer, startNatsServer } from "./testing/nats-server.js";
@@ -91,7 +95,13 @@ async function startCoordinator(behaviour: FakeBehaviour) {
 async function startWorker(
   coordinatorUrl: string,
   processItem: ProcessItem,
-  options: { slots?: number; drainTimeoutMs?: number; retryBudgetMs?: number; id?: string } = {},
+  options: {
+    slots?: number;
+    drainTimeoutMs?: number;
+    retryBudgetMs?: number;
+    id?: string;
+    capabilities?: TaskKind[];
+  } = {},
 ): Promise<Worker> {
   const client = createGrpcJsClient(ClusterService, coordinatorUrl);
   const id = options.id ?? `w-${Math.random().toString(36).slice(2, 8)}`;
@@ -107,6 +117,7 @@ async function startWorker(
       version: "test",
       slots: options.slots ?? 2,
       startedAt: new Date(),
+      capabilities: options.capabilities ?? [TaskKind.COMPRESS],
     },
     heartbeatMs: 200,
     ackWaitMs: ACK_WAIT_MS,
@@ -300,5 +311,52 @@ describe("worker", () => {
     const again = await consumer.next({ expires: 1_000 });
     expect(again?.info.redeliveryCount).toBe(2);
     again?.ack();
+  });
+
+  it("pulls a DETECT chunk only when it detects, and reports the objects the real model found", async () => {
+    const coordinator = await startCoordinator({ pending: () => ["000000"] });
+    const photo = readFileSync(new URL("../../../shared/corpus/photos/coffee.png", import.meta.url));
+    const detectChunk = create(ChunkSchema, {
+      ...chunk("jobD", ["000000"]),
+      kind: TaskKind.DETECT,
+      detection: create(DetectionOptionsSchema, { labels: ["cup"] }),
+    });
+    await nc.jetstream().publish(taskSubject("normal", TaskKind.DETECT), encodeMessage(ChunkSchema, detectChunk));
+    const detectLane = () => topology.jsm.consumers.info("IMGC_TASKS", "detect-normal");
+
+    // A compression worker leaves it alone: it never reads the detect consumers.
+    const seen: string[] = [];
+    const compressor = await startWorker(coordinator.url, slowItems(10, seen));
+    await sleep(1_500);
+    expect(seen).toEqual([]);
+    expect(coordinator.claims).toEqual([]);
+    expect((await detectLane()).num_pending).toBe(1);
+    expect((await heartbeatOf(compressor.id))?.capabilities).toEqual([TaskKind.COMPRESS]);
+
+    const detector = createEnginePool({ size: 1, log, task: "detect", execArgv: ["--import", "tsx"] });
+    cleanups.push(() => detector.close());
+    const store: ObjectStore = {
+      get: async () => photo,
+      put: () => Promise.reject(new Error("detection writes nothing")),
+    };
+    const processItem = createItemProcessor({
+      store,
+      detector,
+      limits: { maxInputBytes: 64 << 20, maxPixels: 100_000_000, maxFrames: 500, timeoutMs: 30_000 },
+      workerId: "detector-1",
+      defaultBucket: "imgc",
+      log,
+    });
+    const worker = await startWorker(coordinator.url, processItem, { capabilities: [TaskKind.DETECT] });
+    await until(() => coordinator.completes.length === 1, 30_000);
+    expect(coordinator.claims[0]).toMatchObject({ workerId: worker.id, jobId: "jobD" });
+    const result = coordinator.reports[0]?.result;
+    expect(result).toMatchObject({ itemId: "000000", state: ItemState.DONE, outputKey: "" });
+    expect(result?.detection?.objects.map((o) => o.label)).toEqual(["cup"]);
+    expect(result?.detection?.objects[0]?.score).toBeGreaterThanOrEqual(0.5);
+    expect(result?.detection).toMatchObject({ sourceWidth: 600, sourceHeight: 400, workerId: "detector-1" });
+    expect((await heartbeatOf(worker.id))?.capabilities).toEqual([TaskKind.DETECT]);
+    await until(async () => (await detectLane()).num_ack_pending === 0);
+    expect(seen).toEqual([]);
   });
 });

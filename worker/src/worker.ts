@@ -85,7 +85,13 @@ export function createWorker(deps: WorkerDeps): Worker {
       });
   }
 
-  const pull: PullLoop = createPullLoop({ js: deps.nc.jetstream(), slots, dispatch, log });
+  const pull: PullLoop = createPullLoop({
+    js: deps.nc.jetstream(),
+    slots,
+    dispatch,
+    log,
+    kinds: identity.capabilities,
+  });
 
   function releaseAll(): void {
     releasing = true;

@@ -1,7 +1,11 @@
 import { ImageFormat } from "@imgc/proto";
 import sharp from "sharp";
+import type { Deadline } from "./deadline.js";
+import { detectFormat } from "./detect.js";
 import { classify } from "./errors.js";
 import { formatInfo, type InputFormat } from "./formats.js";
+import { checkInputSize, type Limits } from "./limits.js";
+import { sanitizeSvg } from "./svg.js";
 
 /** What the input's header says, read without decoding any pixels. */
 export interface Header {
@@ -52,4 +56,25 @@ export const readHeader = async (input: Buffer, format: InputFormat): Promise<He
   } catch (e) {
     throw classify(e, formatInfo(format).name);
   }
+};
+
+/** An input as the engine reads it before deciding anything: its format, the bytes to decode, its header. */
+export interface SniffedInput {
+  readonly format: InputFormat;
+  /** The input, or an SVG with its external references neutralised. */
+  readonly decodable: Buffer;
+  readonly header: Header;
+}
+
+/**
+ * The first steps for any kind of work on an image (compression, detection): the byte limit, the format from
+ * the bytes, an SVG made safe, the header read without decoding pixels. The caller checks the header against
+ * its limits (checkHeader), since whether frames are kept is its decision.
+ */
+export const sniffInput = async (input: Buffer, limits: Limits, deadline: Deadline): Promise<SniffedInput> => {
+  checkInputSize(input.length, limits);
+  const format = detectFormat(input);
+  const decodable = format === ImageFormat.SVG ? sanitizeSvg(input) : input;
+  const header = await deadline.run(readHeader(decodable, format));
+  return { format, decodable, header };
 };

@@ -1,19 +1,17 @@
 import { type CompressionOptions, ErrorCode, ImageFormat } from "@imgc/proto";
 import { candidateFormats, keepsAnimation } from "./auto.js";
 import { createDeadline, type Deadline } from "./deadline.js";
-import { detectFormat } from "./detect.js";
 import { CompressError } from "./errors.js";
 import { formatInfo, type InputFormat } from "./formats.js";
-import { readHeader } from "./header.js";
+import { sniffInput } from "./header.js";
 import { keptOriginal } from "./kept-original.js";
-import { checkHeader, checkInputSize, type Limits } from "./limits.js";
+import { checkHeader, type Limits } from "./limits.js";
 import { createMeter } from "./meter.js";
 import { checkOutputSize } from "./output-size.js";
 import { reachScore } from "./perceptual.js";
 import { type Plan, planOf } from "./plan.js";
 import { decodeSource, type Source } from "./source.js";
 import { keepsDepth, streamable, streamSource } from "./stream.js";
-import { sanitizeSvg } from "./svg.js";
 import { type Candidate, fixedGoal, reachFixed, reachGoal } from "./targets.js";
 
 export { CompressError } from "./errors.js";
@@ -63,11 +61,8 @@ export async function compress(
 ): Promise<CompressOutcome> {
   try {
     const deadline = createDeadline(limits.timeoutMs, signal);
-    checkInputSize(input.length, limits);
     const plan = planOf(options);
-    const inputFormat = detectFormat(input);
-    const decodable = inputFormat === ImageFormat.SVG ? sanitizeSvg(input) : input;
-    const header = await deadline.run(readHeader(decodable, inputFormat));
+    const { format: inputFormat, decodable, header } = await sniffInput(input, limits, deadline);
     const keepFrames = keepsAnimation(plan, header.frames);
     checkHeader(header, limits, keepFrames);
     checkOutputSize(header, plan.resize, limits, keepFrames ? header.frames : 1);

@@ -1,4 +1,5 @@
 import { createLogger, defaultTopology, ensureTopology, type LaneName, taskSubject } from "@imgc/common";
+import { TaskKind } from "@imgc/proto";
 import { type Consumer, connect, type JetStreamClient, type JsMsg, type NatsConnection } from "nats";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServer, startNatsServer } from "../testing/nats-server.js";
@@ -28,8 +29,8 @@ afterEach(async () => {
   await (await nc.jetstreamManager()).streams.purge("IMGC_TASKS");
 });
 
-async function publish(lane: LaneName, body: string) {
-  await nc.jetstream().publish(taskSubject(lane), new TextEncoder().encode(body));
+async function publish(lane: LaneName, body: string, kind = TaskKind.COMPRESS) {
+  await nc.jetstream().publish(taskSubject(lane, kind), new TextEncoder().encode(body));
 }
 
 async function until(check: () => boolean, timeoutMs = 5_000) {
@@ -156,6 +157,43 @@ describe("pull loop against a real nats-server", () => {
     loop.start();
     await until(() => order.length === 6);
     expect(order).toEqual(["high:high", "high:high", "normal:normal", "normal:normal", "low:low", "low:low"]);
+  });
+
+  it("pulls only the kinds it does, a high lane of any kind first", async () => {
+    await publish("normal", "compress-normal");
+    await publish("normal", "detect-normal", TaskKind.DETECT);
+    await publish("high", "detect-high", TaskKind.DETECT);
+    await publish("low", "compress-low");
+    const run = async (kinds: TaskKind[], expected: number) => {
+      const slots = createSlots(1);
+      const order: string[] = [];
+      const own = createPullLoop({
+        js: nc.jetstream(),
+        slots,
+        log,
+        kinds,
+        dispatch(msg, lane) {
+          order.push(`${lane}:${msg.string()}`);
+          msg.ack();
+          slots.release();
+        },
+      });
+      own.start();
+      await until(() => order.length === expected);
+      await own.stop();
+      return order;
+    };
+    expect(await run([TaskKind.DETECT], 2)).toEqual(["high:detect-high", "normal:detect-normal"]);
+    // The detect chunks are gone; a compression worker finds only its own.
+    await publish("high", "detect-high-2", TaskKind.DETECT);
+    expect(await run([TaskKind.COMPRESS], 2)).toEqual(["normal:compress-normal", "low:compress-low"]);
+    const detectHigh = await nc.jetstream().consumers.get("IMGC_TASKS", "detect-high");
+    expect((await detectHigh.info()).num_pending).toBe(1);
+    await publish("normal", "compress-normal-2");
+    expect(await run([TaskKind.COMPRESS, TaskKind.DETECT], 2)).toEqual([
+      "high:detect-high-2",
+      "normal:compress-normal-2",
+    ]);
   });
 
   it("drains a busy lane without idle waits between chunks", async () => {

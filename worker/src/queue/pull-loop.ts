@@ -20,6 +20,7 @@
  * lapses, and the redelivered original then finds nothing pending.
  */
 import { LANES, type LaneName, type Logger, TASKS_STREAM, taskConsumer } from "@imgc/common";
+import { TaskKind } from "@imgc/proto";
 import type { Consumer, JetStreamClient, JsMsg } from "nats";
 import { sleep } from "../backoff.js";
 import type { Slots } from "./slots.js";
@@ -30,6 +31,11 @@ export interface PullLoopDeps {
   /** Takes a pulled chunk, which holds one slot: the taker must release it when the chunk is settled. */
   dispatch(msg: JsMsg, lane: LaneName): void;
   log: Logger;
+  /**
+   * The kinds of work pulled (IMGC_WORKER_TASKS): only their consumers are read, so a chunk of a kind this
+   * worker cannot do is never delivered to it. COMPRESS unless told.
+   */
+  kinds?: readonly TaskKind[];
   /** How long one pull waits on an empty lane; nats.js refuses less than 1000. */
   waitMs?: number;
   /** How long to back off after NATS failed a request. */
@@ -54,11 +60,16 @@ export function createPullLoop(deps: PullLoopDeps): PullLoop {
   const errorDelayMs = deps.errorDelayMs ?? 1_000;
   const stopping = new AbortController();
   let running: Promise<void> | undefined;
+  const kinds = deps.kinds ?? [TaskKind.COMPRESS];
+  // Every lane of every kind pulled, in priority order: a high lane of any kind before a normal one.
+  const queues = LANES.flatMap((lane) =>
+    kinds.map((kind) => ({ lane: lane.name, consumer: taskConsumer(lane.name, kind) })),
+  );
   let consumers: Consumer[] | undefined;
   let idleTurn = 0;
 
   async function lanes(): Promise<Consumer[]> {
-    consumers ??= await Promise.all(LANES.map((lane) => deps.js.consumers.get(TASKS_STREAM, taskConsumer(lane.name))));
+    consumers ??= await Promise.all(queues.map((queue) => deps.js.consumers.get(TASKS_STREAM, queue.consumer)));
     return consumers;
   }
 
@@ -81,12 +92,12 @@ export function createPullLoop(deps: PullLoopDeps): PullLoop {
     const all = await lanes();
     const infos = await Promise.all(all.map((consumer) => consumer.info()));
     const busy = pickLane(infos.map((info) => info.num_pending));
-    const index = busy ?? idleTurn++ % LANES.length;
+    const index = busy ?? idleTurn++ % queues.length;
     const consumer = all[index];
-    const lane = LANES[index];
-    if (!consumer || !lane) return undefined;
+    const queue = queues[index];
+    if (!consumer || !queue) return undefined;
     const msg = await consumer.next({ expires: waitMs });
-    return msg ? { msg, lane: lane.name } : undefined;
+    return msg ? { msg, lane: queue.lane } : undefined;
   }
 
   async function loop(): Promise<void> {
