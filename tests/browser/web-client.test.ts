@@ -850,10 +850,10 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect(await bike.locator(".labels .label-chip").allTextContents()).toContain("motorcycle");
     // The filter offers the labels found; picking one leaves the rows that hold it.
     await page.locator("#label-filter").selectOption("motorcycle");
-    await page.waitForFunction(() => document.querySelectorAll("#items tbody tr").length === 1);
+    await expect.poll(() => page.locator("#items tbody tr").count()).toBe(1);
     expect(await page.locator("#items tbody tr .name").allTextContents()).toEqual(["motorcycle_left.png"]);
     await page.locator("#label-filter").selectOption("");
-    await page.waitForFunction(() => document.querySelectorAll("#items tbody tr").length === 2);
+    await expect.poll(() => page.locator("#items tbody tr").count()).toBe(2);
 
     await coffee.locator('button[data-action="compare"]').click();
     await page.locator("dialog#compare").waitFor({ state: "visible" });
