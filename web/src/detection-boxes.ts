@@ -54,7 +54,12 @@ export function boxLayer(list: readonly Placement[], side: Side): HTMLElement {
     "div",
     { class: "boxes", "data-side": side, "aria-hidden": "true" },
     ...list.map((p) => {
-      const box = h("div", { class: "box" }, h("span", { class: "box-label" }, p.text));
+      // A box at the top edge keeps its label inside, where the image (and the slider's clip) still shows it.
+      const box = h(
+        "div",
+        { class: p.top < 6 ? "box label-inside" : "box" },
+        h("span", { class: "box-label" }, p.text),
+      );
       Object.assign(box.style, {
         left: `${p.left}%`,
         top: `${p.top}%`,
