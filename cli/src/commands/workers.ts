@@ -36,7 +36,9 @@ Environment:
       return 0;
     }
     // Notices come from the gateway (IMGC_URL); without one the workers are still listed.
-    const notices = await waiting(context.jobs()).catch(() => []);
+    const notices = await Promise.resolve()
+      .then(() => waiting(context.jobs()))
+      .catch(() => []);
     if (response.workers.length === 0) println(context.stdout, "no live workers");
     else println(context.stdout, workerTable(response.workers));
     for (const job of notices) println(context.stdout, `job ${job.id}: ${job.notice}`);
