@@ -368,6 +368,10 @@ export function createLifecycle(deps: LifecycleDeps) {
           job.notice = "";
         });
         open.delete(jobId);
+        // The parts are merged into the results now; a purge that fails leaves only dead entries behind.
+        if (entry.ledger.split) {
+          parts.purge(jobId).catch((err: unknown) => log.warn({ err, jobId }, "could not purge the job's parts"));
+        }
         return job;
       });
       if (!ended) return null;

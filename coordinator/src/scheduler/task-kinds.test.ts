@@ -91,6 +91,12 @@ function detected(itemId: string, label = "cup"): ItemResult {
   });
 }
 
+async function collectKeys(keys: AsyncIterable<string>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const key of keys) out.push(key);
+  return out;
+}
+
 const failure = (itemId: string, errorCode: ErrorCode, errorMessage: string) =>
   create(ItemResultSchema, { itemId, state: ItemState.FAILED, errorCode, errorMessage });
 
@@ -144,6 +150,9 @@ describe("a job with both tasks", () => {
       expect(object?.sourceBox).toMatchObject({ x: 10, y: 20, width: 30, height: 40 });
       expect(object?.box).toMatchObject({ x: 5, y: 10, width: 15, height: 20 });
     }
+    // The parts are merged into the results: once the job has ended they go.
+    const parts = await nc.jetstream().views.kv(PARTS_BUCKET);
+    await eventually(async () => (await parts.keys(`${job.id}.>`).then(collectKeys)).length === 0);
   });
 
   it("fails an item when either task failed, keeping what the other produced", async () => {
