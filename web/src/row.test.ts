@@ -2,7 +2,17 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ErrorCode, ImageFormat, ItemResultSchema, ItemState } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
-import { applyResult, baseName, detailOf, labelsOf, newRow, outputName, phaseLabel, technicalDetailOf } from "./row.js";
+import {
+  applyResult,
+  baseName,
+  detailOf,
+  hasOutput,
+  labelsOf,
+  newRow,
+  outputName,
+  phaseLabel,
+  technicalDetailOf,
+} from "./row.js";
 
 describe("row", () => {
   test("a DONE result fills the row and names the download after the original", () => {
@@ -102,5 +112,27 @@ describe("labels", () => {
       }),
     );
     expect(labelsOf(row)).toEqual(["cup", "person"]);
+  });
+});
+
+describe("detection only", () => {
+  test("an item done without an output (the job only detected) has nothing to compare or download", () => {
+    const detected = newRow({ name: "cam.jpg", size: 10, phase: "queued" });
+    applyResult(
+      detected,
+      create(ItemResultSchema, { state: ItemState.DONE, detection: { objects: [{ label: "car", score: 0.8 }] } }),
+    );
+    expect(detected.phase).toBe("done");
+    expect(hasOutput(detected)).toBe(false);
+    const both = newRow({ name: "cam2.jpg", size: 10, phase: "queued" });
+    applyResult(
+      both,
+      create(ItemResultSchema, {
+        state: ItemState.DONE,
+        outputKey: "outputs/t/j/000001.webp",
+        detection: { objects: [{ label: "car", score: 0.8 }] },
+      }),
+    );
+    expect(hasOutput(both)).toBe(true);
   });
 });

@@ -55,7 +55,9 @@ export function isFinished(row: Row): boolean {
 }
 
 export function hasOutput(row: Row): boolean {
-  return row.phase === "done" || row.phase === "kept";
+  // A detection-only item is done without an output: nothing to compare or download.
+  const detectedOnly = row.result?.detection !== undefined && row.result.outputKey === "";
+  return (row.phase === "done" || row.phase === "kept") && !detectedOnly;
 }
 
 /** Takes an item's result (from WatchJob, a RUNNING one included, or whatever GetResults says). */
