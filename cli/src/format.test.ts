@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { ErrorCode, ImageFormat, ItemResultSchema, ItemState, JobSchema, JobState } from "@imgc/proto";
+import { ErrorCode, ImageFormat, ItemResultSchema, ItemState, JobSchema, JobState, TaskKind } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
 import {
   bytes,
@@ -111,6 +111,19 @@ describe("output formatting", () => {
       "priority  unspecified",
       "created   2027-01-15T08:00:00Z",
     ]);
+  });
+
+  test("a job that detects shows its tasks, and the notice of a job that waits for a kind of worker", () => {
+    const job = create(JobSchema, {
+      id: "job-2",
+      state: JobState.QUEUED,
+      tasks: [TaskKind.COMPRESS, TaskKind.DETECT],
+      notice: "Waiting for a worker that can detect objects: none is live",
+    });
+    const lines = jobDetails(job).split("\n");
+    expect(lines).toContain("tasks     compress, detect");
+    expect(lines).toContain("notice    Waiting for a worker that can detect objects: none is live");
+    expect(jobDetails(create(JobSchema, { id: "job-3", tasks: [TaskKind.COMPRESS] }))).not.toContain("tasks");
   });
 });
 

@@ -104,15 +104,20 @@ export function outcomeRow(outcome: FileOutcome): string[] {
 }
 
 export function summaryLine(outcomes: readonly FileOutcome[], outDir: string): string {
-  const done = outcomes.filter((o) => succeeded(o) && o.result?.state === ItemState.DONE).length;
+  // Detection only (--detect-only): done, with objects and no output.
+  const detected = outcomes.filter((o) => succeeded(o) && o.output === undefined).length;
+  const done = outcomes.filter(
+    (o) => succeeded(o) && o.output !== undefined && o.result?.state === ItemState.DONE,
+  ).length;
   const kept = outcomes.filter((o) => succeeded(o) && o.result?.state === ItemState.KEPT_ORIGINAL).length;
-  const failed = outcomes.length - done - kept;
-  const ok = outcomes.filter(succeeded);
+  const failed = outcomes.length - done - kept - detected;
+  const ok = outcomes.filter((o) => succeeded(o) && o.output !== undefined);
   const before = ok.reduce((sum, o) => sum + Number(o.result?.inputBytes ?? 0n), 0);
   const after = ok.reduce((sum, o) => sum + Number(o.result?.outputBytes ?? 0n), 0);
   const sizes = ok.length > 0 ? ` · ${bytes(before)} → ${bytes(after)} (${saving(before, after)})` : "";
   const where = ok.length > 0 ? ` · written to ${outDir}` : "";
-  return `${outcomes.length} file${outcomes.length === 1 ? "" : "s"}: ${done} compressed, ${kept} kept as they were, ${failed} failed${sizes}${where}`;
+  const scanned = detected > 0 ? `, ${detected} with objects detected only` : "";
+  return `${outcomes.length} file${outcomes.length === 1 ? "" : "s"}: ${done} compressed, ${kept} kept as they were${scanned}, ${failed} failed${sizes}${where}`;
 }
 
 function outcomeJson(outcome: FileOutcome) {
