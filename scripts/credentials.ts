@@ -2,7 +2,8 @@
  * `npm run credentials`: the internal plane's credentials for a deployment (compose, Kubernetes), as files.
  *
  *   npm run credentials [-- --out .secrets] [-- --force]
- *     a signing key pair, a pool token for the workers (ids worker-…), the gateway's and an operator's tokens,
+ *     a signing key pair, pool tokens for the workers (ids worker-…) and the detection workers (ids detector-…),
+ *     the gateway's and an operator's tokens,
  *     and NATS users with permissions (nats.conf) with a password file per user.
  *   npm run credentials -- token --key .secrets/auth-signing-key.pem --role service --sub billing
  *       [--tenants acme,beta] [--ttl-days 365] [--pool]
@@ -18,6 +19,8 @@ import { generateNatsUsers, natsAuthorizationConfig } from "./lib/nats-auth.js";
 
 /** The workers' pool: compose names its replicas' host `worker`, a Deployment `worker` names its pods worker-…. */
 export const WORKER_POOL = "worker";
+/** The detection workers' pool: compose's host `detector`, the Deployment `detector`'s pods detector-…. */
+export const DETECTOR_POOL = "detector";
 
 const usage = `usage: npm run credentials [-- --out DIR] [-- --force]
        npm run credentials -- token --key PEM --role ${ROLES.join("|")} --sub NAME [--tenants a,b] [--ttl-days N] [--pool]`;
@@ -94,6 +97,7 @@ const files: Record<string, string> = {
   "auth-signing-key.pem": keys.privateKey,
   "auth-public-key.pem": keys.publicKey,
   "worker.token": mint("worker", WORKER_POOL, true),
+  "detector.token": mint("worker", DETECTOR_POOL, true),
   "gateway.token": mint("gateway", "gateway"),
   "operator.token": mint("operator", "operator"),
   "nats.conf": natsAuthorizationConfig(nats),

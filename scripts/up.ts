@@ -3,7 +3,10 @@
  * .data/nats), the project's S3 server (.data/s3), the coordinator, the workers and the gateway, their logs
  * merged on the terminal (and kept in .data/logs), then a demo job. Ctrl-C stops everything.
  *
- *   npm run up [-- --workers 3] [-- --coordinators 2] [-- --no-demo]
+ *   npm run up [-- --workers 3] [-- --detectors 1] [-- --coordinators 2] [-- --no-demo]
+ *
+ * Detection workers (IMGC_WORKER_TASKS=detect, named detector-N) are opt-in: each slot of one holds the model
+ * (about 200 MB), and the demo compresses only. They take the worker HTTP ports after the compression workers'.
  *
  * With several coordinators, coordinator N listens on IMGC_COORDINATOR_PORT + N - 1 (HTTP: IMGC_COORDINATOR_HTTP_PORT
  * - N + 1); one leads, and killing it leaves the stack running (docs/reliability.md). Stop it with Ctrl-C, or
@@ -32,12 +35,13 @@ import { killAllNow, type ManagedProcess, startProcess } from "./lib/managed-pro
 import { writeNatsConfig } from "./lib/nats-auth.js";
 import { ensureSystemPackage, natsServer } from "./lib/system-packages.js";
 
-const usage = "usage: npm run up [-- --workers N] [-- --coordinators N] [-- --no-demo]";
-let values: { workers: string; coordinators: string; "no-demo": boolean; help: boolean };
+const usage = "usage: npm run up [-- --workers N] [-- --detectors N] [-- --coordinators N] [-- --no-demo]";
+let values: { workers: string; detectors: string; coordinators: string; "no-demo": boolean; help: boolean };
 try {
   ({ values } = parseArgs({
     options: {
       workers: { type: "string", default: "2" },
+      detectors: { type: "string", default: "0" },
       coordinators: { type: "string", default: "1" },
       "no-demo": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -57,6 +61,12 @@ if (!/^\d+$/.test(values.workers) || workerCount < 1 || workerCount > 32) {
   process.exit(2);
 }
 
+const detectorCount = Number(values.detectors);
+if (!/^\d+$/.test(values.detectors) || detectorCount > 32) {
+  console.error(`Expected integer between 0 and 32 for --detectors but received ${JSON.stringify(values.detectors)}`);
+  process.exit(2);
+}
+
 const coordinatorCount = Number(values.coordinators);
 if (!/^\d+$/.test(values.coordinators) || coordinatorCount < 1 || coordinatorCount > 5) {
   console.error(
@@ -67,7 +77,7 @@ if (!/^\d+$/.test(values.coordinators) || coordinatorCount < 1 || coordinatorCou
 
 const data = path.join(repoRoot, ".data");
 const logs = path.join(data, "logs");
-const printer = prefixer(Math.max(11, `worker-${workerCount}`.length));
+const printer = prefixer(Math.max(11, `worker-${workerCount}`.length, `detector-${detectorCount}`.length));
 const say = printer("up");
 
 function portOf(variable: string, fallback: number): number {
@@ -196,7 +206,7 @@ async function main(): Promise<void> {
     ...(Object.entries(ports) as [keyof typeof ports, number][]).filter(
       ([name]) => !["workerHttp", "coordinator", "coordinatorHttp"].includes(name),
     ),
-    ...Array.from({ length: workerCount }, (_, i) => ["workerHttp", workerHttpPort(i + 1)] as const),
+    ...Array.from({ length: workerCount + detectorCount }, (_, i) => ["workerHttp", workerHttpPort(i + 1)] as const),
     ...Array.from({ length: coordinatorCount }, (_, i) => ["coordinator", coordinatorPort(i + 1)] as const),
     ...Array.from({ length: coordinatorCount }, (_, i) => ["coordinatorHttp", coordinatorHttpPort(i + 1)] as const),
   ];
@@ -280,6 +290,14 @@ async function main(): Promise<void> {
         IMGC_WORKER_HTTP_PORT: String(workerHttpPort(i + 1)),
       }),
     ),
+    ...Array.from({ length: detectorCount }, (_, i) =>
+      service("worker", `detector-${i + 1}`, {
+        ...credentials.workerEnv(`detector-${i + 1}`),
+        IMGC_WORKER_ID: `detector-${i + 1}`,
+        IMGC_WORKER_TASKS: "detect",
+        IMGC_WORKER_HTTP_PORT: String(workerHttpPort(workerCount + i + 1)),
+      }),
+    ),
   ]);
 
   const web = `http://127.0.0.1:${ports.gateway}`;
@@ -290,7 +308,7 @@ async function main(): Promise<void> {
     `  gRPC         ${grpc}  ${dim(`buf curl --protocol grpc --http2-prior-knowledge --schema proto http://${grpc}/imgc.v1.JobService/ListJobs`)}`,
     `  Connect      ${web}/imgc.v1.JobService/<method>`,
     `  coordinator  ${Array.from({ length: coordinatorCount }, (_, i) => `127.0.0.1:${coordinatorPort(i + 1)}`).join(", ")} (internal gRPC${coordinatorCount > 1 ? "; one leads, the others follow" : ""}; callers need a token: IMGC_AUTH_TOKEN=$(cat ${path.relative(process.cwd(), operatorTokenFile) || operatorTokenFile}) npm run imgc -- workers)`,
-    `  metrics      http://127.0.0.1:${ports.coordinatorHttp}${coordinatorCount > 1 ? `…${coordinatorHttpPort(coordinatorCount)}` : ""}/metrics and /backlog (coordinator), ${web}/metrics (gateway), http://127.0.0.1:${workerHttpPort(1)}${workerCount > 1 ? `…${workerHttpPort(workerCount)}` : ""}/metrics (workers); /healthz and /readyz beside each`,
+    `  metrics      http://127.0.0.1:${ports.coordinatorHttp}${coordinatorCount > 1 ? `…${coordinatorHttpPort(coordinatorCount)}` : ""}/metrics and /backlog (coordinator), ${web}/metrics (gateway), http://127.0.0.1:${workerHttpPort(1)}${workerCount + detectorCount > 1 ? `…${workerHttpPort(workerCount + detectorCount)}` : ""}/metrics (workers${detectorCount > 0 ? ", then detectors" : ""}); /healthz and /readyz beside each`,
     `  S3           ${s3Url} (bucket imgc, keys S3RVER/S3RVER; data in .data/s3)`,
     `  NATS         ${natsUrl} (JetStream; data in .data/nats; users and passwords of this run in .data/nats-auth.conf)`,
     `  logs         ${path.relative(process.cwd(), logs) || logs}/`,

@@ -48,10 +48,11 @@ function service(name: string): ComposeService {
 }
 
 describe("docker-compose.yml", () => {
-  test("names the services nats, minio, two coordinators, worker and gateway", () => {
+  test("names the services nats, minio, two coordinators, worker, detector and gateway", () => {
     expect(Object.keys(services).sort()).toEqual([
       "coordinator",
       "coordinator-2",
+      "detector",
       "gateway",
       "minio",
       "nats",
@@ -144,6 +145,41 @@ describe("docker-compose.yml", () => {
     for (const workspace of workspaces) {
       expect(beforeCi, workspace).toContain(`COPY ${workspace}/package.json ${workspace}/`);
     }
+  });
+});
+
+describe("docker-compose.yml: the detection worker", () => {
+  test("is the worker pulling DETECT chunks only, scalable, hardened, probed like the worker", () => {
+    const detector = service("detector");
+    const worker = service("worker");
+    expect(detector.build).toEqual({ context: ".", target: "detector" });
+    expect(detector.container_name).toBeUndefined();
+    expect(detector.ports ?? []).toEqual([]);
+    expect(detector.environment?.IMGC_WORKER_TASKS).toBe("detect");
+    expect(worker.environment?.IMGC_WORKER_TASKS).toBeUndefined();
+    for (const key of ["IMGC_NATS_URL", "IMGC_S3_ENDPOINT", "IMGC_COORDINATOR_URL", "IMGC_WORKER_HTTP_PORT"]) {
+      expect(detector.environment?.[key], key).toBe(worker.environment?.[key]);
+    }
+    // Its own pool token (ids detector-…, from its host name), the workers' NATS user.
+    expect(detector.environment?.IMGC_AUTH_TOKEN_FILE).toBe("/run/secrets/imgc-detector-token");
+    expect(detector.environment?.IMGC_NATS_USER).toBe(worker.environment?.IMGC_NATS_USER);
+    expect([detector.read_only, detector.tmpfs, detector.cap_drop]).toEqual([true, ["/tmp"], ["ALL"]]);
+    expect(detector.healthcheck?.test).toEqual(worker.healthcheck?.test);
+    expect(detector.depends_on?.coordinator?.condition).toBe("service_healthy");
+  });
+
+  test("only the detector image installs the model's workspace; it runs the worker's bundle", () => {
+    const detector = stage("detector") ?? "";
+    expect(detector).toContain('CMD ["node", "--enable-source-maps", "worker/dist/main.js"]');
+    expect(detector).toMatch(/^ENV .*IMGC_WORKER_TASKS=detect/m);
+    const deps = /^COPY --from=(\S+) .*\/app \/app$/m.exec(detector)?.[1] ?? "";
+    expect(stage(deps)).toMatch(/^RUN npm ci --omit=dev .*--workspace worker --workspace models/m);
+    const runtimeDeps = /^COPY --from=(\S+) .*\/app \/app$/m.exec(stage("runtime") ?? "")?.[1] ?? "";
+    expect(stage(runtimeDeps)).not.toContain("models");
+    const { dependencies } = JSON.parse(read("worker/package.json")) as { dependencies: Record<string, string> };
+    expect(
+      Object.keys(dependencies).filter((name) => name.startsWith("@tensorflow/") || name.includes("human")),
+    ).toEqual([]);
   });
 });
 
@@ -255,8 +291,10 @@ describe("the images' runtime", () => {
     for (const name of imgcServices) {
       // What `npm ci --workspace <name>` installs: its dependencies and those of the workspaces it uses.
       const installed = new Set([...dependencies(name), ...dependencies("common"), ...dependencies("proto")]);
-      const files = name === "worker" ? ["main.js", "engine-child.js"] : ["main.js"];
+      const files = name === "worker" ? ["main.js", "engine-child.js", "detect/detect-child.js"] : ["main.js"];
       for (const file of files) {
+        // The detect child runs only in the detector image, which installs the model's workspace too.
+        if (file.startsWith("detect/")) for (const dep of dependencies("models")) installed.add(dep);
         const code = read(`${name}/dist/${file}`);
         // `from "x"` and `import "x"` / `import("x")`; not a call such as Buffer.from("…").
         const specifiers = [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)"([^"]+)"/g)].map((m) => m[1] ?? "");

@@ -5,6 +5,8 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { LANES, TASKS_STREAM, taskConsumer, taskKindOf } from "@imgc/common";
+import { TaskKind } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { BACKLOG_FIELD, BACKLOG_PATH } from "../coordinator/src/scheduler/backlog.js";
@@ -64,8 +66,8 @@ function workload(name: string): Container {
 const envOf = (c: Container) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
 
 describe("deploy/k8s", () => {
-  test("has deployments for the coordinator, the workers and the gateway, and NATS and MinIO", () => {
-    for (const name of ["coordinator", "worker", "gateway"]) expect(workload(name).name).toBe(name);
+  test("has deployments for the coordinator, the workers, the detectors and the gateway, and NATS and MinIO", () => {
+    for (const name of ["coordinator", "worker", "detector", "gateway"]) expect(workload(name).name).toBe(name);
     expect(
       manifests
         .filter((m) => m.kind === "StatefulSet")
@@ -85,6 +87,7 @@ describe("deploy/k8s", () => {
   test.each([
     ["coordinator", "IMGC_COORDINATOR_HTTP_PORT"],
     ["worker", "IMGC_WORKER_HTTP_PORT"],
+    ["detector", "IMGC_WORKER_HTTP_PORT"],
     ["gateway", "IMGC_GATEWAY_PORT"],
   ])("%s is probed on /readyz and /healthz of the port %s names", (name, variable) => {
     const container = workload(name);
@@ -94,13 +97,58 @@ describe("deploy/k8s", () => {
     expect(container.livenessProbe?.httpGet).toEqual({ path: "/healthz", port: "http" });
   });
 
-  test("workers listen for probes beyond loopback and get longer to stop than their drain takes", () => {
-    const worker = workload("worker");
-    expect(envOf(worker).IMGC_WORKER_HTTP_HOST).toBe("0.0.0.0");
-    const drainS = Number(envOf(worker).IMGC_DRAIN_TIMEOUT_MS) / 1000;
-    const grace = manifests.find((m) => m.metadata.name === "worker" && m.kind === "Deployment")?.spec?.template?.spec
-      .terminationGracePeriodSeconds;
-    expect(grace).toBeGreaterThan(drainS);
+  test.each(["worker", "detector"])(
+    "%s pods listen for probes beyond loopback and get longer to stop than their drain takes",
+    (name) => {
+      const worker = workload(name);
+      expect(envOf(worker).IMGC_WORKER_HTTP_HOST).toBe("0.0.0.0");
+      const drainS = Number(envOf(worker).IMGC_DRAIN_TIMEOUT_MS) / 1000;
+      const grace = manifests.find((m) => m.metadata.name === name && m.kind === "Deployment")?.spec?.template?.spec
+        .terminationGracePeriodSeconds;
+      expect(grace).toBeGreaterThan(drainS);
+    },
+  );
+
+  test("detectors run the detector image, pull DETECT chunks only, and act under their own pool token", () => {
+    const detector = workload("detector");
+    expect(detector.image).toMatch(/^imgc\/detector:/);
+    expect(envOf(detector).IMGC_WORKER_TASKS).toBe("detect");
+    const token = (detector.env ?? []).find((e) => e.name === "IMGC_AUTH_TOKEN") as
+      | { valueFrom?: { secretKeyRef?: { key: string } } }
+      | undefined;
+    expect(token?.valueFrom?.secretKeyRef?.key).toBe("detector.token");
+    // The compression workers neither detect nor carry the model.
+    expect(envOf(workload("worker")).IMGC_WORKER_TASKS).toBeUndefined();
+    expect(workload("worker").image).toMatch(/^imgc\/worker:/);
+  });
+
+  test("KEDA scales the detectors on every detect consumer's lag and the DETECT backlog, from zero", () => {
+    const scaled = manifests.find((m) => m.kind === "ScaledObject" && m.metadata.name === "detector");
+    expect(scaled?.spec?.scaleTargetRef?.name).toBe("detector");
+    expect((scaled?.spec as { minReplicaCount?: number } | undefined)?.minReplicaCount).toBe(0);
+    const all = scaled?.spec?.triggers ?? [];
+    const triggers = all.filter((t) => t.type === "nats-jetstream");
+    expect(triggers.map((t) => t.metadata.consumer)).toEqual(
+      LANES.map((lane) => taskConsumer(lane.name, TaskKind.DETECT)),
+    );
+    // The held-back DETECT chunks too: the coordinators' backlog of that kind alone, with the workers' token.
+    const backlog = all.filter((t) => t.type === "metrics-api");
+    expect(backlog).toHaveLength(1);
+    const url = new URL(backlog[0]?.metadata.url ?? "");
+    expect([url.hostname.split(".")[0], url.port, url.pathname]).toEqual([
+      "coordinator",
+      "9464",
+      `${BACKLOG_PATH}/${taskKindOf(TaskKind.DETECT).name}`,
+    ]);
+    expect(backlog[0]?.metadata.valueLocation).toBe(BACKLOG_FIELD);
+    expect((backlog[0] as { authenticationRef?: { name: string } }).authenticationRef?.name).toBe(
+      "coordinator-backlog",
+    );
+    for (const trigger of triggers) {
+      expect(trigger.metadata.stream).toBe(TASKS_STREAM);
+      expect(trigger.metadata.natsServerMonitoringEndpoint).toMatch(/^nats\.imgc\.svc\.cluster\.local:8222$/);
+      expect(Number(trigger.metadata.lagThreshold)).toBeGreaterThan(0);
+    }
   });
 
   test("ships no secret: the operator creates imgc-s3, imgc-api-keys and imgc-operator-key", () => {
@@ -117,7 +165,7 @@ describe("deploy/k8s", () => {
     for (const image of images) expect(image, image).toMatch(/^[^:@]+(:(?!latest$)[\w.-]+|@sha256:[0-9a-f]{64})$/);
   });
 
-  test.each(["coordinator", "worker", "gateway"])(
+  test.each(["coordinator", "worker", "detector", "gateway"])(
     "%s runs as non-root on a read-only root file system with no capabilities",
     (name) => {
       const pod = manifests.find((m) => m.kind === "Deployment" && m.metadata.name === name)?.spec?.template?.spec;
@@ -140,7 +188,7 @@ describe("deploy/k8s", () => {
     expect(deny?.spec?.podSelector).toEqual({});
     expect(deny?.spec?.policyTypes).toEqual(["Ingress"]);
     expect(deny?.spec?.ingress).toBeUndefined();
-    for (const app of ["gateway", "coordinator", "worker", "nats", "minio"]) {
+    for (const app of ["gateway", "coordinator", "worker", "detector", "nats", "minio"]) {
       expect(
         policies.some((m) => m.spec?.podSelector?.matchLabels?.app === app),
         app,
@@ -150,11 +198,11 @@ describe("deploy/k8s", () => {
     const grpc = coordinator?.spec?.ingress?.find((rule) => rule.ports?.some((p) => p.port === 50051)) as
       | { from?: { podSelector?: { matchExpressions?: { values: string[] }[] } }[] }
       | undefined;
-    expect(grpc?.from?.[0]?.podSelector?.matchExpressions?.[0]?.values).toEqual(["gateway", "worker"]);
+    expect(grpc?.from?.[0]?.podSelector?.matchExpressions?.[0]?.values).toEqual(["gateway", "worker", "detector"]);
   });
 
   test("KEDA scales the workers on the coordinators' whole backlog (/backlog), not the stream's lag alone", () => {
-    const scaled = manifests.find((m) => m.kind === "ScaledObject");
+    const scaled = manifests.find((m) => m.kind === "ScaledObject" && m.metadata.name === "worker");
     expect(scaled?.spec?.scaleTargetRef?.name).toBe("worker");
     const triggers = scaled?.spec?.triggers ?? [];
     expect(triggers).toHaveLength(1);

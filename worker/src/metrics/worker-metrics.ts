@@ -84,11 +84,13 @@ export function createWorkerMetrics(registry: Registry, log: Logger) {
             state: ItemState[result.state],
             ...(result.state === ItemState.FAILED
               ? { code: ErrorCode[result.errorCode] }
-              : {
-                  format: ImageFormat[result.format],
-                  bytesIn: Number(result.inputBytes),
-                  bytesOut: Number(result.outputBytes),
-                }),
+              : result.detection
+                ? { objects: result.detection.objects.map((o) => o.label), bytesIn: Number(result.inputBytes) }
+                : {
+                    format: ImageFormat[result.format],
+                    bytesIn: Number(result.inputBytes),
+                    bytesOut: Number(result.outputBytes),
+                  }),
             ms: result.durationMs,
           },
           "item",
