@@ -84,6 +84,7 @@ async function inParallel(list: readonly ItemResult[], write: (result: ItemResul
   await Promise.all(Array.from({ length: Math.min(RECORD_CONCURRENCY, list.length) }, worker));
   return out;
 }
+
 /** How far back a new leader republishes item events (well inside IMGC_EVENTS' 2-minute duplicate window). */
 const REPLAY_MS = 60_000;
 const ITEM_EVENTS_MAX = 64;
