@@ -244,6 +244,17 @@ describe("a DETECT-only job", () => {
     const refused = await report("d1", detect.get(I1) as Chunk, kept).catch((err: unknown) => err);
     expect(ConnectError.from(refused).code).toBe(Code.InvalidArgument);
     expect(ConnectError.from(refused).rawMessage).toBe("result.state: expected DONE or FAILED for a detection");
+    const bare = create(ItemResultSchema, { itemId: I1, state: ItemState.DONE });
+    const missing = await report("d1", detect.get(I1) as Chunk, bare).catch((err: unknown) => err);
+    expect(ConnectError.from(missing).rawMessage).toBe("result.detection: required for a DONE detection");
+    const crowded = detected(I1);
+    crowded.detection?.objects.push(
+      ...Array.from({ length: 100 }, () => crowded.detection?.objects[0]).filter((o) => o !== undefined),
+    );
+    const tooMany = await report("d1", detect.get(I1) as Chunk, crowded).catch((err: unknown) => err);
+    expect(ConnectError.from(tooMany).rawMessage).toBe(
+      "result.detection.objects: expected at most 100 but received 101",
+    );
     await report("d1", detect.get(I1) as Chunk, detected(I1, "motorcycle"));
 
     const ended = await endedJob(t, job.id);
