@@ -9,6 +9,7 @@ export * from "./gen/imgc/v1/options_pb.js";
 // browser: which states are final, the image formats, ids and tenants, option ranges, output file names, and the
 // COCO labels of object detection (DetectionOptions.labels, Detection.label).
 export { COCO_LABELS, type CocoLabel, isCocoLabel } from "./src/coco-labels.js";
+export { detectedLabels, LABEL_SEPARATOR } from "./src/detections.js";
 export {
   contentTypeOf,
   extensionOf,

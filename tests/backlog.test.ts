@@ -18,9 +18,9 @@ const cluster = useCluster({
 });
 
 /** GET /backlog as the autoscaler does: with an operator's token (KEDA's bearer TriggerAuthentication). */
-async function backlogOf(base: string): Promise<Record<string, unknown>> {
+async function backlogOf(base: string, path = BACKLOG_PATH): Promise<Record<string, unknown>> {
   const token = cluster().credentials.operatorToken;
-  const response = await fetch(`${base}${BACKLOG_PATH}`, { headers: { authorization: `Bearer ${token}` } });
+  const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
   expect(response.status).toBe(200);
   return (await response.json()) as Record<string, unknown>;
 }
@@ -53,6 +53,13 @@ test("a 1,000-chunk backlog reads 1,000 on every coordinator, though the stream 
   const fromLeader = await backlogOf(leaderBase);
   expect(fromLeader[BACKLOG_FIELD]).toBe(CHUNKS);
   expect(fromLeader.lanes).toEqual({ high: 0, normal: CHUNKS, low: 0 });
+  // Per kind of work, so compressing and detecting workers scale apart: this job only compresses.
+  expect(fromLeader.kinds).toEqual({ compress: CHUNKS, detect: 0 });
+  expect((await backlogOf(leaderBase, `${BACKLOG_PATH}/compress`))[BACKLOG_FIELD]).toBe(CHUNKS);
+  expect(await backlogOf(leaderBase, `${BACKLOG_PATH}/detect`)).toEqual({
+    [BACKLOG_FIELD]: 0,
+    lanes: { high: 0, normal: 0, low: 0 },
+  });
   // The stream itself shows only what the leader released: the lag alone would hide the backlog.
   const { lanes } = await c.cluster.getQueueStats({});
   expect(lanes.reduce((sum, lane) => sum + Number(lane.pending), 0)).toBe(CHUNKS);

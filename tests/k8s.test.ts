@@ -201,7 +201,7 @@ describe("deploy/k8s", () => {
     expect(grpc?.from?.[0]?.podSelector?.matchExpressions?.[0]?.values).toEqual(["gateway", "worker", "detector"]);
   });
 
-  test("KEDA scales the workers on the coordinators' whole backlog (/backlog), not the stream's lag alone", () => {
+  test("KEDA scales the workers on the coordinators' compression backlog (/backlog/compress), not the stream's lag alone", () => {
     const scaled = manifests.find((m) => m.kind === "ScaledObject" && m.metadata.name === "worker");
     expect(scaled?.spec?.scaleTargetRef?.name).toBe("worker");
     const triggers = scaled?.spec?.triggers ?? [];
@@ -210,7 +210,12 @@ describe("deploy/k8s", () => {
     expect(trigger?.type).toBe("metrics-api");
     // The coordinator Service's HTTP port, the path and the field that tests/backlog.test.ts reads off a cluster.
     const url = new URL(trigger?.metadata.url ?? "");
-    expect([url.hostname.split(".")[0], url.port, url.pathname]).toEqual(["coordinator", "9464", BACKLOG_PATH]);
+    // Compression's backlog alone: these workers only compress; the detectors scale on /backlog/detect.
+    expect([url.hostname.split(".")[0], url.port, url.pathname]).toEqual([
+      "coordinator",
+      "9464",
+      `${BACKLOG_PATH}/${taskKindOf(TaskKind.COMPRESS).name}`,
+    ]);
     expect(trigger?.metadata.valueLocation).toBe(BACKLOG_FIELD);
     // /backlog refuses a caller without a token (tests/backlog.test.ts): KEDA sends the operator's.
     expect(trigger?.metadata.authMode).toBe("bearer");

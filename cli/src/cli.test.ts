@@ -17,6 +17,7 @@ import {
   JobService,
   JobState,
   MetadataPolicy,
+  TaskKind,
 } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
 import { commands, runCli } from "./cli.js";
@@ -288,11 +289,54 @@ describe("commands", () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
-  test("workers lists the coordinator's workers", async () => {
-    const { code, stdout } = await harness({})(["workers"]);
+  test("workers lists the coordinator's workers, what each does, and the jobs that wait for a kind", async () => {
+    const { code, stdout } = await harness({
+      listJobs: (request) => ({
+        jobs:
+          request.state === JobState.QUEUED
+            ? [
+                {
+                  id: "job-waits",
+                  state: JobState.QUEUED,
+                  notice: "Waiting for a worker that can detect objects: none is live",
+                },
+                { id: "job-fine", state: JobState.QUEUED },
+              ]
+            : [],
+      }),
+    })(["workers"]);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^worker +host +busy +items +items\/s +state/);
-    expect(stdout).toMatch(/worker-2 +b +1\/4 +7 +2\.5 +active/);
+    expect(stdout).toMatch(/^worker +host +does +busy +items +items\/s +state/);
+    expect(stdout).toMatch(/worker-2 +b +compress +1\/4 +7 +2\.5 +active/);
+    expect(stdout).toContain("job job-waits: Waiting for a worker that can detect objects: none is live");
+    expect(stdout).not.toContain("job-fine");
+  });
+
+  test("results shows the labels detection found, and --csv a labels column", async () => {
+    const run = harness({
+      getResults: () => ({
+        results: [
+          {
+            itemId: "000000",
+            sourceKey: "uploads/default/j/coffee.png",
+            state: ItemState.DONE,
+            inputBytes: 1000n,
+            detection: {
+              objects: [
+                { label: "cup", score: 0.9 },
+                { label: "dining table", score: 0.6 },
+              ],
+            },
+          },
+        ],
+      }),
+    });
+    const table = await run(["results", "job-1"]);
+    expect(table.stdout).toMatch(/labels\n/);
+    expect(table.stdout).toMatch(/000000 coffee\.png +done +.*cup, dining table\n/);
+    const csv = await run(["results", "job-1", "--csv"]);
+    expect(csv.stdout.split("\n")[0]).toMatch(/,labels$/);
+    expect(csv.stdout.split("\n")[1]).toMatch(/,cup;dining table$/);
   });
 
   test("submit sends upload keys and prefixes with the options, and prints the job id", async () => {
@@ -545,6 +589,53 @@ describe("compress", () => {
     expect(await readFile(join(out, "b.avif"), "utf8")).toBe("output of incoming/2026/deep/b.png");
     expect(stdout).toMatch(/a\.jpg +done +1000 B → 400 B/);
     expect(stdout).toMatch(/2 files: 2 compressed, 0 kept as they were, 0 failed/);
+  });
+
+  test("compress --detect-only asks for detection, downloads nothing, and lists the objects found", async () => {
+    let request: { tasks?: unknown; detection?: unknown } = {};
+    const run = harness({
+      submitJob(req) {
+        request = req;
+        return { job: { id: "job-d", state: JobState.QUEUED }, created: true };
+      },
+      async *watchJob() {
+        yield { event: { sequence: 1n, kind: { case: "job", value: { id: "job-d", state: JobState.COMPLETED } } } };
+      },
+      getJob: () => ({ job: { id: "job-d", state: JobState.COMPLETED, counts: { total: 1 } } }),
+      getResults: () => ({
+        results: [
+          {
+            itemId: "000000",
+            sourceKey: "cams/street.jpg",
+            state: ItemState.DONE,
+            inputBytes: 1000n,
+            detection: {
+              workerId: "detector-1",
+              objects: [
+                { label: "car", score: 0.9 },
+                { label: "person", score: 0.7 },
+              ],
+            },
+          },
+        ],
+      }),
+    });
+    const out = await mkdtemp(join(tmpdir(), "imgc-cli-out-"));
+    const { code, stdout, stderr } = await run([
+      "compress",
+      "s3://imgc/cams/",
+      "--detect-only",
+      "--detect-labels",
+      "car,person",
+      "--out",
+      out,
+    ]);
+    expect(code, stderr).toBe(0);
+    expect(request.tasks).toEqual([TaskKind.DETECT]);
+    expect(request.detection).toMatchObject({ labels: ["car", "person"] });
+    expect(await readdir(out)).toEqual([]);
+    expect(stdout).toMatch(/street\.jpg +done +1000 B +detector-1 +car, person/);
+    expect(stdout).toMatch(/1 file: 0 compressed, 0 kept as they were, 1 with objects detected only, 0 failed/);
   });
 
   test("a bad s3:// source is a usage error; a job that failed as a whole (an empty prefix) exits 1", async () => {

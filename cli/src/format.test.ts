@@ -1,7 +1,18 @@
 import { create } from "@bufbuild/protobuf";
-import { ErrorCode, ImageFormat, ItemResultSchema, ItemState, JobSchema, JobState } from "@imgc/proto";
+import { ErrorCode, ImageFormat, ItemResultSchema, ItemState, JobSchema, JobState, TaskKind } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
-import { bytes, csv, errorCode, jobDetails, jobLine, jobState, resultRow, saving, table } from "./format.js";
+import {
+  bytes,
+  csv,
+  errorCode,
+  jobDetails,
+  jobLine,
+  jobState,
+  resultRow,
+  resultsTable,
+  saving,
+  table,
+} from "./format.js";
 
 describe("output formatting", () => {
   test("bytes in binary units", () => {
@@ -99,6 +110,44 @@ describe("output formatting", () => {
       "bytes     4.00 KiB → 1.00 KiB (-75.0%)",
       "priority  unspecified",
       "created   2027-01-15T08:00:00Z",
+    ]);
+  });
+
+  test("a job that detects shows its tasks, and the notice of a job that waits for a kind of worker", () => {
+    const job = create(JobSchema, {
+      id: "job-2",
+      state: JobState.QUEUED,
+      tasks: [TaskKind.COMPRESS, TaskKind.DETECT],
+      notice: "Waiting for a worker that can detect objects: none is live",
+    });
+    const lines = jobDetails(job).split("\n");
+    expect(lines).toContain("tasks     compress, detect");
+    expect(lines).toContain("notice    Waiting for a worker that can detect objects: none is live");
+    expect(jobDetails(create(JobSchema, { id: "job-3", tasks: [TaskKind.COMPRESS] }))).not.toContain("tasks");
+  });
+});
+
+describe("detection in results", () => {
+  test("a detection-only item shows its input size and the detecting worker, no saving", () => {
+    const detected = create(ItemResultSchema, {
+      state: ItemState.DONE,
+      inputBytes: 2048n,
+      detection: { workerId: "detector-1", objects: [{ label: "cup" }] },
+    });
+    expect(resultRow("coffee.png", detected)).toEqual(["coffee.png", "done", "2.00 KiB", "", "", "detector-1", ""]);
+  });
+
+  test("a results table gets a labels column only when an item has a detection", () => {
+    const plain = create(ItemResultSchema, { state: ItemState.DONE });
+    const detected = create(ItemResultSchema, {
+      state: ItemState.DONE,
+      detection: { objects: [{ label: "person" }, { label: "cup" }, { label: "person" }] },
+    });
+    expect(resultsTable(["file"], [["a.jpg"]], [plain])).toBe(table(["file"], [["a.jpg"]]));
+    expect(resultsTable(["file"], [["a.jpg"], ["b.jpg"]], [plain, detected]).split("\n")).toEqual([
+      "file   labels",
+      "a.jpg",
+      "b.jpg  person, cup",
     ]);
   });
 });

@@ -2,6 +2,7 @@
 import type { DescEnum } from "@bufbuild/protobuf";
 import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import {
+  detectedLabels,
   ErrorCodeSchema,
   ImageFormatSchema,
   type ItemResult,
@@ -10,6 +11,7 @@ import {
   type Job,
   JobStateSchema,
   PrioritySchema,
+  TaskKind,
 } from "@imgc/proto";
 
 export function bytes(value: number | bigint): string {
@@ -93,6 +95,13 @@ export function jobLine(job: Job): string {
   return `job ${job.id} ${jobState(job.state)} · ${counts(job)}${sizes}`;
 }
 
+/** A job's or worker's kinds of work: "compress, detect"; none listed is compress. */
+export function tasksText(tasks: readonly TaskKind[]): string {
+  return (tasks.length > 0 ? tasks : [TaskKind.COMPRESS])
+    .map((task) => (TaskKind[task] ?? String(task)).toLowerCase())
+    .join(", ");
+}
+
 /** The `status` view: one labelled line per fact. */
 export function jobDetails(job: Job): string {
   const rows: [string, string][] = [
@@ -109,6 +118,8 @@ export function jobDetails(job: Job): string {
     ["created", time(job.createdAt)],
     ["started", time(job.startedAt)],
     ["finished", time(job.finishedAt)],
+    ["tasks", job.tasks.length > 1 || job.tasks[0] === TaskKind.DETECT ? tasksText(job.tasks) : ""],
+    ["notice", job.notice],
     ["error", job.error],
     ["report", job.reportKey],
   ];
@@ -130,6 +141,10 @@ export function resultRow(name: string, result: ItemResult): string[] {
   if (result.state !== ItemState.DONE && result.state !== ItemState.KEPT_ORIGINAL) {
     return [name, itemState(result.state), "", "", "", result.workerId, ""];
   }
+  // Detection only: no output, so no size after or saving.
+  if (!result.outputKey && result.detection) {
+    return [name, itemState(result.state), bytes(result.inputBytes), "", "", result.detection?.workerId ?? "", ""];
+  }
   return [
     name,
     itemState(result.state),
@@ -142,3 +157,19 @@ export function resultRow(name: string, result: ItemResult): string[] {
 }
 
 export const RESULT_HEADER = ["file", "state", "size", "saving", "format", "worker", "note"] as const;
+
+/**
+ * A results table with a `labels` column (what detection found: "person, cup") when any item has a detection;
+ * as it was otherwise.
+ */
+export function resultsTable(
+  header: readonly string[],
+  rows: readonly string[][],
+  results: readonly (ItemResult | undefined)[],
+): string {
+  if (!results.some((result) => result?.detection)) return table(header, rows);
+  return table(
+    [...header, "labels"],
+    rows.map((row, i) => [...row, detectedLabels(results[i]?.detection).join(", ")]),
+  );
+}

@@ -1,4 +1,4 @@
-import { ChromaSubsampling, Fit, ImageFormat, MetadataPolicy, Priority } from "@imgc/proto";
+import { ChromaSubsampling, Fit, ImageFormat, MetadataPolicy, Priority, TaskKind } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
 import { UsageError } from "./args.js";
 import { jobSettings } from "./job-flags.js";
@@ -12,6 +12,7 @@ describe("job flags", () => {
       idempotencyKey: "",
       webhookUrl: "",
       retentionDays: 0,
+      tasks: [],
     });
   });
 
@@ -38,6 +39,7 @@ describe("job flags", () => {
       idempotencyKey: "batch-42",
       webhookUrl: "https://hooks.example/imgc",
       retentionDays: 90,
+      tasks: [],
     });
     expect(jobSettings({ format: "keep", lossless: true, "max-height": "300", priority: "low" })).toMatchObject({
       options: {
@@ -145,5 +147,41 @@ describe("job flags", () => {
       `Expected integer between 1 and 100 for --quality but received "${"9".repeat(40)}"… (10000 characters)`,
     );
     expect(() => jobSettings({ fit: "a\u001b[31m" })).toThrow(/but received "a\\u001b\[31m"$/);
+  });
+});
+
+describe("detection flags", () => {
+  test("--detect compresses and detects; --detect-only detects; the options land in detection", () => {
+    expect(jobSettings({ detect: true })).toMatchObject({
+      tasks: [TaskKind.COMPRESS, TaskKind.DETECT],
+      detection: {},
+    });
+    expect(
+      jobSettings({
+        "detect-only": true,
+        "detect-min-score": "0.3",
+        "detect-max": "5",
+        "detect-labels": "Person, cup,traffic light,cup",
+      }),
+    ).toMatchObject({
+      tasks: [TaskKind.DETECT],
+      detection: { minScore: 0.3, maxObjects: 5, labels: ["person", "cup", "traffic light"] },
+    });
+  });
+
+  test("bad detection flags are usage errors naming the flag", () => {
+    expect(() => jobSettings({ detect: true, "detect-min-score": "1" })).toThrow(
+      new UsageError("Expected number between 0 and 0.99 for --detect-min-score but received 1"),
+    );
+    expect(() => jobSettings({ detect: true, "detect-max": "500" })).toThrow(
+      new UsageError("Expected integer between 1 and 100 for --detect-max but received 500"),
+    );
+    expect(() => jobSettings({ detect: true, "detect-labels": "cup,unicorn" })).toThrow(
+      new UsageError("Expected COCO labels such as person,cup,motorcycle for --detect-labels but received unicorn"),
+    );
+    expect(() => jobSettings({ "detect-labels": "cup" })).toThrow(
+      new UsageError("--detect-labels needs --detect or --detect-only"),
+    );
+    expect(() => jobSettings({ detect: true, "detect-only": true })).toThrow(/cannot be combined/);
   });
 });

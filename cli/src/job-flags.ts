@@ -7,14 +7,17 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   ChromaSubsampling,
   type CompressionOptionsSchema,
+  type DetectionOptionsSchema,
   Fit,
   ImageFormat,
+  isCocoLabel,
   MAX_RETENTION_DAYS,
   MetadataPolicy,
   OPTION_LIMITS,
   Priority,
+  TaskKind,
 } from "@imgc/proto";
-import { byteSize, choice, choices, decimal, integer, UsageError } from "./args.js";
+import { byteSize, choice, choices, decimal, integer, received, UsageError } from "./args.js";
 
 export const jobOptions = {
   format: { type: "string" },
@@ -40,6 +43,11 @@ export const jobOptions = {
   "idempotency-key": { type: "string" },
   webhook: { type: "string" },
   "retention-days": { type: "string" },
+  detect: { type: "boolean" },
+  "detect-only": { type: "boolean" },
+  "detect-min-score": { type: "string" },
+  "detect-max": { type: "string" },
+  "detect-labels": { type: "string" },
 } as const;
 
 export const jobOptionsHelp = `Format:
@@ -74,7 +82,14 @@ Job:
   --idempotency-key K    submitting the same key again returns the same job
   --webhook URL          POSTed to when the job ends
   --retention-days N     delete the job and its data N days after it ends, 1 to 3650 (default: the
-                         cluster's retention)`;
+                         cluster's retention)
+
+Object detection (COCO's 80 labels: person, cup, motorcycle, …):
+  --detect               also detect the objects in each image (labels, scores and boxes)
+  --detect-only          detect objects only: no compressed outputs
+  --detect-min-score S   only objects scored at least S, 0 to 0.99 (default 0.5)
+  --detect-max N         at most N objects per image, 1 to 100 (default 20)
+  --detect-labels LIST   only these labels, comma-separated: person,cup`;
 
 const FORMATS = {
   auto: ImageFormat.AUTO,
@@ -119,6 +134,54 @@ export interface JobSettings {
   idempotencyKey: string;
   webhookUrl: string;
   retentionDays: number;
+  /** Empty: compress only (the server's default). */
+  tasks: TaskKind[];
+  detection?: MessageInitShape<typeof DetectionOptionsSchema>;
+}
+
+/** The server's ceiling on objects per image (coordinator/src/validate.ts). */
+export const MAX_DETECTIONS = 100;
+
+/** A comma-separated list of COCO labels; the message names a few rather than all 80. */
+function cocoLabels(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const picked = value.split(",").map((part) => part.trim().toLowerCase());
+  const wrong = picked.find((label) => !isCocoLabel(label));
+  if (wrong !== undefined) {
+    throw new UsageError(
+      `Expected COCO labels such as person,cup,motorcycle for --detect-labels but received ${received(wrong)}`,
+    );
+  }
+  return [...new Set(picked)];
+}
+
+/** --detect, --detect-only and their options; a detection option without either is a mistake. */
+function detection(flags: Flags): Pick<JobSettings, "tasks" | "detection"> {
+  if (flags.detect && flags["detect-only"]) {
+    throw new UsageError(
+      "--detect and --detect-only cannot be combined: --detect-only is detection without compression",
+    );
+  }
+  const minScore = decimal(flags["detect-min-score"], "--detect-min-score", 0, 0.99);
+  const maxObjects = integer(flags["detect-max"], "--detect-max", 1, MAX_DETECTIONS);
+  const labels = cocoLabels(flags["detect-labels"]);
+  const given = [
+    minScore !== undefined ? "--detect-min-score" : undefined,
+    maxObjects !== undefined ? "--detect-max" : undefined,
+    labels !== undefined ? "--detect-labels" : undefined,
+  ].find((flag) => flag !== undefined);
+  if (!flags.detect && !flags["detect-only"]) {
+    if (given) throw new UsageError(`${given} needs --detect or --detect-only`);
+    return { tasks: [] };
+  }
+  const options: MessageInitShape<typeof DetectionOptionsSchema> = {};
+  if (minScore !== undefined) options.minScore = minScore;
+  if (maxObjects !== undefined) options.maxObjects = maxObjects;
+  if (labels !== undefined) options.labels = labels;
+  return {
+    tasks: flags["detect-only"] ? [TaskKind.DETECT] : [TaskKind.COMPRESS, TaskKind.DETECT],
+    detection: options,
+  };
 }
 
 type Target = NonNullable<MessageInitShape<typeof CompressionOptionsSchema>["target"]>;
@@ -187,5 +250,6 @@ export function jobSettings(flags: Flags): JobSettings {
     idempotencyKey: flags["idempotency-key"] ?? "",
     webhookUrl: flags.webhook ?? "",
     retentionDays: integer(flags["retention-days"], "--retention-days", 1, MAX_RETENTION_DAYS) ?? 0,
+    ...detection(flags),
   };
 }

@@ -59,6 +59,7 @@ export { Counter, createItemMetrics, createMetricsRegistry, Gauge, Histogram, Re
 export {
   BROADCAST_SUBJECT,
   CHUNKS_BUCKET,
+  capabilitiesOf,
   connectNats,
   controlSubject,
   decodeMessage,

@@ -62,6 +62,11 @@ export function taskKindOf(kind: TaskKind) {
   return TASK_KINDS.find((k) => k.kind === kind) ?? TASK_KINDS[0];
 }
 
+/** The kinds a worker pulls, from its heartbeat: none listed (a worker from before kinds) is [COMPRESS]. */
+export function capabilitiesOf(worker: { capabilities: readonly TaskKind[] }): readonly TaskKind[] {
+  return worker.capabilities.length > 0 ? worker.capabilities : [TaskKind.COMPRESS];
+}
+
 export const taskSubject = (lane: LaneName, kind: TaskKind = TaskKind.COMPRESS) =>
   `${taskKindOf(kind).subject}.${lane}`;
 export const taskConsumer = (lane: LaneName, kind: TaskKind = TaskKind.COMPRESS) =>

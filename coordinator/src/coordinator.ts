@@ -20,10 +20,11 @@ import {
   type LaneName,
   type Logger,
   type Storage,
+  TASK_KINDS,
   TASKS_STREAM,
   taskConsumer,
 } from "@imgc/common";
-import { ClusterService, JobService } from "@imgc/proto";
+import { ClusterService, JobService, TaskKind } from "@imgc/proto";
 import { type NatsConnection, StorageType } from "nats";
 import type { ChunkLimits } from "./config.js";
 import { chunkKey } from "./ids.js";
@@ -35,15 +36,17 @@ import { createJobDeletion } from "./jobs/job-deletion.js";
 import { createJobStore } from "./jobs/job-store.js";
 import { createLifecycle, type LifecycleObserver } from "./jobs/lifecycle.js";
 import { createOrphans } from "./jobs/orphans.js";
+import { createPartStore, PARTS_BUCKET } from "./jobs/part-store.js";
 import { createResultStore } from "./jobs/result-store.js";
 import { createRetentionSweep, type RetentionPolicy } from "./jobs/retention.js";
 import { createWebhooks } from "./jobs/webhook.js";
 import { type Fence, NotLeaderError } from "./leadership/fence.js";
 import { createLease } from "./leadership/lease.js";
 import { routeToLeader } from "./leadership/route.js";
+import { slotsFor, waitingNotice } from "./membership/capacity.js";
 import { createMembership } from "./membership/membership.js";
 import { createAssignments } from "./scheduler/assignments.js";
-import type { Backlog } from "./scheduler/backlog.js";
+import { backlogOf } from "./scheduler/backlog.js";
 import { createDeadLetters, ensureDeadLetters } from "./scheduler/dead-letters.js";
 import { createDispatcher } from "./scheduler/dispatcher.js";
 import { resumeAll } from "./scheduler/resume.js";
@@ -123,9 +126,10 @@ export async function startCoordinator(options: CoordinatorOptions) {
     workerTtlMs: settings.workerTtlMs,
   });
   const js = nc.jetstream();
-  const [dispatchKv, idempotencyKv] = await Promise.all([
+  const [dispatchKv, idempotencyKv, partsKv] = await Promise.all([
     js.views.kv(DISPATCH_BUCKET, { history: 1, storage: StorageType.File }),
     js.views.kv(IDEMPOTENCY_BUCKET, { history: 1, storage: StorageType.File }),
+    js.views.kv(PARTS_BUCKET, { history: 1, storage: StorageType.File }),
   ]);
   await ensureDeadLetters(topology.jsm);
 
@@ -144,6 +148,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
   const guard = createGuardedFetch(settings.fetch ?? defaultFetchPolicy);
   const jobs = createJobStore(topology.jobs, fence);
   const results = createResultStore(topology.results);
+  const parts = createPartStore(partsKv);
   const chunks = createChunkStore(topology.chunks, dispatchKv, fence);
   const events = createEvents(js, topology.jsm, log, fence);
   const catalog = createCatalog(chunks);
@@ -156,6 +161,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     const lifecycle = createLifecycle({
       jobs,
       results,
+      parts,
       events,
       storage,
       webhooks: createWebhooks({
@@ -171,11 +177,12 @@ export async function startCoordinator(options: CoordinatorOptions) {
         nc.publish(BROADCAST_SUBJECT, new TextEncoder().encode(JSON.stringify({ action: "cancel", jobId }))),
       ...(settings.retention ? { retention: settings.retention } : {}),
     });
-    // The lanes keep about two chunks per live worker slot ready; the rest wait for their tenant's turn.
+    // A kind's lanes keep about two chunks per slot of the live workers that can do it ready; the rest wait for
+    // their tenant's turn.
     const dispatcher = createDispatcher(js, chunks, {
       log,
       fence,
-      depth: () => Math.max(MIN_DISPATCH_DEPTH, 2 * liveSlots()),
+      depth: (kind) => Math.max(MIN_DISPATCH_DEPTH, 2 * slotsFor(membership.list(), kind)),
       ...(options.observer ? { observer: options.observer } : {}),
     });
     const assignments = createAssignments({ lifecycle, chunks, dispatcher, log, maxRepublish: settings.maxDeliver });
@@ -192,6 +199,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
       log,
       limits: settings.chunk,
       slots: liveSlots,
+      notice: (tasks) => waitingNotice(tasks, membership.list()),
       maxItems: settings.jobMaxItems,
       urls: (tenant, jobId) => createUrlSources({ guard, storage, tenant, jobId }),
       checkUrl: guard.check,
@@ -233,6 +241,17 @@ export async function startCoordinator(options: CoordinatorOptions) {
         membership.runs(chunkKey(chunk.jobId, chunk.index)) ? 0 : assignments.deadLetter(chunk, deliveries),
     });
     let reaper: NodeJS.Timeout | undefined;
+    /** Each open job's notice follows the live workers: set while a kind it asks for has none, cleared after. */
+    const refreshNotices = async () => {
+      const workers = membership.list();
+      for (const jobId of lifecycle.openJobIds()) {
+        const tasks = lifecycle.ledger(jobId)?.tasks;
+        if (!tasks) continue;
+        await lifecycle
+          .setNotice(jobId, waitingNotice(tasks, workers))
+          .catch((err: unknown) => log.debug({ err, jobId }, "could not update the job's notice"));
+      }
+    };
     const jobService = createJobService({
       log,
       closing: closing.signal,
@@ -255,7 +274,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
       orphans: createOrphans({ results, storage, log }),
       membership,
       control: (subject, payload) => nc.publish(subject, payload),
-      laneStats: (lane) => laneStats(lane, dispatcher),
+      laneStats: (lane, kind) => laneStats(lane, kind, dispatcher),
     });
     return {
       lifecycle,
@@ -287,6 +306,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
               log.info({ workerId }, "a worker without a heartbeat holds chunks; republishing them");
               void assignments.workerGone(workerId);
             }
+            void refreshNotices();
           },
           Math.max(100, Math.min(1_000, settings.workerTimeoutMs / 4)),
         );
@@ -315,11 +335,16 @@ export async function startCoordinator(options: CoordinatorOptions) {
   let term: Term = createTerm();
   await membership.start();
 
-  const laneStats = async (lane: LaneName, dispatcher = term.dispatcher): Promise<LaneCounters> => {
-    const info = await topology.jsm.consumers.info(TASKS_STREAM, taskConsumer(lane));
+  const laneStats = async (
+    lane: LaneName,
+    kind: TaskKind = TaskKind.COMPRESS,
+    dispatcher = term.dispatcher,
+  ): Promise<LaneCounters> => {
+    const consumer = taskConsumer(lane, kind);
+    const info = await topology.jsm.consumers.info(TASKS_STREAM, consumer);
     // Pending: on the stream, and waiting in the leader for their tenant's turn (a follower knows that number
     // from the leader's last renewal), so every coordinator shows the whole backlog to the autoscaler.
-    const waiting = leading ? dispatcher.waiting(lane) : (lease.leader()?.waiting?.[lane] ?? 0);
+    const waiting = leading ? dispatcher.waiting(lane, kind) : (lease.leader()?.waiting?.[consumer] ?? 0);
     return {
       pending: info.num_pending + waiting,
       ackPending: info.num_ack_pending,
@@ -348,7 +373,12 @@ export async function startCoordinator(options: CoordinatorOptions) {
         throw err;
       }
     },
-    waiting: () => Object.fromEntries(LANES.map((lane) => [lane.name, term.dispatcher.waiting(lane.name)])),
+    waiting: () =>
+      Object.fromEntries(
+        TASK_KINDS.flatMap(({ kind }) =>
+          LANES.map((lane) => [taskConsumer(lane.name, kind), term.dispatcher.waiting(lane.name, kind)]),
+        ),
+      ),
     async onDeposed() {
       leading = false;
       const old = term;
@@ -391,14 +421,13 @@ export async function startCoordinator(options: CoordinatorOptions) {
     isLeader,
     /** The leader as last seen (this process included), for health and metrics. */
     leader: () => lease.leader(),
-    /** The task consumer's counters for one lane (metrics). */
-    laneStats: (lane: LaneName) => laneStats(lane),
-    /** Every chunk not yet delivered to a worker, per lane and in all: what the autoscaler reads (/backlog). */
-    async backlog(): Promise<Backlog> {
-      const counts = await Promise.all(LANES.map(async (lane) => [lane.name, (await laneStats(lane.name)).pending]));
-      const lanes = Object.fromEntries(counts) as Record<LaneName, number>;
-      return { chunks: Object.values(lanes).reduce((sum, n) => sum + n, 0), lanes };
-    },
+    /** The task consumer's counters for one lane of a kind (metrics). */
+    laneStats: (lane: LaneName, kind?: TaskKind) => laneStats(lane, kind),
+    /**
+     * Every chunk not yet delivered to a worker, per lane and in all, of one kind or of every kind: what the
+     * autoscaler reads (/backlog, /backlog/<kind>).
+     */
+    backlog: (kind?: TaskKind) => backlogOf((lane, k) => laneStats(lane, k), kind),
     /** Ends every open WatchJob stream (their clients resume with after_sequence). */
     endStreams(): void {
       closing.abort();

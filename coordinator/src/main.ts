@@ -28,7 +28,7 @@ import { startCoordinator } from "./coordinator.js";
 import { uploadsExpiryDays } from "./jobs/retention.js";
 import { webhookSecrets } from "./jobs/webhook.js";
 import { createCoordinatorMetrics } from "./metrics/coordinator-metrics.js";
-import { BACKLOG_PATH } from "./scheduler/backlog.js";
+import { backlogRoutes } from "./scheduler/backlog.js";
 import { build, createHealth, listen } from "./server.js";
 
 async function main(): Promise<void> {
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     registry,
     ...(metricsToken === undefined ? {} : { metricsToken }),
     checks: { grpc: self.check, nats: natsReadiness(() => nc), s3: () => storage.ping() },
-    routes: { [BACKLOG_PATH]: () => coordinator.backlog() },
+    routes: backlogRoutes(coordinator.backlog),
     // The backlog is GetQueueStats' figure: the same callers may read it (an operator token for the autoscaler).
     authorizeRoutes: authorizeLike(ClusterService, "getQueueStats", { verifier, log }),
   });

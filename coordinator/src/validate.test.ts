@@ -1,8 +1,16 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
-import { CompressionOptionsSchema, Fit, QualityLevel, type SourceSchema, SubmitJobRequestSchema } from "@imgc/proto";
+import {
+  CompressionOptionsSchema,
+  DetectionOptionsSchema,
+  Fit,
+  QualityLevel,
+  type SourceSchema,
+  SubmitJobRequestSchema,
+  TaskKind,
+} from "@imgc/proto";
 import { describe, expect, it } from "vitest";
-import { optionProblems, sourceScopeFor, validateSubmit } from "./validate.js";
+import { detectionProblems, jobTasks, optionProblems, sourceScopeFor, validateSubmit } from "./validate.js";
 
 const resize = (maxWidth: number, maxHeight: number, fit: Fit, allowEnlarge: boolean) =>
   optionProblems(create(CompressionOptionsSchema, { resize: { maxWidth, maxHeight, fit, allowEnlarge } }));
@@ -108,5 +116,61 @@ describe("optionProblems: perceptual targets", () => {
     expect(target({ goal: { case: "level", value: 42 as QualityLevel } })).toEqual([
       "options.target.level: unknown value 42",
     ]);
+  });
+});
+
+function submitProblems(init: Parameters<typeof create<typeof SubmitJobRequestSchema>>[1]): string {
+  const request = create(SubmitJobRequestSchema, { sources: [{ kind: upload("uploads/acme/a.jpg") }], ...init });
+  try {
+    validateSubmit(request, "acme", BUCKET);
+  } catch (err) {
+    return ConnectError.from(err).rawMessage;
+  }
+  return "";
+}
+
+const detection = (init: Parameters<typeof create<typeof DetectionOptionsSchema>>[1]) =>
+  detectionProblems(create(DetectionOptionsSchema, init));
+
+describe("tasks and detection options", () => {
+  it("reads no tasks as [COMPRESS] and keeps a list as given", () => {
+    expect(jobTasks([])).toEqual([TaskKind.COMPRESS]);
+    expect(jobTasks([TaskKind.DETECT])).toEqual([TaskKind.DETECT]);
+    expect(jobTasks([TaskKind.COMPRESS, TaskKind.DETECT])).toEqual([TaskKind.COMPRESS, TaskKind.DETECT]);
+    expect(submitProblems({ tasks: [TaskKind.COMPRESS, TaskKind.DETECT] })).toBe("");
+    expect(submitProblems({ tasks: [TaskKind.DETECT], detection: { minScore: 0.3, labels: ["cup"] } })).toBe("");
+  });
+
+  it("refuses duplicate, unspecified and unknown tasks", () => {
+    expect(submitProblems({ tasks: [TaskKind.DETECT, TaskKind.DETECT] })).toBe("tasks: DETECT is listed twice");
+    expect(submitProblems({ tasks: [TaskKind.UNSPECIFIED] })).toBe(
+      "tasks: expected COMPRESS or DETECT but received UNSPECIFIED",
+    );
+    expect(submitProblems({ tasks: [7 as TaskKind] })).toBe("tasks: expected COMPRESS or DETECT but received 7");
+  });
+
+  it("keeps min_score in [0, 1), max_objects at most 100 and labels to COCO's 80", () => {
+    expect(detection({ minScore: 0, maxObjects: 100, labels: ["person", "traffic light"] })).toEqual([]);
+    expect(detection({ minScore: 1 })).toEqual([
+      "detection.min_score: expected a number from 0 up to but not including 1 but received 1",
+    ]);
+    expect(detection({ minScore: -0.1 })).toHaveLength(1);
+    expect(detection({ minScore: Number.NaN })).toHaveLength(1);
+    expect(detection({ maxObjects: 101 })).toEqual([
+      "detection.max_objects: expected a number between 0 and 100 but received 101",
+    ]);
+    expect(detection({ labels: ["person", "unicorn"] })).toEqual([
+      'detection.labels: expected COCO labels such as "person" or "cup" but received "unicorn"',
+    ]);
+    expect(detection({ labels: ["x".repeat(10_000)] })[0]?.length).toBeLessThan(200);
+    expect(detection({ labels: Array.from({ length: 81 }, () => "cup") })).toEqual([
+      "detection.labels: expected at most 80 labels but received 81",
+    ]);
+  });
+
+  it("lists detection problems with the rest of the request's in one InvalidArgument", () => {
+    expect(submitProblems({ tasks: [TaskKind.DETECT], detection: { maxObjects: 500, labels: ["dragon"] } })).toBe(
+      'detection.max_objects: expected a number between 0 and 100 but received 500; detection.labels: expected COCO labels such as "person" or "cup" but received "dragon"',
+    );
   });
 });

@@ -12,8 +12,10 @@ import { MAX_KEY_BYTES, quoted } from "@imgc/common";
 import {
   ChromaSubsampling,
   type CompressionOptions,
+  type DetectionOptions,
   Fit,
   ImageFormat,
+  isCocoLabel,
   isOutputFormat,
   MAX_OUTPUT_PIXELS,
   MAX_RETENTION_DAYS,
@@ -24,6 +26,7 @@ import {
   QualityLevel,
   type Source,
   type SubmitJobRequest,
+  TaskKind,
 } from "@imgc/proto";
 
 /** What a caller may read as sources besides its own folders. */
@@ -174,6 +177,53 @@ export function optionProblems(options: CompressionOptions | undefined): string[
   return problems;
 }
 
+/** DetectionOptions.max_objects' ceiling, and how many labels one job may name (all of COCO's 80). */
+export const MAX_DETECTIONS = 100;
+export const MAX_DETECTION_LABELS = 80;
+
+/** The tasks of a request as a job stores them: an empty list is [COMPRESS]. */
+export function jobTasks(tasks: readonly TaskKind[]): TaskKind[] {
+  return tasks.length === 0 ? [TaskKind.COMPRESS] : [...tasks];
+}
+
+function taskProblems(tasks: readonly TaskKind[]): string[] {
+  const problems: string[] = [];
+  const seen = new Set<TaskKind>();
+  for (const task of tasks) {
+    if (task !== TaskKind.COMPRESS && task !== TaskKind.DETECT) {
+      problems.push(`tasks: expected COMPRESS or DETECT but received ${TaskKind[task] ?? task}`);
+    } else if (seen.has(task)) problems.push(`tasks: ${TaskKind[task]} is listed twice`);
+    seen.add(task);
+  }
+  return problems;
+}
+
+export function detectionProblems(detection: DetectionOptions | undefined): string[] {
+  const problems: string[] = [];
+  if (!detection) return problems;
+  if (!(detection.minScore >= 0 && detection.minScore < 1)) {
+    problems.push(
+      `detection.min_score: expected a number from 0 up to but not including 1 but received ${detection.minScore}`,
+    );
+  }
+  range(problems, "detection.max_objects", detection.maxObjects, { min: 0, max: MAX_DETECTIONS });
+  if (detection.labels.length > MAX_DETECTION_LABELS) {
+    problems.push(
+      `detection.labels: expected at most ${MAX_DETECTION_LABELS} labels but received ${detection.labels.length}`,
+    );
+  }
+  const unknown = detection.labels.slice(0, MAX_DETECTION_LABELS + 1).find((label) => !isCocoLabel(label));
+  if (unknown !== undefined) {
+    problems.push(`detection.labels: expected COCO labels such as "person" or "cup" but received ${quote(unknown)}`);
+  }
+  return problems;
+}
+
+/** A short, escaped rendering of untrusted text for an error message. */
+export function quote(text: string): string {
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
+}
+
 const MAX_INLINE_MANIFEST = 4 * 1024 * 1024;
 
 function urlProblem(url: string): string | null {
@@ -200,7 +250,12 @@ export function validateSubmit(
   bucket: string,
   scope: SourceScope = SCOPED,
 ): void {
-  const problems = [...sourceProblems(request.sources, tenant, bucket, scope), ...optionProblems(request.options)];
+  const problems = [
+    ...sourceProblems(request.sources, tenant, bucket, scope),
+    ...optionProblems(request.options),
+    ...taskProblems(request.tasks),
+    ...detectionProblems(request.detection),
+  ];
   if (!isEnumValue(Priority, request.priority)) problems.push(`priority: unknown value ${request.priority}`);
   if (request.idempotencyKey.length > 256) problems.push("idempotency_key: at most 256 characters");
   if (request.label.length > 256) problems.push("label: at most 256 characters");

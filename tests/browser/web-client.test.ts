@@ -877,4 +877,41 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect(errors).toEqual([]);
     await context.close();
   });
+
+  test("Detect objects: each row lists what was found, a filter by label, boxes over both images when compared", async () => {
+    // Needs a worker that detects (the detector's model in worker/src/detect/); the cluster's two only compress.
+    await cluster().addWorker({ IMGC_WORKER_TASKS: "detect" });
+    const { page, context, errors } = await open();
+    await setOptions(page, { format: "webp", quality: 70 });
+    await page.check("#opt-detect");
+    await page.setInputFiles(
+      "#file-input",
+      corpusFiles("photos").filter((f) => /motorcycle_left|coffee/.test(f)),
+    );
+    await waitForRows(page, "ready", 2);
+    await page.click("#compress");
+    expect(await waitForJobEnd(page)).toBe("Completed");
+
+    const coffee = rowLocator(page, "coffee.png");
+    const bike = rowLocator(page, "motorcycle_left.png");
+    expect(await coffee.locator(".labels .label-chip").allTextContents()).toContain("cup");
+    expect(await bike.locator(".labels .label-chip").allTextContents()).toContain("motorcycle");
+    // The filter offers the labels found; picking one leaves the rows that hold it.
+    await page.locator("#label-filter").selectOption("motorcycle");
+    await expect.poll(() => page.locator("#items tbody tr").count()).toBe(1);
+    expect(await page.locator("#items tbody tr .name").allTextContents()).toEqual(["motorcycle_left.png"]);
+    await page.locator("#label-filter").selectOption("");
+    await expect.poll(() => page.locator("#items tbody tr").count()).toBe(2);
+
+    await coffee.locator('button[data-action="compare"]').click();
+    await page.locator("dialog#compare").waitFor({ state: "visible" });
+    await page.waitForFunction(imagesLoaded, "dialog#compare img");
+    const labels = (side: string) =>
+      page.locator(`dialog#compare .boxes[data-side="${side}"] .box-label`).allTextContents();
+    expect((await labels("source")).some((text) => /^cup \d+%$/.test(text))).toBe(true);
+    expect((await labels("output")).some((text) => /^cup \d+%$/.test(text))).toBe(true);
+    await page.screenshot({ path: path.join(artifacts, "detect-compare.png") });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
 });

@@ -14,12 +14,12 @@ import { checkFile } from "./file-check.js";
 import { followJob, messageOf } from "./follow-job.js";
 import { formatBytes, formatSaving } from "./format.js";
 import type { JobView, Stage } from "./job-view.js";
-import { type Options, toCompressionOptions } from "./options.js";
+import { type Options, toCompressionOptions, toTasks } from "./options.js";
 import type { RecentJobs } from "./recent-jobs.js";
 import { createResults } from "./results.js";
 import { applyResult, baseName, hasOutput, newRow, outputName, type Row } from "./row.js";
 import { fetchAndSave } from "./save-file.js";
-import { type CompressionOptionsInit, labelFor, submitRows, uploadRows } from "./submit.js";
+import { type JobWork, labelFor, submitRows, uploadRows } from "./submit.js";
 import { totalsOf } from "./totals.js";
 import type { PutFile } from "./upload.js";
 
@@ -163,7 +163,7 @@ export function createBatch(deps: BatchDeps): Batch {
     if (stage.kind !== "staged") return;
     const sending = rows.filter((r) => r.phase === "ready" && r.file && r.kind);
     if (sending.length === 0) return;
-    const options = toCompressionOptions(deps.options());
+    const work = { options: toCompressionOptions(deps.options()), tasks: toTasks(deps.options()) };
     const abort = new AbortController();
     running = abort;
     for (const row of sending) {
@@ -195,7 +195,7 @@ export function createBatch(deps: BatchDeps): Batch {
     }
     setStage({ kind: "submitting" });
     try {
-      const job = await submitRows(api.jobs, uploaded, options, labelFor(uploaded.map((r) => r.name)), abort.signal);
+      const job = await submitRows(api.jobs, uploaded, work, labelFor(uploaded.map((r) => r.name)), abort.signal);
       for (const row of uploaded) {
         row.phase = "queued";
         view.touch(row);
@@ -381,6 +381,7 @@ export function createBatch(deps: BatchDeps): Batch {
         afterFormat: result.format,
         width: result.width,
         height: result.height,
+        ...(result.detection ? { detection: result.detection } : {}),
         position: at >= 0 ? `${at + 1} of ${list.length}` : "",
         ...(prev ? { previous: () => void compareRow(prev) } : {}),
         ...(next ? { next: () => void compareRow(next) } : {}),
@@ -410,15 +411,20 @@ export function createBatch(deps: BatchDeps): Batch {
     if (again.length === 0) return;
     const abort = new AbortController();
     try {
-      const options: CompressionOptionsInit | undefined =
+      const old = which === "current" ? undefined : (from.job ?? (await api.jobs.getJob({ jobId: from.jobId })).job);
+      const work: JobWork | undefined =
         which === "current"
-          ? toCompressionOptions(deps.options())
-          : (from.job?.options ?? (await api.jobs.getJob({ jobId: from.jobId })).job?.options);
-      if (!options) throw new Error("the old job's options are unknown");
+          ? { options: toCompressionOptions(deps.options()), tasks: toTasks(deps.options()) }
+          : old?.options && {
+              options: old.options,
+              tasks: old.tasks,
+              ...(old.detection ? { detection: old.detection } : {}),
+            };
+      if (!work) throw new Error("the old job's options are unknown");
       const job = await submitRows(
         api.jobs,
         again,
-        options,
+        work,
         `${which === "same" ? "Retry" : "Re-run"} of ${labelFor(again.map((r) => r.name))}`,
         abort.signal,
       );

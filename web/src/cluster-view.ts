@@ -4,7 +4,7 @@
  * there is none to be had.
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { Priority, type WorkerStatus } from "@imgc/proto";
+import { type LaneStats, Priority, TaskKind, type WorkerStatus } from "@imgc/proto";
 import { type ClusterSnapshot, ClusterUnavailableError, type LoadCluster } from "./api.js";
 import { h, setText } from "./dom.js";
 import { formatRate } from "./format.js";
@@ -45,6 +45,25 @@ function meter(value: number, max: number, label: string): HTMLElement {
     h("span", { class: "load-meter" }, fill),
     h("span", { class: "load-text" }, `${value} / ${max}`),
   );
+}
+
+/** What a worker does, when it is more than compressing (a worker from before kinds lists none: it compresses). */
+function does(w: WorkerStatus): string {
+  if (!w.capabilities.includes(TaskKind.DETECT)) return "";
+  return w.capabilities.includes(TaskKind.COMPRESS) ? "compresses and detects" : "detects objects";
+}
+
+/** A lane's name: "Normal" for compression's, "Detect · Normal" for detection's. */
+function laneName(l: LaneStats): string {
+  return l.kind === TaskKind.DETECT ? `Detect · ${laneNames[l.priority]}` : laneNames[l.priority];
+}
+
+/** Compression's lanes always; detection's once the cluster detects (a worker can, or chunks wait). */
+function shownLanes(s: ClusterSnapshot): LaneStats[] {
+  const detects =
+    s.workers.some((w) => w.capabilities.includes(TaskKind.DETECT)) ||
+    s.lanes.some((l) => l.kind === TaskKind.DETECT && Number(l.pending) + Number(l.ackPending) > 0);
+  return s.lanes.filter((l) => l.kind !== TaskKind.DETECT || detects);
 }
 
 export function createClusterView(root: HTMLElement, loadCluster: LoadCluster, periodMs = 2000): ClusterView {
@@ -158,7 +177,7 @@ export function createClusterView(root: HTMLElement, loadCluster: LoadCluster, p
         "th",
         { scope: "row" },
         h("div", { class: "name" }, w.id),
-        h("div", { class: "detail" }, [w.host, w.version && `v${w.version}`].filter(Boolean).join(" · ")),
+        h("div", { class: "detail" }, [w.host, w.version && `v${w.version}`, does(w)].filter(Boolean).join(" · ")),
         w.draining ? h("span", { class: "draining" }, "Draining") : null,
       ),
       h("td", { "data-label": "Load" }, meter(w.busy, w.slots, `${w.id}: ${w.busy} of ${w.slots} slots busy`)),
@@ -198,11 +217,11 @@ export function createClusterView(root: HTMLElement, loadCluster: LoadCluster, p
 
     const maxLane = Math.max(1, ...s.lanes.map((l) => Number(l.pending) + Number(l.ackPending)));
     lanesBody.replaceChildren(
-      ...s.lanes.map((l) =>
+      ...shownLanes(s).map((l) =>
         h(
           "tr",
-          { "data-lane": laneNames[l.priority] },
-          h("th", { scope: "row" }, laneNames[l.priority]),
+          { "data-lane": laneName(l) },
+          h("th", { scope: "row" }, laneName(l)),
           h(
             "td",
             { class: "c-num" },

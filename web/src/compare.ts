@@ -3,9 +3,11 @@
  * (a range input, so it works by keyboard), or side by side with their scrolling tied; both zoom together,
  * from "fit" up to 800 %, by buttons, keys (+, −, 0, 1) or ctrl/⌘ + wheel. Zoomed in, the divider is kept
  * in view, so it always shows which side is the original. Previous/next (buttons, or P and N) step through the
- * batch's results.
+ * batch's results. When the job detected objects, their boxes and labels are drawn over both images: on the
+ * original where they are in the source, on the result where they are in the output.
  */
-import { formatName, type ImageFormat } from "@imgc/proto";
+import { formatName, type ImageFormat, type ItemDetection } from "@imgc/proto";
+import { boxLayer, placements } from "./detection-boxes.js";
 import { h, setText } from "./dom.js";
 import { formatBytes, formatSaving } from "./format.js";
 
@@ -21,6 +23,8 @@ export interface CompareSubject {
   /** The result's size in pixels (0 when unknown: then the image's own). */
   width: number;
   height: number;
+  /** What detection found in it, when the job asked. */
+  detection?: ItemDetection;
   /** Where this image is among those that can be compared ("3 of 12"). */
   position?: string;
   /** Steps to the neighbouring results, when there are some. */
@@ -69,6 +73,8 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
     "The compressed image could not be loaded: check the connection, then open the comparison again.",
   );
   const divider = h("div", { class: "divider", "aria-hidden": "true" });
+  let beforeBoxes = boxLayer([], "source");
+  let afterBoxes = boxLayer([], "output");
   const stageA = h("div", { class: "stage" });
   const stageB = h("div", { class: "stage" });
   const viewA = h(
@@ -174,16 +180,19 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
     const p = Math.min(100, Math.max(0, percent));
     split.value = String(p);
     after.style.clipPath = mode === "slider" ? `inset(0 0 0 ${p}%)` : "";
+    afterBoxes.style.clipPath = after.style.clipPath;
+    // Over the slider, each side's boxes show only where that side's image does.
+    beforeBoxes.style.clipPath = mode === "slider" ? `inset(0 ${100 - p}% 0 0)` : "";
     divider.style.left = `${p}%`;
   }
 
   function setMode(next: Mode): void {
     const hasBefore = beforeUrl !== "";
     mode = hasBefore ? next : "slider";
-    if (!hasBefore) stageA.replaceChildren(after);
-    else if (mode === "slider") stageA.replaceChildren(before, after, divider);
-    else stageA.replaceChildren(before);
-    stageB.replaceChildren(...(mode === "side" ? [after] : []));
+    if (!hasBefore) stageA.replaceChildren(after, afterBoxes);
+    else if (mode === "slider") stageA.replaceChildren(before, beforeBoxes, after, afterBoxes, divider);
+    else stageA.replaceChildren(before, beforeBoxes);
+    stageB.replaceChildren(...(mode === "side" ? [after, afterBoxes] : []));
     viewB.hidden = mode !== "side";
     modeSlider.setAttribute("aria-pressed", String(mode === "slider"));
     modeSide.setAttribute("aria-pressed", String(mode === "side"));
@@ -287,6 +296,8 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
     open(subject) {
       setText(title, subject.name);
       size = { width: subject.width, height: subject.height };
+      beforeBoxes = boxLayer(placements(subject.detection, "source", subject.width, subject.height), "source");
+      afterBoxes = boxLayer(placements(subject.detection, "output", subject.width, subject.height), "output");
       // Stepping to the next image leaves the dialog open: the last original's URL goes now.
       if (beforeUrl) URL.revokeObjectURL(beforeUrl);
       if (!subject.before) before.removeAttribute("src");

@@ -3,9 +3,10 @@
  * what happened in words for people (the technical detail in a tooltip), sizes and saving, and what can be
  * done with it. Filters (done, kept, failed), a sort order and a selection live here too.
  */
+import { LABEL_SEPARATOR } from "@imgc/proto";
 import { h, setText } from "./dom.js";
 import { formatBytes, formatSaving } from "./format.js";
-import { detailOf, hasOutput, phaseLabel, type Row, technicalDetailOf } from "./row.js";
+import { detailOf, hasOutput, labelsOf, phaseLabel, type Row, technicalDetailOf } from "./row.js";
 import { type Filter, matches, ordered, type Sort } from "./row-order.js";
 
 export type RowAction = "compare" | "download" | "retry" | "retry-with" | "remove";
@@ -18,6 +19,8 @@ export interface ItemTable {
   /** Re-sorts and re-filters (after results changed what a row matches). */
   arrange(): void;
   setFilter(filter: Filter): void;
+  /** Shows only rows where detection found this label; empty for all. */
+  setLabel(label: string): void;
   setSort(sort: Sort): void;
   /** The rows shown, in the order shown. */
   visible(): Row[];
@@ -33,6 +36,7 @@ interface RowEls {
   pick: HTMLInputElement;
   thumb: HTMLImageElement;
   detail: HTMLElement;
+  labels: HTMLElement;
   badge: HTMLElement;
   meter: HTMLElement;
   before: HTMLElement;
@@ -55,6 +59,7 @@ export function createItemTable(onAction: (action: RowAction, row: Row) => void,
   let rows: readonly Row[] = [];
   let shown: Row[] = [];
   let filter: Filter = "all";
+  let label = "";
   let sort: Sort = "added";
   let ended = false;
   let thumbs: ReadonlyMap<string, string> = new Map();
@@ -144,6 +149,7 @@ export function createItemTable(onAction: (action: RowAction, row: Row) => void,
       pick: h("input", { type: "checkbox", "aria-label": `Select ${row.name}` }),
       thumb: h("img", { class: "thumb", alt: "", loading: "lazy", decoding: "async", width: 44, height: 44 }),
       detail: h("div", { class: "detail" }),
+      labels: h("div", { class: "labels", "aria-label": "Objects found" }),
       badge: h("span", { class: "badge" }),
       meter: h("span", { class: "meter", "aria-hidden": "true" }, h("span", { class: "meter-fill" })),
       before: h("td", { class: "c-num c-before", "data-label": "Before" }),
@@ -168,6 +174,7 @@ export function createItemTable(onAction: (action: RowAction, row: Row) => void,
         { scope: "row", class: "c-name" },
         h("div", { class: "name" }, row.name),
         h("div", { class: "status" }, e.badge, e.detail),
+        e.labels,
         e.meter,
       ),
       e.before,
@@ -197,6 +204,11 @@ export function createItemTable(onAction: (action: RowAction, row: Row) => void,
     setText(e.badge, phaseLabel(row));
     setText(e.detail, detailOf(row));
     e.detail.title = technicalDetailOf(row);
+    const labels = labelsOf(row);
+    if (e.labels.dataset.labels !== labels.join(LABEL_SEPARATOR)) {
+      e.labels.dataset.labels = labels.join(LABEL_SEPARATOR);
+      e.labels.replaceChildren(...labels.map((label) => h("span", { class: "label-chip" }, label)));
+    }
     (e.meter.firstElementChild as HTMLElement).style.width =
       `${row.size > 0 ? Math.min(100, (row.loaded / row.size) * 100) : 0}%`;
     setText(e.before, row.size > 0 ? formatBytes(row.size) : "");
@@ -222,7 +234,7 @@ export function createItemTable(onAction: (action: RowAction, row: Row) => void,
   }
 
   function arrange(): void {
-    const next = ordered(rows, filter, sort);
+    const next = ordered(rows, filter, sort, label);
     const same = next.length === shown.length && next.every((r, i) => r === shown[i]);
     shown = next;
     empty.hidden = shown.length > 0 || rows.length === 0;
@@ -249,10 +261,14 @@ export function createItemTable(onAction: (action: RowAction, row: Row) => void,
     draw,
     arrange() {
       // Rows that no longer match the filter leave; a sort by result moves rows as results arrive.
-      if (filter !== "all" || sort !== "added") arrange();
+      if (filter !== "all" || label !== "" || sort !== "added") arrange();
     },
     setFilter(next) {
       filter = next;
+      arrange();
+    },
+    setLabel(next) {
+      label = next;
       arrange();
     },
     setSort(next) {
@@ -260,7 +276,7 @@ export function createItemTable(onAction: (action: RowAction, row: Row) => void,
       arrange();
     },
     visible: () => [...shown],
-    selected: () => rows.filter((r) => picked.has(r) && matches(r, filter)),
+    selected: () => rows.filter((r) => picked.has(r) && matches(r, filter, label)),
     select(which, on) {
       for (const row of which) {
         if (on) picked.add(row);

@@ -13,7 +13,7 @@ import { formatBytes, formatDuration, formatSaving } from "./format.js";
 import { createItemTable, type RowAction } from "./item-table.js";
 import type { WatchStatus } from "./job-watch.js";
 import type { Row } from "./row.js";
-import { type Filter, filters, type Sort } from "./row-order.js";
+import { type Filter, filters, labelChoices, type Sort } from "./row-order.js";
 import { fetchAndSave } from "./save-file.js";
 import { remainingMs, type Totals, totalsOf } from "./totals.js";
 
@@ -138,6 +138,8 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
   const stateChip = h("span", { class: "chip", id: "job-state" });
   const watchChip = h("span", { class: "chip", id: "job-connection", role: "status" });
   const errorLine = h("p", { class: "job-error", id: "job-error", role: "alert" });
+  // Why the job waits, when it does (no live worker can do a kind of work it asks for).
+  const noticeLine = h("p", { class: "job-notice", id: "job-notice", role: "status" });
   const pendingText = h("span", { class: "notice-text" });
   const pendingBar = h(
     "div",
@@ -254,6 +256,18 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     h("option", { value: "saving" }, "Saving (most first)"),
   );
   sortSelect.addEventListener("change", () => table.setSort(sortSelect.value as Sort));
+  // By what detection found: offered once a row has labels.
+  const labelSelect = h("select", { id: "label-filter", "aria-label": "Show images with" });
+  const labelFilter = h(
+    "label",
+    { class: "sort label-filter", hidden: true },
+    h("span", { class: "visually-hidden" }, "Show images with"),
+    labelSelect,
+  );
+  labelSelect.addEventListener("change", () => {
+    table.setLabel(labelSelect.value);
+    schedule();
+  });
 
   // What to do with a finished job's images: without uploading anything again.
   const retryFailed = h("button", { type: "button", class: "button small", id: "retry-failed" }, "Retry failed");
@@ -277,6 +291,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     "div",
     { class: "list-tools" },
     filterGroup,
+    labelFilter,
     h("label", { class: "sort" }, h("span", { class: "visually-hidden" }, "Sort by"), sortSelect),
     h("div", { class: "rerun-tools", id: "rerun-tools" }, retryFailed, rerunSelected, removeSelected, rerunAll),
   );
@@ -292,6 +307,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     ),
     parentLine,
     errorLine,
+    noticeLine,
     pendingBar,
     progress,
     h("dl", { class: "totals" }, ...Object.values(totals).map((t) => t.el)),
@@ -363,6 +379,8 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     watchChip.hidden = watch.text === "";
     watchChip.dataset.tone = watch.tone;
     setText(errorLine, error || (stage.kind === "job" ? (stage.error ?? job?.error ?? "") : ""));
+    setText(noticeLine, job?.notice ?? "");
+    noticeLine.hidden = !job?.notice;
     pendingBar.hidden = pending === 0;
     setText(
       pendingText,
@@ -424,6 +442,18 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     );
   }
 
+  function drawLabelFilter(choices: readonly string[]): void {
+    labelFilter.hidden = choices.length === 0;
+    const options = ["", ...choices];
+    if ([...labelSelect.options].map((o) => o.value).join("\n") === options.join("\n")) return;
+    const picked = options.includes(labelSelect.value) ? labelSelect.value : "";
+    labelSelect.replaceChildren(
+      ...options.map((value) => h("option", { value }, value === "" ? "Any object" : `With ${value}`)),
+    );
+    labelSelect.value = picked;
+    table.setLabel(picked);
+  }
+
   function drawTools(t: Totals, ended: boolean): void {
     toolbar.hidden = rows.length === 0;
     const counts: Record<Filter, number> = {
@@ -434,6 +464,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     };
     for (const b of filterButtons)
       setText(b, `${filterLabels[b.dataset.filter as Filter]} ${counts[b.dataset.filter as Filter]}`);
+    drawLabelFilter(labelChoices(rows));
     const chosen = table.selected().length;
     retryFailed.hidden = !(ended && t.failed > 0);
     setText(retryFailed, `Retry ${t.failed} failed`);

@@ -125,6 +125,12 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
       h("option", { value }, label),
     ),
   );
+  const detect = h("input", {
+    type: "checkbox",
+    id: "opt-detect",
+    name: "detect",
+    "aria-describedby": "opt-detect-hint",
+  });
   const formatHint = h("p", { class: "hint", id: "opt-format-hint" });
   const losslessHint = h("p", { class: "hint", id: "opt-lossless-hint" });
   // A field holding something impossible says why, beside the red border.
@@ -212,6 +218,16 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
         "Removing it also drops GPS locations. Orientation is applied first.",
       ),
     ),
+    h(
+      "div",
+      { class: "field field-check" },
+      h("label", { for: "opt-detect" }, detect, " Detect objects"),
+      h(
+        "p",
+        { class: "hint", id: "opt-detect-hint" },
+        "Also finds people, cups, cars and the rest of COCO's 80 kinds of object: each image lists them, and Compare draws their boxes.",
+      ),
+    ),
   );
   root.replaceChildren(form);
 
@@ -241,6 +257,7 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
     width.value = options.maxWidth ? String(options.maxWidth) : "";
     height.value = options.maxHeight ? String(options.maxHeight) : "";
     metadata.value = options.metadata;
+    detect.checked = options.detect;
     for (const [goal, pane] of Object.entries(goalPanes)) pane.hidden = goal !== options.goal;
     losslessHint.textContent = losslessText(options.format);
     for (const input of [maxKb, width, height]) input.removeAttribute("aria-invalid");
@@ -263,6 +280,7 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
       quality: quality.valueAsNumber,
       minSsim: Math.round(ssim.valueAsNumber * 1000) / 1000,
       metadata: metadata.value,
+      detect: detect.checked,
     };
     for (const [input, key, empty, what, error] of [
       [maxKb, "maxKilobytes", undefined, "the largest file (KB)", errors.maxKb],

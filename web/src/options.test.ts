@@ -1,6 +1,6 @@
-import { ImageFormat, MetadataPolicy } from "@imgc/proto";
+import { ImageFormat, MetadataPolicy, TaskKind } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
-import { defaultOptions, sanitizeOptions, toCompressionOptions } from "./options.js";
+import { defaultOptions, sanitizeOptions, toCompressionOptions, toTasks } from "./options.js";
 
 describe("sanitizeOptions", () => {
   test("garbage and missing fields take their defaults", () => {
@@ -29,6 +29,7 @@ describe("sanitizeOptions", () => {
       maxWidth: 1920,
       maxHeight: 0,
       metadata: "keep-copyright",
+      detect: true,
     } as const;
     expect(sanitizeOptions(picked)).toEqual(picked);
   });
@@ -57,5 +58,13 @@ describe("toCompressionOptions", () => {
     expect(o.resize).toEqual({ maxWidth: 800, maxHeight: 0 });
     expect(o.metadata).toBe(MetadataPolicy.KEEP_ALL);
     expect(toCompressionOptions(defaultOptions).format).toBe(ImageFormat.AUTO);
+  });
+});
+
+describe("toTasks", () => {
+  test("Detect objects asks for compression and detection; off, the server's default (compress)", () => {
+    expect(toTasks({ ...defaultOptions, detect: true })).toEqual([TaskKind.COMPRESS, TaskKind.DETECT]);
+    expect(toTasks(defaultOptions)).toEqual([]);
+    expect(sanitizeOptions({ detect: "yes" }).detect).toBe(false);
   });
 });

@@ -1,9 +1,9 @@
 /**
  * The compression options a person picks, as plain data (remembered in localStorage), and their translation
- * into the contract's CompressionOptions.
+ * into the contract's CompressionOptions; and whether objects are detected too (the job's tasks).
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type CompressionOptionsSchema, ImageFormat, MetadataPolicy, OPTION_LIMITS } from "@imgc/proto";
+import { type CompressionOptionsSchema, ImageFormat, MetadataPolicy, OPTION_LIMITS, TaskKind } from "@imgc/proto";
 import { loadJson, saveJson } from "./storage.js";
 
 export const formats = ["auto", "jpeg", "webp", "avif", "png", "keep"] as const;
@@ -28,6 +28,8 @@ export interface Options {
   /** 0: no limit. */
   maxHeight: number;
   metadata: MetadataChoice;
+  /** Also detect the objects in each image (labels and boxes). */
+  detect: boolean;
 }
 
 export const defaultOptions: Readonly<Options> = Object.freeze({
@@ -39,6 +41,7 @@ export const defaultOptions: Readonly<Options> = Object.freeze({
   maxWidth: 0,
   maxHeight: 0,
   metadata: "strip",
+  detect: false,
 });
 
 export const limits = {
@@ -71,6 +74,7 @@ export function sanitizeOptions(value: unknown): Options {
     maxWidth: inRange(v.maxWidth, limits.side, d.maxWidth),
     maxHeight: inRange(v.maxHeight, limits.side, d.maxHeight),
     metadata: pick(v.metadata, metadataPolicies, d.metadata),
+    detect: typeof v.detect === "boolean" ? v.detect : d.detect,
   };
 }
 
@@ -119,4 +123,9 @@ export function toCompressionOptions(o: Options): MessageInitShape<typeof Compre
     resize: { maxWidth: o.maxWidth, maxHeight: o.maxHeight },
     metadata: metadataOf[o.metadata],
   };
+}
+
+/** The job's tasks: compress, and detect when asked (the detection options keep the server's defaults). */
+export function toTasks(o: Options): TaskKind[] {
+  return o.detect ? [TaskKind.COMPRESS, TaskKind.DETECT] : [];
 }

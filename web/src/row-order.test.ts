@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { ItemResultSchema, ItemState } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
 import { applyResult, newRow } from "./row.js";
-import { ordered } from "./row-order.js";
+import { labelChoices, ordered } from "./row-order.js";
 
 function done(name: string, size: number, out: number) {
   const r = newRow({ name, size, phase: "queued" });
@@ -29,5 +29,35 @@ describe("row order", () => {
     expect(ordered(rows, "done", "added")).toEqual([a, b]);
     expect(ordered(rows, "failed", "added")).toEqual([failed, refused]);
     expect(ordered(rows, "kept", "added")).toEqual([]);
+  });
+});
+
+describe("label filter", () => {
+  function found(name: string, ...labels: string[]) {
+    const r = newRow({ name, size: 100, phase: "queued" });
+    applyResult(
+      r,
+      create(ItemResultSchema, {
+        state: ItemState.DONE,
+        detection: { objects: labels.map((label) => ({ label, score: 0.9 })) },
+      }),
+    );
+    return r;
+  }
+  const cafe = found("cafe.jpg", "person", "cup", "person");
+  const bike = found("bike.jpg", "motorcycle", "person");
+  const plain = done("plain.jpg", 100, 50);
+
+  test("offers each label found once, A to Z", () => {
+    expect(labelChoices([cafe, bike, plain])).toEqual(["cup", "motorcycle", "person"]);
+    expect(labelChoices([plain])).toEqual([]);
+  });
+
+  test("shows only the rows holding the label, with the outcome filter too; none picked shows all", () => {
+    const rows = [cafe, bike, plain];
+    expect(ordered(rows, "all", "added", "person")).toEqual([cafe, bike]);
+    expect(ordered(rows, "all", "added", "cup")).toEqual([cafe]);
+    expect(ordered(rows, "failed", "added", "cup")).toEqual([]);
+    expect(ordered(rows, "all", "added", "")).toEqual(rows);
   });
 });

@@ -1,12 +1,17 @@
-/** Which rows the list shows, and in what order: filters by outcome and sorts by name, size or saving. */
-import { hasOutput, type Row } from "./row.js";
+/**
+ * Which rows the list shows, and in what order: filters by outcome (and by a label detection found) and sorts by
+ * name, size or saving.
+ */
+import { hasOutput, labelsOf, type Row } from "./row.js";
 
 export const filters = ["all", "done", "kept", "failed"] as const;
 export type Filter = (typeof filters)[number];
 export const sorts = ["added", "name", "size", "saving"] as const;
 export type Sort = (typeof sorts)[number];
 
-export function matches(row: Row, filter: Filter): boolean {
+/** Whether the row passes the outcome filter and, when one is picked, holds an object of that label. */
+export function matches(row: Row, filter: Filter, label = ""): boolean {
+  if (label && !labelsOf(row).includes(label)) return false;
   switch (filter) {
     case "all":
       return true;
@@ -29,8 +34,8 @@ function savingOf(row: Row): number {
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 
 /** Rows in display order: names A→Z, sizes and savings largest first; "added" keeps the order they came in. */
-export function ordered(rows: readonly Row[], filter: Filter, sort: Sort): Row[] {
-  const shown = rows.filter((r) => matches(r, filter));
+export function ordered(rows: readonly Row[], filter: Filter, sort: Sort, label = ""): Row[] {
+  const shown = rows.filter((r) => matches(r, filter, label));
   switch (sort) {
     case "added":
       return shown;
@@ -41,4 +46,9 @@ export function ordered(rows: readonly Row[], filter: Filter, sort: Sort): Row[]
     case "saving":
       return shown.sort((a, b) => savingOf(b) - savingOf(a));
   }
+}
+
+/** Every label found in the rows, each once, in A→Z order: the choices of the label filter. */
+export function labelChoices(rows: readonly Row[]): string[] {
+  return [...new Set(rows.flatMap(labelsOf))].sort();
 }

@@ -2,7 +2,17 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ErrorCode, ImageFormat, ItemResultSchema, ItemState } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
-import { applyResult, baseName, detailOf, newRow, outputName, phaseLabel, technicalDetailOf } from "./row.js";
+import {
+  applyResult,
+  baseName,
+  detailOf,
+  hasOutput,
+  labelsOf,
+  newRow,
+  outputName,
+  phaseLabel,
+  technicalDetailOf,
+} from "./row.js";
 
 describe("row", () => {
   test("a DONE result fills the row and names the download after the original", () => {
@@ -81,5 +91,48 @@ describe("row", () => {
     expect(row.phase).toBe("done");
     applyResult(row, create(ItemResultSchema, { state: ItemState.RUNNING, workerId: "worker-1" }));
     expect(row.phase).toBe("done");
+  });
+});
+
+describe("labels", () => {
+  test("a row lists each label detection found once, the most confident first", () => {
+    const row = newRow({ name: "cafe.jpg", size: 10, phase: "queued" });
+    expect(labelsOf(row)).toEqual([]);
+    applyResult(
+      row,
+      create(ItemResultSchema, {
+        state: ItemState.DONE,
+        detection: {
+          objects: [
+            { label: "cup", score: 0.9 },
+            { label: "person", score: 0.8 },
+            { label: "cup", score: 0.7 },
+          ],
+        },
+      }),
+    );
+    expect(labelsOf(row)).toEqual(["cup", "person"]);
+  });
+});
+
+describe("detection only", () => {
+  test("an item done without an output (the job only detected) has nothing to compare or download", () => {
+    const detected = newRow({ name: "cam.jpg", size: 10, phase: "queued" });
+    applyResult(
+      detected,
+      create(ItemResultSchema, { state: ItemState.DONE, detection: { objects: [{ label: "car", score: 0.8 }] } }),
+    );
+    expect(detected.phase).toBe("done");
+    expect(hasOutput(detected)).toBe(false);
+    const both = newRow({ name: "cam2.jpg", size: 10, phase: "queued" });
+    applyResult(
+      both,
+      create(ItemResultSchema, {
+        state: ItemState.DONE,
+        outputKey: "outputs/t/j/000001.webp",
+        detection: { objects: [{ label: "car", score: 0.8 }] },
+      }),
+    );
+    expect(hasOutput(both)).toBe(true);
   });
 });

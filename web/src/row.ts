@@ -3,7 +3,7 @@
  * the page uses for it.
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { ErrorCode, formatName, type ItemResult, ItemState, outputFileName } from "@imgc/proto";
+import { detectedLabels, ErrorCode, formatName, type ItemResult, ItemState, outputFileName } from "@imgc/proto";
 import type { ImageKind } from "./file-check.js";
 import { formatDuration } from "./format.js";
 import { explainFailure, explainKept } from "./messages.js";
@@ -54,7 +54,9 @@ export function isFinished(row: Row): boolean {
 }
 
 export function hasOutput(row: Row): boolean {
-  return row.phase === "done" || row.phase === "kept";
+  // A detection-only item is done without an output: nothing to compare or download.
+  const detectedOnly = row.result?.detection !== undefined && row.result.outputKey === "";
+  return (row.phase === "done" || row.phase === "kept") && !detectedOnly;
 }
 
 /** Takes an item's result (from WatchJob, a RUNNING one included, or whatever GetResults says). */
@@ -82,6 +84,11 @@ export function applyResult(row: Row, result: ItemResult): void {
     default:
       row.phase = "queued";
   }
+}
+
+/** The labels detection found in the row's image, each once, the most confident first. */
+export function labelsOf(row: Row): string[] {
+  return detectedLabels(row.result?.detection);
 }
 
 /** The name a downloaded result gets: the original's name with the output's extension. */

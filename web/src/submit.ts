@@ -4,7 +4,7 @@
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { CompressionOptionsSchema, Job } from "@imgc/proto";
+import type { CompressionOptionsSchema, DetectionOptionsSchema, Job, TaskKind } from "@imgc/proto";
 import type { JobClient } from "./api.js";
 import { mimeType } from "./file-check.js";
 import type { Row } from "./row.js";
@@ -56,17 +56,27 @@ export function labelFor(names: readonly string[]): string {
   return `${first} and ${names.length - 1} more`;
 }
 
+/** What a job is asked to do: compress with these options, and detect objects when its tasks say so. */
+export interface JobWork {
+  options: CompressionOptionsInit;
+  /** Empty: compress only. */
+  tasks: readonly TaskKind[];
+  detection?: MessageInitShape<typeof DetectionOptionsSchema>;
+}
+
 /** Submits the rows' uploaded originals as one job. */
 export async function submitRows(
   jobs: JobClient,
   rows: readonly Row[],
-  options: CompressionOptionsInit,
+  work: JobWork,
   label: string,
   signal: AbortSignal,
 ): Promise<Job> {
   const request = {
     sources: rows.map((r) => ({ kind: { case: "uploadKey" as const, value: r.key as string } })),
-    options,
+    options: work.options,
+    tasks: [...work.tasks],
+    ...(work.detection ? { detection: work.detection } : {}),
     idempotencyKey: idempotencyKey(),
     label,
   };

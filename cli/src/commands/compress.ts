@@ -33,8 +33,8 @@ import {
   jobState,
   RESULT_HEADER,
   resultRow,
+  resultsTable,
   saving,
-  table,
 } from "../format.js";
 import { jobOptions, jobOptionsHelp, jobSettings } from "../job-flags.js";
 import { messageJson, printJson } from "../output.js";
@@ -82,11 +82,9 @@ export function exitCode(outcomes: readonly FileOutcome[], job: Job | undefined)
 
 export function succeeded(outcome: FileOutcome): boolean {
   const state = outcome.result?.state;
-  return (
-    outcome.error === undefined &&
-    outcome.output !== undefined &&
-    (state === ItemState.DONE || state === ItemState.KEPT_ORIGINAL)
-  );
+  // Detection only: an item DONE without an output has nothing to download.
+  const delivered = outcome.output !== undefined || (state === ItemState.DONE && outcome.result?.outputKey === "");
+  return outcome.error === undefined && delivered && (state === ItemState.DONE || state === ItemState.KEPT_ORIGINAL);
 }
 
 export function outcomeRow(outcome: FileOutcome): string[] {
@@ -99,15 +97,20 @@ export function outcomeRow(outcome: FileOutcome): string[] {
 }
 
 export function summaryLine(outcomes: readonly FileOutcome[], outDir: string): string {
-  const done = outcomes.filter((o) => succeeded(o) && o.result?.state === ItemState.DONE).length;
+  // Detection only (--detect-only): done, with objects and no output.
+  const detected = outcomes.filter((o) => succeeded(o) && o.output === undefined).length;
+  const done = outcomes.filter(
+    (o) => succeeded(o) && o.output !== undefined && o.result?.state === ItemState.DONE,
+  ).length;
   const kept = outcomes.filter((o) => succeeded(o) && o.result?.state === ItemState.KEPT_ORIGINAL).length;
-  const failed = outcomes.length - done - kept;
-  const ok = outcomes.filter(succeeded);
+  const failed = outcomes.length - done - kept - detected;
+  const ok = outcomes.filter((o) => succeeded(o) && o.output !== undefined);
   const before = ok.reduce((sum, o) => sum + Number(o.result?.inputBytes ?? 0n), 0);
   const after = ok.reduce((sum, o) => sum + Number(o.result?.outputBytes ?? 0n), 0);
   const sizes = ok.length > 0 ? ` · ${bytes(before)} → ${bytes(after)} (${saving(before, after)})` : "";
   const where = ok.length > 0 ? ` · written to ${outDir}` : "";
-  return `${outcomes.length} file${outcomes.length === 1 ? "" : "s"}: ${done} compressed, ${kept} kept as they were, ${failed} failed${sizes}${where}`;
+  const scanned = detected > 0 ? `, ${detected} with objects detected only` : "";
+  return `${outcomes.length} file${outcomes.length === 1 ? "" : "s"}: ${done} compressed, ${kept} kept as they were${scanned}, ${failed} failed${sizes}${where}`;
 }
 
 function outcomeJson(outcome: FileOutcome) {
@@ -256,7 +259,8 @@ Examples:
         if (result.state === ItemState.FAILED) continue;
         if (result.state !== ItemState.DONE && result.state !== ItemState.KEPT_ORIGINAL) {
           outcome.error = `still ${itemState(result.state)} when the job ended ${jobState(job.state)}`;
-        } else if (!result.downloadUrl) outcome.error = "the server gave no download URL";
+        } else if (!result.outputKey) continue;
+        else if (!result.downloadUrl) outcome.error = "the server gave no download URL";
         else downloads.push(outcome);
       }
       let fetched = 0;
@@ -289,7 +293,14 @@ Examples:
     if (json) {
       printJson(context, { job: job ? messageJson(JobSchema, job) : null, outDir, files: outcomes.map(outcomeJson) });
     } else {
-      println(context.stdout, table([...RESULT_HEADER], outcomes.map(outcomeRow)));
+      println(
+        context.stdout,
+        resultsTable(
+          [...RESULT_HEADER],
+          outcomes.map(outcomeRow),
+          outcomes.map((outcome) => outcome.result),
+        ),
+      );
       if (job?.error) println(context.stdout, `job ${job.id} failed: ${job.error}`);
       println(context.stdout, summaryLine(outcomes, outDir));
     }

@@ -94,8 +94,8 @@ describe("imgc drain", () => {
 describe("imgc workers", () => {
   test("shows each worker's chunks in flight", async () => {
     const { stdout } = await harness().run(["workers"]);
-    expect(stdout).toMatch(/^worker +host +busy +items +items\/s +state +heartbeat +version +chunks\n/);
-    expect(stdout).toMatch(/worker-1 +2\/2 .* 2: jobA\.0 jobA\.3\n/);
-    expect(stdout).toMatch(/worker-2 +0\/2 .* 0\n/);
+    expect(stdout).toMatch(/^worker +host +does +busy +items +items\/s +state +heartbeat +version +chunks\n/);
+    expect(stdout).toMatch(/worker-1 +compress +2\/2 .* 2: jobA\.0 jobA\.3\n/);
+    expect(stdout).toMatch(/worker-2 +compress +0\/2 .* 0\n/);
   });
 });

@@ -4,7 +4,14 @@
  */
 import { resolve } from "node:path";
 import type { Client } from "@connectrpc/connect";
-import { type ItemResult, ItemResultSchema, ItemState, type JobService } from "@imgc/proto";
+import {
+  detectedLabels,
+  type ItemResult,
+  ItemResultSchema,
+  ItemState,
+  type JobService,
+  LABEL_SEPARATOR,
+} from "@imgc/proto";
 import { choices, parse, positionals } from "../args.js";
 import { authHeaders, gatewayHttpUrl } from "../clients.js";
 import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
@@ -17,7 +24,7 @@ import {
   itemState,
   RESULT_HEADER,
   resultRow,
-  table,
+  resultsTable,
 } from "../format.js";
 import { messageJson, printJson } from "../output.js";
 import { download } from "../transfer.js";
@@ -66,6 +73,7 @@ export const CSV_HEADER = [
   "kept_reason",
   "output_key",
   "download_url",
+  "labels",
 ] as const;
 
 export function resultsCsv(results: readonly ItemResult[]): string {
@@ -90,6 +98,7 @@ export function resultsCsv(results: readonly ItemResult[]): string {
       r.keptReason,
       r.outputKey,
       r.downloadUrl,
+      detectedLabels(r.detection).join(LABEL_SEPARATOR),
     ]),
   ]);
 }
@@ -100,7 +109,8 @@ export const results: Command = {
   help: `Usage: imgc results <job> [--state S,...] [--items ID,...] [--csv] [--urls] [--json] [--zip FILE]
 
 Lists every item of a job: its state, size before → after, saving, format, and the worker that made it,
-or why it failed (a stable error code and a message).
+or why it failed (a stable error code and a message); for a job that detects objects, the labels found
+(--csv: a labels column, "person;cup"; --json: every object with its score and boxes).
 
 Options:
   --state S,...          only items in these states: ${Object.keys(STATES).join(", ")}
@@ -147,7 +157,7 @@ ${ENVIRONMENT_HELP}
     else if (items.length === 0) println(context.stdout, "no items");
     else {
       const rows = items.map((r) => resultRow(`${r.itemId} ${r.sourceKey.split("/").pop() ?? ""}`, r));
-      println(context.stdout, table(["item", ...RESULT_HEADER.slice(1)], rows));
+      println(context.stdout, resultsTable(["item", ...RESULT_HEADER.slice(1)], rows, items));
     }
     return 0;
   },

@@ -27,6 +27,7 @@ import type { ChunkStore } from "./chunk-store.js";
 import type { Idempotency } from "./idempotency.js";
 import type { JobStore } from "./job-store.js";
 import { purgeKeys } from "./kv.js";
+import { PARTS_BUCKET } from "./part-store.js";
 import type { Lifecycle } from "./lifecycle.js";
 import type { ResultStore } from "./result-store.js";
 
@@ -129,6 +130,9 @@ export function createJobDeletion(deps: JobDeletionDeps) {
         purgeKeys(deps.jsm, RESULTS_BUCKET, `${job.id}.>`),
         purgeKeys(deps.jsm, CHUNKS_BUCKET, `${job.id}.>`),
         purgeKeys(deps.jsm, deps.dispatchBucket, `${job.id}.>`),
+        // A job of several tasks keeps each task's result of an item as a part until it ends (a deletion may
+        // come first).
+        purgeKeys(deps.jsm, PARTS_BUCKET, `${job.id}.>`),
         deps.jsm.streams.purge(EVENTS_STREAM, { filter: eventSubject(job.id) }),
       ]);
       chunks.forget(job.id, job.chunkCount);

@@ -2,14 +2,22 @@
  * The in-memory progress of one job that has not ended: which items are counted, which are running, and the
  * counters derived from them. Counting is keyed by item, so a result seen twice (a duplicate report, or a
  * re-derivation from the results bucket after a restart) is counted once.
+ *
+ * A job with several tasks (compress and detect) also holds each item's task results (parts) until the item has
+ * one for every task; they are merged into the item's result then (merge.ts).
  */
 import { create } from "@bufbuild/protobuf";
-import { type ItemResult, ItemState, type Job, JobCountsSchema } from "@imgc/proto";
+import { type ItemResult, ItemState, type Job, JobCountsSchema, TaskKind } from "@imgc/proto";
 import { itemPosition } from "../ids.js";
+import { mergeItem } from "./merge.js";
 
 export class JobLedger {
   readonly total: number;
+  /** The job's tasks: a result of one task is a part of the item's result when there are several. */
+  readonly tasks: readonly TaskKind[];
   private readonly counted: Uint8Array;
+  /** Item id → the parts it has so far (several tasks only), dropped once the item is counted. */
+  private readonly parts = new Map<string, Map<TaskKind, ItemResult>>();
   /** Chunk index → items a worker holds now. */
   private readonly running = new Map<number, Set<string>>();
   done = 0;
@@ -18,9 +26,34 @@ export class JobLedger {
   bytesIn = 0n;
   bytesOut = 0n;
 
-  constructor(total: number) {
+  constructor(total: number, tasks: readonly TaskKind[] = [TaskKind.COMPRESS]) {
     this.total = total;
+    this.tasks = tasks;
     this.counted = new Uint8Array(total);
+  }
+
+  /** True when each task's results are parts, to be merged into the item's result. */
+  get split(): boolean {
+    return this.tasks.length > 1;
+  }
+
+  /** True when the item has ended, or has this task's result. */
+  hasTask(itemId: string, kind: TaskKind): boolean {
+    return this.has(itemId) || (this.parts.get(itemId)?.has(kind) ?? false);
+  }
+
+  /**
+   * Holds one task's result of an item; returns the item's merged result once every task has one, or null (an
+   * item counted already, a task it has already, or tasks still to come).
+   */
+  addPart(kind: TaskKind, result: ItemResult): ItemResult | null {
+    const position = itemPosition(result.itemId);
+    if (position < 0 || position >= this.total || this.hasTask(result.itemId, kind)) return null;
+    const parts = this.parts.get(result.itemId) ?? new Map<TaskKind, ItemResult>();
+    parts.set(kind, result);
+    this.parts.set(result.itemId, parts);
+    if (!this.tasks.every((task) => parts.has(task))) return null;
+    return mergeItem(parts.get(TaskKind.COMPRESS), parts.get(TaskKind.DETECT));
   }
 
   /** Counts a terminal result; false when it was already counted (or names no item of the job). */
@@ -34,6 +67,7 @@ export class JobLedger {
     this.bytesIn += result.inputBytes;
     this.bytesOut += result.outputBytes;
     for (const items of this.running.values()) items.delete(result.itemId);
+    this.parts.delete(result.itemId);
     return true;
   }
 
@@ -64,9 +98,10 @@ export class JobLedger {
   }
 
   get runningCount(): number {
-    let n = 0;
-    for (const items of this.running.values()) n += items.size;
-    return Math.min(n, this.total - this.ended);
+    // An item runs in one chunk per task: count it once.
+    const items = new Set<string>();
+    for (const chunk of this.running.values()) for (const id of chunk) items.add(id);
+    return Math.min(items.size, this.total - this.ended);
   }
 
   /** Writes the counters into the job record. */

@@ -6,6 +6,10 @@
  * `create`, so the first terminal result of an item wins), then counted in the ledger under the job's lock,
  * then the counters are written into the job record with compare-and-set. A crash between the steps loses
  * nothing: `open` re-derives the ledger from the results bucket.
+ *
+ * A job with several tasks (compress and detect) gets one report per task and item: each is stored as a part
+ * first (KV `imgc-parts`, `create` again), and the item's result is written when its last part comes, merged
+ * from them all (merge.ts). `open` finds parts whose merge a crash interrupted and merges them.
  */
 import { clone, create, toJson } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
@@ -19,13 +23,16 @@ import {
   JobCountsSchema,
   JobSchema,
   JobState,
+  type TaskKind,
 } from "@imgc/proto";
 import { isNotLeader } from "../leadership/fence.js";
+import { jobTasks } from "../validate.js";
 import type { Events } from "./events.js";
 import { finalState } from "./job-states.js";
 import type { JobStore } from "./job-store.js";
 import { JobLedger } from "./ledger.js";
 import { createLocks } from "./locks.js";
+import type { PartStore } from "./part-store.js";
 import { reportCsv, reportJson } from "./report.js";
 import type { ResultStore } from "./result-store.js";
 import { expiresAt, type RetentionPolicy } from "./retention.js";
@@ -34,6 +41,8 @@ import type { Webhooks } from "./webhook.js";
 export interface LifecycleDeps {
   jobs: JobStore;
   results: ResultStore;
+  /** Each task's result of an item, for jobs with several tasks. */
+  parts: PartStore;
   events: Events;
   storage: Pick<Storage, "putBuffer">;
   webhooks: Webhooks;
@@ -66,12 +75,22 @@ interface OpenJob {
 }
 
 const RECORD_CONCURRENCY = 32;
+
+/** `write` applied to every result, RECORD_CONCURRENCY at a time; what each returned, in order. */
+async function inParallel(list: readonly ItemResult[], write: (result: ItemResult) => Promise<boolean>) {
+  const out: boolean[] = new Array(list.length).fill(false);
+  await pool(list, RECORD_CONCURRENCY, async (result, at) => {
+    out[at] = await write(result);
+  });
+  return out;
+}
+
 /** How far back a new leader republishes item events (well inside IMGC_EVENTS' 2-minute duplicate window). */
 const REPLAY_MS = 60_000;
 const ITEM_EVENTS_MAX = 64;
 
 export function createLifecycle(deps: LifecycleDeps) {
-  const { jobs, results, events, log } = deps;
+  const { jobs, results, parts, events, log } = deps;
   const progressEveryMs = deps.progressEveryMs ?? 1_000;
   const open = new Map<string, OpenJob>();
   const withLock = createLocks();
@@ -153,6 +172,43 @@ export function createLifecycle(deps: LifecycleDeps) {
     void retry(finish, { retryable, firstDelayMs: 500 }).catch(() => {});
   }
 
+  /**
+   * Records items' results; returns, for each, whether it was the item's first. A job whose last item this was
+   * ends.
+   */
+  async function recordResults(entry: OpenJob, list: readonly ItemResult[]): Promise<boolean[]> {
+    const jobId = entry.job.id;
+    const accepted = await inParallel(list, (result) => results.record(jobId, result));
+    // A result can be in KV and not counted: its write went through but the answer was lost (NATS restarted
+    // mid-request), and the retry found the key taken. The stored result is the item's: count it now, or the
+    // job would wait forever for an item that has its result.
+    const orphans = list.filter((result, at) => !accepted[at] && !entry.ledger.has(result.itemId));
+    const adopted = await Promise.all(orphans.map((result) => results.get(jobId, result.itemId)));
+    const fresh = [
+      ...list.filter((_, at) => accepted[at]),
+      ...adopted.filter((result): result is ItemResult => result !== null),
+    ];
+    if (fresh.length === 0) return accepted;
+    deps.observer?.recorded(fresh);
+
+    let moved = false;
+    for (const result of fresh) moved = entry.ledger.add(result) || moved;
+    if (!moved) return accepted;
+    const job = await flush(entry);
+    let progress: Job | undefined;
+    const now = Date.now();
+    if (now - entry.lastProgressAt >= progressEveryMs && !entry.ledger.complete) {
+      entry.lastProgressAt = now;
+      progress = clone(JobSchema, job);
+    }
+    // An item event each for a chunk's worth of results; a cancel of 10 000 items is one job event instead.
+    if (fresh.length <= ITEM_EVENTS_MAX) await Promise.all(fresh.map((result) => events.item(jobId, result)));
+    if (progress) await events.job(progress);
+    // The job's end (report objects in S3, the final event, the webhook) is not the last reporter's to wait for.
+    if (entry.ledger.complete) finishSoon(jobId);
+    return accepted;
+  }
+
   const lifecycle = {
     /** The job as it is now: open jobs come from memory with live counters, ended ones from KV. */
     async get(jobId: string): Promise<Job | null> {
@@ -186,9 +242,13 @@ export function createLifecycle(deps: LifecycleDeps) {
      * whatever happened before (a fresh job, or one resumed after a crash).
      */
     async open(job: Job): Promise<OpenJob> {
-      const ledger = new JobLedger(job.counts?.total ?? 0);
+      const ledger = new JobLedger(job.counts?.total ?? 0, jobTasks(job.tasks));
       const stored = await results.stored(job.id);
       for (const { result } of stored) ledger.add(result);
+      // Items whose every part is in but whose merged result is not (a crash between the two writes).
+      const merged = ledger.split
+        ? (await parts.all(job.id)).flatMap(({ kind, result }) => ledger.addPart(kind, result) ?? [])
+        : [];
       // A leader that died between storing a result and publishing its item event left watchers without it.
       // Such results are seconds old: publish their events again; the stream drops the ones it already has
       // (each item's end has one message id, and its duplicate window outlasts REPLAY_MS).
@@ -199,47 +259,28 @@ export function createLifecycle(deps: LifecycleDeps) {
       const entry: OpenJob = { job, revision: 0, ledger, lastProgressAt: 0, dirty: false, flushing: undefined };
       open.set(job.id, entry);
       await withLock(job.id, () => save(entry));
+      if (merged.length > 0) await recordResults(entry, merged);
       return entry;
     },
 
     /**
-     * Records terminal results; returns, for each, whether it was the item's first. A job whose last item
-     * this was ends.
+     * Records terminal results: of the item when `kind` is not given (or the job has one task), of that task
+     * otherwise. Returns, for each, whether it was the first. A job whose last item this was ends.
      */
-    async record(jobId: string, list: readonly ItemResult[]): Promise<boolean[]> {
+    async record(jobId: string, list: readonly ItemResult[], kind?: TaskKind): Promise<boolean[]> {
       const entry = open.get(jobId);
       if (!entry) return list.map(() => false);
-      const accepted: boolean[] = new Array(list.length).fill(false);
-      await pool(list, RECORD_CONCURRENCY, async (result, at) => {
-        accepted[at] = await results.record(jobId, result);
-      });
-      // A result can be in KV and not counted: its write went through but the answer was lost (NATS restarted
-      // mid-request), and the retry found the key taken. The stored result is the item's: count it now, or the
-      // job would wait forever for an item that has its result.
-      const orphans = list.filter((result, at) => !accepted[at] && !entry.ledger.has(result.itemId));
-      const adopted = await Promise.all(orphans.map((result) => results.get(jobId, result.itemId)));
+      if (kind === undefined || !entry.ledger.split) return recordResults(entry, list);
+      const accepted = await inParallel(list, (result) => parts.record(jobId, kind, result));
+      // As for results: a part in KV but not in the ledger (a lost answer) is the task's; adopt it.
+      const orphans = list.filter((result, at) => !accepted[at] && !entry.ledger.hasTask(result.itemId, kind));
+      const adopted = await Promise.all(orphans.map((result) => parts.get(jobId, result.itemId, kind)));
       const fresh = [
         ...list.filter((_, at) => accepted[at]),
         ...adopted.filter((result): result is ItemResult => result !== null),
       ];
-      if (fresh.length === 0) return accepted;
-      deps.observer?.recorded(fresh);
-
-      let moved = false;
-      for (const result of fresh) moved = entry.ledger.add(result) || moved;
-      if (!moved) return accepted;
-      const job = await flush(entry);
-      let progress: Job | undefined;
-      const now = Date.now();
-      if (now - entry.lastProgressAt >= progressEveryMs && !entry.ledger.complete) {
-        entry.lastProgressAt = now;
-        progress = clone(JobSchema, job);
-      }
-      // An item event each for a chunk's worth of results; a cancel of 10 000 items is one job event instead.
-      if (fresh.length <= ITEM_EVENTS_MAX) await Promise.all(fresh.map((result) => events.item(jobId, result)));
-      if (progress) await events.job(progress);
-      // The job's end (report objects in S3, the final event, the webhook) is not the last reporter's to wait for.
-      if (entry.ledger.complete) finishSoon(jobId);
+      const merged = fresh.flatMap((result) => entry.ledger.addPart(kind, result) ?? []);
+      if (merged.length > 0) await recordResults(entry, merged);
       return accepted;
     },
 
@@ -293,6 +334,17 @@ export function createLifecycle(deps: LifecycleDeps) {
       open.get(jobId)?.ledger.release(chunkIndex);
     },
 
+    /**
+     * Sets the job's notice (why it waits, for people; empty for none): written and announced (a job event)
+     * only when it changed.
+     */
+    async setNotice(jobId: string, notice: string): Promise<void> {
+      const entry = open.get(jobId);
+      if (!entry || entry.job.notice === notice) return;
+      const job = await withLock(jobId, () => save(entry, (job) => (job.notice = notice)));
+      await events.job(clone(JobSchema, job));
+    },
+
     /** Ends a job whose items all have results: final state, report objects, webhook, final event. */
     async finish(jobId: string): Promise<Job | null> {
       const ended = await withLock(jobId, async () => {
@@ -313,8 +365,14 @@ export function createLifecycle(deps: LifecycleDeps) {
           job.finishedAt = draft.finishedAt;
           job.reportKey = reportKey;
           if (expires) job.expiresAt = expires;
+          // An ended job waits for nothing.
+          job.notice = "";
         });
         open.delete(jobId);
+        // The parts are merged into the results now; a purge that fails leaves only dead entries behind.
+        if (entry.ledger.split) {
+          parts.purge(jobId).catch((err: unknown) => log.warn({ err, jobId }, "could not purge the job's parts"));
+        }
         return job;
       });
       if (!ended) return null;

@@ -1,6 +1,19 @@
-/** The job report written when a job ends: `reports/<tenant>/<job>.json` (results + totals) and `.csv`. */
+/**
+ * The job report written when a job ends: `reports/<tenant>/<job>.json` (results + totals) and `.csv`. Detection's
+ * labels are a CSV column ("person;cup"); the JSON's items carry `detection` with every object and its boxes.
+ */
 import { toJson } from "@bufbuild/protobuf";
-import { ErrorCode, ImageFormat, type ItemResult, ItemResultSchema, ItemState, type Job, JobSchema } from "@imgc/proto";
+import {
+  detectedLabels,
+  ErrorCode,
+  ImageFormat,
+  type ItemResult,
+  ItemResultSchema,
+  ItemState,
+  type Job,
+  JobSchema,
+  LABEL_SEPARATOR,
+} from "@imgc/proto";
 
 const CSV_COLUMNS = [
   "item_id",
@@ -20,6 +33,7 @@ const CSV_COLUMNS = [
   "error_code",
   "error_message",
   "kept_reason",
+  "labels",
 ] as const;
 
 function csvCell(value: string | number): string {
@@ -57,6 +71,7 @@ export function reportCsv(results: readonly ItemResult[]): string {
         r.errorCode ? (ErrorCode[r.errorCode] ?? r.errorCode) : "",
         r.errorMessage,
         r.keptReason,
+        detectedLabels(r.detection).join(LABEL_SEPARATOR),
       ]
         .map(csvCell)
         .join(","),

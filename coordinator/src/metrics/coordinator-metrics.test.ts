@@ -70,8 +70,9 @@ describe("coordinator metrics", () => {
     expect(await sample("imgc_jobs_active")).toBe(1);
     // minCount 2: three items make two chunks, both waiting in the normal lane.
     await settle();
-    expect(await sample('imgc_queue_pending{priority="normal"}')).toBe(2);
-    expect(await sample('imgc_queue_pending{priority="high"}')).toBe(0);
+    expect(await sample('imgc_queue_pending{priority="normal",kind="compress"}')).toBe(2);
+    expect(await sample('imgc_queue_pending{priority="high",kind="compress"}')).toBe(0);
+    expect(await sample('imgc_queue_pending{priority="normal",kind="detect"}')).toBe(0);
 
     await heartbeat(nc, "w1");
     await eventually(async () => (await sample("imgc_workers_alive")) === 1);
@@ -80,8 +81,8 @@ describe("coordinator metrics", () => {
     const pulled = await pullChunks(nc, 2);
     expect(pulled).toHaveLength(2);
     await settle();
-    expect(await sample('imgc_queue_ack_pending{priority="normal"}')).toBe(2);
-    expect(await sample('imgc_queue_pending{priority="normal"}')).toBe(0);
+    expect(await sample('imgc_queue_ack_pending{priority="normal",kind="compress"}')).toBe(2);
+    expect(await sample('imgc_queue_pending{priority="normal",kind="compress"}')).toBe(0);
 
     const [first, second] = pulled as [(typeof pulled)[0], (typeof pulled)[0]];
     const claim = await cluster.claimChunk({ workerId: "w1", jobId, index: first.chunk.index, delivery: 1 });
@@ -155,7 +156,7 @@ describe("coordinator metrics", () => {
   test("the lane gauges read the task consumers", async () => {
     const info = await (await nc.jetstreamManager()).consumers.info(TASKS_STREAM, taskConsumer("low"));
     await settle();
-    expect(await sample('imgc_queue_pending{priority="low"}')).toBe(info.num_pending);
+    expect(await sample('imgc_queue_pending{priority="low",kind="compress"}')).toBe(info.num_pending);
   });
 });
 

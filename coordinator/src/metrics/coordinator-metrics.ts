@@ -14,8 +14,18 @@ import {
   type LaneName,
   type Logger,
   type Registry,
+  TASK_KINDS,
+  type TaskKindName,
 } from "@imgc/common";
-import { ClusterService, JobService, JobState, Priority, TERMINAL_JOB_STATES, type WorkerStatus } from "@imgc/proto";
+import {
+  ClusterService,
+  JobService,
+  JobState,
+  Priority,
+  type TaskKind,
+  TERMINAL_JOB_STATES,
+  type WorkerStatus,
+} from "@imgc/proto";
 import type { CoordinatorObserver } from "../coordinator.js";
 import type { LaneCounters } from "../services/cluster-service.js";
 
@@ -25,7 +35,7 @@ export interface CoordinatorMetricsSources {
   /** This coordinator leads (1) or follows (0); exactly one per cluster should say 1. */
   isLeader?(): boolean;
   workers(): readonly WorkerStatus[];
-  laneStats(lane: LaneName): Promise<LaneCounters>;
+  laneStats(lane: LaneName, kind: TaskKind): Promise<LaneCounters>;
 }
 
 const lower = (name: string | undefined) => (name ?? "unspecified").toLowerCase();
@@ -115,13 +125,22 @@ export function createCoordinatorMetrics(registry: Registry, log: Logger) {
 
   // One JetStream round trip per lane per scrape, shared by the three gauges below (a scrape collects them
   // all at once; the short reuse window spans exactly that).
-  let lanes: Promise<Map<LaneName, LaneCounters>> | undefined;
+  type LaneLabels = { priority: LaneName; kind: TaskKindName };
+  let lanes: Promise<[LaneLabels, LaneCounters][]> | undefined;
   let lanesAt = 0;
-  function laneCounters(from: CoordinatorMetricsSources): Promise<Map<LaneName, LaneCounters>> {
+  function laneCounters(from: CoordinatorMetricsSources): Promise<[LaneLabels, LaneCounters][]> {
     if (!lanes || Date.now() - lanesAt > 250) {
       lanesAt = Date.now();
-      lanes = Promise.all(LANES.map(async (lane) => [lane.name, await from.laneStats(lane.name)] as const)).then(
-        (entries) => new Map(entries),
+      lanes = Promise.all(
+        TASK_KINDS.flatMap(({ kind, name }) =>
+          LANES.map(
+            async (lane) =>
+              [{ priority: lane.name, kind: name }, await from.laneStats(lane.name, kind)] as [
+                LaneLabels,
+                LaneCounters,
+              ],
+          ),
+        ),
       );
       lanes.catch((err: unknown) => {
         log.warn({ err: String(err) }, "queue metrics unavailable");
@@ -134,7 +153,7 @@ export function createCoordinatorMetrics(registry: Registry, log: Logger) {
     new Gauge({
       name,
       help,
-      labelNames: ["priority"] as const,
+      labelNames: ["priority", "kind"] as const,
       registers: [registry],
       async collect() {
         this.reset();
@@ -142,18 +161,18 @@ export function createCoordinatorMetrics(registry: Registry, log: Logger) {
         // A scrape while NATS is down shows no queue series rather than failing whole.
         const counters = await laneCounters(sources).catch(() => undefined);
         if (!counters) return;
-        for (const [lane, stats] of counters) this.set({ priority: lane }, value(stats));
+        for (const [labels, stats] of counters) this.set(labels, value(stats));
       },
     });
-  perLane("imgc_queue_pending", "Chunks waiting to be delivered, per priority lane", (s) => s.pending);
+  perLane("imgc_queue_pending", "Chunks waiting to be delivered, per priority lane and kind of work", (s) => s.pending);
   perLane(
     "imgc_queue_ack_pending",
-    "Chunks delivered and not yet acknowledged, per priority lane",
+    "Chunks delivered and not yet acknowledged, per priority lane and kind of work",
     (s) => s.ackPending,
   );
   perLane(
     "imgc_queue_redelivered",
-    "Chunks delivered more than once and not yet acknowledged, per priority lane",
+    "Chunks delivered more than once and not yet acknowledged, per priority lane and kind of work",
     (s) => s.redelivered,
   );
 

@@ -55,10 +55,11 @@ export function createAssignments(deps: AssignmentDeps) {
     }
   }
 
+  /** The chunk's items still without a result of its kind of work. */
   function pendingOf(chunk: Chunk): string[] {
     const ledger = lifecycle.ledger(chunk.jobId);
     if (!ledger) return [];
-    return chunk.items.map((item) => item.itemId).filter((id) => !ledger.has(id));
+    return chunk.items.map((item) => item.itemId).filter((id) => !ledger.hasTask(id, chunk.kind));
   }
 
   async function failPending(chunk: Chunk, message: string): Promise<number> {
@@ -79,7 +80,7 @@ export function createAssignments(deps: AssignmentDeps) {
       dispatch.workerId = "";
     });
     lifecycle.released(chunk.jobId, chunk.index);
-    if (failures.length > 0) await lifecycle.record(chunk.jobId, failures);
+    if (failures.length > 0) await lifecycle.record(chunk.jobId, failures, chunk.kind);
     return failures.length;
   }
 
@@ -92,7 +93,7 @@ export function createAssignments(deps: AssignmentDeps) {
       const chunk = await chunks.get(jobId, index);
       if (!chunk) return null;
       // A chunk left the lane: the next one in line takes its place.
-      dispatcher.pump(laneOf(job.priority));
+      dispatcher.pump(laneOf(job.priority), chunk.kind);
       const pending = pendingOf(chunk);
       if (pending.length === 0) return { pending, cancelled: false };
       const key = chunkKey(jobId, index);

@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
-import { CompressionOptionsSchema, ImageFormat } from "@imgc/proto";
+import { CompressionOptionsSchema, ImageFormat, JobSchema, TaskKind } from "@imgc/proto";
 import { describe, expect, it } from "vitest";
 import { costFactor, limitsFor, planChunks } from "./chunking.js";
+import { buildChunks } from "./submit.js";
 
 const MiB = 1024 * 1024;
 const limits = { maxItems: 16, maxBytes: 32 * MiB, minCount: 8 };
@@ -70,5 +71,47 @@ describe("cost", () => {
     expect(costFactor(ssim)).toBeGreaterThan(costFactor(jpeg));
     expect(limitsFor(avif, limits).maxItems).toBeLessThan(limits.maxItems);
     expect(limitsFor(jpeg, limits)).toEqual(limits);
+  });
+});
+
+describe("buildChunks: one set of chunks per task", () => {
+  const items = Array.from({ length: 10 }, (_, i) => ({
+    bucket: "imgc",
+    key: `uploads/acme/j/${i}.jpg`,
+    size: 1_000,
+    missing: i === 3,
+  }));
+  const jobWith = (tasks: TaskKind[]) =>
+    create(JobSchema, {
+      id: "job1",
+      tenant: "acme",
+      tasks,
+      options: { format: ImageFormat.WEBP },
+      ...(tasks.includes(TaskKind.DETECT) ? { detection: { minScore: 0.4, labels: ["cup"] } } : {}),
+    });
+
+  it("cuts the same items for each kind, DETECT chunks numbered after the COMPRESS ones", () => {
+    const list = buildChunks(jobWith([TaskKind.COMPRESS, TaskKind.DETECT]), items, limits, "imgc");
+    const compress = list.filter((chunk) => chunk.kind === TaskKind.COMPRESS);
+    const detect = list.filter((chunk) => chunk.kind === TaskKind.DETECT);
+    expect(compress).toHaveLength(8);
+    expect(detect).toHaveLength(8);
+    expect(list.map((chunk) => chunk.index)).toEqual(list.map((_, i) => i));
+    expect(Math.min(...detect.map((chunk) => chunk.index))).toBe(8);
+    const idsOf = (chunks: typeof list) => chunks.flatMap((chunk) => chunk.items.map((item) => item.itemId));
+    expect(idsOf(detect)).toEqual(idsOf(compress));
+    expect(idsOf(detect)).not.toContain("3");
+    expect(compress.every((chunk) => chunk.options?.format === ImageFormat.WEBP && !chunk.detection)).toBe(true);
+    expect(detect.every((chunk) => chunk.detection?.labels[0] === "cup" && !chunk.options)).toBe(true);
+  });
+
+  it("makes COMPRESS chunks only for a job from before tasks, DETECT chunks only for a DETECT-only job", () => {
+    expect(buildChunks(jobWith([]), items, limits, "imgc").map((chunk) => chunk.kind)).toEqual(
+      Array(8).fill(TaskKind.COMPRESS),
+    );
+    const detect = buildChunks(jobWith([TaskKind.DETECT]), items, limits, "imgc");
+    expect(detect.map((chunk) => [chunk.kind, chunk.index])).toEqual(
+      Array.from({ length: 8 }, (_, i) => [TaskKind.DETECT, i]),
+    );
   });
 });

@@ -10,6 +10,10 @@
  * at a time, taking the tenants in turn: the lane keeps `depth()` chunks ready for workers that free up, so no
  * worker waits, and a tenant that arrives behind a big backlog is served within `depth()` chunks. Within a
  * tenant, jobs go in the order they came. A republished chunk skips the queue: it is late already.
+ *
+ * Each kind of work (TASK_KINDS: compress, detect) has its own subjects and consumers, so flow control is per
+ * kind and lane: a detection backlog never holds compression chunks back, and the depth of a kind's lanes
+ * follows the slots of the workers that can do it.
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
@@ -19,12 +23,14 @@ import {
   type LaneName,
   type Logger,
   pool,
+  TASK_KINDS,
   TASKS_STREAM,
   TRACEPARENT,
   taskConsumer,
+  taskKindOf,
   taskSubject,
 } from "@imgc/common";
-import { type Chunk, ChunkDispatchSchema, ChunkSchema } from "@imgc/proto";
+import { type Chunk, ChunkDispatchSchema, ChunkSchema, TaskKind } from "@imgc/proto";
 import { headers, type JetStreamClient, type MsgHdrs } from "nats";
 import type { ChunkStore } from "../jobs/chunk-store.js";
 import { type Fence, unfenced } from "../leadership/fence.js";
@@ -42,8 +48,10 @@ function traceHeaders(chunk: Chunk): { headers?: MsgHdrs } {
 export interface DispatcherOptions {
   observer?: { republished(): void };
   log?: Logger;
-  /** Chunks each lane keeps ready on the stream (not yet delivered); the rest wait their tenant's turn. */
-  depth?: () => number;
+  /**
+   * Chunks each lane of a kind keeps ready on the stream (not yet delivered); the rest wait their tenant's turn.
+   */
+  depth?: (kind: TaskKind) => number;
   /** How often queued chunks are released even when nothing else asks (a claim or a new job does). */
   pumpEveryMs?: number;
   /** Only the leader publishes. */
@@ -112,18 +120,35 @@ export function createFairQueue() {
   };
 }
 
+/** One queue of chunks: a kind of work on a lane. */
+interface Line {
+  lane: LaneName;
+  kind: TaskKind;
+  /** The consumer's name, which also names the line. */
+  consumer: string;
+  queue: ReturnType<typeof createFairQueue>;
+}
+
 export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, options: DispatcherOptions = {}) {
   const { observer, log } = options;
   const depth = options.depth ?? (() => 16);
-  const queues = new Map(LANES.map((lane) => [lane.name as LaneName, createFairQueue()]));
-  const pumping = new Map<LaneName, Promise<void>>();
-  const again = new Set<LaneName>();
+  const lines = new Map<string, Line>();
+  for (const { kind } of TASK_KINDS) {
+    for (const { name: lane } of LANES) {
+      const consumer = taskConsumer(lane, kind);
+      lines.set(consumer, { lane, kind, consumer, queue: createFairQueue() });
+    }
+  }
+  const lineOf = (lane: LaneName, kind: TaskKind = TaskKind.COMPRESS) =>
+    lines.get(taskConsumer(lane, taskKindOf(kind).kind)) as Line;
+  const pumping = new Map<Line, Promise<void>>();
+  const again = new Set<Line>();
   const fence = options.fence ?? unfenced;
-  const consumers = new Map<LaneName, ReturnType<JetStreamClient["consumers"]["get"]>>();
+  const consumers = new Map<Line, ReturnType<JetStreamClient["consumers"]["get"]>>();
 
   async function publishOne(chunk: Chunk, lane: LaneName): Promise<void> {
     fence.check();
-    await js.publish(taskSubject(lane), encodeMessage(ChunkSchema, chunk), {
+    await js.publish(taskSubject(lane, chunk.kind), encodeMessage(ChunkSchema, chunk), {
       msgID: `${chunk.jobId}.${chunk.index}`,
       ...traceHeaders(chunk),
     });
@@ -132,19 +157,21 @@ export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, option
     );
   }
 
-  /** Releases queued chunks until the lane holds `depth()` undelivered ones. */
-  async function release(lane: LaneName): Promise<void> {
-    const queue = queues.get(lane);
-    if (!queue || queue.size === 0) return;
-    let consumer = consumers.get(lane);
+  /** Releases queued chunks until the line holds `depth(kind)` undelivered ones. */
+  async function release(line: Line): Promise<void> {
+    const { queue, lane } = line;
+    if (queue.size === 0) return;
+    let consumer = consumers.get(line);
     if (!consumer) {
-      consumer = js.consumers.get(TASKS_STREAM, taskConsumer(lane));
-      consumers.set(lane, consumer);
-      consumer.catch(() => consumers.delete(lane));
+      consumer = js.consumers.get(TASKS_STREAM, line.consumer);
+      consumers.set(line, consumer);
+      consumer.catch(() => consumers.delete(line));
     }
     const { num_pending } = await (await consumer).info();
     const batch: Chunk[] = [];
-    for (let room = depth() - num_pending; room > 0 && queue.size > 0; room--) batch.push(queue.shift() as Chunk);
+    for (let room = depth(line.kind) - num_pending; room > 0 && queue.size > 0; room--) {
+      batch.push(queue.shift() as Chunk);
+    }
     await pool(batch, PUBLISH_CONCURRENCY, async (chunk) => {
       try {
         await publishOne(chunk, lane);
@@ -156,58 +183,66 @@ export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, option
     });
   }
 
-  /** One release at a time per lane; a call while one runs makes it run once more after. */
-  function pump(lane: LaneName): Promise<void> {
-    const running = pumping.get(lane);
+  /** One release at a time per line; a call while one runs makes it run once more after. */
+  function pump(line: Line): Promise<void> {
+    const running = pumping.get(line);
     if (running) {
-      again.add(lane);
+      again.add(line);
       return running;
     }
     const run = (async () => {
       try {
         do {
-          again.delete(lane);
-          await release(lane);
-        } while (again.has(lane));
+          again.delete(line);
+          await release(line);
+        } while (again.has(line));
       } finally {
-        pumping.delete(lane);
+        pumping.delete(line);
       }
     })();
-    pumping.set(lane, run);
+    pumping.set(line, run);
     return run;
   }
 
+  const pumpSoon = (line: Line) =>
+    pump(line).catch((err: unknown) =>
+      log?.warn({ err, lane: line.lane, consumer: line.consumer }, "could not release queued chunks; retrying"),
+    );
   const pumpAll = () => {
-    for (const lane of queues.keys()) {
-      pump(lane).catch((err: unknown) => log?.warn({ err, lane }, "could not release queued chunks; retrying"));
-    }
+    for (const line of lines.values()) void pumpSoon(line);
   };
   const timer = setInterval(pumpAll, options.pumpEveryMs ?? 500);
   timer.unref();
 
   return {
     /**
-     * Queues chunks for release onto their lane, their tenant's turn coming; resolves once a first release has
-     * run (a small job's chunks are then on the stream). Every chunk is in KV `imgc-chunks` already.
+     * Queues chunks for release onto their lane (each on its kind's), their tenant's turn coming; resolves once
+     * a first release has run (a small job's chunks are then on the stream). Every chunk is in KV `imgc-chunks`
+     * already.
      */
     async publish(list: readonly Chunk[], lane: LaneName): Promise<void> {
-      queues.get(lane)?.push(list);
-      await pump(lane);
+      const touched = new Set<Line>();
+      for (const chunk of list) {
+        const line = lineOf(lane, chunk.kind);
+        line.queue.push([chunk]);
+        touched.add(line);
+      }
+      await Promise.all([...touched].map(pump));
     },
 
-    /** Releases chunks on a lane whose ready ones are being taken (a worker claimed one). */
-    pump(lane: LaneName): void {
-      pump(lane).catch((err: unknown) => log?.warn({ err, lane }, "could not release queued chunks; retrying"));
+    /** Releases chunks on a kind's lane whose ready ones are being taken (a worker claimed one). */
+    pump(lane: LaneName, kind?: TaskKind): void {
+      void pumpSoon(lineOf(lane, kind));
     },
 
-    /** Forgets the chunks of a deleted job that still wait for release, on every lane. */
+    /** Forgets the chunks of a deleted job that still wait for release, on every lane of every kind. */
     drop(jobId: string): void {
-      for (const queue of queues.values()) queue.drop(jobId);
+      for (const line of lines.values()) line.queue.drop(jobId);
     },
 
-    /** Chunks waiting for release on a lane. */
-    waiting(lane: LaneName): number {
-      return queues.get(lane)?.size ?? 0;
+    /** Chunks of a kind waiting for release on a lane. */
+    waiting(lane: LaneName, kind?: TaskKind): number {
+      return lineOf(lane, kind).queue.size;
     },
 
     close(): void {
@@ -231,7 +266,7 @@ export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, option
       });
       if (republished === null) return null;
       fence.check();
-      await js.publish(taskSubject(lane), encodeMessage(ChunkSchema, chunk), {
+      await js.publish(taskSubject(lane, chunk.kind), encodeMessage(ChunkSchema, chunk), {
         msgID: `${chunk.jobId}.${chunk.index}.${republished}`,
         ...traceHeaders(chunk),
       });

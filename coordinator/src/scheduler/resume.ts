@@ -35,7 +35,7 @@ export async function resumeJob(deps: ResumeDeps, job: Job): Promise<void> {
   for (const chunk of list) {
     const record = dispatch.get(chunk.index);
     if (!record?.workerId || record.completed) continue;
-    const pending = chunk.items.map((item) => item.itemId).filter((id) => !ledger.has(id));
+    const pending = chunk.items.map((item) => item.itemId).filter((id) => !ledger.hasTask(id, chunk.kind));
     assignments.adopt(record.workerId, job.id, chunk.index, pending);
   }
   if (ledger.complete) await lifecycle.finish(job.id);

@@ -11,6 +11,7 @@ import {
   type Chunk,
   ChunkItemSchema,
   ChunkSchema,
+  DetectionOptionsSchema,
   ErrorCode,
   type ItemResult,
   ItemResultSchema,
@@ -21,6 +22,7 @@ import {
   JobState,
   Priority,
   type SubmitJobRequest,
+  TaskKind,
 } from "@imgc/proto";
 import type { ChunkLimits } from "../config.js";
 import { itemId, newJobId } from "../ids.js";
@@ -31,6 +33,7 @@ import type { JobStore } from "../jobs/job-store.js";
 import type { Lifecycle } from "../jobs/lifecycle.js";
 import type { ResultStore } from "../jobs/result-store.js";
 import { expiresAt, type RetentionPolicy } from "../jobs/retention.js";
+import { jobTasks } from "../validate.js";
 import { limitsFor, planChunks } from "./chunking.js";
 import type { Dispatcher } from "./dispatcher.js";
 import {
@@ -57,6 +60,8 @@ export interface SubmitDeps {
   limits: ChunkLimits;
   /** The chunk slots of the live workers now: a job is cut into at least CHUNKS_PER_SLOT chunks per slot. */
   slots?: () => number;
+  /** Why a job with these tasks would wait now (no live worker can do one of them); empty when it would not. */
+  notice?: (tasks: readonly TaskKind[]) => string;
   maxItems: number;
   /** The fetcher of a job's URL sources (manifests, image URLs); without it such sources fail SubmitJob. */
   urls?: (tenant: string, jobId: string) => UrlSources;
@@ -88,6 +93,10 @@ export interface Submitted {
   created: boolean;
 }
 
+/**
+ * The job's chunks: each task (job.tasks, in order) gets its own chunks of the same items, numbered on from the
+ * previous task's, so that every chunk of the job has its own index (and `Nats-Msg-Id <job>.<index>`).
+ */
 export function buildChunks(
   job: Job,
   items: readonly SourceItem[],
@@ -95,30 +104,36 @@ export function buildChunks(
   outputBucket: string,
 ): Chunk[] {
   const present = items.flatMap((item, position) => (item.missing ? [] : [{ item, position }]));
-  const ranges = planChunks(
-    present.map(({ item }) => item.size),
-    limitsFor(job.options, limits),
-  );
-  return ranges.map(([start, end], index) =>
-    create(ChunkSchema, {
-      jobId: job.id,
-      tenant: job.tenant,
-      index,
-      items: present.slice(start, end).map(({ item, position }) =>
-        create(ChunkItemSchema, {
-          itemId: itemId(position),
-          bucket: item.bucket,
-          key: item.key,
-          size: BigInt(item.size),
-          sourceEtag: item.etag ?? "",
+  const sizes = present.map(({ item }) => item.size);
+  const list: Chunk[] = [];
+  for (const kind of jobTasks(job.tasks)) {
+    const compress = kind === TaskKind.COMPRESS;
+    for (const [start, end] of planChunks(sizes, limitsFor(compress ? job.options : undefined, limits))) {
+      list.push(
+        create(ChunkSchema, {
+          jobId: job.id,
+          tenant: job.tenant,
+          index: list.length,
+          kind,
+          items: present.slice(start, end).map(({ item, position }) =>
+            create(ChunkItemSchema, {
+              itemId: itemId(position),
+              bucket: item.bucket,
+              key: item.key,
+              size: BigInt(item.size),
+              sourceEtag: item.etag ?? "",
+            }),
+          ),
+          ...(compress && job.options ? { options: job.options } : {}),
+          ...(!compress ? { detection: job.detection ?? create(DetectionOptionsSchema, {}) } : {}),
+          outputBucket,
+          outputPrefix: keys.outputPrefix(job.tenant, job.id),
+          traceParent: job.traceParent,
         }),
-      ),
-      ...(job.options ? { options: job.options } : {}),
-      outputBucket,
-      outputPrefix: keys.outputPrefix(job.tenant, job.id),
-      traceParent: job.traceParent,
-    }),
-  );
+      );
+    }
+  }
+  return list;
 }
 
 function missingResults(items: readonly SourceItem[]): ItemResult[] {
@@ -227,7 +242,9 @@ export function createSubmitter(deps: SubmitDeps) {
       retentionDays: request.retentionDays,
       retryOf: origin.retryOf ?? "",
       ...(request.options ? { options: request.options } : {}),
+      tasks: jobTasks(request.tasks),
     });
+    if (job.tasks.includes(TaskKind.DETECT)) job.detection = request.detection ?? create(DetectionOptionsSchema, {});
 
     let items: SourceItem[];
     try {
@@ -265,6 +282,7 @@ export function createSubmitter(deps: SubmitDeps) {
     const missing = missingResults(items);
     job.chunkCount = list.length;
     job.counts = create(JobCountsSchema, { total: items.length, pending: items.length });
+    job.notice = deps.notice?.(job.tasks) ?? "";
     for (const result of missing) await results.record(job.id, result);
     await chunks.putAll(list);
     await jobs.create(job);

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BROADCAST_SUBJECT, controlSubject, encodeMessage, RESULTS_BUCKET } from "@imgc/common";
-import { ErrorCode, ItemResultSchema, ItemState, JobState, Priority } from "@imgc/proto";
+import { ErrorCode, ItemResultSchema, ItemState, JobState, Priority, TaskKind } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { afterEach, describe, expect, it } from "vitest";
 import type { CoordinatorSettings } from "../coordinator.js";
@@ -396,9 +396,17 @@ describe("operators", () => {
     const { t } = await setup();
     const job = await submit(t, 3, Priority.HIGH);
     const stats = await t.cluster.getQueueStats({});
-    expect(stats.lanes.map((l) => l.priority)).toEqual([Priority.HIGH, Priority.NORMAL, Priority.LOW]);
+    // COMPRESS lanes first, then DETECT's: a job without tasks compresses only.
+    expect(stats.lanes.map((l) => [l.kind, l.priority])).toEqual([
+      [TaskKind.COMPRESS, Priority.HIGH],
+      [TaskKind.COMPRESS, Priority.NORMAL],
+      [TaskKind.COMPRESS, Priority.LOW],
+      [TaskKind.DETECT, Priority.HIGH],
+      [TaskKind.DETECT, Priority.NORMAL],
+      [TaskKind.DETECT, Priority.LOW],
+    ]);
     expect(stats.lanes[0]?.pending).toBe(BigInt(job.chunkCount));
-    expect(stats.lanes[1]?.pending).toBe(0n);
+    expect(stats.lanes.slice(1).map((l) => l.pending)).toEqual([0n, 0n, 0n, 0n, 0n]);
     expect(stats.activeJobs).toBe(1);
   });
 });

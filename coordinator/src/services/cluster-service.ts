@@ -2,7 +2,7 @@
 
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { controlSubject, LANES, type Logger, quoted } from "@imgc/common";
+import { controlSubject, LANES, type Logger, quoted, TASK_KINDS } from "@imgc/common";
 import {
   type ClusterService,
   type ItemResult,
@@ -12,13 +12,17 @@ import {
   isWorkerId,
   JobState,
   LaneStatsSchema,
+  TaskKind,
+  TaskKindStatsSchema,
   WORKER_ID_RULE,
   type WorkerStatus,
 } from "@imgc/proto";
 import type { ChunkStore } from "../jobs/chunk-store.js";
 import type { Lifecycle } from "../jobs/lifecycle.js";
 import type { Orphans } from "../jobs/orphans.js";
+import { capableOf, slotsFor } from "../membership/capacity.js";
 import type { Assignments } from "../scheduler/assignments.js";
+import { MAX_DETECTIONS } from "../validate.js";
 import { createGuard, notFound } from "./errors.js";
 
 export interface LaneCounters {
@@ -37,8 +41,8 @@ export interface ClusterServiceDeps {
   membership: { list(): WorkerStatus[]; get(id: string): WorkerStatus | undefined; readonly size: number };
   /** Sends a control message to one worker (core NATS, imgc.control.<id>). */
   control: (subject: string, payload: Uint8Array) => void;
-  /** The task consumer's counters for one lane. */
-  laneStats: (lane: (typeof LANES)[number]["name"]) => Promise<LaneCounters>;
+  /** The task consumer's counters for one lane of a kind (held-back chunks in pending). */
+  laneStats: (lane: (typeof LANES)[number]["name"], kind: TaskKind) => Promise<LaneCounters>;
 }
 
 function checkWorker(workerId: string): void {
@@ -53,6 +57,23 @@ function checkWorker(workerId: string): void {
 /** The deterministic output key of an item: `<prefix><item>.<extension>`. */
 function isOutputOf(key: string, prefix: string, itemId: string): boolean {
   return key.startsWith(`${prefix}${itemId}.`) && /^[a-z0-9]{1,8}$/.test(key.slice(prefix.length + itemId.length + 1));
+}
+
+/** A detection result: DONE with its objects (at most max_objects' ceiling), or FAILED. */
+function checkDetection(result: ItemResult): void {
+  if (result.state === ItemState.KEPT_ORIGINAL) {
+    throw new ConnectError("result.state: expected DONE or FAILED for a detection", Code.InvalidArgument);
+  }
+  if (result.state === ItemState.DONE && !result.detection) {
+    throw new ConnectError("result.detection: required for a DONE detection", Code.InvalidArgument);
+  }
+  const objects = result.detection?.objects.length ?? 0;
+  if (objects > MAX_DETECTIONS) {
+    throw new ConnectError(
+      `result.detection.objects: expected at most ${MAX_DETECTIONS} but received ${objects}`,
+      Code.InvalidArgument,
+    );
+  }
 }
 
 function checkJob(jobId: string): void {
@@ -92,6 +113,7 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
       const chunk = await chunks.get(jobId, chunkIndex);
       if (!chunk) throw notFound(`chunk ${jobId}.${chunkIndex}`);
       const items = new Map(chunk.items.map((item) => [item.itemId, item]));
+      const detect = chunk.kind === TaskKind.DETECT;
       for (const result of list) {
         const item = items.get(result.itemId);
         if (!item) {
@@ -100,7 +122,13 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
             Code.InvalidArgument,
           );
         }
-        const delivered = result.state === ItemState.DONE || result.state === ItemState.KEPT_ORIGINAL;
+        if (detect) {
+          checkDetection(result);
+          // Detection writes no output; its objects are all it reports.
+          result.outputKey = "";
+          if (result.detection) result.detection.workerId = workerId;
+        } else result.detection = undefined;
+        const delivered = !detect && (result.state === ItemState.DONE || result.state === ItemState.KEPT_ORIGINAL);
         if (delivered && !isOutputOf(result.outputKey, chunk.outputPrefix, result.itemId)) {
           throw new ConnectError(
             `result.output_key: expected ${chunk.outputPrefix}${result.itemId}.<extension> but received ${quoted(result.outputKey)}`,
@@ -128,7 +156,7 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
         const known = startedIds.filter((id) => items.has(id));
         await lifecycle.running(jobId, workerId, known, (id) => items.get(id)?.key ?? "");
       }
-      const accepted = list.length > 0 ? await lifecycle.record(jobId, list) : [];
+      const accepted = list.length > 0 ? await lifecycle.record(jobId, list, chunk.kind) : [];
       if (complete) await assignments.complete(workerId, jobId, chunkIndex, false);
       // A cancel that came while these were being recorded may have given an item its CANCELLED result first:
       // an output such a refused result names is as orphaned as one reported after the cancel.
@@ -206,17 +234,31 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
     async getQueueStats() {
       return guarded(async () => {
         const lanes = await Promise.all(
-          LANES.map(async (lane) => {
-            const stats = await deps.laneStats(lane.name);
-            return create(LaneStatsSchema, {
-              priority: lane.priority,
-              pending: BigInt(stats.pending),
-              ackPending: BigInt(stats.ackPending),
-              redelivered: BigInt(stats.redelivered),
-            });
+          TASK_KINDS.flatMap(({ kind }) =>
+            LANES.map(async (lane) => {
+              const stats = await deps.laneStats(lane.name, kind);
+              return create(LaneStatsSchema, {
+                priority: lane.priority,
+                kind,
+                pending: BigInt(stats.pending),
+                ackPending: BigInt(stats.ackPending),
+                redelivered: BigInt(stats.redelivered),
+              });
+            }),
+          ),
+        );
+        const workers = membership.list();
+        const kinds = TASK_KINDS.map(({ kind }) =>
+          create(TaskKindStatsSchema, {
+            kind,
+            workers: capableOf(workers, kind).length,
+            slots: slotsFor(workers, kind),
+            backlogChunks: lanes
+              .filter((lane) => lane.kind === kind)
+              .reduce((sum, lane) => sum + lane.pending + lane.ackPending, 0n),
           }),
         );
-        return { lanes, workers: membership.size, activeJobs: lifecycle.openJobIds().length };
+        return { lanes, kinds, workers: membership.size, activeJobs: lifecycle.openJobIds().length };
       });
     },
   };

@@ -24,6 +24,7 @@ import {
   ItemResultSchema,
   ItemState,
   JobService,
+  TaskKind,
   TENANT_HEADER,
   WorkerStatusSchema,
 } from "@imgc/proto";
@@ -147,9 +148,14 @@ export type TestCoordinator = Awaited<ReturnType<typeof startTestCoordinator>>;
 
 export const tenantHeader = (tenant: string) => ({ headers: { [TENANT_HEADER]: tenant } });
 
-/** Pulls up to `max` chunks from a lane, as a worker would (the messages stay unacked until `ack`). */
-export async function pullChunks(nc: NatsConnection, max: number, lane: "high" | "normal" | "low" = "normal") {
-  const consumer = await nc.jetstream().consumers.get(TASKS_STREAM, taskConsumer(lane));
+/** Pulls up to `max` chunks of a kind from a lane, as a worker would (the messages stay unacked until `ack`). */
+export async function pullChunks(
+  nc: NatsConnection,
+  max: number,
+  lane: "high" | "normal" | "low" = "normal",
+  kind = TaskKind.COMPRESS,
+) {
+  const consumer = await nc.jetstream().consumers.get(TASKS_STREAM, taskConsumer(lane, kind));
   const batch = await consumer.fetch({ max_messages: max, expires: 1_000 });
   const out: { chunk: Chunk; delivery: number; ack(): void; nak(): void }[] = [];
   for await (const message of batch) {
@@ -214,8 +220,17 @@ export async function runChunkFailing(
   await t.cluster.completeChunk({ workerId, jobId: chunk.jobId, index: chunk.index });
 }
 
-/** Writes a heartbeat into KV imgc-workers, as a live worker does every couple of seconds. */
-export async function heartbeat(nc: NatsConnection, id: string, chunks: string[] = [], pid = 1): Promise<void> {
+/**
+ * Writes a heartbeat into KV imgc-workers, as a live worker does every couple of seconds; `capabilities` empty is
+ * a worker from before task kinds (it compresses).
+ */
+export async function heartbeat(
+  nc: NatsConnection,
+  id: string,
+  chunks: string[] = [],
+  pid = 1,
+  capabilities: TaskKind[] = [],
+): Promise<void> {
   const kv = await nc.jetstream().views.kv(WORKERS_BUCKET);
   await kv.put(
     id,
@@ -228,6 +243,7 @@ export async function heartbeat(nc: NatsConnection, id: string, chunks: string[]
         slots: 2,
         busy: chunks.length,
         chunks,
+        capabilities,
         heartbeatAt: timestampNow(),
       }),
     ),

@@ -1,5 +1,14 @@
 import { create } from "@bufbuild/protobuf";
-import { ErrorCode, ImageFormat, type ItemResult, ItemResultSchema, ItemState, JobSchema, JobState } from "@imgc/proto";
+import {
+  ErrorCode,
+  ImageFormat,
+  ItemDetectionSchema,
+  type ItemResult,
+  ItemResultSchema,
+  ItemState,
+  JobSchema,
+  JobState,
+} from "@imgc/proto";
 import { describe, expect, test } from "vitest";
 import { createOutputNamer, csvCell, reportCsv, reportJson } from "./report.js";
 
@@ -75,12 +84,12 @@ describe("CSV", () => {
       ),
     );
     expect(csv.split("\r\n")).toEqual([
-      "item_id,source_key,name,state,input_bytes,output_bytes,bytes_saved,saving_percent,format,quality,ssim,worker_id,error_code,error_message",
-      "000000,uploads/t/a/a.jpg,a.webp,DONE,1000,250,750,75,WEBP,80,0.9877,worker-1,,",
-      "000001,uploads/t/b/a.png,a (2).webp,DONE,3000,1000,2000,66.7,WEBP,80,0.9877,worker-1,,",
-      '000002,"uploads/t/x/bad, file.jpg",,FAILED,10,,,,,,,worker-2,CORRUPT_INPUT,"not a ""JPEG"""',
-      "000003,uploads/t/y/p.png,,PENDING,0,,,,,,,,,",
-      'TOTAL,4 items,,"2 done, 0 kept, 1 failed, 1 pending",4000,1250,2750,68.8,,,,,,',
+      "item_id,source_key,name,state,input_bytes,output_bytes,bytes_saved,saving_percent,format,quality,ssim,worker_id,error_code,error_message,labels",
+      "000000,uploads/t/a/a.jpg,a.webp,DONE,1000,250,750,75,WEBP,80,0.9877,worker-1,,,",
+      "000001,uploads/t/b/a.png,a (2).webp,DONE,3000,1000,2000,66.7,WEBP,80,0.9877,worker-1,,,",
+      '000002,"uploads/t/x/bad, file.jpg",,FAILED,10,,,,,,,worker-2,CORRUPT_INPUT,"not a ""JPEG""",',
+      "000003,uploads/t/y/p.png,,PENDING,0,,,,,,,,,,",
+      'TOTAL,4 items,,"2 done, 0 kept, 1 failed, 1 pending",4000,1250,2750,68.8,,,,,,,',
       "",
     ]);
   });
@@ -110,6 +119,8 @@ describe("JSON", () => {
           workerId: "worker-1",
           errorCode: null,
           errorMessage: null,
+          labels: null,
+          detections: null,
         },
       ],
       totals: {
@@ -124,5 +135,48 @@ describe("JSON", () => {
         savingPercent: 75,
       },
     });
+  });
+});
+
+describe("detections", () => {
+  const detected = () => {
+    const result = done("000000", "uploads/t/a/a.jpg", "outputs/t/j/000000.webp", 1000, 250);
+    result.detection = create(ItemDetectionSchema, {
+      objects: [
+        {
+          label: "person",
+          score: 0.91234,
+          sourceBox: { x: 10, y: 20, width: 30, height: 40 },
+          box: { x: 5, y: 10, width: 15, height: 20 },
+        },
+        { label: "cup", score: 0.8, sourceBox: { x: 1, y: 2, width: 3, height: 4 } },
+        { label: "person", score: 0.7, sourceBox: { x: 50, y: 60, width: 10, height: 10 } },
+      ],
+      sourceWidth: 100,
+      sourceHeight: 200,
+    });
+    return result;
+  };
+
+  test("the CSV's labels column lists each label found once, separated by ';'", async () => {
+    const csv = await text(reportCsv(items(detected())));
+    expect(csv.split("\r\n")[1]).toBe(
+      "000000,uploads/t/a/a.jpg,a.webp,DONE,1000,250,750,75,WEBP,80,0.9877,worker-1,,,person;cup",
+    );
+  });
+
+  test("the JSON carries the labels and every object with its source and output boxes", async () => {
+    const parsed = JSON.parse(await text(reportJson(undefined, items(detected()))));
+    expect(parsed.items[0].labels).toEqual(["person", "cup"]);
+    expect(parsed.items[0].detections).toEqual([
+      {
+        label: "person",
+        score: 0.912,
+        sourceBox: { x: 10, y: 20, width: 30, height: 40 },
+        box: { x: 5, y: 10, width: 15, height: 20 },
+      },
+      { label: "cup", score: 0.8, sourceBox: { x: 1, y: 2, width: 3, height: 4 }, box: null },
+      { label: "person", score: 0.7, sourceBox: { x: 50, y: 60, width: 10, height: 10 }, box: null },
+    ]);
   });
 });

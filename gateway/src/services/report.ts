@@ -4,7 +4,17 @@
  * `report.json` and the `report.csv` inside `results.zip`, so the three always agree, for running jobs too.
  */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { ErrorCode, ImageFormat, type ItemResult, ItemState, type Job, JobState } from "@imgc/proto";
+import {
+  type Box,
+  detectedLabels,
+  ErrorCode,
+  ImageFormat,
+  type ItemResult,
+  ItemState,
+  type Job,
+  JobState,
+  LABEL_SEPARATOR,
+} from "@imgc/proto";
 
 export interface ReportRow {
   itemId: string;
@@ -22,6 +32,24 @@ export interface ReportRow {
   workerId: string | null;
   errorCode: string | null;
   errorMessage: string | null;
+  /** The distinct labels detection found ("person;cup" in the CSV); null when the job did not detect. */
+  labels: string[] | null;
+  /** Every object detection found, with its boxes in the source and (when there is one) in the output. */
+  detections: ReportDetection[] | null;
+}
+
+export interface ReportDetection {
+  label: string;
+  score: number;
+  sourceBox: ReportBox | null;
+  box: ReportBox | null;
+}
+
+interface ReportBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
 }
 
 export interface ReportTotals {
@@ -40,6 +68,8 @@ export interface ReportTotals {
 
 /** The enum value's name without its prefix (`ImageFormat.WEBP` → "WEBP"); the number if unknown. */
 const name = (names: Record<number, string>, value: number) => names[value] ?? String(value);
+
+const box = (b: Box | undefined) => (b ? { x: b.x, y: b.y, width: b.width, height: b.height } : null);
 
 const percent = (saved: number, input: number) => (input > 0 ? Math.round((saved / input) * 1000) / 10 : null);
 
@@ -115,6 +145,14 @@ export function createReport() {
         workerId: result.workerId || null,
         errorCode: failed ? name(ErrorCode, result.errorCode) : null,
         errorMessage: failed ? result.errorMessage : null,
+        labels: result.detection ? detectedLabels(result.detection) : null,
+        detections:
+          result.detection?.objects.map((object) => ({
+            label: object.label,
+            score: Math.round(object.score * 1000) / 1000,
+            sourceBox: box(object.sourceBox),
+            box: box(object.box),
+          })) ?? null,
       };
     },
     totals(): ReportTotals {
@@ -152,6 +190,7 @@ export const CSV_COLUMNS = [
   "worker_id",
   "error_code",
   "error_message",
+  "labels",
 ] as const;
 
 /** One CSV cell: RFC 4180 quoting, and text a spreadsheet would run as a formula defused with a quote. */
@@ -182,6 +221,7 @@ export function csvRow(row: ReportRow): string {
     row.workerId,
     row.errorCode,
     row.errorMessage,
+    row.labels?.join(LABEL_SEPARATOR) ?? null,
   ]);
 }
 
@@ -197,6 +237,7 @@ export function csvTotals(totals: ReportTotals): string {
     totals.outputBytes,
     totals.bytesSaved,
     totals.savingPercent,
+    "",
     "",
     "",
     "",

@@ -264,7 +264,7 @@ export function createFakeApi(): Api {
     },
     retryJob(req) {
       const f = find(req.jobId);
-      if (!isTerminal(f.job.state)) throw new ConnectError("the job has not ended", Code.FailedPrecondition);
+      if (!isTerminalJobState(f.job.state)) throw new ConnectError("the job has not ended", Code.FailedPrecondition);
       const failed = f.items.filter((item) => item.state === ItemState.FAILED);
       if (failed.length === 0) throw new ConnectError("nothing to retry", Code.InvalidArgument);
       const options = req.options ?? f.job.options;
