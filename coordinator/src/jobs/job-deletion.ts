@@ -27,8 +27,8 @@ import type { ChunkStore } from "./chunk-store.js";
 import type { Idempotency } from "./idempotency.js";
 import type { JobStore } from "./job-store.js";
 import { purgeKeys } from "./kv.js";
-import { PARTS_BUCKET } from "./part-store.js";
 import type { Lifecycle } from "./lifecycle.js";
+import { PARTS_BUCKET } from "./part-store.js";
 import type { ResultStore } from "./result-store.js";
 
 export interface JobDeletionDeps {
