@@ -258,6 +258,17 @@ describe("commands", () => {
     expect(lines).toHaveLength(4);
   });
 
+  test("results --csv defuses a source name a spreadsheet would run as a formula", async () => {
+    // The CLI's CSV had no formula guard before it printed the shared report.
+    const run = harness({
+      getResults: () => ({
+        results: [{ itemId: "000000", sourceKey: "=HYPERLINK(1)", state: ItemState.FAILED, errorMessage: "@SUM(A1)" }],
+      }),
+    });
+    const { stdout } = await run(["results", "job-1", "--csv"]);
+    expect(stdout.split("\r\n")[1]).toMatch(/^000000,'=HYPERLINK\(1\),,FAILED,.*,'@SUM\(A1\),/);
+  });
+
   test("results --zip downloads the job's zip from IMGC_HTTP_URL with the API key, through a temporary file", async () => {
     const zip = Buffer.from("PK\u0003\u0004 pretend zip");
     const fetched: Fetched[] = [];
