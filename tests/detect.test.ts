@@ -81,7 +81,7 @@ describe("object detection", () => {
 
     // The report names them too.
     const report = await c.storage.getBuffer(finished.reportKey.replace(/\.json$/, ".csv"));
-    const lines = report.toString("utf8").trim().split("\n");
+    const lines = report.toString("utf8").trim().split(/\r?\n/);
     expect(lines[0]?.split(",").at(-1)).toBe("labels");
     expect(lines.find((line) => line.includes("coffee.png"))).toMatch(/cup/);
   });

@@ -166,7 +166,7 @@ describe("commands", () => {
       "--csv",
     ]);
     expect(code).toBe(0);
-    expect(stdout.split("\n")[1]).toMatch(/^000001,,failed,/);
+    expect(stdout.split("\r\n")[1]).toMatch(/^000001,,,FAILED,/);
     expect(asked[0]).toMatchObject({
       itemIds: ["000001", "000004"],
       states: [ItemState.FAILED, ItemState.KEPT_ORIGINAL],
@@ -247,11 +247,26 @@ describe("commands", () => {
     });
     const { code, stdout } = await run(["results", "job-1", "--csv"]);
     expect(code).toBe(0);
-    const lines = stdout.trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^item_id,source_key,state,input_bytes,output_bytes,format/);
-    expect(lines[1]).toMatch(/^000000,"uploads\/t\/u\/a,b.jpg",done,10,0,/);
-    expect(lines[2]).toMatch(/^000001,,failed,.*,CORRUPT_INPUT,"bad ""header""",/);
-    expect(lines).toHaveLength(3);
+    // The job report's CSV (@imgc/proto), the same as the gateway's report.csv: CRLF lines and a TOTAL row.
+    const lines = stdout.trimEnd().split("\r\n");
+    expect(lines[0]).toMatch(
+      /^item_id,source_key,name,state,input_bytes,output_bytes,bytes_saved,saving_percent,format/,
+    );
+    expect(lines[1]).toMatch(/^000000,"uploads\/t\/u\/a,b.jpg",,DONE,10,/);
+    expect(lines[2]).toMatch(/^000001,,,FAILED,.*,CORRUPT_INPUT,"bad ""header""",/);
+    expect(lines[3]).toMatch(/^TOTAL,2 items,,"1 done, 0 kept, 1 failed, 0 pending",/);
+    expect(lines).toHaveLength(4);
+  });
+
+  test("results --csv defuses a source name a spreadsheet would run as a formula", async () => {
+    // The CLI's CSV had no formula guard before it printed the shared report.
+    const run = harness({
+      getResults: () => ({
+        results: [{ itemId: "000000", sourceKey: "=HYPERLINK(1)", state: ItemState.FAILED, errorMessage: "@SUM(A1)" }],
+      }),
+    });
+    const { stdout } = await run(["results", "job-1", "--csv"]);
+    expect(stdout.split("\r\n")[1]).toMatch(/^000000,'=HYPERLINK\(1\),,FAILED,.*,'@SUM\(A1\),/);
   });
 
   test("results --zip downloads the job's zip from IMGC_HTTP_URL with the API key, through a temporary file", async () => {
@@ -335,8 +350,8 @@ describe("commands", () => {
     expect(table.stdout).toMatch(/labels\n/);
     expect(table.stdout).toMatch(/000000 coffee\.png +done +.*cup, dining table\n/);
     const csv = await run(["results", "job-1", "--csv"]);
-    expect(csv.stdout.split("\n")[0]).toMatch(/,labels$/);
-    expect(csv.stdout.split("\n")[1]).toMatch(/,cup;dining table$/);
+    expect(csv.stdout.split("\r\n")[0]).toMatch(/,labels$/);
+    expect(csv.stdout.split("\r\n")[1]).toMatch(/,cup;dining table$/);
   });
 
   test("submit sends upload keys and prefixes with the options, and prints the job id", async () => {

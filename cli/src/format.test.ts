@@ -1,18 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { ErrorCode, ImageFormat, ItemResultSchema, ItemState, JobSchema, JobState, TaskKind } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
-import {
-  bytes,
-  csv,
-  errorCode,
-  jobDetails,
-  jobLine,
-  jobState,
-  resultRow,
-  resultsTable,
-  saving,
-  table,
-} from "./format.js";
+import { bytes, errorCode, jobDetails, jobLine, jobState, resultRow, resultsTable, saving, table } from "./format.js";
 
 describe("output formatting", () => {
   test("bytes in binary units", () => {
@@ -45,15 +34,6 @@ describe("output formatting", () => {
         ],
       ),
     ).toBe(["a           bb   c", "long value  x", "y           zzz  end"].join("\n"));
-  });
-
-  test("csv quotes commas, quotes and line breaks", () => {
-    expect(
-      csv([
-        ["a", 1, 2n, true],
-        ['say "hi", then', "two\nlines", "", false],
-      ]),
-    ).toBe('a,1,2,true\n"say ""hi"", then","two\nlines",,false');
   });
 
   test("a done item shows size before → after, saving, format and worker; a failed one its code and message", () => {

@@ -70,15 +70,6 @@ export function table(header: readonly string[], rows: readonly (readonly string
     .join("\n");
 }
 
-/** RFC 4180: fields with commas, quotes or line breaks are quoted, quotes doubled. */
-export function csv(rows: readonly (readonly (string | number | bigint | boolean)[])[]): string {
-  const field = (value: string | number | bigint | boolean) => {
-    const text = String(value);
-    return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-  };
-  return rows.map((row) => row.map(field).join(",")).join("\n");
-}
-
 /** "7/12 ended: 6 done, 0 kept, 1 failed · 2 running" */
 export function counts(job: Job): string {
   const c = job.counts;

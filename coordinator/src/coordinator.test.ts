@@ -2,7 +2,15 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { ItemState, JobState } from "@imgc/proto";
 import type { NatsConnection } from "nats";
 import { describe, expect, it } from "vitest";
-import { endedJob, pullChunks, runChunk, type TestCoordinator, tenantHeader, useTestStack } from "./testing/harness.js";
+import {
+  endedJob,
+  pullChunks,
+  runChunk,
+  runChunkFailing,
+  type TestCoordinator,
+  tenantHeader,
+  useTestStack,
+} from "./testing/harness.js";
 
 let nc: NatsConnection;
 let t: TestCoordinator;
@@ -49,7 +57,10 @@ describe("a job end to end", () => {
     expect(report.items).toHaveLength(10);
     expect(report.totals).toMatchObject({ items: 10, done: 10, bytesIn: 10_000, bytesOut: 4_000 });
     const csv = t.storage.objects.get(`imgc/reports/default/${job?.id}.csv`)?.toString() ?? "";
-    expect(csv.trim().split("\n")).toHaveLength(11);
+    // The header, a row per item and the TOTAL row (the shared report, @imgc/proto).
+    const lines = csv.trimEnd().split("\r\n");
+    expect(lines).toHaveLength(12);
+    expect(lines.at(-1)).toMatch(/^TOTAL,10 items,,"10 done, 0 kept, 0 failed, 0 pending",10000,4000,6000,60,/);
 
     const page = await t.jobs.getResults({ jobId: job?.id ?? "", pageSize: 4, includeUrls: true });
     expect(page.results.map((r) => r.itemId)).toEqual(["000000", "000001", "000002", "000003"]);
@@ -60,6 +71,21 @@ describe("a job end to end", () => {
     const last = await t.jobs.getResults({ jobId: job?.id ?? "", pageSize: 4, pageToken: "8" });
     expect(last.results.map((r) => r.itemId)).toEqual(["000008", "000009"]);
     expect(last.nextPageToken).toBe("");
+  });
+
+  it("presigns a download under the output's file name, with a quote in the source's name made safe", async () => {
+    // Before @imgc/proto's outputFileName the '"' went into Content-Disposition's quoted filename as it was.
+    const key = 'uploads/default/q0/say "hi".jpg';
+    t.storage.put(key, 1000);
+    const { job } = await t.jobs.submitJob({ sources: [{ kind: { case: "uploadKey", value: key } }] });
+    const [pulled] = await pullChunks(nc, 1);
+    if (!pulled) throw new Error("no chunk");
+    await runChunkFailing(t, "w1", pulled.chunk, []);
+    pulled.ack();
+    await endedJob(t, job?.id ?? "");
+    const page = await t.jobs.getResults({ jobId: job?.id ?? "", includeUrls: true });
+    const url = new URL(page.results[0]?.downloadUrl ?? "http://missing/");
+    expect(url.searchParams.get("response-content-disposition")).toBe('attachment; filename="say _hi_.webp"');
   });
 
   it("lists results of a running job as PENDING or RUNNING", async () => {

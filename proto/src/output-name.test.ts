@@ -39,4 +39,16 @@ describe("output names", () => {
     expect(name("/c/Photo.jpeg", { outputKey: "outputs/t/j/000002.webp" })).toBe("Photo (3).webp");
     expect(name("/d/photo.jpg", { outputKey: "outputs/t/j/000003.jpg" })).toBe("photo.jpg");
   });
+  // From the gateway's report (gateway/src/services/report.test.ts), which had a namer of its own before.
+  test("results.zip's names: reserved report.csv, de-duplicated case-insensitively, odd characters replaced", () => {
+    const name = createOutputNamer(["report.csv"]);
+    const named = (source: string, outputKey: string) => name(source, { outputKey });
+    expect(named("uploads/t/a1/a.jpg", "outputs/t/j/000000.webp")).toBe("a.webp");
+    expect(named("uploads/t/a2/A.png", "outputs/t/j/000001.webp")).toBe("A (2).webp");
+    expect(named("uploads/t/a3/a.jpeg", "outputs/t/j/000002.webp")).toBe("a (3).webp");
+    expect(named("uploads/t/a4/a.jpg", "outputs/t/j/000003.jpg")).toBe("a.jpg");
+    expect(named("incoming/report.png", "outputs/t/j/000004.csv")).toBe("report (2).csv");
+    expect(named("weird/na:me\u0001.gif", "outputs/t/j/000005.png")).toBe("na_me_.png");
+    expect(named("prefix/", "outputs/t/j/000006.png")).toBe("image.png");
+  });
 });

@@ -25,7 +25,7 @@ describe("formatSaving", () => {
   test("smaller is a minus, larger a plus, equal zero", () => {
     expect(formatSaving(1000, 260)).toBe("−74%");
     expect(formatSaving(1000n, 1030n)).toBe("+3%");
-    // One decimal, as report.csv's saved_percent (81.7) has it.
+    // One decimal, as report.csv's saving_percent (81.7) has it.
     expect(formatSaving(1000, 183)).toBe("−81.7%");
     expect(formatSaving(1000, 1000)).toBe("0%");
     expect(formatSaving(1000, 999)).toBe("−0.1%");

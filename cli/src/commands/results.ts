@@ -4,28 +4,12 @@
  */
 import { resolve } from "node:path";
 import type { Client } from "@connectrpc/connect";
-import {
-  detectedLabels,
-  type ItemResult,
-  ItemResultSchema,
-  ItemState,
-  type JobService,
-  LABEL_SEPARATOR,
-} from "@imgc/proto";
+import { type ItemResult, ItemResultSchema, ItemState, type JobService, reportCsv } from "@imgc/proto";
 import { choices, parse, positionals } from "../args.js";
 import { authHeaders, gatewayHttpUrl } from "../clients.js";
 import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
 import { println } from "../context.js";
-import {
-  csv,
-  errorCode,
-  bytes as formatBytes,
-  imageFormat,
-  itemState,
-  RESULT_HEADER,
-  resultRow,
-  resultsTable,
-} from "../format.js";
+import { bytes as formatBytes, RESULT_HEADER, resultRow, resultsTable } from "../format.js";
 import { messageJson, printJson } from "../output.js";
 import { download } from "../transfer.js";
 
@@ -54,55 +38,6 @@ export async function allResults(
   return results;
 }
 
-export const CSV_HEADER = [
-  "item_id",
-  "source_key",
-  "state",
-  "input_bytes",
-  "output_bytes",
-  "format",
-  "width",
-  "height",
-  "quality",
-  "ssim",
-  "duration_ms",
-  "worker_id",
-  "cache_hit",
-  "error_code",
-  "error_message",
-  "kept_reason",
-  "output_key",
-  "download_url",
-  "labels",
-] as const;
-
-export function resultsCsv(results: readonly ItemResult[]): string {
-  return csv([
-    CSV_HEADER,
-    ...results.map((r) => [
-      r.itemId,
-      r.sourceKey,
-      itemState(r.state),
-      r.inputBytes,
-      r.outputBytes,
-      r.format ? imageFormat(r.format) : "",
-      r.width,
-      r.height,
-      r.quality,
-      r.ssim,
-      r.durationMs,
-      r.workerId,
-      r.cacheHit,
-      r.errorCode ? errorCode(r.errorCode) : "",
-      r.errorMessage,
-      r.keptReason,
-      r.outputKey,
-      r.downloadUrl,
-      detectedLabels(r.detection).join(LABEL_SEPARATOR),
-    ]),
-  ]);
-}
-
 export const results: Command = {
   name: "results",
   summary: "list a job's per-item results",
@@ -115,7 +50,7 @@ or why it failed (a stable error code and a message); for a job that detects obj
 Options:
   --state S,...          only items in these states: ${Object.keys(STATES).join(", ")}
   --items ID,...         only these items (at most 1000), e.g. 000003,000007
-  --csv                  CSV with every field (one row per item, header first)
+  --csv                  the job report's CSV (header, one row per item, a TOTAL row; see README)
   --urls                 include presigned download URLs (CSV and JSON)
   --json                 the results as protobuf JSON
   --zip FILE             instead, download every output as one zip (named after the sources, report.csv
@@ -153,7 +88,7 @@ ${ENVIRONMENT_HELP}
       ...(itemIds ? { itemIds } : {}),
     });
     if (values.json) printJson(context, { results: items.map((r) => messageJson(ItemResultSchema, r)) });
-    else if (values.csv) println(context.stdout, resultsCsv(items));
+    else if (values.csv) context.stdout.write(reportCsv(items));
     else if (items.length === 0) println(context.stdout, "no items");
     else {
       const rows = items.map((r) => resultRow(`${r.itemId} ${r.sourceKey.split("/").pop() ?? ""}`, r));

@@ -23,6 +23,7 @@ import {
   JobCountsSchema,
   JobSchema,
   JobState,
+  reportCsv,
   type TaskKind,
 } from "@imgc/proto";
 import { isNotLeader } from "../leadership/fence.js";
@@ -33,7 +34,7 @@ import type { JobStore } from "./job-store.js";
 import { JobLedger } from "./ledger.js";
 import { createLocks } from "./locks.js";
 import type { PartStore } from "./part-store.js";
-import { reportCsv, reportJson } from "./report.js";
+import { reportJson } from "./report.js";
 import type { ResultStore } from "./result-store.js";
 import { expiresAt, type RetentionPolicy } from "./retention.js";
 import type { Webhooks } from "./webhook.js";

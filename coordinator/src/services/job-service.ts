@@ -18,6 +18,7 @@ import {
   JobEventSchema,
   type JobService,
   JobState,
+  outputFileName,
   Priority,
   type RetryJobRequest,
   type Source,
@@ -78,18 +79,6 @@ function raceIdle<T>(next: Promise<T>, ms: number): Promise<T | "idle"> {
     timer = setTimeout(() => resolve("idle"), ms);
   });
   return Promise.race([next, idle]).finally(() => clearTimeout(timer));
-}
-
-function extension(key: string): string {
-  const match = /\.([A-Za-z0-9]+)$/.exec(key);
-  return match ? (match[1] as string) : "";
-}
-
-/** "photos/cat.png" compressed to ".../000001.webp" downloads as "cat.webp". */
-function downloadName(result: ItemResult): string {
-  const base = (result.sourceKey.split("/").pop() ?? result.itemId).replace(/\.[^.]*$/, "") || result.itemId;
-  const ext = extension(result.outputKey);
-  return ext ? `${base}.${ext}` : base;
 }
 
 /** The ids given, as positions of the job's items in item order; ids the job does not have are left out. */
@@ -358,7 +347,11 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
             const downloadable = result.state === ItemState.DONE || result.state === ItemState.KEPT_ORIGINAL;
             // Only the job's own outputs are presigned, whatever a worker reported.
             if (request.includeUrls && downloadable && result.outputKey.startsWith(outputPrefix)) {
-              result.downloadUrl = await storage.presignGet(result.outputKey, deps.urlTtlS, downloadName(result));
+              result.downloadUrl = await storage.presignGet(
+                result.outputKey,
+                deps.urlTtlS,
+                outputFileName(result.sourceKey, result),
+              );
             }
             return result;
           }),

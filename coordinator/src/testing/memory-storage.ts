@@ -45,8 +45,12 @@ export function createMemoryStorage(bucket = "imgc") {
     async putStream(key, body) {
       objects.set(id(bucket, key), await readAll(body));
     },
-    async presignGet(key, expirySeconds) {
-      return `http://s3.test/${bucket}/${key}?expires=${expirySeconds}`;
+    async presignGet(key, expirySeconds, downloadName) {
+      // The name goes where S3's presigned URL carries it, so a test can read what a browser would save.
+      const disposition = downloadName
+        ? `&response-content-disposition=${encodeURIComponent(`attachment; filename="${downloadName}"`)}`
+        : "";
+      return `http://s3.test/${bucket}/${key}?expires=${expirySeconds}${disposition}`;
     },
     async presignPut(key, expirySeconds) {
       return `http://s3.test/${bucket}/${key}?put&expires=${expirySeconds}`;

@@ -11,6 +11,7 @@
  */
 import { Readable } from "node:stream";
 import { keys, type Logger, type Storage } from "@imgc/common";
+import { CSV_COLUMNS } from "@imgc/proto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Authenticate, requireTenant } from "../plugins/auth.js";
 import type { CallerSlots } from "../plugins/caller-slots.js";
@@ -56,7 +57,7 @@ const ZIP_SCHEMA = schemaOf(
 const CSV_SCHEMA = schemaOf(
   "The job's report as CSV",
   "text/csv",
-  "One row per item (item_id, source_key, name, state, input_bytes, output_bytes, bytes_saved, saving_percent, format, quality, ssim, worker_id, error_code, error_message), then a TOTAL row.",
+  `One row per item (${CSV_COLUMNS.join(", ")}), then a TOTAL row.`,
 );
 const JSON_SCHEMA = schemaOf(
   "The job's report as JSON",

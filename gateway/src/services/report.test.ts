@@ -8,9 +8,10 @@ import {
   ItemState,
   JobSchema,
   JobState,
+  reportCsv as wholeCsv,
 } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
-import { createOutputNamer, csvCell, reportCsv, reportJson } from "./report.js";
+import { reportCsv, reportJson } from "./report.js";
 
 async function* items(...results: ItemResult[]): AsyncGenerator<ItemResult> {
   yield* results;
@@ -36,62 +37,25 @@ const done = (id: string, source: string, output: string, input: number, outputB
     workerId: "worker-1",
   });
 
-describe("output names", () => {
-  test("the source's base name with the output's extension, de-duplicated case-insensitively", () => {
-    const name = createOutputNamer(["report.csv"]);
-    expect(name("uploads/t/a1/a.jpg", "outputs/t/j/000000.webp")).toBe("a.webp");
-    expect(name("uploads/t/a2/A.png", "outputs/t/j/000001.webp")).toBe("A (2).webp");
-    expect(name("uploads/t/a3/a.jpeg", "outputs/t/j/000002.webp")).toBe("a (3).webp");
-    expect(name("uploads/t/a4/a.jpg", "outputs/t/j/000003.jpg")).toBe("a.jpg");
-    expect(name("incoming/report.png", "outputs/t/j/000004.csv")).toBe("report (2).csv");
-    expect(name("weird/na:me\u0001.gif", "outputs/t/j/000005.png")).toBe("na_me_.png");
-    expect(name("prefix/", "outputs/t/j/000006.png")).toBe("image.png");
-  });
-});
-
 describe("CSV", () => {
-  test("cells are quoted per RFC 4180 and formulas are defused", () => {
-    expect(csvCell('say "hi", then\nleave')).toBe('"say ""hi"", then\nleave"');
-    expect(csvCell("=HYPERLINK(1)")).toBe("'=HYPERLINK(1)");
-    expect(csvCell("-1")).toBe("'-1");
-    expect(csvCell(-12)).toBe("-12");
-    expect(csvCell(null)).toBe("");
-  });
-
-  test("a header row, one row per item, and a TOTAL row over the items that came out", async () => {
-    const failed = create(ItemResultSchema, {
-      itemId: "000002",
-      sourceKey: "uploads/t/x/bad, file.jpg",
-      state: ItemState.FAILED,
-      inputBytes: 10n,
-      errorCode: ErrorCode.CORRUPT_INPUT,
-      errorMessage: 'not a "JPEG"',
-      workerId: "worker-2",
-    });
-    const pending = create(ItemResultSchema, {
-      itemId: "000003",
-      sourceKey: "uploads/t/y/p.png",
-      state: ItemState.PENDING,
-    });
-    const csv = await text(
-      reportCsv(
-        items(
-          done("000000", "uploads/t/a/a.jpg", "outputs/t/j/000000.webp", 1000, 250),
-          done("000001", "uploads/t/b/a.png", "outputs/t/j/000001.webp", 3000, 1000),
-          failed,
-          pending,
-        ),
-      ),
-    );
-    expect(csv.split("\r\n")).toEqual([
-      "item_id,source_key,name,state,input_bytes,output_bytes,bytes_saved,saving_percent,format,quality,ssim,worker_id,error_code,error_message,labels",
-      "000000,uploads/t/a/a.jpg,a.webp,DONE,1000,250,750,75,WEBP,80,0.9877,worker-1,,,",
-      "000001,uploads/t/b/a.png,a (2).webp,DONE,3000,1000,2000,66.7,WEBP,80,0.9877,worker-1,,,",
-      '000002,"uploads/t/x/bad, file.jpg",,FAILED,10,,,,,,,worker-2,CORRUPT_INPUT,"not a ""JPEG""",',
-      "000003,uploads/t/y/p.png,,PENDING,0,,,,,,,,,,",
-      'TOTAL,4 items,,"2 done, 0 kept, 1 failed, 1 pending",4000,1250,2750,68.8,,,,,,,',
-      "",
-    ]);
+  // The rows, escaping and TOTAL row are @imgc/proto's (proto/src/report.test.ts); this is their streaming.
+  test("report.csv streamed page by page is @imgc/proto's report of the same results", async () => {
+    const results = [
+      done("000000", "uploads/t/a/a.jpg", "outputs/t/j/000000.webp", 1000, 250),
+      done("000001", "uploads/t/b/a.png", "outputs/t/j/000001.webp", 3000, 1000),
+      create(ItemResultSchema, {
+        itemId: "000002",
+        sourceKey: "=bad, file.jpg",
+        state: ItemState.FAILED,
+        errorCode: ErrorCode.CORRUPT_INPUT,
+        errorMessage: 'not a "JPEG"',
+      }),
+    ];
+    const csv = await text(reportCsv(items(...results)));
+    expect(csv).toBe(wholeCsv(results));
+    expect(csv.split("\r\n")).toHaveLength(results.length + 3);
+    expect(csv).toContain(`"'=bad, file.jpg"`);
+    expect(csv.split("\r\n").at(-2)).toMatch(/^TOTAL,3 items,/);
   });
 });
 
@@ -114,11 +78,18 @@ describe("JSON", () => {
           bytesSaved: 750,
           savingPercent: 75,
           format: "WEBP",
+          width: null,
+          height: null,
           quality: 80,
           ssim: 0.9877,
+          durationMs: null,
           workerId: "worker-1",
+          cacheHit: false,
           errorCode: null,
           errorMessage: null,
+          keptReason: null,
+          outputKey: "outputs/t/j/000000.webp",
+          downloadUrl: null,
           labels: null,
           detections: null,
         },
@@ -161,7 +132,7 @@ describe("detections", () => {
   test("the CSV's labels column lists each label found once, separated by ';'", async () => {
     const csv = await text(reportCsv(items(detected())));
     expect(csv.split("\r\n")[1]).toBe(
-      "000000,uploads/t/a/a.jpg,a.webp,DONE,1000,250,750,75,WEBP,80,0.9877,worker-1,,,person;cup",
+      "000000,uploads/t/a/a.jpg,a.webp,DONE,1000,250,750,75,WEBP,,,80,0.9877,,worker-1,false,,,,outputs/t/j/000000.webp,,person;cup",
     );
   });
 

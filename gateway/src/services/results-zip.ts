@@ -10,8 +10,8 @@
 import type { Readable } from "node:stream";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Logger, retry, type Storage, StorageError } from "@imgc/common";
+import { createReport, csvHeader, csvRow, csvTotals, REPORT_ENTRY } from "@imgc/proto";
 import { ZipFile } from "yazl";
-import { createReport, csvHeader, csvRow, csvTotals, REPORT_ENTRY } from "./report.js";
 import type { JobResults } from "./results.js";
 
 export interface ResultsZipDeps {
