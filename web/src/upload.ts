@@ -7,6 +7,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { UploadSlot } from "@imgc/proto";
 import type { JobClient } from "./api.js";
+import { messageOf } from "./error-message.js";
 
 export class UploadError extends Error {
   override name = "UploadError";
@@ -82,11 +83,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       { once: true },
     );
   });
-}
-
-function messageOf(err: unknown): string {
-  if (err instanceof ConnectError) return err.rawMessage;
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Uploads every file; resolves with each file's object key, or undefined where that file failed. */
