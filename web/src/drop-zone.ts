@@ -11,7 +11,8 @@ export interface DropZone {
   setEnabled(enabled: boolean, reason?: string): void;
 }
 
-// The picker offers what a folder walk would pick up; a HEIC among them is refused with advice (src/file-check.ts).
+// The image extensions the cluster knows (the CLI walks folders by the same list); a HEIC file among them is
+// refused with advice by src/file-check.ts.
 const accept = ["image/*", ...IMAGE_EXTENSIONS].join(",");
 
 /** Reads every file under a dropped directory entry (the entries API hands directories out 100 at a time). */
