@@ -2,6 +2,7 @@
  * Where files come in: dropped anywhere on the page (folders too), picked with the file dialog, or pasted.
  * Everything arrives through one callback as plain File objects.
  */
+import { IMAGE_EXTENSIONS } from "@imgc/proto";
 import { h, svg } from "./dom.js";
 import { maxFileBytes } from "./file-check.js";
 import { formatBytes } from "./format.js";
@@ -10,7 +11,9 @@ export interface DropZone {
   setEnabled(enabled: boolean, reason?: string): void;
 }
 
-const accept = "image/*,.jpg,.jpeg,.png,.webp,.avif,.gif,.tif,.tiff,.svg";
+// The image extensions the cluster knows (the CLI walks folders by the same list); a HEIC file among them is
+// refused with advice by src/file-check.ts.
+const accept = ["image/*", ...IMAGE_EXTENSIONS].join(",");
 
 /** Reads every file under a dropped directory entry (the entries API hands directories out 100 at a time). */
 async function walk(entry: FileSystemEntry): Promise<File[]> {

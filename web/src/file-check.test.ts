@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
-import { checkFile, sniff } from "./file-check.js";
+import { checkFile, mimeType, sniff } from "./file-check.js";
 
 // The shared corpus sits beside the repository.
 const corpus = path.resolve(import.meta.dirname, "../../../shared/corpus");
@@ -65,4 +65,11 @@ describe("checkFile", () => {
     const bytes = readFileSync(path.join(corpus, "photos", "street-1024x772.webp"));
     expect(await checkFile(file(bytes, "holiday.JPG"))).toEqual({ ok: true, kind: "webp" });
   });
+});
+
+test("each kind is uploaded with its own content type", () => {
+  expect(mimeType("jpeg")).toBe("image/jpeg");
+  expect(mimeType("webp")).toBe("image/webp");
+  expect(mimeType("tiff")).toBe("image/tiff");
+  expect(mimeType("svg")).toBe("image/svg+xml");
 });

@@ -4,6 +4,7 @@
  * that is really HEIC), magic numbers rarely do. Files that look right but are damaged inside still go up:
  * only a decoder can tell, and the worker reports them as that item's error.
  */
+import { formatInfo, ImageFormat, type InputFormat } from "@imgc/proto";
 import { formatBytes } from "./format.js";
 
 /** The largest file the page sends. The gateway checks again (CreateUploads) and may be stricter. */
@@ -13,18 +14,19 @@ export type ImageKind = "jpeg" | "png" | "webp" | "avif" | "gif" | "tiff" | "svg
 
 export type FileCheck = { ok: true; kind: ImageKind } | { ok: false; reason: string };
 
-const mimeOf: Record<ImageKind, string> = {
-  jpeg: "image/jpeg",
-  png: "image/png",
-  webp: "image/webp",
-  avif: "image/avif",
-  gif: "image/gif",
-  tiff: "image/tiff",
-  svg: "image/svg+xml",
+const formatOf: Record<ImageKind, InputFormat> = {
+  jpeg: ImageFormat.JPEG,
+  png: ImageFormat.PNG,
+  webp: ImageFormat.WEBP,
+  avif: ImageFormat.AVIF,
+  gif: ImageFormat.GIF,
+  tiff: ImageFormat.TIFF,
+  svg: ImageFormat.SVG,
 };
 
+/** The content type an upload of this kind declares. */
 export function mimeType(kind: ImageKind): string {
-  return mimeOf[kind];
+  return formatInfo(formatOf[kind]).contentType;
 }
 
 function ascii(bytes: Uint8Array, from: number, length: number): string {

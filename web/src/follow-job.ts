@@ -6,6 +6,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type ItemResult, isTerminalJobState, type Job } from "@imgc/proto";
 import type { JobClient } from "./api.js";
+import { messageOf } from "./error-message.js";
 import { type WatchStatus, watchJob } from "./job-watch.js";
 import type { Results } from "./results.js";
 import { applyResult, isFinished, type Row } from "./row.js";
@@ -20,10 +21,6 @@ export interface FollowHandlers {
   status(status: WatchStatus): void;
   /** Following cannot go on (the job is gone, say). */
   failed(message: string): void;
-}
-
-export function messageOf(err: unknown): string {
-  return err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err);
 }
 
 export function followJob(

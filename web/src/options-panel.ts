@@ -7,6 +7,8 @@ import { h } from "./dom.js";
 import {
   defaultOptions,
   type FormatChoice,
+  formatLabel,
+  formats,
   type GoalChoice,
   limits,
   loadOptions,
@@ -22,14 +24,10 @@ export interface OptionsPanel {
   focus(): void;
 }
 
-const formatLabels: Record<FormatChoice, string> = {
-  auto: "Auto",
-  jpeg: "JPEG",
-  webp: "WebP",
-  avif: "AVIF",
-  png: "PNG",
-  keep: "Keep",
-};
+const formatLabels = Object.fromEntries(formats.map((choice) => [choice, formatLabel(choice)])) as Record<
+  FormatChoice,
+  string
+>;
 
 const formatHints: Record<FormatChoice, string> = {
   auto: "The smallest of JPEG and WebP for each image (WebP and PNG when it has transparency).",

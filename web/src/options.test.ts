@@ -1,6 +1,6 @@
 import { ImageFormat, MetadataPolicy, TaskKind } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
-import { defaultOptions, sanitizeOptions, toCompressionOptions, toTasks } from "./options.js";
+import { defaultOptions, formatLabel, formats, sanitizeOptions, toCompressionOptions, toTasks } from "./options.js";
 
 describe("sanitizeOptions", () => {
   test("garbage and missing fields take their defaults", () => {
@@ -67,4 +67,8 @@ describe("toTasks", () => {
     expect(toTasks(defaultOptions)).toEqual([]);
     expect(sanitizeOptions({ detect: "yes" }).detect).toBe(false);
   });
+});
+
+test("each format choice reads as the contract names its format", () => {
+  expect(formats.map(formatLabel)).toEqual(["Auto", "JPEG", "WebP", "AVIF", "PNG", "Keep"]);
 });

@@ -3,7 +3,14 @@
  * into the contract's CompressionOptions; and whether objects are detected too (the job's tasks).
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type CompressionOptionsSchema, ImageFormat, MetadataPolicy, OPTION_LIMITS, TaskKind } from "@imgc/proto";
+import {
+  type CompressionOptionsSchema,
+  formatName,
+  ImageFormat,
+  MetadataPolicy,
+  OPTION_LIMITS,
+  TaskKind,
+} from "@imgc/proto";
 import { loadJson, saveJson } from "./storage.js";
 
 export const formats = ["auto", "jpeg", "webp", "avif", "png", "keep"] as const;
@@ -88,7 +95,7 @@ export function saveOptions(options: Options): void {
   saveJson(storageKey, options);
 }
 
-const formatOf: Record<FormatChoice, ImageFormat> = {
+const imageFormatOf: Record<FormatChoice, ImageFormat> = {
   auto: ImageFormat.AUTO,
   jpeg: ImageFormat.JPEG,
   webp: ImageFormat.WEBP,
@@ -96,6 +103,11 @@ const formatOf: Record<FormatChoice, ImageFormat> = {
   png: ImageFormat.PNG,
   keep: ImageFormat.KEEP,
 };
+
+/** A format choice in words: the contract's name of its format ("WebP"); Auto and Keep name none. */
+export function formatLabel(choice: FormatChoice): string {
+  return formatName(imageFormatOf[choice]) || (choice === "auto" ? "Auto" : "Keep");
+}
 
 const metadataOf: Record<MetadataChoice, MetadataPolicy> = {
   strip: MetadataPolicy.STRIP,
@@ -118,7 +130,7 @@ function targetOf(o: Options): MessageInitShape<typeof CompressionOptionsSchema>
 
 export function toCompressionOptions(o: Options): MessageInitShape<typeof CompressionOptionsSchema> {
   return {
-    format: formatOf[o.format],
+    format: imageFormatOf[o.format],
     target: targetOf(o),
     resize: { maxWidth: o.maxWidth, maxHeight: o.maxHeight },
     metadata: metadataOf[o.metadata],

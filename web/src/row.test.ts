@@ -59,6 +59,9 @@ describe("row", () => {
     expect(technicalDetailOf(row)).toBe("CORRUPT_INPUT: truncated");
     applyResult(row, create(ItemResultSchema, { state: ItemState.PENDING }));
     expect(row.phase).toBe("failed");
+    // No state that is not final takes a finished row back, an unknown one included.
+    applyResult(row, create(ItemResultSchema, { state: ItemState.UNSPECIFIED }));
+    expect(row.phase).toBe("failed");
     const cancelled = newRow({ name: "c.png", size: 10, phase: "queued" });
     applyResult(cancelled, create(ItemResultSchema, { state: ItemState.FAILED, errorCode: ErrorCode.CANCELLED }));
     expect(phaseLabel(cancelled)).toBe("Cancelled");

@@ -3,7 +3,15 @@
  * the page uses for it.
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { detectedLabels, ErrorCode, formatName, type ItemResult, ItemState, outputFileName } from "@imgc/proto";
+import {
+  detectedLabels,
+  ErrorCode,
+  formatName,
+  type ItemResult,
+  ItemState,
+  isTerminalItemState,
+  outputFileName,
+} from "@imgc/proto";
 import type { ImageKind } from "./file-check.js";
 import { formatDuration } from "./format.js";
 import { explainFailure, explainKept } from "./messages.js";
@@ -61,8 +69,7 @@ export function hasOutput(row: Row): boolean {
 
 /** Takes an item's result (from WatchJob, a RUNNING one included, or whatever GetResults says). */
 export function applyResult(row: Row, result: ItemResult): void {
-  const unfinished = result.state === ItemState.PENDING || result.state === ItemState.RUNNING;
-  if (isFinished(row) && unfinished) return;
+  if (isFinished(row) && !isTerminalItemState(result.state)) return;
   // GetResults knows no more than "not finished" for a running item: the RUNNING event said more.
   if (row.phase === "running" && result.state === ItemState.PENDING) return;
   row.result = result;

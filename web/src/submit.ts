@@ -4,6 +4,7 @@
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { retry } from "@imgc/common/retry";
 import type { CompressionOptionsSchema, DetectionOptionsSchema, Job, TaskKind } from "@imgc/proto";
 import type { JobClient } from "./api.js";
 import { mimeType } from "./file-check.js";
@@ -80,18 +81,17 @@ export async function submitRows(
     idempotencyKey: idempotencyKey(),
     label,
   };
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const { job } = await jobs.submitJob(request, { signal });
-      if (!job) throw new ConnectError("the gateway returned no job", Code.Internal);
-      return job;
-    } catch (err) {
-      const error = ConnectError.from(err);
-      if (!signal.aborted && error.code === Code.Unavailable && attempt < 4) {
-        await new Promise((r) => setTimeout(r, 1000 * attempt));
-        continue;
-      }
-      throw error;
-    }
+  try {
+    // Only Unavailable is retried: any other answer would be the same again.
+    const { job } = await retry(() => jobs.submitJob(request, { signal }), {
+      retryable: (err) => !signal.aborted && ConnectError.from(err).code === Code.Unavailable,
+      attempts: 4,
+      firstDelayMs: 1000,
+      signal,
+    });
+    if (!job) throw new ConnectError("the gateway returned no job", Code.Internal);
+    return job;
+  } catch (err) {
+    throw ConnectError.from(err);
   }
 }

@@ -5,8 +5,10 @@
  * replaced once.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import { sleep } from "@imgc/common/retry";
 import type { UploadSlot } from "@imgc/proto";
 import type { JobClient } from "./api.js";
+import { messageOf } from "./error-message.js";
 
 export class UploadError extends Error {
   override name = "UploadError";
@@ -68,25 +70,6 @@ export interface UploaderDeps {
   retries?: number;
   /** The wait before retry n (0-based). */
   backoffMs?: (attempt: number) => number;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
-}
-
-function messageOf(err: unknown): string {
-  if (err instanceof ConnectError) return err.rawMessage;
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Uploads every file; resolves with each file's object key, or undefined where that file failed. */

@@ -14,6 +14,7 @@ import {
   type ItemResult,
   ItemResultSchema,
   ItemState,
+  isTerminalItemState,
   isTerminalJobState,
   type Job,
   type JobEvent,
@@ -80,7 +81,7 @@ export function createFakeApi(): Api {
     c.done = by(ItemState.DONE);
     c.keptOriginal = by(ItemState.KEPT_ORIGINAL);
     c.failed = by(ItemState.FAILED);
-    const ended = f.items.filter((i) => i.state >= ItemState.DONE);
+    const ended = f.items.filter((i) => isTerminalItemState(i.state));
     f.job.bytesIn = ended.reduce((s, i) => s + i.inputBytes, 0n);
     f.job.bytesOut = ended.filter((i) => i.state !== ItemState.FAILED).reduce((s, i) => s + i.outputBytes, 0n);
     if (c.pending + c.running === 0 && !isTerminalJobState(f.job.state)) {
@@ -235,7 +236,7 @@ export function createFakeApi(): Api {
       const f = find(req.jobId);
       if (!isTerminalJobState(f.job.state)) {
         for (const item of f.items) {
-          if (item.state > ItemState.RUNNING) continue;
+          if (isTerminalItemState(item.state)) continue;
           Object.assign(item, {
             state: ItemState.FAILED,
             errorCode: ErrorCode.CANCELLED,
@@ -257,7 +258,7 @@ export function createFakeApi(): Api {
       const page = asked.slice(from, from + size).map((item) => {
         const shown = create(ItemResultSchema, item);
         if (shown.state === ItemState.RUNNING) shown.state = ItemState.PENDING;
-        if (req.includeUrls && shown.state >= ItemState.DONE) shown.downloadUrl = `/__fake-s3/${item.sourceKey}`;
+        if (req.includeUrls && isTerminalItemState(shown.state)) shown.downloadUrl = `/__fake-s3/${item.sourceKey}`;
         return shown;
       });
       return { results: page, job: f.job, nextPageToken: from + size < asked.length ? String(from + size) : "" };

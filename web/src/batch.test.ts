@@ -1,0 +1,186 @@
+import { create } from "@bufbuild/protobuf";
+import { createClient, createRouterTransport } from "@connectrpc/connect";
+import {
+  type ItemResult,
+  ItemResultSchema,
+  ItemState,
+  type Job,
+  JobCountsSchema,
+  type JobEvent,
+  JobSchema,
+  JobService,
+  JobState,
+} from "@imgc/proto";
+import { describe, expect, test, vi } from "vitest";
+import type { Api } from "./api.js";
+import { createBatch } from "./batch.js";
+import type { JobView, Stage } from "./job-view.js";
+import { defaultOptions } from "./options.js";
+import type { RecentJobs } from "./recent-jobs.js";
+import type { Row } from "./row.js";
+
+const jpeg = (name: string) => new File([new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 0, 0, 0])], name);
+
+/**
+ * An in-memory JobService: uploads get keys, a submitted job's items end as `outcome` says once `release`
+ * is called (a job stays running until then), and RetryJob and DeleteJob answer as the gateway would.
+ */
+function cluster(outcome: (name: string) => ItemState) {
+  const jobs = new Map<string, { job: Job; items: ItemResult[] }>();
+  const calls: string[] = [];
+  let release = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const newJob = (id: string, keys: readonly string[], label: string) => {
+    const job = create(JobSchema, { id, label, state: JobState.RUNNING });
+    const items = keys.map((sourceKey, i) =>
+      create(ItemResultSchema, { itemId: String(i), sourceKey, inputBytes: 8n, state: ItemState.PENDING }),
+    );
+    jobs.set(id, { job, items });
+    return job;
+  };
+  const transport = createRouterTransport(({ service }) =>
+    service(JobService, {
+      createUploads(req) {
+        calls.push("createUploads");
+        return { slots: req.files.map((f) => ({ key: `uploads/t/x/${f.name}`, url: `https://s3.test/${f.name}` })) };
+      },
+      submitJob(req) {
+        calls.push("submitJob");
+        const keys = req.sources.map((s) => (s.kind.case === "uploadKey" ? s.kind.value : ""));
+        return { job: newJob(`job${jobs.size + 1}`.padEnd(20, "0"), keys, req.label) };
+      },
+      async *watchJob(req) {
+        const held = jobs.get(req.jobId);
+        if (!held) return;
+        await released;
+        let sequence = 0n;
+        for (const item of held.items) {
+          const name = item.sourceKey.slice(item.sourceKey.lastIndexOf("/") + 1);
+          Object.assign(item, { state: outcome(name), outputBytes: 4n, outputKey: `outputs/${name}` });
+          yield { event: { sequence: ++sequence, jobId: req.jobId, kind: { case: "item", value: item } } };
+        }
+        const failed = held.items.filter((i) => i.state === ItemState.FAILED).length;
+        held.job.state = failed ? JobState.COMPLETED_WITH_ERRORS : JobState.COMPLETED;
+        held.job.counts = create(JobCountsSchema, {
+          total: held.items.length,
+          done: held.items.length - failed,
+          failed,
+        });
+        const event = { sequence: ++sequence, jobId: req.jobId, kind: { case: "job" as const, value: held.job } };
+        yield { event } as { event: JobEvent };
+      },
+      getResults(req) {
+        const held = jobs.get(req.jobId);
+        return held ? { job: held.job, results: held.items } : {};
+      },
+      retryJob(req) {
+        calls.push("retryJob");
+        const failed = (jobs.get(req.jobId)?.items ?? []).filter((i) => i.state === ItemState.FAILED);
+        return {
+          job: newJob(
+            "retry".padEnd(20, "0"),
+            failed.map((i) => i.sourceKey),
+            "retry",
+          ),
+        };
+      },
+      deleteJob(req) {
+        calls.push(`deleteJob ${req.jobId}`);
+        jobs.delete(req.jobId);
+        return {};
+      },
+    }),
+  );
+  return { client: createClient(JobService, transport), calls, release };
+}
+
+function page(outcome: (name: string) => ItemState = () => ItemState.DONE) {
+  const fake = cluster(outcome);
+  let rows: readonly Row[] = [];
+  let stage: Stage = { kind: "empty" };
+  const announced: string[] = [];
+  const errors: string[] = [];
+  const shown: (string | undefined)[] = [];
+  const recent = { remember: vi.fn(), forget: vi.fn(), parentOf: () => undefined, labelOf: () => "" };
+  const view = {
+    setRows: (next: readonly Row[]) => {
+      rows = next;
+    },
+    touch: () => {},
+    setStage: (next: Stage) => {
+      stage = next;
+    },
+    setError: (message: string) => errors.push(message),
+    setPending: vi.fn(),
+    setThumbnails: () => {},
+    visibleRows: () => [...rows],
+    reveal: () => {},
+  } satisfies JobView;
+  const batch = createBatch({
+    api: { jobs: fake.client } as unknown as Api,
+    view,
+    dropZone: { setEnabled: () => {} },
+    compare: { open: () => {} },
+    recent: recent as unknown as RecentJobs,
+    options: () => defaultOptions,
+    announce: (message) => announced.push(message),
+    showing: (jobId) => shown.push(jobId),
+    put: async (_url, body, _type, onProgress) => onProgress(body.size),
+  });
+  return { batch, fake, view, recent, announced, errors, shown, rows: () => rows, stage: () => stage };
+}
+
+describe("a batch, through its parts", () => {
+  test("files are checked, uploaded, submitted as one job and followed to its end", async () => {
+    const p = page();
+    p.batch.addFiles([jpeg("a.jpg"), jpeg("b.jpg"), new File(["hello"], "notes.jpg")]);
+    await p.batch.start();
+    expect(p.announced[0]).toBe("2 images added, 1 refused.");
+    expect(p.fake.calls).toEqual(["createUploads", "submitJob"]);
+    expect(p.stage()).toMatchObject({ kind: "job", title: "a.jpg and b.jpg" });
+    expect(p.shown).toEqual([p.batch.jobId()]);
+    expect(p.recent.remember).toHaveBeenCalledOnce();
+    p.fake.release();
+    await vi.waitFor(() => expect(p.announced).toHaveLength(2));
+    expect(p.announced[1]).toBe("Job finished: 2 of 2 images compressed, 16 B became 8 B (−50%).");
+    expect(p.rows().map((r) => `${r.name} ${r.phase}`)).toEqual(["a.jpg done", "b.jpg done", "notes.jpg refused"]);
+    expect(p.batch.busy()).toBe(false);
+  });
+
+  test("files dropped while the job runs wait for the person's word", async () => {
+    const p = page();
+    p.batch.addFiles([jpeg("a.jpg")]);
+    await p.batch.start();
+    p.batch.addFiles([jpeg("c.jpg")]);
+    expect(p.view.setPending).toHaveBeenLastCalledWith(1);
+    expect(p.rows().map((r) => r.name)).toEqual(["a.jpg"]);
+    p.batch.acceptPending();
+    expect(p.rows().map((r) => r.name)).toEqual(["c.jpg"]);
+    expect(p.stage().kind).toBe("staged");
+    expect(p.shown.at(-1)).toBeUndefined();
+  });
+
+  test("Retry N failed shows the new job with the failed rows only, and Delete job empties the page", async () => {
+    const p = page((name) => (name === "b.jpg" ? ItemState.FAILED : ItemState.DONE));
+    p.batch.addFiles([jpeg("a.jpg"), jpeg("b.jpg")]);
+    await p.batch.start();
+    const first = p.batch.jobId();
+    p.fake.release();
+    await vi.waitFor(() => expect(p.announced.at(-1)).toMatch(/^Job finished: 1 of 2 images compressed, 1 failed/));
+    await p.batch.retryFailed();
+    expect(p.announced.at(-1)).toBe("1 image sent again.");
+    expect(p.batch.jobId()).not.toBe(first);
+    expect(p.recent.remember).toHaveBeenLastCalledWith(expect.objectContaining({ id: p.batch.jobId() }), first);
+    expect(p.rows().map((r) => `${r.name} ${r.phase}`)).toEqual(["b.jpg queued"]);
+    const retry = p.batch.jobId();
+    await p.batch.deleteJob();
+    expect(p.fake.calls.at(-1)).toBe(`deleteJob ${retry}`);
+    expect(p.recent.forget).toHaveBeenCalledWith(retry);
+    expect(p.stage().kind).toBe("empty");
+    expect(p.rows()).toEqual([]);
+    expect(p.announced.at(-1)).toBe("Job deleted.");
+    expect(p.errors).toEqual([]);
+  });
+});
