@@ -173,8 +173,9 @@ describe("metrics, health and tracing", () => {
     expect(moved(coordinator, before.coordinator, "imgc_chunk_claims_total")).toBeGreaterThanOrEqual(items);
     expect(sample(coordinator, "imgc_workers_alive")).toBe(2);
     expect(sample(coordinator, "imgc_cluster_slots")).toBe(2);
-    expect(coordinator).toMatch(/^imgc_queue_pending\{priority="normal"\} 0$/m);
-    expect(coordinator).toMatch(/^imgc_queue_ack_pending\{priority="high"\} \d+$/m);
+    expect(coordinator).toMatch(/^imgc_queue_pending\{priority="normal",kind="compress"\} 0$/m);
+    expect(coordinator).toMatch(/^imgc_queue_ack_pending\{priority="high",kind="compress"\} \d+$/m);
+    expect(coordinator).toMatch(/^imgc_queue_pending\{priority="normal",kind="detect"\} 0$/m);
 
     // Each worker counts what it processed: together, every item (at least) once.
     const workers = await Promise.all(c.workers.map((w) => scrape(httpOf(w))));
