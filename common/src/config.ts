@@ -194,6 +194,16 @@ export const s3Fields = {
   s3Bucket: str("IMGC_S3_BUCKET", "imgc", "bucket for uploads/, outputs/ and reports/"),
 };
 
+/**
+ * The shared NATS topology's timing, which the coordinator and the worker both read: one group, so that the two
+ * cannot disagree (each start would otherwise flip the consumers' settings back and forth).
+ */
+export const topologyFields = {
+  ackWaitMs: int("IMGC_ACK_WAIT_MS", 30_000, 1_000, 3_600_000, "JetStream AckWait for chunks"),
+  maxDeliver: int("IMGC_MAX_DELIVER", 5, 1, 100, "deliveries of a chunk before its items fail"),
+  workerTtlMs: int("IMGC_WORKER_TTL_MS", 10_000, 1_000, 600_000, "max age of a heartbeat in KV imgc-workers"),
+};
+
 export const logFields = {
   logLevel: oneOf("IMGC_LOG_LEVEL", "info", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const),
 };
