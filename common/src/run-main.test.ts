@@ -111,4 +111,12 @@ describe("runMain", () => {
     expect(service.stdout()).toContain("closing");
     expect(service.stdout()).toContain('"msg":"stopped"');
   });
+
+  it("exits 0 at once on a signal while the service is still starting", async () => {
+    const service = run("starting");
+    await service.printed("up");
+    service.child.kill("SIGTERM");
+    expect(await service.exit).toBe(0);
+    expect(service.stdout()).not.toContain("closing");
+  });
 });

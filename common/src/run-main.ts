@@ -3,7 +3,8 @@
  * `runMain(name, () => build(config))`. A bad configuration prints `imgc <name>: <problems>` and exits 2; any
  * other failure to start prints its stack and exits 1. SIGTERM or SIGINT closes the service gracefully and exits
  * 0; so does the service ending by itself (a worker drained by a control message). A second signal hurries the
- * close where the service has a faster way (a worker releases its held chunks), else exits 1 at once.
+ * close where the service has a faster way (a worker releases its held chunks), else exits 1 at once. A signal
+ * while it is still starting exits 0 at once.
  */
 import { ConfigError } from "./config.js";
 import type { Logger } from "./logger.js";
@@ -21,40 +22,35 @@ export interface Service {
 }
 
 export async function runMain(name: string, start: () => Promise<Service>): Promise<void> {
-  let service: Service;
-  try {
-    service = await start();
-  } catch (err) {
-    const config = ConfigError.isConfigError(err);
-    process.stderr.write(
-      `imgc ${name}: ${config ? err.message : `failed to start: ${(err as Error)?.stack ?? String(err)}`}\n`,
-    );
-    process.exit(config ? 2 : 1);
-  }
-  const { log } = service;
+  // Wired before the start, so that no signal can arrive between the "ready" line and the handlers (it would
+  // kill the process outright). One during the start exits at once: there is nothing to finish yet.
+  let service: Service | undefined;
   let closing: Promise<void> | undefined;
-  const close = () => {
-    closing ??= service.close().then(
+  const close = (running: Service) => {
+    closing ??= running.close().then(
       () => {
-        log.info("stopped");
+        running.log.info("stopped");
         process.exit(0);
       },
       (err: unknown) => {
-        log.error({ err }, "stopping failed");
+        running.log.error({ err }, "stopping failed");
         process.exit(1);
       },
     );
   };
   const onSignal = (signal: NodeJS.Signals) => {
+    if (service === undefined) process.exit(0);
+    const { log } = service;
     if (closing === undefined) {
       log.info({ signal }, "stopping");
-      if (service.closeTimeoutMs !== undefined) {
+      const { closeTimeoutMs } = service;
+      if (closeTimeoutMs !== undefined) {
         setTimeout(() => {
-          log.error({ ms: service.closeTimeoutMs }, "stopping took too long; exiting");
+          log.error({ ms: closeTimeoutMs }, "stopping took too long; exiting");
           process.exit(0);
-        }, service.closeTimeoutMs).unref();
+        }, closeTimeoutMs).unref();
       }
-      close();
+      close(service);
     } else if (service.hurry) {
       log.warn({ signal }, "second signal: hurrying");
       service.hurry();
@@ -65,5 +61,18 @@ export async function runMain(name: string, start: () => Promise<Service>): Prom
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
-  service.done?.then(close, close);
+  try {
+    service = await start();
+  } catch (err) {
+    const config = ConfigError.isConfigError(err);
+    process.stderr.write(
+      `imgc ${name}: ${config ? err.message : `failed to start: ${(err as Error)?.stack ?? String(err)}`}\n`,
+    );
+    process.exit(config ? 2 : 1);
+  }
+  const running = service;
+  running.done?.then(
+    () => close(running),
+    () => close(running),
+  );
 }

@@ -1,7 +1,7 @@
 /**
  * A service process for run-main.test.ts, its behaviour chosen by IMGC_TEST_SERVICE: `config` and `crash` fail
  * to start; `slow` closes only once hurried (with `hurry`) or never; `stuck` never closes but has a close
- * timeout; `ends` stops by itself. It prints "up" once its signals are wired.
+ * timeout; `ends` stops by itself; `starting` never finishes starting. It prints "up" once its signals are wired.
  */
 import { ConfigError } from "../config.js";
 import { createLogger } from "../logger.js";
@@ -12,6 +12,10 @@ const mode = process.env.IMGC_TEST_SERVICE ?? "";
 void runMain("test", async () => {
   if (mode === "config") throw new ConfigError(['Expected integer between 1 and 64 for IMGC_X but received "0"']);
   if (mode === "crash") throw new Error("boom");
+  if (mode === "starting") {
+    process.stdout.write("up\n");
+    return new Promise<never>(() => setInterval(() => {}, 60_000));
+  }
   let finish = () => {};
   const finished = new Promise<void>((resolve) => {
     finish = resolve;
