@@ -19,9 +19,11 @@ export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n  ${problems.join("\n  ")}`);
   }
-  static isConfigError(err: unknown): err is ConfigError {
+  static is(err: unknown): err is ConfigError {
     return err instanceof ConfigError;
   }
+  /** @deprecated `ConfigError.is`; kept while other branches still call it. */
+  static isConfigError = ConfigError.is;
 }
 
 class FieldError extends Error {}

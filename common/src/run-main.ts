@@ -64,7 +64,7 @@ export async function runMain(name: string, start: () => Promise<Service>): Prom
   try {
     service = await start();
   } catch (err) {
-    const config = ConfigError.isConfigError(err);
+    const config = ConfigError.is(err);
     process.stderr.write(
       `imgc ${name}: ${config ? err.message : `failed to start: ${(err as Error)?.stack ?? String(err)}`}\n`,
     );

@@ -54,7 +54,7 @@ describe("build", () => {
     // Nothing listens on port 1: a build that tried NATS first would fail differently, or hang.
     const config = loadWorkerConfig({ IMGC_NATS_URL: "nats://127.0.0.1:1", IMGC_LOG_LEVEL: "silent" });
     const error = await build(config).catch((err: unknown) => err);
-    expect(ConfigError.isConfigError(error)).toBe(true);
+    expect(ConfigError.is(error)).toBe(true);
     expect((error as ConfigError).message).toMatch(/IMGC_AUTH_TOKEN \(or IMGC_AUTH_TOKEN_FILE\) is not set/);
   });
 

@@ -38,7 +38,7 @@ describe("worker config", () => {
     } catch (err) {
       error = err;
     }
-    expect(ConfigError.isConfigError(error)).toBe(true);
+    expect(ConfigError.is(error)).toBe(true);
     const problems = (error as ConfigError).problems;
     expect(problems).toContain('Expected integer between 1 and 64 for IMGC_WORKER_SLOTS but received "0"');
     expect(problems.some((p) => p.includes("IMGC_WORKER_ID") && p.includes('"a.b"'))).toBe(true);

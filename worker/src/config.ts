@@ -90,7 +90,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
   try {
     config = loadConfig(workerSchema, env);
   } catch (err) {
-    if (!ConfigError.isConfigError(err)) throw err;
+    if (!ConfigError.is(err)) throw err;
     problems = err.problems;
   }
   const rawId = env.IMGC_WORKER_ID ?? "";

@@ -98,7 +98,7 @@ describe("engine pool", () => {
     const pending = engine.compress(hangingSvg, webp, { ...limits, timeoutMs: 60_000 }, abort.signal);
     setTimeout(() => abort.abort(), 500);
     const err = await pending.catch((e: unknown) => e);
-    expect(AbortedError.isAborted(err), String(err)).toBe(true);
+    expect(AbortedError.is(err), String(err)).toBe(true);
     expect(await gone(first)).toBe(true);
   }, 20_000);
 
@@ -117,7 +117,7 @@ describe("engine pool", () => {
     abort.abort();
     const err = await cancelled.catch((e: unknown) => e);
     lease.release();
-    expect(AbortedError.isAborted(err), String(err)).toBe(true);
+    expect(AbortedError.is(err), String(err)).toBe(true);
     expect(Date.now() - started).toBeLessThan(500);
     expect((await beside).format).toBe(ImageFormat.WEBP);
     const ended = await Promise.all(before.map((pid) => gone(pid)));
@@ -212,7 +212,7 @@ describe("engine pool", () => {
     const abort = new AbortController();
     abort.abort();
     const err = await engine.compress(photo, webp, limits, abort.signal).catch((e: unknown) => e);
-    expect(AbortedError.isAborted(err)).toBe(true);
+    expect(AbortedError.is(err)).toBe(true);
     await engine.compress(photo, webp, limits);
     expect(engine.pids()).toEqual([first]);
   }, 20_000);

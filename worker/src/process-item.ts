@@ -49,12 +49,12 @@ export interface ItemProcessorDeps {
 export type ProcessItem = (chunk: Chunk, item: ChunkItem, signal: AbortSignal) => Promise<ItemResult>;
 
 function tooLarge(err: unknown): TooLargeError | undefined {
-  if (TooLargeError.isTooLarge(err)) return err;
+  if (TooLargeError.is(err)) return err;
   const cause = (err as { cause?: unknown } | undefined)?.cause;
-  return TooLargeError.isTooLarge(cause) ? cause : undefined;
+  return TooLargeError.is(cause) ? cause : undefined;
 }
 
-const isUnavailable = (err: unknown) => StorageError.isStorageError(err) && err.kind === "unavailable";
+const isUnavailable = (err: unknown) => StorageError.is(err) && err.kind === "unavailable";
 
 export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
   const { limits, store, log } = deps;
@@ -74,7 +74,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         onRetry: onStorageRetry(`read ${bucket}/${key}`),
       });
     } catch (err) {
-      if (AbortedError.isAborted(err)) throw err;
+      if (AbortedError.is(err)) throw err;
       if (tooLarge(err)) {
         throw new ItemError(
           ErrorCode.FILE_TOO_LARGE,
@@ -111,7 +111,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         onRetry: onStorageRetry(`write ${bucket}/${key}`),
       });
     } catch (err) {
-      if (AbortedError.isAborted(err)) throw err;
+      if (AbortedError.is(err)) throw err;
       if (!isUnavailable(err)) log.error({ err, bucket, key }, "writing an output failed");
       throw new ItemError(
         ErrorCode.STORAGE_UNAVAILABLE,
@@ -149,7 +149,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         : new ItemError(ErrorCode.TIMEOUT, `${what} took longer than the limit of ${limits.timeoutMs} ms`);
     // What the engine threw: its ItemError stands, unless the image was stopped meanwhile.
     const failed = (err: unknown) => {
-      if (AbortedError.isAborted(err)) return err;
+      if (AbortedError.is(err)) return err;
       if (both.aborted) return stopped();
       if (ItemError.is(err)) return err;
       log.error({ err, job: chunk.jobId, chunk: chunk.index }, `the engine failed unexpectedly while ${what}`);
@@ -312,7 +312,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         durationMs: Date.now() - started,
       });
     } catch (err) {
-      if (AbortedError.isAborted(err) && signal.aborted) throw err;
+      if (AbortedError.is(err) && signal.aborted) throw err;
       const failure = ItemError.is(err) ? err : new ItemError(ErrorCode.INTERNAL, "internal error while processing");
       if (!ItemError.is(err)) log.error({ err, job: chunk.jobId, item: item.itemId }, "item failed");
       return create(ItemResultSchema, {
