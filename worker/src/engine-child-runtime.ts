@@ -8,7 +8,7 @@ import { ErrorCode } from "@imgc/proto";
 import type { EngineReply, EngineRequest, EngineTask } from "./engine-pool.js";
 import { ItemError } from "./item-error.js";
 
-/** What a child does with one request: the outcome, or a ItemError with the item's code. */
+/** What a child does with one request: the outcome, or an ItemError with the item's code. */
 export type Handler = (request: EngineRequest) => Promise<Extract<EngineReply, { ok: true }>["outcome"]>;
 
 // A send fails only when the worker is gone: so is the reason to live.

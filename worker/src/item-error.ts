@@ -1,4 +1,4 @@
-import type { ErrorCode } from "@imgc/proto";
+import { ErrorCode } from "@imgc/proto";
 
 const brand = Symbol.for("imgc.ItemError");
 
@@ -22,3 +22,7 @@ export class ItemError extends Error {
     return typeof e === "object" && e !== null && (e as { [brand]?: unknown })[brand] === true;
   }
 }
+
+/** `e` when it is an ItemError already, else INTERNAL saying `message`: the cause is kept for the log, never shown. */
+export const asItemError = (e: unknown, message: string): ItemError =>
+  ItemError.is(e) ? e : new ItemError(ErrorCode.INTERNAL, message, { cause: e });

@@ -6,7 +6,7 @@
  */
 import { COCO_LABELS, type DetectionOptions, ErrorCode, formatInfo, type ImageFormat } from "@imgc/proto";
 import sharp from "sharp";
-import { ItemError } from "../item-error.js";
+import { asItemError, ItemError } from "../item-error.js";
 import { createDeadline } from "../pipeline/deadline.js";
 import { classify } from "../pipeline/errors.js";
 import { sniffInput } from "../pipeline/header.js";
@@ -104,12 +104,7 @@ function toSource(raw: RawDetection, scaleX: number, scaleY: number, width: numb
   return { x, y, width: clamp(raw.x2 * scaleX, width) - x, height: clamp(raw.y2 * scaleY, height) - y };
 }
 
-const internal = (e: unknown): ItemError =>
-  ItemError.is(e)
-    ? e
-    : new ItemError(ErrorCode.INTERNAL, "Detection failed because of an internal error", { cause: e });
-
-/** A detector around a loaded model. Never throws anything but a ItemError, whose code is the item's. */
+/** A detector around a loaded model. Never throws anything but an ItemError, whose code is the item's. */
 export function createDetector(model: Model): Detector {
   return {
     async detect(input, options, limits, signal) {
@@ -153,7 +148,7 @@ export function createDetector(model: Model): Detector {
           inputFormat: format,
         };
       } catch (e) {
-        throw internal(e);
+        throw asItemError(e, "Detection failed because of an internal error");
       }
     },
   };

@@ -13,7 +13,7 @@ const detail = (e: unknown): string => {
 };
 
 /**
- * Turns whatever sharp threw into a ItemError. Errors already classified pass through. While decoding
+ * Turns whatever sharp threw into an ItemError. Errors already classified pass through. While decoding
  * (`decoding` names the input format, which was recognised from its bytes) a libvips failure means a damaged
  * file: CORRUPT_INPUT. While encoding, the input already decoded, so a failure is ours: INTERNAL.
  */

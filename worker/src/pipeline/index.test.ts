@@ -17,7 +17,7 @@ const failure = async (promise: Promise<unknown>): Promise<ItemError> => {
     () => undefined,
     (error: unknown) => error,
   );
-  if (!ItemError.is(e)) throw new Error(`expected a ItemError, got ${String(e)}`);
+  if (!ItemError.is(e)) throw new Error(`expected an ItemError, got ${String(e)}`);
   return e;
 };
 

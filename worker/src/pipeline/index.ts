@@ -1,5 +1,5 @@
 import { type CompressionOptions, ErrorCode, formatInfo, ImageFormat, type InputFormat } from "@imgc/proto";
-import { ItemError } from "../item-error.js";
+import { asItemError, ItemError } from "../item-error.js";
 import { candidateFormats, keepsAnimation } from "./auto.js";
 import { createDeadline, type Deadline } from "./deadline.js";
 import { sniffInput } from "./header.js";
@@ -40,15 +40,8 @@ export interface CompressOutcome {
   note?: string;
 }
 
-const internal = (e: unknown): ItemError =>
-  ItemError.is(e)
-    ? e
-    : new ItemError(ErrorCode.INTERNAL, "The image could not be processed because of an internal error", {
-        cause: e,
-      });
-
 /**
- * Compresses one image as the options ask, within the limits. Never throws anything but a ItemError,
+ * Compresses one image as the options ask, within the limits. Never throws anything but an ItemError,
  * whose code is the item's stable error code.
  */
 export async function compress(
@@ -140,7 +133,7 @@ export async function compress(
       ...(best.score === undefined ? {} : { score: best.score }),
     };
   } catch (e) {
-    throw internal(e);
+    throw asItemError(e, "The image could not be processed because of an internal error");
   }
 }
 
