@@ -5,7 +5,8 @@ import { parseArgs } from "node:util";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { CompressionOptionsSchema, ImageFormat, QualityLevel } from "@imgc/proto";
 import sharp from "sharp";
-import { CompressError, compress } from "../worker/src/pipeline/index.js";
+import { ItemError } from "../worker/src/item-error.js";
+import { compress } from "../worker/src/pipeline/index.js";
 import { lumaOf, type Pixels, ssim } from "../worker/src/pipeline/ssim.js";
 import { createScorer } from "../worker/src/pipeline/ssimulacra2.js";
 import { qualityFigures } from "./lib/engine-quality-figures.js";
@@ -128,7 +129,7 @@ for (const f of files) {
   for (const mode of modes) {
     const started = performance.now();
     const out = await mode.run(f.data, baseline).catch((e: unknown) => {
-      if (CompressError.isCompressError(e)) return { error: e.message };
+      if (ItemError.is(e)) return { error: e.message };
       throw e;
     });
     const ms = performance.now() - started;

@@ -19,9 +19,11 @@ export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n  ${problems.join("\n  ")}`);
   }
-  static isConfigError(err: unknown): err is ConfigError {
+  static is(err: unknown): err is ConfigError {
     return err instanceof ConfigError;
   }
+  /** @deprecated `ConfigError.is`; kept while other branches still call it. */
+  static isConfigError = ConfigError.is;
 }
 
 class FieldError extends Error {}
@@ -192,6 +194,16 @@ export const s3Fields = {
   s3SecretKey: str("IMGC_S3_SECRET_KEY", "S3RVER", "S3 secret key"),
   s3Region: str("IMGC_S3_REGION", "us-east-1", "S3 region"),
   s3Bucket: str("IMGC_S3_BUCKET", "imgc", "bucket for uploads/, outputs/ and reports/"),
+};
+
+/**
+ * The shared NATS topology's timing, which the coordinator and the worker both read: one group, so that the two
+ * cannot disagree (each start would otherwise flip the consumers' settings back and forth).
+ */
+export const topologyFields = {
+  ackWaitMs: int("IMGC_ACK_WAIT_MS", 30_000, 1_000, 3_600_000, "JetStream AckWait for chunks"),
+  maxDeliver: int("IMGC_MAX_DELIVER", 5, 1, 100, "deliveries of a chunk before its items fail"),
+  workerTtlMs: int("IMGC_WORKER_TTL_MS", 10_000, 1_000, 600_000, "max age of a heartbeat in KV imgc-workers"),
 };
 
 export const logFields = {

@@ -14,6 +14,7 @@ export {
   s3Fields,
   someOf,
   str,
+  topologyFields,
 } from "./config.js";
 export { createFailoverTransport, LEADER_HEADER, leaderHint, parseAddresses } from "./failover-transport.js";
 export {
@@ -89,6 +90,7 @@ export { createReflection } from "./reflection.js";
 export { isReflectionService, reflectionRoutes } from "./reflection-service.js";
 export { AbortedError, type RetryOptions, retry, sleep } from "./retry.js";
 export { codeLabel, createRpcMetrics, type RpcMetrics } from "./rpc-metrics.js";
+export { runMain, type Service } from "./run-main.js";
 export {
   classifyStorageError,
   createStorage,

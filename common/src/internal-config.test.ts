@@ -18,7 +18,7 @@ function problemsOf(fn: () => unknown): string[] {
   try {
     fn();
   } catch (err) {
-    if (ConfigError.isConfigError(err)) return err.problems;
+    if (ConfigError.is(err)) return err.problems;
     throw err;
   }
   return [];

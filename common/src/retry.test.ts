@@ -61,7 +61,7 @@ describe("retry", () => {
     const failure = await retry(run, { retryable: () => true, firstDelayMs: 10_000, signal: controller.signal }).catch(
       (err: unknown) => err,
     );
-    expect(AbortedError.isAborted(failure)).toBe(true);
+    expect(AbortedError.is(failure)).toBe(true);
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(at).toHaveLength(1);
   });

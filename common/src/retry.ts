@@ -5,9 +5,11 @@
 
 export class AbortedError extends Error {
   override name = "AbortedError";
-  static isAborted(err: unknown): err is AbortedError {
+  static is(err: unknown): err is AbortedError {
     return err instanceof AbortedError;
   }
+  /** @deprecated `AbortedError.is`; kept while other branches still call it. */
+  static isAborted = AbortedError.is;
 }
 
 /** Resolves after `ms`, or rejects with AbortedError as soon as `signal` aborts. */

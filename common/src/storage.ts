@@ -39,9 +39,12 @@ export class StorageError extends Error {
   ) {
     super(message, options);
   }
-  static isStorageError(err: unknown): err is StorageError {
+  static is(err: unknown): err is StorageError {
     return err instanceof StorageError;
   }
+  /** @deprecated `StorageError.is`; kept while other branches still call it. */
+  static isStorageError = StorageError.is;
+
   static isNotFound(err: unknown): boolean {
     return err instanceof StorageError && err.kind === "not-found";
   }
@@ -252,9 +255,11 @@ export class TooLargeError extends Error {
   constructor(readonly limit: number) {
     super(`larger than ${limit} bytes`);
   }
-  static isTooLarge(err: unknown): err is TooLargeError {
+  static is(err: unknown): err is TooLargeError {
     return err instanceof TooLargeError;
   }
+  /** @deprecated `TooLargeError.is`; kept while other branches still call it. */
+  static isTooLarge = TooLargeError.is;
 }
 
 /** Reads a stream into memory, failing fast (and destroying the stream) once it exceeds `maxBytes`. */

@@ -7,6 +7,7 @@ import {
   natsFields,
   s3Fields,
   str,
+  topologyFields,
   verifierFields,
 } from "@imgc/common";
 import { MAX_RETENTION_DAYS } from "@imgc/proto";
@@ -19,6 +20,7 @@ export const coordinatorSchema = {
   ...logFields,
   ...verifierFields,
   ...metricsFields,
+  ...topologyFields,
   host: str("IMGC_COORDINATOR_HOST", "127.0.0.1", "gRPC listen host"),
   port: int("IMGC_COORDINATOR_PORT", 50051, 0, 65535, "gRPC listen port (0 picks a free one)"),
   httpPort: int(
@@ -45,8 +47,6 @@ export const coordinatorSchema = {
     60_000,
     "leadership lease: a dead leader is replaced within this time (plus one follower poll)",
   ),
-  ackWaitMs: int("IMGC_ACK_WAIT_MS", 30_000, 1_000, 3_600_000, "JetStream AckWait for chunks"),
-  maxDeliver: int("IMGC_MAX_DELIVER", 5, 1, 100, "deliveries of a chunk before its items fail"),
   workerTimeoutMs: int(
     "IMGC_WORKER_TIMEOUT_MS",
     6_000,
@@ -54,7 +54,6 @@ export const coordinatorSchema = {
     600_000,
     "a heartbeat older than this: the worker is gone",
   ),
-  workerTtlMs: int("IMGC_WORKER_TTL_MS", 10_000, 1_000, 600_000, "max age of a heartbeat in KV imgc-workers"),
   chunkMaxItems: int("IMGC_CHUNK_MAX_ITEMS", 16, 1, 10_000, "the most items in one chunk"),
   chunkMaxBytes: int("IMGC_CHUNK_MAX_BYTES", 32 * MiB, 1, 2 ** 40, "the most source bytes in one chunk"),
   chunkMinCount: int("IMGC_CHUNK_MIN_COUNT", 8, 1, 1_000, "a job of few items is spread over this many chunks"),

@@ -1,6 +1,7 @@
 /**
  * The coordinator process: config from IMGC_* variables, NATS, S3, the gRPC server, the HTTP port of
- * /metrics, /healthz and /readyz; graceful stop on signals.
+ * /metrics, /healthz and /readyz. SIGTERM or SIGINT stops it gracefully and exits 0; a second signal exits at
+ * once. A bad configuration exits 2 (common/src/run-main.ts).
  */
 
 import { randomBytes } from "node:crypto";
@@ -19,6 +20,7 @@ import {
   loadVerifier,
   natsAuthOptions,
   natsReadiness,
+  runMain,
   startHealthServer,
 } from "@imgc/common";
 import { ClusterService, JobService } from "@imgc/proto";
@@ -31,31 +33,20 @@ import { createCoordinatorMetrics } from "./metrics/coordinator-metrics.js";
 import { backlogRoutes } from "./scheduler/backlog.js";
 import { build, createHealth, listen } from "./server.js";
 
-async function main(): Promise<void> {
-  let config: ReturnType<typeof loadCoordinatorConfig>;
-  let verifier: ReturnType<typeof loadVerifier>;
-  let natsAuth: ReturnType<typeof natsAuthOptions>;
-  let tls: ReturnType<typeof loadTls>;
-  let metricsToken: string | undefined;
-  let retentionTenants: Map<string, number>;
-  try {
-    config = loadCoordinatorConfig();
-    // Secure by default: no public key, NATS credentials or metrics token, no start (unless IMGC_INSECURE_INTERNAL=1).
-    verifier = loadVerifier(config);
-    tls = loadTls(config);
-    // Its readiness probes its own port, so a coordinator serving TLS needs the CA that signed its certificate.
-    if (tls?.cert && !tls.ca)
-      throw new ConfigError([
-        "IMGC_TLS_CA is not set, but IMGC_TLS_CERT is: the coordinator checks its own port with it",
-      ]);
-    natsAuth = natsAuthOptions(config);
-    metricsToken = loadMetricsToken(config, "coordinator");
-    retentionTenants = retentionByTenant(config.retentionDaysByTenant);
-  } catch (err) {
-    if (!ConfigError.isConfigError(err)) throw err;
-    process.stderr.write(`${err.message}\n`);
-    process.exit(2);
-  }
+await runMain("coordinator", async () => {
+  const config = loadCoordinatorConfig();
+  // Secure by default: no public key, NATS credentials or metrics token, no start (unless IMGC_INSECURE_INTERNAL=1).
+  const verifier = loadVerifier(config);
+  const tls = loadTls(config);
+  // Its readiness probes its own port, so a coordinator serving TLS needs the CA that signed its certificate.
+  if (tls?.cert && !tls.ca)
+    throw new ConfigError([
+      "IMGC_TLS_CA is not set, but IMGC_TLS_CERT is: the coordinator checks its own port with it",
+    ]);
+  const natsAuth = natsAuthOptions(config);
+  const metricsToken = loadMetricsToken(config, "coordinator");
+  const retentionTenants = retentionByTenant(config.retentionDaysByTenant);
+  const fetchPorts = fetchPortList(config.fetchPorts);
   const log = createLogger("coordinator", config.logLevel);
   if (config.insecureInternal) {
     log.warn("INSECURE INTERNAL PLANE: IMGC_INSECURE_INTERNAL=1, so callers without a valid token may be obeyed");
@@ -105,7 +96,7 @@ async function main(): Promise<void> {
         allowedHosts: listOf(config.fetchAllowedHosts),
         maxBytes: config.fetchMaxBytes,
         timeoutMs: config.fetchTimeoutMs,
-        ports: fetchPortList(config.fetchPorts),
+        ports: fetchPorts,
         maxConcurrent: config.fetchMaxConcurrent,
       },
       quota: { maxOpenJobs: config.tenantMaxOpenJobs, maxOpenItems: config.tenantMaxOpenItems },
@@ -154,36 +145,26 @@ async function main(): Promise<void> {
     "ready",
   );
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "stopping");
-    health.setStatus("", "NOT_SERVING");
-    coordinator.endStreams();
-    // Finish the calls in flight (a worker's report must not be cut in half), but not forever.
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        server.forceShutdown();
-        resolve();
-      }, 10_000);
-      server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
+  return {
+    log,
+    async close() {
+      health.setStatus("", "NOT_SERVING");
+      coordinator.endStreams();
+      // Finish the calls in flight (a worker's report must not be cut in half), but not forever.
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 10_000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
       });
-    });
-    await coordinator.close();
-    self.close();
-    await http.close();
-    await nc.drain();
-    log.info("stopped");
-    process.exit(0);
+      await coordinator.close();
+      self.close();
+      await http.close();
+      await nc.drain();
+    },
   };
-  process.once("SIGTERM", () => void stop("SIGTERM"));
-  process.once("SIGINT", () => void stop("SIGINT"));
-}
-
-main().catch((err: unknown) => {
-  process.stderr.write(`coordinator failed to start: ${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(1);
 });

@@ -6,7 +6,7 @@ function problems(env: Record<string, string>): string[] {
   try {
     loadGatewayConfig(env);
   } catch (err) {
-    if (ConfigError.isConfigError(err)) return err.problems;
+    if (ConfigError.is(err)) return err.problems;
     throw err;
   }
   return [];

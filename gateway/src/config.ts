@@ -166,7 +166,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   try {
     base = loadConfig(gatewaySchema, env);
   } catch (err) {
-    if (!ConfigError.isConfigError(err)) throw err;
+    if (!ConfigError.is(err)) throw err;
     problems.push(...err.problems);
   }
   const apiKeys = parseApiKeys(gatewaySchema.apiKeys.parse(env[gatewaySchema.apiKeys.env]));

@@ -1,19 +1,10 @@
 /**
  * Starts the gateway: `node --import tsx gateway/src/main.ts`, configured by IMGC_* variables (see config.ts
  * and docs/protocol.md). Logs {"msg":"ready","port":…,"grpcPort":…} once both ports listen; SIGTERM or
- * SIGINT closes them, letting in-flight requests finish, and exits 0.
+ * SIGINT closes them, letting in-flight requests finish (for 10 s at most), and exits 0; a second signal exits at
+ * once. A bad configuration exits 2 (common/src/run-main.ts).
  */
-import {
-  ConfigError,
-  connectNats,
-  createLogger,
-  createStorage,
-  loadTls,
-  loadToken,
-  type NatsAuthOptions,
-  natsAuthOptions,
-  type TlsFiles,
-} from "@imgc/common";
+import { connectNats, createLogger, createStorage, loadTls, loadToken, natsAuthOptions, runMain } from "@imgc/common";
 import { loadGatewayConfig } from "./config.js";
 import { originOf } from "./plugins/security-headers.js";
 import { build } from "./server.js";
@@ -25,97 +16,83 @@ import {
 } from "./services/coordinator.js";
 import { formatBytes } from "./services/uploads.js";
 
-let config: ReturnType<typeof loadGatewayConfig>;
-let internal: { token: string | undefined; nats: NatsAuthOptions; tls: TlsFiles | undefined };
-try {
-  config = loadGatewayConfig();
+await runMain("gateway", async () => {
+  const config = loadGatewayConfig();
   // Secure by default: dev mode relaxes the public API keys only, never the internal plane.
-  internal = { token: loadToken(config, "gateway"), nats: natsAuthOptions(config), tls: loadTls(config) };
-} catch (err) {
-  if (!ConfigError.isConfigError(err)) throw err;
-  process.stderr.write(`imgc gateway: ${err.message}\n`);
-  process.exit(1);
-}
+  const internal = { token: loadToken(config, "gateway"), nats: natsAuthOptions(config), tls: loadTls(config) };
 
-const log = createLogger("gateway", config.logLevel);
-const storage = createStorage(config);
-const transport = createCoordinatorTransport(config.coordinatorUrl, log, internal.token, internal.tls);
+  const log = createLogger("gateway", config.logLevel);
+  const storage = createStorage(config);
+  const transport = createCoordinatorTransport(config.coordinatorUrl, log, internal.token, internal.tls);
 
-// NATS matters only to readiness here, so the gateway serves (and reports "nats": "unreachable") while it
-// is still connecting, instead of waiting for it.
-let nats: Awaited<ReturnType<typeof connectNats>> | undefined;
-const natsConnecting = connectNats(config.natsUrl, "imgc-gateway", log, internal.nats).then((nc) => {
-  nats = nc;
-  return nc;
-});
-natsConnecting.catch((err: unknown) => log.error({ err }, "nats connection failed"));
+  // NATS matters only to readiness here, so the gateway serves (and reports "nats": "unreachable") while it
+  // is still connecting, instead of waiting for it.
+  let nats: Awaited<ReturnType<typeof connectNats>> | undefined;
+  const natsConnecting = connectNats(config.natsUrl, "imgc-gateway", log, internal.nats).then((nc) => {
+    nats = nc;
+    return nc;
+  });
+  natsConnecting.catch((err: unknown) => log.error({ err }, "nats connection failed"));
 
-const gateway = await build({
-  log,
-  coordinator: createCoordinatorClient(transport),
-  cluster: createClusterClient(transport),
-  storage,
-  apiKeys: config.apiKeys,
-  operatorKeys: config.operatorKeys,
-  maxUploadBytes: config.maxUploadBytes,
-  requestTimeoutMs: config.requestTimeoutMs,
-  maxZipsPerKey: config.maxZipsPerKey,
-  maxWatchesPerKey: config.maxWatchesPerKey,
-  s3Origin: originOf(config.s3PublicEndpoint || config.s3Endpoint),
-  rateLimit: { perSecond: config.rateLimitRps, burst: config.rateLimitBurst },
-  corsOrigins: config.corsOrigins,
-  webDir: config.webDir,
-  checks: {
-    coordinator: (timeoutMs) => checkCoordinatorHealth(transport, timeoutMs),
-    nats: async () => {
-      if (nats === undefined || nats.isClosed()) throw new Error("not connected");
-      await nats.flush();
+  const gateway = await build({
+    log,
+    coordinator: createCoordinatorClient(transport),
+    cluster: createClusterClient(transport),
+    storage,
+    apiKeys: config.apiKeys,
+    operatorKeys: config.operatorKeys,
+    maxUploadBytes: config.maxUploadBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    maxZipsPerKey: config.maxZipsPerKey,
+    maxWatchesPerKey: config.maxWatchesPerKey,
+    s3Origin: originOf(config.s3PublicEndpoint || config.s3Endpoint),
+    rateLimit: { perSecond: config.rateLimitRps, burst: config.rateLimitBurst },
+    corsOrigins: config.corsOrigins,
+    webDir: config.webDir,
+    checks: {
+      coordinator: (timeoutMs) => checkCoordinatorHealth(transport, timeoutMs),
+      nats: async () => {
+        if (nats === undefined || nats.isClosed()) throw new Error("not connected");
+        await nats.flush();
+      },
+      s3: () => storage.ping(),
     },
-    s3: () => storage.ping(),
-  },
-});
+  });
 
-if (config.apiKeys.size === 0) {
-  log.warn(
-    'DEV MODE (IMGC_DEV_MODE=1, no IMGC_API_KEYS): the gateway accepts every caller, unauthenticated, as tenant "default" and as an operator. Never expose it; set IMGC_API_KEYS=key:tenant,... instead.',
+  if (config.apiKeys.size === 0) {
+    log.warn(
+      'DEV MODE (IMGC_DEV_MODE=1, no IMGC_API_KEYS): the gateway accepts every caller, unauthenticated, as tenant "default" and as an operator. Never expose it; set IMGC_API_KEYS=key:tenant,... instead.',
+    );
+  }
+
+  await gateway.http.listen({ host: config.host, port: config.port });
+  await gateway.grpc.listen({ host: config.host, port: config.grpcPort });
+  const portOf = (address: ReturnType<typeof gateway.http.server.address>) =>
+    typeof address === "object" && address !== null ? address.port : config.port;
+  log.info(
+    {
+      port: portOf(gateway.http.server.address()),
+      grpcPort: portOf(gateway.grpc.server.address()),
+      host: config.host,
+      coordinator: config.coordinatorUrl,
+      web: gateway.web ? config.webDir : null,
+      maxUpload: formatBytes(config.maxUploadBytes),
+      rateLimit:
+        config.rateLimitRps > 0 && config.rateLimitBurst > 0
+          ? `${config.rateLimitRps}/s, burst ${config.rateLimitBurst}`
+          : "off",
+      tenants: new Set(config.apiKeys.values()).size,
+    },
+    "ready",
   );
-}
 
-await gateway.http.listen({ host: config.host, port: config.port });
-await gateway.grpc.listen({ host: config.host, port: config.grpcPort });
-const portOf = (address: ReturnType<typeof gateway.http.server.address>) =>
-  typeof address === "object" && address !== null ? address.port : config.port;
-log.info(
-  {
-    port: portOf(gateway.http.server.address()),
-    grpcPort: portOf(gateway.grpc.server.address()),
-    host: config.host,
-    coordinator: config.coordinatorUrl,
-    web: gateway.web ? config.webDir : null,
-    maxUpload: formatBytes(config.maxUploadBytes),
-    rateLimit:
-      config.rateLimitRps > 0 && config.rateLimitBurst > 0
-        ? `${config.rateLimitRps}/s, burst ${config.rateLimitBurst}`
-        : "off",
-    tenants: new Set(config.apiKeys.values()).size,
-  },
-  "ready",
-);
-
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, "stopping");
-  // Whatever still runs after this is cut off: a stuck stream must not keep the process alive.
-  setTimeout(() => {
-    log.warn("shutdown took too long, exiting");
-    process.exit(0);
-  }, 10_000).unref();
-  await Promise.allSettled([gateway.http.close(), gateway.grpc.close()]);
-  await nats?.drain().catch(() => undefined);
-  log.info("stopped");
-  process.exit(0);
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+  return {
+    log,
+    // Whatever still runs after this is cut off: a stuck stream must not keep the process alive.
+    closeTimeoutMs: 10_000,
+    async close() {
+      await Promise.allSettled([gateway.http.close(), gateway.grpc.close()]);
+      await nats?.drain().catch(() => undefined);
+    },
+  };
+});

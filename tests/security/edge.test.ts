@@ -95,7 +95,7 @@ describe("secure by default", () => {
         (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
       );
     });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toContain("IMGC_API_KEYS");
     expect(result.stderr).toContain("IMGC_DEV_MODE=1");
   });

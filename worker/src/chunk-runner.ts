@@ -159,7 +159,7 @@ async function run(
       try {
         result = await deps.processItem(chunk, item, itemSignal);
       } catch (err) {
-        if (!AbortedError.isAborted(err) || signal.aborted || !cancelling.signal.aborted) throw err;
+        if (!AbortedError.is(err) || signal.aborted || !cancelling.signal.aborted) throw err;
         result = cancelledResult(item);
       }
       const next = todo[at + 1];
@@ -174,7 +174,7 @@ async function run(
     msg.ack();
     return "acked";
   } catch (err) {
-    if (AbortedError.isAborted(err) && signal.aborted) {
+    if (AbortedError.is(err) && signal.aborted) {
       // Best effort: the coordinator learns the chunk is free now rather than when the nak'd copy is claimed.
       await deps.reporter
         .complete(chunk, true, undefined, deps.releaseBudgetMs ?? 5_000)

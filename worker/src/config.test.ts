@@ -23,6 +23,14 @@ describe("worker config", () => {
     expect(config.workerId).toMatch(/^[A-Za-z0-9_-]+-\d+-[0-9a-f]{6}$/);
   });
 
+  it("reads the NATS topology's timing from the fields it shares with the coordinator", () => {
+    const config = loadWorkerConfig({ IMGC_ACK_WAIT_MS: "45000", IMGC_MAX_DELIVER: "3", IMGC_WORKER_TTL_MS: "20000" });
+    expect(config).toMatchObject({ ackWaitMs: 45_000, maxDeliver: 3, workerTtlMs: 20_000 });
+    expect(() => loadWorkerConfig({ IMGC_MAX_DELIVER: "0" })).toThrow(
+      'Expected integer between 1 and 100 for IMGC_MAX_DELIVER but received "0"',
+    );
+  });
+
   it("lists every bad value in one error", () => {
     let error: unknown;
     try {
@@ -30,7 +38,7 @@ describe("worker config", () => {
     } catch (err) {
       error = err;
     }
-    expect(ConfigError.isConfigError(error)).toBe(true);
+    expect(ConfigError.is(error)).toBe(true);
     const problems = (error as ConfigError).problems;
     expect(problems).toContain('Expected integer between 1 and 64 for IMGC_WORKER_SLOTS but received "0"');
     expect(problems.some((p) => p.includes("IMGC_WORKER_ID") && p.includes('"a.b"'))).toBe(true);

@@ -15,6 +15,7 @@ import {
   str,
   TASK_KINDS,
   type TaskKindName,
+  topologyFields,
 } from "@imgc/common";
 import { isWorkerId, WORKER_ID_RULE } from "@imgc/proto";
 
@@ -35,6 +36,7 @@ export const workerSchema = {
   ...logFields,
   ...callerFields,
   ...metricsFields,
+  ...topologyFields,
   coordinatorUrl: addresses(
     "IMGC_COORDINATOR_URL",
     "127.0.0.1:50051",
@@ -58,11 +60,6 @@ export const workerSchema = {
   httpHost: str("IMGC_WORKER_HTTP_HOST", "127.0.0.1", "listen host of /metrics, /healthz and /readyz"),
   // Several workers on one host each need their own: 0 picks a free port, which the "ready" line names.
   httpPort: int("IMGC_WORKER_HTTP_PORT", 9465, 0, 65535, "port of /metrics, /healthz and /readyz; 0 picks one"),
-  // The next three shape the shared NATS topology, which every process ensures at start: they must match the
-  // coordinator's, or each start would flip the consumers' settings back and forth.
-  ackWaitMs: int("IMGC_ACK_WAIT_MS", 30_000, 1_000, 3_600_000, "JetStream AckWait for chunks"),
-  maxDeliver: int("IMGC_MAX_DELIVER", 5, 1, 100, "deliveries of a chunk before its items fail"),
-  workerTtlMs: int("IMGC_WORKER_TTL_MS", 10_000, 1_000, 600_000, "max age of a heartbeat in KV imgc-workers"),
   maxInputBytes: int("IMGC_MAX_INPUT_BYTES", 64 * MiB, 1, 2 ** 40, "largest source image, in bytes"),
   maxPixels: int("IMGC_MAX_PIXELS", 100_000_000, 1, 2 ** 40, "most pixels in a source image"),
   maxFrames: int("IMGC_MAX_FRAMES", 500, 1, 100_000, "most animation frames in a source image"),
@@ -93,7 +90,7 @@ export function loadWorkerConfig(env: Record<string, string | undefined> = proce
   try {
     config = loadConfig(workerSchema, env);
   } catch (err) {
-    if (!ConfigError.isConfigError(err)) throw err;
+    if (!ConfigError.is(err)) throw err;
     problems = err.problems;
   }
   const rawId = env.IMGC_WORKER_ID ?? "";

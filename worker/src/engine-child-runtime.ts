@@ -1,14 +1,14 @@
 /**
  * The life of an engine pool's child (engine-pool.ts), whatever its task: it answers each request with the
- * outcome or the CompressError's code and message, one at a time. It has no life of its own: it leaves when the
+ * outcome or the ItemError's code and message, one at a time. It has no life of its own: it leaves when the
  * worker closes the channel (or dies), and it ignores the terminal's signals, which the worker handles for the
  * whole process group by draining first.
  */
 import { ErrorCode } from "@imgc/proto";
 import type { EngineReply, EngineRequest, EngineTask } from "./engine-pool.js";
-import { CompressError } from "./pipeline/errors.js";
+import { ItemError } from "./item-error.js";
 
-/** What a child does with one request: the outcome, or a CompressError with the item's code. */
+/** What a child does with one request: the outcome, or an ItemError with the item's code. */
 export type Handler = (request: EngineRequest) => Promise<Extract<EngineReply, { ok: true }>["outcome"]>;
 
 // A send fails only when the worker is gone: so is the reason to live.
@@ -25,7 +25,7 @@ async function answer(task: EngineTask, handle: Handler, request: EngineRequest)
     return { id: request.id, ok: true, outcome, rss: process.memoryUsage.rss() };
   } catch (err) {
     const rss = process.memoryUsage.rss();
-    if (CompressError.isCompressError(err)) {
+    if (ItemError.is(err)) {
       return { id: request.id, ok: false, code: err.code, message: err.message, rss };
     }
     process.stderr.write(`engine child: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -23,6 +23,7 @@ import {
 } from "@imgc/proto";
 import type { DetectOutcome } from "./detect/detector.js";
 import type { CompressOutcome, Engine, EngineLease, Limits } from "./engine.js";
+import { ItemError } from "./item-error.js";
 
 /** What a pool's children do: compress (engine-child.ts) or detect objects (detect/detect-child.ts). */
 export type EngineTask = "compress" | "detect";
@@ -47,17 +48,6 @@ export interface EngineRequest {
 export type EngineReply =
   | { id: number; ok: true; outcome: CompressOutcome | DetectOutcome; rss?: number }
   | { id: number; ok: false; code: ErrorCode; message: string; rss?: number };
-
-/** A failure the engine reports for one image, with its stable code. */
-export class EngineFailure extends Error {
-  override name = "EngineFailure";
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export interface EnginePoolOptions {
   /** Children at most: the worker's slots, since each slot compresses one image at a time. */
@@ -270,7 +260,7 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
           // The pipeline's own deadline answered, but the libvips call it gave up on may still run in there.
           if (!reply.ok && reply.code === ErrorCode.TIMEOUT) discard();
           if (reply.ok) resolve(reply.outcome);
-          else reject(new EngineFailure(reply.code, reply.message));
+          else reject(new ItemError(reply.code, reply.message));
         };
         child.process.on("message", onMessage);
         child.onExit = (reason) => {
@@ -286,7 +276,7 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
         timer = setTimeout(() => {
           discard();
           reject(
-            new EngineFailure(
+            new ItemError(
               ErrorCode.TIMEOUT,
               `Processing the image took longer than the limit of ${limits.timeoutMs} ms`,
             ),
@@ -333,7 +323,7 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
     } catch (err) {
       if (!(err instanceof Crashed)) throw err;
       log.error({ reason: err.message }, "an engine child died twice on the same image");
-      throw new EngineFailure(
+      throw new ItemError(
         ErrorCode.INTERNAL,
         `The image decoder crashed on this input twice (${err.message}); it was not processed`,
       );
@@ -387,7 +377,6 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
       leased(signal, (held) => held.compress(input, compression, limits, signal)),
     detect: (input: Buffer, detection: DetectionOptions, limits: Limits, signal?: AbortSignal) =>
       leased(signal, (held) => held.detect(input, detection, limits, signal)),
-    errorCode: (err) => (err instanceof EngineFailure ? err.code : undefined),
     recycled: () => recycled,
     ready,
     lease,

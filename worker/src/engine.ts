@@ -1,8 +1,9 @@
 /**
  * The compression engine as the runtime sees it. `pipeline/index.ts` implements `compress`; the runtime takes
- * it through its deps so that everything around it can be tested with a fake engine.
+ * it through its deps so that everything around it can be tested with a fake engine. What an engine throws on
+ * purpose for one image is an ItemError (item-error.ts), whose code is the item's; anything else is INTERNAL.
  */
-import type { CompressionOptions, DetectionOptions, ErrorCode } from "@imgc/proto";
+import type { CompressionOptions, DetectionOptions } from "@imgc/proto";
 import type { DetectOutcome } from "./detect/detector.js";
 import type { CompressOutcome, Limits } from "./pipeline/index.js";
 
@@ -12,8 +13,6 @@ export interface Engine {
   compress(input: Buffer, options: CompressionOptions, limits: Limits, signal?: AbortSignal): Promise<CompressOutcome>;
   /** Objects in the image (a detecting engine: detect/detect-child.ts in the pool's children). */
   detect?(input: Buffer, options: DetectionOptions, limits: Limits, signal?: AbortSignal): Promise<DetectOutcome>;
-  /** The stable code of an error the engine threw on purpose (a CompressError); undefined for anything else. */
-  errorCode(err: unknown): ErrorCode | undefined;
   /**
    * The engine for one image, once it can start at once (a child process that is up): the time spent waiting
    * for that is the engine's, not the image's, and does not count against the image's timeout. Released after.

@@ -16,21 +16,13 @@ import {
 import { describe, expect, it } from "vitest";
 import type { DetectOutcome } from "./detect/detector.js";
 import type { CompressOutcome, Engine, Limits } from "./engine.js";
+import { ItemError } from "./item-error.js";
 import { createItemProcessor, type ItemProcessorDeps, type ObjectStore } from "./process-item.js";
 import { type CacheStore, createResultCache } from "./result-cache.js";
 
 const log = createLogger("test", "silent");
 const limits: Limits = { maxInputBytes: 1_000, maxPixels: 1_000_000, maxFrames: 10, timeoutMs: 2_000 };
 const source = Buffer.from("pretend this is a JPEG");
-
-class FakeCompressError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 function memoryStore() {
   const objects = new Map<string, { body: Buffer; contentType: string }>();
@@ -79,7 +71,6 @@ function fakeEngine(run: (signal?: AbortSignal) => Promise<CompressOutcome>) {
       if (signal) seen.signal = signal;
       return run(signal);
     },
-    errorCode: (err) => (err instanceof FakeCompressError ? err.code : undefined),
   };
   return { engine, seen };
 }
@@ -169,7 +160,7 @@ describe("processItem", () => {
   it("passes the engine's stable error codes through", async () => {
     const { store } = memoryStore();
     const { engine } = fakeEngine(async () => {
-      throw new FakeCompressError(ErrorCode.PIXEL_LIMIT, "the image has 200 megapixels, more than 100");
+      throw new ItemError(ErrorCode.PIXEL_LIMIT, "the image has 200 megapixels, more than 100");
     });
     const result = await processor({ store, engine })(chunkOf([item()]), item(), live());
     expect(result).toMatchObject({
@@ -444,7 +435,6 @@ describe("processItem for a DETECT chunk", () => {
         seen.options = options;
         return run();
       },
-      errorCode: (err) => (err instanceof FakeCompressError ? err.code : undefined),
     };
     return { detector, seen };
   }
@@ -489,7 +479,7 @@ describe("processItem for a DETECT chunk", () => {
   it("fails an item with the detector's code", async () => {
     const { store } = memoryStore();
     const { detector } = fakeDetector(() =>
-      Promise.reject(new FakeCompressError(ErrorCode.CORRUPT_INPUT, "The PNG file is damaged")),
+      Promise.reject(new ItemError(ErrorCode.CORRUPT_INPUT, "The PNG file is damaged")),
     );
     const result = await processor({ store, detector })(detectChunk([item()]), item(), live());
     expect(result).toMatchObject({

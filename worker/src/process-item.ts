@@ -20,6 +20,7 @@ import {
 } from "@imgc/proto";
 import type { DetectOutcome } from "./detect/detector.js";
 import type { CompressOutcome, Engine, EngineLease, Limits } from "./engine.js";
+import { ItemError } from "./item-error.js";
 import type { CacheEntry, ResultCache } from "./result-cache.js";
 
 /** Object storage as items need it. Errors are `StorageError`s (`TooLargeError` as their cause past maxBytes). */
@@ -47,22 +48,13 @@ export interface ItemProcessorDeps {
 
 export type ProcessItem = (chunk: Chunk, item: ChunkItem, signal: AbortSignal) => Promise<ItemResult>;
 
-class ItemFailure extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 function tooLarge(err: unknown): TooLargeError | undefined {
-  if (TooLargeError.isTooLarge(err)) return err;
+  if (TooLargeError.is(err)) return err;
   const cause = (err as { cause?: unknown } | undefined)?.cause;
-  return TooLargeError.isTooLarge(cause) ? cause : undefined;
+  return TooLargeError.is(cause) ? cause : undefined;
 }
 
-const isUnavailable = (err: unknown) => StorageError.isStorageError(err) && err.kind === "unavailable";
+const isUnavailable = (err: unknown) => StorageError.is(err) && err.kind === "unavailable";
 
 export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
   const { limits, store, log } = deps;
@@ -82,31 +74,31 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         onRetry: onStorageRetry(`read ${bucket}/${key}`),
       });
     } catch (err) {
-      if (AbortedError.isAborted(err)) throw err;
+      if (AbortedError.is(err)) throw err;
       if (tooLarge(err)) {
-        throw new ItemFailure(
+        throw new ItemError(
           ErrorCode.FILE_TOO_LARGE,
           `the source is larger than the limit of ${limits.maxInputBytes} bytes`,
         );
       }
       if (StorageError.isNotFound(err)) {
-        throw new ItemFailure(ErrorCode.SOURCE_NOT_FOUND, `the source object ${bucket}/${key} does not exist`);
+        throw new ItemError(ErrorCode.SOURCE_NOT_FOUND, `the source object ${bucket}/${key} does not exist`);
       }
       // A presigned slot PUT again after the job was submitted: its bytes are not the ones that were checked.
       if (StorageError.isChanged(err)) {
-        throw new ItemFailure(
+        throw new ItemError(
           ErrorCode.SOURCE_NOT_FOUND,
           "the source was written again after the job was submitted; upload it to a new slot and submit it again",
         );
       }
       if (isUnavailable(err)) {
-        throw new ItemFailure(
+        throw new ItemError(
           ErrorCode.STORAGE_UNAVAILABLE,
           `object storage was unreachable for ${Math.round(storageRetryMs / 1000)} s while reading the source`,
         );
       }
       log.error({ err, bucket, key }, "reading a source failed");
-      throw new ItemFailure(ErrorCode.STORAGE_UNAVAILABLE, "object storage refused to read the source");
+      throw new ItemError(ErrorCode.STORAGE_UNAVAILABLE, "object storage refused to read the source");
     }
   }
 
@@ -119,9 +111,9 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         onRetry: onStorageRetry(`write ${bucket}/${key}`),
       });
     } catch (err) {
-      if (AbortedError.isAborted(err)) throw err;
+      if (AbortedError.is(err)) throw err;
       if (!isUnavailable(err)) log.error({ err, bucket, key }, "writing an output failed");
-      throw new ItemFailure(
+      throw new ItemError(
         ErrorCode.STORAGE_UNAVAILABLE,
         isUnavailable(err)
           ? `object storage was unreachable for ${Math.round(storageRetryMs / 1000)} s while writing the output`
@@ -140,7 +132,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
     call: (engine: Engine | EngineLease, signal: AbortSignal) => Promise<T> | undefined,
   ): Promise<T> {
     const unable = () =>
-      new ItemFailure(
+      new ItemError(
         ErrorCode.INTERNAL,
         `this worker does not do ${what === "detecting" ? "detection" : "compression"}`,
       );
@@ -154,7 +146,15 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
     const stopped = () =>
       signal.aborted
         ? new AbortedError("released")
-        : new ItemFailure(ErrorCode.TIMEOUT, `${what} took longer than the limit of ${limits.timeoutMs} ms`);
+        : new ItemError(ErrorCode.TIMEOUT, `${what} took longer than the limit of ${limits.timeoutMs} ms`);
+    // What the engine threw: its ItemError stands, unless the image was stopped meanwhile.
+    const failed = (err: unknown) => {
+      if (AbortedError.is(err)) return err;
+      if (both.aborted) return stopped();
+      if (ItemError.is(err)) return err;
+      log.error({ err, job: chunk.jobId, chunk: chunk.index }, `the engine failed unexpectedly while ${what}`);
+      return new ItemError(ErrorCode.INTERNAL, `internal error while ${what}`);
+    };
     let onAbort = () => {};
     try {
       return await new Promise<T>((resolve, reject) => {
@@ -163,15 +163,8 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         both.addEventListener("abort", onAbort, { once: true });
         const running = call(lease ?? engine, both);
         if (!running) return reject(unable());
-        running.then(resolve, reject);
+        running.then(resolve, (err) => reject(failed(err)));
       });
-    } catch (err) {
-      if (err instanceof ItemFailure || AbortedError.isAborted(err)) throw err;
-      if (both.aborted) throw stopped();
-      const code = engine.errorCode(err);
-      if (code !== undefined) throw new ItemFailure(code, (err as Error).message);
-      log.error({ err, job: chunk.jobId, chunk: chunk.index }, `the engine failed unexpectedly while ${what}`);
-      throw new ItemFailure(ErrorCode.INTERNAL, `internal error while ${what}`);
     } finally {
       clearTimeout(timer);
       both.removeEventListener("abort", onAbort);
@@ -222,7 +215,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
     const outputBucket = chunk.outputBucket || deps.defaultBucket;
     try {
       if (item.size > BigInt(limits.maxInputBytes)) {
-        throw new ItemFailure(
+        throw new ItemError(
           ErrorCode.FILE_TOO_LARGE,
           `the source is ${item.size} bytes, more than the limit of ${limits.maxInputBytes} bytes`,
         );
@@ -319,10 +312,9 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         durationMs: Date.now() - started,
       });
     } catch (err) {
-      if (AbortedError.isAborted(err) && signal.aborted) throw err;
-      const failure =
-        err instanceof ItemFailure ? err : new ItemFailure(ErrorCode.INTERNAL, "internal error while processing");
-      if (!(err instanceof ItemFailure)) log.error({ err, job: chunk.jobId, item: item.itemId }, "item failed");
+      if (AbortedError.is(err) && signal.aborted) throw err;
+      const failure = ItemError.is(err) ? err : new ItemError(ErrorCode.INTERNAL, "internal error while processing");
+      if (!ItemError.is(err)) log.error({ err, job: chunk.jobId, item: item.itemId }, "item failed");
       return create(ItemResultSchema, {
         ...known,
         state: ItemState.FAILED,

@@ -14,7 +14,7 @@ export function toConnectError(err: unknown): ConnectError {
     return new ConnectError(`${err.message}; split it into several jobs`, Code.InvalidArgument);
   }
   if (err instanceof ManifestError) return new ConnectError(err.message, Code.InvalidArgument);
-  if (StorageError.isStorageError(err)) {
+  if (StorageError.is(err)) {
     if (err.kind === "not-found") return new ConnectError(err.message, Code.InvalidArgument);
     if (err.kind === "unavailable") return new ConnectError("object storage is unavailable", Code.Unavailable);
     return new ConnectError("object storage refused the request", Code.FailedPrecondition);

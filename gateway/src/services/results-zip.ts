@@ -88,6 +88,6 @@ export function resultsZip({ job, results }: JobResults, { storage, log, outputP
  * "socket hang up") is retried: nothing of the object was read yet, so nothing is duplicated.
  */
 function openWithRetry(storage: Pick<Storage, "getStream">, key: string, attempts = 3): Promise<Readable> {
-  const retryable = (err: unknown) => StorageError.isStorageError(err) && err.kind === "unavailable";
+  const retryable = (err: unknown) => StorageError.is(err) && err.kind === "unavailable";
   return retry(() => storage.getStream(key), { retryable, attempts, firstDelayMs: 100 });
 }

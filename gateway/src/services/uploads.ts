@@ -89,7 +89,7 @@ export function createUploads({
     // A meter or caller failure travels inside the StorageError that putStream wraps it in.
     const reason = err instanceof StorageError && err.cause !== undefined ? err.cause : err;
     if (reason instanceof ConnectError) return reason;
-    if (StorageError.isStorageError(reason) && reason.kind === "unavailable") {
+    if (StorageError.is(reason) && reason.kind === "unavailable") {
       log.warn({ err: reason }, `${what}: object storage unavailable`);
       return new ConnectError("object storage is unavailable, try again later", Code.Unavailable);
     }

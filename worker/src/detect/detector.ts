@@ -6,8 +6,9 @@
  */
 import { COCO_LABELS, type DetectionOptions, ErrorCode, formatInfo, type ImageFormat } from "@imgc/proto";
 import sharp from "sharp";
+import { asItemError, ItemError } from "../item-error.js";
 import { createDeadline } from "../pipeline/deadline.js";
-import { CompressError, classify } from "../pipeline/errors.js";
+import { classify } from "../pipeline/errors.js";
 import { sniffInput } from "../pipeline/header.js";
 import { failOn } from "../pipeline/input.js";
 import { checkHeader, type Limits } from "../pipeline/limits.js";
@@ -88,7 +89,7 @@ async function letterbox(input: Buffer, format: ImageFormat, limits: Limits, sec
     .removeAlpha()
     .raw({ depth: "uchar" })
     .toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3) throw new CompressError(ErrorCode.INTERNAL, "The image could not be prepared for the model");
+  if (info.channels !== 3) throw new ItemError(ErrorCode.INTERNAL, "The image could not be prepared for the model");
   const rgb = new Uint8Array(MODEL_INPUT * MODEL_INPUT * 3);
   const row = info.width * 3;
   for (let y = 0; y < info.height; y++) rgb.set(data.subarray(y * row, (y + 1) * row), y * MODEL_INPUT * 3);
@@ -103,12 +104,7 @@ function toSource(raw: RawDetection, scaleX: number, scaleY: number, width: numb
   return { x, y, width: clamp(raw.x2 * scaleX, width) - x, height: clamp(raw.y2 * scaleY, height) - y };
 }
 
-const internal = (e: unknown): CompressError =>
-  CompressError.isCompressError(e)
-    ? e
-    : new CompressError(ErrorCode.INTERNAL, "Detection failed because of an internal error", { cause: e });
-
-/** A detector around a loaded model. Never throws anything but a CompressError, whose code is the item's. */
+/** A detector around a loaded model. Never throws anything but an ItemError, whose code is the item's. */
 export function createDetector(model: Model): Detector {
   return {
     async detect(input, options, limits, signal) {
@@ -152,7 +148,7 @@ export function createDetector(model: Model): Detector {
           inputFormat: format,
         };
       } catch (e) {
-        throw internal(e);
+        throw asItemError(e, "Detection failed because of an internal error");
       }
     },
   };

@@ -68,7 +68,7 @@ export function createWorkerMetrics(registry: Registry, log: Logger) {
 
   function failed(call: string, err: unknown): void {
     // A released chunk abandons its calls: nothing failed.
-    if (AbortedError.isAborted(err)) return;
+    if (AbortedError.is(err)) return;
     const code = CoordinatorUnreachable.is(err) ? ConnectError.from(err.cause).code : ConnectError.from(err).code;
     coordinatorErrors.inc({ call, code: codeLabel(code) });
   }

@@ -1,5 +1,5 @@
 import { ErrorCode } from "@imgc/proto";
-import { CompressError } from "./errors.js";
+import { ItemError } from "../item-error.js";
 
 /** The time budget of one image, and the caller's abort signal, checked between steps and raced against each. */
 export interface Deadline {
@@ -12,8 +12,8 @@ export interface Deadline {
 }
 
 const timedOut = (timeoutMs: number) =>
-  new CompressError(ErrorCode.TIMEOUT, `Processing the image took longer than the limit of ${timeoutMs} ms`);
-const cancelled = () => new CompressError(ErrorCode.CANCELLED, "Processing was cancelled");
+  new ItemError(ErrorCode.TIMEOUT, `Processing the image took longer than the limit of ${timeoutMs} ms`);
+const cancelled = () => new ItemError(ErrorCode.CANCELLED, "Processing was cancelled");
 
 export const createDeadline = (timeoutMs: number, signal?: AbortSignal): Deadline => {
   const end = Date.now() + timeoutMs;

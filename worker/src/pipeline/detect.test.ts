@@ -1,14 +1,14 @@
 import { ErrorCode, ImageFormat } from "@imgc/proto";
 import { describe, expect, it } from "vitest";
+import { ItemError } from "../item-error.js";
 import { detectFormat } from "./detect.js";
-import { CompressError } from "./errors.js";
 import { corpusFile } from "./test-support.js";
 
 const codeOf = (bytes: Buffer): ErrorCode | undefined => {
   try {
     detectFormat(bytes);
   } catch (e) {
-    if (CompressError.isCompressError(e)) return e.code;
+    if (ItemError.is(e)) return e.code;
     throw e;
   }
   return undefined;

@@ -9,7 +9,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createItemProcessor } from "../process-item.js";
 import { pngChunk } from "./container-strip.js";
-import { CompressError, compress } from "./index.js";
+import { compress } from "./index.js";
 import { sanitizeSvg } from "./svg.js";
 import { corpusFile, failure, limits, options } from "./test-support.js";
 
@@ -57,7 +57,7 @@ describe("hostile inputs", () => {
           objects.set(`${bucket}/${key}`, { body, contentType });
         },
       },
-      engine: { compress, errorCode: (e) => (CompressError.isCompressError(e) ? e.code : undefined) },
+      engine: { compress },
       limits,
       workerId: "w",
       defaultBucket: "imgc",

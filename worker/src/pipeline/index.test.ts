@@ -3,7 +3,8 @@ import { create } from "@bufbuild/protobuf";
 import { type CompressionOptions, CompressionOptionsSchema, ErrorCode, ImageFormat } from "@imgc/proto";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
-import { CompressError, compress, type Limits } from "./index.js";
+import { ItemError } from "../item-error.js";
+import { compress, type Limits } from "./index.js";
 
 const corpus = new URL("../../../../shared/corpus/", import.meta.url);
 const read = (path: string): Buffer => readFileSync(new URL(path, corpus));
@@ -11,12 +12,12 @@ const limits: Limits = { maxInputBytes: 50_000_000, maxPixels: 50_000_000, maxFr
 const options = (init: Parameters<typeof create<typeof CompressionOptionsSchema>>[1] = {}): CompressionOptions =>
   create(CompressionOptionsSchema, init);
 
-const failure = async (promise: Promise<unknown>): Promise<CompressError> => {
+const failure = async (promise: Promise<unknown>): Promise<ItemError> => {
   const e = await promise.then(
     () => undefined,
     (error: unknown) => error,
   );
-  if (!CompressError.isCompressError(e)) throw new Error(`expected a CompressError, got ${String(e)}`);
+  if (!ItemError.is(e)) throw new Error(`expected an ItemError, got ${String(e)}`);
   return e;
 };
 

@@ -1,7 +1,7 @@
 import { type CompressionOptions, ErrorCode, formatInfo, ImageFormat, type InputFormat } from "@imgc/proto";
+import { asItemError, ItemError } from "../item-error.js";
 import { candidateFormats, keepsAnimation } from "./auto.js";
 import { createDeadline, type Deadline } from "./deadline.js";
-import { CompressError } from "./errors.js";
 import { sniffInput } from "./header.js";
 import { keptOriginal } from "./kept-original.js";
 import { checkHeader, type Limits } from "./limits.js";
@@ -13,7 +13,6 @@ import { decodeSource, type Source } from "./source.js";
 import { keepsDepth, streamable, streamSource } from "./stream.js";
 import { type Candidate, fixedGoal, reachFixed, reachGoal } from "./targets.js";
 
-export { CompressError } from "./errors.js";
 export type { Limits } from "./limits.js";
 export { optionsHash } from "./options-hash.js";
 
@@ -41,15 +40,8 @@ export interface CompressOutcome {
   note?: string;
 }
 
-const internal = (e: unknown): CompressError =>
-  CompressError.isCompressError(e)
-    ? e
-    : new CompressError(ErrorCode.INTERNAL, "The image could not be processed because of an internal error", {
-        cause: e,
-      });
-
 /**
- * Compresses one image as the options ask, within the limits. Never throws anything but a CompressError,
+ * Compresses one image as the options ask, within the limits. Never throws anything but an ItemError,
  * whose code is the item's stable error code.
  */
 export async function compress(
@@ -141,7 +133,7 @@ export async function compress(
       ...(best.score === undefined ? {} : { score: best.score }),
     };
   } catch (e) {
-    throw internal(e);
+    throw asItemError(e, "The image could not be processed because of an internal error");
   }
 }
 
@@ -159,7 +151,7 @@ const bestOf = async (
     return reachScore(formats, { source, plan, deadline, target: plan.goal.minScore });
   const meter = createMeter(source, deadline);
   let best: Candidate | undefined;
-  let failure: CompressError | undefined;
+  let failure: ItemError | undefined;
   for (const format of formats) {
     const sizeToBeat = best?.data.length;
     try {
@@ -173,11 +165,11 @@ const bestOf = async (
       if (candidate && (!best || better(candidate, best, plan))) best = candidate;
     } catch (e) {
       // A goal one format cannot meet (AUTO): the others may.
-      if (!CompressError.isCompressError(e) || e.code !== ErrorCode.INVALID_OPTIONS || formats.length === 1) throw e;
+      if (!ItemError.is(e) || e.code !== ErrorCode.INVALID_OPTIONS || formats.length === 1) throw e;
       failure ??= e;
     }
   }
-  if (!best) throw failure ?? new CompressError(ErrorCode.INTERNAL, "No output format could be tried");
+  if (!best) throw failure ?? new ItemError(ErrorCode.INTERNAL, "No output format could be tried");
   return best;
 };
 

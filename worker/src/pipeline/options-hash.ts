@@ -20,7 +20,7 @@ const stable = (value: unknown): string => {
 /**
  * A stable hex SHA-256 of what the options mean (defaults applied), for the content-addressed output cache:
  * options that compress the same way (format UNSPECIFIED and AUTO, an empty and an absent target…) hash
- * alike. Throws a CompressError (INVALID_OPTIONS) for options the engine would reject.
+ * alike. Throws an ItemError (INVALID_OPTIONS) for options the engine would reject.
  */
 export const optionsHash = (options: CompressionOptions): string =>
   createHash("sha256")

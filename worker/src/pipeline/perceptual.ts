@@ -1,8 +1,9 @@
 import { ErrorCode, formatInfo, ImageFormat, OPTION_LIMITS, type OutputFormat } from "@imgc/proto";
 import sharp from "sharp";
+import { ItemError } from "../item-error.js";
 import type { Deadline } from "./deadline.js";
 import { type Encodable, encode } from "./encode.js";
-import { CompressError, classify } from "./errors.js";
+import { classify } from "./errors.js";
 import type { Plan } from "./plan.js";
 import { mosaicOf, type Sample, sampleOf } from "./sample.js";
 import type { Source } from "./source.js";
@@ -93,8 +94,8 @@ export interface SearchDeps {
   readonly target: number | "jpeg-q80";
 }
 
-const unreachable = (format: OutputFormat, score: number, target: number): CompressError =>
-  new CompressError(
+const unreachable = (format: OutputFormat, score: number, target: number): ItemError =>
+  new ItemError(
     ErrorCode.INVALID_OPTIONS,
     `The ${formatInfo(format).name} output reaches a score of ${score.toFixed(1)} at most, below the target of ${target}`,
   );
@@ -273,7 +274,7 @@ export const reachScore = async (
   // The full-size check compares with the reference JPEG as it measures it (whole image, where scored whole).
   let confirmTarget: number | undefined;
   const found: SampleResult[] = [];
-  let failure: CompressError | undefined;
+  let failure: ItemError | undefined;
   let sampleEncodes = 0;
   // The usually smallest first: the others' searches then stop at their first probe that cannot win.
   const order = [...formats].sort((a, b) => Number(b === ImageFormat.AVIF) - Number(a === ImageFormat.AVIF));
@@ -287,7 +288,7 @@ export const reachScore = async (
       }
     } catch (e) {
       // A target one format cannot reach (AUTO): the others may.
-      if (!CompressError.isCompressError(e) || e.code !== ErrorCode.INVALID_OPTIONS) throw e;
+      if (!ItemError.is(e) || e.code !== ErrorCode.INVALID_OPTIONS) throw e;
       if (formats.length === 1 && !relative) throw e;
       failure ??= e;
     }
@@ -316,9 +317,9 @@ export const reachScore = async (
         target,
       };
     } catch (e) {
-      if (!CompressError.isCompressError(e) || e.code !== ErrorCode.INVALID_OPTIONS) throw e;
+      if (!ItemError.is(e) || e.code !== ErrorCode.INVALID_OPTIONS) throw e;
       failure = e;
     }
   }
-  throw failure ?? new CompressError(ErrorCode.INTERNAL, "No output format could be tried");
+  throw failure ?? new ItemError(ErrorCode.INTERNAL, "No output format could be tried");
 };

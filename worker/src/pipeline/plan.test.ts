@@ -1,6 +1,6 @@
 import { ChromaSubsampling, ErrorCode, Fit, ImageFormat, MetadataPolicy, QualityLevel } from "@imgc/proto";
 import { describe, expect, it } from "vitest";
-import { CompressError } from "./errors.js";
+import { ItemError } from "../item-error.js";
 import { planOf } from "./plan.js";
 import { options } from "./test-support.js";
 
@@ -8,7 +8,7 @@ const rejection = (init: Parameters<typeof options>[0]): string => {
   try {
     planOf(options(init));
   } catch (e) {
-    if (CompressError.isCompressError(e) && e.code === ErrorCode.INVALID_OPTIONS) return e.message;
+    if (ItemError.is(e) && e.code === ErrorCode.INVALID_OPTIONS) return e.message;
     throw e;
   }
   throw new Error("expected INVALID_OPTIONS");

@@ -1,6 +1,6 @@
 import { ErrorCode } from "@imgc/proto";
 import { describe, expect, it } from "vitest";
-import { CompressError } from "./errors.js";
+import { ItemError } from "../item-error.js";
 import { sanitizeSvg } from "./svg.js";
 
 const clean = (svg: string): string => sanitizeSvg(Buffer.from(svg)).toString("utf8");
@@ -38,6 +38,6 @@ describe("sanitizeSvg", () => {
     } catch (e) {
       error = e;
     }
-    expect(CompressError.isCompressError(error) && error.code).toBe(ErrorCode.UNSUPPORTED_FORMAT);
+    expect(ItemError.is(error) && error.code).toBe(ErrorCode.UNSUPPORTED_FORMAT);
   });
 });

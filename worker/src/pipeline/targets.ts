@@ -1,8 +1,8 @@
 import { ErrorCode, formatInfo, ImageFormat, type OutputFormat } from "@imgc/proto";
+import { ItemError } from "../item-error.js";
 import { bisect } from "./bisect.js";
 import type { Deadline } from "./deadline.js";
 import { defaultQuality, type Encodable, type Encoded, encode, type Setting } from "./encode.js";
-import { CompressError } from "./errors.js";
 import type { Meter } from "./meter.js";
 import type { Plan } from "./plan.js";
 import type { Source } from "./source.js";
@@ -61,7 +61,7 @@ export const minSearchQuality: Record<OutputFormat, number> = {
   [ImageFormat.PNG]: 30,
 };
 
-const unreachable = (message: string): CompressError => new CompressError(ErrorCode.INVALID_OPTIONS, message);
+const unreachable = (message: string): ItemError => new ItemError(ErrorCode.INVALID_OPTIONS, message);
 
 /** Thrown inside a search that can no longer beat sizeToBeat. */
 class Outsized extends Error {}

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { type CompressionOptions, CompressionOptionsSchema } from "@imgc/proto";
 import sharp from "sharp";
-import { CompressError } from "./errors.js";
+import { ItemError } from "../item-error.js";
 import type { Limits } from "./limits.js";
 import type { Pixels } from "./ssim.js";
 
@@ -19,13 +19,13 @@ export const limits: Limits = { maxInputBytes: 50_000_000, maxPixels: 50_000_000
 export const options = (init: MessageInitShape<typeof CompressionOptionsSchema> = {}): CompressionOptions =>
   create(CompressionOptionsSchema, init);
 
-/** The CompressError a promise rejects with; fails the test when it resolves or rejects with anything else. */
-export const failure = async (promise: Promise<unknown>): Promise<CompressError> => {
+/** The ItemError a promise rejects with; fails the test when it resolves or rejects with anything else. */
+export const failure = async (promise: Promise<unknown>): Promise<ItemError> => {
   const e = await promise.then(
     () => undefined,
     (error: unknown) => error,
   );
-  if (!CompressError.isCompressError(e)) throw new Error(`expected a CompressError, got ${String(e)}`);
+  if (!ItemError.is(e)) throw new Error(`expected an ItemError, got ${String(e)}`);
   return e;
 };
 
