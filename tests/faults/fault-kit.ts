@@ -7,8 +7,9 @@ import os from "node:os";
 import path from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
-import { TASKS_STREAM } from "@imgc/common";
+import { decodeMessage, TASKS_STREAM } from "@imgc/common";
 import {
+  ChunkDispatchSchema,
   type CompressionOptionsSchema,
   ImageFormat,
   type ItemResult,
@@ -21,6 +22,8 @@ import { connect, type NatsConnection } from "nats";
 import sharp from "sharp";
 import { expect } from "vitest";
 import { type BenchResults, commitAtStart, machineNow, resultsDir, writeResults } from "../../bench/lib/results.js";
+import { DISPATCH_BUCKET } from "../../coordinator/src/coordinator.js";
+import { snapshot } from "../../coordinator/src/jobs/kv.js";
 import {
   type Cluster,
   type Fixture,
@@ -201,8 +204,41 @@ export async function busiestWorker(c: Cluster): Promise<{ worker: Service; chun
     const top = live[0];
     const worker = c.workers.find((w) => w.name === top?.id);
     if (top && worker && top.chunks.length > 0) return { worker, chunks: top.chunks };
-    if (Date.now() > deadline) throw new Error(`no live worker held a chunk in 10 heartbeats: ${JSON.stringify(live)}`);
+    if (Date.now() > deadline) {
+      const seen = live.map((status) => `${status.id}: ${status.chunks.length}`).join(", ");
+      throw new Error(`no live worker held a chunk in 10 heartbeats (${seen})`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * A worker frozen (SIGSTOP) while it holds unfinished chunks of the job, with those chunks as the coordinator's
+ * dispatch records name them. A heartbeat is up to a second old and small chunks end in milliseconds, so the
+ * busiest worker by heartbeat may hold nothing by the time it is hit; frozen, what it holds stays put. The
+ * caller ends the freeze (SIGKILL, or SIGCONT).
+ */
+export async function frozenHolding(
+  c: Cluster,
+  nc: NatsConnection,
+  jobId: string,
+): Promise<{ worker: Service; chunks: string[] }> {
+  const dispatch = await nc.jetstream().views.kv(DISPATCH_BUCKET);
+  const deadline = Date.now() + 10 * Number(faultTimings.IMGC_HEARTBEAT_MS);
+  for (;;) {
+    const { worker } = await busiestWorker(c);
+    await worker.kill("SIGSTOP");
+    // Calls it sent just before the freeze land first: a completion in flight is not a chunk it holds.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const chunks = (await snapshot(dispatch, `${jobId}.>`))
+      .filter((entry) => {
+        const record = decodeMessage(ChunkDispatchSchema, entry.value);
+        return record.workerId === worker.name && !record.completed;
+      })
+      .map((entry) => entry.key);
+    if (chunks.length > 0) return { worker, chunks };
+    await worker.kill("SIGCONT");
+    if (Date.now() > deadline) throw new Error(`no worker held a chunk of ${jobId} when frozen`);
   }
 }
 

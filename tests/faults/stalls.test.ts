@@ -16,15 +16,16 @@ import { pngChunk } from "../../worker/src/pipeline/container-strip.js";
 import { corpusDir, type Fixture, useCluster, waitForJob } from "../harness/index.js";
 import {
   type Batch,
-  busiestWorker,
   childrenOf,
   elapsed,
   expectNothingLost,
   faultTimings,
   faultWorkerEnv,
   figure,
+  frozenHolding,
   logsWith,
   memoryOf,
+  natsOf,
   sampleMemory,
   smallImages,
   submitBatch,
@@ -52,10 +53,10 @@ describe("a worker freezes", () => {
     const c = cluster();
     const job = await submitBatch(c.jobs, batch);
     const progress = await waitForProgress(c.jobs, job.id);
-    const { worker: victim, chunks: held } = await busiestWorker(c);
+    const nc = await natsOf(c);
+    const { worker: victim, chunks: held } = await frozenHolding(c, nc, job.id).finally(() => nc.close());
 
     const frozenAt = Date.now();
-    await victim.kill("SIGSTOP");
     try {
       await new Promise((resolve) => setTimeout(resolve, ACK_WAIT_MS + 3_000));
     } finally {

@@ -59,8 +59,6 @@ export interface EnginePoolOptions {
   modulePath?: string;
   /** Node flags of the children; this process's own (`--import tsx`). */
   execArgv?: string[];
-  /** A child's deadline past the image's own timeout, when no signal cut it first. */
-  killGraceMs?: number;
   /**
    * libvips threads per image in each child: VIPS_CONCURRENCY when set, else the cores shared out among the
    * children, so that `size` images at once use every core without oversubscribing them.
@@ -117,7 +115,6 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
   const task = options.task ?? "compress";
   const modulePath = options.modulePath ?? fileURLToPath(childModules[task]);
   const execArgv = options.execArgv ?? process.execArgv;
-  const killGraceMs = options.killGraceMs ?? 1_000;
   const maxItems = options.maxItemsPerChild ?? 0;
   const maxRss = options.maxRssBytes ?? 0;
   let recycled = 0;
@@ -281,7 +278,7 @@ export function createEnginePool(options: EnginePoolOptions): EnginePool {
               `Processing the image took longer than the limit of ${limits.timeoutMs} ms`,
             ),
           );
-        }, limits.timeoutMs + killGraceMs);
+        }, limits.timeoutMs);
         const request: EngineRequest = { id, task, input, options: opts, limits };
         // A child killed a moment ago may still look idle: its closed channel fails the send, not the worker.
         child.process.send(request, (err: Error | null) => {

@@ -15,7 +15,8 @@ export interface Engine {
   detect?(input: Buffer, options: DetectionOptions, limits: Limits, signal?: AbortSignal): Promise<DetectOutcome>;
   /**
    * The engine for one image, once it can start at once (a child process that is up): the time spent waiting
-   * for that is the engine's, not the image's, and does not count against the image's timeout. Released after.
+   * for that is the engine's, not the image's. A lease enforces `limits.timeoutMs` itself, counted only while a
+   * child that is up has the image (a crashed child's retry is timed afresh). Released after.
    */
   lease?(signal?: AbortSignal): Promise<EngineLease>;
 }

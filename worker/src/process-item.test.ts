@@ -1,4 +1,8 @@
 import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { AbortedError, createLogger, StorageError, TooLargeError } from "@imgc/common";
 import {
@@ -16,6 +20,7 @@ import {
 import { describe, expect, it } from "vitest";
 import type { DetectOutcome } from "./detect/detector.js";
 import type { CompressOutcome, Engine, Limits } from "./engine.js";
+import { createEnginePool } from "./engine-pool.js";
 import { ItemError } from "./item-error.js";
 import { createItemProcessor, type ItemProcessorDeps, type ObjectStore } from "./process-item.js";
 import { type CacheStore, createResultCache } from "./result-cache.js";
@@ -220,6 +225,36 @@ describe("processItem", () => {
     expect(result.state).toBe(ItemState.DONE);
     expect(released).toBe(1);
   });
+
+  it("times a crashed child's retry afresh: the wait for its replacement to come up is not the image's time", async () => {
+    const { store } = memoryStore();
+    const crashesLeft = path.join(mkdtempSync(path.join(os.tmpdir(), "process-item-")), "crashes-left");
+    writeFileSync(crashesLeft, "1");
+    // Each child takes 1.5 s to come up, three times the item's limit: the retry waits that long for the
+    // replacement of the child that crashed under the image, then runs it at once.
+    process.env.IMGC_TEST_CRASHES_LEFT_FILE = crashesLeft;
+    process.env.IMGC_TEST_START_MS = "1500";
+    const pool = createEnginePool({
+      size: 1,
+      log,
+      execArgv: ["--import", "tsx"],
+      modulePath: fileURLToPath(new URL("./testing/crashing-engine-child.ts", import.meta.url)),
+    });
+    delete process.env.IMGC_TEST_CRASHES_LEFT_FILE;
+    delete process.env.IMGC_TEST_START_MS;
+    try {
+      const result = await processor({ store, engine: pool, limits: { ...limits, timeoutMs: 500 } })(
+        chunkOf([item()]),
+        item(),
+        live(),
+      );
+      expect(result.errorMessage).toBe("");
+      expect(result.state).toBe(ItemState.DONE);
+      expect(readFileSync(crashesLeft, "utf8")).toBe("0");
+    } finally {
+      await pool.close();
+    }
+  }, 20_000);
 
   it("throws AbortedError, reporting nothing, when the chunk is released mid-item", async () => {
     const { store } = memoryStore();

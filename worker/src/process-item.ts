@@ -137,11 +137,11 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         `this worker does not do ${what === "detecting" ? "detection" : "compression"}`,
       );
     if (!engine) throw unable();
-    // The clock starts once the engine can start: a child restarting (after an earlier image hung) is not this
-    // image's time.
+    // A leased engine keeps the image's clock itself, per attempt in a child that is up: neither a child's start
+    // nor the replacement of one that crashed under the image is this image's time. Any other engine is timed here.
     const lease = engine.lease ? await engine.lease(signal) : undefined;
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), limits.timeoutMs);
+    const timer = lease ? undefined : setTimeout(() => timeout.abort(), limits.timeoutMs);
     const both = AbortSignal.any([signal, timeout.signal]);
     const stopped = () =>
       signal.aborted

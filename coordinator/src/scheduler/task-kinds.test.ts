@@ -228,6 +228,7 @@ describe("a job with both tasks", () => {
 describe("a DETECT-only job", () => {
   it("waits with a notice while no live worker can detect, clears it when one comes, and ends with detections", async () => {
     await heartbeat(nc, "w1", [], 1, []);
+    await eventually(async () => t.coordinator.membership.isLive("w1"));
     const job = await submit(2, [TaskKind.DETECT]);
     expect(job.notice).toBe("Waiting for a worker that can detect objects: none is live");
     expect(await pullChunks(nc, 10, "normal", TaskKind.COMPRESS)).toEqual([]);
@@ -269,6 +270,7 @@ describe("a DETECT-only job", () => {
 
   it("shows the notice of a job whose kind loses its last worker", async () => {
     await heartbeat(nc, "d1", [], 1, [TaskKind.DETECT]);
+    await eventually(async () => t.coordinator.membership.isLive("d1"));
     const job = await submit(1, BOTH);
     expect(job.notice).toBe("Waiting for a worker that can compress images: none is live");
   });
@@ -278,6 +280,7 @@ describe("queue stats per kind", () => {
   it("reports each kind's lanes, workers, slots and backlog, and /backlog per kind", async () => {
     await heartbeat(nc, "w1", [], 1, [TaskKind.COMPRESS]);
     await heartbeat(nc, "both", [], 1, [TaskKind.COMPRESS, TaskKind.DETECT]);
+    await eventually(async () => t.coordinator.membership.isLive("w1") && t.coordinator.membership.isLive("both"));
     const job = await submit(3, BOTH);
     const stats = await t.cluster.getQueueStats({});
     expect(stats.lanes.map((lane) => lane.kind)).toEqual([

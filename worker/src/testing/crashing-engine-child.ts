@@ -1,7 +1,8 @@
 /**
  * An engine child for tests of the pool: it comes up like the real one, then dies of SIGSEGV on the first image
  * it is given, as a decoder that crashes would. With IMGC_TEST_CRASHES_LEFT_FILE set, it crashes only while that
- * file holds a positive count (each crash takes one off), and answers with a canned outcome after.
+ * file holds a positive count (each crash takes one off), and answers with a canned outcome after. With
+ * IMGC_TEST_START_MS set, it takes that long to come up, as a child loading sharp on a busy machine does.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { ImageFormat } from "@imgc/proto";
@@ -39,4 +40,4 @@ process.on("message", (request: EngineRequest) => {
   };
   process.send?.(reply);
 });
-process.send?.({ ready: true });
+setTimeout(() => process.send?.({ ready: true }), Number(process.env.IMGC_TEST_START_MS ?? 0));
