@@ -22,8 +22,6 @@ export class ConfigError extends Error {
   static is(err: unknown): err is ConfigError {
     return err instanceof ConfigError;
   }
-  /** @deprecated `ConfigError.is`; kept while other branches still call it. */
-  static isConfigError = ConfigError.is;
 }
 
 class FieldError extends Error {}

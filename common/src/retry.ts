@@ -8,8 +8,6 @@ export class AbortedError extends Error {
   static is(err: unknown): err is AbortedError {
     return err instanceof AbortedError;
   }
-  /** @deprecated `AbortedError.is`; kept while other branches still call it. */
-  static isAborted = AbortedError.is;
 }
 
 /** Resolves after `ms`, or rejects with AbortedError as soon as `signal` aborts. */

@@ -42,8 +42,6 @@ export class StorageError extends Error {
   static is(err: unknown): err is StorageError {
     return err instanceof StorageError;
   }
-  /** @deprecated `StorageError.is`; kept while other branches still call it. */
-  static isStorageError = StorageError.is;
 
   static isNotFound(err: unknown): boolean {
     return err instanceof StorageError && err.kind === "not-found";
@@ -258,8 +256,6 @@ export class TooLargeError extends Error {
   static is(err: unknown): err is TooLargeError {
     return err instanceof TooLargeError;
   }
-  /** @deprecated `TooLargeError.is`; kept while other branches still call it. */
-  static isTooLarge = TooLargeError.is;
 }
 
 /** Reads a stream into memory, failing fast (and destroying the stream) once it exceeds `maxBytes`. */
