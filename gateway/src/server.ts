@@ -33,13 +33,15 @@ import { clusterRoutes } from "./routes/cluster.js";
 import { healthRoutes } from "./routes/health.js";
 import { resultRoutes } from "./routes/results.js";
 import { uploadRoutes } from "./routes/uploads.js";
-import { type CoordinatorClient, createJobService } from "./services/job-service.js";
+import type { CoordinatorJobService } from "./services/coordinator.js";
+import { createJobService } from "./services/job-service.js";
 import { createResultsReader } from "./services/results.js";
 import { createUploads, type UploadStorage } from "./services/uploads.js";
 
 export interface GatewayDeps {
   log: Logger;
-  coordinator: CoordinatorClient;
+  /** The coordinator's JobService, which every RPC but the uploads is forwarded to. */
+  coordinator: CoordinatorJobService;
   /** The coordinator's ClusterService, for GET /v1/cluster. */
   cluster: Client<typeof ClusterService>;
   /** Uploads write through it; results.zip reads outputs from it. */
