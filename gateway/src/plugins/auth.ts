@@ -16,7 +16,7 @@ import { isReflectionService, type Logger } from "@imgc/common";
 import { DEFAULT_TENANT as DEV_TENANT } from "@imgc/proto";
 import type { FastifyPluginAsync } from "fastify";
 import fp from "fastify-plugin";
-import { type Admit, createRateLimiter } from "./rate-limit.js";
+import { type Admit, createRateLimiter } from "../limits/rate-limit.js";
 
 /** An authenticated caller: its tenant, and an id (its key's digest) that per-caller limits count by. */
 export interface Caller {

@@ -11,7 +11,7 @@ import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-con
 import { type Logger, quoted } from "@imgc/common";
 import type { FastifyPluginAsync, FastifySchemaValidationError, RawServerBase } from "fastify";
 import fp from "fastify-plugin";
-import { RateLimitError } from "./rate-limit.js";
+import { RateLimitError } from "../limits/rate-limit.js";
 
 /** An HTTP-only failure with its status and stable code. */
 export class HttpError extends Error {

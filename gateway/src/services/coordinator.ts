@@ -22,7 +22,7 @@ import {
   type TlsFiles,
 } from "@imgc/common";
 import { ClusterService, JobService } from "@imgc/proto";
-import { propagateTrace } from "../plugins/trace.js";
+import { propagateTrace } from "../interceptors/trace.js";
 
 /**
  * The coordinators: `addresses` lists them (comma-separated), or is one DNS name for all. Calls find the leader

@@ -10,8 +10,8 @@ import type { CallOptions, HandlerContext, ServiceImpl } from "@connectrpc/conne
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type Logger, leaderHint, sleep } from "@imgc/common";
 import { type JobEvent, type JobService, TENANT_HEADER, type UploadImageRequest } from "@imgc/proto";
+import type { CallerSlots } from "../limits/caller-slots.js";
 import { callerKey, tenantKey } from "../plugins/auth.js";
-import type { CallerSlots } from "../plugins/caller-slots.js";
 import type { CoordinatorJobService } from "./coordinator.js";
 import type { Uploads } from "./uploads.js";
 
