@@ -28,6 +28,7 @@ import { ClusterService, JobService, TaskKind } from "@imgc/proto";
 import { type NatsConnection, StorageType } from "nats";
 import type { ChunkLimits } from "./config.js";
 import { chunkKey } from "./ids.js";
+import { createJobAcceptor } from "./jobs/accept-job.js";
 import { createCatalog } from "./jobs/catalog.js";
 import { createChunkStore } from "./jobs/chunk-store.js";
 import { createEvents } from "./jobs/events.js";
@@ -45,13 +46,12 @@ import { createLease } from "./leadership/lease.js";
 import { routeToLeader } from "./leadership/route.js";
 import { slotsFor, waitingNotice } from "./membership/capacity.js";
 import { createMembership } from "./membership/membership.js";
+import { createGuardedFetch, type FetchPolicy } from "./net/ssrf-guard.js";
 import { createAssignments } from "./scheduler/assignments.js";
 import { backlogOf } from "./scheduler/backlog.js";
 import { createDeadLetters, ensureDeadLetters } from "./scheduler/dead-letters.js";
 import { createDispatcher } from "./scheduler/dispatcher.js";
 import { resumeAll } from "./scheduler/resume.js";
-import { createGuardedFetch, type FetchPolicy } from "./scheduler/ssrf-guard.js";
-import { createSubmitter } from "./scheduler/submit.js";
 import { createTenantQuota, type TenantQuota } from "./scheduler/tenant-quota.js";
 import { createUrlSources } from "./scheduler/url-sources.js";
 import { createClusterService, type LaneCounters } from "./services/cluster-service.js";
@@ -187,7 +187,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     });
     const assignments = createAssignments({ lifecycle, chunks, dispatcher, log, maxRepublish: settings.maxDeliver });
     const idempotency = createIdempotency(idempotencyKv);
-    const submitter = createSubmitter({
+    const acceptor = createJobAcceptor({
       storage,
       jobs,
       results,
@@ -255,7 +255,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     const jobService = createJobService({
       log,
       closing: closing.signal,
-      submitter,
+      acceptor,
       lifecycle,
       deletion,
       jobs,
@@ -291,7 +291,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
           lifecycle,
           dispatcher,
           assignments,
-          itemsOf: catalog.pending,
+          itemsOf: catalog.allAsPending,
           log,
         });
         // Claims recorded before this term by workers that are no longer here: republish their chunks now.

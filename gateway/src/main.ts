@@ -11,7 +11,7 @@ import { build } from "./server.js";
 import {
   checkCoordinatorHealth,
   createClusterClient,
-  createCoordinatorClient,
+  createCoordinatorJobService,
   createCoordinatorTransport,
 } from "./services/coordinator.js";
 import { formatBytes } from "./services/uploads.js";
@@ -36,7 +36,7 @@ await runMain("gateway", async () => {
 
   const gateway = await build({
     log,
-    coordinator: createCoordinatorClient(transport),
+    coordinator: createCoordinatorJobService(transport),
     cluster: createClusterClient(transport),
     storage,
     apiKeys: config.apiKeys,

@@ -331,6 +331,23 @@ describe("health, CORS and the web client", () => {
     expect(res.headers["access-control-expose-headers"]).toMatch(/Grpc-Status/);
   });
 
+  test("a call from the gateway's own origin is answered like an allowed origin, though not configured", async () => {
+    const own = httpBase.replace(/\/$/, "");
+    const res = await request(
+      "POST",
+      "/imgc.v1.JobService/GetJob",
+      { origin: own, "content-type": "application/json", ...auth.headers },
+      Buffer.from(JSON.stringify({ jobId: "job-3" })),
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers["access-control-allow-origin"]).toBe(own);
+    const other = await request("OPTIONS", "/imgc.v1.JobService/GetJob", {
+      origin: own.replace("127.0.0.1", "localhost"),
+      "access-control-request-method": "POST",
+    });
+    expect(other.headers["access-control-allow-origin"]).toBeUndefined();
+  });
+
   test("serves the web client at /", async () => {
     const res = await request("GET", "/");
     expect(res.status).toBe(200);
@@ -408,6 +425,16 @@ describe("GET /v1/cluster", () => {
       message: "this needs an operator key (IMGC_OPERATOR_KEYS)",
     });
     expect(res.body).not.toContain("worker-1");
+  });
+
+  test("GET /metrics refuses a missing key (401) and a tenant's (403) in the documented JSON shape", async () => {
+    const missing = await request("GET", "/metrics");
+    expect(missing.status).toBe(401);
+    expect(JSON.parse(missing.body)).toMatchObject({ code: "unauthenticated" });
+    const tenant = await request("GET", "/metrics", auth.headers);
+    expect(tenant.status).toBe(403);
+    expect(JSON.parse(tenant.body)).toMatchObject({ code: "permission_denied" });
+    expect((await request("GET", "/metrics", { authorization: `Bearer ${OPERATOR_KEY}` })).status).toBe(200);
   });
 });
 

@@ -12,37 +12,36 @@ import { maxHeaderSize } from "node:http";
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { type Client, Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
+import fastifyCors from "@fastify/cors";
 import type { ReadinessCheck as Check } from "@imgc/common";
 import { type Logger, MAX_MESSAGE_BYTES, reflectionRoutes, type Storage } from "@imgc/common";
 import { type ClusterService, JobService } from "@imgc/proto";
-import fastify, {
-  type FastifyInstance,
-  type RawReplyDefaultExpression,
-  type RawRequestDefaultExpression,
-  type RawServerBase,
-} from "fastify";
+import fastify, { type FastifyInstance } from "fastify";
+import { checkJobIds } from "./interceptors/job-ids.js";
+import { traceCalls } from "./interceptors/trace.js";
+import { createCallerSlots } from "./limits/caller-slots.js";
+import { createRateLimiter, type RateLimit } from "./limits/rate-limit.js";
 import { authGate, createAuthenticator } from "./plugins/auth.js";
-import { createCallerSlots } from "./plugins/caller-slots.js";
-import { cors } from "./plugins/cors.js";
-import { clientError, concealUnexpectedErrors, installErrorHandler, schemaError } from "./plugins/errors.js";
-import { checkJobIds } from "./plugins/job-ids.js";
+import { corsOptions } from "./plugins/cors.js";
+import { clientError, concealUnexpectedErrors, errorReplies, schemaError } from "./plugins/errors.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./plugins/metrics.js";
 import { openApi } from "./plugins/openapi.js";
-import { createRateLimiter, type RateLimit } from "./plugins/rate-limit.js";
+import { requestLog } from "./plugins/request-log.js";
 import { securityHeaders } from "./plugins/security-headers.js";
-import { staticWeb } from "./plugins/static-web.js";
-import { traceCalls } from "./plugins/trace.js";
+import { builtWebDir, staticWeb } from "./plugins/static-web.js";
 import { clusterRoutes } from "./routes/cluster.js";
 import { healthRoutes } from "./routes/health.js";
 import { resultRoutes } from "./routes/results.js";
 import { uploadRoutes } from "./routes/uploads.js";
-import { type CoordinatorClient, createJobService } from "./services/job-service.js";
+import type { CoordinatorJobService } from "./services/coordinator.js";
+import { createJobService } from "./services/job-service.js";
 import { createResultsReader } from "./services/results.js";
 import { createUploads, type UploadStorage } from "./services/uploads.js";
 
 export interface GatewayDeps {
   log: Logger;
-  coordinator: CoordinatorClient;
+  /** The coordinator's JobService, which every RPC but the uploads is forwarded to. */
+  coordinator: CoordinatorJobService;
   /** The coordinator's ClusterService, for GET /v1/cluster. */
   cluster: Client<typeof ClusterService>;
   /** Uploads write through it; results.zip reads outputs from it. */
@@ -138,55 +137,42 @@ export async function build(deps: GatewayDeps): Promise<Gateway> {
     schemaErrorFormatter: schemaError,
     clientErrorHandler: clientError,
   });
-  await openApi(http);
-  logRequests(http, deps.log);
-  metrics.observe(http, { port: "http", serve: true, authorize: auth.operator });
-  installErrorHandler(http, deps.log);
-  securityHeaders(http, { s3Origin: deps.s3Origin });
-  cors(http, { origins: deps.corsOrigins });
-  healthRoutes(http, { checks: deps.checks, log: deps.log });
-  uploadRoutes(http, {
+  // In the order of fastify/demo: external plugins, then the gateway's own (hooks and handlers on the root,
+  // so they see every route), then the routes, each in a scope of its own. The OpenAPI generator comes
+  // before any route so that it sees them all.
+  await http.register(fastifyCors, corsOptions({ origins: deps.corsOrigins }));
+  // errorReplies first among them: a route takes the error handler of the moment it is added (GET /metrics).
+  await http.register(errorReplies, { log: deps.log });
+  await http.register(openApi);
+  await http.register(requestLog, { log: deps.log });
+  await http.register(metrics.observe, { port: "http", serve: true, authorize: auth.operator });
+  await http.register(securityHeaders, { s3Origin: deps.s3Origin });
+  await http.register(healthRoutes, { checks: deps.checks, log: deps.log });
+  await http.register(uploadRoutes, {
     uploads,
     authenticate,
     maxUploadBytes: deps.maxUploadBytes,
     ...(deps.spoolDir === undefined ? {} : { spoolDir: deps.spoolDir }),
   });
   const openResults = createResultsReader({ coordinator: deps.coordinator, log: deps.log });
-  resultRoutes(http, {
+  await http.register(resultRoutes, {
     openResults,
     storage: deps.storage,
     authenticate,
     log: deps.log,
     zips: createCallerSlots(deps.maxZipsPerKey ?? 2),
   });
-  clusterRoutes(http, { cluster: deps.cluster, authorize: auth.operator, log: deps.log });
+  await http.register(clusterRoutes, { cluster: deps.cluster, authorize: auth.operator, log: deps.log });
   await http.register(fastifyConnectPlugin, connectOptions(false));
-  const web = deps.webDir !== undefined && (await staticWeb(http, deps.webDir));
+  const webRoot = builtWebDir(deps.webDir);
+  if (webRoot !== undefined) await http.register(staticWeb, { root: webRoot });
 
   const grpc = fastify({ logger: false, http2: true });
-  logRequests(grpc, deps.log);
-  metrics.observe(grpc, { port: "grpc", serve: false, authorize: auth.operator });
-  installErrorHandler(grpc, deps.log);
-  healthRoutes(grpc, { checks: deps.checks, log: deps.log });
+  await grpc.register(errorReplies, { log: deps.log });
+  await grpc.register(requestLog, { log: deps.log });
+  await grpc.register(metrics.observe, { port: "grpc", serve: false, authorize: auth.operator });
+  await grpc.register(healthRoutes, { checks: deps.checks, log: deps.log });
   await grpc.register(fastifyConnectPlugin, connectOptions(true));
 
-  return { http, grpc, web };
-}
-
-/** One debug line per request: quiet by default (IMGC_LOG_LEVEL=debug shows them). */
-function logRequests<S extends RawServerBase>(
-  app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
-  log: Logger,
-): void {
-  app.addHook("onResponse", async (request, reply) => {
-    log.debug(
-      {
-        method: request.method,
-        url: request.url.split("?")[0],
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime),
-      },
-      "request",
-    );
-  });
+  return { http, grpc, web: webRoot !== undefined };
 }

@@ -27,11 +27,11 @@ import {
 } from "@imgc/common";
 import { ClusterService } from "@imgc/proto";
 import type { WorkerConfig } from "./config.js";
+import { createCoordinatorClient } from "./coordinator-client.js";
 import { createEnginePool } from "./engine-pool.js";
 import { createWorkerMetrics } from "./metrics/worker-metrics.js";
 import { objectStoreFrom } from "./object-store.js";
 import { createItemProcessor } from "./process-item.js";
-import { createReporter } from "./reporter.js";
 import { createResultCache, openCacheBucket } from "./result-cache.js";
 import { createWorker, type Worker } from "./worker.js";
 
@@ -96,7 +96,7 @@ export async function build(config: WorkerConfig, deps: BuildDeps = {}): Promise
   const worker = createWorker({
     nc,
     workers: topology.workers,
-    reporter: metrics.reporter(createReporter({ client, workerId: config.workerId, log })),
+    coordinator: metrics.coordinator(createCoordinatorClient({ client, workerId: config.workerId, log })),
     processItem: metrics.processItem(
       createItemProcessor({
         store: objectStoreFrom(storage),

@@ -32,12 +32,12 @@ import {
   ItemState,
 } from "@imgc/proto";
 import type { JsMsg } from "nats";
+import { type CoordinatorClient, CoordinatorUnreachable } from "./coordinator-client.js";
 import type { ProcessItem } from "./process-item.js";
 import { createReportBatch } from "./report-batch.js";
-import { CoordinatorUnreachable, type Reporter } from "./reporter.js";
 
 export interface ChunkRunnerDeps {
-  reporter: Reporter;
+  coordinator: CoordinatorClient;
   processItem: ProcessItem;
   ackWaitMs: number;
   /** How long a chunk waits before redelivery when the coordinator could not be reached. */
@@ -119,9 +119,9 @@ async function run(
     Math.max(100, Math.floor(deps.ackWaitMs / 3)),
   );
   try {
-    let claim: Awaited<ReturnType<Reporter["claim"]>>;
+    let claim: Awaited<ReturnType<CoordinatorClient["claim"]>>;
     try {
-      claim = await deps.reporter.claim(chunk, msg.info.redeliveryCount, signal);
+      claim = await deps.coordinator.claim(chunk, msg.info.redeliveryCount, signal);
     } catch (err) {
       // The coordinator writes a chunk to KV before publishing it, so one it does not know will never be known:
       // redelivering it would only burn deliveries.
@@ -150,7 +150,7 @@ async function run(
     // before it.
     const todo = chunk.items.filter((item) => pending.has(item.itemId));
     // A report answer saying "cancelled" stops the chunk as the cancel broadcast does, should that be missed.
-    const batch = createReportBatch(deps.reporter, chunk, signal, () => cancelling.abort());
+    const batch = createReportBatch(deps.coordinator, chunk, signal, () => cancelling.abort());
     const itemSignal = AbortSignal.any([signal, cancelling.signal]);
     for (const [at, item] of todo.entries()) {
       if (signal.aborted) throw new AbortedError("released");
@@ -176,7 +176,7 @@ async function run(
   } catch (err) {
     if (AbortedError.is(err) && signal.aborted) {
       // Best effort: the coordinator learns the chunk is free now rather than when the nak'd copy is claimed.
-      await deps.reporter
+      await deps.coordinator
         .complete(chunk, true, undefined, deps.releaseBudgetMs ?? 5_000)
         .catch((completeErr: unknown) => log.warn({ err: completeErr }, "could not tell the coordinator"));
       msg.nak();

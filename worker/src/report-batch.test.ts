@@ -1,16 +1,16 @@
 import { create } from "@bufbuild/protobuf";
 import { ChunkSchema, type ItemResult, ItemResultSchema, ItemState, ReportItemsResponseSchema } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
+import type { CoordinatorClient } from "./coordinator-client.js";
 import { createReportBatch } from "./report-batch.js";
-import type { Reporter } from "./reporter.js";
 
-type Batch = Parameters<Reporter["reportMany"]>[1];
+type Batch = Parameters<CoordinatorClient["reportMany"]>[1];
 
-/** A reporter whose calls wait until the test releases them, recording what each carried. */
-function slowReporter(answer: { cancelled?: boolean } = {}) {
+/** A coordinator whose calls wait until the test releases them, recording what each carried. */
+function slowCoordinator(answer: { cancelled?: boolean } = {}) {
   const sent: { started: string[]; results: string[]; complete: boolean }[] = [];
   const waiting: (() => void)[] = [];
-  const reporter = {
+  const coordinator = {
     async reportMany(_chunk: unknown, batch: Batch) {
       sent.push({ started: [...batch.started], results: batch.results.map((r) => r.itemId), complete: batch.complete });
       await new Promise<void>((resolve) => waiting.push(resolve));
@@ -19,11 +19,11 @@ function slowReporter(answer: { cancelled?: boolean } = {}) {
         cancelled: !!answer.cancelled,
       });
     },
-  } as unknown as Reporter;
+  } as unknown as CoordinatorClient;
   const releaseAll = () => {
     for (const resolve of waiting.splice(0)) resolve();
   };
-  return { reporter, sent, releaseAll };
+  return { coordinator, sent, releaseAll };
 }
 
 const chunk = create(ChunkSchema, { jobId: "job", index: 0 });
@@ -32,8 +32,8 @@ const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 describe("a chunk's report batch", () => {
   test("sends the first result at once, and what comes while it is in flight in one call after", async () => {
-    const { reporter, sent, releaseAll } = slowReporter();
-    const batch = createReportBatch(reporter, chunk);
+    const { coordinator, sent, releaseAll } = slowCoordinator();
+    const batch = createReportBatch(coordinator, chunk);
     batch.started("000001");
     batch.add(result("000000"));
     await tick();
@@ -55,9 +55,9 @@ describe("a chunk's report batch", () => {
   });
 
   test("says cancelled once an answer says so, calls onCancelled once then, and a failed send fails the close", async () => {
-    const { reporter, releaseAll } = slowReporter({ cancelled: true });
+    const { coordinator, releaseAll } = slowCoordinator({ cancelled: true });
     let told = 0;
-    const batch = createReportBatch(reporter, chunk, undefined, () => told++);
+    const batch = createReportBatch(coordinator, chunk, undefined, () => told++);
     batch.add(result("000000"));
     expect(batch.cancelled).toBe(false);
     expect(told).toBe(0);
@@ -75,7 +75,7 @@ describe("a chunk's report batch", () => {
       async reportMany() {
         throw new Error("coordinator unreachable");
       },
-    } as unknown as Reporter;
+    } as unknown as CoordinatorClient;
     const broken = createReportBatch(failing, chunk);
     broken.add(result("000000"));
     await expect(broken.close()).rejects.toThrow("coordinator unreachable");

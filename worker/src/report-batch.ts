@@ -5,7 +5,7 @@
  * with `complete`, which ends the chunk in the same call.
  */
 import type { Chunk, ItemResult } from "@imgc/proto";
-import type { Reporter } from "./reporter.js";
+import type { CoordinatorClient } from "./coordinator-client.js";
 
 export interface ReportBatch {
   /** The item is being worked on now. */
@@ -19,7 +19,7 @@ export interface ReportBatch {
 
 /** `onCancelled`: called once, as soon as an answer says the job was cancelled. */
 export function createReportBatch(
-  reporter: Reporter,
+  coordinator: CoordinatorClient,
   chunk: Chunk,
   signal?: AbortSignal,
   onCancelled?: () => void,
@@ -34,7 +34,7 @@ export function createReportBatch(
     const batch = { started, results, complete };
     started = [];
     results = [];
-    const answer = await reporter.reportMany(chunk, batch, signal);
+    const answer = await coordinator.reportMany(chunk, batch, signal);
     if (answer.cancelled && !cancelled) {
       cancelled = true;
       onCancelled?.();

@@ -28,9 +28,9 @@ import {
 import { connect, type NatsConnection } from "nats";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startTestNats, type TestNats } from "../../scripts/lib/test-nats.js";
+import { createCoordinatorClient } from "./coordinator-client.js";
 import { createEnginePool } from "./engine-pool.js";
 import { createItemProcessor, type ObjectStore, type ProcessItem } from "./process-item.js";
-import { createReporter } from "./reporter.js";
 import { type FakeBehaviour, startFakeCoordinator } from "./testing/fake-coordinator.js";
 import { createWorker, type Worker } from "./worker.js";
 
@@ -111,7 +111,7 @@ async function startWorker(
   const worker = createWorker({
     nc,
     workers: topology.workers,
-    reporter: createReporter({ client, workerId: id, log, retryBudgetMs: options.retryBudgetMs ?? 5_000 }),
+    coordinator: createCoordinatorClient({ client, workerId: id, log, retryBudgetMs: options.retryBudgetMs ?? 5_000 }),
     processItem,
     identity: {
       id,

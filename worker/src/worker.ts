@@ -12,18 +12,18 @@ import { BROADCAST_SUBJECT, controlSubject, type Logger } from "@imgc/common";
 import type { WorkerStatus } from "@imgc/proto";
 import type { JsMsg, Msg, NatsConnection, Subscription } from "nats";
 import { type RunningChunk, runChunk } from "./chunk-runner.js";
+import type { CoordinatorClient } from "./coordinator-client.js";
 import { createHeartbeat, type HeartbeatStore, type WorkerIdentity } from "./heartbeat.js";
 import type { ProcessItem } from "./process-item.js";
 import { createPullLoop, type PullLoop } from "./queue/pull-loop.js";
 import { createSlots } from "./queue/slots.js";
-import type { Reporter } from "./reporter.js";
 import { createThroughput } from "./throughput.js";
 
 export interface WorkerDeps {
   nc: NatsConnection;
   /** The imgc-workers KV bucket. */
   workers: HeartbeatStore;
-  reporter: Reporter;
+  coordinator: CoordinatorClient;
   processItem: ProcessItem;
   identity: WorkerIdentity;
   heartbeatMs: number;
@@ -72,7 +72,7 @@ export function createWorker(deps: WorkerDeps): Worker {
 
   function dispatch(msg: JsMsg): void {
     const chunk = runChunk(msg, {
-      reporter: deps.reporter,
+      coordinator: deps.coordinator,
       processItem: deps.processItem,
       ackWaitMs: deps.ackWaitMs,
       log,

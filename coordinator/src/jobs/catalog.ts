@@ -1,6 +1,7 @@
 /**
- * A job's items as its chunks list them (source key and size by item id), for the items that have no result
- * yet. Kept for the few most recently read jobs: paging through GetResults reads the chunks once.
+ * Every item of a job as its chunks list them (source key and size by item id), whether it has a result or not:
+ * callers stand in for the missing results with them. Kept for the few most recently read jobs: paging through
+ * GetResults reads the chunks once.
  */
 import { create } from "@bufbuild/protobuf";
 import { type ChunkItem, type ItemResult, ItemResultSchema, ItemState } from "@imgc/proto";
@@ -27,8 +28,8 @@ export function createCatalog(chunks: ChunkStore) {
 
   return {
     items,
-    /** Every item the job's chunks hold, as a PENDING result. */
-    async pending(jobId: string): Promise<ItemResult[]> {
+    /** Every item the job's chunks hold, each as a PENDING result (whether or not it has a result already). */
+    async allAsPending(jobId: string): Promise<ItemResult[]> {
       return [...(await items(jobId)).values()].map((item) => pendingResult(item));
     },
   };

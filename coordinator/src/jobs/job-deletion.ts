@@ -116,7 +116,7 @@ export function createJobDeletion(deps: JobDeletionDeps) {
     /** Deletes the job and its data; answers how many objects were removed from the store. */
     async remove(job: Job): Promise<number> {
       fence.check();
-      if (lifecycle.isOpen(job.id)) await lifecycle.cancel(job.id, catalog.pending);
+      if (lifecycle.isOpen(job.id)) await lifecycle.cancel(job.id, catalog.allAsPending);
       deps.dispatcher?.drop(job.id);
       const used = await inUse(job.id);
       const uploads = [...(await uploadsOf(job))].filter((key) => !used.has(key));

@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { createLogger, verifyWebhook } from "@imgc/common";
 import { JobSchema, JobState } from "@imgc/proto";
 import { afterEach, describe, expect, it } from "vitest";
-import { createGuardedFetch } from "../scheduler/ssrf-guard.js";
+import { createGuardedFetch } from "../net/ssrf-guard.js";
 import { createWebhooks, webhookSecrets } from "./webhook.js";
 
 const log = createLogger("test", "silent");

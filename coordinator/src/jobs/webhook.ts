@@ -16,7 +16,7 @@ import {
   WEBHOOK_TIMESTAMP_HEADER,
 } from "@imgc/common";
 import { type Job, JobSchema } from "@imgc/proto";
-import { FetchError, type GuardedFetch } from "../scheduler/ssrf-guard.js";
+import { FetchError, type GuardedFetch } from "../net/ssrf-guard.js";
 
 export interface WebhookDeps {
   log: Logger;

@@ -6,7 +6,7 @@ import type { NatsConnection } from "nats";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { eventually, startTestStack, type TestCoordinator, type TestStack } from "../testing/harness.js";
 import { createMemoryStorage } from "../testing/memory-storage.js";
-import { CHUNKS_PER_SLOT } from "./submit.js";
+import { CHUNKS_PER_SLOT } from "./chunking.js";
 
 let stack: TestStack;
 let nc: NatsConnection;

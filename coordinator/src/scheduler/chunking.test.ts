@@ -1,8 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { CompressionOptionsSchema, ImageFormat, JobSchema, TaskKind } from "@imgc/proto";
 import { describe, expect, it } from "vitest";
-import { costFactor, limitsFor, planChunks } from "./chunking.js";
-import { buildChunks } from "./submit.js";
+import { buildChunks, costFactor, limitsFor, planChunks } from "./chunking.js";
 
 const MiB = 1024 * 1024;
 const limits = { maxItems: 16, maxBytes: 32 * MiB, minCount: 8 };

@@ -3,8 +3,22 @@
  * spreads over every worker and a retried chunk repeats little, while a small job still splits into several
  * chunks so that two workers share a 10-image job.
  */
-import { type CompressionOptions, ImageFormat } from "@imgc/proto";
+import { create } from "@bufbuild/protobuf";
+import { keys } from "@imgc/common";
+import {
+  type Chunk,
+  ChunkItemSchema,
+  ChunkSchema,
+  type CompressionOptions,
+  DetectionOptionsSchema,
+  ImageFormat,
+  type Job,
+  TaskKind,
+} from "@imgc/proto";
 import type { ChunkLimits } from "../config.js";
+import { itemId } from "../ids.js";
+import { jobTasks } from "../validate.js";
+import type { SourceItem } from "./sources.js";
 
 /** [start, end) positions of each chunk's items, in order. */
 export type ChunkRange = readonly [start: number, end: number];
@@ -69,4 +83,55 @@ export function limitsFor(options: CompressionOptions | undefined, base: ChunkLi
     maxBytes: Math.max(1, Math.floor(base.maxBytes / factor)),
     minCount: base.minCount,
   };
+}
+
+/**
+ * Chunks per live slot a job is spread over at least (bounded by its items and by maxItems per chunk): with
+ * several chunks per slot, workers that pull as they free up end a job within about a quarter of a slot's
+ * share of each other, however unevenly the images weigh; a chunk still carries only milliseconds of
+ * scheduling against its seconds of work.
+ */
+export const CHUNKS_PER_SLOT = 4;
+
+/**
+ * The job's chunks: each task (job.tasks, in order) gets its own chunks of the same items, numbered on from the
+ * previous task's, so that every chunk of the job has its own index (and `Nats-Msg-Id <job>.<index>`).
+ */
+export function buildChunks(
+  job: Job,
+  items: readonly SourceItem[],
+  limits: ChunkLimits,
+  outputBucket: string,
+): Chunk[] {
+  const present = items.flatMap((item, position) => (item.missing ? [] : [{ item, position }]));
+  const sizes = present.map(({ item }) => item.size);
+  const list: Chunk[] = [];
+  for (const kind of jobTasks(job.tasks)) {
+    const compress = kind === TaskKind.COMPRESS;
+    for (const [start, end] of planChunks(sizes, limitsFor(compress ? job.options : undefined, limits))) {
+      list.push(
+        create(ChunkSchema, {
+          jobId: job.id,
+          tenant: job.tenant,
+          index: list.length,
+          kind,
+          items: present.slice(start, end).map(({ item, position }) =>
+            create(ChunkItemSchema, {
+              itemId: itemId(position),
+              bucket: item.bucket,
+              key: item.key,
+              size: BigInt(item.size),
+              sourceEtag: item.etag ?? "",
+            }),
+          ),
+          ...(compress && job.options ? { options: job.options } : {}),
+          ...(!compress ? { detection: job.detection ?? create(DetectionOptionsSchema, {}) } : {}),
+          outputBucket,
+          outputPrefix: keys.outputPrefix(job.tenant, job.id),
+          traceParent: job.traceParent,
+        }),
+      );
+    }
+  }
+  return list;
 }

@@ -216,11 +216,11 @@ export function createDispatcher(js: JetStreamClient, chunks: ChunkStore, option
 
   return {
     /**
-     * Queues chunks for release onto their lane (each on its kind's), their tenant's turn coming; resolves once
-     * a first release has run (a small job's chunks are then on the stream). Every chunk is in KV `imgc-chunks`
-     * already.
+     * Queues chunks in memory for release onto their lane (each on its kind's), their tenant's turn coming: the
+     * pump publishes them. Resolves once a first release has run (a small job's chunks are then on the stream).
+     * Every chunk is in KV `imgc-chunks` already.
      */
-    async publish(list: readonly Chunk[], lane: LaneName): Promise<void> {
+    async enqueue(list: readonly Chunk[], lane: LaneName): Promise<void> {
       const touched = new Set<Line>();
       for (const chunk of list) {
         const line = lineOf(lane, chunk.kind);

@@ -18,7 +18,7 @@ import {
   useTestStack,
 } from "../testing/harness.js";
 import { createMemoryStorage } from "../testing/memory-storage.js";
-import { buildChunks } from "./submit.js";
+import { buildChunks } from "./chunking.js";
 
 const storage = createMemoryStorage();
 const options = { storage, settings: { ackWaitMs: 60_000 } };

@@ -31,7 +31,7 @@ export async function resumeJob(deps: ResumeDeps, job: Job): Promise<void> {
   }
   const [list, dispatch] = await Promise.all([chunks.all(job.id), chunks.allDispatch(job.id)]);
   const unpublished = list.filter((chunk) => !dispatch.has(chunk.index));
-  if (unpublished.length > 0) await dispatcher.publish(unpublished, laneOf(job.priority));
+  if (unpublished.length > 0) await dispatcher.enqueue(unpublished, laneOf(job.priority));
   for (const chunk of list) {
     const record = dispatch.get(chunk.index);
     if (!record?.workerId || record.completed) continue;

@@ -3,8 +3,8 @@ import { ErrorCode, JobSchema, SourceSchema } from "@imgc/proto";
 import { describe, expect, it } from "vitest";
 import { testSettings } from "../testing/harness.js";
 import { createMemoryStorage } from "../testing/memory-storage.js";
+import { buildChunks } from "./chunking.js";
 import { expandSources, SubmitCancelledError } from "./sources.js";
-import { buildChunks } from "./submit.js";
 import type { UrlSources } from "./url-sources.js";
 
 const url = (i: number) => create(SourceSchema, { kind: { case: "url", value: `https://img.example/${i}.jpg` } });

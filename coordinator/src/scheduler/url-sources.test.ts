@@ -3,9 +3,9 @@ import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { ErrorCode, ManifestFormat, ManifestSchema } from "@imgc/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createGuardedFetch } from "../net/ssrf-guard.js";
 import { createMemoryStorage } from "../testing/memory-storage.js";
 import { ManifestError } from "./manifest.js";
-import { createGuardedFetch } from "./ssrf-guard.js";
 import { createUrlSources } from "./url-sources.js";
 
 let server: Server;

@@ -12,9 +12,9 @@ import { pipeline } from "node:stream/promises";
 import { keys, type Storage } from "@imgc/common";
 import { ErrorCode, type Manifest } from "@imgc/proto";
 import { itemId } from "../ids.js";
+import { asFetchError, type FetchError, type GuardedFetch, readBody } from "../net/ssrf-guard.js";
 import { ManifestError, parseManifest } from "./manifest.js";
 import type { SourceItem } from "./sources.js";
-import { asFetchError, type FetchError, type GuardedFetch, readBody } from "./ssrf-guard.js";
 
 export interface UrlSourceDeps {
   guard: Pick<GuardedFetch, "request">;

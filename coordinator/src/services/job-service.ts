@@ -27,6 +27,7 @@ import {
   UploadSlotSchema,
 } from "@imgc/proto";
 import { itemId, itemPosition, randomId } from "../ids.js";
+import type { JobAcceptor } from "../jobs/accept-job.js";
 import type { Catalog } from "../jobs/catalog.js";
 import { pendingResult } from "../jobs/catalog.js";
 import type { Events } from "../jobs/events.js";
@@ -34,7 +35,6 @@ import type { JobDeletion } from "../jobs/job-deletion.js";
 import type { JobStore } from "../jobs/job-store.js";
 import type { Lifecycle } from "../jobs/lifecycle.js";
 import type { ResultStore } from "../jobs/result-store.js";
-import type { Submitter } from "../scheduler/submit.js";
 import { callerIdentity, tenantOf } from "../tenant.js";
 import { optionProblems, type SourceScope, validateSubmit } from "../validate.js";
 import { createGuard, notFound } from "./errors.js";
@@ -42,7 +42,7 @@ import { filteredPage, STATE_SCAN_MAX } from "./result-pages.js";
 
 export interface JobServiceDeps {
   log?: Logger;
-  submitter: Submitter;
+  acceptor: JobAcceptor;
   lifecycle: Lifecycle;
   deletion: JobDeletion;
   jobs: JobStore;
@@ -187,7 +187,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       // The job continues the caller's trace (the gateway's), or starts one for an internal caller.
       const trace = formatTraceparent(continueTrace(context.requestHeader.get(TRACEPARENT)));
       // The call's signal: once the caller is gone, the job's URLs stop being fetched and no job is made.
-      return guarded(() => deps.submitter.submit(tenant, request, trace, context.signal));
+      return guarded(() => deps.acceptor.submit(tenant, request, trace, context.signal));
     },
 
     async getJob(request, context) {
@@ -253,7 +253,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
     async cancelJob(request, context) {
       const job = await guarded(() => ownJob(request.jobId, context));
       if (!lifecycle.isOpen(job.id)) return { job };
-      return guarded(async () => ({ job: (await lifecycle.cancel(job.id, catalog.pending)) ?? job }));
+      return guarded(async () => ({ job: (await lifecycle.cancel(job.id, catalog.allAsPending)) ?? job }));
     },
 
     async retryJob(request, context) {
@@ -302,7 +302,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
           ...((request.options ?? job.options) ? { options: request.options ?? job.options } : {}),
         });
         const trace = formatTraceparent(continueTrace(context.requestHeader.get(TRACEPARENT)));
-        return deps.submitter.submit(job.tenant, retry, trace, context.signal, { retryOf: job.id });
+        return deps.acceptor.submit(job.tenant, retry, trace, context.signal, { retryOf: job.id });
       });
     },
 

@@ -1,8 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { DEFAULT_TENANT as DEV_TENANT } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
+import { createRateLimiter } from "../limits/rate-limit.js";
 import { createAuthenticator } from "./auth.js";
-import { createRateLimiter } from "./rate-limit.js";
 
 function failure(run: () => unknown): ConnectError {
   try {

@@ -14,8 +14,9 @@ import { createHash } from "node:crypto";
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
 import { isReflectionService, type Logger } from "@imgc/common";
 import { DEFAULT_TENANT as DEV_TENANT } from "@imgc/proto";
-import type { FastifyInstance } from "fastify";
-import { type Admit, createRateLimiter } from "./rate-limit.js";
+import type { FastifyPluginAsync } from "fastify";
+import fp from "fastify-plugin";
+import { type Admit, createRateLimiter } from "../limits/rate-limit.js";
 
 /** An authenticated caller: its tenant, and an id (its key's digest) that per-caller limits count by. */
 export interface Caller {
@@ -116,15 +117,14 @@ export function authGate(authenticate: Authenticate) {
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** The authenticated tenant (routes of an instance passed to `requireTenant` only). */
+    /** The authenticated tenant (routes of a scope `tenantAuth` is registered in only). */
     tenant: string;
-    /** The authenticated caller's id (routes of an instance passed to `requireTenant` only). */
+    /** The authenticated caller's id (routes of a scope `tenantAuth` is registered in only). */
     caller: string;
   }
 }
 
-/** Authenticates every route of `app` (and of its children) before the body is read; 401 on failure. */
-export function requireTenant(app: FastifyInstance, authenticate: Authenticate): void {
+const tenantAuthPlugin: FastifyPluginAsync<{ authenticate: Authenticate }> = async (app, { authenticate }) => {
   app.decorateRequest("tenant", DEV_TENANT);
   app.decorateRequest("caller", "");
   app.addHook("onRequest", async (request) => {
@@ -132,11 +132,19 @@ export function requireTenant(app: FastifyInstance, authenticate: Authenticate):
     request.tenant = caller.tenant;
     request.caller = caller.id;
   });
-}
+};
 
-/** Lets only operators (anyone, in dev mode) reach the routes of `app`: 401 without a key, 403 with a tenant's. */
-export function requireOperator(app: FastifyInstance, authorize: Authenticator["operator"]): void {
+/**
+ * Authenticates every route of the scope it is registered in before the body is read; 401 on failure.
+ * fp: the hook and the decorators belong to that scope (a route plugin), not to a child of it.
+ */
+export const tenantAuth = fp(tenantAuthPlugin, { name: "imgc-tenant-auth" });
+
+const operatorAuthPlugin: FastifyPluginAsync<{ authorize: Authenticator["operator"] }> = async (app, { authorize }) => {
   app.addHook("onRequest", async (request) => {
     authorize(request.headers.authorization);
   });
-}
+};
+
+/** Lets only operators (anyone, in dev mode) reach the routes of its scope: 401 without a key, 403 with a tenant's. */
+export const operatorAuth = fp(operatorAuthPlugin, { name: "imgc-operator-auth" });

@@ -1,21 +1,21 @@
 /**
- * CORS for browsers calling the gateway from another origin (the vite dev server, a separate web host).
+ * CORS for browsers calling the gateway from another origin (the vite dev server, a separate web host), as
+ * options for @fastify/cors.
  *
- * The allowed headers are Connect's lists (protocol headers for Connect and gRPC-Web, grpc-status and
- * friends exposed) plus Authorization for the API key. Same-origin calls need no CORS; they are simply
- * answered like any allowed origin.
+ * The lists are Connect's (protocol headers for Connect and gRPC-Web, grpc-status and friends exposed) plus
+ * what the HTTP routes need: PUT for uploads, Authorization for the API key. Same-origin calls need no CORS;
+ * they are simply answered like any allowed origin, which needs the request's Host, hence a delegator rather
+ * than a fixed origin list.
  */
+
 import { cors as connectCors } from "@connectrpc/connect";
-import type { FastifyInstance } from "fastify";
+import type { FastifyCorsOptions } from "@fastify/cors";
+import type { FastifyRequest } from "fastify";
 
 export interface CorsOptions {
   /** Allowed origins, e.g. "http://localhost:5173"; "*" allows any. */
   origins: readonly string[];
 }
-
-const allowMethods = [...connectCors.allowedMethods, "PUT"].join(", ");
-const allowHeaders = [...connectCors.allowedHeaders, "Authorization"].join(", ");
-const exposeHeaders = connectCors.exposedHeaders.join(", ");
 
 function sameOrigin(origin: string, host: string | undefined): boolean {
   try {
@@ -25,29 +25,25 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
   }
 }
 
-export function cors(app: FastifyInstance, { origins }: CorsOptions): void {
+/** Options for `app.register(fastifyCors, corsOptions(…))`. */
+export function corsOptions({ origins }: CorsOptions): FastifyCorsOptions {
   const anyOrigin = origins.includes("*");
-  const allowed = (origin: string, host: string | undefined) =>
-    anyOrigin || origins.includes(origin) || sameOrigin(origin, host);
-
-  // In a hook rather than a route: Connect registers every method (OPTIONS included) on its paths.
-  app.addHook("onRequest", async (request, reply) => {
+  const allowed = (request: FastifyRequest) => {
     const origin = request.headers.origin;
-    if (origin === undefined) return;
-    reply.header("vary", "Origin");
-    const ok = allowed(origin, request.headers.host);
-    if (ok) reply.header("access-control-allow-origin", origin);
-    if (request.method === "OPTIONS" && request.headers["access-control-request-method"] !== undefined) {
-      // A preflight: allowed origins get the method and header lists; others none, and the browser refuses.
-      if (ok) {
-        reply.header("access-control-allow-methods", allowMethods);
-        reply.header("access-control-allow-headers", allowHeaders);
-        reply.header("access-control-max-age", "7200");
-      }
-      return reply.code(204).send();
-    }
-    if (ok) reply.header("access-control-expose-headers", exposeHeaders);
-  });
-  // So that a preflight to a path with no route of its own still reaches the hook.
-  app.options("*", async (_request, reply) => reply.code(204).send());
+    return origin !== undefined && (anyOrigin || origins.includes(origin) || sameOrigin(origin, request.headers.host));
+  };
+  const lists = {
+    methods: [...connectCors.allowedMethods, "PUT"],
+    allowedHeaders: [...connectCors.allowedHeaders, "Authorization"],
+    exposedHeaders: [...connectCors.exposedHeaders],
+    maxAge: 7200,
+    // An OPTIONS without Access-Control-Request-Method would otherwise be a text/plain 400, against the
+    // rule that every refusal is JSON; it is answered like a preflight instead.
+    strictPreflight: false,
+  };
+  return {
+    // `origin: true` reflects the caller's origin (also under "*", as before: never a literal "*"); `false`
+    // leaves the request alone, so a refused origin's preflight gets no CORS header and the browser refuses.
+    delegator: (request, callback) => callback(null, { ...lists, origin: allowed(request) }),
+  };
 }

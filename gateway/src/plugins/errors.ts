@@ -9,14 +9,9 @@ import type { Duplex } from "node:stream";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
 import { type Logger, quoted } from "@imgc/common";
-import type {
-  FastifyInstance,
-  FastifySchemaValidationError,
-  RawReplyDefaultExpression,
-  RawRequestDefaultExpression,
-  RawServerBase,
-} from "fastify";
-import { RateLimitError } from "./rate-limit.js";
+import type { FastifyPluginAsync, FastifySchemaValidationError, RawServerBase } from "fastify";
+import fp from "fastify-plugin";
+import { RateLimitError } from "../limits/rate-limit.js";
 
 /** An HTTP-only failure with its status and stable code. */
 export class HttpError extends Error {
@@ -118,10 +113,11 @@ const CODE_OF_STATUS: Record<number, string> = {
   431: "resource_exhausted",
 };
 
-export function installErrorHandler<S extends RawServerBase>(
-  app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
-  log: Logger,
-): void {
+export interface ErrorRepliesOptions {
+  log: Logger;
+}
+
+const errorRepliesPlugin: FastifyPluginAsync<ErrorRepliesOptions, RawServerBase> = async (app, { log }) => {
   app.setErrorHandler((err, request, reply) => {
     const { status, body, retryAfter } = toHttpError(err);
     if (status >= 500) log.error({ err, method: request.method, url: request.url }, "request failed");
@@ -134,7 +130,13 @@ export function installErrorHandler<S extends RawServerBase>(
       message: `no route for ${request.method} ${quoted(request.url.split("?")[0] ?? "")}`,
     }),
   );
-}
+};
+
+/**
+ * Every refusal of the instance's routes in the JSON shape above, and an unknown route as 404 `not_found`
+ * (fp: the handlers are the root's, so routes registered after it inherit them).
+ */
+export const errorReplies = fp(errorRepliesPlugin, { name: "imgc-error-replies" });
 
 /**
  * The RPC side of the same rule: a ConnectError passes as it is; anything else is a bug whose message may

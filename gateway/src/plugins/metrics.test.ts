@@ -12,7 +12,7 @@ describe("gateway metrics", () => {
   test("requests are counted by route pattern, method and status; GET /metrics serves them", async () => {
     const metrics = createGatewayMetrics();
     const app = fastify();
-    metrics.observe(app, { port: "http", serve: true });
+    await app.register(metrics.observe, { port: "http", serve: true });
     app.get("/v1/jobs/:id/results.zip", async (request, reply) =>
       (request.params as { id: string }).id === "missing" ? reply.code(404).send({}) : { ok: true },
     );
@@ -41,7 +41,7 @@ describe("gateway metrics", () => {
   test("the second port is counted under its own label and serves no /metrics", async () => {
     const metrics = createGatewayMetrics();
     const app = fastify();
-    metrics.observe(app, { port: "grpc", serve: false });
+    await app.register(metrics.observe, { port: "grpc", serve: false });
     expect((await app.inject({ method: "GET", url: "/metrics" })).statusCode).toBe(404);
     const text = await metrics.registry.metrics();
     expect(

@@ -12,7 +12,17 @@ import {
   type RpcMetrics,
   type Storage,
 } from "@imgc/common";
-import type { FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase } from "fastify";
+import type { FastifyPluginAsync, RawServerBase } from "fastify";
+import fp from "fastify-plugin";
+
+export interface ObserveOptions {
+  /** The port's label: http or grpc. */
+  port: string;
+  /** Whether this instance serves GET /metrics. */
+  serve: boolean;
+  /** Lets an operator through (throws otherwise); absent: anyone may read /metrics. */
+  authorize?: (authorization: string | undefined) => void;
+}
 
 export interface GatewayMetrics {
   readonly registry: Registry;
@@ -21,13 +31,11 @@ export interface GatewayMetrics {
   /** Counts the bytes of every upload stored through it. */
   storage<T extends Pick<Storage, "putStream">>(storage: T): T;
   /**
-   * Counts the requests of `app`; with `serve`, adds GET /metrics to it, for callers `authorize` lets
-   * through (an operator key: the metrics name routes, tenants' volumes and the process).
+   * A plugin: counts the requests of the instance it is registered on (fp: every route of it, before or
+   * after); with `serve`, adds GET /metrics to it, for callers `authorize` lets through (an operator key:
+   * the metrics name routes, tenants' volumes and the process).
    */
-  observe<S extends RawServerBase>(
-    app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
-    options: { port: string; serve: boolean; authorize?: (authorization: string | undefined) => void },
-  ): void;
+  readonly observe: FastifyPluginAsync<ObserveOptions, RawServerBase>;
 }
 
 export function createGatewayMetrics(registry: Registry = createMetricsRegistry()): GatewayMetrics {
@@ -55,6 +63,21 @@ export function createGatewayMetrics(registry: Registry = createMetricsRegistry(
     registers: [registry],
   });
 
+  const observe: FastifyPluginAsync<ObserveOptions, RawServerBase> = async (app, { port, serve, authorize }) => {
+    app.addHook("onResponse", async (request, reply) => {
+      // The route's pattern, not its URL: upload names and job ids would make a series each.
+      const route = request.routeOptions.url ?? "unmatched";
+      requests.inc({ port, route, method: request.method, status: String(reply.statusCode) });
+      duration.observe({ port, route }, reply.elapsedTime / 1000);
+    });
+    if (serve) {
+      app.get("/metrics", { schema: METRICS_SCHEMA }, async (request, reply) => {
+        authorize?.(request.headers.authorization);
+        return reply.header("content-type", registry.contentType).send(await registry.metrics());
+      });
+    }
+  };
+
   return {
     registry,
     rpc: createRpcMetrics(registry, "imgc_gateway_"),
@@ -68,20 +91,7 @@ export function createGatewayMetrics(registry: Registry = createMetricsRegistry(
         },
       };
     },
-    observe(app, { port, serve, authorize }) {
-      app.addHook("onResponse", async (request, reply) => {
-        // The route's pattern, not its URL: upload names and job ids would make a series each.
-        const route = request.routeOptions.url ?? "unmatched";
-        requests.inc({ port, route, method: request.method, status: String(reply.statusCode) });
-        duration.observe({ port, route }, reply.elapsedTime / 1000);
-      });
-      if (serve) {
-        app.get("/metrics", { schema: METRICS_SCHEMA }, async (request, reply) => {
-          authorize?.(request.headers.authorization);
-          return reply.header("content-type", registry.contentType).send(await registry.metrics());
-        });
-      }
-    },
+    observe: fp(observe, { name: "imgc-gateway-metrics" }),
   };
 }
 

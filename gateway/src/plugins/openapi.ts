@@ -7,7 +7,8 @@
  * Connect RPCs, described by proto/ and reflection; the web client's files) are left out.
  */
 import fastifySwagger from "@fastify/swagger";
-import type { FastifyInstance } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
+import fp from "fastify-plugin";
 
 export const OPENAPI_PATH = "/v1/openapi.json";
 
@@ -60,8 +61,7 @@ const STREAMED_BODIES: Record<string, object> = {
   },
 };
 
-/** Registers the generator; call before any route is added, so that it sees them all. */
-export async function openApi(app: FastifyInstance): Promise<void> {
+const plugin: FastifyPluginAsync = async (app) => {
   app.addSchema(ERROR_SCHEMA);
   await app.register(fastifySwagger, {
     openapi: {
@@ -91,4 +91,10 @@ export async function openApi(app: FastifyInstance): Promise<void> {
     reply.header("cache-control", "no-cache");
     return app.swagger();
   });
-}
+};
+
+/**
+ * The generator and its route. Register it before any route, so that it sees them all; fp, so that the
+ * Error schema and the generator are the root's, seen by routes in every scope.
+ */
+export const openApi = fp(plugin, { name: "imgc-openapi" });

@@ -6,7 +6,8 @@
  * The web client PUTs uploads to presigned S3 URLs and shows results from them, so the S3 origin browsers
  * see (IMGC_S3_PUBLIC_ENDPOINT) is allowed for connect-src and img-src, and nothing else outside the gateway.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
+import fp from "fastify-plugin";
 
 export function contentSecurityPolicy(s3Origin: string | undefined): string {
   const s3 = s3Origin ? ` ${s3Origin}` : "";
@@ -32,7 +33,12 @@ export function originOf(endpoint: string): string | undefined {
   }
 }
 
-export function securityHeaders(app: FastifyInstance, { s3Origin }: { s3Origin?: string | undefined }): void {
+export interface SecurityHeadersOptions {
+  /** The S3 origin browsers are sent to (presigned URLs). */
+  s3Origin?: string | undefined;
+}
+
+const plugin: FastifyPluginAsync<SecurityHeadersOptions> = async (app, { s3Origin }) => {
   const csp = contentSecurityPolicy(s3Origin);
   app.addHook("onSend", async (_request, reply) => {
     reply
@@ -42,4 +48,7 @@ export function securityHeaders(app: FastifyInstance, { s3Origin }: { s3Origin?:
       .header("referrer-policy", "no-referrer")
       .header("cross-origin-opener-policy", "same-origin");
   });
-}
+};
+
+/** Sets the headers on every answer of the instance it is registered on (fp: the hook is the root's). */
+export const securityHeaders = fp(plugin, { name: "imgc-security-headers" });

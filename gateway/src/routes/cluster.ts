@@ -8,8 +8,8 @@ import { toJson } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import type { Logger } from "@imgc/common";
 import { type ClusterService, LaneStatsSchema, WorkerStatusSchema } from "@imgc/proto";
-import type { FastifyInstance } from "fastify";
-import { type Authenticator, requireOperator } from "../plugins/auth.js";
+import type { FastifyPluginAsync } from "fastify";
+import { type Authenticator, operatorAuth } from "../plugins/auth.js";
 import { errorResponses } from "../plugins/openapi.js";
 import { relayError } from "../services/job-service.js";
 
@@ -47,30 +47,29 @@ const CLUSTER_SCHEMA = {
   },
 } as const;
 
-export function clusterRoutes(app: FastifyInstance, { cluster, authorize, log }: ClusterRoutesDeps): void {
-  app.register(async (scope) => {
-    requireOperator(scope, authorize);
-    scope.get("/v1/cluster", { schema: CLUSTER_SCHEMA }, async (_request, reply) => {
-      const [workers, queue] = await Promise.all([
-        cluster.listWorkers({}, { timeoutMs: 5_000 }),
-        cluster.getQueueStats({}, { timeoutMs: 5_000 }),
-      ]).catch((err: unknown) => {
-        throw relayError(err, log, "ClusterService");
-      });
-      reply.header("cache-control", "no-store");
-      return {
-        workers: workers.workers.map((worker) => ({
-          ...(toJson(WorkerStatusSchema, worker, everyField) as object),
-          itemsDone: Number(worker.itemsDone),
-        })),
-        lanes: queue.lanes.map((lane) => ({
-          ...(toJson(LaneStatsSchema, lane, everyField) as object),
-          pending: Number(lane.pending),
-          ackPending: Number(lane.ackPending),
-          redelivered: Number(lane.redelivered),
-        })),
-        activeJobs: queue.activeJobs,
-      };
+/** GET /v1/cluster, in a scope of its own: operators only. */
+export const clusterRoutes: FastifyPluginAsync<ClusterRoutesDeps> = async (scope, { cluster, authorize, log }) => {
+  await scope.register(operatorAuth, { authorize });
+  scope.get("/v1/cluster", { schema: CLUSTER_SCHEMA }, async (_request, reply) => {
+    const [workers, queue] = await Promise.all([
+      cluster.listWorkers({}, { timeoutMs: 5_000 }),
+      cluster.getQueueStats({}, { timeoutMs: 5_000 }),
+    ]).catch((err: unknown) => {
+      throw relayError(err, log, "ClusterService");
     });
+    reply.header("cache-control", "no-store");
+    return {
+      workers: workers.workers.map((worker) => ({
+        ...(toJson(WorkerStatusSchema, worker, everyField) as object),
+        itemsDone: Number(worker.itemsDone),
+      })),
+      lanes: queue.lanes.map((lane) => ({
+        ...(toJson(LaneStatsSchema, lane, everyField) as object),
+        pending: Number(lane.pending),
+        ackPending: Number(lane.ackPending),
+        redelivered: Number(lane.redelivered),
+      })),
+      activeJobs: queue.activeJobs,
+    };
   });
-}
+};

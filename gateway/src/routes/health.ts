@@ -1,7 +1,7 @@
 /** `/healthz`: the process is alive. `/readyz`: its dependencies answer (200), or which do not (503). */
 import type { Logger } from "@imgc/common";
 import { type ReadinessCheck as Check, checkReadiness } from "@imgc/common";
-import type { FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase } from "fastify";
+import type { FastifyPluginAsync, RawServerBase } from "fastify";
 
 const READINESS = {
   type: "object",
@@ -44,13 +44,14 @@ export interface HealthRoutesDeps {
   timeoutMs?: number;
 }
 
-export function healthRoutes<S extends RawServerBase>(
-  app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
-  { checks, log, timeoutMs = 2_000 }: HealthRoutesDeps,
-): void {
+/** On both ports, without auth or rate limit. */
+export const healthRoutes: FastifyPluginAsync<HealthRoutesDeps, RawServerBase> = async (
+  app,
+  { checks, log, timeoutMs = 2_000 },
+) => {
   app.get("/healthz", { schema: HEALTHZ_SCHEMA }, async () => ({ status: "ok" }));
   app.get("/readyz", { schema: READYZ_SCHEMA }, async (_request, reply) => {
     const { ready, checks: results } = await checkReadiness(checks, timeoutMs, log);
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "unready", checks: results });
   });
-}
+};

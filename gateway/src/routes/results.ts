@@ -12,11 +12,11 @@
 import { Readable } from "node:stream";
 import { keys, type Logger, type Storage } from "@imgc/common";
 import { CSV_COLUMNS } from "@imgc/proto";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { type Authenticate, requireTenant } from "../plugins/auth.js";
-import type { CallerSlots } from "../plugins/caller-slots.js";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import { JOB_ID_PATTERN, jobNotFound } from "../interceptors/job-ids.js";
+import type { CallerSlots } from "../limits/caller-slots.js";
+import { type Authenticate, tenantAuth } from "../plugins/auth.js";
 import { HttpError } from "../plugins/errors.js";
-import { JOB_ID_PATTERN, jobNotFound } from "../plugins/job-ids.js";
 import { errorResponses } from "../plugins/openapi.js";
 import { reportCsv, reportJson } from "../services/report.js";
 import type { OpenResults } from "../services/results.js";
@@ -76,66 +76,65 @@ function disconnectSignal(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
-export function resultRoutes(
-  app: FastifyInstance,
-  { openResults, storage, authenticate, log, zips }: ResultRoutesDeps,
-) {
-  app.register(async (scope) => {
-    requireTenant(scope, authenticate);
+/** The results routes, in a scope of their own: every one needs a tenant's key. */
+export const resultRoutes: FastifyPluginAsync<ResultRoutesDeps> = async (
+  scope,
+  { openResults, storage, authenticate, log, zips },
+) => {
+  await scope.register(tenantAuth, { authenticate });
 
-    async function open(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) {
-      if (request.validationError) throw jobNotFound(request.params.id);
-      return openResults(request.tenant, request.params.id, disconnectSignal(reply));
-    }
-    const attachment = (reply: FastifyReply, type: string, filename: string) =>
-      reply
-        .header("content-type", type)
-        .header("content-disposition", `attachment; filename="${filename}"`)
-        .header("cache-control", "no-store");
+  async function open(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) {
+    if (request.validationError) throw jobNotFound(request.params.id);
+    return openResults(request.tenant, request.params.id, disconnectSignal(reply));
+  }
+  const attachment = (reply: FastifyReply, type: string, filename: string) =>
+    reply
+      .header("content-type", type)
+      .header("content-disposition", `attachment; filename="${filename}"`)
+      .header("cache-control", "no-store");
 
-    scope.get<{ Params: { id: string } }>(
-      "/v1/jobs/:id/results.zip",
-      { schema: ZIP_SCHEMA, ...byHandler },
-      async (request, reply) => {
-        const release = zips.acquire(request.caller);
-        if (release === undefined) {
-          throw new HttpError(
-            429,
-            "resource_exhausted",
-            "too many results.zip downloads running for this API key; wait for one to finish",
-          );
-        }
-        reply.raw.on("close", release);
-        try {
-          const results = await open(request, reply);
-          attachment(reply, "application/zip", `${request.params.id}.zip`);
-          const outputPrefix = keys.outputPrefix(request.tenant, request.params.id);
-          return reply.send(resultsZip(results, { storage, log, outputPrefix }));
-        } catch (err) {
-          release();
-          throw err;
-        }
-      },
-    );
+  scope.get<{ Params: { id: string } }>(
+    "/v1/jobs/:id/results.zip",
+    { schema: ZIP_SCHEMA, ...byHandler },
+    async (request, reply) => {
+      const release = zips.acquire(request.caller);
+      if (release === undefined) {
+        throw new HttpError(
+          429,
+          "resource_exhausted",
+          "too many results.zip downloads running for this API key; wait for one to finish",
+        );
+      }
+      reply.raw.on("close", release);
+      try {
+        const results = await open(request, reply);
+        attachment(reply, "application/zip", `${request.params.id}.zip`);
+        const outputPrefix = keys.outputPrefix(request.tenant, request.params.id);
+        return reply.send(resultsZip(results, { storage, log, outputPrefix }));
+      } catch (err) {
+        release();
+        throw err;
+      }
+    },
+  );
 
-    scope.get<{ Params: { id: string } }>(
-      "/v1/jobs/:id/report.csv",
-      { schema: CSV_SCHEMA, ...byHandler },
-      async (request, reply) => {
-        const { results } = await open(request, reply);
-        attachment(reply, "text/csv; charset=utf-8", `${request.params.id}-report.csv`);
-        return reply.send(Readable.from(reportCsv(results)));
-      },
-    );
+  scope.get<{ Params: { id: string } }>(
+    "/v1/jobs/:id/report.csv",
+    { schema: CSV_SCHEMA, ...byHandler },
+    async (request, reply) => {
+      const { results } = await open(request, reply);
+      attachment(reply, "text/csv; charset=utf-8", `${request.params.id}-report.csv`);
+      return reply.send(Readable.from(reportCsv(results)));
+    },
+  );
 
-    scope.get<{ Params: { id: string } }>(
-      "/v1/jobs/:id/report.json",
-      { schema: JSON_SCHEMA, ...byHandler },
-      async (request, reply) => {
-        const { job, results } = await open(request, reply);
-        reply.header("content-type", "application/json; charset=utf-8").header("cache-control", "no-store");
-        return reply.send(Readable.from(reportJson(job, results)));
-      },
-    );
-  });
-}
+  scope.get<{ Params: { id: string } }>(
+    "/v1/jobs/:id/report.json",
+    { schema: JSON_SCHEMA, ...byHandler },
+    async (request, reply) => {
+      const { job, results } = await open(request, reply);
+      reply.header("content-type", "application/json; charset=utf-8").header("cache-control", "no-store");
+      return reply.send(Readable.from(reportJson(job, results)));
+    },
+  );
+};

@@ -21,8 +21,8 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import fastifyMultipart from "@fastify/multipart";
 import { quoted } from "@imgc/common";
-import type { FastifyInstance } from "fastify";
-import { type Authenticate, requireTenant } from "../plugins/auth.js";
+import type { FastifyPluginAsync } from "fastify";
+import { type Authenticate, tenantAuth } from "../plugins/auth.js";
 import { HttpError } from "../plugins/errors.js";
 import { errorResponses } from "../plugins/openapi.js";
 import { emptyFile, formatBytes, MAX_NAME_CHARS, type Uploads } from "../services/uploads.js";
@@ -38,91 +38,90 @@ export interface UploadRoutesDeps {
 /** Files per multipart request; more is 413 before the extra part is read. */
 export const MAX_FILES_PER_REQUEST = 100;
 
-export function uploadRoutes(
-  app: FastifyInstance,
-  { uploads, authenticate, maxUploadBytes, spoolDir = tmpdir() }: UploadRoutesDeps,
-): void {
-  app.register(async (scope) => {
-    requireTenant(scope, authenticate);
-    // Every content type is passed through untouched: the handlers stream the raw request.
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser("*", (_request, _payload, done) => done(null));
-    await scope.register(fastifyMultipart, {
-      limits: { fileSize: maxUploadBytes, files: MAX_FILES_PER_REQUEST, fields: 100, fieldSize: 64 * 1024 },
-      // The size limit is checked below, so that it fails with the same message as the other upload paths.
-      throwFileSizeLimit: false,
-    });
-    // A refused upload leaves its body unread: close the connection rather than drain megabytes.
-    scope.addHook("onSend", async (request, reply) => {
-      if (reply.statusCode >= 400 && !request.raw.complete) reply.header("connection", "close");
-    });
-
-    scope.put<{ Params: { name: string } }>("/v1/uploads/:name", { schema: PUT_SCHEMA }, async (request, reply) => {
-      const length = request.headers["content-length"];
-      if (length === undefined || !/^\d+$/.test(length)) {
-        throw new HttpError(
-          411,
-          "length_required",
-          "a Content-Length header is required (chunked uploads are not accepted)",
-        );
-      }
-      // Rejected here, before a single byte of the body is read.
-      uploads.check(request.params.name, Number(length));
-      const stored = await uploads.put(
-        request.tenant,
-        { name: request.params.name, size: Number(length), contentType: request.headers["content-type"] ?? "" },
-        request.raw,
-      );
-      return reply.send(stored);
-    });
-
-    scope.post("/v1/uploads", { schema: POST_SCHEMA }, async (request, reply) => {
-      if (!request.isMultipart()) {
-        throw new HttpError(
-          415,
-          "unsupported_media_type",
-          "send the files as multipart/form-data (or PUT one file to /v1/uploads/<name>)",
-        );
-      }
-      const stored: { key: string; name: string; size: number }[] = [];
-      const dir = await mkdtemp(join(spoolDir, "imgc-upload-"));
-      try {
-        let index = 0;
-        for await (const part of request.files()) {
-          const name = part.filename;
-          const path = join(dir, String(index++));
-          await pipeline(part.file, createWriteStream(path));
-          const { size } = await stat(path);
-          // A form's empty file input arrives as a part with no name and no bytes.
-          if (name === "" && size === 0) continue;
-          if (part.file.truncated) {
-            throw new HttpError(
-              413,
-              "resource_exhausted",
-              `${quoted(name)} is larger than the upload limit of ${maxUploadBytes} bytes (${formatBytes(maxUploadBytes)})`,
-            );
-          }
-          if (size === 0) throw emptyFile(name);
-          const upload = await uploads.put(
-            request.tenant,
-            { name, size, contentType: part.mimetype },
-            createReadStream(path),
-          );
-          stored.push({ key: upload.key, name, size });
-          await rm(path, { force: true });
-        }
-      } catch (err) {
-        throw multipartError(err);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-      if (stored.length === 0) {
-        throw new HttpError(400, "invalid_argument", "no file in the form: add one or more file parts");
-      }
-      return reply.send({ uploads: stored });
-    });
+/** The upload routes, in a scope of their own: their content-type parsers and auth apply to them only. */
+export const uploadRoutes: FastifyPluginAsync<UploadRoutesDeps> = async (
+  scope,
+  { uploads, authenticate, maxUploadBytes, spoolDir = tmpdir() },
+) => {
+  await scope.register(tenantAuth, { authenticate });
+  // Every content type is passed through untouched: the handlers stream the raw request.
+  scope.removeAllContentTypeParsers();
+  scope.addContentTypeParser("*", (_request, _payload, done) => done(null));
+  await scope.register(fastifyMultipart, {
+    limits: { fileSize: maxUploadBytes, files: MAX_FILES_PER_REQUEST, fields: 100, fieldSize: 64 * 1024 },
+    // The size limit is checked below, so that it fails with the same message as the other upload paths.
+    throwFileSizeLimit: false,
   });
-}
+  // A refused upload leaves its body unread: close the connection rather than drain megabytes.
+  scope.addHook("onSend", async (request, reply) => {
+    if (reply.statusCode >= 400 && !request.raw.complete) reply.header("connection", "close");
+  });
+
+  scope.put<{ Params: { name: string } }>("/v1/uploads/:name", { schema: PUT_SCHEMA }, async (request, reply) => {
+    const length = request.headers["content-length"];
+    if (length === undefined || !/^\d+$/.test(length)) {
+      throw new HttpError(
+        411,
+        "length_required",
+        "a Content-Length header is required (chunked uploads are not accepted)",
+      );
+    }
+    // Rejected here, before a single byte of the body is read.
+    uploads.check(request.params.name, Number(length));
+    const stored = await uploads.put(
+      request.tenant,
+      { name: request.params.name, size: Number(length), contentType: request.headers["content-type"] ?? "" },
+      request.raw,
+    );
+    return reply.send(stored);
+  });
+
+  scope.post("/v1/uploads", { schema: POST_SCHEMA }, async (request, reply) => {
+    if (!request.isMultipart()) {
+      throw new HttpError(
+        415,
+        "unsupported_media_type",
+        "send the files as multipart/form-data (or PUT one file to /v1/uploads/<name>)",
+      );
+    }
+    const stored: { key: string; name: string; size: number }[] = [];
+    const dir = await mkdtemp(join(spoolDir, "imgc-upload-"));
+    try {
+      let index = 0;
+      for await (const part of request.files()) {
+        const name = part.filename;
+        const path = join(dir, String(index++));
+        await pipeline(part.file, createWriteStream(path));
+        const { size } = await stat(path);
+        // A form's empty file input arrives as a part with no name and no bytes.
+        if (name === "" && size === 0) continue;
+        if (part.file.truncated) {
+          throw new HttpError(
+            413,
+            "resource_exhausted",
+            `${quoted(name)} is larger than the upload limit of ${maxUploadBytes} bytes (${formatBytes(maxUploadBytes)})`,
+          );
+        }
+        if (size === 0) throw emptyFile(name);
+        const upload = await uploads.put(
+          request.tenant,
+          { name, size, contentType: part.mimetype },
+          createReadStream(path),
+        );
+        stored.push({ key: upload.key, name, size });
+        await rm(path, { force: true });
+      }
+    } catch (err) {
+      throw multipartError(err);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    if (stored.length === 0) {
+      throw new HttpError(400, "invalid_argument", "no file in the form: add one or more file parts");
+    }
+    return reply.send({ uploads: stored });
+  });
+};
 
 const STORED = {
   type: "object",

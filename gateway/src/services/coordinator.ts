@@ -22,7 +22,7 @@ import {
   type TlsFiles,
 } from "@imgc/common";
 import { ClusterService, JobService } from "@imgc/proto";
-import { propagateTrace } from "../plugins/trace.js";
+import { propagateTrace } from "../interceptors/trace.js";
 
 /**
  * The coordinators: `addresses` lists them (comma-separated), or is one DNS name for all. Calls find the leader
@@ -49,7 +49,13 @@ export function createCoordinatorTransport(addresses: string, log?: Logger, toke
   });
 }
 
-export function createCoordinatorClient(transport: Transport): Client<typeof JobService> {
+/**
+ * The coordinator's JobService, as the gateway calls it: every RPC the gateway does not serve itself is
+ * forwarded here with the caller's tenant.
+ */
+export type CoordinatorJobService = Client<typeof JobService>;
+
+export function createCoordinatorJobService(transport: Transport): CoordinatorJobService {
   return createClient(JobService, transport);
 }
 

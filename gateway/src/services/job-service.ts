@@ -6,18 +6,17 @@
  * reach the caller with their code and message unchanged; a failure to reach the coordinator becomes
  * Unavailable, and anything unexpected Internal, without detail.
  */
-import type { CallOptions, Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { CallOptions, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type Logger, leaderHint, sleep } from "@imgc/common";
 import { type JobEvent, type JobService, TENANT_HEADER, type UploadImageRequest } from "@imgc/proto";
+import type { CallerSlots } from "../limits/caller-slots.js";
 import { callerKey, tenantKey } from "../plugins/auth.js";
-import type { CallerSlots } from "../plugins/caller-slots.js";
+import type { CoordinatorJobService } from "./coordinator.js";
 import type { Uploads } from "./uploads.js";
 
-export type CoordinatorClient = Client<typeof JobService>;
-
 export interface JobServiceDeps {
-  coordinator: CoordinatorClient;
+  coordinator: CoordinatorJobService;
   uploads: Uploads;
   log: Logger;
   /** WatchJob streams per caller at once; unlimited without it. */

@@ -6,7 +6,8 @@
 
 import type { Logger } from "@imgc/common";
 import { type ItemResult, type Job, TENANT_HEADER } from "@imgc/proto";
-import { type CoordinatorClient, relayError } from "./job-service.js";
+import type { CoordinatorJobService } from "./coordinator.js";
+import { relayError } from "./job-service.js";
 
 /** The coordinator's largest page. */
 const PAGE_SIZE = 1_000;
@@ -24,7 +25,7 @@ export function createResultsReader({
   coordinator,
   log,
 }: {
-  coordinator: CoordinatorClient;
+  coordinator: CoordinatorJobService;
   log: Logger;
 }): OpenResults {
   return async (tenant, jobId, signal) => {

@@ -19,8 +19,13 @@ import {
   WorkerStatusSchema,
 } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
+import {
+  type ClusterServiceStub,
+  type CoordinatorClient,
+  CoordinatorUnreachable,
+  createCoordinatorClient,
+} from "../coordinator-client.js";
 import { threadsPerChild } from "../engine-pool.js";
-import { type CoordinatorClient, CoordinatorUnreachable, createReporter, type Reporter } from "../reporter.js";
 import { createWorkerMetrics } from "./worker-metrics.js";
 
 const traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -100,7 +105,7 @@ describe("worker metrics", () => {
     const registry = createMetricsRegistry();
     const metrics = createWorkerMetrics(registry, createLogger("test", "silent"));
     let fail: unknown;
-    const inner: Reporter = {
+    const inner: CoordinatorClient = {
       async claim() {
         if (fail) throw fail;
         return { pendingItemIds: ["000001"], cancelled: false } as never;
@@ -117,19 +122,19 @@ describe("worker metrics", () => {
         if (fail) throw fail;
       },
     };
-    const reporter = metrics.reporter(inner);
-    await reporter.claim(chunk, 1);
-    await reporter.claim(chunk, 3);
-    await reporter.complete(chunk, false);
-    await reporter.complete(chunk, true);
-    await reporter.reportMany(chunk, { started: [], results: [], complete: false });
-    await reporter.reportMany(chunk, { started: [], results: [], complete: true });
+    const coordinator = metrics.coordinator(inner);
+    await coordinator.claim(chunk, 1);
+    await coordinator.claim(chunk, 3);
+    await coordinator.complete(chunk, false);
+    await coordinator.complete(chunk, true);
+    await coordinator.reportMany(chunk, { started: [], results: [], complete: false });
+    await coordinator.reportMany(chunk, { started: [], results: [], complete: true });
     fail = new CoordinatorUnreachable("ReportItem: down", { cause: new ConnectError("down", Code.Unavailable) });
-    await expect(reporter.report(chunk, create(ItemResultSchema, {}))).rejects.toThrow();
+    await expect(coordinator.report(chunk, create(ItemResultSchema, {}))).rejects.toThrow();
     fail = new ConnectError("no such chunk", Code.NotFound);
-    await expect(reporter.claim(chunk, 1)).rejects.toThrow();
+    await expect(coordinator.claim(chunk, 1)).rejects.toThrow();
     fail = new AbortedError("released");
-    await expect(reporter.complete(chunk, false)).rejects.toThrow();
+    await expect(coordinator.complete(chunk, false)).rejects.toThrow();
 
     expect(await sample(registry, "imgc_worker_chunks_claimed_total")).toBe(2);
     expect(await sample(registry, "imgc_worker_chunk_redeliveries_total")).toBe(1);
@@ -163,7 +168,7 @@ describe("worker metrics", () => {
 describe("the worker's calls carry the chunk's trace context", () => {
   test("ClaimChunk, ReportItem(s) and CompleteChunk send traceparent in their metadata", async () => {
     const seen: (Record<string, string> | undefined)[] = [];
-    const client: CoordinatorClient = {
+    const client: ClusterServiceStub = {
       claimChunk: async (_request, options) => {
         seen.push(options?.headers);
         return { pendingItemIds: [], cancelled: false } as never;
@@ -181,16 +186,16 @@ describe("the worker's calls carry the chunk's trace context", () => {
         return {} as never;
       },
     };
-    const reporter = createReporter({ client, workerId: "w1", log: createLogger("test", "silent") });
-    await reporter.claim(chunk, 1);
-    await reporter.report(chunk, create(ItemResultSchema, { itemId: "000001", state: ItemState.DONE }));
-    await reporter.reportMany(chunk, { started: [], results: [], complete: true });
-    await reporter.complete(chunk, false);
+    const coordinator = createCoordinatorClient({ client, workerId: "w1", log: createLogger("test", "silent") });
+    await coordinator.claim(chunk, 1);
+    await coordinator.report(chunk, create(ItemResultSchema, { itemId: "000001", state: ItemState.DONE }));
+    await coordinator.reportMany(chunk, { started: [], results: [], complete: true });
+    await coordinator.complete(chunk, false);
     expect(seen).toHaveLength(4);
     for (const headers of seen)
       expect(parseTraceparent(headers?.[TRACEPARENT])?.traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
     // A chunk without a trace sends no header.
-    await reporter.claim(create(ChunkSchema, { jobId: "job2" }), 1);
+    await coordinator.claim(create(ChunkSchema, { jobId: "job2" }), 1);
     expect(seen[4]?.[TRACEPARENT]).toBeUndefined();
   });
 });

@@ -3,9 +3,9 @@
  * hits), the chunks it claimed, got redelivered, completed and released, its calls to the coordinator that
  * failed, and, read at scrape time, its slots, busy slots, draining flag and items per second.
  *
- * They are decorators around the worker's parts (ProcessItem, Reporter), so the parts stay free of metrics.
- * The item decorator also writes the one log line per item that, with the job's trace id, lets an operator
- * follow a job through the workers.
+ * They are decorators around the worker's parts (ProcessItem, CoordinatorClient), so the parts stay free of
+ * metrics. The item decorator also writes the one log line per item that, with the job's trace id, lets an
+ * operator follow a job through the workers.
  */
 
 import { ConnectError } from "@connectrpc/connect";
@@ -20,8 +20,8 @@ import {
   traceFields,
 } from "@imgc/common";
 import { ErrorCode, ImageFormat, ItemState, type WorkerStatus } from "@imgc/proto";
+import { type CoordinatorClient, CoordinatorUnreachable } from "../coordinator-client.js";
 import type { ProcessItem } from "../process-item.js";
-import { CoordinatorUnreachable, type Reporter } from "../reporter.js";
 
 export function createWorkerMetrics(registry: Registry, log: Logger) {
   const items = createItemMetrics(registry, "imgc_worker_", "this worker");
@@ -107,7 +107,7 @@ export function createWorkerMetrics(registry: Registry, log: Logger) {
       };
     },
 
-    reporter(inner: Reporter): Reporter {
+    coordinator(inner: CoordinatorClient): CoordinatorClient {
       return {
         async claim(chunk, delivery, signal) {
           try {

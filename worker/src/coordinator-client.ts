@@ -1,5 +1,6 @@
 /**
- * The worker's side of ClusterService: claim a chunk, report each item, complete (or release) the chunk.
+ * The worker's coordinator client, its whole side of ClusterService: claim a chunk, report each item, complete
+ * (or release) the chunk.
  *
  * Calls that fail because the coordinator is unreachable or slow (UNAVAILABLE, DEADLINE_EXCEEDED) are retried
  * with exponential backoff for up to `retryBudgetMs`; past that, `CoordinatorUnreachable` tells the chunk
@@ -17,8 +18,8 @@ import type {
   ReportItemsResponse,
 } from "@imgc/proto";
 
-/** The methods of the coordinator's client the worker calls. */
-export type CoordinatorClient = Pick<
+/** The methods of the generated ClusterService client (grpc-js) that the coordinator client calls. */
+export type ClusterServiceStub = Pick<
   GrpcJsClient<typeof ClusterService>,
   "claimChunk" | "reportItem" | "reportItems" | "completeChunk"
 >;
@@ -34,8 +35,8 @@ export function isTransient(err: unknown): boolean {
   return err instanceof ConnectError && (err.code === Code.Unavailable || err.code === Code.DeadlineExceeded);
 }
 
-export interface ReporterDeps {
-  client: CoordinatorClient;
+export interface CoordinatorClientDeps {
+  client: ClusterServiceStub;
   workerId: string;
   log: Logger;
   /** How long to keep retrying an unreachable coordinator. */
@@ -44,7 +45,7 @@ export interface ReporterDeps {
   callTimeoutMs?: number;
 }
 
-export interface Reporter {
+export interface CoordinatorClient {
   claim(chunk: Chunk, delivery: number, signal?: AbortSignal): Promise<ClaimChunkResponse>;
   report(chunk: Chunk, result: ItemResult, signal?: AbortSignal): Promise<ReportItemResponse>;
   /** Items started and results, in one call; `complete` ends the chunk too. */
@@ -61,7 +62,7 @@ function callOptions(chunk: Chunk, timeoutMs: number) {
   return chunk.traceParent ? { timeoutMs, headers: { [TRACEPARENT]: chunk.traceParent } } : { timeoutMs };
 }
 
-export function createReporter(deps: ReporterDeps): Reporter {
+export function createCoordinatorClient(deps: CoordinatorClientDeps): CoordinatorClient {
   const budgetMs = deps.retryBudgetMs ?? 60_000;
   const timeoutMs = deps.callTimeoutMs ?? 10_000;
 

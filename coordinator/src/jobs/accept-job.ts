@@ -6,11 +6,8 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { keys, type Logger, laneOf, sleep, traceFields } from "@imgc/common";
+import { type Logger, laneOf, sleep, traceFields } from "@imgc/common";
 import {
-  type Chunk,
-  ChunkItemSchema,
-  ChunkSchema,
   DetectionOptionsSchema,
   ErrorCode,
   type ItemResult,
@@ -26,28 +23,28 @@ import {
 } from "@imgc/proto";
 import type { ChunkLimits } from "../config.js";
 import { itemId, newJobId } from "../ids.js";
-import type { ChunkStore } from "../jobs/chunk-store.js";
-import type { Events } from "../jobs/events.js";
-import type { Idempotency, Reservation } from "../jobs/idempotency.js";
-import type { JobStore } from "../jobs/job-store.js";
-import type { Lifecycle } from "../jobs/lifecycle.js";
-import type { ResultStore } from "../jobs/result-store.js";
-import { expiresAt, type RetentionPolicy } from "../jobs/retention.js";
-import { jobTasks } from "../validate.js";
-import { limitsFor, planChunks } from "./chunking.js";
-import type { Dispatcher } from "./dispatcher.js";
+import { FetchError } from "../net/ssrf-guard.js";
+import { buildChunks, CHUNKS_PER_SLOT } from "../scheduler/chunking.js";
+import type { Dispatcher } from "../scheduler/dispatcher.js";
 import {
   EmptySourceError,
   expandSources,
   type SourceItem,
   type SourceStorage,
   SubmitCancelledError,
-} from "./sources.js";
-import { FetchError } from "./ssrf-guard.js";
-import type { QuotaTicket, TenantQuotas } from "./tenant-quota.js";
-import type { UrlSources } from "./url-sources.js";
+} from "../scheduler/sources.js";
+import type { QuotaTicket, TenantQuotas } from "../scheduler/tenant-quota.js";
+import type { UrlSources } from "../scheduler/url-sources.js";
+import { jobTasks } from "../validate.js";
+import type { ChunkStore } from "./chunk-store.js";
+import type { Events } from "./events.js";
+import type { Idempotency, Reservation } from "./idempotency.js";
+import type { JobStore } from "./job-store.js";
+import type { Lifecycle } from "./lifecycle.js";
+import type { ResultStore } from "./result-store.js";
+import { expiresAt, type RetentionPolicy } from "./retention.js";
 
-export interface SubmitDeps {
+export interface JobAcceptorDeps {
   storage: SourceStorage;
   jobs: JobStore;
   results: ResultStore;
@@ -80,60 +77,9 @@ export interface JobOrigin {
   retryOf?: string;
 }
 
-/**
- * Chunks per live slot a job is spread over at least (bounded by its items and by maxItems per chunk): with
- * several chunks per slot, workers that pull as they free up end a job within about a quarter of a slot's
- * share of each other, however unevenly the images weigh; a chunk still carries only milliseconds of
- * scheduling against its seconds of work.
- */
-export const CHUNKS_PER_SLOT = 4;
-
 export interface Submitted {
   job: Job;
   created: boolean;
-}
-
-/**
- * The job's chunks: each task (job.tasks, in order) gets its own chunks of the same items, numbered on from the
- * previous task's, so that every chunk of the job has its own index (and `Nats-Msg-Id <job>.<index>`).
- */
-export function buildChunks(
-  job: Job,
-  items: readonly SourceItem[],
-  limits: ChunkLimits,
-  outputBucket: string,
-): Chunk[] {
-  const present = items.flatMap((item, position) => (item.missing ? [] : [{ item, position }]));
-  const sizes = present.map(({ item }) => item.size);
-  const list: Chunk[] = [];
-  for (const kind of jobTasks(job.tasks)) {
-    const compress = kind === TaskKind.COMPRESS;
-    for (const [start, end] of planChunks(sizes, limitsFor(compress ? job.options : undefined, limits))) {
-      list.push(
-        create(ChunkSchema, {
-          jobId: job.id,
-          tenant: job.tenant,
-          index: list.length,
-          kind,
-          items: present.slice(start, end).map(({ item, position }) =>
-            create(ChunkItemSchema, {
-              itemId: itemId(position),
-              bucket: item.bucket,
-              key: item.key,
-              size: BigInt(item.size),
-              sourceEtag: item.etag ?? "",
-            }),
-          ),
-          ...(compress && job.options ? { options: job.options } : {}),
-          ...(!compress ? { detection: job.detection ?? create(DetectionOptionsSchema, {}) } : {}),
-          outputBucket,
-          outputPrefix: keys.outputPrefix(job.tenant, job.id),
-          traceParent: job.traceParent,
-        }),
-      );
-    }
-  }
-  return list;
 }
 
 function missingResults(items: readonly SourceItem[]): ItemResult[] {
@@ -152,7 +98,7 @@ function missingResults(items: readonly SourceItem[]): ItemResult[] {
   );
 }
 
-export function createSubmitter(deps: SubmitDeps) {
+export function createJobAcceptor(deps: JobAcceptorDeps) {
   const { jobs, results, chunks, idempotency, lifecycle, dispatcher, events, log } = deps;
   const waitMs = deps.reservationWaitMs ?? 30_000;
 
@@ -287,7 +233,7 @@ export function createSubmitter(deps: SubmitDeps) {
     await chunks.putAll(list);
     await jobs.create(job);
     await lifecycle.open(job);
-    await dispatcher.publish(list, laneOf(job.priority));
+    await dispatcher.enqueue(list, laneOf(job.priority));
     const accepted = (await lifecycle.get(job.id)) ?? job;
     await events.job(accepted);
     log.info(
@@ -307,4 +253,4 @@ export function createSubmitter(deps: SubmitDeps) {
   }
 }
 
-export type Submitter = ReturnType<typeof createSubmitter>;
+export type JobAcceptor = ReturnType<typeof createJobAcceptor>;
