@@ -1,0 +1,82 @@
+import { ErrorCode, SHRINK_MIN_SIDE } from "@imgc/proto";
+import { ItemError } from "../item-error.js";
+import type { ResizePlan } from "./plan.js";
+import { type Candidate, OverBudget } from "./targets.js";
+
+/** A result that had to shrink, and the size it would have had otherwise. */
+export interface Shrunk {
+  readonly best: Candidate;
+  readonly from?: { readonly width: number; readonly height: number };
+}
+
+/**
+ * At most this many sizes after the full one. The first estimate usually fits; each miss re-estimates from
+ * its own overshoot, and the last step is clamped to SHRINK_MIN_SIDE, so the floor is always tried.
+ */
+const MAX_STEPS = 6;
+
+/**
+ * Bytes grow a little slower than pixels (headers, and a smaller image has more detail per pixel): aiming a
+ * few percent under the budget makes the first estimate fit more often than not, saving a step.
+ */
+const AIM = 0.9;
+
+/** 50000 → "50 KB": decimal units, as the web page and file managers show sizes. */
+export const budgetText = (bytes: number): string =>
+  bytes < 1000
+    ? `${bytes} bytes`
+    : bytes < 1e6
+      ? `${Number((bytes / 1e3).toFixed(1))} KB`
+      : `${Number((bytes / 1e6).toFixed(2))} MB`;
+
+/**
+ * The job's resize box scaled to `width`×`height`, the output size wanted. It keeps the job's fit, so a
+ * cover crop, a contain letterbox or a fill stretch shrinks as a whole; without a box, the image fits inside.
+ */
+export const shrunkResize = (resize: ResizePlan | undefined, width: number, height: number): ResizePlan => ({
+  fit: resize?.fit ?? "inside",
+  allowEnlarge: resize?.allowEnlarge ?? false,
+  maxWidth: width,
+  maxHeight: height,
+});
+
+/**
+ * CompressionOptions.shrink_to_fit: `attempt` reaches the byte budget at the job's own resize (undefined) and
+ * then, while it misses (OverBudget), at smaller sizes. Bytes are roughly proportional to pixels, so each
+ * size is the last one scaled by the square root of budget / smallest output (a little under), rather than a
+ * blind halving: few sizes, each a single encode per format when it misses. The aspect ratio is kept; the
+ * short side never goes below SHRINK_MIN_SIDE, where the item fails naming the smallest output reached.
+ */
+export const shrinkToFit = async (
+  attempt: (resize: ResizePlan | undefined) => Promise<Candidate>,
+  resize: ResizePlan | undefined,
+  maxBytes: number,
+): Promise<Shrunk> => {
+  let miss: OverBudget;
+  try {
+    return { best: await attempt(resize) };
+  } catch (e) {
+    if (!(e instanceof OverBudget)) throw e;
+    miss = e;
+  }
+  const from = { width: miss.width, height: miss.height };
+  for (let step = 0; step < MAX_STEPS; step++) {
+    const short = Math.min(miss.width, miss.height);
+    if (short <= SHRINK_MIN_SIDE) break;
+    const estimate = Math.sqrt((maxBytes * AIM) / miss.smallest);
+    // At least 5% a step (an overshoot of a few bytes would otherwise creep), never under the floor.
+    const scale = Math.max(Math.min(estimate, 0.95), SHRINK_MIN_SIDE / short);
+    const width = Math.max(1, Math.round(miss.width * scale));
+    const height = Math.max(1, Math.round(miss.height * scale));
+    try {
+      return { best: await attempt(shrunkResize(resize, width, height)), from };
+    } catch (e) {
+      if (!(e instanceof OverBudget)) throw e;
+      miss = e;
+    }
+  }
+  throw new ItemError(
+    ErrorCode.INVALID_OPTIONS,
+    `${miss.message}, even shrunk from ${from.width}×${from.height} to ${miss.width}×${miss.height} (shrink to fit stops at ${SHRINK_MIN_SIDE} pixels on the short side)`,
+  );
+};
