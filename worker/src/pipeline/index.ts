@@ -183,8 +183,7 @@ const bestOf = async (
       // A goal one format cannot meet (AUTO): the others may.
       if (!ItemError.is(e) || e.code !== ErrorCode.INVALID_OPTIONS || formats.length === 1) throw e;
       // Over a byte budget in every format, the smallest miss is the one shrinking to fit estimates from.
-      if (!failure || (e instanceof OverBudget && failure instanceof OverBudget && e.smallest < failure.smallest))
-        failure = e;
+      if (!failure || (OverBudget.is(e) && OverBudget.is(failure) && e.smallest < failure.smallest)) failure = e;
     }
   }
   if (!best) throw failure ?? new ItemError(ErrorCode.INTERNAL, "No output format could be tried");

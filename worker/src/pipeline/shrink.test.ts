@@ -40,6 +40,43 @@ describe("shrink to fit", () => {
     60_000,
   );
 
+  it.each([
+    ["lossless PNG", { format: ImageFormat.PNG }, 60_000],
+    ["palette PNG", { format: ImageFormat.PNG, palette: true }, 20_000],
+    ["AVIF", { format: ImageFormat.AVIF, resize: { maxWidth: 600, maxHeight: 600 } }, 3_000],
+  ] as const)(
+    "%s shrinks to fit too",
+    async (_, init, maxBytes) => {
+      const out = await compress(bike, options({ ...init, target: budget(maxBytes), shrinkToFit: true }), limits);
+      expect(out.kind).toBe("compressed");
+      expect(out.data.length).toBeLessThanOrEqual(maxBytes);
+      expect(out.shrunkFrom).toBeDefined();
+      expect(out.width).toBeLessThan(out.shrunkFrom?.width ?? 0);
+      const { width = 0, height = 0 } = out.shrunkFrom ?? {};
+      expect(Math.abs(out.height - (out.width * height) / width)).toBeLessThanOrEqual(1);
+    },
+    60_000,
+  );
+
+  it("an image already at the floor cannot shrink, and says so", async () => {
+    const noise = await sharp(Buffer.from(Array.from({ length: 12 * 12 * 3 }, (_, i) => (i * 7919) % 256)), {
+      raw: { width: 12, height: 12, channels: 3 },
+    })
+      .png()
+      .toBuffer();
+    const e = await failure(
+      compress(
+        noise,
+        options({ format: ImageFormat.PNG, target: budget(20), shrinkToFit: true, allowLarger: true }),
+        limits,
+      ),
+    );
+    expect(e.code).toBe(ErrorCode.INVALID_OPTIONS);
+    expect(e.message).toMatch(
+      /^The smallest PNG output is \d+ bytes, over the limit of 20 bytes, at 12×12, which cannot shrink \(shrink to fit stops at 16 pixels on the short side\)$/,
+    );
+  });
+
   it("shrinks from the job's resize box, not from the source", async () => {
     const out = await compress(
       bike,

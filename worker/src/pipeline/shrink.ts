@@ -56,7 +56,7 @@ export const shrinkToFit = async (
   try {
     return { best: await attempt(resize) };
   } catch (e) {
-    if (!(e instanceof OverBudget)) throw e;
+    if (!OverBudget.is(e)) throw e;
     miss = e;
   }
   const from = { width: miss.width, height: miss.height };
@@ -71,12 +71,15 @@ export const shrinkToFit = async (
     try {
       return { best: await attempt(shrunkResize(resize, width, height)), from };
     } catch (e) {
-      if (!(e instanceof OverBudget)) throw e;
+      if (!OverBudget.is(e)) throw e;
       miss = e;
     }
   }
+  const stop = `shrink to fit stops at ${SHRINK_MIN_SIDE} pixels on the short side`;
   throw new ItemError(
     ErrorCode.INVALID_OPTIONS,
-    `${miss.message}, even shrunk from ${from.width}×${from.height} to ${miss.width}×${miss.height} (shrink to fit stops at ${SHRINK_MIN_SIDE} pixels on the short side)`,
+    miss.width === from.width && miss.height === from.height
+      ? `${miss.message}, at ${from.width}×${from.height}, which cannot shrink (${stop})`
+      : `${miss.message}, even shrunk from ${from.width}×${from.height} to ${miss.width}×${miss.height} (${stop})`,
   );
 };

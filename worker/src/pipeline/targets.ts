@@ -67,7 +67,10 @@ const unreachable = (message: string): ItemError => new ItemError(ErrorCode.INVA
  * A byte budget no quality of a format meets: the smallest output reached and its size, which is what
  * shrinking to fit (shrink.ts) estimates the next dimensions from.
  */
+const overBudgetBrand = Symbol.for("imgc.OverBudget");
+
 export class OverBudget extends ItemError {
+  readonly [overBudgetBrand] = true;
   readonly smallest: number;
   readonly width: number;
   readonly height: number;
@@ -77,6 +80,11 @@ export class OverBudget extends ItemError {
     this.smallest = smallest.data.length;
     this.width = smallest.width;
     this.height = smallest.height;
+  }
+
+  // A brand, as ItemError.is: the module may be loaded twice.
+  static override is(e: unknown): e is OverBudget {
+    return typeof e === "object" && e !== null && (e as { [overBudgetBrand]?: unknown })[overBudgetBrand] === true;
   }
 }
 
