@@ -2,8 +2,10 @@ import { ErrorCode, Fit, ImageFormat } from "@imgc/proto";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { compress } from "./index.js";
+import type { ResizePlan } from "./plan.js";
 import { planOf } from "./plan.js";
-import { budgetText, shrunkResize } from "./shrink.js";
+import { budgetText, shrinkToFit, shrunkResize } from "./shrink.js";
+import { type Candidate, OverBudget } from "./targets.js";
 import { corpusFile, failure, limits, options } from "./test-support.js";
 
 // The photo of issue 17: its smallest WebP at full size is about 50.5 KB, just over a 50 KB budget.
@@ -154,6 +156,25 @@ describe("shrink to fit", () => {
     expect(() => planOf(options({ shrinkToFit: true }))).toThrow(
       "Expected a max bytes target with shrink to fit but received no target",
     );
+  });
+
+  it("estimates the size from the overshoot: one smaller size when bytes follow pixels^0.72, as WebP's do", async () => {
+    // The bike photo's smallest WebP at full size, and how it falls with the area.
+    const bytesAt = (w: number, h: number) => Math.round(126_338 * ((w * h) / (2725 * 2225)) ** 0.72);
+    const sizes: string[] = [];
+    const attempt = async (resize: ResizePlan | undefined): Promise<Candidate> => {
+      const [w, h] = resize ? [resize.maxWidth, resize.maxHeight] : [2725, 2225];
+      sizes.push(`${w}×${h}`);
+      const data = Buffer.alloc(bytesAt(w, h));
+      if (data.length > 50_000) throw new OverBudget("over", { data, width: w, height: h });
+      return { format: ImageFormat.WEBP, data, quality: 30, width: w, height: h };
+    };
+    const { best, from } = await shrinkToFit(attempt, undefined, 50_000);
+    expect(sizes).toHaveLength(2);
+    expect(best.data.length).toBeLessThanOrEqual(50_000);
+    // Not shrunk much further than it had to be: the largest size that fits is about 1400 wide.
+    expect(best.width).toBeGreaterThan(1300);
+    expect(from).toEqual({ width: 2725, height: 2225 });
   });
 
   it("keeps the job's fit and enlargement when it scales the box", () => {
