@@ -24,7 +24,7 @@ export {
   type OutputFormat,
 } from "./src/formats.js";
 export { isJobId, isWorkerId, JOB_ID_PATTERN, WORKER_ID_RULE } from "./src/ids.js";
-export { MAX_OUTPUT_PIXELS, MAX_RETENTION_DAYS, OPTION_LIMITS } from "./src/option-limits.js";
+export { MAX_OUTPUT_PIXELS, MAX_RETENTION_DAYS, OPTION_LIMITS, SHRINK_MIN_SIDE } from "./src/option-limits.js";
 export { createOutputNamer, type Output, outputFileName } from "./src/output-name.js";
 export {
   CSV_COLUMNS,

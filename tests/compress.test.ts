@@ -163,6 +163,47 @@ describe("compression through the cluster", () => {
     expect(outputs).toEqual(results.map((r) => r.outputKey).sort());
   });
 
+  test("a max-bytes job with shrink_to_fit makes the 2725×2225 photo fit 50 KB by shrinking it", async () => {
+    const c = cluster();
+    const bike = corpusFiles("photos").filter((file) => file.endsWith("bike-2725x2225.jpg"));
+    expect(bike).toHaveLength(1);
+    const { uploads } = await uploadFixtures(c.storage, bike);
+    const { job } = await c.jobs.submitJob({
+      sources: uploads.map((upload) => uploadSource(upload.key)),
+      options: {
+        format: ImageFormat.WEBP,
+        target: { goal: { case: "maxBytes", value: 50_000n } },
+        shrinkToFit: true,
+      },
+    });
+    if (!job) throw new Error("SubmitJob returned no job");
+    const finished = await waitForJob(c.jobs, job.id, { timeoutMs: 120_000 });
+    expect(JobState[finished.state]).toBe("COMPLETED");
+    const [result] = await allResults(c.jobs, job.id);
+    if (!result) throw new Error("no result");
+    expect(ItemState[result.state]).toBe("DONE");
+    expect(Number(result.outputBytes)).toBeLessThanOrEqual(50_000);
+    expect([result.shrunkToFit, result.shrunkFromWidth, result.shrunkFromHeight]).toEqual([true, 2725, 2225]);
+    expect(result.width).toBeLessThan(2725);
+    expect(Math.abs(result.height - (result.width * 2225) / 2725)).toBeLessThanOrEqual(1);
+    expect(result.note).toBe(`Resized from 2725×2225 to ${result.width}×${result.height} to fit 50 KB`);
+    await expectOutputFor(result, sourceOf(result, uploads), job.id);
+  });
+
+  test("shrink_to_fit without a max_bytes target is refused as invalid, naming the field", async () => {
+    const error = await cluster()
+      .jobs.submitJob({
+        sources: [uploadSource("uploads/default/x/a.jpg")],
+        options: { target: { goal: { case: "quality", value: 80 } }, shrinkToFit: true },
+      })
+      .catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect(Code[(error as ConnectError).code]).toBe("InvalidArgument");
+    expect((error as ConnectError).rawMessage).toContain(
+      "options.shrink_to_fit: expected a target.max_bytes goal but received target.quality",
+    );
+  });
+
   test("a job with no sources is refused as invalid", async () => {
     const error = await cluster()
       .jobs.submitJob({ sources: [] })

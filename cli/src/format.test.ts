@@ -53,6 +53,16 @@ describe("output formatting", () => {
       "worker-2",
       "",
     ]);
+    const shrunk = create(ItemResultSchema, {
+      ...done,
+      width: 1408,
+      height: 1150,
+      shrunkToFit: true,
+      shrunkFromWidth: 2725,
+      shrunkFromHeight: 2225,
+      note: "Resized from 2725×2225 to 1408×1150 to fit 50 KB",
+    });
+    expect(resultRow("bike.jpg", shrunk)[6]).toBe("Resized from 2725×2225 to 1408×1150 to fit 50 KB");
     const failed = create(ItemResultSchema, {
       state: ItemState.FAILED,
       inputBytes: 1024n,

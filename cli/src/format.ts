@@ -143,7 +143,9 @@ export function resultRow(name: string, result: ItemResult): string[] {
     saving(result.inputBytes, result.outputBytes),
     imageFormat(result.format),
     result.workerId,
-    result.keptReason,
+    // Why the original was kept, or what differs from what was asked ("Resized from 2725×2225 to 1408×1150 to
+    // fit 50 KB", a multipage input's page 1).
+    result.keptReason || result.note,
   ];
 }
 

@@ -83,6 +83,7 @@ describe("job flags", () => {
         palette: true,
         "flatten-animation": true,
         "allow-larger": true,
+        "shrink-to-fit": true,
       }).options,
     ).toEqual({
       format: ImageFormat.AUTO,
@@ -97,6 +98,7 @@ describe("job flags", () => {
       palette: true,
       flattenAnimation: true,
       allowLarger: true,
+      shrinkToFit: true,
     });
     expect(jobSettings({ "min-ssim": "0.97", metadata: "keep-all", chroma: "420" }).options).toEqual({
       format: ImageFormat.AUTO,
@@ -134,6 +136,7 @@ describe("job flags", () => {
       [{ format: "webp", "auto-formats": "webp" }, "--auto-formats needs --format auto, not webp"],
       [{ fit: "cover" }, "--fit needs --max-width or --max-height"],
       [{ enlarge: true }, "--enlarge needs --max-width or --max-height"],
+      [{ "shrink-to-fit": true, quality: "80" }, "--shrink-to-fit needs --max-bytes"],
       [{ "min-ssim": "0.9", "max-bytes": "1M" }, "--min-ssim and --max-bytes cannot be combined: a job has one target"],
       [{ "near-lossless": true, lossless: true }, /^--near-lossless and --lossless cannot be combined/],
     ];

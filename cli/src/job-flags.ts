@@ -38,6 +38,7 @@ export const jobOptions = {
   palette: { type: "boolean" },
   "flatten-animation": { type: "boolean" },
   "allow-larger": { type: "boolean" },
+  "shrink-to-fit": { type: "boolean" },
   priority: { type: "string" },
   label: { type: "string" },
   "idempotency-key": { type: "string" },
@@ -59,6 +60,9 @@ Target (at most one; default: each format's own quality):
   --lossless             lossless output (PNG, lossless WebP/AVIF; JPEG falls back to quality 100)
   --min-ssim S           the lowest quality whose SSIM against the source is at least S, 0.5 to 1
   --max-bytes SIZE       the highest quality that fits in SIZE: 250000, 200KiB (200k), 1.5MiB (1.5M), 2MB
+  --shrink-to-fit        with --max-bytes: shrink the dimensions (aspect ratio kept) until the image fits at
+                         a sane quality (JPEG/WebP 30, AVIF 20), instead of failing (default: off; the
+                         dimensions are never changed unless asked)
 Resize:
   --max-width N          shrink to at most N pixels wide (1 to 65535)
   --max-height N         shrink to at most N pixels tall (1 to 65535)
@@ -202,6 +206,7 @@ function target(flags: Flags): Target | undefined {
   if (flags["near-lossless"] && flags.lossless) {
     throw new UsageError("--near-lossless and --lossless cannot be combined: near-lossless output is lossless already");
   }
+  if (flags["shrink-to-fit"] && maxBytes === undefined) throw new UsageError("--shrink-to-fit needs --max-bytes");
   if (flags.lossless) return { goal: { case: "lossless", value: true } };
   if (quality !== undefined) return { goal: { case: "quality", value: quality } };
   if (minSsim !== undefined) return { goal: { case: "minSsim", value: minSsim } };
@@ -243,6 +248,7 @@ export function jobSettings(flags: Flags): JobSettings {
   if (flags.palette) options.palette = true;
   if (flags["flatten-animation"]) options.flattenAnimation = true;
   if (flags["allow-larger"]) options.allowLarger = true;
+  if (flags["shrink-to-fit"]) options.shrinkToFit = true;
   return {
     options,
     priority: PRIORITIES[lane ?? "normal"],

@@ -47,6 +47,22 @@ function problems(tenant: string, sources: Kind[], unscoped = false): string {
 const prefix = (prefix: string, bucket = ""): Kind => ({ case: "s3Prefix", value: { bucket, prefix } });
 const upload = (key: string): Kind => ({ case: "uploadKey", value: key });
 
+describe("shrink_to_fit", () => {
+  const shrink = (target?: MessageInitShape<typeof CompressionOptionsSchema>["target"]) =>
+    optionProblems(create(CompressionOptionsSchema, { shrinkToFit: true, ...(target ? { target } : {}) }));
+
+  it("is accepted with a max_bytes goal only", () => {
+    expect(shrink({ goal: { case: "maxBytes", value: 50_000n } })).toEqual([]);
+  });
+
+  it("is refused with any other goal, or none, naming what it received", () => {
+    expect(shrink({ goal: { case: "minSsim", value: 0.95 } })).toEqual([
+      "options.shrink_to_fit: expected a target.max_bytes goal but received target.min_ssim",
+    ]);
+    expect(shrink()).toEqual(["options.shrink_to_fit: expected a target.max_bytes goal but received no target"]);
+  });
+});
+
 describe("source scope", () => {
   it("keeps every tenant, default included, to its own uploads/ and outputs/", () => {
     for (const tenant of ["default", "acme"]) {

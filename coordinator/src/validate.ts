@@ -131,6 +131,9 @@ function range(problems: string[], field: string, value: number, { min, max }: {
   }
 }
 
+// A oneof case's field name as the proto spells it (minSsim → min_ssim).
+const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
 export function optionProblems(options: CompressionOptions | undefined): string[] {
   const problems: string[] = [];
   if (!options) return problems;
@@ -153,6 +156,11 @@ export function optionProblems(options: CompressionOptions | undefined): string[
   }
   if (goal?.case === "maxBytes" && goal.value < 1n) {
     problems.push("options.target.max_bytes: expected at least 1 byte but received 0");
+  }
+  if (options.shrinkToFit && goal?.case !== "maxBytes") {
+    problems.push(
+      `options.shrink_to_fit: expected a target.max_bytes goal but received ${goal?.case ? `target.${snake(goal.case)}` : "no target"}`,
+    );
   }
   if (options.resize) {
     range(problems, "options.resize.max_width", options.resize.maxWidth, OPTION_LIMITS.side);

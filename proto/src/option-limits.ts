@@ -17,6 +17,12 @@ export const OPTION_LIMITS = {
 } as const;
 
 /**
+ * CompressionOptions.shrink_to_fit never makes the short side of an output smaller than this, in pixels: a
+ * budget that needs a smaller image fails as it would without the option.
+ */
+export const SHRINK_MIN_SIDE = 16;
+
+/**
  * The most pixels a resize box may ask for when every output would fill it (fit CONTAIN, or allow_enlarge):
  * the workers' default IMGC_MAX_PIXELS.
  */

@@ -110,12 +110,12 @@ describe("CSV", () => {
       pending,
     ]);
     expect(linesOf(csv)).toEqual([
-      "item_id,source_key,name,state,input_bytes,output_bytes,bytes_saved,saving_percent,format,width,height,quality,ssim,duration_ms,worker_id,cache_hit,error_code,error_message,kept_reason,output_key,download_url,labels",
-      "000000,uploads/t/a/a.jpg,a.webp,DONE,1000,250,750,75,WEBP,640,480,80,0.9877,12,worker-1,false,,,,outputs/t/j/000000.webp,,",
-      "000001,uploads/t/b/a.png,a (2).webp,DONE,3000,1000,2000,66.7,WEBP,640,480,80,0.9877,12,worker-1,false,,,,outputs/t/j/000001.webp,,",
-      `000002,"uploads/t/x/bad, file.jpg",,FAILED,10${empty(10)}worker-2,,CORRUPT_INPUT,"not a ""JPEG"""${empty(4)}`,
-      `000003,uploads/t/y/p.png,,PENDING,0${empty(17)}`,
-      `TOTAL,4 items,,"2 done, 0 kept, 1 failed, 1 pending",4000,1250,2750,68.8${empty(14)}`,
+      "item_id,source_key,name,state,input_bytes,output_bytes,bytes_saved,saving_percent,format,width,height,quality,ssim,duration_ms,worker_id,cache_hit,error_code,error_message,kept_reason,output_key,download_url,shrunk_from_width,shrunk_from_height,labels",
+      "000000,uploads/t/a/a.jpg,a.webp,DONE,1000,250,750,75,WEBP,640,480,80,0.9877,12,worker-1,false,,,,outputs/t/j/000000.webp,,,,",
+      "000001,uploads/t/b/a.png,a (2).webp,DONE,3000,1000,2000,66.7,WEBP,640,480,80,0.9877,12,worker-1,false,,,,outputs/t/j/000001.webp,,,,",
+      `000002,"uploads/t/x/bad, file.jpg",,FAILED,10${empty(10)}worker-2,,CORRUPT_INPUT,"not a ""JPEG"""${empty(6)}`,
+      `000003,uploads/t/y/p.png,,PENDING,0${empty(19)}`,
+      `TOTAL,4 items,,"2 done, 0 kept, 1 failed, 1 pending",4000,1250,2750,68.8${empty(16)}`,
     ]);
   });
 
@@ -153,8 +153,33 @@ describe("CSV", () => {
     const [header, row] = linesOf(reportCsv([result]));
     expect(header?.split(",").at(-1)).toBe("labels");
     expect(row).toBe(
-      "000000,uploads/t/a/a.jpg,a.webp,DONE,1000,250,750,75,WEBP,640,480,80,0.9877,12,worker-1,false,,,,outputs/t/j/000000.webp,,person;cup",
+      "000000,uploads/t/a/a.jpg,a.webp,DONE,1000,250,750,75,WEBP,640,480,80,0.9877,12,worker-1,false,,,,outputs/t/j/000000.webp,,,,person;cup",
     );
+  });
+
+  test("an item shrunk to fit its byte budget says the size it was shrunk from", () => {
+    const shrunk = create(ItemResultSchema, {
+      ...done("000000", "uploads/t/a/bike.jpg", "outputs/t/j/000000.webp", 400_000, 49_702),
+      width: 1408,
+      height: 1150,
+      shrunkToFit: true,
+      shrunkFromWidth: 2725,
+      shrunkFromHeight: 2225,
+    });
+    const [header, row] = linesOf(reportCsv([shrunk]));
+    const cell = (name: string) => row?.split(",")[header?.split(",").indexOf(name) ?? -1];
+    expect([cell("width"), cell("height"), cell("shrunk_from_width"), cell("shrunk_from_height")]).toEqual([
+      "1408",
+      "1150",
+      "2725",
+      "2225",
+    ]);
+    expect(createReport().row(shrunk)).toMatchObject({ shrunkFromWidth: 2725, shrunkFromHeight: 2225 });
+    // Not shrunk: empty, as for every other item.
+    expect(createReport().row(done("000001", "a.jpg", "outputs/t/j/000001.webp", 1000, 250))).toMatchObject({
+      shrunkFromWidth: null,
+      shrunkFromHeight: null,
+    });
   });
 });
 

@@ -37,6 +37,12 @@ export interface ReportRow {
   outputKey: string | null;
   /** Present only when the results were asked for with presigned URLs (`imgc results --csv --urls`). */
   downloadUrl: string | null;
+  /**
+   * The output's width and height before it was shrunk to fit the byte budget (shrink_to_fit; width and height
+   * are what it became); null when it was not shrunk.
+   */
+  shrunkFromWidth: number | null;
+  shrunkFromHeight: number | null;
   /** The distinct labels detection found ("person;cup" in the CSV); null when the job did not detect. */
   labels: string[] | null;
   /** Every object detection found, with its boxes in the source and (when there is one) in the output. */
@@ -134,6 +140,8 @@ export function createReport() {
         keptReason: result.keptReason || null,
         outputKey: output ? result.outputKey : null,
         downloadUrl: result.downloadUrl || null,
+        shrunkFromWidth: output && result.shrunkToFit ? result.shrunkFromWidth : null,
+        shrunkFromHeight: output && result.shrunkToFit ? result.shrunkFromHeight : null,
         labels: result.detection ? detectedLabels(result.detection) : null,
         detections:
           result.detection?.objects.map((object) => ({
@@ -176,6 +184,8 @@ export const CSV_COLUMNS = [
   "kept_reason",
   "output_key",
   "download_url",
+  "shrunk_from_width",
+  "shrunk_from_height",
   "labels",
 ] as const;
 
@@ -219,6 +229,8 @@ export function csvRow(row: ReportRow): string {
     row.keptReason,
     row.outputKey,
     row.downloadUrl,
+    row.shrunkFromWidth,
+    row.shrunkFromHeight,
     row.labels?.join(LABEL_SEPARATOR) ?? null,
   ]);
 }

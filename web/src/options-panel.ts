@@ -94,6 +94,12 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
     inputmode: "numeric",
     "aria-describedby": "opt-max-kb-hint",
   });
+  const shrink = h("input", {
+    type: "checkbox",
+    id: "opt-shrink",
+    name: "shrinkToFit",
+    "aria-describedby": "opt-shrink-hint",
+  });
   const width = h("input", {
     type: "number",
     id: "opt-width",
@@ -162,6 +168,16 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
       maxKb,
       errors.maxKb,
       h("p", { class: "hint", id: "opt-max-kb-hint" }, "The best quality that fits in this size."),
+      h(
+        "div",
+        { class: "field field-check" },
+        h("label", { for: "opt-shrink" }, shrink, " Shrink dimensions to fit"),
+        h(
+          "p",
+          { class: "hint", id: "opt-shrink-hint" },
+          "When no quality fits, make the image smaller (same shape) instead of failing.",
+        ),
+      ),
     ),
     lossless: h("div", { class: "goal-pane", "data-goal": "lossless" }, losslessHint),
   };
@@ -256,6 +272,7 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
     height.value = options.maxHeight ? String(options.maxHeight) : "";
     metadata.value = options.metadata;
     detect.checked = options.detect;
+    shrink.checked = options.shrinkToFit;
     for (const [goal, pane] of Object.entries(goalPanes)) pane.hidden = goal !== options.goal;
     losslessHint.textContent = losslessText(options.format);
     for (const input of [maxKb, width, height]) input.removeAttribute("aria-invalid");
@@ -279,6 +296,7 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
       minSsim: Math.round(ssim.valueAsNumber * 1000) / 1000,
       metadata: metadata.value,
       detect: detect.checked,
+      shrinkToFit: shrink.checked,
     };
     for (const [input, key, empty, what, error] of [
       [maxKb, "maxKilobytes", undefined, "the largest file (KB)", errors.maxKb],

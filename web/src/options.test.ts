@@ -26,6 +26,7 @@ describe("sanitizeOptions", () => {
       quality: 55,
       minSsim: 0.95,
       maxKilobytes: 120,
+      shrinkToFit: false,
       maxWidth: 1920,
       maxHeight: 0,
       metadata: "keep-copyright",
@@ -50,6 +51,16 @@ describe("toCompressionOptions", () => {
     expect(toCompressionOptions({ ...base, goal: "lossless" }).target).toEqual({
       goal: { case: "lossless", value: true },
     });
+  });
+
+  test("the max-size goal shrinks to fit by default; off when unticked, and never with another goal", () => {
+    expect(defaultOptions.shrinkToFit).toBe(true);
+    expect(toCompressionOptions({ ...defaultOptions, goal: "max-size" }).shrinkToFit).toBe(true);
+    expect(
+      toCompressionOptions({ ...defaultOptions, goal: "max-size", shrinkToFit: false }).shrinkToFit,
+    ).toBeUndefined();
+    expect(toCompressionOptions({ ...defaultOptions, goal: "quality" }).shrinkToFit).toBeUndefined();
+    expect(sanitizeOptions({ shrinkToFit: "yes" }).shrinkToFit).toBe(true);
   });
 
   test("format, resize and metadata map onto the contract's enums", () => {

@@ -30,6 +30,11 @@ export interface Options {
   minSsim: number;
   /** The largest output, in kilobytes (1000 bytes). */
   maxKilobytes: number;
+  /**
+   * With the max-size goal: shrink the dimensions until the file fits rather than fail (shrink_to_fit). On by
+   * default: a person asking for 50 KB wants a file of 50 KB, and the row says when it was resized.
+   */
+  shrinkToFit: boolean;
   /** 0: no limit. */
   maxWidth: number;
   /** 0: no limit. */
@@ -45,6 +50,7 @@ export const defaultOptions: Readonly<Options> = Object.freeze({
   quality: 80,
   minSsim: 0.98,
   maxKilobytes: 250,
+  shrinkToFit: true,
   maxWidth: 0,
   maxHeight: 0,
   metadata: "strip",
@@ -78,6 +84,7 @@ export function sanitizeOptions(value: unknown): Options {
     quality: inRange(v.quality, limits.quality, d.quality),
     minSsim: inRange(v.minSsim, limits.minSsim, d.minSsim, false),
     maxKilobytes: inRange(v.maxKilobytes, limits.maxKilobytes, d.maxKilobytes),
+    shrinkToFit: typeof v.shrinkToFit === "boolean" ? v.shrinkToFit : d.shrinkToFit,
     maxWidth: inRange(v.maxWidth, limits.side, d.maxWidth),
     maxHeight: inRange(v.maxHeight, limits.side, d.maxHeight),
     metadata: pick(v.metadata, metadataPolicies, d.metadata),
@@ -134,6 +141,8 @@ export function toCompressionOptions(o: Options): MessageInitShape<typeof Compre
     target: targetOf(o),
     resize: { maxWidth: o.maxWidth, maxHeight: o.maxHeight },
     metadata: metadataOf[o.metadata],
+    // Only a byte budget can be shrunk to; with any other goal the server refuses the option.
+    ...(o.goal === "max-size" && o.shrinkToFit ? { shrinkToFit: true } : {}),
   };
 }
 

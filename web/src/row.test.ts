@@ -44,6 +44,29 @@ describe("row", () => {
     expect(detailOf(row)).toBe("1920×1080 · WebP · q80 · SSIM 0.981 · w-1");
   });
 
+  test("an item shrunk to fit a byte budget says it was resized; the note stays in the tooltip", () => {
+    const row = newRow({ name: "bike.jpg", size: 1000, phase: "queued" });
+    const note = "Resized from 2725×2225 to 1408×1150 to fit 50 KB";
+    applyResult(
+      row,
+      create(ItemResultSchema, {
+        state: ItemState.DONE,
+        format: ImageFormat.WEBP,
+        width: 1408,
+        height: 1150,
+        quality: 30,
+        ssim: 0.9014,
+        workerId: "w-1",
+        shrunkToFit: true,
+        shrunkFromWidth: 2725,
+        shrunkFromHeight: 2225,
+        note,
+      }),
+    );
+    expect(detailOf(row)).toBe("Resized to 1408×1150 to fit · WebP · q30 · SSIM 0.901 · w-1");
+    expect(technicalDetailOf(row)).toBe(`Resized to 1408×1150 to fit · WebP · q30 · SSIM 0.901 · w-1 — ${note}`);
+  });
+
   test("a failure says what to do, its stable code and message stay in the tooltip; a cancelled item says so", () => {
     const row = newRow({ name: "bad.png", size: 10, phase: "queued" });
     applyResult(

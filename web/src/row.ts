@@ -159,7 +159,9 @@ export function detailOf(row: Row, now = Date.now()): string {
       return r ? explainFailure(r).text : row.note;
     case "done": {
       if (!r) return "";
-      const parts = [`${r.width}×${r.height}`, formatName(r.format)];
+      // A byte budget met by shrinking (shrink_to_fit) is said first: the dimensions are not what was dropped.
+      const size = r.shrunkToFit ? `Resized to ${r.width}×${r.height} to fit` : `${r.width}×${r.height}`;
+      const parts = [size, formatName(r.format)];
       if (r.quality > 0) parts.push(`q${r.quality}`);
       else parts.push("lossless");
       if (r.ssim > 0) parts.push(`SSIM ${r.ssim.toFixed(3)}`);
@@ -175,5 +177,7 @@ export function technicalDetailOf(row: Row): string {
   const r = row.result;
   if (row.phase === "failed" && r) return explainFailure(r).technical;
   if (row.phase === "kept" && r) return explainKept(r).technical;
+  // The worker's remark on a done item ("Resized from 2725×2225 to 1408×1150 to fit 50 KB").
+  if (row.phase === "done" && r?.note) return `${detailOf(row)} — ${r.note}`;
   return detailOf(row);
 }

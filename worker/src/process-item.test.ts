@@ -413,6 +413,29 @@ describe("processItem with the result cache", () => {
     expect([second.inputPages, second.note, second.cacheHit]).toEqual([2, note, true]);
   });
 
+  it("reports a shrink to fit as structured fields and a note, from the engine and from the cache", async () => {
+    const { store } = memoryStore();
+    const note = "Resized from 2725×2225 to 1408×1150 to fit 50 KB";
+    const { engine } = fakeEngine(async () =>
+      outcome({ width: 1408, height: 1150, note, shrunkFrom: { width: 2725, height: 2225 } }),
+    );
+    const run = processor({ store, engine, cache: createResultCache(memoryKv().kv, "engine-1", log) });
+    const first = await run(chunkOf([]), item("000000"), live());
+    const second = await run(chunkOf([]), item("000001"), live());
+    for (const [result, hit] of [
+      [first, false],
+      [second, true],
+    ] as const) {
+      expect([
+        result.shrunkToFit,
+        result.shrunkFromWidth,
+        result.shrunkFromHeight,
+        result.note,
+        result.cacheHit,
+      ]).toEqual([true, 2725, 2225, note, hit]);
+    }
+  });
+
   it("compresses again for other options, or when the cached output has gone", async () => {
     const { store, objects } = memoryStore();
     const { engine, seen } = fakeEngine(async () => outcome());

@@ -54,6 +54,10 @@ function tooLarge(err: unknown): TooLargeError | undefined {
   return TooLargeError.is(cause) ? cause : undefined;
 }
 
+// ItemResult's structured account of a shrink to fit (the note says it in words).
+const shrinkFields = (from: { width: number; height: number } | undefined) =>
+  from ? { shrunkToFit: true, shrunkFromWidth: from.width, shrunkFromHeight: from.height } : {};
+
 const isUnavailable = (err: unknown) => StorageError.is(err) && err.kind === "unavailable";
 
 export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
@@ -266,6 +270,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
             keptReason: cached.keptReason,
             inputPages: cached.inputPages ?? 0,
             note: cached.note ?? "",
+            ...shrinkFields(cached.shrunkFrom),
             cacheHit: true,
             durationMs: Date.now() - started,
           });
@@ -292,6 +297,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         keptReason: outcome.keptReason ?? "",
         inputPages: outcome.inputPages ?? 0,
         note: outcome.note ?? "",
+        ...(outcome.shrunkFrom ? { shrunkFrom: outcome.shrunkFrom } : {}),
       };
       if (cacheKey) await deps.cache?.put(cacheKey, entry);
       return create(ItemResultSchema, {
@@ -309,6 +315,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
         keptReason: entry.keptReason,
         inputPages: entry.inputPages ?? 0,
         note: entry.note ?? "",
+        ...shrinkFields(entry.shrunkFrom),
         durationMs: Date.now() - started,
       });
     } catch (err) {

@@ -35,6 +35,8 @@ export interface CacheEntry {
   /** See ItemResult.input_pages and .note; absent in entries written before they existed. */
   inputPages?: number;
   note?: string;
+  /** See ItemResult.shrunk_from_width/height: the size before shrinking to fit; absent when not shrunk. */
+  shrunkFrom?: { width: number; height: number };
 }
 
 export interface ResultCache {

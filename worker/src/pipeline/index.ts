@@ -9,9 +9,10 @@ import { createMeter } from "./meter.js";
 import { checkOutputSize } from "./output-size.js";
 import { reachScore } from "./perceptual.js";
 import { type Plan, planOf } from "./plan.js";
+import { budgetText, shrinkToFit } from "./shrink.js";
 import { decodeSource, type Source } from "./source.js";
 import { keepsDepth, streamable, streamSource } from "./stream.js";
-import { type Candidate, fixedGoal, reachFixed, reachGoal } from "./targets.js";
+import { type Candidate, fixedGoal, OverBudget, reachFixed, reachGoal } from "./targets.js";
 
 export type { Limits } from "./limits.js";
 export { optionsHash } from "./options-hash.js";
@@ -38,6 +39,8 @@ export interface CompressOutcome {
   inputPages?: number;
   /** A remark for people on an output that is not wholly what was asked (a multipage input kept page 1). */
   note?: string;
+  /** Shrunk to fit the byte budget (shrink_to_fit): the size the output would have had otherwise. */
+  shrunkFrom?: { width: number; height: number };
 }
 
 /**
@@ -57,7 +60,6 @@ export async function compress(
     const keepFrames = keepsAnimation(plan, header.frames);
     checkHeader(header, limits, keepFrames);
     checkOutputSize(header, plan.resize, limits, keepFrames ? header.frames : 1);
-    const ctx = { input: decodable, header, plan, limits, keepFrames, deadline };
 
     // One fixed encode in a format known up front streams from the input; anything that compares encodes
     // (a search, AUTO's choice) decodes once to memory first.
@@ -72,17 +74,26 @@ export async function compress(
         : allowed;
     const only = formats.length === 1 ? formats[0] : undefined;
     const fixed = only === undefined ? undefined : fixedGoal(only, plan);
-    const best =
-      only !== undefined && fixed && streamable(only, header, plan)
-        ? await reachFixed(streamSource(ctx, only), only, fixed, plan, deadline)
+    // The whole search at one resize: the job's own, or a smaller one while shrinking to fit.
+    const reach = async (resize: Plan["resize"]): Promise<Candidate> => {
+      const sized = resize === plan.resize ? plan : { ...plan, resize };
+      const ctx = { input: decodable, header, plan: sized, limits, keepFrames, deadline };
+      return only !== undefined && fixed && streamable(only, header, sized)
+        ? await reachFixed(streamSource(ctx, only), only, fixed, sized, deadline)
         : await bestOf(
             await decodeSource(ctx),
             inputFormat,
-            plan,
+            sized,
             keepFrames,
             deadline,
             avifAffordable(header, limits),
           );
+    };
+    const goal = plan.goal;
+    const { best, from: shrunkFrom } =
+      plan.shrinkToFit && goal.kind === "max-bytes"
+        ? await shrinkToFit(reach, plan.resize, goal.maxBytes)
+        : { best: await reach(plan.resize), from: undefined };
 
     const common = { inputFormat, width: best.width, height: best.height, inputPages: header.pages };
     // A resized output answers a different question than the original does: it is never swapped back.
@@ -115,6 +126,15 @@ export async function compress(
       };
     }
     const { extension, contentType } = formatInfo(best.format);
+    const notes = [
+      // A kept original keeps every page; an output has the first only.
+      header.pages > 1
+        ? `The ${formatInfo(inputFormat).name} has ${header.pages} pages; only page 1 was compressed (no output format holds pages)`
+        : "",
+      shrunkFrom && goal.kind === "max-bytes"
+        ? `Resized from ${shrunkFrom.width}×${shrunkFrom.height} to ${best.width}×${best.height} to fit ${budgetText(goal.maxBytes)}`
+        : "",
+    ].filter((n) => n !== "");
     return {
       ...common,
       kind: "compressed",
@@ -124,12 +144,8 @@ export async function compress(
       contentType,
       quality: best.quality,
       ...(best.ssim === undefined ? {} : { ssim: best.ssim }),
-      // A kept original keeps every page; an output has the first only.
-      ...(header.pages > 1
-        ? {
-            note: `The ${formatInfo(inputFormat).name} has ${header.pages} pages; only page 1 was compressed (no output format holds pages)`,
-          }
-        : {}),
+      ...(notes.length > 0 ? { note: notes.join("; ") } : {}),
+      ...(shrunkFrom ? { shrunkFrom } : {}),
       ...(best.score === undefined ? {} : { score: best.score }),
     };
   } catch (e) {
@@ -166,7 +182,8 @@ const bestOf = async (
     } catch (e) {
       // A goal one format cannot meet (AUTO): the others may.
       if (!ItemError.is(e) || e.code !== ErrorCode.INVALID_OPTIONS || formats.length === 1) throw e;
-      failure ??= e;
+      // Over a byte budget in every format, the smallest miss is the one shrinking to fit estimates from.
+      if (!failure || (OverBudget.is(e) && OverBudget.is(failure) && e.smallest < failure.smallest)) failure = e;
     }
   }
   if (!best) throw failure ?? new ItemError(ErrorCode.INTERNAL, "No output format could be tried");

@@ -45,6 +45,11 @@ export interface Plan {
   readonly palette: boolean;
   readonly flattenAnimation: boolean;
   readonly neverLarger: boolean;
+  /**
+   * Shrink the dimensions until max_bytes fits (see shrink.ts). Absent rather than false when off, so that
+   * optionsHash of every older job is unchanged.
+   */
+  readonly shrinkToFit?: true;
 }
 
 const invalid = (message: string): never => fail(ErrorCode.INVALID_OPTIONS, message);
@@ -127,6 +132,25 @@ const formatOf = (format: ImageFormat): Plan["format"] => {
   return invalid(`${ImageFormat[format] ?? format} is not an output format (JPEG, WEBP, AVIF, PNG, AUTO or KEEP)`);
 };
 
+// Shrinking has a meaning only against a byte budget: with any other goal the option would silently do nothing.
+const shrinkToFitOf = (options: CompressionOptions): boolean => {
+  const goal = options.target?.goal;
+  if (options.shrinkToFit && goal?.case !== "maxBytes")
+    invalid(
+      `Expected a max bytes target with shrink to fit but received ${goal?.case ? `a ${goalName[goal.case]} target` : "no target"}`,
+    );
+  return options.shrinkToFit;
+};
+
+const goalName: Record<NonNullable<NonNullable<CompressionOptions["target"]>["goal"]["case"]>, string> = {
+  quality: "quality",
+  lossless: "lossless",
+  minSsim: "min SSIM",
+  maxBytes: "max bytes",
+  minScore: "min score",
+  level: "quality level",
+};
+
 export const planOf = (options: CompressionOptions): Plan => {
   const autoFormats = [...new Set(options.autoFormats)].map((f) =>
     isOutputFormat(f) ? f : invalid(`AUTO can only choose JPEG, WEBP, AVIF or PNG, not ${ImageFormat[f] ?? f}`),
@@ -156,5 +180,6 @@ export const planOf = (options: CompressionOptions): Plan => {
     palette: options.palette,
     flattenAnimation: options.flattenAnimation,
     neverLarger: !options.allowLarger,
+    ...(shrinkToFitOf(options) ? { shrinkToFit: true as const } : {}),
   };
 };

@@ -63,6 +63,37 @@ export const minSearchQuality: Record<OutputFormat, number> = {
 
 const unreachable = (message: string): ItemError => new ItemError(ErrorCode.INVALID_OPTIONS, message);
 
+/**
+ * A byte budget no quality of a format meets: the smallest output reached and its size, which is what
+ * shrinking to fit (shrink.ts) estimates the next dimensions from.
+ */
+const overBudgetBrand = Symbol.for("imgc.OverBudget");
+
+export class OverBudget extends ItemError {
+  readonly [overBudgetBrand] = true;
+  readonly smallest: number;
+  readonly width: number;
+  readonly height: number;
+
+  constructor(message: string, smallest: Encoded) {
+    super(ErrorCode.INVALID_OPTIONS, message);
+    this.smallest = smallest.data.length;
+    this.width = smallest.width;
+    this.height = smallest.height;
+  }
+
+  // A brand, as ItemError.is: the module may be loaded twice.
+  static override is(e: unknown): e is OverBudget {
+    return typeof e === "object" && e !== null && (e as { [overBudgetBrand]?: unknown })[overBudgetBrand] === true;
+  }
+}
+
+/**
+ * The lowest quality a max-bytes search goes to: any (1) by default; under shrink_to_fit the floor of
+ * minSearchQuality, since there a smaller image is the better buy than a blocky one.
+ */
+const maxBytesFloor = (format: OutputFormat, plan: Plan): number => (plan.shrinkToFit ? minSearchQuality[format] : 1);
+
 /** Thrown inside a search that can no longer beat sizeToBeat. */
 class Outsized extends Error {}
 
@@ -168,14 +199,24 @@ export const reachGoal = async (format: OutputFormat, ctx: GoalContext): Promise
       throw new Error("a perceptual target is reached by reachScore, over every candidate format at once");
     case "max-bytes": {
       const fits = (p: Encoded) => p.data.length <= goal.maxBytes;
-      const quality = steerable(format, plan)
-        ? await bisect(1, 100, async (q) => fits(await probe(q)), "highest")
-        : fits(await probe(100))
-          ? 100
-          : undefined;
+      const steered = steerable(format, plan);
+      const floor = steered ? maxBytesFloor(format, plan) : 100;
+      // Shrinking to fit tries several sizes, most of which miss: one encode at the floor tells, not seven.
+      const floorFits = plan.shrinkToFit ? fits(await probe(floor)) : true;
+      const quality = !floorFits
+        ? undefined
+        : steered
+          ? await bisect(floor, 100, async (q) => fits(await probe(q)), "highest")
+          : fits(await probe(100))
+            ? 100
+            : undefined;
       if (quality === undefined) {
-        const smallest = (await probe(steerable(format, plan) ? 1 : 100)).data.length;
-        throw unreachable(`The smallest ${name} output is ${smallest} bytes, over the limit of ${goal.maxBytes} bytes`);
+        const smallest = await probe(floor);
+        const at = floor > 1 && steered ? ` at quality ${floor}` : "";
+        throw new OverBudget(
+          `The smallest ${name} output${at} is ${smallest.data.length} bytes, over the limit of ${goal.maxBytes} bytes`,
+          smallest,
+        );
       }
       const p = await probe(quality);
       return candidate(quality, p, await meter.ssim(p.data));
