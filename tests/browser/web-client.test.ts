@@ -329,7 +329,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
 
     const zip = await download(page, () => page.click("#download-zip"));
     const entries = zipEntries(zip.body);
-    // One output per item, named after its source with the output's extension; the report may ride along.
+    // One output per item at the top, named after its source with the output's extension; the report in a folder.
     for (const result of results) {
       const stem = path.basename(result.sourceKey).replace(/\.[^.]+$/, "");
       const name = `${stem}${path.extname(result.outputKey)}`;
@@ -337,7 +337,8 @@ describe("the web client, in Chromium, against a real cluster", () => {
       expect(entry, `${name} in ${entries.map((e) => e.name).join(", ")}`).toBeDefined();
       expect(entry?.size).toBe(Number(result.outputBytes));
     }
-    expect(entries.length - results.length).toBe(entries.some((e) => e.name === "report.csv") ? 1 : 0);
+    expect(entries.filter((e) => e.name.includes("/")).map((e) => e.name)).toEqual(["report/report.csv"]);
+    expect(entries.length - results.length).toBe(1);
 
     const csv = await download(page, () => page.click("#download-csv"));
     const lines = csv.body.toString("utf8").trim().split(/\r?\n/);

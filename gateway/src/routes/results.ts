@@ -1,7 +1,7 @@
 /**
  * A job's results as files, on the HTTP/1.1 port, for browsers and curl:
  *
- *   GET /v1/jobs/:id/results.zip   every output, named after its source, and report.csv last (streamed)
+ *   GET /v1/jobs/:id/results.zip   every output, named after its source, and report/report.csv last (streamed)
  *   GET /v1/jobs/:id/report.csv    one row per item and a TOTAL row
  *   GET /v1/jobs/:id/report.json   {"job":…,"items":[…],"totals":…}
  *
@@ -11,7 +11,7 @@
  */
 import { Readable } from "node:stream";
 import { keys, type Logger, type Storage } from "@imgc/common";
-import { CSV_COLUMNS } from "@imgc/proto";
+import { CSV_COLUMNS, downloadStem, REPORT_ENTRY } from "@imgc/proto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Authenticate, requireTenant } from "../plugins/auth.js";
 import type { CallerSlots } from "../plugins/caller-slots.js";
@@ -50,9 +50,9 @@ function schemaOf(summary: string, type: string, description: string) {
   } as const;
 }
 const ZIP_SCHEMA = schemaOf(
-  "Every output of the job, and report.csv, as one streamed zip",
+  `Every output of the job, and ${REPORT_ENTRY}, as one streamed zip`,
   "application/zip",
-  "Outputs are named <source base name>.<output ext>; failed and unfinished items are left out; report.csv is last.",
+  `Outputs are named <source base name>.<output ext> at the top; failed and unfinished items are left out; ${REPORT_ENTRY} is last. Saved as <job label>.zip (the label in safe characters; the job id when it has none).`,
 );
 const CSV_SCHEMA = schemaOf(
   "The job's report as CSV",
@@ -108,7 +108,7 @@ export function resultRoutes(
         reply.raw.on("close", release);
         try {
           const results = await open(request, reply);
-          attachment(reply, "application/zip", `${request.params.id}.zip`);
+          attachment(reply, "application/zip", `${downloadStem(results.job?.label ?? "", request.params.id)}.zip`);
           const outputPrefix = keys.outputPrefix(request.tenant, request.params.id);
           return reply.send(resultsZip(results, { storage, log, outputPrefix }));
         } catch (err) {
@@ -122,8 +122,8 @@ export function resultRoutes(
       "/v1/jobs/:id/report.csv",
       { schema: CSV_SCHEMA, ...byHandler },
       async (request, reply) => {
-        const { results } = await open(request, reply);
-        attachment(reply, "text/csv; charset=utf-8", `${request.params.id}-report.csv`);
+        const { job, results } = await open(request, reply);
+        attachment(reply, "text/csv; charset=utf-8", `${downloadStem(job?.label ?? "", request.params.id)}-report.csv`);
         return reply.send(Readable.from(reportCsv(results)));
       },
     );
