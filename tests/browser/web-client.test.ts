@@ -328,6 +328,8 @@ describe("the web client, in Chromium, against a real cluster", () => {
     const results = await allResults(cluster().jobs, photoJob.id);
 
     const zip = await download(page, () => page.click("#download-zip"));
+    // Saved under the job's name ("flowers-1920x1080.jpg and 4 more"), not its id.
+    expect(zip.name).toMatch(/^[\w.-]+ and \d+ more\.zip$/);
     const entries = zipEntries(zip.body);
     // One output per item at the top, named after its source with the output's extension; the report in a folder.
     for (const result of results) {
@@ -662,7 +664,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     // The title changes once the page has taken the name (it is saved with the job first).
     await page.locator("#job-title", { hasText: "Café photos" }).waitFor();
     expect(await page.textContent("#job-title")).toBe("Café photos");
-    expect(await page.getAttribute("#download-zip", "download")).toBe("Café photos.zip");
+    expect(await page.getAttribute("#download-zip", "download")).toBe("Cafe photos.zip");
     await page.locator(".recent-label", { hasText: "Café photos" }).waitFor();
 
     // Re-tune without re-uploading: new options, all three again, as a new job linked to this one.

@@ -5,7 +5,7 @@
  * animation frame, so a replay of hundreds of events costs one layout.
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { isTerminalJobState, type Job, JobState } from "@imgc/proto";
+import { downloadStem, isTerminalJobState, type Job, JobState } from "@imgc/proto";
 import { reportCsvUrl, resultsZipUrl } from "./api.js";
 import { apiKey } from "./api-key.js";
 import { h, setText } from "./dom.js";
@@ -97,12 +97,6 @@ function watchLabel(status: WatchStatus): { text: string; tone: string } {
   }
 }
 
-/** A name that is safe as a file name on every system. */
-function fileStem(title: string): string {
-  const printable = [...title].map((c) => (c.charCodeAt(0) < 32 ? "_" : c)).join("");
-  return printable.replace(/[\\/:*?"<>|]+/g, "_").slice(0, 120) || "imgc";
-}
-
 export function createJobView(root: HTMLElement, actions: JobViewActions): JobView {
   let rows: readonly Row[] = [];
   let stage: Stage = { kind: "empty" };
@@ -191,13 +185,13 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
   // With an API key the links cannot carry it: fetch with the header, then save. Without one the browser
   // streams the file to disk itself, however large the zip.
   for (const [link, name] of [
-    [zip, "results.zip"],
-    [csv, "report.csv"],
+    [zip, ".zip"],
+    [csv, "-report.csv"],
   ] as const) {
     link.addEventListener("click", (event) => {
       if (!apiKey() || stage.kind !== "job") return;
       event.preventDefault();
-      fetchAndSave(link.href, `${fileStem(stage.title)}-${name}`, true).catch((err: unknown) => {
+      fetchAndSave(link.href, `${downloadStem(stage.title, stage.jobId)}${name}`, true).catch((err: unknown) => {
         error = `The download failed: ${(err as Error).message}`;
         schedule();
       });
@@ -394,10 +388,14 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     setText(cancel, stage.kind === "uploading" ? "Cancel upload" : "Cancel job");
     zip.hidden = csv.hidden = !(stage.kind === "job" && ended && job.state !== JobState.FAILED && t.done + t.kept > 0);
     if (stage.kind === "job") {
-      zip.href = resultsZipUrl(stage.jobId);
-      csv.href = reportCsvUrl(stage.jobId);
-      zip.download = `${fileStem(stage.title)}.zip`;
-      csv.download = `${fileStem(stage.title)}-report.csv`;
+      // The gateway names the file (Content-Disposition, which wins over `download`) after the name passed, so
+      // a rename kept only in this browser still names the download; both make it safe the same way.
+      const named = `?name=${encodeURIComponent(stage.title.slice(0, 100))}`;
+      zip.href = `${resultsZipUrl(stage.jobId)}${named}`;
+      csv.href = `${reportCsvUrl(stage.jobId)}${named}`;
+      const stem = downloadStem(stage.title, stage.jobId);
+      zip.download = `${stem}.zip`;
+      csv.download = `${stem}-report.csv`;
     }
     remove.hidden = !(stage.kind === "job" && job !== undefined);
     clear.hidden = stage.kind === "uploading" || stage.kind === "submitting" || (stage.kind === "job" && !ended);

@@ -229,6 +229,12 @@ describe("GET /v1/jobs/:id/results.zip", () => {
       });
       expect(csv.headers.get("content-disposition")).toBe('attachment; filename="Rocket _launch_dia 1-report.csv"');
       await csv.body?.cancel();
+      // A name the person gave in a client (the web keeps its renames in the browser) comes first.
+      const named = await fetch(`${base}/v1/jobs/${JOB}/results.zip?name=${encodeURIComponent("Café <photos>")}`, {
+        headers: { authorization: `Bearer ${KEY_ACME}` },
+      });
+      expect(named.headers.get("content-disposition")).toBe('attachment; filename="Cafe _photos_.zip"');
+      await named.body?.cancel();
     } finally {
       label = "";
     }
