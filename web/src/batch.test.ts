@@ -124,6 +124,7 @@ function page(outcome: (name: string) => ItemState = () => ItemState.DONE) {
   const errors: string[] = [];
   const shown: (string | undefined)[] = [];
   const compared: CompareSubject[] = [];
+  let batchName = "";
   const recent = { remember: vi.fn(), forget: vi.fn(), parentOf: () => undefined, labelOf: () => "" };
   const view = {
     setRows: (next: readonly Row[]) => {
@@ -137,6 +138,7 @@ function page(outcome: (name: string) => ItemState = () => ItemState.DONE) {
     setPending: vi.fn(),
     setThumbnails: () => {},
     visibleRows: () => [...rows],
+    batchName: () => batchName,
     reveal: () => {},
   } satisfies JobView;
   const batch = createBatch({
@@ -150,7 +152,22 @@ function page(outcome: (name: string) => ItemState = () => ItemState.DONE) {
     showing: (jobId) => shown.push(jobId),
     put: async (_url, body, _type, onProgress) => onProgress(body.size),
   });
-  return { batch, fake, view, recent, announced, errors, shown, compared, rows: () => rows, stage: () => stage };
+  return {
+    batch,
+    fake,
+    view,
+    recent,
+    announced,
+    errors,
+    shown,
+    compared,
+    rows: () => rows,
+    stage: () => stage,
+    /** What the person typed as the batch's name before Compress. */
+    name: (typed: string) => {
+      batchName = typed;
+    },
+  };
 }
 
 describe("a batch, through its parts", () => {
@@ -168,6 +185,20 @@ describe("a batch, through its parts", () => {
     expect(p.announced[1]).toBe("Job finished: 2 of 2 images compressed, 16 B became 8 B (−50%).");
     expect(p.rows().map((r) => `${r.name} ${r.phase}`)).toEqual(["a.jpg done", "b.jpg done", "notes.jpg refused"]);
     expect(p.batch.busy()).toBe(false);
+  });
+
+  test("a name typed before Compress is the job's label; left empty, the job is named after its files", async () => {
+    const p = page();
+    p.batch.addFiles([jpeg("a.jpg"), jpeg("b.jpg"), jpeg("c.jpg")]);
+    p.name("Holiday");
+    await p.batch.start();
+    expect(p.stage()).toMatchObject({ kind: "job", title: "Holiday" });
+    expect(p.recent.remember).toHaveBeenLastCalledWith(expect.objectContaining({ label: "Holiday" }));
+    p.batch.clear();
+    p.name("");
+    p.batch.addFiles([jpeg("d.jpg"), jpeg("e.jpg"), jpeg("f.jpg")]);
+    await p.batch.start();
+    expect(p.stage()).toMatchObject({ kind: "job", title: "d.jpg and 2 more" });
   });
 
   test("files dropped while the job runs wait for the person's word", async () => {

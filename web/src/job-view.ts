@@ -15,6 +15,7 @@ import type { WatchStatus } from "./job-watch.js";
 import type { Row } from "./row.js";
 import { type Filter, filters, labelChoices, type Sort } from "./row-order.js";
 import { fetchAndSave } from "./save-file.js";
+import { labelFor } from "./submit.js";
 import { remainingMs, type Totals, totalsOf } from "./totals.js";
 
 export type Stage =
@@ -66,6 +67,8 @@ export interface JobView {
   setThumbnails(byItem: ReadonlyMap<string, string>): void;
   /** The rows shown, in the order shown (compare steps through them). */
   visibleRows(): Row[];
+  /** The name the person typed for the batch about to be sent; "" leaves it to be named after its files. */
+  batchName(): string;
   /** Brings the batch into view when it starts below the fold (a phone, after choosing files). */
   reveal(): void;
 }
@@ -128,6 +131,10 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     "aria-label": "Name of this job",
     hidden: true,
   });
+  // Before Compress: the job's name, named after its files (the placeholder) unless the person types another.
+  // After, a job's label cannot change on the cluster; Rename keeps a name in this browser instead.
+  const nameInput = h("input", { type: "text", id: "batch-name", maxlength: 200, autocomplete: "off" });
+  const nameField = h("label", { class: "batch-name", hidden: true }, "Job name ", nameInput);
   const parentLine = h("p", { class: "parent-line", id: "job-parent", hidden: true });
   const stateChip = h("span", { class: "chip", id: "job-state" });
   const watchChip = h("span", { class: "chip", id: "job-connection", role: "status" });
@@ -299,6 +306,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
       h("div", { class: "job-title-row" }, title, labelInput, rename, stateChip, watchChip),
       h("div", { class: "job-actions" }, compress, cancel, zip, csv, clear, remove),
     ),
+    nameField,
     parentLine,
     errorLine,
     noticeLine,
@@ -352,6 +360,9 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
         break;
     }
     if (title.textContent !== heading) title.textContent = heading;
+    nameField.hidden = stage.kind !== "staged" || ready === 0;
+    const named = labelFor(rows.filter((r) => r.phase === "ready").map((r) => r.name));
+    if (nameInput.placeholder !== named) nameInput.placeholder = named;
     rename.hidden = stage.kind !== "job" || !labelInput.hidden;
     progress.setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
     progress.hidden = stage.kind === "staged" || stage.kind === "empty";
@@ -504,11 +515,14 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     },
     setStage(next) {
       const starting = next.kind === "uploading" && stage.kind !== "uploading";
+      // A name typed for one batch is not the next one's.
+      if (next.kind === "empty" || next.kind === "job") nameInput.value = "";
       stage = next;
       error = "";
       schedule();
       if (starting) this.reveal();
     },
+    batchName: () => nameInput.value.trim(),
     setError(message) {
       error = message;
       schedule();
