@@ -25,7 +25,7 @@ export {
 } from "./src/formats.js";
 export { isJobId, isWorkerId, JOB_ID_PATTERN, WORKER_ID_RULE } from "./src/ids.js";
 export { MAX_OUTPUT_PIXELS, MAX_RETENTION_DAYS, OPTION_LIMITS, SHRINK_MIN_SIDE } from "./src/option-limits.js";
-export { createOutputNamer, type Output, outputFileName } from "./src/output-name.js";
+export { createOutputNamer, downloadStem, type Output, outputFileName } from "./src/output-name.js";
 export {
   CSV_COLUMNS,
   createReport,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { ImageFormat } from "../gen/imgc/v1/options_pb.js";
-import { createOutputNamer, outputFileName } from "./output-name.js";
+import { createOutputNamer, downloadStem, outputFileName } from "./output-name.js";
 
 describe("output names", () => {
   test("the source's base name with the output's extension", () => {
@@ -50,5 +50,14 @@ describe("output names", () => {
     expect(named("incoming/report.png", "outputs/t/j/000004.csv")).toBe("report (2).csv");
     expect(named("weird/na:me\u0001.gif", "outputs/t/j/000005.png")).toBe("na_me_.png");
     expect(named("prefix/", "outputs/t/j/000006.png")).toBe("image.png");
+  });
+
+  test("a job's download stem: its label in safe characters, or the id when the label leaves nothing", () => {
+    const id = "aaaaaaaaaaaaaaaaaaaa";
+    expect(downloadStem("rocket.jpg and 11 more", id)).toBe("rocket.jpg and 11 more");
+    expect(downloadStem('Café "été"/2024: best?', id)).toBe("Cafe _ete_2024_ best_");
+    expect(downloadStem("  ..hidden\t\n name. ", id)).toBe("hidden_ name");
+    expect(downloadStem("x".repeat(300), id)).toHaveLength(100);
+    for (const empty of ["", "   ", "..", "日本の写真", "\r\n"]) expect(downloadStem(empty, id)).toBe(id);
   });
 });

@@ -49,3 +49,20 @@ export function createOutputNamer(reserved: readonly string[] = []) {
     return candidate;
   };
 }
+
+/**
+ * The stem a job's downloads are saved under (`<stem>.zip`, `<stem>-report.csv`): the job's label reduced to
+ * characters every file system and a quoted Content-Disposition take as they are — ASCII letters and digits,
+ * space and `. , - _ ( ) +` (accents dropped, anything else "_") — at most 100 of them; `fallback` (the job id)
+ * when nothing is left.
+ */
+export function downloadStem(label: string, fallback: string): string {
+  const ascii = label.normalize("NFKD").replace(/[\u0300-\u036f]/g, "");
+  const safe = ascii
+    .replace(/[^A-Za-z0-9 .,()+_-]+/g, "_")
+    .replace(/\s+/g, " ")
+    .slice(0, 100)
+    // A leading dot hides the file; a trailing dot or space is dropped by Windows.
+    .replace(/^[\s.]+|[\s.]+$/g, "");
+  return safe.replace(/_/g, "") === "" ? fallback : safe;
+}

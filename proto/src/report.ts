@@ -10,8 +10,11 @@ import { ImageFormat } from "../gen/imgc/v1/options_pb.js";
 import { detectedLabels, LABEL_SEPARATOR } from "./detections.js";
 import { createOutputNamer } from "./output-name.js";
 
-/** The report's name inside results.zip: taken before any output is named, so no output can shadow it. */
-export const REPORT_ENTRY = "report.csv";
+/**
+ * The report's path inside results.zip: a folder of its own, so that the photos unpack alone; reserved before any
+ * output is named (no output name holds a "/", so none can shadow it anyway).
+ */
+export const REPORT_ENTRY = "report/report.csv";
 
 export interface ReportRow {
   itemId: string;

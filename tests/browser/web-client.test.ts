@@ -215,6 +215,20 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await page.waitForSelector("body[data-ready]");
     expect(await page.inputValue("#opt-quality")).toBe("60");
 
+    // Reopened from Recent jobs after the reload, the page holds no file: compare shows the cluster's original.
+    await page.goto(`${cluster().addresses.gatewayHttp}/`);
+    await page.waitForSelector("body[data-ready]");
+    await page.click(`.recent-link[href="#/jobs/${jobId}"]`);
+    await waitForRows(page, "done", photos.length);
+    await rowLocator(page, "flowers-1920x1080.jpg").locator('button[data-action="compare"]').click();
+    await page.locator("dialog#compare").waitFor({ state: "visible" });
+    await page.waitForFunction(imagesLoaded, "dialog#compare img.before");
+    await page.waitForFunction(imagesLoaded, "dialog#compare img.after");
+    expect(await page.evaluate(naturalWidth, "dialog#compare img.before")).toBe(1920);
+    expect(await page.evaluate(naturalWidth, "dialog#compare img.after")).toBe(1920);
+    expect(await page.isVisible("dialog#compare .missing")).toBe(false);
+    await page.keyboard.press("Escape");
+
     photoJob = { id: jobId, names: photos.map((p) => path.basename(p)) };
     expect(errors).toEqual([]);
     await context.close();
@@ -229,11 +243,12 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await rowLocator(page, "flowers-1920x1080.jpg").locator('button[data-action="compare"]').click();
     const dialog = page.locator("dialog#compare");
     await dialog.waitFor({ state: "visible" });
-    // Reopened from the server, the page no longer holds the original: it says so and shows the result.
-    expect(await page.isVisible("dialog#compare .missing")).toBe(true);
+    // Reopened from the server, the page no longer holds the file: the cluster's copy of the upload is shown.
+    await page.waitForFunction(imagesLoaded, "dialog#compare img.before");
     await page.waitForFunction(imagesLoaded, "dialog#compare img.after");
+    expect(await page.evaluate(naturalWidth, "dialog#compare img.before")).toBe(1920);
     expect(await page.evaluate(naturalWidth, "dialog#compare img.after")).toBe(1920);
-    expect(await page.textContent("dialog#compare .missing")).toContain("stored by the cluster");
+    expect(await page.isVisible("dialog#compare .missing")).toBe(false);
     await page.keyboard.press("Escape");
     await dialog.waitFor({ state: "hidden" });
 
@@ -247,6 +262,12 @@ describe("the web client, in Chromium, against a real cluster", () => {
       .locator("#compare-load-error:not([hidden]), #job-error:has-text('offline')")
       .first()
       .waitFor({ timeout: 15_000 });
+    // The original, only on the cluster, cannot come: the dialog says why in words.
+    if (await page.isVisible("dialog#compare")) {
+      await page
+        .locator("#compare-original-missing", { hasText: "You are offline: the original cannot be loaded now." })
+        .waitFor({ timeout: 15_000 });
+    }
     expect(await page.evaluate(bodyText)).not.toContain("Failed to fetch");
     await context.setOffline(false);
     expect(errors).toEqual([]);
@@ -328,8 +349,10 @@ describe("the web client, in Chromium, against a real cluster", () => {
     const results = await allResults(cluster().jobs, photoJob.id);
 
     const zip = await download(page, () => page.click("#download-zip"));
+    // Saved under the job's name ("flowers-1920x1080.jpg and 4 more"), not its id.
+    expect(zip.name).toMatch(/^[\w.-]+ and \d+ more\.zip$/);
     const entries = zipEntries(zip.body);
-    // One output per item, named after its source with the output's extension; the report may ride along.
+    // One output per item at the top, named after its source with the output's extension; the report in a folder.
     for (const result of results) {
       const stem = path.basename(result.sourceKey).replace(/\.[^.]+$/, "");
       const name = `${stem}${path.extname(result.outputKey)}`;
@@ -337,7 +360,8 @@ describe("the web client, in Chromium, against a real cluster", () => {
       expect(entry, `${name} in ${entries.map((e) => e.name).join(", ")}`).toBeDefined();
       expect(entry?.size).toBe(Number(result.outputBytes));
     }
-    expect(entries.length - results.length).toBe(entries.some((e) => e.name === "report.csv") ? 1 : 0);
+    expect(entries.filter((e) => e.name.includes("/")).map((e) => e.name)).toEqual(["report/report.csv"]);
+    expect(entries.length - results.length).toBe(1);
 
     const csv = await download(page, () => page.click("#download-csv"));
     const lines = csv.body.toString("utf8").trim().split(/\r?\n/);
@@ -661,7 +685,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     // The title changes once the page has taken the name (it is saved with the job first).
     await page.locator("#job-title", { hasText: "Café photos" }).waitFor();
     expect(await page.textContent("#job-title")).toBe("Café photos");
-    expect(await page.getAttribute("#download-zip", "download")).toBe("Café photos.zip");
+    expect(await page.getAttribute("#download-zip", "download")).toBe("Cafe photos.zip");
     await page.locator(".recent-label", { hasText: "Café photos" }).waitFor();
 
     // Re-tune without re-uploading: new options, all three again, as a new job linked to this one.

@@ -1,8 +1,10 @@
 /**
  * One item's output, from its presigned address (src/results.ts): compared with its original, stepping through
- * the rows with an output in the order the list shows them, or saved under its output name.
+ * the rows with an output in the order the list shows them, or saved under its output name. The original is the
+ * file when the page still holds it, else the cluster's copy of the upload (a reopened or reloaded job).
  */
 import type { BatchDeps, BatchState } from "./batch-state.js";
+import { offlineOriginal } from "./compare.js";
 import { offlineAware } from "./error-message.js";
 import type { Results } from "./results.js";
 import { hasOutput, outputName, type Row } from "./row.js";
@@ -13,13 +15,21 @@ export interface Outputs {
   download(row: Row): Promise<void>;
 }
 
+/** An item's original for a comparison, or why there is none; the output's address when it came along. */
+interface Original {
+  before?: Blob | string;
+  output?: string;
+  problem?: string;
+}
+
 export function createOutputs({ view, compare }: BatchDeps, state: BatchState, results: Results): Outputs {
   async function compareRow(row: Row): Promise<void> {
     const shown = state.shownJob();
     if (!hasOutput(row) || !row.result || !shown) return;
     const result = row.result;
     try {
-      const after = await results.url(shown.jobId, result.itemId);
+      const original: Original = row.file ? { before: row.file } : await cloudOriginal(shown.jobId, result.itemId);
+      const after = original.output ?? (await results.url(shown.jobId, result.itemId));
       if (!after) throw new Error("the gateway gave no download address");
       const list = view.visibleRows().filter(hasOutput);
       const at = list.indexOf(row);
@@ -27,7 +37,8 @@ export function createOutputs({ view, compare }: BatchDeps, state: BatchState, r
       const next = at >= 0 ? list[at + 1] : undefined;
       compare.open({
         name: row.name,
-        ...(row.file ? { before: row.file } : {}),
+        ...(original.before ? { before: original.before } : {}),
+        ...(original.problem ? { beforeProblem: original.problem } : {}),
         beforeBytes: row.size,
         after,
         afterBytes: row.phase === "kept" ? row.size : Number(result.outputBytes),
@@ -41,6 +52,21 @@ export function createOutputs({ view, compare }: BatchDeps, state: BatchState, r
       });
     } catch (err) {
       view.setError(`The comparison could not be opened: ${offlineAware(err)}`);
+    }
+  }
+
+  /**
+   * The cluster's copy of an original the page no longer holds, with the output's address from the same call.
+   * When it cannot be asked for (offline, the gateway unreachable) the comparison still opens with the result,
+   * and says why the original is missing in words, not "Failed to fetch".
+   */
+  async function cloudOriginal(jobId: string, itemId: string): Promise<Original> {
+    try {
+      const { original, output } = await results.withOriginal(jobId, itemId);
+      return { ...(original ? { before: original } : {}), ...(output ? { output } : {}) };
+    } catch (err) {
+      const offline = typeof navigator !== "undefined" && navigator.onLine === false;
+      return { problem: offline ? offlineOriginal : `The original cannot be loaded now: ${offlineAware(err)}` };
     }
   }
 

@@ -52,7 +52,8 @@ export function createSend(
     }
     state.setStage({ kind: "submitting" });
     try {
-      const job = await submitRows(api.jobs, uploaded, work, labelFor(uploaded.map((r) => r.name)), abort.signal);
+      const label = view.batchName() || labelFor(uploaded.map((r) => r.name));
+      const job = await submitRows(api.jobs, uploaded, work, label, abort.signal);
       for (const row of uploaded) {
         row.phase = "queued";
         view.touch(row);

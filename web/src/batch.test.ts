@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import {
   type ItemResult,
   ItemResultSchema,
@@ -14,6 +14,7 @@ import {
 import { describe, expect, test, vi } from "vitest";
 import type { Api } from "./api.js";
 import { createBatch } from "./batch.js";
+import { type CompareSubject, offlineOriginal } from "./compare.js";
 import type { JobView, Stage } from "./job-view.js";
 import { defaultOptions } from "./options.js";
 import type { RecentJobs } from "./recent-jobs.js";
@@ -28,6 +29,7 @@ const jpeg = (name: string) => new File([new Uint8Array([0xff, 0xd8, 0xff, 0xe0,
 function cluster(outcome: (name: string) => ItemState) {
   const jobs = new Map<string, { job: Job; items: ItemResult[] }>();
   const calls: string[] = [];
+  let unreachable = false;
   let release = () => {};
   const released = new Promise<void>((resolve) => {
     release = resolve;
@@ -72,8 +74,18 @@ function cluster(outcome: (name: string) => ItemState) {
         yield { event } as { event: JobEvent };
       },
       getResults(req) {
+        calls.push(`getResults${req.includeSourceUrls ? " with originals" : ""}`);
+        if (unreachable) throw new ConnectError("Failed to fetch", Code.Unavailable);
         const held = jobs.get(req.jobId);
-        return held ? { job: held.job, results: held.items } : {};
+        const asked = held?.items.filter((i) => req.itemIds.length === 0 || req.itemIds.includes(i.itemId)) ?? [];
+        const results = asked.map((item) =>
+          create(ItemResultSchema, {
+            ...item,
+            downloadUrl: req.includeUrls ? `https://s3.test/${item.outputKey}` : "",
+            sourceUrl: req.includeSourceUrls ? `https://s3.test/${item.sourceKey}` : "",
+          }),
+        );
+        return held ? { job: held.job, results } : {};
       },
       retryJob(req) {
         calls.push("retryJob");
@@ -93,7 +105,15 @@ function cluster(outcome: (name: string) => ItemState) {
       },
     }),
   );
-  return { client: createClient(JobService, transport), calls, release };
+  return {
+    client: createClient(JobService, transport),
+    calls,
+    release,
+    /** From now on GetResults fails as a fetch does when the network is down. */
+    cutOff: () => {
+      unreachable = true;
+    },
+  };
 }
 
 function page(outcome: (name: string) => ItemState = () => ItemState.DONE) {
@@ -103,6 +123,8 @@ function page(outcome: (name: string) => ItemState = () => ItemState.DONE) {
   const announced: string[] = [];
   const errors: string[] = [];
   const shown: (string | undefined)[] = [];
+  const compared: CompareSubject[] = [];
+  let batchName = "";
   const recent = { remember: vi.fn(), forget: vi.fn(), parentOf: () => undefined, labelOf: () => "" };
   const view = {
     setRows: (next: readonly Row[]) => {
@@ -116,20 +138,36 @@ function page(outcome: (name: string) => ItemState = () => ItemState.DONE) {
     setPending: vi.fn(),
     setThumbnails: () => {},
     visibleRows: () => [...rows],
+    batchName: () => batchName,
     reveal: () => {},
   } satisfies JobView;
   const batch = createBatch({
     api: { jobs: fake.client } as unknown as Api,
     view,
     dropZone: { setEnabled: () => {} },
-    compare: { open: () => {} },
+    compare: { open: (subject: CompareSubject) => compared.push(subject) },
     recent: recent as unknown as RecentJobs,
     options: () => defaultOptions,
     announce: (message) => announced.push(message),
     showing: (jobId) => shown.push(jobId),
     put: async (_url, body, _type, onProgress) => onProgress(body.size),
   });
-  return { batch, fake, view, recent, announced, errors, shown, rows: () => rows, stage: () => stage };
+  return {
+    batch,
+    fake,
+    view,
+    recent,
+    announced,
+    errors,
+    shown,
+    compared,
+    rows: () => rows,
+    stage: () => stage,
+    /** What the person typed as the batch's name before Compress. */
+    name: (typed: string) => {
+      batchName = typed;
+    },
+  };
 }
 
 describe("a batch, through its parts", () => {
@@ -147,6 +185,20 @@ describe("a batch, through its parts", () => {
     expect(p.announced[1]).toBe("Job finished: 2 of 2 images compressed, 16 B became 8 B (−50%).");
     expect(p.rows().map((r) => `${r.name} ${r.phase}`)).toEqual(["a.jpg done", "b.jpg done", "notes.jpg refused"]);
     expect(p.batch.busy()).toBe(false);
+  });
+
+  test("a name typed before Compress is the job's label; left empty, the job is named after its files", async () => {
+    const p = page();
+    p.batch.addFiles([jpeg("a.jpg"), jpeg("b.jpg"), jpeg("c.jpg")]);
+    p.name("Holiday");
+    await p.batch.start();
+    expect(p.stage()).toMatchObject({ kind: "job", title: "Holiday" });
+    expect(p.recent.remember).toHaveBeenLastCalledWith(expect.objectContaining({ label: "Holiday" }));
+    p.batch.clear();
+    p.name("");
+    p.batch.addFiles([jpeg("d.jpg"), jpeg("e.jpg"), jpeg("f.jpg")]);
+    await p.batch.start();
+    expect(p.stage()).toMatchObject({ kind: "job", title: "d.jpg and 2 more" });
   });
 
   test("files dropped while the job runs wait for the person's word", async () => {
@@ -181,6 +233,49 @@ describe("a batch, through its parts", () => {
     expect(p.stage().kind).toBe("empty");
     expect(p.rows()).toEqual([]);
     expect(p.announced.at(-1)).toBe("Job deleted.");
+    expect(p.errors).toEqual([]);
+  });
+
+  test("a reopened job compares against the cluster's original; offline, it says so and still shows the result", async () => {
+    const p = page();
+    p.batch.addFiles([jpeg("a.jpg"), jpeg("b.jpg")]);
+    await p.batch.start();
+    const jobId = p.batch.jobId() ?? "";
+    p.fake.release();
+    await vi.waitFor(() => expect(p.announced.at(-1)).toMatch(/^Job finished/));
+    // With the files in hand the comparison uses them and asks the cluster for no original.
+    await p.batch.compareRow(p.rows()[0] as Row);
+    expect(p.compared[0]?.before).toBeInstanceOf(File);
+    expect(p.fake.calls.filter((c) => c.includes("with originals"))).toEqual([]);
+
+    // Reopened (a reload, Recent jobs): the rows have no files, so the cluster's copy is asked for, one item.
+    p.batch.clear();
+    await p.batch.open(jobId);
+    await vi.waitFor(() => expect(p.rows().map((r) => r.phase)).toEqual(["done", "done"]));
+    expect(p.rows().every((r) => r.file === undefined)).toBe(true);
+    await p.batch.compareRow(p.rows()[1] as Row);
+    expect(p.compared[1]).toMatchObject({
+      before: "https://s3.test/uploads/t/x/b.jpg",
+      after: "https://s3.test/outputs/b.jpg",
+    });
+    expect(p.compared[1]?.beforeProblem).toBeUndefined();
+    expect(p.fake.calls.at(-1)).toBe("getResults with originals");
+
+    // The network goes: the comparison opens with the result it holds and says why the original is missing.
+    p.fake.cutOff();
+    vi.stubGlobal("navigator", { onLine: false });
+    try {
+      await p.batch.compareRow(p.rows()[1] as Row);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(p.compared[2]).toMatchObject({ beforeProblem: offlineOriginal, after: "https://s3.test/outputs/b.jpg" });
+    expect(p.compared[2]?.before).toBeUndefined();
+    // Online but unreachable: the words, never the browser's "Failed to fetch".
+    await p.batch.compareRow(p.rows()[0] as Row);
+    expect(p.compared.at(-1)?.beforeProblem).toBe(
+      "The original cannot be loaded now: the cluster could not be reached; check the connection and try again.",
+    );
     expect(p.errors).toEqual([]);
   });
 });

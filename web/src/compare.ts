@@ -13,8 +13,10 @@ import { formatBytes, formatSaving } from "./format.js";
 
 export interface CompareSubject {
   name: string;
-  /** The original file, when this page still holds it. */
-  before?: Blob;
+  /** The original: the file, when this page still holds it, else the cluster's copy (a presigned URL). */
+  before?: Blob | string;
+  /** Why the original cannot be shown, when it cannot: said in the dialog instead of an empty half. */
+  beforeProblem?: string;
   beforeBytes: number;
   /** Where the result can be read (a presigned URL). */
   after: string;
@@ -38,6 +40,8 @@ export interface Compare {
 
 type Mode = "slider" | "side";
 const minZoom = 1 / 8;
+/** What the dialog says when the device is offline and the original is only on the cluster. */
+export const offlineOriginal = "You are offline: the original cannot be loaded now.";
 const maxZoom = 8;
 
 export function createCompare(dialog: HTMLDialogElement): Compare {
@@ -45,6 +49,8 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
   let zoom: number | "fit" = "fit";
   let size = { width: 0, height: 0 };
   let beforeUrl = "";
+  // Only an address this dialog made from a Blob is revoked; the cluster's is a plain URL.
+  let blobUrl = "";
 
   const title = h("h2", { id: "compare-title" });
   const close = h("button", { type: "button", class: "icon-button", "aria-label": "Close comparison" }, "×");
@@ -62,11 +68,11 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
 
   const before = h("img", { alt: "Original", class: "before", draggable: "false" });
   const after = h("img", { alt: "Compressed", class: "after", draggable: "false" });
-  const missing = h(
-    "p",
-    { class: "missing", hidden: true },
-    "The original is stored by the cluster, but this page was reloaded and the gateway does not send originals back, so only the result is shown. Drop the file again to compare.",
-  );
+  // Without the file and without the cluster's copy (a URL source, another bucket's object), or when loading it
+  // failed: the text says which.
+  const missing = h("p", { class: "missing", id: "compare-original-missing", role: "status", hidden: true });
+  const noOriginal =
+    "The cluster keeps no copy of this original (it was read from a URL or another bucket), so only the result is shown.";
   const failedLoad = h(
     "p",
     { class: "missing", id: "compare-load-error", role: "alert", hidden: true },
@@ -258,6 +264,19 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
   after.addEventListener("error", () => {
     if (after.getAttribute("src")) failedLoad.hidden = false;
   });
+  before.addEventListener("error", () => {
+    if (!before.getAttribute("src") || blobUrl) return;
+    showMissing(
+      navigator.onLine
+        ? "The cluster's copy of the original could not be loaded (the uploads' retention may have removed it), so only the result is shown."
+        : offlineOriginal,
+    );
+  });
+
+  function showMissing(text: string): void {
+    setText(missing, text);
+    missing.hidden = false;
+  }
   dialog.addEventListener("click", (event) => {
     if (event.target === dialog) dialog.close();
   });
@@ -279,8 +298,8 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
     }
   });
   dialog.addEventListener("close", () => {
-    if (beforeUrl) URL.revokeObjectURL(beforeUrl);
-    beforeUrl = "";
+    if (blobUrl) URL.revokeObjectURL(blobUrl);
+    beforeUrl = blobUrl = "";
     before.removeAttribute("src");
     after.removeAttribute("src");
   });
@@ -299,13 +318,17 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
       beforeBoxes = boxLayer(placements(subject.detection, "source", subject.width, subject.height), "source");
       afterBoxes = boxLayer(placements(subject.detection, "output", subject.width, subject.height), "output");
       // Stepping to the next image leaves the dialog open: the last original's URL goes now.
-      if (beforeUrl) URL.revokeObjectURL(beforeUrl);
-      if (!subject.before) before.removeAttribute("src");
-      beforeUrl = subject.before ? URL.createObjectURL(subject.before) : "";
+      if (blobUrl) URL.revokeObjectURL(blobUrl);
+      blobUrl = subject.before instanceof Blob ? URL.createObjectURL(subject.before) : "";
+      beforeUrl = blobUrl || (typeof subject.before === "string" ? subject.before : "");
+      missing.hidden = true;
       if (beforeUrl) before.src = beforeUrl;
+      else {
+        before.removeAttribute("src");
+        showMissing(subject.beforeProblem ?? noOriginal);
+      }
       failedLoad.hidden = true;
       after.src = subject.after;
-      missing.hidden = beforeUrl !== "";
       step = {
         ...(subject.previous ? { previous: subject.previous } : {}),
         ...(subject.next ? { next: subject.next } : {}),

@@ -5,7 +5,7 @@
  * animation frame, so a replay of hundreds of events costs one layout.
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { isTerminalJobState, type Job, JobState } from "@imgc/proto";
+import { downloadStem, isTerminalJobState, type Job, JobState } from "@imgc/proto";
 import { reportCsvUrl, resultsZipUrl } from "./api.js";
 import { apiKey } from "./api-key.js";
 import { h, setText } from "./dom.js";
@@ -15,6 +15,7 @@ import type { WatchStatus } from "./job-watch.js";
 import type { Row } from "./row.js";
 import { type Filter, filters, labelChoices, type Sort } from "./row-order.js";
 import { fetchAndSave } from "./save-file.js";
+import { labelFor } from "./submit.js";
 import { remainingMs, type Totals, totalsOf } from "./totals.js";
 
 export type Stage =
@@ -66,6 +67,8 @@ export interface JobView {
   setThumbnails(byItem: ReadonlyMap<string, string>): void;
   /** The rows shown, in the order shown (compare steps through them). */
   visibleRows(): Row[];
+  /** The name the person typed for the batch about to be sent; "" leaves it to be named after its files. */
+  batchName(): string;
   /** Brings the batch into view when it starts below the fold (a phone, after choosing files). */
   reveal(): void;
 }
@@ -95,12 +98,6 @@ function watchLabel(status: WatchStatus): { text: string; tone: string } {
     case "ended":
       return { text: "", tone: "" };
   }
-}
-
-/** A name that is safe as a file name on every system. */
-function fileStem(title: string): string {
-  const printable = [...title].map((c) => (c.charCodeAt(0) < 32 ? "_" : c)).join("");
-  return printable.replace(/[\\/:*?"<>|]+/g, "_").slice(0, 120) || "imgc";
 }
 
 export function createJobView(root: HTMLElement, actions: JobViewActions): JobView {
@@ -134,6 +131,10 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     "aria-label": "Name of this job",
     hidden: true,
   });
+  // Before Compress: the job's name, named after its files (the placeholder) unless the person types another.
+  // After, a job's label cannot change on the cluster; Rename keeps a name in this browser instead.
+  const nameInput = h("input", { type: "text", id: "batch-name", maxlength: 200, autocomplete: "off" });
+  const nameField = h("label", { class: "batch-name", hidden: true }, "Job name ", nameInput);
   const parentLine = h("p", { class: "parent-line", id: "job-parent", hidden: true });
   const stateChip = h("span", { class: "chip", id: "job-state" });
   const watchChip = h("span", { class: "chip", id: "job-connection", role: "status" });
@@ -191,13 +192,13 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
   // With an API key the links cannot carry it: fetch with the header, then save. Without one the browser
   // streams the file to disk itself, however large the zip.
   for (const [link, name] of [
-    [zip, "results.zip"],
-    [csv, "report.csv"],
+    [zip, ".zip"],
+    [csv, "-report.csv"],
   ] as const) {
     link.addEventListener("click", (event) => {
       if (!apiKey() || stage.kind !== "job") return;
       event.preventDefault();
-      fetchAndSave(link.href, `${fileStem(stage.title)}-${name}`, true).catch((err: unknown) => {
+      fetchAndSave(link.href, `${downloadStem(stage.title, stage.jobId)}${name}`, true).catch((err: unknown) => {
         error = `The download failed: ${(err as Error).message}`;
         schedule();
       });
@@ -305,6 +306,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
       h("div", { class: "job-title-row" }, title, labelInput, rename, stateChip, watchChip),
       h("div", { class: "job-actions" }, compress, cancel, zip, csv, clear, remove),
     ),
+    nameField,
     parentLine,
     errorLine,
     noticeLine,
@@ -358,6 +360,9 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
         break;
     }
     if (title.textContent !== heading) title.textContent = heading;
+    nameField.hidden = stage.kind !== "staged" || ready === 0;
+    const named = labelFor(rows.filter((r) => r.phase === "ready").map((r) => r.name));
+    if (nameInput.placeholder !== named) nameInput.placeholder = named;
     rename.hidden = stage.kind !== "job" || !labelInput.hidden;
     progress.setAttribute("aria-valuenow", String(Math.round(fraction * 100)));
     progress.hidden = stage.kind === "staged" || stage.kind === "empty";
@@ -394,10 +399,14 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     setText(cancel, stage.kind === "uploading" ? "Cancel upload" : "Cancel job");
     zip.hidden = csv.hidden = !(stage.kind === "job" && ended && job.state !== JobState.FAILED && t.done + t.kept > 0);
     if (stage.kind === "job") {
-      zip.href = resultsZipUrl(stage.jobId);
-      csv.href = reportCsvUrl(stage.jobId);
-      zip.download = `${fileStem(stage.title)}.zip`;
-      csv.download = `${fileStem(stage.title)}-report.csv`;
+      // The gateway names the file (Content-Disposition, which wins over `download`) after the name passed, so
+      // a rename kept only in this browser still names the download; both make it safe the same way.
+      const named = `?name=${encodeURIComponent(stage.title.slice(0, 100))}`;
+      zip.href = `${resultsZipUrl(stage.jobId)}${named}`;
+      csv.href = `${reportCsvUrl(stage.jobId)}${named}`;
+      const stem = downloadStem(stage.title, stage.jobId);
+      zip.download = `${stem}.zip`;
+      csv.download = `${stem}-report.csv`;
     }
     remove.hidden = !(stage.kind === "job" && job !== undefined);
     clear.hidden = stage.kind === "uploading" || stage.kind === "submitting" || (stage.kind === "job" && !ended);
@@ -506,11 +515,14 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
     },
     setStage(next) {
       const starting = next.kind === "uploading" && stage.kind !== "uploading";
+      // A name typed for one batch is not the next one's.
+      if (next.kind === "empty" || next.kind === "job") nameInput.value = "";
       stage = next;
       error = "";
       schedule();
       if (starting) this.reveal();
     },
+    batchName: () => nameInput.value.trim(),
     setError(message) {
       error = message;
       schedule();

@@ -36,3 +36,36 @@ test("one comparison presigns one item, not every result of the job, and reuses 
   expect(await results.url("job-2", "000001")).toBe("https://s3/000001");
   expect(asked).toHaveLength(3);
 });
+
+test("a comparison without the file asks for that one item's original and output together, and keeps the output", async () => {
+  const asked: GetResultsRequest[] = [];
+  const jobs = createClient(
+    JobService,
+    createRouterTransport(({ service }) =>
+      service(JobService, {
+        getResults(request) {
+          asked.push(request);
+          return {
+            results: request.itemIds.map((itemId) => ({
+              itemId,
+              state: ItemState.DONE,
+              downloadUrl: request.includeUrls ? `https://s3/out/${itemId}` : "",
+              // A URL source: the cluster has no copy to send.
+              sourceUrl: request.includeSourceUrls && itemId !== "000009" ? `https://s3/in/${itemId}` : "",
+            })),
+          };
+        },
+      }),
+    ),
+  );
+  const results = createResults(jobs);
+  expect(await results.withOriginal("job-1", "000003")).toEqual({
+    output: "https://s3/out/000003",
+    original: "https://s3/in/000003",
+  });
+  expect(asked.map((r) => [r.itemIds, r.includeUrls, r.includeSourceUrls])).toEqual([[["000003"], true, true]]);
+  // The output's address came along: a download of that item asks nothing more.
+  expect(await results.url("job-1", "000003")).toBe("https://s3/out/000003");
+  expect(asked).toHaveLength(1);
+  expect(await results.withOriginal("job-1", "000009")).toEqual({ output: "https://s3/out/000009" });
+});

@@ -13,6 +13,12 @@ export interface Results {
   all(jobId: string, includeUrls: boolean): Promise<{ job?: Job; results: ItemResult[] }>;
   /** The download address of one item's output; only that item is presigned again when the one held is old. */
   url(jobId: string, itemId: string): Promise<string | undefined>;
+  /**
+   * One item's output and original addresses, presigned together (GetResults for that item alone with
+   * include_source_urls), for a comparison when the page no longer holds the file. `original` is absent where the
+   * cluster holds none to send (a URL source, another bucket's object).
+   */
+  withOriginal(jobId: string, itemId: string): Promise<{ output?: string; original?: string }>;
   /** Presigns the job's outputs again now (new results arrived). */
   refresh(jobId: string): Promise<ReadonlyMap<string, string>>;
 }
@@ -50,6 +56,20 @@ export function createResults(jobs: JobClient): Results {
   return {
     all,
     refresh,
+    async withOriginal(jobId, itemId) {
+      const { results } = await jobs.getResults({
+        jobId,
+        itemIds: [itemId],
+        includeUrls: true,
+        includeSourceUrls: true,
+      });
+      const result = results.find((r) => r.itemId === itemId);
+      if (result?.downloadUrl) held(jobId).set(itemId, { url: result.downloadUrl, at: Date.now() });
+      return {
+        ...(result?.downloadUrl ? { output: result.downloadUrl } : {}),
+        ...(result?.sourceUrl ? { original: result.sourceUrl } : {}),
+      };
+    },
     async url(jobId, itemId) {
       const known = held(jobId).get(itemId);
       if (known && Date.now() - known.at < urlLifetimeMs) return known.url;

@@ -53,8 +53,8 @@ Options:
   --csv                  the job report's CSV (header, one row per item, a TOTAL row; see README)
   --urls                 include presigned download URLs (CSV and JSON)
   --json                 the results as protobuf JSON
-  --zip FILE             instead, download every output as one zip (named after the sources, report.csv
-                         last) to FILE, from the gateway's HTTP port
+  --zip FILE             instead, download every output as one zip (named after the sources, the report
+                         last as report/report.csv) to FILE, from the gateway's HTTP port
   -h, --help             this help
 
 ${ENVIRONMENT_HELP}

@@ -126,6 +126,14 @@ function retrySource(bucket: string, item: ChunkItem | undefined, result: ItemRe
   return create(SourceSchema, { kind: { case: "uploadKey", value: key } });
 }
 
+/**
+ * Whether an item's original is an upload of the job's tenant in the cluster's bucket: the only originals GetResults
+ * presigns. A URL source is the caller's to fetch, and another bucket's objects were never the cluster's to hand out.
+ */
+function ownUpload(job: Job, item: ChunkItem, bucket: string): boolean {
+  return (item.bucket === "" || item.bucket === bucket) && item.key.startsWith(`uploads/${job.tenant}/`);
+}
+
 export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobService> {
   const { lifecycle, jobs, results, catalog, events, storage } = deps;
   const watchCheckMs = deps.watchCheckMs ?? 5_000;
@@ -330,6 +338,8 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
       const states = new Set(request.states);
       const outputPrefix = keys.outputPrefix(job.tenant, job.id);
       return guarded(async () => {
+        // The originals come from the job's own records (its catalog), never from a result, which a worker wrote.
+        const sources = request.includeSourceUrls ? await catalog.items(job.id) : undefined;
         const { page, next } = await filteredPage({
           count,
           cursor: Number(request.pageToken || "0"),
@@ -353,6 +363,9 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
                 outputFileName(result.sourceKey, result),
               );
             }
+            const item = sources?.get(result.itemId);
+            if (item && ownUpload(job, item, storage.bucket))
+              result.sourceUrl = await storage.presignGet(item.key, deps.urlTtlS);
             return result;
           }),
         );

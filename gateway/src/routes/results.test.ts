@@ -46,6 +46,8 @@ let scratch: string;
 /** Item id → the sha256 of its output object. */
 const digests = new Map<string, string>();
 let results: ItemResult[] = [];
+/** The job's label, as the fake coordinator answers it. */
+let label = "";
 
 function result(index: number, source: string, state: ItemState, size = 0): ItemResult {
   const itemId = String(index).padStart(6, "0");
@@ -97,7 +99,7 @@ beforeAll(async () => {
           return {
             results: results.slice(offset, end),
             nextPageToken: end < results.length ? String(end) : "",
-            job: create(JobSchema, { id: JOB, tenant: "acme", state: JobState.RUNNING }),
+            job: create(JobSchema, { id: JOB, tenant: "acme", state: JobState.RUNNING, label }),
           };
         },
       }),
@@ -181,7 +183,7 @@ function readZip(file: string): Promise<Entry[]> {
 }
 
 describe("GET /v1/jobs/:id/results.zip", () => {
-  test("streams every output under its source's name, report.csv last, with flat gateway memory", async () => {
+  test("streams every output under its source's name, report/report.csv last, with flat gateway memory", async () => {
     // Warm up (JIT, sockets, yazl) so the baseline is the steady state.
     expect((await download(`/v1/jobs/${JOB}/report.csv`)).status).toBe(200);
     const { result: res, growth } = await peakGrowth(() => download(`/v1/jobs/${JOB}/results.zip`));
@@ -198,7 +200,7 @@ describe("GET /v1/jobs/:id/results.zip", () => {
         ?.replace(/\.jpg$/, "");
       return `${stem}${r.itemId === "000005" ? " (2)" : ""}.${r.state === ItemState.KEPT_ORIGINAL ? "png" : "webp"}`;
     });
-    expect(entries.map((e) => e.name)).toEqual([...names, "report.csv"]);
+    expect(entries.map((e) => e.name)).toEqual([...names, "report/report.csv"]);
     outputs.forEach((r, i) => {
       expect(entries[i]?.sha256, r.itemId).toBe(digests.get(r.itemId));
     });
@@ -213,6 +215,33 @@ describe("GET /v1/jobs/:id/results.zip", () => {
     // A gateway that buffered the archive (or one object per entry at once) would hold far more.
     expect(growth / MiB).toBeLessThan(16);
   }, 120_000);
+
+  test("is saved under the job's label in safe characters, as is report.csv; without a label, under the id", async () => {
+    label = 'Rocket "launch"/día 1';
+    try {
+      const zip = await fetch(`${base}/v1/jobs/${JOB}/results.zip`, {
+        headers: { authorization: `Bearer ${KEY_ACME}` },
+      });
+      expect(zip.headers.get("content-disposition")).toBe('attachment; filename="Rocket _launch_dia 1.zip"');
+      await zip.body?.cancel();
+      const csv = await fetch(`${base}/v1/jobs/${JOB}/report.csv`, {
+        headers: { authorization: `Bearer ${KEY_ACME}` },
+      });
+      expect(csv.headers.get("content-disposition")).toBe('attachment; filename="Rocket _launch_dia 1-report.csv"');
+      await csv.body?.cancel();
+      // A name the person gave in a client (the web keeps its renames in the browser) comes first.
+      const named = await fetch(`${base}/v1/jobs/${JOB}/results.zip?name=${encodeURIComponent("Café <photos>")}`, {
+        headers: { authorization: `Bearer ${KEY_ACME}` },
+      });
+      expect(named.headers.get("content-disposition")).toBe('attachment; filename="Cafe _photos_.zip"');
+      await named.body?.cancel();
+    } finally {
+      label = "";
+    }
+    const csv = await fetch(`${base}/v1/jobs/${JOB}/report.csv`, { headers: { authorization: `Bearer ${KEY_ACME}` } });
+    expect(csv.headers.get("content-disposition")).toBe(`attachment; filename="${JOB}-report.csv"`);
+    await csv.body?.cancel();
+  });
 
   test("another tenant's job, an unknown job and a malformed id are 404 not_found; no key is 401", async () => {
     for (const [path, key] of [
@@ -269,7 +298,7 @@ describe("results.zip against forged results", () => {
       const res = await download(`/v1/jobs/${JOB}/results.zip`);
       expect(res.status).toBe(200);
       const entries = await readZip(res.file);
-      expect(entries.map((e) => e.name)).toEqual(["photo0.webp", "report.csv"]);
+      expect(entries.map((e) => e.name)).toEqual(["photo0.webp", "report/report.csv"]);
     } finally {
       results = saved;
     }

@@ -5,7 +5,7 @@
  * ZIP64 by itself past 4 GiB or 65,535 entries, and opens each entry's source only when the archive reaches
  * it (`addReadStreamLazy`), so one S3 GET is open at a time and nothing is buffered or spooled: the
  * gateway holds one object's stream buffers, whatever the archive's size. Images are stored, not deflated
- * (they are compressed already; deflating them burns CPU for nothing); the closing `report.csv` is deflated.
+ * (they are compressed already; deflating them burns CPU for nothing); the closing `report/report.csv` is deflated.
  */
 import type { Readable } from "node:stream";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
@@ -31,9 +31,10 @@ export function isUnder(key: string, prefix: string): boolean {
 
 /**
  * The archive of `job`'s outputs: one entry per item that came out, named after its source ("photo.webp",
- * "photo (2).webp"); failed and unfinished items are left out; `report.csv` comes last. Destroying the
- * returned stream (the client went away) releases the S3 stream being read and stops reading pages. A
- * failure half-way destroys it with the error, so the client sees a cut download, never a short zip.
+ * "photo (2).webp") at the archive's top; failed and unfinished items are left out; the report comes last, in a
+ * folder of its own (`report/report.csv`, REPORT_ENTRY), so that the photos unpack without it among them.
+ * Destroying the returned stream (the client went away) releases the S3 stream being read and stops reading
+ * pages. A failure half-way destroys it with the error, so the client sees a cut download, never a short zip.
  */
 export function resultsZip({ job, results }: JobResults, { storage, log, outputPrefix }: ResultsZipDeps): Readable {
   const zip = new ZipFile();

@@ -259,6 +259,7 @@ export function createFakeApi(): Api {
         const shown = create(ItemResultSchema, item);
         if (shown.state === ItemState.RUNNING) shown.state = ItemState.PENDING;
         if (req.includeUrls && isTerminalItemState(shown.state)) shown.downloadUrl = `/__fake-s3/${item.sourceKey}`;
+        if (req.includeSourceUrls) shown.sourceUrl = `/__fake-s3/${item.sourceKey}`;
         return shown;
       });
       return { results: page, job: f.job, nextPageToken: from + size < asked.length ? String(from + size) : "" };
