@@ -242,7 +242,7 @@ describe("upload slots", () => {
         state: ItemState.FAILED,
         errorCode: ErrorCode.SOURCE_NOT_FOUND,
         errorMessage:
-          "the source was written again after the job was submitted; upload it to a new slot and submit it again",
+          "The source was written again after the job was submitted; upload it to a new slot and submit it again",
         outputKey: "",
       });
     } finally {

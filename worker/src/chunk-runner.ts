@@ -93,7 +93,7 @@ function cancelledResult(item: ChunkItem): ItemResult {
     sourceKey: item.key,
     state: ItemState.FAILED,
     errorCode: ErrorCode.CANCELLED,
-    errorMessage: "the job was cancelled while this item ran",
+    errorMessage: "The job was cancelled while this item ran",
   });
 }
 

@@ -313,7 +313,7 @@ describe("processItem", () => {
       state: ItemState.FAILED,
       errorCode: ErrorCode.SOURCE_NOT_FOUND,
       errorMessage:
-        "the source was written again after the job was submitted; upload it to a new slot and submit it again",
+        "The source was written again after the job was submitted; upload it to a new slot and submit it again",
     });
     expect(seen.calls).toBe(0);
     const same = create(ChunkItemSchema, { ...item(), sourceEtag: "etag-now" });
@@ -553,7 +553,7 @@ describe("processItem for a DETECT chunk", () => {
     const { engine } = fakeEngine(async () => outcome());
     const noDetector = await processor({ store, engine })(detectChunk([item()]), item(), live());
     expect(noDetector).toMatchObject({ state: ItemState.FAILED, errorCode: ErrorCode.INTERNAL });
-    expect(noDetector.errorMessage).toBe("this worker does not do detection");
+    expect(noDetector.errorMessage).toBe("This worker does not do detection");
     const { detector } = fakeDetector(async () => found);
     const noEngine = await processor({ store, detector })(chunkOf([item()]), item(), live());
     expect(noEngine).toMatchObject({ state: ItemState.FAILED, errorCode: ErrorCode.INTERNAL });

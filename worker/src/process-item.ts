@@ -82,27 +82,27 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
       if (tooLarge(err)) {
         throw new ItemError(
           ErrorCode.FILE_TOO_LARGE,
-          `the source is larger than the limit of ${limits.maxInputBytes} bytes`,
+          `The source is larger than the limit of ${limits.maxInputBytes} bytes`,
         );
       }
       if (StorageError.isNotFound(err)) {
-        throw new ItemError(ErrorCode.SOURCE_NOT_FOUND, `the source object ${bucket}/${key} does not exist`);
+        throw new ItemError(ErrorCode.SOURCE_NOT_FOUND, `The source object ${bucket}/${key} does not exist`);
       }
       // A presigned slot PUT again after the job was submitted: its bytes are not the ones that were checked.
       if (StorageError.isChanged(err)) {
         throw new ItemError(
           ErrorCode.SOURCE_NOT_FOUND,
-          "the source was written again after the job was submitted; upload it to a new slot and submit it again",
+          "The source was written again after the job was submitted; upload it to a new slot and submit it again",
         );
       }
       if (isUnavailable(err)) {
         throw new ItemError(
           ErrorCode.STORAGE_UNAVAILABLE,
-          `object storage was unreachable for ${Math.round(storageRetryMs / 1000)} s while reading the source`,
+          `Object storage was unreachable for ${Math.round(storageRetryMs / 1000)} s while reading the source`,
         );
       }
       log.error({ err, bucket, key }, "reading a source failed");
-      throw new ItemError(ErrorCode.STORAGE_UNAVAILABLE, "object storage refused to read the source");
+      throw new ItemError(ErrorCode.STORAGE_UNAVAILABLE, "Object storage refused to read the source");
     }
   }
 
@@ -120,8 +120,8 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
       throw new ItemError(
         ErrorCode.STORAGE_UNAVAILABLE,
         isUnavailable(err)
-          ? `object storage was unreachable for ${Math.round(storageRetryMs / 1000)} s while writing the output`
-          : "object storage refused to write the output",
+          ? `Object storage was unreachable for ${Math.round(storageRetryMs / 1000)} s while writing the output`
+          : "Object storage refused to write the output",
       );
     }
   }
@@ -138,7 +138,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
     const unable = () =>
       new ItemError(
         ErrorCode.INTERNAL,
-        `this worker does not do ${what === "detecting" ? "detection" : "compression"}`,
+        `This worker does not do ${what === "detecting" ? "detection" : "compression"}`,
       );
     if (!engine) throw unable();
     // A leased engine keeps the image's clock itself, per attempt in a child that is up: neither a child's start
@@ -150,14 +150,17 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
     const stopped = () =>
       signal.aborted
         ? new AbortedError("released")
-        : new ItemError(ErrorCode.TIMEOUT, `${what} took longer than the limit of ${limits.timeoutMs} ms`);
+        : new ItemError(
+            ErrorCode.TIMEOUT,
+            `${what === "detecting" ? "Detecting objects" : "Compressing"} took longer than the limit of ${limits.timeoutMs} ms`,
+          );
     // What the engine threw: its ItemError stands, unless the image was stopped meanwhile.
     const failed = (err: unknown) => {
       if (AbortedError.is(err)) return err;
       if (both.aborted) return stopped();
       if (ItemError.is(err)) return err;
       log.error({ err, job: chunk.jobId, chunk: chunk.index }, `the engine failed unexpectedly while ${what}`);
-      return new ItemError(ErrorCode.INTERNAL, `internal error while ${what}`);
+      return new ItemError(ErrorCode.INTERNAL, `Internal error while ${what}`);
     };
     let onAbort = () => {};
     try {
@@ -221,7 +224,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
       if (item.size > BigInt(limits.maxInputBytes)) {
         throw new ItemError(
           ErrorCode.FILE_TOO_LARGE,
-          `the source is ${item.size} bytes, more than the limit of ${limits.maxInputBytes} bytes`,
+          `The source is ${item.size} bytes, more than the limit of ${limits.maxInputBytes} bytes`,
         );
       }
       const input = await read(bucket, item.key, item.sourceEtag, signal);
@@ -320,7 +323,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
       });
     } catch (err) {
       if (AbortedError.is(err) && signal.aborted) throw err;
-      const failure = ItemError.is(err) ? err : new ItemError(ErrorCode.INTERNAL, "internal error while processing");
+      const failure = ItemError.is(err) ? err : new ItemError(ErrorCode.INTERNAL, "Internal error while processing");
       if (!ItemError.is(err)) log.error({ err, job: chunk.jobId, item: item.itemId }, "item failed");
       return create(ItemResultSchema, {
         ...known,

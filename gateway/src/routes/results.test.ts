@@ -345,9 +345,9 @@ describe("GET /v1/jobs/:id/report.csv and report.json", () => {
     expect(lines[0]).toMatch(/^item_id,source_key,name,state,input_bytes,output_bytes,bytes_saved,saving_percent,/);
     // The last column, labels, is empty: the job did not detect.
     expect(lines[25]).toBe(
-      `000024,uploads/acme/u24/broken.jpg,,FAILED,1${",".repeat(12)}CORRUPT_INPUT,truncated JPEG,,,,`,
+      `000024,uploads/acme/u24/broken.jpg,,FAILED,1${",".repeat(12)}CORRUPT_INPUT,truncated JPEG,,,,,,`,
     );
-    expect(lines[26]).toBe(`000025,uploads/acme/u25/later.jpg,,PENDING,1${",".repeat(17)}`);
+    expect(lines[26]).toBe(`000025,uploads/acme/u25/later.jpg,,PENDING,1${",".repeat(19)}`);
     expect(lines[27]).toMatch(/^TOTAL,26 items,,"23 done, 1 kept, 1 failed, 1 pending",/);
 
     const json = await fetch(`${base}/v1/jobs/${JOB}/report.json`, {

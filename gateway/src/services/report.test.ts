@@ -90,6 +90,8 @@ describe("JSON", () => {
           keptReason: null,
           outputKey: "outputs/t/j/000000.webp",
           downloadUrl: null,
+          shrunkFromWidth: null,
+          shrunkFromHeight: null,
           labels: null,
           detections: null,
         },
@@ -132,7 +134,7 @@ describe("detections", () => {
   test("the CSV's labels column lists each label found once, separated by ';'", async () => {
     const csv = await text(reportCsv(items(detected())));
     expect(csv.split("\r\n")[1]).toBe(
-      "000000,uploads/t/a/a.jpg,a.webp,DONE,1000,250,750,75,WEBP,,,80,0.9877,,worker-1,false,,,,outputs/t/j/000000.webp,,person;cup",
+      "000000,uploads/t/a/a.jpg,a.webp,DONE,1000,250,750,75,WEBP,,,80,0.9877,,worker-1,false,,,,outputs/t/j/000000.webp,,,,person;cup",
     );
   });
 
