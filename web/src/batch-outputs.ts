@@ -5,7 +5,7 @@
  */
 import type { BatchDeps, BatchState } from "./batch-state.js";
 import { offlineOriginal } from "./compare.js";
-import { offlineAware } from "./error-message.js";
+import { isOffline, offlineAware } from "./error-message.js";
 import type { Results } from "./results.js";
 import { hasOutput, outputName, type Row } from "./row.js";
 import { fetchAndSave } from "./save-file.js";
@@ -65,8 +65,7 @@ export function createOutputs({ view, compare }: BatchDeps, state: BatchState, r
       const { original, output } = await results.withOriginal(jobId, itemId);
       return { ...(original ? { before: original } : {}), ...(output ? { output } : {}) };
     } catch (err) {
-      const offline = typeof navigator !== "undefined" && navigator.onLine === false;
-      return { problem: offline ? offlineOriginal : `The original cannot be loaded now: ${offlineAware(err)}` };
+      return { problem: isOffline() ? offlineOriginal : `The original cannot be loaded now: ${offlineAware(err)}` };
     }
   }
 

@@ -9,6 +9,7 @@
 import { formatName, type ImageFormat, type ItemDetection } from "@imgc/proto";
 import { boxLayer, placements } from "./detection-boxes.js";
 import { h, setText } from "./dom.js";
+import { isOffline } from "./error-message.js";
 import { formatBytes, formatSaving } from "./format.js";
 
 export interface CompareSubject {
@@ -267,7 +268,7 @@ export function createCompare(dialog: HTMLDialogElement): Compare {
   before.addEventListener("error", () => {
     if (!before.getAttribute("src") || blobUrl) return;
     showMissing(
-      navigator.onLine
+      !isOffline()
         ? "The cluster's copy of the original could not be loaded (the uploads' retention may have removed it), so only the result is shown."
         : offlineOriginal,
     );

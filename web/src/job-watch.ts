@@ -7,6 +7,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { isTerminalJobState, type JobEvent } from "@imgc/proto";
 import type { JobClient } from "./api.js";
+import { isOffline } from "./error-message.js";
 
 export type WatchStatus =
   | { kind: "connecting" }
@@ -54,7 +55,7 @@ export async function watchJob(
 ): Promise<void> {
   const backoff = options.backoffMs ?? defaultBackoff;
   const network = options.network ?? (typeof window === "undefined" ? undefined : window);
-  const isOnline = options.isOnline ?? (() => typeof navigator === "undefined" || navigator.onLine);
+  const isOnline = options.isOnline ?? (() => !isOffline());
   let after = options.afterSequence ?? 0n;
   let ended = false;
   let attempt = 0;
