@@ -279,7 +279,11 @@ export const MAX_KEY_BYTES = 1024;
 /** Object keys. Deterministic output keys make a retried item overwrite, never duplicate, its output. */
 export const keys = {
   upload(tenant: string, id: string, name: string): string {
-    return `uploads/${tenant}/${id}/${safeName(name)}`;
+    return `${keys.uploadPrefix(tenant)}${id}/${safeName(name)}`;
+  },
+  /** Where a tenant's uploads live: every key `upload` makes for it starts so. */
+  uploadPrefix(tenant: string): string {
+    return `uploads/${tenant}/`;
   },
   outputPrefix(tenant: string, jobId: string): string {
     return `outputs/${tenant}/${jobId}/`;

@@ -157,6 +157,15 @@ async function layoutShift(page: Page): Promise<{ total: number; shifts: unknown
   return { total: shifts.reduce((sum, s) => sum + s.value, 0), shifts };
 }
 
+/** The open comparison shows both images, each `width` pixels wide as decoded, and no "original missing" note. */
+async function expectBothHalves(page: Page, width: number): Promise<void> {
+  for (const half of ["before", "after"]) {
+    await page.waitForFunction(imagesLoaded, `dialog#compare img.${half}`);
+    expect(await page.evaluate(naturalWidth, `dialog#compare img.${half}`)).toBe(width);
+  }
+  expect(await page.isVisible("dialog#compare .missing")).toBe(false);
+}
+
 async function download(page: Page, click: () => Promise<void>): Promise<{ name: string; body: Buffer }> {
   const [file] = await Promise.all([page.waitForEvent("download", { timeout: 30_000 }), click()]);
   const failure = await file.failure();
@@ -222,11 +231,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await waitForRows(page, "done", photos.length);
     await rowLocator(page, "flowers-1920x1080.jpg").locator('button[data-action="compare"]').click();
     await page.locator("dialog#compare").waitFor({ state: "visible" });
-    await page.waitForFunction(imagesLoaded, "dialog#compare img.before");
-    await page.waitForFunction(imagesLoaded, "dialog#compare img.after");
-    expect(await page.evaluate(naturalWidth, "dialog#compare img.before")).toBe(1920);
-    expect(await page.evaluate(naturalWidth, "dialog#compare img.after")).toBe(1920);
-    expect(await page.isVisible("dialog#compare .missing")).toBe(false);
+    await expectBothHalves(page, 1920);
     await page.keyboard.press("Escape");
 
     photoJob = { id: jobId, names: photos.map((p) => path.basename(p)) };
@@ -244,11 +249,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     const dialog = page.locator("dialog#compare");
     await dialog.waitFor({ state: "visible" });
     // Reopened from the server, the page no longer holds the file: the cluster's copy of the upload is shown.
-    await page.waitForFunction(imagesLoaded, "dialog#compare img.before");
-    await page.waitForFunction(imagesLoaded, "dialog#compare img.after");
-    expect(await page.evaluate(naturalWidth, "dialog#compare img.before")).toBe(1920);
-    expect(await page.evaluate(naturalWidth, "dialog#compare img.after")).toBe(1920);
-    expect(await page.isVisible("dialog#compare .missing")).toBe(false);
+    await expectBothHalves(page, 1920);
     await page.keyboard.press("Escape");
     await dialog.waitFor({ state: "hidden" });
 

@@ -1,9 +1,11 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { createClient, createRouterTransport } from "@connectrpc/connect";
-import { type GetResultsRequest, ItemState, JobService } from "@imgc/proto";
+import { type GetResultsRequest, type ItemResultSchema, ItemState, JobService } from "@imgc/proto";
 import { expect, test } from "vitest";
 import { createResults } from "./results.js";
 
-test("one comparison presigns one item, not every result of the job, and reuses it while fresh", async () => {
+/** A JobService whose GetResults answers with `results(request)`, and the requests it was asked. */
+function answering(results: (request: GetResultsRequest) => MessageInitShape<typeof ItemResultSchema>[]) {
   const asked: GetResultsRequest[] = [];
   const jobs = createClient(
     JobService,
@@ -11,17 +13,21 @@ test("one comparison presigns one item, not every result of the job, and reuses 
       service(JobService, {
         getResults(request) {
           asked.push(request);
-          const ids = request.itemIds.length > 0 ? request.itemIds : ["000000", "000001", "000002"];
-          return {
-            results: ids.map((itemId) => ({
-              itemId,
-              state: ItemState.DONE,
-              downloadUrl: request.includeUrls ? `https://s3/${itemId}` : "",
-            })),
-          };
+          return { results: results(request) };
         },
       }),
     ),
+  );
+  return { jobs, asked };
+}
+
+test("one comparison presigns one item, not every result of the job, and reuses it while fresh", async () => {
+  const { jobs, asked } = answering((request) =>
+    (request.itemIds.length > 0 ? request.itemIds : ["000000", "000001", "000002"]).map((itemId) => ({
+      itemId,
+      state: ItemState.DONE,
+      downloadUrl: request.includeUrls ? `https://s3/${itemId}` : "",
+    })),
   );
   const results = createResults(jobs);
   expect(await results.url("job-1", "000002")).toBe("https://s3/000002");
@@ -38,25 +44,14 @@ test("one comparison presigns one item, not every result of the job, and reuses 
 });
 
 test("a comparison without the file asks for that one item's original and output together, and keeps the output", async () => {
-  const asked: GetResultsRequest[] = [];
-  const jobs = createClient(
-    JobService,
-    createRouterTransport(({ service }) =>
-      service(JobService, {
-        getResults(request) {
-          asked.push(request);
-          return {
-            results: request.itemIds.map((itemId) => ({
-              itemId,
-              state: ItemState.DONE,
-              downloadUrl: request.includeUrls ? `https://s3/out/${itemId}` : "",
-              // A URL source: the cluster has no copy to send.
-              sourceUrl: request.includeSourceUrls && itemId !== "000009" ? `https://s3/in/${itemId}` : "",
-            })),
-          };
-        },
-      }),
-    ),
+  const { jobs, asked } = answering((request) =>
+    request.itemIds.map((itemId) => ({
+      itemId,
+      state: ItemState.DONE,
+      downloadUrl: request.includeUrls ? `https://s3/out/${itemId}` : "",
+      // A URL source: the cluster has no copy to send.
+      sourceUrl: request.includeSourceUrls && itemId !== "000009" ? `https://s3/in/${itemId}` : "",
+    })),
   );
   const results = createResults(jobs);
   expect(await results.withOriginal("job-1", "000003")).toEqual({

@@ -4,6 +4,7 @@
  * GetResults reads the chunks once.
  */
 import { create } from "@bufbuild/protobuf";
+import { keys } from "@imgc/common";
 import { type ChunkItem, type ItemResult, ItemResultSchema, ItemState } from "@imgc/proto";
 import type { ChunkStore } from "./chunk-store.js";
 
@@ -33,6 +34,14 @@ export function createCatalog(chunks: ChunkStore) {
       return [...(await items(jobId)).values()].map((item) => pendingResult(item));
     },
   };
+}
+
+/**
+ * Whether an item's original is an upload of `tenant` in the cluster's `bucket`: an original the cluster may hand
+ * back or remove. A URL source is the caller's own, and another bucket's objects were never the cluster's.
+ */
+export function isOwnUpload(tenant: string, item: ChunkItem, bucket: string): boolean {
+  return (item.bucket === "" || item.bucket === bucket) && item.key.startsWith(keys.uploadPrefix(tenant));
 }
 
 export function pendingResult(item: ChunkItem, state = ItemState.PENDING): ItemResult {

@@ -22,7 +22,7 @@ import {
 import type { Job } from "@imgc/proto";
 import type { JetStreamManager } from "nats";
 import { type Fence, unfenced } from "../leadership/fence.js";
-import type { Catalog } from "./catalog.js";
+import { type Catalog, isOwnUpload } from "./catalog.js";
 import type { ChunkStore } from "./chunk-store.js";
 import type { Idempotency } from "./idempotency.js";
 import type { JobStore } from "./job-store.js";
@@ -56,10 +56,10 @@ export function createJobDeletion(deps: JobDeletionDeps) {
 
   /** The tenant's upload keys the job's items read, in the cluster's bucket. */
   async function uploadsOf(job: Job): Promise<Set<string>> {
-    const own = `uploads/${job.tenant}/`;
+    const own = keys.uploadPrefix(job.tenant);
     const found = new Set<string>();
     for (const item of (await catalog.items(job.id)).values()) {
-      if ((item.bucket === "" || item.bucket === storage.bucket) && item.key.startsWith(own)) found.add(item.key);
+      if (isOwnUpload(job.tenant, item, storage.bucket)) found.add(item.key);
     }
     // Items refused at SubmitJob (an upload larger than its slot declared) are in no chunk; their results, made
     // by the coordinator (no worker id), name the upload. A worker's result is not trusted to name a source.

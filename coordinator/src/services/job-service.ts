@@ -28,8 +28,7 @@ import {
 } from "@imgc/proto";
 import { itemId, itemPosition, randomId } from "../ids.js";
 import type { JobAcceptor } from "../jobs/accept-job.js";
-import type { Catalog } from "../jobs/catalog.js";
-import { pendingResult } from "../jobs/catalog.js";
+import { type Catalog, isOwnUpload, pendingResult } from "../jobs/catalog.js";
 import type { Events } from "../jobs/events.js";
 import type { JobDeletion } from "../jobs/job-deletion.js";
 import type { JobStore } from "../jobs/job-store.js";
@@ -124,14 +123,6 @@ function retrySource(bucket: string, item: ChunkItem | undefined, result: ItemRe
   const key = item?.key ?? result?.sourceKey ?? "";
   if (/^https?:\/\//i.test(key)) return create(SourceSchema, { kind: { case: "url", value: key } });
   return create(SourceSchema, { kind: { case: "uploadKey", value: key } });
-}
-
-/**
- * Whether an item's original is an upload of the job's tenant in the cluster's bucket: the only originals GetResults
- * presigns. A URL source is the caller's to fetch, and another bucket's objects were never the cluster's to hand out.
- */
-function ownUpload(job: Job, item: ChunkItem, bucket: string): boolean {
-  return (item.bucket === "" || item.bucket === bucket) && item.key.startsWith(`uploads/${job.tenant}/`);
 }
 
 export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobService> {
@@ -364,7 +355,7 @@ export function createJobService(deps: JobServiceDeps): ServiceImpl<typeof JobSe
               );
             }
             const item = sources?.get(result.itemId);
-            if (item && ownUpload(job, item, storage.bucket))
+            if (item && isOwnUpload(job.tenant, item, storage.bucket))
               result.sourceUrl = await storage.presignGet(item.key, deps.urlTtlS);
             return result;
           }),
