@@ -12,6 +12,7 @@ import {
   IMAGE_EXTENSIONS,
   type ItemResult,
   ItemState,
+  isTerminalItemState,
   isTerminalJobState,
   type Job,
   JobService,
@@ -83,7 +84,12 @@ async function follow(
     for await (const { event } of client.watchJob({ jobId, afterSequence: after })) {
       if (!event) continue;
       after = event.sequence;
-      if (event.kind.case === "item" && !seen.has(event.kind.value.itemId)) {
+      // An item's first event is its start (RUNNING, no sizes yet): each is described once, when it ends.
+      if (
+        event.kind.case === "item" &&
+        isTerminalItemState(event.kind.value.state) &&
+        !seen.has(event.kind.value.itemId)
+      ) {
         seen.add(event.kind.value.itemId);
         onItem(event.kind.value);
       }
