@@ -88,7 +88,8 @@ async function inParallel(list: readonly ItemResult[], write: (result: ItemResul
 
 /** How far back a new leader republishes item events (well inside IMGC_EVENTS' 2-minute duplicate window). */
 const REPLAY_MS = 60_000;
-const ITEM_EVENTS_MAX = 64;
+/** The most items a cancel announces one by one; a bigger cancel is told by the job's event alone. */
+const CANCEL_EVENTS_MAX = 64;
 
 export function createLifecycle(deps: LifecycleDeps) {
   const { jobs, results, parts, events, log } = deps;
@@ -175,9 +176,9 @@ export function createLifecycle(deps: LifecycleDeps) {
 
   /**
    * Records items' results; returns, for each, whether it was the item's first. A job whose last item this was
-   * ends.
+   * ends. Each first result is announced (an item event) before the job's end is, unless `announce` is false.
    */
-  async function recordResults(entry: OpenJob, list: readonly ItemResult[]): Promise<boolean[]> {
+  async function recordResults(entry: OpenJob, list: readonly ItemResult[], announce = true): Promise<boolean[]> {
     const jobId = entry.job.id;
     const accepted = await inParallel(list, (result) => results.record(jobId, result));
     // A result can be in KV and not counted: its write went through but the answer was lost (NATS restarted
@@ -202,8 +203,8 @@ export function createLifecycle(deps: LifecycleDeps) {
       entry.lastProgressAt = now;
       progress = clone(JobSchema, job);
     }
-    // An item event each for a chunk's worth of results; a cancel of 10 000 items is one job event instead.
-    if (fresh.length <= ITEM_EVENTS_MAX) await Promise.all(fresh.map((result) => events.item(jobId, result)));
+    // Every item's end, however big the batch: a watcher counts on seeing each one before the job's end.
+    if (announce) await Promise.all(fresh.map((result) => events.item(jobId, result)));
     if (progress) await events.job(progress);
     // The job's end (report objects in S3, the final event, the webhook) is not the last reporter's to wait for.
     if (entry.ledger.complete) finishSoon(jobId);
@@ -314,7 +315,6 @@ export function createLifecycle(deps: LifecycleDeps) {
       await Promise.all(
         itemIds
           .filter((itemId) => !entry.ledger.has(itemId))
-          .slice(0, ITEM_EVENTS_MAX)
           .map((itemId) =>
             events.item(
               jobId,
@@ -419,7 +419,8 @@ export function createLifecycle(deps: LifecycleDeps) {
             errorMessage: "the job was cancelled before this item ran",
           }),
         );
-      await lifecycle.record(jobId, missing);
+      // A cancel of 10 000 items is one job event, not 10 000 item events.
+      await recordResults(entry, missing, missing.length <= CANCEL_EVENTS_MAX);
       // Every item already had a result: nothing above ended the job.
       return (await lifecycle.finish(jobId)) ?? lifecycle.get(jobId);
     },

@@ -151,6 +151,37 @@ describe("ReportItem", () => {
     expect(ended?.counts).toMatchObject({ total: 2, failed: 2 });
     expect(ended?.finishedAt).toBeDefined();
   });
+
+  it("announces every item's end before the job's, however many results one batch carries", async () => {
+    // A chunk of fast items comes back as one batch; batches of more than 64 results once went unannounced.
+    const { nc, t } = await setup({ chunk: { maxItems: 200, maxBytes: 2 ** 30, minCount: 1 } });
+    const job = await submit(t, 150);
+    const [p] = await pullChunks(nc, 5);
+    if (!p) throw new Error("no chunk");
+    expect(p.chunk.items).toHaveLength(150);
+    const { outputPrefix, index } = p.chunk;
+    await t.cluster.claimChunk({ workerId: "w1", jobId: job.id, index, delivery: 1 });
+    await t.cluster.reportItems({
+      workerId: "w1",
+      jobId: job.id,
+      chunkIndex: index,
+      startedItemIds: p.chunk.items.map((item) => item.itemId),
+      results: p.chunk.items.map((item) => doneResult(item.itemId, 1000, 400, outputPrefix)),
+      complete: true,
+    });
+    const ends: string[] = [];
+    let final: JobState | undefined;
+    for await (const { event } of t.jobs.watchJob({ jobId: job.id })) {
+      if (event?.kind.case === "item" && event.kind.value.state === ItemState.DONE) ends.push(event.kind.value.itemId);
+      if (event?.kind.case === "job" && event.kind.value.finishedAt) {
+        final = event.kind.value.state;
+        break;
+      }
+    }
+    expect(final).toBe(JobState.COMPLETED);
+    expect(new Set(ends).size).toBe(150);
+    expect(ends).toHaveLength(150);
+  });
 });
 
 describe("CancelJob", () => {
