@@ -231,8 +231,9 @@ export function createJobAcceptor(deps: JobAcceptorDeps) {
     job.notice = deps.notice?.(job.tasks) ?? "";
     for (const result of missing) await results.record(job.id, result);
     await chunks.putAll(list);
-    await jobs.create(job);
-    await lifecycle.open(job);
+    const revision = await jobs.create(job);
+    if (revision === null) throw new Error(`job ${job.id} exists already`);
+    await lifecycle.open(job, { revision, results: missing });
     await dispatcher.enqueue(list, laneOf(job.priority));
     const accepted = (await lifecycle.get(job.id)) ?? job;
     await events.job(accepted);

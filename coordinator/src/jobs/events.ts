@@ -21,15 +21,26 @@ export function isFinalEvent(event: JobEvent): boolean {
 }
 
 export function createEvents(js: JetStreamClient, jsm: JetStreamManager, log: Logger, fence: Fence = unfenced) {
+  /**
+   * Sends an event. Only `mustLand` ones (the final event) wait for the stream's answer: progress is not worth a
+   * round trip on the path of a claim or a report. The order holds all the same: one connection delivers what it
+   * sends in the order sent, so the final event is stored after every event sent before it.
+   */
   async function publish(event: JobEvent, msgID?: string, mustLand = false): Promise<void> {
     // Only the leader speaks for a job: a deposed one would tell watchers things that did not happen.
     fence.check();
+    const sent = js.publish(eventSubject(event.jobId), encodeMessage(JobEventSchema, event), msgID ? { msgID } : {});
+    const lost = (err: unknown) => log.warn({ err, jobId: event.jobId }, "could not publish a job event");
+    if (!mustLand) {
+      // Events are progress reports: the job state in KV is the truth, and a new leader republishes recent ends.
+      sent.catch(lost);
+      return;
+    }
     try {
-      await js.publish(eventSubject(event.jobId), encodeMessage(JobEventSchema, event), msgID ? { msgID } : {});
+      await sent;
     } catch (err) {
-      // Events are progress reports: the job state in KV is the truth, and the final event is retried by the caller.
-      log.warn({ err, jobId: event.jobId }, "could not publish a job event");
-      if (mustLand) throw err;
+      lost(err);
+      throw err;
     }
   }
 

@@ -72,7 +72,7 @@ interface OpenJob {
   /** The ledger moved since the job record was last written. */
   dirty: boolean;
   /** The write in progress, which also covers every change made while it runs. */
-  flushing: Promise<Job> | undefined;
+  flushing: Promise<void> | undefined;
 }
 
 const RECORD_CONCURRENCY = 32;
@@ -114,26 +114,38 @@ export function createLifecycle(deps: LifecycleDeps) {
   }
 
   /**
-   * Writes the ledger into the job record. Reports arrive many at a time: while one write runs, the next
-   * ones only mark the job dirty, and a single following write covers them all.
+   * Writes the ledger into the job record, in the background: an open job's counters are answered from memory,
+   * and a new leader re-derives them from the results, so no report waits for this write (it is for followers
+   * and for `GetJob` after the job ends, which `finish` writes whole). Reports arrive many at a time: while one
+   * write runs, the next ones only mark the job dirty, and a single following write covers them all.
    */
-  function flush(entry: OpenJob): Promise<Job> {
+  function flush(entry: OpenJob): void {
     entry.dirty = true;
-    if (entry.flushing) return entry.flushing;
-    const run = (async () => {
+    if (entry.flushing) return;
+    entry.flushing = (async () => {
       try {
-        let job = entry.job;
-        while (entry.dirty) {
+        while (entry.dirty && open.get(entry.job.id) === entry) {
           entry.dirty = false;
-          job = await withLock(entry.job.id, () => save(entry, markRunning));
+          // An ended job's record is final: a write queued behind its end has nothing left to say.
+          await withLock(entry.job.id, async () => {
+            if (open.get(entry.job.id) === entry) await save(entry, markRunning);
+          });
         }
-        return job;
+      } catch (err) {
+        // The next report writes again; the job's end writes the counters whole in any case.
+        entry.dirty = true;
+        if (!isNotLeader(err)) log.warn({ err, jobId: entry.job.id }, "could not write the job's counters");
       } finally {
         entry.flushing = undefined;
       }
     })();
-    entry.flushing = run;
-    return run;
+  }
+
+  /** An open job as it is now: the record with the ledger's live counters. */
+  function current(entry: OpenJob): Job {
+    const job = clone(JobSchema, entry.job);
+    entry.ledger.applyTo(job);
+    return job;
   }
 
   function markRunning(job: Job): void {
@@ -196,16 +208,14 @@ export function createLifecycle(deps: LifecycleDeps) {
     let moved = false;
     for (const result of fresh) moved = entry.ledger.add(result) || moved;
     if (!moved) return accepted;
-    const job = await flush(entry);
-    let progress: Job | undefined;
+    flush(entry);
+    // Every item's end, however big the batch: a watcher counts on seeing each one before the job's end.
+    if (announce) await Promise.all(fresh.map((result) => events.item(jobId, result)));
     const now = Date.now();
     if (now - entry.lastProgressAt >= progressEveryMs && !entry.ledger.complete) {
       entry.lastProgressAt = now;
-      progress = clone(JobSchema, job);
+      await events.job(current(entry));
     }
-    // Every item's end, however big the batch: a watcher counts on seeing each one before the job's end.
-    if (announce) await Promise.all(fresh.map((result) => events.item(jobId, result)));
-    if (progress) await events.job(progress);
     // The job's end (report objects in S3, the final event, the webhook) is not the last reporter's to wait for.
     if (entry.ledger.complete) finishSoon(jobId);
     return accepted;
@@ -215,11 +225,7 @@ export function createLifecycle(deps: LifecycleDeps) {
     /** The job as it is now: open jobs come from memory with live counters, ended ones from KV. */
     async get(jobId: string): Promise<Job | null> {
       const entry = open.get(jobId);
-      if (entry) {
-        const job = clone(JobSchema, entry.job);
-        entry.ledger.applyTo(job);
-        return job;
-      }
+      if (entry) return current(entry);
       return (await jobs.get(jobId))?.value ?? null;
     },
 
@@ -241,10 +247,25 @@ export function createLifecycle(deps: LifecycleDeps) {
 
     /**
      * Opens a job that has not ended: its ledger is derived from the results bucket, so counters are right
-     * whatever happened before (a fresh job, or one resumed after a crash).
+     * whatever happened before (a job resumed after a crash). A job just accepted passes `created`: its record's
+     * revision and the results its acceptance wrote. Nothing else can be stored yet, so there is nothing to read.
      */
-    async open(job: Job): Promise<OpenJob> {
+    async open(job: Job, created?: { revision: number; results: readonly ItemResult[] }): Promise<OpenJob> {
       const ledger = new JobLedger(job.counts?.total ?? 0, jobTasks(job.tasks));
+      if (created) {
+        for (const result of created.results) ledger.add(result);
+        const entry: OpenJob = {
+          job,
+          revision: created.revision,
+          ledger,
+          lastProgressAt: 0,
+          dirty: false,
+          flushing: undefined,
+        };
+        open.set(job.id, entry);
+        if (created.results.length > 0) await withLock(job.id, () => save(entry));
+        return entry;
+      }
       const stored = await results.stored(job.id);
       for (const { result } of stored) ledger.add(result);
       // Items whose every part is in but whose merged result is not (a crash between the two writes).
@@ -292,11 +313,11 @@ export function createLifecycle(deps: LifecycleDeps) {
       if (!entry) return;
       entry.ledger.claim(chunkIndex, itemIds);
       if (entry.job.state !== JobState.QUEUED || itemIds.length === 0) return;
-      // Several chunks start at once: only the first claim moves the job, and only it says so.
-      const job = await withLock(jobId, async () =>
-        entry.job.state === JobState.QUEUED ? clone(JobSchema, await save(entry, markRunning)) : null,
-      );
-      if (job) await events.job(job);
+      // Only the first claim moves the job, and only it says so. The record follows in the background, as the
+      // counters do (a flush writes what `markRunning` did here, and does it again on a record read afresh).
+      markRunning(entry.job);
+      flush(entry);
+      await events.job(current(entry));
     },
 
     /**
