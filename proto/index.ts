@@ -6,8 +6,9 @@ export * from "./gen/imgc/v1/job_service_pb.js";
 export * from "./gen/imgc/v1/options_pb.js";
 
 // The contract's vocabulary that the messages cannot say, written once (proto/src) for every process and the
-// browser: which states are final, the image formats, ids and tenants, option ranges, output file names, the job
-// report's rows and CSV, and the COCO labels of object detection (DetectionOptions.labels, Detection.label).
+// browser: which states are final, the image formats, ids and tenants, option ranges, output file names, how sizes
+// and savings read, the job report's rows and CSV, and the COCO labels of object detection (DetectionOptions.labels,
+// Detection.label).
 export { COCO_LABELS, type CocoLabel, isCocoLabel } from "./src/coco-labels.js";
 export { detectedLabels, LABEL_SEPARATOR } from "./src/detections.js";
 export {
@@ -26,6 +27,7 @@ export {
 export { isJobId, isWorkerId, JOB_ID_PATTERN, WORKER_ID_RULE } from "./src/ids.js";
 export { MAX_OUTPUT_PIXELS, MAX_RETENTION_DAYS, OPTION_LIMITS, SHRINK_MIN_SIDE } from "./src/option-limits.js";
 export { createOutputNamer, downloadStem, type Output, outputFileName } from "./src/output-name.js";
+export { formatBytes, formatExactBytes, formatSaving } from "./src/quantities.js";
 export {
   CSV_COLUMNS,
   createReport,

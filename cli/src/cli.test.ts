@@ -281,7 +281,7 @@ describe("commands", () => {
     const dir = await mkdtemp(join(tmpdir(), "imgc-cli-zip-"));
     const { code, stdout, stderr } = await run(["results", "job-1", "--zip", join(dir, "out.zip")]);
     expect(code, stderr).toBe(0);
-    expect(stdout).toBe(`wrote ${join(dir, "out.zip")} (${zip.length} B)\n`);
+    expect(stdout).toBe(`wrote ${join(dir, "out.zip")} (${zip.length} bytes)\n`);
     expect(await readFile(join(dir, "out.zip"))).toEqual(zip);
     expect(await readdir(dir)).toEqual(["out.zip"]);
     expect(fetched).toEqual([
@@ -475,8 +475,8 @@ describe("compress", () => {
 
     expect((await readdir(out)).sort()).toEqual(["rocket.webp", "street.webp"]);
     expect(await readFile(join(out, "rocket.webp"), "utf8")).toBe("output of rocket.jpg");
-    expect(stdout).toMatch(/rocket\.jpg +done +3\.00 MiB → 100 B +-100\.0% +webp +worker-\d/);
-    expect(stdout).toMatch(/broken\.jpg +failed +100 B +worker-\d +CORRUPT_INPUT: damaged/);
+    expect(stdout).toMatch(/rocket\.jpg +done +3\.15 MB → 100 bytes +−100% +webp +worker-\d/);
+    expect(stdout).toMatch(/broken\.jpg +failed +100 bytes +worker-\d +CORRUPT_INPUT: damaged/);
     expect(stdout).toMatch(/3 files: 2 compressed, 0 kept as they were, 1 failed/);
   });
 
@@ -529,7 +529,7 @@ describe("compress", () => {
     });
     // Not a terminal: no bar, no escape sequences, and the final state of each phase is always printed.
     expect(stderr).not.toContain("\x1b");
-    expect(stderr).toMatch(/^uploading 3\/3 files \(100%\) · 3\.00 MiB\/3\.00 MiB/m);
+    expect(stderr).toMatch(/^uploading 3\/3 files \(100%\) · 3\.15 MB\/3\.15 MB/m);
     expect(stderr).toMatch(/^job job-c completed_with_errors/m);
     expect(stderr).toMatch(/^downloaded 2 outputs to /m);
     expect(stdout).toMatch(/3 files: 2 compressed/);
@@ -602,7 +602,7 @@ describe("compress", () => {
     ]);
     expect((await readdir(out)).sort()).toEqual(["a.avif", "b.avif"]);
     expect(await readFile(join(out, "b.avif"), "utf8")).toBe("output of incoming/2026/deep/b.png");
-    expect(stdout).toMatch(/a\.jpg +done +1000 B → 400 B/);
+    expect(stdout).toMatch(/a\.jpg +done +1 KB → 400 bytes/);
     expect(stdout).toMatch(/2 files: 2 compressed, 0 kept as they were, 0 failed/);
   });
 
@@ -649,7 +649,7 @@ describe("compress", () => {
     expect(request.tasks).toEqual([TaskKind.DETECT]);
     expect(request.detection).toMatchObject({ labels: ["car", "person"] });
     expect(await readdir(out)).toEqual([]);
-    expect(stdout).toMatch(/street\.jpg +done +1000 B +detector-1 +car, person/);
+    expect(stdout).toMatch(/street\.jpg +done +1 KB +detector-1 +car, person/);
     expect(stdout).toMatch(/1 file: 0 compressed, 0 kept as they were, 1 with objects detected only, 0 failed/);
   });
 

@@ -1,24 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { ErrorCode, ImageFormat, ItemResultSchema, ItemState, JobSchema, JobState, TaskKind } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
-import { bytes, errorCode, jobDetails, jobLine, jobState, resultRow, resultsTable, saving, table } from "./format.js";
+import { errorCode, jobDetails, jobLine, jobState, resultRow, resultsTable, table } from "./format.js";
 
 describe("output formatting", () => {
-  test("bytes in binary units", () => {
-    expect(bytes(0)).toBe("0 B");
-    expect(bytes(1023)).toBe("1023 B");
-    expect(bytes(1536)).toBe("1.50 KiB");
-    expect(bytes(112_525)).toBe("109.9 KiB");
-    expect(bytes(5n * 1024n * 1024n * 1024n)).toBe("5.00 GiB");
-  });
-
-  test("saving is signed: smaller is negative", () => {
-    expect(saving(1000, 250)).toBe("-75.0%");
-    expect(saving(1000n, 1030n)).toBe("+3.0%");
-    expect(saving(1000, 1000)).toBe("±0.0%");
-    expect(saving(0, 10)).toBe("");
-  });
-
   test("enum names lose their prefix; error codes keep their stable upper case", () => {
     expect(jobState(JobState.COMPLETED_WITH_ERRORS)).toBe("completed_with_errors");
     expect(errorCode(ErrorCode.CORRUPT_INPUT)).toBe("CORRUPT_INPUT");
@@ -47,8 +32,8 @@ describe("output formatting", () => {
     expect(resultRow("rocket.jpg", done)).toEqual([
       "rocket.jpg",
       "done",
-      "109.9 KiB → 25.3 KiB",
-      "-76.9%",
+      "113 KB → 25.9 KB",
+      "−76.9%",
       "webp",
       "worker-2",
       "",
@@ -73,7 +58,7 @@ describe("output formatting", () => {
     expect(resultRow("bad.jpg", failed)).toEqual([
       "bad.jpg",
       "failed",
-      "1.00 KiB",
+      "1.02 KB",
       "",
       "",
       "worker-1",
@@ -91,13 +76,13 @@ describe("output formatting", () => {
       createdAt: { seconds: 1_800_000_000n },
     });
     expect(jobLine(job)).toBe(
-      "job job-1 running · 7/12 ended: 6 done, 0 kept, 1 failed · 2 running · 4.00 KiB → 1.00 KiB (-75.0%)",
+      "job job-1 running · 7/12 ended: 6 done, 0 kept, 1 failed · 2 running · 4.1 KB → 1.02 KB (−75%)",
     );
     expect(jobDetails(job).split("\n")).toEqual([
       "job       job-1",
       "state     running",
       "items     7/12 ended: 6 done, 0 kept, 1 failed · 2 running",
-      "bytes     4.00 KiB → 1.00 KiB (-75.0%)",
+      "bytes     4.1 KB → 1.02 KB (−75%)",
       "priority  unspecified",
       "created   2027-01-15T08:00:00Z",
     ]);
@@ -124,7 +109,7 @@ describe("detection in results", () => {
       inputBytes: 2048n,
       detection: { workerId: "detector-1", objects: [{ label: "cup" }] },
     });
-    expect(resultRow("coffee.png", detected)).toEqual(["coffee.png", "done", "2.00 KiB", "", "", "detector-1", ""]);
+    expect(resultRow("coffee.png", detected)).toEqual(["coffee.png", "done", "2.05 KB", "", "", "detector-1", ""]);
   });
 
   test("a results table gets a labels column only when an item has a detection", () => {

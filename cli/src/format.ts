@@ -1,9 +1,14 @@
-/** Human output: sizes, savings, enum names, aligned tables, CSV, and one-line summaries of jobs and items. */
+/**
+ * Human output: enum names, aligned tables, CSV, and one-line summaries of jobs and items. Sizes and savings read
+ * as everywhere else (formatBytes, formatSaving of @imgc/proto: "1.54 KB", "−76.9%").
+ */
 import type { DescEnum } from "@bufbuild/protobuf";
 import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   detectedLabels,
   ErrorCodeSchema,
+  formatBytes,
+  formatSaving,
   ImageFormatSchema,
   type ItemResult,
   ItemState,
@@ -13,26 +18,6 @@ import {
   PrioritySchema,
   TaskKind,
 } from "@imgc/proto";
-
-export function bytes(value: number | bigint): string {
-  const n = Number(value);
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let scaled = n;
-  let unit = 0;
-  while (Math.abs(scaled) >= 1024 && unit < units.length - 1) {
-    scaled /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${n} B` : `${scaled.toFixed(scaled < 10 ? 2 : 1)} ${units[unit]}`;
-}
-
-/** The size change from `before` to `after`: "-66.2%" when smaller, "+3.0%" when larger. */
-export function saving(before: number | bigint, after: number | bigint): string {
-  const b = Number(before);
-  if (b === 0) return "";
-  const change = ((Number(after) - b) / b) * 100;
-  return `${change > 0 ? "+" : change < 0 ? "-" : "±"}${Math.abs(change).toFixed(1)}%`;
-}
 
 /** An enum value's name without its prefix, lower case: JOB_STATE_COMPLETED_WITH_ERRORS → completed_with_errors. */
 export function enumName(schema: DescEnum, value: number): string {
@@ -82,7 +67,9 @@ export function counts(job: Job): string {
 /** One line for a progress display or a listing. */
 export function jobLine(job: Job): string {
   const sizes =
-    job.bytesIn > 0n ? ` · ${bytes(job.bytesIn)} → ${bytes(job.bytesOut)} (${saving(job.bytesIn, job.bytesOut)})` : "";
+    job.bytesIn > 0n
+      ? ` · ${formatBytes(job.bytesIn)} → ${formatBytes(job.bytesOut)} (${formatSaving(job.bytesIn, job.bytesOut)})`
+      : "";
   return `job ${job.id} ${jobState(job.state)} · ${counts(job)}${sizes}`;
 }
 
@@ -101,7 +88,9 @@ export function jobDetails(job: Job): string {
     ["items", counts(job)],
     [
       "bytes",
-      job.bytesIn > 0n ? `${bytes(job.bytesIn)} → ${bytes(job.bytesOut)} (${saving(job.bytesIn, job.bytesOut)})` : "",
+      job.bytesIn > 0n
+        ? `${formatBytes(job.bytesIn)} → ${formatBytes(job.bytesOut)} (${formatSaving(job.bytesIn, job.bytesOut)})`
+        : "",
     ],
     ["priority", priority(job.priority)],
     ["label", job.label],
@@ -127,20 +116,28 @@ export function jobDetails(job: Job): string {
 export function resultRow(name: string, result: ItemResult): string[] {
   if (result.state === ItemState.FAILED) {
     const reason = `${errorCode(result.errorCode)}${result.errorMessage ? `: ${result.errorMessage}` : ""}`;
-    return [name, "failed", bytes(result.inputBytes), "", "", result.workerId, reason];
+    return [name, "failed", formatBytes(result.inputBytes), "", "", result.workerId, reason];
   }
   if (result.state !== ItemState.DONE && result.state !== ItemState.KEPT_ORIGINAL) {
     return [name, itemState(result.state), "", "", "", result.workerId, ""];
   }
   // Detection only: no output, so no size after or saving.
   if (!result.outputKey && result.detection) {
-    return [name, itemState(result.state), bytes(result.inputBytes), "", "", result.detection?.workerId ?? "", ""];
+    return [
+      name,
+      itemState(result.state),
+      formatBytes(result.inputBytes),
+      "",
+      "",
+      result.detection?.workerId ?? "",
+      "",
+    ];
   }
   return [
     name,
     itemState(result.state),
-    `${bytes(result.inputBytes)} → ${bytes(result.outputBytes)}`,
-    saving(result.inputBytes, result.outputBytes),
+    `${formatBytes(result.inputBytes)} → ${formatBytes(result.outputBytes)}`,
+    formatSaving(result.inputBytes, result.outputBytes),
     imageFormat(result.format),
     result.workerId,
     // Why the original was kept, or what differs from what was asked ("Resized from 2725×2225 to 1408×1150 to

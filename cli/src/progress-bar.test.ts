@@ -19,7 +19,7 @@ describe("progress bar", () => {
         { phase: "uploading", done: 3, total: 10, unit: "files", bytes: 4 * 1024 ** 2, totalBytes: 10 * 1024 ** 2 },
         how,
       ),
-    ).toBe("uploading 3/10 files (30%) · 4.00 MiB/10.0 MiB · 1.00 MiB/s · ETA 6s");
+    ).toBe("uploading 3/10 files (30%) · 4.19 MB/10.5 MB · 1.05 MB/s · ETA 6s");
     // A watch that joins a job with 40 items ended counts only what ended since: 20 in 4 s.
     expect(
       renderProgress(
@@ -113,7 +113,7 @@ describe("progress bar", () => {
       done: 7,
       total: 10,
       unit: "items",
-      note: "1 failed · 2 running · 2.00 KiB → 1.00 KiB (-50.0%)",
+      note: "1 failed · 2 running · 2.05 KB → 1.02 KB (−50%)",
     });
     expect(jobProgress(create(JobSchema, {}))).toEqual({ phase: "compressing", done: 0, total: 0, unit: "items" });
   });

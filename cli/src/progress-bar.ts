@@ -3,10 +3,9 @@
  * On a terminal it is a bar redrawn in place (coloured unless NO_COLOR is set, cut to the terminal's width so
  * it never wraps); elsewhere the same facts as plain lines, at most one a second, for logs.
  */
-import type { Job } from "@imgc/proto";
+import { formatBytes, formatSaving, type Job } from "@imgc/proto";
 import type { Output } from "./context.js";
 import { createProgress } from "./follow.js";
-import { bytes, saving } from "./format.js";
 
 export interface Progress {
   /** The phase, e.g. "uploading"; a new phase restarts the rate and ETA. */
@@ -65,13 +64,13 @@ export function renderProgress(progress: Progress, how: Rendering): string {
   const counts = [`${done}/${total} ${unit}${percent}`];
   const seconds = how.elapsedMs / 1000;
   const byBytes = progress.bytes !== undefined && progress.totalBytes !== undefined && progress.totalBytes > 0;
-  if (byBytes) counts.push(`${bytes(progress.bytes ?? 0)}/${bytes(progress.totalBytes ?? 0)}`);
+  if (byBytes) counts.push(`${formatBytes(progress.bytes ?? 0)}/${formatBytes(progress.totalBytes ?? 0)}`);
   // A rate needs a little history; before that it would be noise.
   if (seconds >= 1) {
     const moved = byBytes ? (progress.bytes ?? 0) - how.bytesAtStart : done - how.doneAtStart;
     const rate = moved / seconds;
     if (rate > 0) {
-      counts.push(byBytes ? `${bytes(rate)}/s` : `${rate < 10 ? rate.toFixed(1) : Math.round(rate)} ${unit}/s`);
+      counts.push(byBytes ? `${formatBytes(rate)}/s` : `${rate < 10 ? rate.toFixed(1) : Math.round(rate)} ${unit}/s`);
       const left = byBytes ? (progress.totalBytes ?? 0) - (progress.bytes ?? 0) : total - done;
       if (left > 0) counts.push(`ETA ${duration((left / rate) * 1000)}`);
     }
@@ -152,7 +151,9 @@ export function jobProgress(job: Job, phase = "compressing"): Progress {
   const note = [
     c && c.failed > 0 ? `${c.failed} failed` : "",
     c && c.running > 0 ? `${c.running} running` : "",
-    job.bytesIn > 0n ? `${bytes(job.bytesIn)} → ${bytes(job.bytesOut)} (${saving(job.bytesIn, job.bytesOut)})` : "",
+    job.bytesIn > 0n
+      ? `${formatBytes(job.bytesIn)} → ${formatBytes(job.bytesOut)} (${formatSaving(job.bytesIn, job.bytesOut)})`
+      : "",
   ].filter(Boolean);
   const progress: Progress = { phase, done: ended, total: c?.total ?? 0, unit: "items" };
   if (note.length > 0) progress.note = note.join(" · ");

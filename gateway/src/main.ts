@@ -5,6 +5,7 @@
  * once. A bad configuration exits 2 (common/src/run-main.ts).
  */
 import { connectNats, createLogger, createStorage, loadTls, loadToken, natsAuthOptions, runMain } from "@imgc/common";
+import { formatExactBytes } from "@imgc/proto";
 import { loadGatewayConfig } from "./config.js";
 import { originOf } from "./plugins/security-headers.js";
 import { build } from "./server.js";
@@ -14,7 +15,6 @@ import {
   createCoordinatorJobService,
   createCoordinatorTransport,
 } from "./services/coordinator.js";
-import { formatBytes } from "./services/uploads.js";
 
 await runMain("gateway", async () => {
   const config = loadGatewayConfig();
@@ -76,7 +76,7 @@ await runMain("gateway", async () => {
       host: config.host,
       coordinator: config.coordinatorUrl,
       web: gateway.web ? config.webDir : null,
-      maxUpload: formatBytes(config.maxUploadBytes),
+      maxUpload: formatExactBytes(config.maxUploadBytes),
       rateLimit:
         config.rateLimitRps > 0 && config.rateLimitBurst > 0
           ? `${config.rateLimitRps}/s, burst ${config.rateLimitBurst}`

@@ -262,7 +262,7 @@ describe("PUT /v1/uploads/:name", () => {
     expect(res.status).toBe(413);
     expect(JSON.parse(res.body)).toEqual({
       code: "resource_exhausted",
-      message: '"big.jpg" is 1001 bytes, larger than the upload limit of 1000 bytes (1000 bytes)',
+      message: '"big.jpg" is 1001 bytes, larger than the upload limit of 1000 bytes (1 KB)',
     });
     expect(stored.size).toBe(before);
   });

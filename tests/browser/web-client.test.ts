@@ -8,12 +8,11 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { Code } from "@connectrpc/connect";
-import { ImageFormat, ItemState } from "@imgc/proto";
+import { formatBytes, formatSaving, ImageFormat, ItemState } from "@imgc/proto";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { repoRoot } from "../../scripts/lib/local-stack.js";
-import { formatBytes, formatSaving } from "../../web/src/format.js";
 import {
   allResults,
   codeOf,
@@ -641,7 +640,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     const kept = rows.find((r) => r.name === "coarse.jpg");
     expect(kept?.phase).toBe("kept");
     expect(kept?.detail).toMatch(
-      /^Original kept: already as small as it gets \(\d[\d.]* KB; the best JPEG was \d[\d.]* (KB|B) larger\)\.$/,
+      /^Original kept: already as small as it gets \(\d[\d.]* KB; the best JPEG was \d[\d.]* (KB|bytes?) larger\)\.$/,
     );
     const failed = rows.find((r) => r.name === "truncated.png");
     expect(failed?.detail).toBe("This PNG is damaged; export it again.");
@@ -737,10 +736,10 @@ describe("the web client, in Chromium, against a real cluster", () => {
     const [row] = await rowsOf(page);
     expect(row?.phase).toBe("failed");
     expect(row?.detail).toMatch(
-      /^Even the smallest WebP \([\d.]+ KB\) is over the 1.00 KB limit: raise the limit, or set smaller dimensions\.$/,
+      /^Even the smallest WebP \([\d.]+ KB\) is over the 1 KB limit: raise the limit, or set smaller dimensions\.$/,
     );
     expect(row?.technical).toMatch(/^INVALID_OPTIONS: The smallest WebP output is \d+ bytes/);
-    // Every image failed: nothing was made, so no sizes and no saving (not "After 0 B, Saved −100%").
+    // Every image failed: nothing was made, so no sizes and no saving (not "After 0 bytes, Saved −100%").
     expect(await page.textContent("#total-failed")).toBe("1");
     expect(await page.textContent("#total-before")).toBe("—");
     expect(await page.textContent("#total-after")).toBe("—");

@@ -3,11 +3,10 @@
  * it ends, and reopening a job by id (after a reload, or from the recent list) from its results.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Job } from "@imgc/proto";
+import { formatBytes, formatSaving, type Job } from "@imgc/proto";
 import type { BatchDeps, BatchState, JobStage } from "./batch-state.js";
 import { createThumbnails } from "./batch-thumbnails.js";
 import { followJob } from "./follow-job.js";
-import { formatBytes, formatSaving } from "./format.js";
 import type { Stage } from "./job-view.js";
 import type { Results } from "./results.js";
 import { applyResult, baseName, hasOutput, newRow } from "./row.js";

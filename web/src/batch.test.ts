@@ -182,7 +182,7 @@ describe("a batch, through its parts", () => {
     expect(p.recent.remember).toHaveBeenCalledOnce();
     p.fake.release();
     await vi.waitFor(() => expect(p.announced).toHaveLength(2));
-    expect(p.announced[1]).toBe("Job finished: 2 of 2 images compressed, 16 B became 8 B (−50%).");
+    expect(p.announced[1]).toBe("Job finished: 2 of 2 images compressed, 16 bytes became 8 bytes (−50%).");
     expect(p.rows().map((r) => `${r.name} ${r.phase}`)).toEqual(["a.jpg done", "b.jpg done", "notes.jpg refused"]);
     expect(p.batch.busy()).toBe(false);
   });

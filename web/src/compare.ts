@@ -6,11 +6,10 @@
  * batch's results. When the job detected objects, their boxes and labels are drawn over both images: on the
  * original where they are in the source, on the result where they are in the output.
  */
-import { formatName, type ImageFormat, type ItemDetection } from "@imgc/proto";
+import { formatBytes, formatName, formatSaving, type ImageFormat, type ItemDetection } from "@imgc/proto";
 import { boxLayer, placements } from "./detection-boxes.js";
 import { h, setText } from "./dom.js";
 import { isOffline } from "./error-message.js";
-import { formatBytes, formatSaving } from "./format.js";
 
 export interface CompareSubject {
   name: string;

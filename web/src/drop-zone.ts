@@ -2,10 +2,9 @@
  * Where files come in: dropped anywhere on the page (folders too), picked with the file dialog, or pasted.
  * Everything arrives through one callback as plain File objects.
  */
-import { IMAGE_EXTENSIONS } from "@imgc/proto";
+import { formatBytes, IMAGE_EXTENSIONS } from "@imgc/proto";
 import { h, svg } from "./dom.js";
 import { maxFileBytes } from "./file-check.js";
-import { formatBytes } from "./format.js";
 
 export interface DropZone {
   setEnabled(enabled: boolean, reason?: string): void;

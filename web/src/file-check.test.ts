@@ -55,7 +55,7 @@ describe("checkFile", () => {
       reason: "Empty file: there is nothing to compress.",
     });
     const big = await checkFile(file(head("photos", "rocket.jpg"), "rocket.jpg"), 100);
-    expect(big).toEqual({ ok: false, reason: "Too large: 1.02 KB, and the limit is 100 B per file." });
+    expect(big).toEqual({ ok: false, reason: "Too large: 1.02 KB, and the limit is 100 bytes per file." });
     const font = await checkFile(file(readFileSync(path.join(corpus, "bad", "font-not-an-image.ttf")), "font.jpg"));
     expect(font.ok).toBe(false);
     expect(!font.ok && font.reason).toMatch(/^Not an image/);

@@ -4,8 +4,7 @@
  * that is really HEIC), magic numbers rarely do. Files that look right but are damaged inside still go up:
  * only a decoder can tell, and the worker reports them as that item's error.
  */
-import { formatInfo, ImageFormat, type InputFormat } from "@imgc/proto";
-import { formatBytes } from "./format.js";
+import { formatBytes, formatInfo, ImageFormat, type InputFormat } from "@imgc/proto";
 
 /** The largest file the page sends. The gateway checks again (CreateUploads) and may be stricter. */
 export const maxFileBytes = 50 * 1000 * 1000;

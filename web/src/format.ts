@@ -1,35 +1,4 @@
-/** How numbers read on the page. Sizes arrive as bigint (uint64 in protobuf-es) or as a File's number. */
-
-const units = ["B", "KB", "MB", "GB", "TB"];
-
-/** 1536 → "1.5 KB" (decimal units, as file managers show them). */
-export function formatBytes(bytes: bigint | number): string {
-  let value = Number(bytes);
-  if (!Number.isFinite(value) || value < 0) return "—";
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
-  return `${value.toFixed(digits)} ${units[unit]}`;
-}
-
-/**
- * The saving from `before` to `after`: "−81.7%" when smaller, "+3%" when larger, "" when unknown. One decimal,
- * as the CSV report has it, so that the page and the report read the same.
- */
-export function formatSaving(before: bigint | number, after: bigint | number): string {
-  const b = Number(before);
-  const a = Number(after);
-  if (!(b > 0) || !(a >= 0)) return "";
-  const ratio = (b - a) / b;
-  const shown = Math.abs(ratio * 100)
-    .toFixed(1)
-    .replace(/\.0$/, "");
-  if (shown === "0") return "0%";
-  return ratio > 0 ? `−${shown}%` : `+${shown}%`;
-}
+/** How durations and rates read on the page; sizes and savings read as everywhere else (@imgc/proto's quantities). */
 
 /** 75_000 → "1:15"; 3_725_000 → "1:02:05". */
 export function formatDuration(ms: number): string {

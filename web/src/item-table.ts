@@ -3,9 +3,8 @@
  * what happened in words for people (the technical detail in a tooltip), sizes and saving, and what can be
  * done with it. Filters (done, kept, failed), a sort order and a selection live here too.
  */
-import { LABEL_SEPARATOR } from "@imgc/proto";
+import { formatBytes, formatSaving, LABEL_SEPARATOR } from "@imgc/proto";
 import { h, setText } from "./dom.js";
-import { formatBytes, formatSaving } from "./format.js";
 import { detailOf, hasOutput, labelsOf, phaseLabel, type Row, technicalDetailOf } from "./row.js";
 import { type Filter, matches, ordered, type Sort } from "./row-order.js";
 

@@ -5,11 +5,11 @@
  * animation frame, so a replay of hundreds of events costs one layout.
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { downloadStem, isTerminalJobState, type Job, JobState } from "@imgc/proto";
+import { downloadStem, formatBytes, formatSaving, isTerminalJobState, type Job, JobState } from "@imgc/proto";
 import { reportCsvUrl, resultsZipUrl } from "./api.js";
 import { apiKey } from "./api-key.js";
 import { h, setText } from "./dom.js";
-import { formatBytes, formatDuration, formatSaving } from "./format.js";
+import { formatDuration } from "./format.js";
 import { createItemTable, type RowAction } from "./item-table.js";
 import type { WatchStatus } from "./job-watch.js";
 import type { Row } from "./row.js";

@@ -24,7 +24,7 @@ describe("messages for people", () => {
       failed(ErrorCode.INVALID_OPTIONS, "The smallest WebP output is 50524 bytes, over the limit of 50000 bytes"),
     );
     expect(e.text).toBe(
-      "Even the smallest WebP (50.5 KB) is over the 50.0 KB limit: raise the limit, or set smaller dimensions.",
+      "Even the smallest WebP (50.5 KB) is over the 50 KB limit: raise the limit, or set smaller dimensions.",
     );
     expect(e.technical).toContain("INVALID_OPTIONS: The smallest WebP output is 50524 bytes");
   });

@@ -2,8 +2,7 @@
  * What a failed or kept image says to a person: a plain sentence with what to do, while the engine's own words
  * (with their stable code) stay available as the technical detail, for a tooltip and the CSV report.
  */
-import { ErrorCode, formatName, type ItemResult } from "@imgc/proto";
-import { formatBytes } from "./format.js";
+import { ErrorCode, formatBytes, formatName, type ItemResult } from "@imgc/proto";
 
 export interface Explained {
   /** For people: what happened and what to do. */

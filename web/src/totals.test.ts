@@ -1,7 +1,6 @@
 import { create } from "@bufbuild/protobuf";
-import { ItemResultSchema, ItemState } from "@imgc/proto";
+import { formatSaving, ItemResultSchema, ItemState } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
-import { formatSaving } from "./format.js";
 import { applyResult, newRow, type Phase } from "./row.js";
 import { remainingMs, totalsOf } from "./totals.js";
 

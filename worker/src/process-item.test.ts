@@ -270,6 +270,7 @@ describe("processItem", () => {
     const { engine, seen } = fakeEngine(async () => outcome());
     const result = await processor({ store, engine })(chunkOf([]), item("000001", "uploads/t/1/a.jpg", 5_000), live());
     expect(result).toMatchObject({ state: ItemState.FAILED, errorCode: ErrorCode.FILE_TOO_LARGE, inputBytes: 5_000n });
+    expect(result.errorMessage).toBe("The source is 5000 bytes, more than the limit of 1000 bytes (1 KB)");
     expect(calls.get).toBe(0);
     expect(seen.calls).toBe(0);
   });
@@ -283,6 +284,7 @@ describe("processItem", () => {
       live(),
     );
     expect(result).toMatchObject({ state: ItemState.FAILED, errorCode: ErrorCode.FILE_TOO_LARGE });
+    expect(result.errorMessage).toBe("The source is larger than the limit of 10 bytes");
   });
 
   it("fails SOURCE_NOT_FOUND for a missing source", async () => {

@@ -13,6 +13,7 @@ import {
   CompressionOptionsSchema,
   DetectionOptionsSchema,
   ErrorCode,
+  formatExactBytes,
   type ItemResult,
   ItemResultSchema,
   ItemState,
@@ -82,7 +83,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
       if (tooLarge(err)) {
         throw new ItemError(
           ErrorCode.FILE_TOO_LARGE,
-          `The source is larger than the limit of ${limits.maxInputBytes} bytes`,
+          `The source is larger than the limit of ${formatExactBytes(limits.maxInputBytes)}`,
         );
       }
       if (StorageError.isNotFound(err)) {
@@ -224,7 +225,7 @@ export function createItemProcessor(deps: ItemProcessorDeps): ProcessItem {
       if (item.size > BigInt(limits.maxInputBytes)) {
         throw new ItemError(
           ErrorCode.FILE_TOO_LARGE,
-          `The source is ${item.size} bytes, more than the limit of ${limits.maxInputBytes} bytes`,
+          `The source is ${item.size} bytes, more than the limit of ${formatExactBytes(limits.maxInputBytes)}`,
         );
       }
       const input = await read(bucket, item.key, item.sourceEtag, signal);

@@ -10,6 +10,8 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { pool } from "@imgc/common/pool";
 import {
   createOutputNamer,
+  formatBytes,
+  formatSaving,
   type ItemResult,
   ItemResultSchema,
   ItemState,
@@ -25,7 +27,6 @@ import { type Output, println } from "../context.js";
 import { collectFiles } from "../files.js";
 import { followJob } from "../follow.js";
 import {
-  bytes,
   errorCode,
   imageFormat,
   itemState,
@@ -34,7 +35,6 @@ import {
   RESULT_HEADER,
   resultRow,
   resultsTable,
-  saving,
 } from "../format.js";
 import { jobOptions, jobOptionsHelp, jobSettings } from "../job-flags.js";
 import { messageJson, printJson } from "../output.js";
@@ -90,7 +90,7 @@ export function succeeded(outcome: FileOutcome): boolean {
 export function outcomeRow(outcome: FileOutcome): string[] {
   const name = basename(outcome.file);
   if (outcome.result && outcome.error === undefined) return resultRow(name, outcome.result);
-  const row = outcome.result ? resultRow(name, outcome.result) : [name, "", bytes(outcome.size), "", "", "", ""];
+  const row = outcome.result ? resultRow(name, outcome.result) : [name, "", formatBytes(outcome.size), "", "", "", ""];
   row[1] = "failed";
   row[row.length - 1] = outcome.error ?? row[row.length - 1] ?? "";
   return row;
@@ -107,7 +107,8 @@ export function summaryLine(outcomes: readonly FileOutcome[], outDir: string): s
   const ok = outcomes.filter((o) => succeeded(o) && o.output !== undefined);
   const before = ok.reduce((sum, o) => sum + Number(o.result?.inputBytes ?? 0n), 0);
   const after = ok.reduce((sum, o) => sum + Number(o.result?.outputBytes ?? 0n), 0);
-  const sizes = ok.length > 0 ? ` · ${bytes(before)} → ${bytes(after)} (${saving(before, after)})` : "";
+  const sizes =
+    ok.length > 0 ? ` · ${formatBytes(before)} → ${formatBytes(after)} (${formatSaving(before, after)})` : "";
   const where = ok.length > 0 ? ` · written to ${outDir}` : "";
   const scanned = detected > 0 ? `, ${detected} with objects detected only` : "";
   return `${outcomes.length} file${outcomes.length === 1 ? "" : "s"}: ${done} compressed, ${kept} kept as they were${scanned}, ${failed} failed${sizes}${where}`;
@@ -122,7 +123,7 @@ function outcomeJson(outcome: FileOutcome) {
     state: outcome.error !== undefined ? "failed" : r ? itemState(r.state) : "failed",
     inputBytes: r ? Number(r.inputBytes) : outcome.size,
     outputBytes: r && succeeded(outcome) ? Number(r.outputBytes) : null,
-    saving: r && succeeded(outcome) ? saving(r.inputBytes, r.outputBytes) : null,
+    saving: r && succeeded(outcome) ? formatSaving(r.inputBytes, r.outputBytes) : null,
     format: r?.format ? imageFormat(r.format) : null,
     worker: r?.workerId || null,
     output: outcome.output ?? null,

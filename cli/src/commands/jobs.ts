@@ -1,9 +1,9 @@
 /** `imgc jobs`: the tenant's jobs, newest first. */
-import { JobSchema, JobState } from "@imgc/proto";
+import { formatBytes, formatSaving, JobSchema, JobState } from "@imgc/proto";
 import { choice, integer, parse, positionals } from "../args.js";
 import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
 import { println } from "../context.js";
-import { bytes, jobState, saving, table, time } from "../format.js";
+import { jobState, table, time } from "../format.js";
 import { messageJson, printJson } from "../output.js";
 
 const STATES = {
@@ -64,8 +64,8 @@ ${ENVIRONMENT_HELP}`,
         jobState(job.state),
         c ? `${c.done + c.keptOriginal + c.failed}/${c.total}` : "",
         c?.failed ? String(c.failed) : "",
-        job.bytesIn > 0n ? `${bytes(job.bytesIn)} → ${bytes(job.bytesOut)}` : "",
-        job.bytesIn > 0n ? saving(job.bytesIn, job.bytesOut) : "",
+        job.bytesIn > 0n ? `${formatBytes(job.bytesIn)} → ${formatBytes(job.bytesOut)}` : "",
+        job.bytesIn > 0n ? formatSaving(job.bytesIn, job.bytesOut) : "",
         time(job.createdAt),
         job.label,
       ];

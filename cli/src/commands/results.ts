@@ -4,12 +4,12 @@
  */
 import { resolve } from "node:path";
 import type { Client } from "@connectrpc/connect";
-import { type ItemResult, ItemResultSchema, ItemState, type JobService, reportCsv } from "@imgc/proto";
+import { formatBytes, type ItemResult, ItemResultSchema, ItemState, type JobService, reportCsv } from "@imgc/proto";
 import { choices, parse, positionals } from "../args.js";
 import { authHeaders, gatewayHttpUrl } from "../clients.js";
 import { type Command, ENVIRONMENT_HELP, showHelp } from "../command.js";
 import { println } from "../context.js";
-import { bytes as formatBytes, RESULT_HEADER, resultRow, resultsTable } from "../format.js";
+import { RESULT_HEADER, resultRow, resultsTable } from "../format.js";
 import { messageJson, printJson } from "../output.js";
 import { download } from "../transfer.js";
 

@@ -261,7 +261,7 @@ test("POST /v1/uploads refuses a file over the limit (413), too many files, and 
     expect(tooLarge.status).toBe(413);
     expect(JSON.parse(tooLarge.body)).toEqual({
       code: "resource_exhausted",
-      message: '"huge.jpg" is larger than the upload limit of 1000 bytes (1000 bytes)',
+      message: '"huge.jpg" is larger than the upload limit of 1000 bytes (1 KB)',
     });
 
     const many = await postMultipart(

@@ -21,11 +21,12 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import fastifyMultipart from "@fastify/multipart";
 import { quoted } from "@imgc/common";
+import { formatExactBytes } from "@imgc/proto";
 import type { FastifyPluginAsync } from "fastify";
 import { type Authenticate, tenantAuth } from "../plugins/auth.js";
 import { HttpError } from "../plugins/errors.js";
 import { errorResponses } from "../plugins/openapi.js";
-import { emptyFile, formatBytes, MAX_NAME_CHARS, type Uploads } from "../services/uploads.js";
+import { emptyFile, MAX_NAME_CHARS, type Uploads } from "../services/uploads.js";
 
 export interface UploadRoutesDeps {
   uploads: Uploads;
@@ -99,7 +100,7 @@ export const uploadRoutes: FastifyPluginAsync<UploadRoutesDeps> = async (
           throw new HttpError(
             413,
             "resource_exhausted",
-            `${quoted(name)} is larger than the upload limit of ${maxUploadBytes} bytes (${formatBytes(maxUploadBytes)})`,
+            `${quoted(name)} is larger than the upload limit of ${formatExactBytes(maxUploadBytes)}`,
           );
         }
         if (size === 0) throw emptyFile(name);

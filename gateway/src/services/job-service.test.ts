@@ -316,7 +316,7 @@ describe("UploadImage", () => {
       client.uploadImage(uploadMessages({ name: "huge.jpg", size: 5000n }, [new Uint8Array(10)])),
     );
     expect(err.code).toBe(Code.ResourceExhausted);
-    expect(err.rawMessage).toBe('"huge.jpg" is 5000 bytes, larger than the upload limit of 1000 bytes (1000 bytes)');
+    expect(err.rawMessage).toBe('"huge.jpg" is 5000 bytes, larger than the upload limit of 1000 bytes (1 KB)');
     expect(objects.size).toBe(0);
   });
 

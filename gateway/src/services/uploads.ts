@@ -10,7 +10,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { keys, type Logger, quoted, type Storage, StorageError } from "@imgc/common";
-import { type UploadSlot, UploadSlotSchema } from "@imgc/proto";
+import { formatExactBytes, type UploadSlot, UploadSlotSchema } from "@imgc/proto";
 
 /** The part of the storage client uploads need (unit tests fake it). */
 export type UploadStorage = Pick<Storage, "putStream" | "presignPut">;
@@ -47,17 +47,6 @@ export const MAX_SLOTS_PER_CALL = 1000;
 /** The stream buffer between the caller and S3: small, so memory stays flat whatever the upload size. */
 const BUFFER_BYTES = 256 * 1024;
 
-export function formatBytes(bytes: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${Number(value.toFixed(1))} ${units[unit]}`;
-}
-
 export function createUploads({
   storage,
   maxUploadBytes,
@@ -78,7 +67,7 @@ export function createUploads({
     if (bytes <= 0) throw emptyFile(name);
     if (bytes > maxUploadBytes) {
       throw new ConnectError(
-        `${quoted(name)} is ${bytes} bytes, larger than the upload limit of ${maxUploadBytes} bytes (${formatBytes(maxUploadBytes)})`,
+        `${quoted(name)} is ${bytes} bytes, larger than the upload limit of ${formatExactBytes(maxUploadBytes)}`,
         Code.ResourceExhausted,
       );
     }

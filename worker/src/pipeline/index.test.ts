@@ -71,9 +71,9 @@ describe("compress", () => {
       ErrorCode.CORRUPT_INPUT,
     );
     const photo = read("photos/rocket.jpg");
-    expect((await failure(compress(photo, options(), { ...limits, maxInputBytes: 1000 }))).code).toBe(
-      ErrorCode.FILE_TOO_LARGE,
-    );
+    const tooLarge = await failure(compress(photo, options(), { ...limits, maxInputBytes: 1000 }));
+    expect(tooLarge.code).toBe(ErrorCode.FILE_TOO_LARGE);
+    expect(tooLarge.message).toBe(`The file is ${photo.length} bytes (113 KB), over the limit of 1000 bytes (1 KB)`);
     expect((await failure(compress(photo, options(), { ...limits, maxPixels: 1000 }))).code).toBe(
       ErrorCode.PIXEL_LIMIT,
     );

@@ -1,4 +1,11 @@
-import { type CompressionOptions, ErrorCode, formatInfo, ImageFormat, type InputFormat } from "@imgc/proto";
+import {
+  type CompressionOptions,
+  ErrorCode,
+  formatBytes,
+  formatInfo,
+  ImageFormat,
+  type InputFormat,
+} from "@imgc/proto";
 import { asItemError, ItemError } from "../item-error.js";
 import { candidateFormats, keepsAnimation } from "./auto.js";
 import { createDeadline, type Deadline } from "./deadline.js";
@@ -9,7 +16,7 @@ import { createMeter } from "./meter.js";
 import { checkOutputSize } from "./output-size.js";
 import { reachScore } from "./perceptual.js";
 import { type Plan, planOf } from "./plan.js";
-import { budgetText, shrinkToFit } from "./shrink.js";
+import { shrinkToFit } from "./shrink.js";
 import { decodeSource, type Source } from "./source.js";
 import { keepsDepth, streamable, streamSource } from "./stream.js";
 import { type Candidate, fixedGoal, OverBudget, reachFixed, reachGoal } from "./targets.js";
@@ -132,7 +139,7 @@ export async function compress(
         ? `The ${formatInfo(inputFormat).name} has ${header.pages} pages; only page 1 was compressed (no output format holds pages)`
         : "",
       shrunkFrom && goal.kind === "max-bytes"
-        ? `Resized from ${shrunkFrom.width}×${shrunkFrom.height} to ${best.width}×${best.height} to fit ${budgetText(goal.maxBytes)}`
+        ? `Resized from ${shrunkFrom.width}×${shrunkFrom.height} to ${best.width}×${best.height} to fit ${formatBytes(goal.maxBytes)}`
         : "",
     ].filter((n) => n !== "");
     return {

@@ -1,4 +1,4 @@
-import { ErrorCode } from "@imgc/proto";
+import { ErrorCode, formatExactBytes } from "@imgc/proto";
 import { fail } from "./errors.js";
 import type { Header } from "./header.js";
 
@@ -14,12 +14,14 @@ export interface Limits {
   timeoutMs: number;
 }
 
-const mb = (bytes: number): string => `${(bytes / 1_048_576).toFixed(1)} MiB`;
 const mp = (pixels: number): string => `${(pixels / 1_000_000).toFixed(1)} megapixels`;
 
 export const checkInputSize = (bytes: number, limits: Limits): void => {
   if (bytes > limits.maxInputBytes) {
-    fail(ErrorCode.FILE_TOO_LARGE, `The file is ${mb(bytes)}, over the limit of ${mb(limits.maxInputBytes)}`);
+    fail(
+      ErrorCode.FILE_TOO_LARGE,
+      `The file is ${formatExactBytes(bytes)}, over the limit of ${formatExactBytes(limits.maxInputBytes)}`,
+    );
   }
 };
 

@@ -25,14 +25,6 @@ const AIM = 0.9;
  */
 const FIRST_EXPONENT = 0.75;
 
-/** 50000 → "50 KB": decimal units, as the web page and file managers show sizes. */
-export const budgetText = (bytes: number): string =>
-  bytes < 1000
-    ? `${bytes} bytes`
-    : bytes < 1e6
-      ? `${Number((bytes / 1e3).toFixed(1))} KB`
-      : `${Number((bytes / 1e6).toFixed(2))} MB`;
-
 /**
  * The job's resize box scaled to `width`×`height`, the output size wanted. It keeps the job's fit, so a
  * cover crop, a contain letterbox or a fill stretch shrinks as a whole; without a box, the image fits inside.
