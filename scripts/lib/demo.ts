@@ -9,6 +9,8 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import {
   contentTypeOf,
   extensionOf,
+  formatBytes,
+  formatSaving,
   IMAGE_EXTENSIONS,
   type ItemResult,
   ItemState,
@@ -31,9 +33,6 @@ export async function demoImages(repoRoot: string): Promise<{ images: Fixture[];
   }
   return { images: await generateImages(6, { minSide: 480, maxSide: 960, seed: 1 }), from: "generated images" };
 }
-
-const kB = (bytes: number) => `${(bytes / 1000).toFixed(bytes < 10_000 ? 1 : 0)} kB`;
-const MB = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 export async function runDemo(gatewayHttp: string, images: Fixture[], say: (line: string) => void): Promise<Job> {
   const client = createClient(JobService, createConnectTransport({ baseUrl: gatewayHttp, httpVersion: "1.1" }));
@@ -58,16 +57,16 @@ export async function runDemo(gatewayHttp: string, images: Fixture[], say: (line
     label: "npm run up demo",
   });
   if (!job) throw new Error("SubmitJob returned no job");
-  say(`submitted job ${job.id}: ${images.length} images, ${MB(sum(images.map((i) => i.body.length)))}`);
+  say(`submitted job ${job.id}: ${images.length} images, ${formatBytes(sum(images.map((i) => i.body.length)))}`);
 
   const finished = await follow(client, job.id, (item) => say(describeItem(item, names)));
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const counts = finished.counts;
-  const saved = Number(finished.bytesIn) > 0 ? 100 * (1 - Number(finished.bytesOut) / Number(finished.bytesIn)) : 0;
+  const saving = formatSaving(finished.bytesIn, finished.bytesOut);
   say(
     `job ${finished.id} ${JobState[finished.state]}: ${counts?.done ?? 0} compressed, ${counts?.keptOriginal ?? 0} kept, ` +
-      `${counts?.failed ?? 0} failed; ${MB(Number(finished.bytesIn))} → ${MB(Number(finished.bytesOut))} ` +
-      `(${saved.toFixed(0)}% smaller) in ${seconds} s`,
+      `${counts?.failed ?? 0} failed; ${formatBytes(finished.bytesIn)} → ${formatBytes(finished.bytesOut)}` +
+      `${saving ? ` (${saving})` : ""} in ${seconds} s`,
   );
   return finished;
 }
@@ -109,10 +108,10 @@ function describeItem(item: ItemResult, names: Map<string, string>): string {
   const name = names.get(item.sourceKey) ?? item.sourceKey;
   const by = item.workerId ? ` by ${item.workerId}` : "";
   if (item.state === ItemState.FAILED) return `${name}: failed (${item.errorMessage})${by}`;
-  const before = Number(item.inputBytes);
-  const after = Number(item.outputBytes);
-  const change = before > 0 ? `${(100 * (after / before - 1)).toFixed(0)}%` : "";
-  const what = item.state === ItemState.KEPT_ORIGINAL ? "kept the original" : `${kB(before)} → ${kB(after)} ${change}`;
+  const what =
+    item.state === ItemState.KEPT_ORIGINAL
+      ? "kept the original"
+      : `${formatBytes(item.inputBytes)} → ${formatBytes(item.outputBytes)} ${formatSaving(item.inputBytes, item.outputBytes)}`;
   return `${name}: ${what}${by} in ${item.durationMs} ms`;
 }
 
