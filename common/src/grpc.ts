@@ -68,14 +68,30 @@ function headersOf(metadata: grpc.Metadata): Headers {
   return headers;
 }
 
-function contextFor(service: DescService, method: DescMethod, call: ServerCall): HandlerContext {
+/**
+ * The Connect context of a grpc-js call. Its signal aborts when the caller cancels or the deadline passes: grpc-js
+ * enforces the deadline itself and then closes the call, so no timer of ours runs per call (Connect's own would
+ * outlive every call by its whole deadline). `answered` is called once the call has its answer: grpc-js reports
+ * the stream's close after that as a cancellation, which it no longer is.
+ */
+function contextFor(
+  service: DescService,
+  method: DescMethod,
+  call: ServerCall,
+): { context: HandlerContext; answered(): void } {
   const controller = new AbortController();
-  (call as grpc.ServerUnaryCall<unknown, unknown>).on("cancelled", () =>
-    controller.abort(new ConnectError("the client cancelled the call", Code.Canceled)),
-  );
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number(deadline);
-  const init = {
+  let done = false;
+  (call as grpc.ServerUnaryCall<unknown, unknown>).on("cancelled", () => {
+    if (done) return;
+    controller.abort(
+      Date.now() >= deadlineMs
+        ? new ConnectError("the call's deadline passed", Code.DeadlineExceeded)
+        : new ConnectError("the client cancelled the call", Code.Canceled),
+    );
+  });
+  const context = createHandlerContext({
     service,
     method,
     protocolName: "grpc",
@@ -83,10 +99,14 @@ function contextFor(service: DescService, method: DescMethod, call: ServerCall):
     url: call.getPath(),
     requestSignal: controller.signal,
     requestHeader: headersOf(call.metadata),
+  });
+  const timeoutMs = Number.isFinite(deadlineMs) ? () => deadlineMs - Date.now() : context.timeoutMs;
+  return {
+    context: { ...context, timeoutMs },
+    answered: () => {
+      done = true;
+    },
   };
-  return Number.isFinite(deadlineMs)
-    ? createHandlerContext({ ...init, timeoutMs: deadlineMs - Date.now() })
-    : createHandlerContext(init);
 }
 
 export function toGrpcError(err: unknown, log: Logger, path: string): Partial<grpc.StatusObject> {
@@ -125,11 +145,18 @@ export function grpcImplementation<S extends DescService>(
           call: grpc.ServerUnaryCall<unknown, unknown>,
           callback: grpc.sendUnaryData<unknown>,
         ) => {
+          const { context, answered } = contextFor(service, method, call);
           Promise.resolve()
-            .then(() => fn.call(impl, call.request, contextFor(service, method, call)))
+            .then(() => fn.call(impl, call.request, context))
             .then(
-              (response) => callback(null, respond(response)),
-              (err: unknown) => callback(toGrpcError(err, log, call.getPath())),
+              (response) => {
+                answered();
+                callback(null, respond(response));
+              },
+              (err: unknown) => {
+                answered();
+                callback(toGrpcError(err, log, call.getPath()));
+              },
             );
         };
         break;
@@ -138,24 +165,34 @@ export function grpcImplementation<S extends DescService>(
           call: grpc.ServerReadableStream<unknown, unknown>,
           callback: grpc.sendUnaryData<unknown>,
         ) => {
+          const { context, answered } = contextFor(service, method, call);
           Promise.resolve()
-            .then(() => fn.call(impl, call as AsyncIterable<unknown>, contextFor(service, method, call)))
+            .then(() => fn.call(impl, call as AsyncIterable<unknown>, context))
             .then(
-              (response) => callback(null, respond(response)),
-              (err: unknown) => callback(toGrpcError(err, log, call.getPath())),
+              (response) => {
+                answered();
+                callback(null, respond(response));
+              },
+              (err: unknown) => {
+                answered();
+                callback(toGrpcError(err, log, call.getPath()));
+              },
             );
         };
         break;
       case "server_streaming":
         handlers[method.localName] = async (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const { context, answered } = contextFor(service, method, call);
           try {
-            const responses = fn.call(impl, call.request, contextFor(service, method, call)) as AsyncIterable<unknown>;
+            const responses = fn.call(impl, call.request, context) as AsyncIterable<unknown>;
             for await (const response of responses) {
               if (call.cancelled) return;
               if (!call.write(respond(response))) await once(call, "drain");
             }
+            answered();
             call.end();
           } catch (err) {
+            answered();
             if (!call.cancelled) call.emit("error", toGrpcError(err, log, call.getPath()));
           }
         };
