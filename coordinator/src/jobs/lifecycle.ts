@@ -229,6 +229,15 @@ export function createLifecycle(deps: LifecycleDeps) {
       return (await jobs.get(jobId))?.value ?? null;
     },
 
+    /**
+     * An open job's record as this process last wrote it, not a copy: for its state, tenant, priority and options
+     * on the per-chunk path, where `get`'s copy with live counters would cost more than the claim itself. Its
+     * counters lag. Never change it.
+     */
+    peek(jobId: string): Readonly<Job> | undefined {
+      return open.get(jobId)?.job;
+    },
+
     isOpen(jobId: string): boolean {
       return open.has(jobId);
     },

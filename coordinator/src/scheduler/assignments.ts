@@ -87,7 +87,7 @@ export function createAssignments(deps: AssignmentDeps) {
   return {
     /** A worker took a chunk: the items still without a result, or "cancelled"; null for an unknown job or chunk. */
     async claim(workerId: string, jobId: string, index: number): Promise<Claim | null> {
-      const job = await lifecycle.get(jobId);
+      const job = lifecycle.peek(jobId) ?? (await lifecycle.get(jobId));
       if (!job) return null;
       if (job.state === JobState.CANCELLED) return { pending: [], cancelled: true };
       const chunk = await chunks.get(jobId, index);
