@@ -141,13 +141,18 @@ export function grpcImplementation<S extends DescService>(
     const respond = (init: unknown) => create(method.output, init as MessageInitShape<DescMessage>);
     switch (method.methodKind) {
       case "unary":
+      case "client_streaming": {
+        // One answer either way: the request is the message, or the stream of them.
+        const requestOf = (
+          call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown>,
+        ) => (method.methodKind === "unary" ? (call as grpc.ServerUnaryCall<unknown, unknown>).request : call);
         handlers[method.localName] = (
-          call: grpc.ServerUnaryCall<unknown, unknown>,
+          call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown>,
           callback: grpc.sendUnaryData<unknown>,
         ) => {
           const { context, answered } = contextFor(service, method, call);
           Promise.resolve()
-            .then(() => fn.call(impl, call.request, context))
+            .then(() => fn.call(impl, requestOf(call), context))
             .then(
               (response) => {
                 answered();
@@ -160,26 +165,7 @@ export function grpcImplementation<S extends DescService>(
             );
         };
         break;
-      case "client_streaming":
-        handlers[method.localName] = (
-          call: grpc.ServerReadableStream<unknown, unknown>,
-          callback: grpc.sendUnaryData<unknown>,
-        ) => {
-          const { context, answered } = contextFor(service, method, call);
-          Promise.resolve()
-            .then(() => fn.call(impl, call as AsyncIterable<unknown>, context))
-            .then(
-              (response) => {
-                answered();
-                callback(null, respond(response));
-              },
-              (err: unknown) => {
-                answered();
-                callback(toGrpcError(err, log, call.getPath()));
-              },
-            );
-        };
-        break;
+      }
       case "server_streaming":
         handlers[method.localName] = async (call: grpc.ServerWritableStream<unknown, unknown>) => {
           const { context, answered } = contextFor(service, method, call);
