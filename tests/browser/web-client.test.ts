@@ -112,6 +112,12 @@ async function open(hash = "", viewport = { width: 1360, height: 900 }): Promise
   return { context, page, errors };
 }
 
+/** Closes a test's page, which must have thrown no uncaught error. */
+async function closeClean(context: BrowserContext, errors: string[]): Promise<void> {
+  expect(errors).toEqual([]);
+  await context.close();
+}
+
 function rowsOf(page: Page): Promise<RowView[]> {
   return page.evaluate(readRows);
 }
@@ -142,13 +148,34 @@ async function setOptions(page: Page, options: { format?: string; quality?: numb
   if (options.quality !== undefined) await page.fill("#opt-quality", String(options.quality));
 }
 
-/** Chooses generated PNGs in the file picker and waits until every one is listed, ready. */
-async function chooseImages(page: Page, images: { name: string; body: Buffer }[]): Promise<void> {
+/** Files for the picker: paths (from the corpus), or images in memory (typed as PNG unless they say otherwise). */
+type Chosen = string[] | { name: string; body: Buffer; mimeType?: string }[];
+
+/** Chooses the files in the file picker and waits until every one is listed, ready. */
+async function chooseFiles(page: Page, files: Chosen): Promise<void> {
+  const paths = (chosen: Chosen): chosen is string[] => chosen.every((file) => typeof file === "string");
   await page.setInputFiles(
     "#file-input",
-    images.map((image) => ({ name: image.name, mimeType: "image/png", buffer: image.body })),
+    paths(files)
+      ? files
+      : files.map((file) => ({ name: file.name, mimeType: file.mimeType ?? "image/png", buffer: file.body })),
   );
-  await waitForRows(page, "ready", images.length);
+  await waitForRows(page, "ready", files.length);
+}
+
+/** A fresh page with the options set and the files chosen, each listed ready: a batch waiting for Compress. */
+async function openWith(files: Chosen, options?: { format?: string; quality?: number }): Promise<Opened> {
+  const opened = await open();
+  if (options) await setOptions(opened.page, options);
+  await chooseFiles(opened.page, files);
+  return opened;
+}
+
+/** A fresh page that has started a job of the files under the options (Compress clicked, nothing awaited). */
+async function openAndCompress(files: Chosen, options?: { format?: string; quality?: number }): Promise<Opened> {
+  const opened = await openWith(files, options);
+  await opened.page.click("#compress");
+  return opened;
 }
 
 async function layoutShift(page: Page): Promise<{ total: number; shifts: unknown[] }> {
@@ -177,11 +204,8 @@ let photoJob: { id: string; names: string[] } | undefined;
 
 describe("the web client, in Chromium, against a real cluster", () => {
   test("photos: dropped in, uploaded, every row reaches DONE live, with sizes, savings and workers", async () => {
-    const { page, context, errors } = await open();
-    await setOptions(page, { format: "auto", quality: 60 });
     const photos = corpusFiles("photos");
-    await page.setInputFiles("#file-input", photos);
-    await waitForRows(page, "ready", photos.length);
+    const { page, context, errors } = await openWith(photos, { format: "auto", quality: 60 });
     expect(await page.textContent("#compress")).toBe(`Compress ${photos.length} images`);
     await page.click("#compress");
 
@@ -234,8 +258,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await page.keyboard.press("Escape");
 
     photoJob = { id: jobId, names: photos.map((p) => path.basename(p)) };
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("a job reopened by its address shows every result; a before/after comparison opens and zooms", async () => {
@@ -270,17 +293,12 @@ describe("the web client, in Chromium, against a real cluster", () => {
     }
     expect(await page.evaluate(bodyText)).not.toContain("Failed to fetch");
     await context.setOffline(false);
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("with the files still in hand: slider comparison, keyboard zoom, one result downloaded", async () => {
-    const { page, context, errors } = await open();
-    await setOptions(page, { format: "webp", quality: 70 });
     const files = corpusFiles("photos").filter((f) => /rocket|coffee/.test(f));
-    await page.setInputFiles("#file-input", files);
-    await waitForRows(page, "ready", 2);
-    await page.click("#compress");
+    const { page, context, errors } = await openAndCompress(files, { format: "webp", quality: 70 });
     expect(await waitForJobEnd(page)).toBe("Completed");
     const jobId = jobIdOf(page);
     const results = await allResults(cluster().jobs, jobId);
@@ -338,8 +356,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect(saved.name).toBe("coffee.webp");
     expect(saved.body.length).toBe(Number(coffee?.outputBytes));
     expect(saved.body.subarray(8, 12).toString("latin1")).toBe("WEBP");
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("the whole job as a zip and its report as CSV", async () => {
@@ -421,14 +438,12 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await page.setViewportSize({ width: 375, height: 812 });
     expect(await page.evaluate(pageWidth)).toBeLessThanOrEqual(375);
     await page.screenshot({ path: path.join(artifacts, "bad-files-phone.png"), fullPage: true });
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("the event stream survives a network loss: it resumes after the last sequence, losing nothing", async () => {
-    const { page, context, errors } = await open();
-    await setOptions(page, { format: "avif", quality: 50 });
     const images = await generateImages(10, { minSide: 500, maxSide: 700, seed: 7 });
+    const { page, context, errors } = await openWith(images, { format: "avif", quality: 50 });
     const watches: { afterSequence: number }[] = [];
     page.on("request", (request) => {
       if (!request.url().endsWith("/imgc.v1.JobService/WatchJob")) return;
@@ -438,7 +453,6 @@ describe("the web client, in Chromium, against a real cluster", () => {
       };
       watches.push({ afterSequence: Number(body.afterSequence ?? 0) });
     });
-    await chooseImages(page, images);
     await page.click("#compress");
     await page.waitForSelector('#items tbody tr[data-phase="done"]', { timeout: 120_000 });
 
@@ -457,16 +471,12 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect(watches.length).toBeGreaterThanOrEqual(2);
     expect(watches[0]?.afterSequence).toBe(0);
     expect(watches.at(-1)?.afterSequence, "the resumed stream starts after the last event seen").toBeGreaterThan(0);
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("cancel: the job ends CANCELLED, finished images keep their results, the rest say Cancelled", async () => {
-    const { page, context, errors } = await open();
-    await setOptions(page, { format: "avif", quality: 50 });
     const images = await generateImages(20, { minSide: 600, maxSide: 900, seed: 11 });
-    await chooseImages(page, images);
-    await page.click("#compress");
+    const { page, context, errors } = await openAndCompress(images, { format: "avif", quality: 50 });
     await page.waitForSelector("#cancel:has-text('Cancel job')", { timeout: 60_000 });
     await page.click("#cancel");
     expect(await waitForJobEnd(page)).toBe("Cancelled");
@@ -479,15 +489,12 @@ describe("the web client, in Chromium, against a real cluster", () => {
       expect(row.technical).toMatch(/^CANCELLED: /);
     }
     expect(await page.isVisible("#cancel")).toBe(false);
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("hundreds of files in one drop: 200 rows, uploaded four at a time, every one DONE", async () => {
-    const { page, context, errors } = await open();
-    await setOptions(page, { format: "webp", quality: 75 });
     const images = await generateImages(200, { minSide: 48, maxSide: 128, seed: 3 });
-    await chooseImages(page, images);
+    const { page, context, errors } = await openWith(images, { format: "webp", quality: 75 });
     const started = Date.now();
     await page.click("#compress");
     // Once a few images finished, the time shows an estimate of what is left, from the pace so far.
@@ -507,8 +514,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect(await page.evaluate(inViewport, "#download-zip")).toBe(true);
     const { total, shifts } = await layoutShift(page);
     expect(total, JSON.stringify(shifts.slice(0, 5))).toBeLessThan(0.05);
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   }, 240_000);
 
   test("the cluster view follows a running job live: workers busy, chunks in flight, throughput drawn", async () => {
@@ -550,8 +556,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     // Finished images appear as throughput: some bar of the chart has height, the rate is above zero.
     await page.waitForFunction(chartHasBars, undefined, { timeout: 10_000 });
     await page.screenshot({ path: path.join(artifacts, "cluster.png"), fullPage: true });
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("files dropped anywhere on the page are listed and checked; the same file dropped again is listed once", async () => {
@@ -577,8 +582,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await page.evaluate(dropFiles, asDropped(corpusFiles("photos").filter((f) => /rocket/.test(f))));
     await page.waitForTimeout(300);
     expect(await page.locator("#items tbody tr").count()).toBe(3);
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("keyboard only: reach the picker, choose files, start the job; every control has a name", async () => {
@@ -609,30 +613,20 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await page.keyboard.press("Enter");
     expect(await waitForJobEnd(page)).toBe("Completed");
     expect(await page.evaluate(unnamedControls)).toEqual([]);
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
   test("done, kept and failed in one job: totals over results only, filters, sort, rename, re-run without uploading, remove", async () => {
-    const { page, context, errors } = await open();
-    await setOptions(page, { format: "jpeg", quality: 100 });
     // A coarse JPEG made bigger by quality 100 is kept; a PNG photo gets smaller; a truncated PNG fails.
     const [seed] = await generateImages(1, { minSide: 200, maxSide: 240, seed: 21 });
     if (!seed) throw new Error("no generated image");
     const coarse = await sharp(seed.body).jpeg({ quality: 10 }).toBuffer();
     const coffee = corpusFiles("photos").find((f) => f.endsWith("coffee.png")) as string;
     const truncated = corpusFiles("bad").find((f) => f.endsWith("truncated.png")) as string;
-    const asFile = (file: string, mimeType: string) => ({
-      name: path.basename(file),
-      mimeType,
-      buffer: readFileSync(file),
-    });
-    await page.setInputFiles("#file-input", [
-      asFile(coffee, "image/png"),
-      asFile(truncated, "image/png"),
-      { name: "coarse.jpg", mimeType: "image/jpeg", buffer: coarse },
-    ]);
-    await waitForRows(page, "ready", 3);
-    await page.click("#compress");
+    const asFile = (file: string) => ({ name: path.basename(file), body: readFileSync(file) });
+    const { page, context, errors } = await openAndCompress(
+      [asFile(coffee), asFile(truncated), { name: "coarse.jpg", mimeType: "image/jpeg", body: coarse }],
+      { format: "jpeg", quality: 100 },
+    );
     expect(await waitForJobEnd(page)).toBe("Completed with errors");
     const jobId = jobIdOf(page);
     const rows = await rowsOf(page);
@@ -716,8 +710,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await page.setViewportSize({ width: 375, height: 812 });
     expect(await page.evaluate(pageWidth)).toBeLessThanOrEqual(375);
     await page.screenshot({ path: path.join(artifacts, "rerun-phone-dark.png"), fullPage: true });
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("a size goal that cannot be met reads in KB; Retry with… runs the same original again with other options", async () => {
@@ -730,7 +723,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await page.fill("#opt-max-kb", "1");
     const [noisy] = await generateImages(1, { minSide: 500, maxSide: 520, seed: 5 });
     if (!noisy) throw new Error("no generated image");
-    await chooseImages(page, [noisy]);
+    await chooseFiles(page, [noisy]);
     await page.click("#compress");
     await waitForJobEnd(page);
     const [row] = await rowsOf(page);
@@ -753,17 +746,13 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect(await waitForJobEnd(page)).toBe("Completed");
     await waitForRows(page, "done", 1);
     expect(await page.isVisible("#job-parent")).toBe(true);
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("Retry failed runs the failed image again on the cluster; Delete job asks, then removes the job and its data", async () => {
-    const { page, context, errors } = await open();
     const coffee = corpusFiles("photos").find((f) => f.endsWith("coffee.png")) as string;
     const truncated = corpusFiles("bad").find((f) => f.endsWith("truncated.png")) as string;
-    await page.setInputFiles("#file-input", [coffee, truncated]);
-    await waitForRows(page, "ready", 2);
-    await page.click("#compress");
+    const { page, context, errors } = await openAndCompress([coffee, truncated]);
     expect(await waitForJobEnd(page)).toBe("Completed with errors");
     const jobId = jobIdOf(page);
     expect(await page.textContent("#retry-failed")).toBe("Retry 1 failed");
@@ -798,8 +787,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect(await codeOf(cluster().jobs.getJob({ jobId: retryId }))).toBe(Code.NotFound);
     expect(await listKeys(cluster().storage, `reports/default/${retryId}.`)).toEqual([]);
     expect(await page.isVisible("#delete-job")).toBe(false);
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("files dropped while a job runs wait for a yes; leaving mid-upload asks first", async () => {
@@ -820,7 +808,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
         await route.continue();
       },
     );
-    await chooseImages(page, images);
+    await chooseFiles(page, images);
     expect(await leaving()).toBe(false);
     await page.click("#compress");
     await page.locator("#job-title", { hasText: /^Uploading/ }).waitFor();
@@ -845,8 +833,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
     await waitForRows(page, "ready", 1);
     expect(await page.textContent("#compress")).toBe("Compress 1 image");
     await page.locator(`.recent-link[href="#/jobs/${jobId}"]`).waitFor();
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("on a 375 px phone: the Compress button comes into view, one-line API key, no drop wording, cluster tables fit", async () => {
@@ -882,16 +869,12 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect(await page.evaluate(pageWidth)).toBeLessThanOrEqual(375);
     expect(await page.evaluate(widerThanWindow)).toEqual([]);
     await page.screenshot({ path: path.join(artifacts, "cluster-phone.png"), fullPage: true });
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("a running image says where and for how long", async () => {
-    const { page, context, errors } = await open();
-    await setOptions(page, { format: "avif", quality: 50 });
     const images = await generateImages(8, { minSide: 600, maxSide: 800, seed: 17 });
-    await chooseImages(page, images);
-    await page.click("#compress");
+    const { page, context, errors } = await openAndCompress(images, { format: "avif", quality: 50 });
     await page.waitForSelector('#items tbody tr[data-phase="running"]', { timeout: 60_000 });
     const running = (await rowsOf(page)).filter((r) => r.phase === "running");
     expect(running.length).toBeGreaterThan(0);
@@ -901,8 +884,7 @@ describe("the web client, in Chromium, against a real cluster", () => {
       expect(row.detail).toMatch(/^On worker-[12] · \d+:\d\d$/);
     }
     expect(await waitForJobEnd(page)).toBe("Completed");
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 
   test("Detect objects: each row lists what was found, a filter by label, boxes over both images when compared", async () => {
@@ -938,7 +920,6 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect((await labels("source")).some((text) => /^cup \d+%$/.test(text))).toBe(true);
     expect((await labels("output")).some((text) => /^cup \d+%$/.test(text))).toBe(true);
     await page.screenshot({ path: path.join(artifacts, "detect-compare.png") });
-    expect(errors).toEqual([]);
-    await context.close();
+    await closeClean(context, errors);
   });
 });
