@@ -37,6 +37,8 @@ import {
 } from "@imgc/proto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { build, type Gateway } from "./server.js";
+import { rejection } from "./testing/rejection.js";
+import { buildTestGateway, fakeCoordinator } from "./testing/test-gateway.js";
 
 const log = createLogger("gateway-test", "silent");
 const run = promisify(execFile);
@@ -152,15 +154,6 @@ function transports(): [string, Transport][] {
   ];
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
-
 describe.each(["Connect (HTTP/1.1)", "gRPC-Web (HTTP/1.1)", "gRPC (HTTP/2)"])("JobService over %s", (name) => {
   const pick = () => transports().find(([candidate]) => candidate === name) as [string, Transport];
 
@@ -220,6 +213,12 @@ async function* heldOpenWatch(request: WatchJobRequest, context: HandlerContext)
 /** A job as its final event carries it. */
 function ended(id: string) {
   return { id, state: JobState.COMPLETED, finishedAt: timestampNow() };
+}
+
+/** A coordinator's WatchJob of five events, the last one the job's end. */
+async function* fiveEvents(request: WatchJobRequest) {
+  for (let sequence = 1n; sequence <= 4n; sequence++) yield { event: { sequence, jobId: request.jobId } };
+  yield { event: { sequence: 5n, jobId: request.jobId, kind: { case: "job" as const, value: ended(request.jobId) } } };
 }
 
 function request(
@@ -446,37 +445,20 @@ describe("rate limit", () => {
   const bearer = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
 
   beforeAll(async () => {
-    limited = await build({
-      log,
-      coordinator: createClient(
-        JobService,
-        createRouterTransport(({ service }) =>
-          service(JobService, {
-            getJob: (request) => ({ job: { id: request.jobId } }),
-            async *watchJob(request) {
-              for (let sequence = 1n; sequence <= 4n; sequence++) yield { event: { sequence, jobId: request.jobId } };
-              yield {
-                event: { sequence: 5n, jobId: request.jobId, kind: { case: "job", value: ended(request.jobId) } },
-              };
-            },
-          }),
-        ),
-      ),
+    limited = await buildTestGateway({
+      coordinator: fakeCoordinator({ getJob: (request) => ({ job: { id: request.jobId } }), watchJob: fiveEvents }),
       cluster: createClient(
         ClusterService,
         createRouterTransport(({ service }) =>
           service(ClusterService, { listWorkers: () => ({}), getQueueStats: () => ({}) }),
         ),
       ),
-      storage: { putStream: async () => {}, presignPut: async () => "", getStream: async () => Readable.from([]) },
-      checks: {},
       // Two keys of one tenant: the limit is per key.
       apiKeys: new Map([
         [keys.a, "acme"],
         [keys.b, "acme"],
       ]),
       maxUploadBytes: 10,
-      corsOrigins: [],
       // So slow a refill that no token comes back during the test.
       rateLimit: { perSecond: 0.01, burst: 2 },
     });
@@ -523,30 +505,10 @@ describe("rate limit", () => {
 
   test("an RPC stream counts once, however many messages it carries", async () => {
     const key = "rate-key-c";
-    const own = await build({
-      log,
-      coordinator: createClient(
-        JobService,
-        createRouterTransport(({ service }) =>
-          service(JobService, {
-            async *watchJob(request) {
-              for (let sequence = 1n; sequence <= 4n; sequence++) yield { event: { sequence, jobId: request.jobId } };
-              yield {
-                event: { sequence: 5n, jobId: request.jobId, kind: { case: "job", value: ended(request.jobId) } },
-              };
-            },
-          }),
-        ),
-      ),
-      cluster: createClient(
-        ClusterService,
-        createRouterTransport(() => {}),
-      ),
-      storage: { putStream: async () => {}, presignPut: async () => "", getStream: async () => Readable.from([]) },
-      checks: {},
+    const own = await buildTestGateway({
+      coordinator: fakeCoordinator({ watchJob: fiveEvents }),
       apiKeys: new Map([[key, "acme"]]),
       maxUploadBytes: 10,
-      corsOrigins: [],
       rateLimit: { perSecond: 0.01, burst: 1 },
     });
     const base = await own.http.listen({ host: "127.0.0.1", port: 0 });
@@ -570,26 +532,9 @@ describe("rate limit", () => {
 
 describe("shutdown", () => {
   test("close() cuts a WatchJob that outlives the shutdown timeout with Unavailable, and then resolves", async () => {
-    const coordinator = createClient(
-      JobService,
-      createRouterTransport(({ service }) =>
-        service(JobService, {
-          watchJob: heldOpenWatch,
-        }),
-      ),
-    );
-    const own = await build({
-      log,
-      coordinator,
-      cluster: createClient(
-        ClusterService,
-        createRouterTransport(() => {}),
-      ),
-      storage: { putStream: async () => {}, presignPut: async () => "", getStream: async () => Readable.from([]) },
-      checks: {},
-      apiKeys: new Map(),
+    const own = await buildTestGateway({
+      coordinator: fakeCoordinator({ watchJob: heldOpenWatch }),
       maxUploadBytes: 10,
-      corsOrigins: [],
       shutdownTimeoutMs: 100,
     });
     const base = await own.grpc.listen({ host: "127.0.0.1", port: 0 });
@@ -618,20 +563,8 @@ describe("long calls and slow clients", () => {
   let finishUploads = () => {};
 
   beforeAll(async () => {
-    own = await build({
-      log,
-      coordinator: createClient(
-        JobService,
-        createRouterTransport(({ service }) =>
-          service(JobService, {
-            watchJob: heldOpenWatch,
-          }),
-        ),
-      ),
-      cluster: createClient(
-        ClusterService,
-        createRouterTransport(() => {}),
-      ),
+    own = await buildTestGateway({
+      coordinator: fakeCoordinator({ watchJob: heldOpenWatch }),
       storage: {
         async putStream(_key: string, body: Readable) {
           for await (const _ of body) {
@@ -640,13 +573,11 @@ describe("long calls and slow clients", () => {
         presignPut: async () => "",
         getStream: async () => Readable.from([]),
       },
-      checks: {},
       apiKeys: new Map([
         [key, "acme"],
         [other, "acme"],
       ]),
       maxUploadBytes: 1000,
-      corsOrigins: [],
       maxWatchesPerKey: 2,
       requestTimeoutMs: 1_000,
     });

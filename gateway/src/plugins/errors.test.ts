@@ -2,18 +2,10 @@ import { Code, ConnectError, createClient, createRouterTransport } from "@connec
 import { createLogger } from "@imgc/common";
 import { JobService } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
+import { rejection } from "../testing/rejection.js";
 import { concealUnexpectedErrors, HttpError, toHttpError } from "./errors.js";
 
 const log = createLogger("gateway-test", "silent");
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected a failure");
-}
 
 describe("RPC errors", () => {
   const client = createClient(

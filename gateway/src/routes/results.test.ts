@@ -11,26 +11,24 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
-import { createLogger, type Storage } from "@imgc/common";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Storage } from "@imgc/common";
 import {
-  ClusterService,
   ErrorCode,
   ImageFormat,
   type ItemResult,
   ItemResultSchema,
   ItemState,
   JobSchema,
-  JobService,
   JobState,
   TENANT_HEADER,
 } from "@imgc/proto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import yauzl from "yauzl";
-import { build, type Gateway } from "../server.js";
+import type { Gateway } from "../server.js";
 import { peakGrowth, type S3Server, startS3Server } from "../testing/s3-server.js";
+import { buildTestGateway, fakeCoordinator } from "../testing/test-gateway.js";
 
-const log = createLogger("gateway-test", "silent");
 const MiB = 1024 * 1024;
 const KEY_ACME = "acme-key";
 const KEY_BETA = "beta-key";
@@ -85,41 +83,29 @@ beforeAll(async () => {
     await storage.putBuffer(item.outputKey, bytes, "application/octet-stream");
   }
 
-  const coordinator = createClient(
-    JobService,
-    createRouterTransport(({ service }) =>
-      service(JobService, {
-        getResults(request, context) {
-          // Like the coordinator: another tenant's job does not exist.
-          if (request.jobId !== JOB || context.requestHeader.get(TENANT_HEADER) !== "acme") {
-            throw new ConnectError(`job ${request.jobId} not found`, Code.NotFound);
-          }
-          const offset = Number(request.pageToken || "0");
-          const end = Math.min(results.length, offset + PAGE);
-          return {
-            results: results.slice(offset, end),
-            nextPageToken: end < results.length ? String(end) : "",
-            job: create(JobSchema, { id: JOB, tenant: "acme", state: JobState.RUNNING, label }),
-          };
-        },
-      }),
-    ),
-  );
-  gateway = await build({
-    log,
+  const coordinator = fakeCoordinator({
+    getResults(request, context) {
+      // Like the coordinator: another tenant's job does not exist.
+      if (request.jobId !== JOB || context.requestHeader.get(TENANT_HEADER) !== "acme") {
+        throw new ConnectError(`job ${request.jobId} not found`, Code.NotFound);
+      }
+      const offset = Number(request.pageToken || "0");
+      const end = Math.min(results.length, offset + PAGE);
+      return {
+        results: results.slice(offset, end),
+        nextPageToken: end < results.length ? String(end) : "",
+        job: create(JobSchema, { id: JOB, tenant: "acme", state: JobState.RUNNING, label }),
+      };
+    },
+  });
+  gateway = await buildTestGateway({
     coordinator,
-    cluster: createClient(
-      ClusterService,
-      createRouterTransport(() => {}),
-    ),
     storage,
-    checks: {},
     apiKeys: new Map([
       [KEY_ACME, "acme"],
       [KEY_BETA, "beta"],
     ]),
     maxUploadBytes: MiB,
-    corsOrigins: [],
   });
   base = await gateway.http.listen({ host: "127.0.0.1", port: 0 });
 }, 120_000);

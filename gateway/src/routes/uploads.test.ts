@@ -9,16 +9,16 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { createLogger, type Storage } from "@imgc/common";
-import { ClusterService, JobService, type UploadImageRequestSchema } from "@imgc/proto";
+import type { Storage } from "@imgc/common";
+import { JobService, type UploadImageRequestSchema } from "@imgc/proto";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { build, type Gateway } from "../server.js";
+import type { Gateway } from "../server.js";
 import { liveMemory, peakGrowth, type S3Server, startS3Server } from "../testing/s3-server.js";
+import { buildTestGateway } from "../testing/test-gateway.js";
 import { MAX_FILES_PER_REQUEST } from "./uploads.js";
 
-const log = createLogger("gateway-test", "silent");
 const MiB = 1024 * 1024;
 const UPLOAD_BYTES = 50 * MiB;
 let s3: S3Server | undefined;
@@ -29,23 +29,8 @@ let base: string;
 beforeAll(async () => {
   s3 = await startS3Server();
   storage = s3.storage;
-  gateway = await build({
-    log,
-    // Uploads never reach the coordinator.
-    coordinator: createClient(
-      JobService,
-      createRouterTransport(() => {}),
-    ),
-    cluster: createClient(
-      ClusterService,
-      createRouterTransport(() => {}),
-    ),
-    storage,
-    checks: {},
-    apiKeys: new Map(),
-    maxUploadBytes: 64 * MiB,
-    corsOrigins: [],
-  });
+  // Uploads never reach the coordinator.
+  gateway = await buildTestGateway({ storage, maxUploadBytes: 64 * MiB });
   base = await gateway.http.listen({ host: "127.0.0.1", port: 0 });
 }, 60_000);
 
@@ -234,23 +219,7 @@ test("POST /v1/uploads stores every file of a multipart form, a 40 MiB one with 
 
 test("POST /v1/uploads refuses a file over the limit (413), too many files, and bodies that are not forms", async () => {
   const spoolDir = await mkdtemp(join(tmpdir(), "imgc-spool-"));
-  const small = await build({
-    log,
-    coordinator: createClient(
-      JobService,
-      createRouterTransport(() => {}),
-    ),
-    cluster: createClient(
-      ClusterService,
-      createRouterTransport(() => {}),
-    ),
-    storage,
-    checks: {},
-    apiKeys: new Map(),
-    maxUploadBytes: 1000,
-    corsOrigins: [],
-    spoolDir,
-  });
+  const small = await buildTestGateway({ storage, maxUploadBytes: 1000, spoolDir });
   const url = `${await small.http.listen({ host: "127.0.0.1", port: 0 })}/v1/uploads`;
   try {
     const block = randomBytes(512);

@@ -6,6 +6,7 @@ import { createLogger } from "@imgc/common";
 import { JobSchema, JobService, JobState, TENANT_HEADER, type UploadImageRequest } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
 import { authGate, createAuthenticator } from "../plugins/auth.js";
+import { rejection } from "../testing/rejection.js";
 import { createJobService } from "./job-service.js";
 import { createUploads, type UploadStorage } from "./uploads.js";
 
@@ -59,18 +60,26 @@ function setup(coordinatorImpl: Partial<ServiceImpl<typeof JobService>> = {}, ap
   return { client, tenants, objects };
 }
 
+/**
+ * A gateway JobService in front of a coordinator client stubbed by hand, not served by a router: what it throws
+ * reaches the service as is, the way a broken or unreachable client's errors would.
+ */
+function inFrontOf(coordinator: Record<string, () => Promise<never>>) {
+  const { storage } = fakeStorage();
+  const service = createJobService({
+    coordinator: coordinator as unknown as Parameters<typeof createJobService>[0]["coordinator"],
+    uploads: createUploads({ storage, maxUploadBytes: 10, log }),
+    log,
+  });
+  return createClient(
+    JobService,
+    createRouterTransport(({ service: register }) => register(JobService, service)),
+  );
+}
+
 async function* uploadMessages(header: { name: string; size: bigint } | undefined, chunks: Uint8Array[]) {
   if (header) yield { part: { case: "header", value: header } } as UploadImageRequest;
   for (const chunk of chunks) yield { part: { case: "chunk", value: chunk } } as UploadImageRequest;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
 }
 
 describe("forwarding to the coordinator", () => {
@@ -108,44 +117,24 @@ describe("forwarding to the coordinator", () => {
   });
 
   test("an unexpected failure of the coordinator client becomes Internal, without its detail", async () => {
-    const { storage } = fakeStorage();
-    const broken = {
+    const client = inFrontOf({
       getJob: async () => {
         throw new TypeError("cannot read property of undefined at /srv/imgc/secret.ts");
       },
-    } as unknown as Parameters<typeof createJobService>[0]["coordinator"];
-    const service = createJobService({
-      coordinator: broken,
-      uploads: createUploads({ storage, maxUploadBytes: 10, log }),
-      log,
     });
-    const client = createClient(
-      JobService,
-      createRouterTransport(({ service: register }) => register(JobService, service)),
-    );
     const err = await rejection(client.getJob({ jobId: "x" }));
     expect(err.code).toBe(Code.Internal);
     expect(err.rawMessage).toBe("internal error");
   });
 
   test("an unreachable coordinator is Unavailable, and the message names no host", async () => {
-    const { storage } = fakeStorage();
-    const unreachable = {
+    const client = inFrontOf({
       listJobs: async () => {
         throw new ConnectError("connect ECONNREFUSED 10.1.2.3:50051", Code.Unavailable, undefined, undefined, {
           code: "ECONNREFUSED",
         });
       },
-    } as unknown as Parameters<typeof createJobService>[0]["coordinator"];
-    const service = createJobService({
-      coordinator: unreachable,
-      uploads: createUploads({ storage, maxUploadBytes: 10, log }),
-      log,
     });
-    const client = createClient(
-      JobService,
-      createRouterTransport(({ service: register }) => register(JobService, service)),
-    );
     const err = await rejection(client.listJobs({}));
     expect(err.code).toBe(Code.Unavailable);
     expect(err.rawMessage).not.toMatch(/10\.1\.2\.3|ECONNREFUSED/);
