@@ -8,11 +8,10 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { deflateSync } from "node:zlib";
 import { ErrorCode, ItemState } from "@imgc/proto";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { pngChunk } from "../../worker/src/pipeline/container-strip.js";
+import { declaredPng } from "../../worker/src/pipeline/test-support.js";
 import { corpusDir, type Fixture, useCluster, waitForJob } from "../harness/index.js";
 import {
   type Batch,
@@ -183,20 +182,6 @@ describe("poison inputs", () => {
     });
   });
 });
-
-/** A valid PNG header declaring width×height, one tiny compressed row, and the end. */
-function declaredPng(width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk("IHDR", ihdr),
-    pngChunk("IDAT", deflateSync(Buffer.alloc(16))),
-    pngChunk("IEND", Buffer.alloc(0)),
-  ]);
-}
 
 describe("hostile inputs", () => {
   let server: Server;

@@ -1,31 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { deflateSync } from "node:zlib";
 import { create } from "@bufbuild/protobuf";
 import { createLogger } from "@imgc/common";
 import { ChunkItemSchema, ChunkSchema, ErrorCode, ImageFormat, ItemState } from "@imgc/proto";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createItemProcessor } from "../process-item.js";
-import { pngChunk } from "./container-strip.js";
 import { compress } from "./index.js";
 import { sanitizeSvg } from "./svg.js";
-import { corpusFile, failure, limits, options } from "./test-support.js";
-
-/** A valid PNG header declaring width×height, followed by one tiny compressed row and IEND. */
-const declaredPng = (width: number, height: number): Buffer => {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk("IHDR", ihdr),
-    pngChunk("IDAT", deflateSync(Buffer.alloc(16))),
-    pngChunk("IEND", Buffer.alloc(0)),
-  ]);
-};
+import { corpusFile, declaredPng, failure, limits, options } from "./test-support.js";
 
 describe("hostile inputs", () => {
   it("fails zero bytes and random bytes as UNSUPPORTED_FORMAT", async () => {

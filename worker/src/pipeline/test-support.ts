@@ -1,9 +1,12 @@
-// Shared by the pipeline's unit tests: the corpus, default limits, options and error capture.
+// Shared by the pipeline's unit tests (and the fault tests under tests/faults): the corpus, default limits,
+// options, error capture, and hostile fixtures.
 import { readFileSync } from "node:fs";
+import { deflateSync } from "node:zlib";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { type CompressionOptions, CompressionOptionsSchema } from "@imgc/proto";
 import sharp from "sharp";
 import { ItemError } from "../item-error.js";
+import { pngChunk } from "./container-strip.js";
 import type { Limits } from "./limits.js";
 import type { Pixels } from "./ssim.js";
 
@@ -18,6 +21,20 @@ export const limits: Limits = { maxInputBytes: 50_000_000, maxPixels: 50_000_000
 
 export const options = (init: MessageInitShape<typeof CompressionOptionsSchema> = {}): CompressionOptions =>
   create(CompressionOptionsSchema, init);
+
+/** A valid PNG header declaring width×height, followed by one tiny compressed row and IEND. */
+export const declaredPng = (width: number, height: number): Buffer => {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", deflateSync(Buffer.alloc(16))),
+    pngChunk("IEND", Buffer.alloc(0)),
+  ]);
+};
 
 /** The ItemError a promise rejects with; fails the test when it resolves or rejects with anything else. */
 export const failure = async (promise: Promise<unknown>): Promise<ItemError> => {
