@@ -70,6 +70,14 @@ async function claimAll(kind: TaskKind, workerId: string, count: number): Promis
   return byItem;
 }
 
+/** A job of `n` items with both tasks, every compression chunk claimed by w1 and every detection chunk by d1. */
+async function submitClaimed(n: number) {
+  const job = await submit(n, BOTH);
+  const compress = await claimAll(TaskKind.COMPRESS, "w1", 10);
+  const detect = await claimAll(TaskKind.DETECT, "d1", 10);
+  return { job, compress, detect };
+}
+
 function compressed(chunk: Chunk, itemId: string): ItemResult {
   const result = doneResult(itemId, 1000, 400, chunk.outputPrefix);
   result.width = 50;
@@ -111,11 +119,9 @@ async function resultOf(jobId: string, itemId: string) {
 
 describe("a job with both tasks", () => {
   it("ends an item only when both have reported, in either order, with the output and the objects", async () => {
-    const job = await submit(2, BOTH);
+    const { job, compress, detect } = await submitClaimed(2);
     expect(job.tasks).toEqual(BOTH);
     expect(job.detection?.minScore).toBe(0.3);
-    const compress = await claimAll(TaskKind.COMPRESS, "w1", 10);
-    const detect = await claimAll(TaskKind.DETECT, "d1", 10);
     expect([...compress.keys()].sort()).toEqual([I0, I1]);
     expect([...detect.keys()].sort()).toEqual([I0, I1]);
     const c0 = compress.get(I0) as Chunk;
@@ -156,9 +162,7 @@ describe("a job with both tasks", () => {
   });
 
   it("fails an item when either task failed, keeping what the other produced", async () => {
-    const job = await submit(2, BOTH);
-    const compress = await claimAll(TaskKind.COMPRESS, "w1", 10);
-    const detect = await claimAll(TaskKind.DETECT, "d1", 10);
+    const { job, compress, detect } = await submitClaimed(2);
     const c0 = compress.get(I0) as Chunk;
     const c1 = compress.get(I1) as Chunk;
     await report("w1", c0, failure(I0, ErrorCode.CORRUPT_INPUT, "not an image"));
@@ -178,9 +182,7 @@ describe("a job with both tasks", () => {
   });
 
   it("counts a task's duplicate report once, before and after the item ended", async () => {
-    const job = await submit(1, BOTH);
-    const compress = await claimAll(TaskKind.COMPRESS, "w1", 10);
-    const detect = await claimAll(TaskKind.DETECT, "d1", 10);
+    const { job, compress, detect } = await submitClaimed(1);
     const c0 = compress.get(I0) as Chunk;
     const d0 = detect.get(I0) as Chunk;
     expect((await report("d1", d0, detected(I0))).accepted).toBe(true);
@@ -200,9 +202,7 @@ describe("a job with both tasks", () => {
   it("merges a part reported under the previous leader with one reported under the next", async () => {
     await heartbeat(nc, "w1", [], 1, [TaskKind.COMPRESS]);
     await heartbeat(nc, "d1", [], 1, [TaskKind.DETECT]);
-    const job = await submit(2, BOTH);
-    const compress = await claimAll(TaskKind.COMPRESS, "w1", 10);
-    const detect = await claimAll(TaskKind.DETECT, "d1", 10);
+    const { job, compress, detect } = await submitClaimed(2);
     const c0 = compress.get(I0) as Chunk;
     const c1 = compress.get(I1) as Chunk;
     await report("w1", c0, compressed(c0, I0));
