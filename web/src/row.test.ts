@@ -118,6 +118,26 @@ describe("row", () => {
     applyResult(row, create(ItemResultSchema, { state: ItemState.RUNNING, workerId: "worker-1" }));
     expect(row.phase).toBe("done");
   });
+
+  test("a RUNNING event of detection reads as detecting, on its worker", () => {
+    const row = newRow({ name: "a.jpg", size: 200, phase: "queued" });
+    const started = Date.UTC(2026, 0, 1, 12, 0, 0);
+    applyResult(
+      row,
+      create(ItemResultSchema, {
+        state: ItemState.RUNNING,
+        workerId: "detector-1",
+        startedAt: timestampFromMs(started),
+        detection: { workerId: "detector-1" },
+      }),
+    );
+    expect(phaseLabel(row)).toBe("Detecting objects");
+    expect(detailOf(row, started + 2_000)).toBe("On detector-1 · 0:02");
+    expect(labelsOf(row)).toEqual([]);
+    // The other task of the same item begins: the row says so.
+    applyResult(row, create(ItemResultSchema, { state: ItemState.RUNNING, workerId: "worker-1" }));
+    expect(phaseLabel(row)).toBe("Compressing");
+  });
 });
 
 describe("labels", () => {

@@ -119,7 +119,8 @@ export function phaseLabel(row: Row): string {
     case "queued":
       return "Queued";
     case "running":
-      return "Compressing";
+      // A RUNNING event of detection carries an (empty) detection; a job with both tasks shows the last begun.
+      return row.result?.detection ? "Detecting objects" : "Compressing";
     case "done":
       return "Done";
     case "kept":

@@ -24,7 +24,7 @@ import {
   JobSchema,
   JobState,
   reportCsv,
-  type TaskKind,
+  TaskKind,
 } from "@imgc/proto";
 import { isNotLeader } from "../leadership/fence.js";
 import { jobTasks } from "../validate.js";
@@ -331,13 +331,15 @@ export function createLifecycle(deps: LifecycleDeps) {
 
     /**
      * A worker began these items: one RUNNING item event each (worker and start time), so that watchers see
-     * what runs now. Items that already have a result are skipped.
+     * what runs now; a detection's start carries an (empty) detection naming its worker, so that a watcher can
+     * tell which task runs. Items that already have a result are skipped.
      */
     async running(
       jobId: string,
       workerId: string,
       itemIds: readonly string[],
       sourceKeyOf: (itemId: string) => string,
+      kind: TaskKind = TaskKind.COMPRESS,
     ) {
       const entry = open.get(jobId);
       if (!entry || entry.job.state === JobState.CANCELLED) return;
@@ -354,6 +356,7 @@ export function createLifecycle(deps: LifecycleDeps) {
                 state: ItemState.RUNNING,
                 workerId,
                 startedAt,
+                ...(kind === TaskKind.DETECT ? { detection: { workerId } } : {}),
               }),
             ),
           ),

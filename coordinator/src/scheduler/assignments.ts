@@ -108,7 +108,7 @@ export function createAssignments(deps: AssignmentDeps) {
       // A worker runs a chunk's items one after another: the first starts now (the others are announced with
       // the result before them, see the worker's report batch).
       const first = chunk.items.find((item) => item.itemId === pending[0]);
-      if (first) await lifecycle.running(jobId, workerId, [first.itemId], () => first.key);
+      if (first) await lifecycle.running(jobId, workerId, [first.itemId], () => first.key, chunk.kind);
       return { pending, cancelled: false };
     },
 

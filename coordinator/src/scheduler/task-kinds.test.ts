@@ -118,6 +118,25 @@ async function resultOf(jobId: string, itemId: string) {
 }
 
 describe("a job with both tasks", () => {
+  it("announces each task's start: a detection's RUNNING event names its worker in an empty detection", async () => {
+    const { job } = await submitClaimed(2);
+    const starts: ItemResult[] = [];
+    const abort = new AbortController();
+    for await (const { event } of t.jobs.watchJob({ jobId: job.id }, { signal: abort.signal })) {
+      if (event?.kind.case === "item" && event.kind.value.state === ItemState.RUNNING) starts.push(event.kind.value);
+      // Each claim announces its first item: one chunk of each kind per item here.
+      if (starts.length === 4) break;
+    }
+    abort.abort();
+    const compressing = starts.filter((start) => start.detection === undefined);
+    const detecting = starts.filter((start) => start.detection !== undefined);
+    expect(compressing.map((start) => start.workerId)).toEqual(["w1", "w1"]);
+    expect(detecting.map((start) => start.workerId)).toEqual(["d1", "d1"]);
+    expect(detecting.map((start) => start.detection?.workerId)).toEqual(["d1", "d1"]);
+    expect(detecting.every((start) => start.detection?.objects.length === 0)).toBe(true);
+    expect(new Set(detecting.map((start) => start.itemId))).toEqual(new Set([I0, I1]));
+  });
+
   it("ends an item only when both have reported, in either order, with the output and the objects", async () => {
     const { job, compress, detect } = await submitClaimed(2);
     expect(job.tasks).toEqual(BOTH);

@@ -154,7 +154,7 @@ export function createClusterService(deps: ClusterServiceDeps): ServiceImpl<type
       }
       if (startedIds.length > 0) {
         const known = startedIds.filter((id) => items.has(id));
-        await lifecycle.running(jobId, workerId, known, (id) => items.get(id)?.key ?? "");
+        await lifecycle.running(jobId, workerId, known, (id) => items.get(id)?.key ?? "", chunk.kind);
       }
       const accepted = list.length > 0 ? await lifecycle.record(jobId, list, chunk.kind) : [];
       if (complete) await assignments.complete(workerId, jobId, chunkIndex, false);

@@ -569,7 +569,9 @@ export type ItemResult = Message<"imgc.v1.ItemResult"> & {
   score?: number | undefined;
 
   /**
-   * What detection found, when the job asked for DETECT and detection ended for this item; unset otherwise.
+   * What detection found, when the job asked for DETECT and detection ended for this item; unset otherwise. On a
+   * RUNNING event it says that the work begun is detection (with its worker_id and nothing else): a job with both
+   * tasks announces each task's start.
    *
    * @generated from field: imgc.v1.ItemDetection detection = 24;
    */
