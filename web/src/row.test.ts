@@ -97,17 +97,24 @@ describe("row", () => {
     expect(baseName("uploads/default/abc/cat.png")).toBe("cat.png");
   });
 
-  test("a RUNNING event shows the worker and how long it has been at it; GetResults' PENDING does not undo it", () => {
+  const started = Date.UTC(2026, 0, 1, 12, 0, 0);
+  /** A queued row that a RUNNING event (of detection, given `detection`) moved on. */
+  function startedRow(workerId: string, detection?: { workerId: string }) {
     const row = newRow({ name: "a.jpg", size: 200, phase: "queued" });
-    const started = Date.UTC(2026, 0, 1, 12, 0, 0);
     applyResult(
       row,
       create(ItemResultSchema, {
         state: ItemState.RUNNING,
-        workerId: "worker-2",
+        workerId,
         startedAt: timestampFromMs(started),
+        ...(detection ? { detection } : {}),
       }),
     );
+    return row;
+  }
+
+  test("a RUNNING event shows the worker and how long it has been at it; GetResults' PENDING does not undo it", () => {
+    const row = startedRow("worker-2");
     expect(row.phase).toBe("running");
     expect(phaseLabel(row)).toBe("Compressing");
     expect(detailOf(row, started + 3_000)).toBe("On worker-2 · 0:03");
@@ -120,17 +127,7 @@ describe("row", () => {
   });
 
   test("a RUNNING event of detection reads as detecting, on its worker", () => {
-    const row = newRow({ name: "a.jpg", size: 200, phase: "queued" });
-    const started = Date.UTC(2026, 0, 1, 12, 0, 0);
-    applyResult(
-      row,
-      create(ItemResultSchema, {
-        state: ItemState.RUNNING,
-        workerId: "detector-1",
-        startedAt: timestampFromMs(started),
-        detection: { workerId: "detector-1" },
-      }),
-    );
+    const row = startedRow("detector-1", { workerId: "detector-1" });
     expect(phaseLabel(row)).toBe("Detecting objects");
     expect(detailOf(row, started + 2_000)).toBe("On detector-1 · 0:02");
     expect(labelsOf(row)).toEqual([]);
