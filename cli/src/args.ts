@@ -76,18 +76,22 @@ export function decimal(value: string | undefined, name: string, min: number, ma
   return parsed;
 }
 
+/**
+ * Decimal unless said otherwise, as every size imgc prints (formatBytes: 1 KB = 1000 bytes): `--max-bytes 50k`
+ * is the "50 KB" the result's note names. KiB and MiB are there for who means them.
+ */
 const SIZE_UNITS: Record<string, number> = {
   "": 1,
   b: 1,
-  k: 1024,
+  k: 1000,
   kb: 1000,
   kib: 1024,
-  m: 1024 ** 2,
+  m: 1e6,
   mb: 1e6,
   mib: 1024 ** 2,
 };
 
-/** A size in bytes: 250000, 200k / 200KiB (×1024), 200kB (×1000), 1.5M / 1.5MiB, 2MB; at least `min`. */
+/** A size in bytes: 250000, 200k / 200kB (×1000), 200KiB (×1024), 1.5M / 1.5MB, 1.5MiB; at least `min`. */
 export function byteSize(value: string | undefined, name: string, min = 1, max = 2 ** 40): number | undefined {
   if (value === undefined) return undefined;
   const match = /^\s*(\d*\.?\d+)\s*([a-z]*)\s*$/i.exec(value);
@@ -95,7 +99,7 @@ export function byteSize(value: string | undefined, name: string, min = 1, max =
   const parsed = match && unit !== undefined ? Math.round(Number(match[1]) * unit) : Number.NaN;
   if (!(parsed >= min && parsed <= max)) {
     throw new UsageError(
-      `Expected a size between ${min} and ${max} bytes (e.g. 250000, 200KiB, 1.5MiB) for ${name} but received ${received(value)}`,
+      `Expected a size between ${min} and ${max} bytes (e.g. 250000, 200kB, 1.5MB) for ${name} but received ${received(value)}`,
     );
   }
   return parsed;

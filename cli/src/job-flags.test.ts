@@ -108,9 +108,13 @@ describe("job flags", () => {
     });
     for (const [given, bytes] of [
       ["250000", 250_000n],
-      ["200k", 204_800n],
+      // Decimal, as imgc prints sizes: "50k" is the "50 KB" of the result's note.
+      ["200k", 200_000n],
       ["200kB", 200_000n],
+      ["200KiB", 204_800n],
+      ["1.5M", 1_500_000n],
       ["2MB", 2_000_000n],
+      ["1.5MiB", 1_572_864n],
     ] as const) {
       expect(jobSettings({ "max-bytes": given }).options.target, given).toEqual({
         goal: { case: "maxBytes", value: bytes },

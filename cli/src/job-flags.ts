@@ -59,7 +59,7 @@ Target (at most one; default: each format's own quality):
   --quality N            encoder quality, 1 to 100
   --lossless             lossless output (PNG, lossless WebP/AVIF; JPEG falls back to quality 100)
   --min-ssim S           the lowest quality whose SSIM against the source is at least S, 0.5 to 1
-  --max-bytes SIZE       the highest quality that fits in SIZE: 250000, 200KiB (200k), 1.5MiB (1.5M), 2MB
+  --max-bytes SIZE       the highest quality that fits in SIZE: 250000, 200k (200 kB), 1.5M, 200KiB (×1024)
   --shrink-to-fit        with --max-bytes: shrink the dimensions (aspect ratio kept) until the image fits at
                          a sane quality (JPEG/WebP 30, AVIF 20), instead of failing (default: off; the
                          dimensions are never changed unless asked)
