@@ -153,15 +153,10 @@ export function grpcImplementation<S extends DescService>(
           const { context, answered } = contextFor(service, method, call);
           Promise.resolve()
             .then(() => fn.call(impl, requestOf(call), context))
+            .finally(answered)
             .then(
-              (response) => {
-                answered();
-                callback(null, respond(response));
-              },
-              (err: unknown) => {
-                answered();
-                callback(toGrpcError(err, log, call.getPath()));
-              },
+              (response) => callback(null, respond(response)),
+              (err: unknown) => callback(toGrpcError(err, log, call.getPath())),
             );
         };
         break;

@@ -124,7 +124,7 @@ export function createLifecycle(deps: LifecycleDeps) {
     if (entry.flushing) return;
     entry.flushing = (async () => {
       try {
-        while (entry.dirty && open.get(entry.job.id) === entry) {
+        while (entry.dirty) {
           entry.dirty = false;
           // An ended job's record is final: a write queued behind its end has nothing left to say.
           await withLock(entry.job.id, async () => {
@@ -221,6 +221,26 @@ export function createLifecycle(deps: LifecycleDeps) {
     return accepted;
   }
 
+  /**
+   * Counts into `ledger` the results a job already has in KV; returns the items whose every part is in but whose
+   * merged result is not (a crash between the two writes), to be recorded.
+   */
+  async function recover(jobId: string, ledger: JobLedger): Promise<ItemResult[]> {
+    const stored = await results.stored(jobId);
+    for (const { result } of stored) ledger.add(result);
+    const merged = ledger.split
+      ? (await parts.all(jobId)).flatMap(({ kind, result }) => ledger.addPart(kind, result) ?? [])
+      : [];
+    // A leader that died between storing a result and publishing its item event left watchers without it.
+    // Such results are seconds old: publish their events again; the stream drops the ones it already has
+    // (each item's end has one message id, and its duplicate window outlasts REPLAY_MS).
+    const since = Date.now() - REPLAY_MS;
+    await Promise.all(
+      stored.filter((entry) => entry.storedAt >= since).map((entry) => events.item(jobId, entry.result)),
+    );
+    return merged;
+  }
+
   const lifecycle = {
     /** The job as it is now: open jobs come from memory with live counters, ended ones from KV. */
     async get(jobId: string): Promise<Job | null> {
@@ -261,36 +281,20 @@ export function createLifecycle(deps: LifecycleDeps) {
      */
     async open(job: Job, created?: { revision: number; results: readonly ItemResult[] }): Promise<OpenJob> {
       const ledger = new JobLedger(job.counts?.total ?? 0, jobTasks(job.tasks));
-      if (created) {
-        for (const result of created.results) ledger.add(result);
-        const entry: OpenJob = {
-          job,
-          revision: created.revision,
-          ledger,
-          lastProgressAt: 0,
-          dirty: false,
-          flushing: undefined,
-        };
-        open.set(job.id, entry);
-        if (created.results.length > 0) await withLock(job.id, () => save(entry));
-        return entry;
-      }
-      const stored = await results.stored(job.id);
-      for (const { result } of stored) ledger.add(result);
-      // Items whose every part is in but whose merged result is not (a crash between the two writes).
-      const merged = ledger.split
-        ? (await parts.all(job.id)).flatMap(({ kind, result }) => ledger.addPart(kind, result) ?? [])
-        : [];
-      // A leader that died between storing a result and publishing its item event left watchers without it.
-      // Such results are seconds old: publish their events again; the stream drops the ones it already has
-      // (each item's end has one message id, and its duplicate window outlasts REPLAY_MS).
-      const since = Date.now() - REPLAY_MS;
-      await Promise.all(
-        stored.filter((entry) => entry.storedAt >= since).map((entry) => events.item(job.id, entry.result)),
-      );
-      const entry: OpenJob = { job, revision: 0, ledger, lastProgressAt: 0, dirty: false, flushing: undefined };
+      let merged: ItemResult[] = [];
+      if (created) for (const result of created.results) ledger.add(result);
+      else merged = await recover(job.id, ledger);
+      const entry: OpenJob = {
+        job,
+        revision: created?.revision ?? 0,
+        ledger,
+        lastProgressAt: 0,
+        dirty: false,
+        flushing: undefined,
+      };
       open.set(job.id, entry);
-      await withLock(job.id, () => save(entry));
+      // A job just created is in KV as written, unless its acceptance found sources missing (failed items).
+      if (!created || created.results.length > 0) await withLock(job.id, () => save(entry));
       if (merged.length > 0) await recordResults(entry, merged);
       return entry;
     },
