@@ -44,6 +44,7 @@ import { createWebhooks } from "./jobs/webhook.js";
 import { type Fence, NotLeaderError } from "./leadership/fence.js";
 import { createLease } from "./leadership/lease.js";
 import { routeToLeader } from "./leadership/route.js";
+import { createTerms } from "./leadership/terms.js";
 import { slotsFor, waitingNotice } from "./membership/capacity.js";
 import { createMembership } from "./membership/membership.js";
 import { createGuardedFetch, type FetchPolicy } from "./net/ssrf-guard.js";
@@ -276,6 +277,8 @@ export async function startCoordinator(options: CoordinatorOptions) {
       control: (subject, payload) => nc.publish(subject, payload),
       laneStats: (lane, kind) => laneStats(lane, kind, dispatcher),
     });
+    // Aborted by `stop`: a term stopped while it resumes goes no further.
+    const stopped = new AbortController();
     return {
       lifecycle,
       assignments,
@@ -293,11 +296,13 @@ export async function startCoordinator(options: CoordinatorOptions) {
           assignments,
           itemsOf: catalog.allAsPending,
           log,
+          signal: stopped.signal,
         });
         // Claims recorded before this term by workers that are no longer here: republish their chunks now.
         for (const workerId of assignments.workersHolding()) {
           if (!membership.isLive(workerId)) await assignments.workerGone(workerId);
         }
+        stopped.signal.throwIfAborted();
         await deadLetters.start();
         if (resumed > 0) log.info({ resumed }, "resumed jobs");
         reaper = setInterval(
@@ -314,6 +319,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
         retention?.start();
       },
       async stop(): Promise<void> {
+        stopped.abort(new Error("the term stopped (lease lost, or shutting down)"));
         clearInterval(reaper);
         await retention?.stop();
         dispatcher.close();
@@ -321,30 +327,28 @@ export async function startCoordinator(options: CoordinatorOptions) {
       },
     };
   }
-  type Term = ReturnType<typeof createTerm>;
-  let leading = false;
   const membership = createMembership({
     kv: topology.workers,
     timeoutMs: settings.workerTimeoutMs,
     log,
     onGone: async (status, _reason, restartedAt) => {
       // Every coordinator watches the workers; only the leader acts on a departure (a new leader re-checks all).
-      if (leading) await term.assignments.workerGone(status.id, status.chunks, restartedAt);
+      if (terms.leading) await terms.current.assignments.workerGone(status.id, status.chunks, restartedAt);
     },
   });
-  let term: Term = createTerm();
+  const terms = createTerms(createTerm);
   await membership.start();
 
   const laneStats = async (
     lane: LaneName,
     kind: TaskKind = TaskKind.COMPRESS,
-    dispatcher = term.dispatcher,
+    dispatcher = terms.current.dispatcher,
   ): Promise<LaneCounters> => {
     const consumer = taskConsumer(lane, kind);
     const info = await topology.jsm.consumers.info(TASKS_STREAM, consumer);
     // Pending: on the stream, and waiting in the leader for their tenant's turn (a follower knows that number
     // from the leader's last renewal), so every coordinator shows the whole backlog to the autoscaler.
-    const waiting = leading ? dispatcher.waiting(lane, kind) : (lease.leader()?.waiting?.[consumer] ?? 0);
+    const waiting = terms.leading ? dispatcher.waiting(lane, kind) : (lease.leader()?.waiting?.[consumer] ?? 0);
     return {
       pending: info.num_pending + waiting,
       ackPending: info.num_ack_pending,
@@ -359,61 +363,53 @@ export async function startCoordinator(options: CoordinatorOptions) {
     leaseMs,
     log,
     async onElected() {
-      const next = createTerm();
-      term = next;
-      try {
-        await next.start();
-        // Only now: a claim or report answered before every job is open again would find no ledger.
-        leading = true;
-      } catch (err) {
-        // A term that cannot resume its jobs must not lead half-way: give the lease to another coordinator.
+      // Claims and reports are answered only once it has started: before every job is open again, one would find
+      // no ledger. A term that cannot resume its jobs must not lead half-way: the lease goes to another coordinator.
+      await terms.elected().catch((err: unknown) => {
         log.error({ err }, "could not take over; stepping down");
-        leading = false;
-        await next.stop();
         throw err;
-      }
+      });
     },
     waiting: () =>
       Object.fromEntries(
         TASK_KINDS.flatMap(({ kind }) =>
-          LANES.map((lane) => [taskConsumer(lane.name, kind), term.dispatcher.waiting(lane.name, kind)]),
+          LANES.map((lane) => [taskConsumer(lane.name, kind), terms.current.dispatcher.waiting(lane.name, kind)]),
         ),
       ),
-    async onDeposed() {
-      leading = false;
-      const old = term;
-      term = createTerm();
-      await old.stop();
-    },
+    onDeposed: () => terms.deposed(),
   });
   await lease.start();
 
   const notLeader = () => new NotLeaderError(lease.leader()?.address || undefined);
-  const isLeader = () => leading && lease.valid();
-  const jobService: ServiceImpl<typeof JobService> = routeToLeader(JobService, () => term.jobService, {
+  const isLeader = () => terms.leading && lease.valid();
+  const jobService: ServiceImpl<typeof JobService> = routeToLeader(JobService, () => terms.current.jobService, {
     leaderOnly: LEADER_JOB_METHODS,
     isLeader,
     notLeader,
   });
-  const clusterService: ServiceImpl<typeof ClusterService> = routeToLeader(ClusterService, () => term.clusterService, {
-    leaderOnly: LEADER_CLUSTER_METHODS,
-    isLeader,
-    notLeader,
-  });
+  const clusterService: ServiceImpl<typeof ClusterService> = routeToLeader(
+    ClusterService,
+    () => terms.current.clusterService,
+    {
+      leaderOnly: LEADER_CLUSTER_METHODS,
+      isLeader,
+      notLeader,
+    },
+  );
 
   return {
     id,
     jobService,
     clusterService,
     get lifecycle() {
-      return term.lifecycle;
+      return terms.current.lifecycle;
     },
     membership,
     get assignments() {
-      return term.assignments;
+      return terms.current.assignments;
     },
     /** Deletes the expired jobs now (a batch), as the leader's periodic sweep does. */
-    sweepExpired: () => term.retention?.sweep() ?? Promise.resolve(0),
+    sweepExpired: () => terms.current.retention?.sweep() ?? Promise.resolve(0),
     jobs,
     results,
     chunks,
@@ -435,7 +431,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
     async close(): Promise<void> {
       closing.abort();
       await lease.close();
-      await term.stop();
+      await terms.current.stop();
       following.stop();
       await membership.stop();
     },

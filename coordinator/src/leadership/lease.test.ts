@@ -21,8 +21,11 @@ afterEach(async () => {
   await nats.stop();
 });
 
-/** A coordinator's lease on its own connection, recording when it was elected and deposed. */
-async function candidate(id: string, leaseMs = LEASE_MS) {
+/**
+ * A coordinator's lease on its own connection, recording when it was elected, leading and deposed; taking over
+ * (its onElected) lasts `takeOverMs`.
+ */
+async function candidate(id: string, leaseMs = LEASE_MS, takeOverMs = 0) {
   const nc = await nats.connect();
   connections.push(nc);
   const events: string[] = [];
@@ -32,12 +35,18 @@ async function candidate(id: string, leaseMs = LEASE_MS) {
     address: () => `${id}:50051`,
     leaseMs,
     log,
-    onElected: async (term) => void events.push(`elected ${term}`),
+    onElected: async (term) => {
+      events.push(`elected ${term}`);
+      await new Promise((resolve) => setTimeout(resolve, takeOverMs));
+      events.push(`leading ${term}`);
+    },
     onDeposed: async (term) => void events.push(`deposed ${term}`),
   });
-  await lease.start();
   leases.push(lease);
-  return { nc, lease, events };
+  const started = lease.start();
+  // A quick candidate is returned started; a slow one while it may still take over.
+  if (takeOverMs === 0) await started;
+  return { nc, lease, events, started };
 }
 
 describe("leadership", () => {
@@ -65,7 +74,7 @@ describe("leadership", () => {
     await a.lease.close();
     await eventually(async () => b.lease.valid(), long / 2);
     expect(b.lease.term).toBeGreaterThan(first);
-    expect(a.events).toEqual([`elected ${first}`, `deposed ${first}`]);
+    expect(a.events).toEqual([`elected ${first}`, `leading ${first}`, `deposed ${first}`]);
   });
 
   it("replaces a leader that stops renewing once its lease runs out, and that leader knows it is deposed", async () => {
@@ -80,5 +89,20 @@ describe("leadership", () => {
     expect(a.lease.valid()).toBe(false);
     expect(a.lease.term).toBe(0);
     await eventually(async () => a.events.includes(`deposed ${first}`), 2 * LEASE_MS);
+  });
+
+  it("keeps the lease while taking over lasts several leases (a new leader resuming many jobs)", async () => {
+    const a = await candidate("a", LEASE_MS, 3 * LEASE_MS);
+    await eventually(async () => a.events.length > 0, LEASE_MS);
+    const term = a.lease.term;
+    expect(a.events).toEqual([`elected ${term}`]);
+    const b = await candidate("b");
+    await b.started;
+    await a.started;
+    // Renewed all along: B never got the key, and A leads under the term it was elected with.
+    expect(a.events).toEqual([`elected ${term}`, `leading ${term}`]);
+    expect([a.lease.valid(), b.lease.valid()]).toEqual([true, false]);
+    expect(b.events).toEqual([]);
+    expect(b.lease.leader()?.id).toBe("a");
   });
 });

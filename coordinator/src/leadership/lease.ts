@@ -38,9 +38,12 @@ export interface LeaseOptions {
   address: () => string;
   leaseMs: number;
   log: Logger;
-  /** Became leader: start the leader's work; resolves once it runs. */
+  /**
+   * Became leader: start the leader's work; resolves once it runs, rejects to give the lease up. The lease is
+   * renewed while it runs.
+   */
   onElected(term: number): Promise<void>;
-  /** Lost (or gave up) the lease: stop the leader's work at once. */
+  /** Lost (or gave up) the lease: stop the leader's work at once, even while onElected still runs. */
   onDeposed(term: number): Promise<void>;
   /** What the leader publishes with each renewal, for every coordinator to read (its held-back backlog). */
   waiting?(): Record<string, number>;
@@ -101,6 +104,8 @@ export function createLease(options: LeaseOptions): Lease {
   let closed = false;
   let transition: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
+  /** The last election's onElected, until it settles. */
+  let takingOver: Promise<void> | undefined;
 
   const valid = () => term > 0 && performance.now() - renewedAt < trustMs;
 
@@ -135,14 +140,24 @@ export function createLease(options: LeaseOptions): Lease {
       known = entry?.operation === "PUT" ? parse(entry.value, entry.revision) : undefined;
       return;
     }
+    // Not awaited here: taking over (every open job resumed) can outlast the lease, and the renewals that keep
+    // it are steps too. A lease lost meanwhile deposes as usual; onDeposed may then come before onElected ends.
+    takingOver = lead(term);
+  }
+
+  async function lead(held: number): Promise<void> {
     try {
-      await options.onElected(term);
+      await options.onElected(held);
     } catch (err) {
       log.error({ err }, "could not start leading; giving the lease up");
-      const held = revision;
-      term = 0;
-      revision = 0;
-      await kv.delete(LEADER_KEY, { previousSeq: held }).catch(() => undefined);
+      await step(async () => {
+        // Deposed (and perhaps elected again) meanwhile: that term is not this one's to give up.
+        if (term !== held) return;
+        const at = revision;
+        term = 0;
+        revision = 0;
+        await kv.delete(LEADER_KEY, { previousSeq: at }).catch(() => undefined);
+      });
     }
   }
 
@@ -187,8 +202,10 @@ export function createLease(options: LeaseOptions): Lease {
           }
         }
       })();
-      await step(campaign);
       timer = setTimeout(tick, nextTickMs());
+      await step(campaign);
+      // A coordinator elected as it starts is ready once it leads.
+      await takingOver;
     },
     valid,
     get term() {

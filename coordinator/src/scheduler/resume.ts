@@ -9,6 +9,7 @@ import { type ItemResult, type Job, JobState } from "@imgc/proto";
 import type { ChunkStore } from "../jobs/chunk-store.js";
 import type { JobStore } from "../jobs/job-store.js";
 import type { Lifecycle } from "../jobs/lifecycle.js";
+import { isNotLeader } from "../leadership/fence.js";
 import type { Assignments } from "./assignments.js";
 import type { Dispatcher } from "./dispatcher.js";
 
@@ -20,6 +21,8 @@ export interface ResumeDeps {
   assignments: Assignments;
   itemsOf: (jobId: string) => Promise<ItemResult[]>;
   log: Logger;
+  /** Aborted when the term resuming them stops (its lease lost): no further job is opened. */
+  signal?: AbortSignal;
 }
 
 export async function resumeJob(deps: ResumeDeps, job: Job): Promise<void> {
@@ -52,10 +55,18 @@ export async function resumeAll(deps: ResumeDeps): Promise<number> {
   for (const job of all) {
     if (job.finishedAt) continue;
     const retryable = (err: unknown, attempt: number) => {
+      // A lost lease does not come back by trying again.
+      if (isNotLeader(err)) return false;
       deps.log.error({ err, jobId: job.id, attempt }, "could not resume a job");
       return true;
     };
-    await retry(() => resumeJob(deps, job), { retryable, attempts: 3, firstDelayMs: 1_000 });
+    deps.signal?.throwIfAborted();
+    await retry(() => resumeJob(deps, job), {
+      retryable,
+      attempts: 3,
+      firstDelayMs: 1_000,
+      ...(deps.signal ? { signal: deps.signal } : {}),
+    });
     resumed++;
   }
   return resumed;
