@@ -143,9 +143,6 @@ export interface JobSettings {
   detection?: MessageInitShape<typeof DetectionOptionsSchema>;
 }
 
-/** The server's ceiling on objects per image (coordinator/src/validate.ts). */
-export const MAX_DETECTIONS = 100;
-
 /** A comma-separated list of COCO labels; the message names a few rather than all 80. */
 function cocoLabels(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
@@ -167,7 +164,7 @@ function detection(flags: Flags): Pick<JobSettings, "tasks" | "detection"> {
     );
   }
   const minScore = decimal(flags["detect-min-score"], "--detect-min-score", 0, 0.99);
-  const maxObjects = integer(flags["detect-max"], "--detect-max", 1, MAX_DETECTIONS);
+  const maxObjects = integer(flags["detect-max"], "--detect-max", 1, OPTION_LIMITS.maxObjects.max);
   const labels = cocoLabels(flags["detect-labels"]);
   const given = [
     minScore !== undefined ? "--detect-min-score" : undefined,

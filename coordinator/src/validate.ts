@@ -185,8 +185,7 @@ export function optionProblems(options: CompressionOptions | undefined): string[
   return problems;
 }
 
-/** DetectionOptions.max_objects' ceiling, and how many labels one job may name (all of COCO's 80). */
-export const MAX_DETECTIONS = 100;
+/** How many labels one job may name (all of COCO's 80). */
 export const MAX_DETECTION_LABELS = 80;
 
 /** The tasks of a request as a job stores them: an empty list is [COMPRESS]. */
@@ -214,7 +213,7 @@ export function detectionProblems(detection: DetectionOptions | undefined): stri
       `detection.min_score: expected a number from 0 up to but not including 1 but received ${detection.minScore}`,
     );
   }
-  range(problems, "detection.max_objects", detection.maxObjects, { min: 0, max: MAX_DETECTIONS });
+  range(problems, "detection.max_objects", detection.maxObjects, OPTION_LIMITS.maxObjects);
   if (detection.labels.length > MAX_DETECTION_LABELS) {
     problems.push(
       `detection.labels: expected at most ${MAX_DETECTION_LABELS} labels but received ${detection.labels.length}`,

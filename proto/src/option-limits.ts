@@ -14,6 +14,8 @@ export const OPTION_LIMITS = {
   effort: { min: 0, max: 10 },
   /** resize.max_width and max_height, in pixels: 0 for no limit. */
   side: { min: 0, max: 65_535 },
+  /** detection.max_objects: 0 for the default (20), else at most 100 objects per image. */
+  maxObjects: { min: 0, max: 100 },
 } as const;
 
 /**

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { Code } from "@connectrpc/connect";
-import { formatBytes, formatSaving, ImageFormat, ItemState } from "@imgc/proto";
+import { formatBytes, formatSaving, ImageFormat, ItemState, TaskKind } from "@imgc/proto";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -140,6 +140,15 @@ function jobIdOf(page: Page): string {
   const id = /^#\/jobs\/([A-Za-z0-9_-]+)$/.exec(new URL(page.url()).hash)?.[1];
   if (!id) throw new Error(`the page shows no job in its address: ${page.url()}`);
   return id;
+}
+
+const detectors = new WeakMap<object, Promise<unknown>>();
+
+/** A worker that detects (the detector's model in worker/src/detect/), once per cluster: its two only compress. */
+function withDetector(): Promise<unknown> {
+  const c = cluster();
+  if (!detectors.has(c)) detectors.set(c, c.addWorker({ IMGC_WORKER_TASKS: "detect" }));
+  return detectors.get(c) as Promise<unknown>;
 }
 
 async function setOptions(page: Page, options: { format?: string; quality?: number }): Promise<void> {
@@ -888,11 +897,10 @@ describe("the web client, in Chromium, against a real cluster", () => {
   });
 
   test("Detect objects: each row lists what was found, a filter by label, boxes over both images when compared", async () => {
-    // Needs a worker that detects (the detector's model in worker/src/detect/); the cluster's two only compress.
-    await cluster().addWorker({ IMGC_WORKER_TASKS: "detect" });
+    await withDetector();
     const { page, context, errors } = await open();
     await setOptions(page, { format: "webp", quality: 70 });
-    await page.check("#opt-detect");
+    await page.check('input[name="work"][value="compress-detect"]');
     await page.setInputFiles(
       "#file-input",
       corpusFiles("photos").filter((f) => /motorcycle_left|coffee/.test(f)),
@@ -920,6 +928,49 @@ describe("the web client, in Chromium, against a real cluster", () => {
     expect((await labels("source")).some((text) => /^cup \d+%$/.test(text))).toBe(true);
     expect((await labels("output")).some((text) => /^cup \d+%$/.test(text))).toBe(true);
     await page.screenshot({ path: path.join(artifacts, "detect-compare.png") });
+    await closeClean(context, errors);
+  });
+
+  test("Detect only: the objects asked for, listed per image, and no compressed file", async () => {
+    await withDetector();
+    const { page, context, errors } = await open();
+    await page.check('input[name="work"][value="detect"]');
+    // The compression options do not apply to this job: they are out of the way.
+    expect(await page.isHidden(".options .compression")).toBe(true);
+    await page.fill("#opt-labels", "cup, unicorn");
+    expect(await page.textContent("#opt-labels-error")).toContain('but received "unicorn"');
+    await page.fill("#opt-labels", "Cup");
+    expect(await page.isHidden("#opt-labels-error")).toBe(true);
+    await page.fill("#opt-max-objects", "3");
+    await page.setInputFiles(
+      "#file-input",
+      corpusFiles("photos").filter((f) => /motorcycle_left|coffee/.test(f)),
+    );
+    await waitForRows(page, "ready", 2);
+    expect(await page.textContent("#compress")).toBe("Detect objects in 2 images");
+    await page.click("#compress");
+    expect(await waitForJobEnd(page)).toBe("Completed");
+
+    const coffee = rowLocator(page, "coffee.png");
+    const bike = rowLocator(page, "motorcycle_left.png");
+    expect(await coffee.locator(".labels .label-chip").allTextContents()).toEqual(["cup"]);
+    // Only cups were asked for: the motorcycle is not listed.
+    expect(await bike.locator(".labels .label-chip").allTextContents()).toEqual([]);
+    // Nothing was compressed: nothing to compare or download.
+    expect(await coffee.locator('button[data-action="compare"]').isHidden()).toBe(true);
+    expect(await coffee.locator('button[data-action="download"]').isHidden()).toBe(true);
+
+    // What the page asked for is what the job holds.
+    const jobId = jobIdOf(page);
+    const { job } = await cluster().jobs.getJob({ jobId });
+    expect(job?.tasks).toEqual([TaskKind.DETECT]);
+    expect(job?.detection).toMatchObject({ labels: ["cup"], maxObjects: 3, minScore: 0.5 });
+    const results = await allResults(cluster().jobs, jobId);
+    expect(results.map((r) => r.outputKey)).toEqual(["", ""]);
+    for (const r of results) {
+      expect((r.detection?.objects ?? []).every((o) => o.label === "cup")).toBe(true);
+      expect(r.detection?.objects.length ?? 0).toBeLessThanOrEqual(3);
+    }
     await closeClean(context, errors);
   });
 });

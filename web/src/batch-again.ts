@@ -7,7 +7,7 @@ import type { Job } from "@imgc/proto";
 import type { Follower } from "./batch-follow.js";
 import type { BatchDeps, BatchState } from "./batch-state.js";
 import { messageOf } from "./error-message.js";
-import { toCompressionOptions, toTasks } from "./options.js";
+import { toJobWork } from "./options.js";
 import { newRow, type Row } from "./row.js";
 import { type JobWork, labelFor, submitRows } from "./submit.js";
 
@@ -58,7 +58,7 @@ export function createAgain(
         const old = which === "current" ? undefined : (from.job ?? (await api.jobs.getJob({ jobId: from.jobId })).job);
         const work: JobWork | undefined =
           which === "current"
-            ? { options: toCompressionOptions(options()), tasks: toTasks(options()) }
+            ? toJobWork(options())
             : old?.options && {
                 options: old.options,
                 tasks: old.tasks,

@@ -7,7 +7,7 @@ import type { BatchFiles } from "./batch-files.js";
 import type { Follower } from "./batch-follow.js";
 import type { BatchDeps, BatchState } from "./batch-state.js";
 import { messageOf } from "./error-message.js";
-import { toCompressionOptions, toTasks } from "./options.js";
+import { toJobWork } from "./options.js";
 import { labelFor, submitRows, uploadRows } from "./submit.js";
 
 export function createSend(
@@ -21,7 +21,7 @@ export function createSend(
     if (state.stage().kind !== "staged") return;
     const sending = state.rows().filter((r) => r.phase === "ready" && r.file && r.kind);
     if (sending.length === 0) return;
-    const work = { options: toCompressionOptions(options()), tasks: toTasks(options()) };
+    const work = toJobWork(options());
     const abort = state.begin();
     for (const row of sending) {
       row.phase = "uploading";

@@ -140,6 +140,7 @@ function page(outcome: (name: string) => ItemState = () => ItemState.DONE) {
     visibleRows: () => [...rows],
     batchName: () => batchName,
     reveal: () => {},
+    setWork: () => {},
   } satisfies JobView;
   const batch = createBatch({
     api: { jobs: fake.client } as unknown as Api,

@@ -12,6 +12,7 @@ import { h, setText } from "./dom.js";
 import { formatDuration } from "./format.js";
 import { createItemTable, type RowAction } from "./item-table.js";
 import type { WatchStatus } from "./job-watch.js";
+import type { WorkChoice } from "./options.js";
 import type { Row } from "./row.js";
 import { type Filter, filters, labelChoices, type Sort } from "./row-order.js";
 import { fetchAndSave } from "./save-file.js";
@@ -71,6 +72,8 @@ export interface JobView {
   batchName(): string;
   /** Brings the batch into view when it starts below the fold (a phone, after choosing files). */
   reveal(): void;
+  /** What the options ask the next job to do: its button says it ("Detect objects in 3 images"). */
+  setWork(work: WorkChoice): void;
 }
 
 const jobStateLabels: Record<JobState, string> = {
@@ -105,6 +108,7 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
   let stage: Stage = { kind: "empty" };
   let error = "";
   let pending = 0;
+  let work: WorkChoice = "compress";
   const dirty = new Set<Row>();
   let frame = 0;
 
@@ -394,7 +398,9 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
 
     compress.hidden = stage.kind !== "staged";
     compress.disabled = ready === 0;
-    setText(compress, ready > 0 ? `Compress ${ready} ${ready === 1 ? "image" : "images"}` : "Compress");
+    const verb = work === "detect" ? "Detect objects" : "Compress";
+    const count = `${ready} ${ready === 1 ? "image" : "images"}`;
+    setText(compress, ready === 0 ? verb : work === "detect" ? `${verb} in ${count}` : `${verb} ${count}`);
     cancel.hidden = !(stage.kind === "uploading" || (stage.kind === "job" && job !== undefined && !ended));
     setText(cancel, stage.kind === "uploading" ? "Cancel upload" : "Cancel job");
     zip.hidden = csv.hidden = !(stage.kind === "job" && ended && job.state !== JobState.FAILED && t.done + t.kept > 0);
@@ -535,6 +541,10 @@ export function createJobView(root: HTMLElement, actions: JobViewActions): JobVi
       table.setThumbnails(byItem);
     },
     visibleRows: () => table.visible(),
+    setWork(next) {
+      work = next;
+      schedule();
+    },
     reveal() {
       // On a phone the options sit between the drop area and the list: bring the batch (and its Compress
       // button) into view, once it has been drawn.

@@ -45,7 +45,7 @@ async function start(): Promise<void> {
   const announce = announcer();
   const compare = createCompare(byId<HTMLDialogElement>("compare"));
   const recent = createRecentJobs(byId("recent"));
-  const options = createOptionsPanel(byId("options"));
+  const options = createOptionsPanel(byId("options"), (picked) => view.setWork(picked.work));
   const view = createJobView(byId("job"), {
     compress: () => void batch.start(),
     clear: () => {
@@ -68,6 +68,7 @@ async function start(): Promise<void> {
     acceptPending: () => batch.acceptPending(),
     discardPending: () => batch.discardPending(),
   });
+  view.setWork(options.current().work);
   const dropZone = createDropZone(byId("drop-zone"), (files) => batch.addFiles(files));
   const batch = createBatch({
     api,

@@ -1,11 +1,13 @@
 /**
- * The options form. Every change is validated, remembered (localStorage) and reported; a field holding
- * something impossible is marked invalid and keeps the last good value, so a half-typed number never
- * reaches a job.
+ * The options form: what the job does (compress, detect objects, or both), then the options of each. Every
+ * change is validated, remembered (localStorage) and reported; a field holding something impossible is marked
+ * invalid and keeps the last good value, so a half-typed number never reaches a job.
  */
 import { h } from "./dom.js";
 import {
+  cocoLabels,
   defaultOptions,
+  detects,
   type FormatChoice,
   formatLabel,
   formats,
@@ -14,8 +16,10 @@ import {
   loadOptions,
   type MetadataChoice,
   type Options,
+  parseLabels,
   sanitizeOptions,
   saveOptions,
+  type WorkChoice,
 } from "./options.js";
 
 export interface OptionsPanel {
@@ -51,6 +55,19 @@ const metadataLabels: Record<MetadataChoice, string> = {
   "keep-all": "Keep everything",
 };
 
+const workLabels: Record<WorkChoice, string> = {
+  compress: "Compress",
+  "compress-detect": "Compress + detect",
+  detect: "Detect only",
+};
+
+const workHints: Record<WorkChoice, string> = {
+  compress: "Smaller files, in the format and size you choose below.",
+  "compress-detect":
+    "Smaller files, and each image lists the objects in it (people, cups, cars: COCO's 80 kinds); Compare draws their boxes.",
+  detect: "Each image lists the objects in it (people, cups, cars: COCO's 80 kinds). No compressed files are made.",
+};
+
 function radios<T extends string>(name: string, values: Record<T, string>, className: string): HTMLElement {
   return h(
     "div",
@@ -61,67 +78,57 @@ function radios<T extends string>(name: string, values: Record<T, string>, class
   );
 }
 
+type Range = { min: number; max: number };
+
+/** A slider over an option's range, described by the hint `<id>-hint`, and the output that shows its value. */
+function slider(id: string, name: keyof Options, range: Range, step: number) {
+  const input = h("input", {
+    type: "range",
+    id,
+    name,
+    min: range.min,
+    max: range.max,
+    step,
+    "aria-describedby": `${id}-hint`,
+  });
+  return [input, h("output", { for: id, id: `${id}-value` })] as const;
+}
+
+/** A field for a whole number in an option's range, described by the hint `<id>-hint` unless another is named. */
+function wholeNumber(
+  id: string,
+  name: keyof Options,
+  range: Range,
+  more: { placeholder?: string; hint?: string } = {},
+) {
+  return h("input", {
+    type: "number",
+    id,
+    name,
+    min: range.min,
+    max: range.max,
+    step: 1,
+    inputmode: "numeric",
+    ...(more.placeholder ? { placeholder: more.placeholder } : {}),
+    "aria-describedby": more.hint ?? `${id}-hint`,
+  });
+}
+
 export function createOptionsPanel(root: HTMLElement, onChange: (options: Options) => void = () => {}): OptionsPanel {
   let options = loadOptions();
 
-  const quality = h("input", {
-    type: "range",
-    id: "opt-quality",
-    name: "quality",
-    min: limits.quality.min,
-    max: limits.quality.max,
-    step: 1,
-    "aria-describedby": "opt-quality-hint",
-  });
-  const qualityOut = h("output", { for: "opt-quality", id: "opt-quality-value" });
-  const ssim = h("input", {
-    type: "range",
-    id: "opt-ssim",
-    name: "minSsim",
-    min: limits.minSsim.min,
-    max: limits.minSsim.max,
-    step: 0.005,
-    "aria-describedby": "opt-ssim-hint",
-  });
-  const ssimOut = h("output", { for: "opt-ssim", id: "opt-ssim-value" });
-  const maxKb = h("input", {
-    type: "number",
-    id: "opt-max-kb",
-    name: "maxKilobytes",
-    min: limits.maxKilobytes.min,
-    max: limits.maxKilobytes.max,
-    step: 1,
-    inputmode: "numeric",
-    "aria-describedby": "opt-max-kb-hint",
-  });
+  const [quality, qualityOut] = slider("opt-quality", "quality", limits.quality, 1);
+  const [ssim, ssimOut] = slider("opt-ssim", "minSsim", limits.minSsim, 0.005);
+  const maxKb = wholeNumber("opt-max-kb", "maxKilobytes", limits.maxKilobytes);
   const shrink = h("input", {
     type: "checkbox",
     id: "opt-shrink",
     name: "shrinkToFit",
     "aria-describedby": "opt-shrink-hint",
   });
-  const width = h("input", {
-    type: "number",
-    id: "opt-width",
-    name: "maxWidth",
-    min: 0,
-    max: limits.side.max,
-    step: 1,
-    inputmode: "numeric",
-    placeholder: "Any",
-    "aria-describedby": "opt-size-hint",
-  });
-  const height = h("input", {
-    type: "number",
-    id: "opt-height",
-    name: "maxHeight",
-    min: 0,
-    max: limits.side.max,
-    step: 1,
-    inputmode: "numeric",
-    placeholder: "Any",
-    "aria-describedby": "opt-size-hint",
-  });
+  // An empty side is "any" (0).
+  const width = wholeNumber("opt-width", "maxWidth", limits.side, { placeholder: "Any", hint: "opt-size-hint" });
+  const height = wholeNumber("opt-height", "maxHeight", limits.side, { placeholder: "Any", hint: "opt-size-hint" });
   const metadata = h(
     "select",
     { id: "opt-metadata", name: "metadata", "aria-describedby": "opt-metadata-hint" },
@@ -129,12 +136,18 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
       h("option", { value }, label),
     ),
   );
-  const detect = h("input", {
-    type: "checkbox",
-    id: "opt-detect",
-    name: "detect",
-    "aria-describedby": "opt-detect-hint",
+  const [minScore, minScoreOut] = slider("opt-min-score", "minScore", limits.minScore, 0.05);
+  const maxObjects = wholeNumber("opt-max-objects", "maxObjects", limits.maxObjects);
+  const labels = h("input", {
+    type: "text",
+    id: "opt-labels",
+    name: "labels",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "All 80",
+    "aria-describedby": "opt-labels-hint",
   });
+  const workHint = h("p", { class: "hint", id: "opt-work-hint" });
   const formatHint = h("p", { class: "hint", id: "opt-format-hint" });
   const losslessHint = h("p", { class: "hint", id: "opt-lossless-hint" });
   // A field holding something impossible says why, beside the red border.
@@ -143,6 +156,8 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
     maxKb: fieldError("opt-max-kb-error"),
     width: fieldError("opt-width-error"),
     height: fieldError("opt-height-error"),
+    maxObjects: fieldError("opt-max-objects-error"),
+    labels: fieldError("opt-labels-error"),
   };
   const reset = h("button", { type: "button", class: "link-button" }, "Reset to defaults");
 
@@ -182,10 +197,41 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
     lossless: h("div", { class: "goal-pane", "data-goal": "lossless" }, losslessHint),
   };
 
-  const form = h(
-    "form",
-    { class: "options", "aria-labelledby": "options-title", novalidate: true },
-    h("div", { class: "panel-head" }, h("h2", { id: "options-title" }, "Options"), reset),
+  const detection = h(
+    "fieldset",
+    { class: "detection", "aria-describedby": "opt-labels-hint" },
+    h("legend", {}, "Object detection"),
+    h(
+      "div",
+      { class: "field" },
+      h("div", { class: "slider-row" }, h("label", { for: "opt-min-score" }, "Minimum score"), minScoreOut),
+      minScore,
+      h("p", { class: "hint", id: "opt-min-score-hint" }, "Lower finds more objects, and more mistakes."),
+    ),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "opt-max-objects" }, "Most objects per image"),
+      maxObjects,
+      errors.maxObjects,
+      h("p", { class: "hint", id: "opt-max-objects-hint" }, "The highest scored first."),
+    ),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "opt-labels" }, "Only these objects"),
+      labels,
+      errors.labels,
+      h(
+        "p",
+        { class: "hint", id: "opt-labels-hint" },
+        "COCO's names, separated by commas: person, cup, car. Empty: all.",
+      ),
+    ),
+  );
+  const compression = h(
+    "div",
+    { class: "compression" },
     h(
       "fieldset",
       { "aria-describedby": "opt-format-hint" },
@@ -232,16 +278,20 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
         "Removing it also drops GPS locations. Orientation is applied first.",
       ),
     ),
+  );
+  const form = h(
+    "form",
+    { class: "options", "aria-labelledby": "options-title", novalidate: true },
+    h("div", { class: "panel-head" }, h("h2", { id: "options-title" }, "Options"), reset),
     h(
-      "div",
-      { class: "field field-check" },
-      h("label", { for: "opt-detect" }, detect, " Detect objects"),
-      h(
-        "p",
-        { class: "hint", id: "opt-detect-hint" },
-        "Also finds people, cups, cars and the rest of COCO's 80 kinds of object: each image lists them, and Compare draws their boxes.",
-      ),
+      "fieldset",
+      { "aria-describedby": "opt-work-hint" },
+      h("legend", {}, "What to do"),
+      radios("work", workLabels, "segmented"),
+      workHint,
     ),
+    compression,
+    detection,
   );
   root.replaceChildren(form);
 
@@ -271,12 +321,42 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
     width.value = options.maxWidth ? String(options.maxWidth) : "";
     height.value = options.maxHeight ? String(options.maxHeight) : "";
     metadata.value = options.metadata;
-    detect.checked = options.detect;
+    radio("work", options.work).checked = true;
+    minScore.value = String(options.minScore);
+    maxObjects.value = String(options.maxObjects);
+    labels.value = options.labels.join(", ");
     shrink.checked = options.shrinkToFit;
     for (const [goal, pane] of Object.entries(goalPanes)) pane.hidden = goal !== options.goal;
     losslessHint.textContent = losslessText(options.format);
-    for (const input of [maxKb, width, height]) input.removeAttribute("aria-invalid");
+    for (const input of [maxKb, width, height, maxObjects, labels]) input.removeAttribute("aria-invalid");
     for (const e of Object.values(errors)) e.hidden = true;
+    showWork();
+  }
+
+  /** The options of what the job does, and only those. */
+  function showWork(): void {
+    workHint.textContent = workHints[options.work];
+    minScoreOut.value = `${Math.round(options.minScore * 100)} %`;
+    compression.hidden = options.work === "detect";
+    detection.hidden = !detects(options);
+  }
+
+  function markInvalid(input: HTMLInputElement, error: HTMLElement, message: string): void {
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-errormessage", error.id);
+    error.textContent = message;
+    error.hidden = false;
+  }
+
+  function markValid(input: HTMLInputElement, error: HTMLElement): void {
+    input.removeAttribute("aria-invalid");
+    input.removeAttribute("aria-errormessage");
+    error.hidden = true;
+  }
+
+  /** At most 12 characters of what a person typed, for a message. */
+  function shown(text: string): string {
+    return text.length > 12 ? `${text.slice(0, 12)}…` : text;
   }
 
   /** The number in a field, or undefined when it is not a valid one (an empty side means "any": 0). */
@@ -295,26 +375,40 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
       quality: quality.valueAsNumber,
       minSsim: Math.round(ssim.valueAsNumber * 1000) / 1000,
       metadata: metadata.value,
-      detect: detect.checked,
+      work: (form.querySelector('input[name="work"]:checked') as HTMLInputElement | null)?.value,
+      minScore: Math.round(minScore.valueAsNumber * 100) / 100,
       shrinkToFit: shrink.checked,
     };
     for (const [input, key, empty, what, error] of [
       [maxKb, "maxKilobytes", undefined, "the largest file (KB)", errors.maxKb],
       [width, "maxWidth", 0, "the width (px; empty for any)", errors.width],
       [height, "maxHeight", 0, "the height (px; empty for any)", errors.height],
+      [maxObjects, "maxObjects", undefined, "the most objects per image", errors.maxObjects],
     ] as const) {
       const value = numberIn(input, empty);
-      error.hidden = value !== undefined;
       if (value === undefined) {
-        input.setAttribute("aria-invalid", "true");
-        input.setAttribute("aria-errormessage", error.id);
-        const shown = input.value.length > 12 ? `${input.value.slice(0, 12)}…` : input.value;
-        error.textContent = `Expected a whole number between ${input.min} and ${input.max} for ${what} but received "${shown}"; the last valid value, ${String(options[key] || "any")}, is used.`;
+        markInvalid(
+          input,
+          error,
+          `Expected a whole number between ${input.min} and ${input.max} for ${what} but received "${shown(input.value)}"; the last valid value, ${String(options[key] || "any")}, is used.`,
+        );
       } else {
-        input.removeAttribute("aria-invalid");
-        input.removeAttribute("aria-errormessage");
+        markValid(input, error);
         next[key] = value;
       }
+    }
+    const typed = parseLabels(labels.value);
+    const known = cocoLabels(typed);
+    if (known === undefined) {
+      const wrong = typed.find((label) => cocoLabels([label]) === undefined) ?? "";
+      markInvalid(
+        labels,
+        errors.labels,
+        `Expected COCO labels such as person, cup or car for the objects but received "${shown(wrong)}"; the last valid list, ${options.labels.join(", ") || "all"}, is used.`,
+      );
+    } else {
+      markValid(labels, errors.labels);
+      next.labels = known;
     }
     options = sanitizeOptions(next);
     qualityOut.value = String(options.quality);
@@ -322,6 +416,7 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
     formatHint.textContent = formatHints[options.format];
     losslessHint.textContent = losslessText(options.format);
     for (const [goal, pane] of Object.entries(goalPanes)) pane.hidden = goal !== options.goal;
+    showWork();
     saveOptions(options);
     onChange(options);
   }

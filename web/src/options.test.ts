@@ -1,6 +1,14 @@
 import { ImageFormat, MetadataPolicy, TaskKind } from "@imgc/proto";
 import { describe, expect, test } from "vitest";
-import { defaultOptions, formatLabel, formats, sanitizeOptions, toCompressionOptions, toTasks } from "./options.js";
+import {
+  defaultOptions,
+  formatLabel,
+  formats,
+  parseLabels,
+  sanitizeOptions,
+  toCompressionOptions,
+  toJobWork,
+} from "./options.js";
 
 describe("sanitizeOptions", () => {
   test("garbage and missing fields take their defaults", () => {
@@ -15,6 +23,10 @@ describe("sanitizeOptions", () => {
         maxWidth: -5,
         maxHeight: 1.5,
         metadata: "x",
+        work: "describe",
+        minScore: 1,
+        maxObjects: 101,
+        labels: ["cup", "unicorn"],
       }),
     ).toEqual(defaultOptions);
   });
@@ -30,9 +42,18 @@ describe("sanitizeOptions", () => {
       maxWidth: 1920,
       maxHeight: 0,
       metadata: "keep-copyright",
-      detect: true,
+      work: "detect",
+      minScore: 0.35,
+      maxObjects: 5,
+      labels: ["person", "cup"],
     } as const;
     expect(sanitizeOptions(picked)).toEqual(picked);
+  });
+
+  test("options saved before detection had its choices keep what they asked", () => {
+    expect(sanitizeOptions({ detect: true }).work).toBe("compress-detect");
+    expect(sanitizeOptions({ detect: false }).work).toBe("compress");
+    expect(sanitizeOptions({ detect: "yes" }).work).toBe("compress");
   });
 });
 
@@ -72,11 +93,28 @@ describe("toCompressionOptions", () => {
   });
 });
 
-describe("toTasks", () => {
-  test("Detect objects asks for compression and detection; off, the server's default (compress)", () => {
-    expect(toTasks({ ...defaultOptions, detect: true })).toEqual([TaskKind.COMPRESS, TaskKind.DETECT]);
-    expect(toTasks(defaultOptions)).toEqual([]);
-    expect(sanitizeOptions({ detect: "yes" }).detect).toBe(false);
+describe("toJobWork", () => {
+  test("compress asks for the server's default tasks and no detection", () => {
+    const work = toJobWork(defaultOptions);
+    expect(work.tasks).toEqual([]);
+    expect(work.detection).toBeUndefined();
+    expect(work.options).toEqual(toCompressionOptions(defaultOptions));
+  });
+
+  test("compress + detect and detect only ask for their tasks, with the detection options picked", () => {
+    const picked = { ...defaultOptions, minScore: 0.3, maxObjects: 7, labels: ["cup", "person"] };
+    const expected = { minScore: 0.3, maxObjects: 7, labels: ["cup", "person"] };
+    expect(toJobWork({ ...picked, work: "compress-detect" })).toMatchObject({
+      tasks: [TaskKind.COMPRESS, TaskKind.DETECT],
+      detection: expected,
+    });
+    expect(toJobWork({ ...picked, work: "detect" })).toMatchObject({ tasks: [TaskKind.DETECT], detection: expected });
+  });
+
+  test("typed labels are read as COCO spells them; anything else is refused whole", () => {
+    expect(parseLabels(" Person, cup;;TV ,")).toEqual(["person", "cup", "tv"]);
+    expect(sanitizeOptions({ labels: ["person", "person", "cup"] }).labels).toEqual(["person", "cup"]);
+    expect(sanitizeOptions({ labels: ["person", "persons"] }).labels).toEqual([]);
   });
 });
 

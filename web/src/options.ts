@@ -1,25 +1,30 @@
 /**
- * The compression options a person picks, as plain data (remembered in localStorage), and their translation
- * into the contract's CompressionOptions; and whether objects are detected too (the job's tasks).
+ * The options a person picks, as plain data (remembered in localStorage), and their translation into the
+ * contract: the job's tasks (compress, detect objects, or both), its CompressionOptions and DetectionOptions.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   type CompressionOptionsSchema,
   formatName,
   ImageFormat,
+  isCocoLabel,
   MetadataPolicy,
   OPTION_LIMITS,
   TaskKind,
 } from "@imgc/proto";
 import { loadJson, saveJson } from "./storage.js";
+import type { JobWork } from "./submit.js";
 
 export const formats = ["auto", "jpeg", "webp", "avif", "png", "keep"] as const;
 export const goals = ["quality", "ssim", "max-size", "lossless"] as const;
 export const metadataPolicies = ["strip", "keep-copyright", "keep-all"] as const;
+/** What a job does: compress, compress and detect the objects, or detect them only (no compressed files). */
+export const works = ["compress", "compress-detect", "detect"] as const;
 
 export type FormatChoice = (typeof formats)[number];
 export type GoalChoice = (typeof goals)[number];
 export type MetadataChoice = (typeof metadataPolicies)[number];
+export type WorkChoice = (typeof works)[number];
 
 export interface Options {
   format: FormatChoice;
@@ -40,8 +45,13 @@ export interface Options {
   /** 0: no limit. */
   maxHeight: number;
   metadata: MetadataChoice;
-  /** Also detect the objects in each image (labels and boxes). */
-  detect: boolean;
+  work: WorkChoice;
+  /** Detection: only objects scored at least this (0.05 to 0.95). */
+  minScore: number;
+  /** Detection: at most this many objects per image, the highest scored first. */
+  maxObjects: number;
+  /** Detection: only these COCO labels, each once; empty for all 80. */
+  labels: string[];
 }
 
 export const defaultOptions: Readonly<Options> = Object.freeze({
@@ -54,7 +64,11 @@ export const defaultOptions: Readonly<Options> = Object.freeze({
   maxWidth: 0,
   maxHeight: 0,
   metadata: "strip",
-  detect: false,
+  work: "compress",
+  // The contract's defaults (DetectionOptions), said here so that the form shows them.
+  minScore: 0.5,
+  maxObjects: 20,
+  labels: [],
 });
 
 export const limits = {
@@ -62,6 +76,8 @@ export const limits = {
   minSsim: { min: 0.85, max: 0.995 },
   maxKilobytes: { min: 1, max: 1_000_000 },
   side: OPTION_LIMITS.side,
+  minScore: { min: 0.05, max: 0.95 },
+  maxObjects: { min: 1, max: OPTION_LIMITS.maxObjects.max },
 } as const;
 
 function pick<T extends string>(value: unknown, allowed: readonly T[], fallback: T): T {
@@ -72,6 +88,21 @@ function inRange(value: unknown, range: { min: number; max: number }, fallback: 
   if (typeof value !== "number" || !Number.isFinite(value)) return fallback;
   if (integer && !Number.isInteger(value)) return fallback;
   return value < range.min || value > range.max ? fallback : value;
+}
+
+/** The COCO labels in a list (each once, in its order), or undefined when one is not a COCO label. */
+export function cocoLabels(value: unknown): string[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const labels = [...new Set(value)];
+  return labels.every((label) => typeof label === "string" && isCocoLabel(label)) ? labels : undefined;
+}
+
+/** The labels typed in a field, "person, cup" or "person;cup", in lower case as COCO spells them. */
+export function parseLabels(text: string): string[] {
+  return text
+    .split(/[,;]/)
+    .map((label) => label.trim().toLowerCase())
+    .filter((label) => label !== "");
 }
 
 /** Any value (what storage held, what a form produced) as valid options: bad fields take their default. */
@@ -88,8 +119,17 @@ export function sanitizeOptions(value: unknown): Options {
     maxWidth: inRange(v.maxWidth, limits.side, d.maxWidth),
     maxHeight: inRange(v.maxHeight, limits.side, d.maxHeight),
     metadata: pick(v.metadata, metadataPolicies, d.metadata),
-    detect: typeof v.detect === "boolean" ? v.detect : d.detect,
+    // Saved before detection had its own choices: `detect: true` was compress and detect.
+    work: pick(v.work, works, v.detect === true ? "compress-detect" : d.work),
+    minScore: inRange(v.minScore, limits.minScore, d.minScore, false),
+    maxObjects: inRange(v.maxObjects, limits.maxObjects, d.maxObjects),
+    labels: cocoLabels(v.labels) ?? [...d.labels],
   };
+}
+
+/** Whether the options ask for object detection (with compression or alone). */
+export function detects(o: Options): boolean {
+  return o.work !== "compress";
 }
 
 const storageKey = "imgc.options.v1";
@@ -146,7 +186,18 @@ export function toCompressionOptions(o: Options): MessageInitShape<typeof Compre
   };
 }
 
-/** The job's tasks: compress, and detect when asked (the detection options keep the server's defaults). */
-export function toTasks(o: Options): TaskKind[] {
-  return o.detect ? [TaskKind.COMPRESS, TaskKind.DETECT] : [];
+const tasksOf: Record<WorkChoice, TaskKind[]> = {
+  // No tasks: the server's default, compression.
+  compress: [],
+  "compress-detect": [TaskKind.COMPRESS, TaskKind.DETECT],
+  detect: [TaskKind.DETECT],
+};
+
+/** What a job with these options is asked to do: its tasks, compression options and detection options. */
+export function toJobWork(o: Options): JobWork {
+  return {
+    options: toCompressionOptions(o),
+    tasks: tasksOf[o.work],
+    ...(detects(o) ? { detection: { minScore: o.minScore, maxObjects: o.maxObjects, labels: [...o.labels] } } : {}),
+  };
 }

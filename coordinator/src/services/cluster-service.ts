@@ -12,6 +12,7 @@ import {
   isWorkerId,
   JobState,
   LaneStatsSchema,
+  OPTION_LIMITS,
   TaskKind,
   TaskKindStatsSchema,
   WORKER_ID_RULE,
@@ -22,7 +23,6 @@ import type { Lifecycle } from "../jobs/lifecycle.js";
 import type { Orphans } from "../jobs/orphans.js";
 import { capableOf, slotsFor } from "../membership/capacity.js";
 import type { Assignments } from "../scheduler/assignments.js";
-import { MAX_DETECTIONS } from "../validate.js";
 import { createGuard, notFound } from "./errors.js";
 
 export interface LaneCounters {
@@ -68,9 +68,9 @@ function checkDetection(result: ItemResult): void {
     throw new ConnectError("result.detection: required for a DONE detection", Code.InvalidArgument);
   }
   const objects = result.detection?.objects.length ?? 0;
-  if (objects > MAX_DETECTIONS) {
+  if (objects > OPTION_LIMITS.maxObjects.max) {
     throw new ConnectError(
-      `result.detection.objects: expected at most ${MAX_DETECTIONS} but received ${objects}`,
+      `result.detection.objects: expected at most ${OPTION_LIMITS.maxObjects.max} but received ${objects}`,
       Code.InvalidArgument,
     );
   }
