@@ -7,9 +7,10 @@ import os from "node:os";
 import path from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
-import { decodeMessage, TASKS_STREAM } from "@imgc/common";
+import { CHUNKS_BUCKET, decodeMessage, RESULTS_BUCKET, TASKS_STREAM } from "@imgc/common";
 import {
   ChunkDispatchSchema,
+  ChunkSchema,
   type CompressionOptionsSchema,
   ImageFormat,
   type ItemResult,
@@ -23,6 +24,7 @@ import sharp from "sharp";
 import { expect } from "vitest";
 import { type BenchResults, commitAtStart, machineNow, resultsDir, writeResults } from "../../bench/lib/results.js";
 import { DISPATCH_BUCKET } from "../../coordinator/src/coordinator.js";
+import { resultKey } from "../../coordinator/src/ids.js";
 import { snapshot } from "../../coordinator/src/jobs/kv.js";
 import {
   type Cluster,
@@ -215,27 +217,44 @@ export async function busiestWorker(c: Cluster): Promise<{ worker: Service; chun
 /**
  * A worker frozen (SIGSTOP) while it holds unfinished chunks of the job, with those chunks as the coordinator's
  * dispatch records name them. A heartbeat is up to a second old and small chunks end in milliseconds, so the
- * busiest worker by heartbeat may hold nothing by the time it is hit; frozen, what it holds stays put. The
- * caller ends the freeze (SIGKILL, or SIGCONT).
+ * busiest worker by heartbeat may hold nothing by the time it is hit; frozen, what it holds stays put. A chunk
+ * counts only while one of its items has no result yet: a worker frozen between reporting a chunk's last item
+ * and completing it holds a chunk that needs no one, and its death would prove nothing. The caller ends the
+ * freeze (SIGKILL, or SIGCONT).
  */
 export async function frozenHolding(
   c: Cluster,
   nc: NatsConnection,
   jobId: string,
 ): Promise<{ worker: Service; chunks: string[] }> {
-  const dispatch = await nc.jetstream().views.kv(DISPATCH_BUCKET);
+  const js = nc.jetstream();
+  const [dispatch, chunkKv, results] = await Promise.all([
+    js.views.kv(DISPATCH_BUCKET),
+    js.views.kv(CHUNKS_BUCKET),
+    js.views.kv(RESULTS_BUCKET),
+  ]);
+  /** Whether one of the chunk's items has no result yet. */
+  const unfinished = async (key: string) => {
+    const entry = await chunkKv.get(key);
+    if (!entry) return false;
+    const { items } = decodeMessage(ChunkSchema, entry.value);
+    const stored = await Promise.all(items.map((item) => results.get(resultKey(jobId, item.itemId))));
+    return stored.some((result) => result?.operation !== "PUT");
+  };
   const deadline = Date.now() + 10 * Number(faultTimings.IMGC_HEARTBEAT_MS);
   for (;;) {
     const { worker } = await busiestWorker(c);
     await worker.kill("SIGSTOP");
     // Calls it sent just before the freeze land first: a completion in flight is not a chunk it holds.
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const chunks = (await snapshot(dispatch, `${jobId}.>`))
+    const claimed = (await snapshot(dispatch, `${jobId}.>`))
       .filter((entry) => {
         const record = decodeMessage(ChunkDispatchSchema, entry.value);
         return record.workerId === worker.name && !record.completed;
       })
       .map((entry) => entry.key);
+    const open = await Promise.all(claimed.map(unfinished));
+    const chunks = claimed.filter((_, at) => open[at]);
     if (chunks.length > 0) return { worker, chunks };
     await worker.kill("SIGCONT");
     if (Date.now() > deadline) throw new Error(`no worker held a chunk of ${jobId} when frozen`);
