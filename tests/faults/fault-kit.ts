@@ -217,15 +217,17 @@ export async function busiestWorker(c: Cluster): Promise<{ worker: Service; chun
 /**
  * A worker frozen (SIGSTOP) while it holds unfinished chunks of the job, with those chunks as the coordinator's
  * dispatch records name them. A heartbeat is up to a second old and small chunks end in milliseconds, so the
- * busiest worker by heartbeat may hold nothing by the time it is hit; frozen, what it holds stays put. A chunk
- * counts only while one of its items has no result yet: a worker frozen between reporting a chunk's last item
- * and completing it holds a chunk that needs no one, and its death would prove nothing. The caller ends the
- * freeze (SIGKILL, or SIGCONT).
+ * busiest worker by heartbeat may hold nothing by the time it is hit; frozen, what it holds stays put. With
+ * `unfinished`, a chunk counts only while one of its items has no result yet: a worker frozen between reporting a
+ * chunk's last item and completing it holds a chunk that needs no one, and a test of what its death republishes
+ * would prove nothing (one that needs only a held chunk, whatever is left of it, finds one sooner). The caller
+ * ends the freeze (SIGKILL, or SIGCONT).
  */
 export async function frozenHolding(
   c: Cluster,
   nc: NatsConnection,
   jobId: string,
+  options: { unfinished?: boolean } = {},
 ): Promise<{ worker: Service; chunks: string[] }> {
   const js = nc.jetstream();
   const [dispatch, chunkKv, results] = await Promise.all([
@@ -253,7 +255,7 @@ export async function frozenHolding(
         return record.workerId === worker.name && !record.completed;
       })
       .map((entry) => entry.key);
-    const open = await Promise.all(claimed.map(unfinished));
+    const open = options.unfinished ? await Promise.all(claimed.map(unfinished)) : claimed.map(() => true);
     const chunks = claimed.filter((_, at) => open[at]);
     if (chunks.length > 0) return { worker, chunks };
     await worker.kill("SIGCONT");

@@ -69,7 +69,7 @@ describe("a worker goes away mid-job", () => {
     const c = cluster();
     const job = await submitBatch(c.jobs, batch);
     const progress = await waitForProgress(c.jobs, job.id, ...FAULT_AT);
-    const { worker: victim, chunks: held } = await frozenHolding(c, nc, job.id);
+    const { worker: victim, chunks: held } = await frozenHolding(c, nc, job.id, { unfinished: true });
 
     const killedAt = Date.now();
     await victim.kill("SIGKILL");
