@@ -52,8 +52,6 @@ const machine = machineNow({ sharp: sharp.versions.sharp, vips: sharp.versions.v
 const MiB = 1024 * 1024;
 const options = create(DetectionOptionsSchema);
 
-type Run = LoopRun;
-
 // The baseline: what the detection worker's engine children do per image, with nothing around them; a loop
 // process per slot, one image at a time each (the model holds its thread for the whole run), libvips with a
 // child's share of the cores.
@@ -69,7 +67,7 @@ function infraPids(c: Cluster): number[] {
 }
 
 /** One DETECT job over the uploaded photos, timed from the call to the job's own end. */
-async function clusterJob(c: Cluster, keys: readonly string[]): Promise<Run & { cpu: Record<string, number> }> {
+async function clusterJob(c: Cluster, keys: readonly string[]): Promise<LoopRun & { cpu: Record<string, number> }> {
   const worker = c.workers[0];
   if (!worker) throw new Error("no detection worker");
   const parts: Record<string, () => number> = {
@@ -139,8 +137,8 @@ try {
       (await uploadFixtures(c.storage, photos)).uploads.map((u) => u.key),
     );
 
-  const loops: Run[] = [];
-  const jobs: (Run & { cpu: Record<string, number> })[] = [];
+  const loops: LoopRun[] = [];
+  const jobs: (LoopRun & { cpu: Record<string, number> })[] = [];
   const memory: Record<string, { peakTreeBytes: number; peakProcessBytes: number[] }>[] = [];
   for (let r = 0; r < rounds; r++) {
     const loop = await loopsOf.run();

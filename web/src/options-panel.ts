@@ -3,9 +3,9 @@
  * change is validated, remembered (localStorage) and reported; a field holding something impossible is marked
  * invalid and keeps the last good value, so a half-typed number never reaches a job.
  */
+import { isCocoLabel } from "@imgc/proto";
 import { h } from "./dom.js";
 import {
-  cocoLabels,
   defaultOptions,
   detects,
   type FormatChoice,
@@ -398,9 +398,8 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
       }
     }
     const typed = parseLabels(labels.value);
-    const known = cocoLabels(typed);
-    if (known === undefined) {
-      const wrong = typed.find((label) => cocoLabels([label]) === undefined) ?? "";
+    const wrong = typed.find((label) => !isCocoLabel(label));
+    if (wrong !== undefined) {
       markInvalid(
         labels,
         errors.labels,
@@ -408,7 +407,7 @@ export function createOptionsPanel(root: HTMLElement, onChange: (options: Option
       );
     } else {
       markValid(labels, errors.labels);
-      next.labels = known;
+      next.labels = typed;
     }
     options = sanitizeOptions(next);
     qualityOut.value = String(options.quality);

@@ -104,7 +104,7 @@ export function createLease(options: LeaseOptions): Lease {
   let closed = false;
   let transition: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
-  /** The last election's onElected, until it settles. */
+  /** The last election's onElected: `start()` waits for the one an election at start began. */
   let takingOver: Promise<void> | undefined;
 
   const valid = () => term > 0 && performance.now() - renewedAt < trustMs;

@@ -4,7 +4,6 @@ import { createTerms } from "./terms.js";
 /** A term that records its life; its start waits for `release` (or fails with `fail`). */
 function fakeTerms() {
   const made: Array<{
-    n: number;
     life: string[];
     release: () => void;
     fail: (err: Error) => void;
@@ -19,7 +18,6 @@ function fakeTerms() {
       fail = reject;
     });
     const term = {
-      n: made.length,
       life: [] as string[],
       release: () => release(),
       fail: (err: Error) => fail(err),
