@@ -151,7 +151,7 @@ export async function startCoordinator(options: CoordinatorOptions) {
   const results = createResultStore(topology.results);
   const parts = createPartStore(partsKv);
   const chunks = createChunkStore(topology.chunks, dispatchKv, fence);
-  const events = createEvents(js, topology.jsm, log, fence);
+  const events = createEvents({ nc, js, jsm: topology.jsm, log, fence });
   const catalog = createCatalog(chunks);
   const following = await jobs.follow();
   const liveSlots = () => membership.list().reduce((sum, worker) => sum + worker.slots, 0);

@@ -17,6 +17,13 @@ export function createChunkStore(chunks: KV, dispatch: KV, fence: Fence = unfenc
   const cache = new Map<string, Chunk>();
   /** The dispatch records as this process last wrote them: the next write needs no read. */
   const written = new Map<string, Versioned<ChunkDispatch>>();
+  /**
+   * Dispatch records being created. A chunk is on the stream before its record is written (so that a crash
+   * between the two publishes it again, deduplicated by its message id), so a worker can claim it while the
+   * record is still on its way: the claim's update waits for it, or it would find no record, and the record
+   * written next would say "unclaimed".
+   */
+  const creating = new Map<string, Promise<unknown>>();
 
   function keep<K, V>(map: Map<K, V>, key: K, value: V): void {
     if (map.size >= CACHE_MAX) map.delete(map.keys().next().value as K);
@@ -72,7 +79,14 @@ export function createChunkStore(chunks: KV, dispatch: KV, fence: Fence = unfenc
     async createDispatch(value: ChunkDispatch): Promise<boolean> {
       fence.check();
       const key = chunkKey(value.jobId, value.index);
-      const revision = await createMessage(dispatch, ChunkDispatchSchema, key, value);
+      const created = createMessage(dispatch, ChunkDispatchSchema, key, value);
+      creating.set(key, created);
+      let revision: number | null;
+      try {
+        revision = await created;
+      } finally {
+        if (creating.get(key) === created) creating.delete(key);
+      }
       if (revision === null) return false;
       keep(written, key, { value, revision });
       return true;
@@ -85,6 +99,7 @@ export function createChunkStore(chunks: KV, dispatch: KV, fence: Fence = unfenc
       mutate: (value: ChunkDispatch) => unknown,
     ): Promise<Versioned<ChunkDispatch> | null> {
       const key = chunkKey(jobId, index);
+      await creating.get(key)?.catch(() => undefined);
       const updated = await updateMessage(
         dispatch,
         ChunkDispatchSchema,
