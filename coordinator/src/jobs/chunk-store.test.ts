@@ -31,7 +31,9 @@ function slowCreateKv() {
   };
   return {
     kv: kv as unknown as KV,
-    land: () => landing.splice(0).forEach((go) => go()),
+    land: () => {
+      for (const go of landing.splice(0)) go();
+    },
     record: (key: string) => {
       const entry = entries.get(key);
       return entry && decodeMessage(ChunkDispatchSchema, entry.value);
