@@ -27,6 +27,20 @@ test("lists a prefix of more than 1000 objects (the server's page size) complete
   expect(listed.sort()).toEqual(keys);
 });
 
+test("lists keys exactly, whatever characters they hold (+, %, &, <, spaces, accents)", async () => {
+  const keys = ["a+b.jpg", "50% off.png", "x&y <z>.gif", "café/ünïcode.webp", "plus+and space+.jpg", "%2B.jpg"].map(
+    (name) => `odd-keys/${name}`,
+  );
+  await Promise.all(keys.map((key) => storage.putBuffer(key, Buffer.from(key), "application/octet-stream")));
+  const listed: { key: string; size: number }[] = [];
+  for await (const object of storage.list("odd-keys/")) listed.push({ key: object.key, size: object.size });
+  expect(listed.sort((a, b) => a.key.localeCompare(b.key))).toEqual(
+    keys.map((key) => ({ key, size: Buffer.byteLength(key) })).sort((a, b) => a.key.localeCompare(b.key)),
+  );
+  // Each listed key names its object.
+  for (const { key } of listed) expect((await storage.getBuffer(key)).toString()).toBe(key);
+});
+
 test("streams an upload of a known size and reads it back byte for byte", async () => {
   const body = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
   await storage.putStream(

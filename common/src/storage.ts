@@ -10,6 +10,7 @@ import https from "node:https";
 import type { Readable } from "node:stream";
 import { Client } from "minio";
 import { SIGNATURE_BYTES } from "./image-signature.js";
+import { listObjectsQuery, parseListObjects } from "./s3-list.js";
 
 export interface StorageConfig {
   s3Endpoint: string;
@@ -26,6 +27,9 @@ export interface ObjectInfo {
   /** The object's ETag, without quotes: it changes whenever the object is written again. */
   etag?: string;
 }
+
+/** A page of 1000 keys of at most 1 KiB each is under 2 MiB: anything far bigger is not a listing. */
+const LIST_PAGE_MAX_BYTES = 16 * 1024 * 1024;
 
 const unquoted = (etag: string) => etag.replace(/^"|"$/g, "");
 
@@ -218,18 +222,21 @@ export function createStorage(config: StorageConfig) {
     /**
      * Every object under `prefix`, as the server lists them (a stream: thousands of keys are fine).
      * ListObjects V1 (marker pagination), not V2: s3rver answers 500 to V2's continuation past 1000 keys,
-     * and MinIO and S3 serve both.
+     * and MinIO and S3 serve both. Each page is read by s3-list.ts, not by the minio client's XML parser.
      */
     async *list(prefix: string, fromBucket = bucket): AsyncGenerator<ObjectInfo> {
-      const stream = client.listObjects(fromBucket, prefix, true);
-      try {
-        for await (const item of stream as AsyncIterable<{ name?: string; size?: number; etag?: string }>) {
-          if (item.name)
-            yield { key: item.name, size: item.size ?? 0, ...(item.etag ? { etag: unquoted(item.etag) } : {}) };
+      let marker: string | undefined;
+      do {
+        const query = listObjectsQuery(prefix, marker);
+        const page = await guard(`list ${fromBucket}/${prefix}`, async () => {
+          const response = await client.makeRequestAsync({ method: "GET", bucketName: fromBucket, query });
+          return parseListObjects((await readAll(response, LIST_PAGE_MAX_BYTES)).toString("utf8"));
+        });
+        for (const object of page.objects) {
+          yield { key: object.key, size: object.size, ...(object.etag ? { etag: unquoted(object.etag) } : {}) };
         }
-      } catch (err) {
-        throw classifyStorageError(err, `list ${fromBucket}/${prefix}`);
-      }
+        marker = page.next;
+      } while (marker !== undefined);
     },
 
     presignPut(key: string, expirySeconds: number): Promise<string> {
