@@ -296,8 +296,9 @@ describe("the images' runtime", () => {
         // The detect child runs only in the detector image, which installs the model's workspace too.
         if (file.startsWith("detect/")) for (const dep of dependencies("models")) installed.add(dep);
         const code = read(`${name}/dist/${file}`);
-        // `from "x"` and `import "x"` / `import("x")`; not a call such as Buffer.from("…").
-        const specifiers = [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)"([^"]+)"/g)].map((m) => m[1] ?? "");
+        // `from "x"` and `import "x"` / `import("x")`; not a call such as Buffer.from("…"), nor a string that ends
+        // in "from" (a specifier holds no white space).
+        const specifiers = [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)"([^"\s]+)"/g)].map((m) => m[1] ?? "");
         const packages = specifiers
           .filter((s) => !s.startsWith("node:") && !s.startsWith("."))
           .map((s) =>

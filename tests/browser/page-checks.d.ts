@@ -26,6 +26,7 @@ export function jobShown(): boolean;
 export function inViewport(selector: string): boolean;
 export function insideHorizontally(arg: [string, string]): boolean;
 export function widerThanWindow(): string[];
+export function nextFrame(): Promise<void>;
 export function imagesLoaded(selector: string): boolean;
 export function naturalWidth(selector: string): number;
 export function boxWidth(selector: string): number;

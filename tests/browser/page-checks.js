@@ -66,6 +66,11 @@ export function widerThanWindow() {
     .slice(0, 5);
 }
 
+/** @returns {Promise<void>} once the page has drawn its next frame (what the app defers to one has run) */
+export function nextFrame() {
+  return new Promise((resolve) => requestAnimationFrame(() => resolve()));
+}
+
 /** @param {string} selector every image it matches has loaded */
 export function imagesLoaded(selector) {
   const images = /** @type {HTMLImageElement[]} */ ([...document.querySelectorAll(selector)]);

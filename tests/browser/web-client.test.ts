@@ -41,6 +41,7 @@ import {
   leavingAsks,
   lowContrastText,
   naturalWidth,
+  nextFrame,
   pageWidth,
   type RowView,
   readRows,
@@ -709,6 +710,8 @@ describe("the web client, in Chromium, against a real cluster", () => {
     // Remove takes a row off the list, and the totals follow.
     await rowLocator(page, "truncated.png").locator('button[data-action="remove"]').click();
     await waitForRows(page, ["done", "kept"], 2);
+    // The list changes at once and the summary in the next frame, before anything is painted.
+    await page.evaluate(nextFrame);
     expect(await page.locator("#items tbody tr").count()).toBe(2);
     expect(await page.textContent("#total-images")).toBe("2 of 2");
     expect(await page.textContent("#total-failed")).toBe("0");
