@@ -11,6 +11,7 @@ import type { Readable } from "node:stream";
 import { Client } from "minio";
 import { SIGNATURE_BYTES } from "./image-signature.js";
 import { listObjectsQuery, parseListObjects } from "./s3-list.js";
+import { createPresigner } from "./s3-presign.js";
 
 export interface StorageConfig {
   s3Endpoint: string;
@@ -86,8 +87,13 @@ export function classifyStorageError(err: unknown, what: string): StorageError {
 
 export function createStorage(config: StorageConfig) {
   const client = clientFor(config.s3Endpoint, config);
-  const publicClient = config.s3PublicEndpoint ? clientFor(config.s3PublicEndpoint, config) : client;
   const bucket = config.s3Bucket;
+  const signing = { accessKey: config.s3AccessKey, secretKey: config.s3SecretKey, region: config.s3Region, bucket };
+  const presign = createPresigner({ ...signing, endpoint: config.s3Endpoint });
+  // Links handed to callers point where they can reach the store.
+  const presignPublic = config.s3PublicEndpoint
+    ? createPresigner({ ...signing, endpoint: config.s3PublicEndpoint })
+    : presign;
 
   async function guard<T>(what: string, run: () => Promise<T>): Promise<T> {
     try {
@@ -146,7 +152,7 @@ export function createStorage(config: StorageConfig) {
 
     /** Streams `body` into `key`; `size` must be exact. Rejects if the stream ends early or runs over. */
     async putStream(key: string, body: Readable, size: number, contentType: string): Promise<void> {
-      const url = new URL(await client.presignedPutObject(bucket, key, 300));
+      const url = new URL(presign({ method: "PUT", key, expirySeconds: 300 }));
       const transport = url.protocol === "https:" ? https : http;
       await guard(
         `put ${key}`,
@@ -239,13 +245,13 @@ export function createStorage(config: StorageConfig) {
       } while (marker !== undefined);
     },
 
-    presignPut(key: string, expirySeconds: number): Promise<string> {
-      return guard(`presign ${key}`, () => publicClient.presignedPutObject(bucket, key, expirySeconds));
+    async presignPut(key: string, expirySeconds: number): Promise<string> {
+      return presignPublic({ method: "PUT", key, expirySeconds });
     },
 
-    presignGet(key: string, expirySeconds: number, downloadName?: string): Promise<string> {
+    async presignGet(key: string, expirySeconds: number, downloadName?: string): Promise<string> {
       const params = downloadName ? { "response-content-disposition": `attachment; filename="${downloadName}"` } : {};
-      return guard(`presign ${key}`, () => publicClient.presignedGetObject(bucket, key, expirySeconds, params));
+      return presignPublic({ method: "GET", key, expirySeconds, params });
     },
   };
 }

@@ -5,7 +5,7 @@
  * PUT whose Content-Length is the declared size, pulled only as fast as S3 takes them.
  */
 import { randomBytes } from "node:crypto";
-import { Readable } from "node:stream";
+import { pipeline, Readable, Transform } from "node:stream";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -97,12 +97,7 @@ export function createUploads({
     ): Promise<{ key: string; size: number }> {
       const size = check(header.name, header.size);
       const key = keys.upload(tenant, keys.uploadId(newId(), size), header.name);
-      // A caller that dribbles bytes would otherwise hold the S3 PUT open for as long as it likes.
-      const deadline = AbortSignal.timeout(timeoutMs);
-      const stream = Readable.from(meter(body, size, header.name, deadline, timeoutMs), {
-        objectMode: false,
-        highWaterMark: BUFFER_BYTES,
-      });
+      const stream = metered(body, size, header.name, timeoutMs);
       try {
         await storage.putStream(key, stream, size, header.contentType || "application/octet-stream");
       } catch (err) {
@@ -141,72 +136,44 @@ export function createUploads({
 export type Uploads = ReturnType<typeof createUploads>;
 
 /**
- * Passes bytes through, failing as soon as they exceed `size`, or at the end if they fall short, or when the
- * deadline passes first. The deadline races each read: a caller that stops sending leaves a read pending
- * forever, and only failing from inside the generator reaches the S3 PUT (destroying the stream from outside
- * waits for the pending read).
+ * `body` as a stream of exactly `size` bytes: it fails as soon as more arrive, at the end if fewer did, or when
+ * `timeoutMs` passes first (a caller that stops sending would otherwise hold the S3 PUT open). A failure
+ * destroys the source. A Transform rather than an async generator: per chunk it costs a call, not the promises
+ * of two async iterators (a tenth of the gateway's CPU per small upload went there).
  */
-async function* meter(
-  body: AsyncIterable<Uint8Array>,
-  size: number,
-  name: string,
-  deadline: AbortSignal,
-  timeoutMs: number,
-): AsyncGenerator<Uint8Array> {
-  const tooLate = () =>
-    new ConnectError(
-      `${quoted(name)} did not arrive within ${timeoutMs} ms; upload it faster or in smaller files`,
-      Code.DeadlineExceeded,
-    );
-  const reads = body[Symbol.asyncIterator]();
+function metered(body: AsyncIterable<Uint8Array>, size: number, name: string, timeoutMs: number): Readable {
   let received = 0;
-  let ended = false;
-  try {
-    for (;;) {
-      const next = await beforeDeadline(reads.next(), deadline, tooLate);
-      if (next.done) {
-        ended = true;
-        break;
-      }
-      received += next.value.byteLength;
+  const meter = new Transform({
+    readableHighWaterMark: BUFFER_BYTES,
+    writableHighWaterMark: BUFFER_BYTES,
+    transform(chunk: Buffer, _encoding, done) {
+      received += chunk.byteLength;
       if (received > size) {
-        throw new ConnectError(
-          `${quoted(name)} is longer than its declared size of ${size} bytes`,
-          Code.InvalidArgument,
+        done(
+          new ConnectError(`${quoted(name)} is longer than its declared size of ${size} bytes`, Code.InvalidArgument),
         );
+      } else {
+        done(null, chunk);
       }
-      yield next.value;
-    }
-  } finally {
-    // Let go of the source without waiting: a read it will never finish may still be pending.
-    if (!ended) void reads.return?.()?.catch(() => {});
-  }
-  if (received !== size) {
-    throw new ConnectError(
-      `${quoted(name)} ended after ${received} of its declared ${size} bytes`,
-      Code.InvalidArgument,
-    );
-  }
-}
-
-/**
- * `read`, or a rejection once `deadline` aborts. A listener per read, removed when it settles: racing every
- * read against one long-lived promise would keep each read's result (every chunk) reachable until the end.
- */
-function beforeDeadline<T>(read: Promise<T>, deadline: AbortSignal, error: () => Error): Promise<T> {
-  if (deadline.aborted) return Promise.reject(error());
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(error());
-    deadline.addEventListener("abort", onAbort, { once: true });
-    read.then(
-      (value) => {
-        deadline.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        deadline.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
+    },
+    flush(done) {
+      if (received === size) return done();
+      done(
+        new ConnectError(`${quoted(name)} ended after ${received} of its declared ${size} bytes`, Code.InvalidArgument),
+      );
+    },
   });
+  const timer = setTimeout(() => {
+    meter.destroy(
+      new ConnectError(
+        `${quoted(name)} did not arrive within ${timeoutMs} ms; upload it faster or in smaller files`,
+        Code.DeadlineExceeded,
+      ),
+    );
+  }, timeoutMs);
+  meter.once("close", () => clearTimeout(timer));
+  const source = body instanceof Readable ? body : Readable.from(body, { objectMode: false });
+  // Errors of either side reach the meter, which the S3 PUT reads; its own failures destroy the source.
+  pipeline(source, meter, () => {});
+  return meter;
 }
