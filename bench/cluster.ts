@@ -468,11 +468,10 @@ say(
     details: results,
   })}`,
 );
-// Clients of the harness keep sockets a moment; the work is done.
-process.exit(0);
-
 // 5. The control plane's own figures (bench/control-plane.ts), with the same --quick.
 execFileSync(process.execPath, ["--import", "tsx", "bench/control-plane.ts", ...(quick ? ["--quick"] : [])], {
   cwd: repoRoot,
   stdio: "inherit",
 });
+// Clients of the harness keep sockets a moment; the work is done.
+process.exit(0);

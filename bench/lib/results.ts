@@ -66,7 +66,10 @@ export function currentCommit(): string {
       .some((line) => line.trim() !== "");
     return dirty ? `${head}-dirty` : head;
   } catch {
-    return "unknown (not a git checkout)";
+    // A copy of the tree run on another machine carries no .git: whoever copied it names the commit it came from.
+    return process.env.IMGC_BENCH_COMMIT
+      ? `${process.env.IMGC_BENCH_COMMIT} (a copy of it)`
+      : "unknown (not a git checkout)";
   }
 }
 
