@@ -27,7 +27,7 @@ import {
 import { threadsPerChild } from "../worker/src/engine-pool.js";
 import { median, percentile, round, untilCount, untilWorkers } from "./lib/measure.js";
 import { type ChunkTiming, startNoopWorker } from "./lib/noop-worker.js";
-import { cpuMeter, findProcesses, available as procAvailable, processTree, sampleTrees } from "./lib/proc-stats.js";
+import { cpuMeter, findProcesses, available as procAvailable, sampleTrees } from "./lib/proc-stats.js";
 import { commandOf, type Figure, goalMet, machineNow, writeResults } from "./lib/results.js";
 import { benchOptions, type LoopJob } from "./lib/sharp-loop.js";
 
@@ -110,14 +110,17 @@ async function clusterJob(c: Cluster, keys: readonly string[]): Promise<Run> {
   // engine children, NATS, the S3 server.
   const workers = live(c);
   const infra = infraPids(c);
+  const workerTrees = cpuMeter(workers.map((w) => w.pid));
+  const workerProcesses = cpuMeter(
+    workers.map((w) => w.pid),
+    { withChildren: false },
+  );
   const parts: Record<string, () => number> = {
     coordinator: cpuMeter([c.coordinator.pid]).stop,
     gateway: cpuMeter([c.gateway.pid]).stop,
-    workerProcesses: cpuMeter(
-      workers.map((w) => w.pid),
-      { withChildren: false },
-    ).stop,
-    engineChildren: cpuMeter(workers.flatMap((w) => processTree(w.pid).slice(1))).stop,
+    workerProcesses: workerProcesses.stop,
+    // Engine children come and go (started on demand, replaced when they grow): the trees less the workers.
+    engineChildren: () => workerTrees.stop() - workerProcesses.stop(),
     nats: cpuMeter(infra.slice(0, 1)).stop,
     s3: cpuMeter(infra.slice(1)).stop,
   };

@@ -34,13 +34,17 @@ export const rssBytes = (pid: number) => statusField(pid, "VmRSS");
 /** The process's own peak resident set since it started. */
 export const peakRssBytes = (pid: number) => statusField(pid, "VmHWM");
 
-/** User + system CPU seconds the process has used. */
-export function cpuSeconds(pid: number): number {
+/**
+ * User + system CPU seconds the process has used; with `reaped`, also those of its children that have exited
+ * and been waited for (the kernel adds them to the parent's cutime and cstime).
+ */
+export function cpuSeconds(pid: number, options: { reaped?: boolean } = {}): number {
   const stat = read(`/proc/${pid}/stat`);
   if (!stat) return 0;
   // Fields after the command name (which may hold spaces) start past the last ")".
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  const own = Number(fields[11]) + Number(fields[12]);
+  return (options.reaped ? own + Number(fields[13]) + Number(fields[14]) : own) / ticksPerSecond;
 }
 
 export const available = read("/proc/self/status") !== undefined;
@@ -80,10 +84,15 @@ export function sampleTrees(roots: Record<string, number>, everyMs = 100) {
   };
 }
 
-/** CPU seconds used by the trees (or only the processes themselves) between now and `stop`. */
+/**
+ * CPU seconds used by the trees (or only the processes themselves) between now and `stop`. A tree is read
+ * afresh each time and counts its exited children too, so that children started, replaced or ended in between
+ * (a worker's engine children) are all counted, and none is counted twice.
+ */
 export function cpuMeter(roots: number[], options: { withChildren?: boolean } = {}) {
-  const pids = () => (options.withChildren === false ? roots : roots.flatMap((root) => processTree(root)));
-  const total = () => pids().reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const own = options.withChildren === false;
+  const pids = () => (own ? roots : roots.flatMap((root) => processTree(root)));
+  const total = () => pids().reduce((sum, pid) => sum + cpuSeconds(pid, { reaped: !own }), 0);
   const started = total();
   return { stop: () => total() - started };
 }
