@@ -14,11 +14,14 @@ import { randomBytes } from "node:crypto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
   BROADCAST_SUBJECT,
+  CHUNKS_BUCKET,
   defaultTopology,
   ensureTopology,
+  JOBS_BUCKET,
   LANES,
   type LaneName,
   type Logger,
+  RESULTS_BUCKET,
   type Storage,
   TASK_KINDS,
   TASKS_STREAM,
@@ -35,6 +38,7 @@ import { createEvents } from "./jobs/events.js";
 import { createIdempotency } from "./jobs/idempotency.js";
 import { createJobDeletion } from "./jobs/job-deletion.js";
 import { createJobStore } from "./jobs/job-store.js";
+import { createKvWriter, withKvWriter } from "./jobs/kv-writer.js";
 import { createLifecycle, type LifecycleObserver } from "./jobs/lifecycle.js";
 import { createOrphans } from "./jobs/orphans.js";
 import { createPartStore, PARTS_BUCKET } from "./jobs/part-store.js";
@@ -127,11 +131,18 @@ export async function startCoordinator(options: CoordinatorOptions) {
     workerTtlMs: settings.workerTtlMs,
   });
   const js = nc.jetstream();
+  // The job state's writes, a result per item among them, go through one pipelined writer (kv-writer.ts).
+  const writer = createKvWriter(nc);
+  const opened = (bucket: string) =>
+    js.views.kv(bucket, { history: 1, storage: StorageType.File }).then((kv) => withKvWriter(kv, bucket, writer));
   const [dispatchKv, idempotencyKv, partsKv] = await Promise.all([
-    js.views.kv(DISPATCH_BUCKET, { history: 1, storage: StorageType.File }),
-    js.views.kv(IDEMPOTENCY_BUCKET, { history: 1, storage: StorageType.File }),
-    js.views.kv(PARTS_BUCKET, { history: 1, storage: StorageType.File }),
+    opened(DISPATCH_BUCKET),
+    opened(IDEMPOTENCY_BUCKET),
+    opened(PARTS_BUCKET),
   ]);
+  const jobsKv = withKvWriter(topology.jobs, JOBS_BUCKET, writer);
+  const chunksKv = withKvWriter(topology.chunks, CHUNKS_BUCKET, writer);
+  const resultsKv = withKvWriter(topology.results, RESULTS_BUCKET, writer);
   await ensureDeadLetters(topology.jsm);
 
   const id = options.leadership?.id ?? `coordinator-${randomBytes(4).toString("hex")}`;
@@ -147,10 +158,10 @@ export async function startCoordinator(options: CoordinatorOptions) {
   };
 
   const guard = createGuardedFetch(settings.fetch ?? defaultFetchPolicy);
-  const jobs = createJobStore(topology.jobs, fence);
-  const results = createResultStore(topology.results);
+  const jobs = createJobStore(jobsKv, fence);
+  const results = createResultStore(resultsKv);
   const parts = createPartStore(partsKv);
-  const chunks = createChunkStore(topology.chunks, dispatchKv, fence);
+  const chunks = createChunkStore(chunksKv, dispatchKv, fence);
   const events = createEvents({ nc, js, jsm: topology.jsm, log, fence });
   const catalog = createCatalog(chunks);
   const following = await jobs.follow();
