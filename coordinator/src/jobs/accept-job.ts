@@ -220,10 +220,8 @@ export function createJobAcceptor(deps: JobAcceptorDeps) {
       return { job, created: true };
     }
 
-    const limits = {
-      ...deps.limits,
-      minCount: Math.max(deps.limits.minCount, CHUNKS_PER_SLOT * (deps.slots?.() ?? 0)),
-    };
+    const slots = deps.slots?.() ?? 0;
+    const limits = { ...deps.limits, minCount: Math.max(deps.limits.minCount, CHUNKS_PER_SLOT * slots), slots };
     const list = buildChunks(job, items, limits, deps.storage.bucket);
     const missing = missingResults(items);
     job.chunkCount = list.length;

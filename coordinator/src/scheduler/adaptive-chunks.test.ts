@@ -41,7 +41,9 @@ test("a job is cut into at least CHUNKS_PER_SLOT chunks per live slot, never mor
   await heartbeat("big-2", 2);
   await eventually(async () => stack.t.coordinator.membership.size === 2);
   const spread = (await jobs.submitJob({ sources: [prefix] })).job;
-  expect(spread?.chunkCount).toBe(CHUNKS_PER_SLOT * 8);
+  // At least 4 per slot; more where the tail tapers to single items (chunking.test.ts).
+  expect(spread?.chunkCount).toBeGreaterThanOrEqual(CHUNKS_PER_SLOT * 8);
+  expect(spread?.chunkCount).toBeLessThan(100);
 
   await heartbeat("big-3", 64);
   await eventually(async () => stack.t.coordinator.membership.size === 3);

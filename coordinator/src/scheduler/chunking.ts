@@ -20,22 +20,43 @@ import { itemId } from "../ids.js";
 import { jobTasks } from "../validate.js";
 import type { SourceItem } from "./sources.js";
 
+/**
+ * Chunks per live slot a job is spread over at least (bounded by its items and by maxItems per chunk), so that
+ * a job spreads over every slot and a retried chunk repeats little; a chunk still carries only milliseconds of
+ * scheduling against its seconds of work. How evenly the slots end is the tapering's (planChunks).
+ */
+export const CHUNKS_PER_SLOT = 4;
+
 /** [start, end) positions of each chunk's items, in order. */
 export type ChunkRange = readonly [start: number, end: number];
 
+/** The chunk-sizing knobs for one job: the configured ones, and the live slots the chunks are shared by. */
+export interface PlanLimits extends ChunkLimits {
+  /** Live worker slots the chunks are tapered for; 0 or absent: none yet, so equal chunks. */
+  slots?: number;
+}
+
 /**
- * Splits items of the given sizes into balanced groups of at most `maxItems` (at least `minCount` groups when
- * there are that many items), then cuts a group where its bytes would pass `maxBytes`. An item larger than
- * `maxBytes` gets a chunk of its own.
+ * Splits items of the given sizes into at least `minCount` groups (when there are that many items) of at most
+ * `maxItems`, tapering: each group takes at most an even share of what is left over the groups still to come,
+ * and at most half a slot's share of what is left (guided self-scheduling), so that the last groups hold an
+ * item or two. Workers take chunks in order as they free up: equal chunks leave, at a job's end, every slot
+ * but one idle for up to a chunk's time (on average half a chunk, an eighth of the job with 4 chunks per slot),
+ * tapered ones for about an item's. Then a group is cut where its bytes would pass `maxBytes`; an item larger
+ * than `maxBytes` gets a chunk of its own.
  */
-export function planChunks(sizes: readonly number[], limits: ChunkLimits): ChunkRange[] {
+export function planChunks(sizes: readonly number[], limits: PlanLimits): ChunkRange[] {
   const n = sizes.length;
   if (n === 0) return [];
   const groups = Math.max(Math.ceil(n / limits.maxItems), Math.min(n, limits.minCount));
+  // Without live slots nothing says how many share the job: equal chunks, however many workers come.
+  const tapered = (left: number) => (limits.slots ? Math.ceil(left / (2 * limits.slots)) : left);
   const ranges: ChunkRange[] = [];
   let start = 0;
-  for (let group = 0; group < groups; group++) {
-    const end = start + Math.floor(n / groups) + (group < n % groups ? 1 : 0);
+  for (let group = 0; start < n; group++) {
+    const left = n - start;
+    const even = Math.ceil(left / Math.max(1, groups - group));
+    const end = start + Math.max(1, Math.min(even, tapered(left)));
     let chunkStart = start;
     let bytes = 0;
     for (let i = start; i < end; i++) {
@@ -76,33 +97,20 @@ export function costFactor(options: CompressionOptions | undefined): number {
 }
 
 /** The limits for a job with these options: costlier work gets smaller chunks. */
-export function limitsFor(options: CompressionOptions | undefined, base: ChunkLimits): ChunkLimits {
+export function limitsFor(options: CompressionOptions | undefined, base: PlanLimits): PlanLimits {
   const factor = costFactor(options);
   return {
+    ...base,
     maxItems: Math.max(1, Math.floor(base.maxItems / factor)),
     maxBytes: Math.max(1, Math.floor(base.maxBytes / factor)),
-    minCount: base.minCount,
   };
 }
-
-/**
- * Chunks per live slot a job is spread over at least (bounded by its items and by maxItems per chunk): with
- * several chunks per slot, workers that pull as they free up end a job within about a quarter of a slot's
- * share of each other, however unevenly the images weigh; a chunk still carries only milliseconds of
- * scheduling against its seconds of work.
- */
-export const CHUNKS_PER_SLOT = 4;
 
 /**
  * The job's chunks: each task (job.tasks, in order) gets its own chunks of the same items, numbered on from the
  * previous task's, so that every chunk of the job has its own index (and `Nats-Msg-Id <job>.<index>`).
  */
-export function buildChunks(
-  job: Job,
-  items: readonly SourceItem[],
-  limits: ChunkLimits,
-  outputBucket: string,
-): Chunk[] {
+export function buildChunks(job: Job, items: readonly SourceItem[], limits: PlanLimits, outputBucket: string): Chunk[] {
   const present = items.flatMap((item, position) => (item.missing ? [] : [{ item, position }]));
   const sizes = present.map(({ item }) => item.size);
   const list: Chunk[] = [];
