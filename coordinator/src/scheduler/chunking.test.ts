@@ -26,7 +26,7 @@ describe("planChunks", () => {
     expect(Math.max(...sizesOf(big))).toBe(16);
   });
 
-  it("tapers: chunks never grow, and the last ones hold one item each, one per slot", () => {
+  it("tapers: chunks never grow, the last one holds one item and the last one per slot at most two", () => {
     for (const [n, slots] of [
       [48, 2],
       [100, 4],
@@ -35,13 +35,14 @@ describe("planChunks", () => {
     ] as const) {
       const sizes = sizesOf(planChunks(Array(n).fill(1_000), { ...limits, minCount: 4 * slots, slots }));
       for (let i = 1; i < sizes.length; i++) expect(sizes[i]).toBeLessThanOrEqual(sizes[i - 1] as number);
-      expect(sizes.slice(-slots)).toEqual(Array(slots).fill(1));
+      expect(sizes.at(-1)).toBe(1);
+      expect(Math.max(...sizes.slice(-slots))).toBeLessThanOrEqual(2);
       // Tapering adds few chunks: the tail is cut finer, not the job.
       expect(sizes.length).toBeLessThan(Math.max(Math.ceil(n / 16), 4 * slots) + 4 * slots * Math.log2(16) + 1);
     }
   });
 
-  it("ends a job on its slots within an item's time of each other, about half what equal chunks leave", () => {
+  it("ends a job on its slots within two items' time of each other, well within what equal chunks leave", () => {
     // Slots take chunks in order as they free up; the gap between the first and the last slot to end.
     const gapAtEnd = (ranges: readonly (readonly [number, number])[], slots: number, cost: readonly number[]) => {
       const busyUntil = Array<number>(slots).fill(0);
@@ -65,7 +66,7 @@ describe("planChunks", () => {
           return 1 + ((x >>> 16) % 4);
         });
         const gap = gapAtEnd(planChunks(Array(n).fill(1_000), { ...limits, minCount: 4 * slots, slots }), slots, cost);
-        expect(gap).toBeLessThanOrEqual(4);
+        expect(gap).toBeLessThanOrEqual(2 * 4);
         tapered += gap;
         const share = n / (4 * slots);
         const equalRanges = Array.from(
