@@ -1,22 +1,19 @@
-import { Client } from "minio";
 import { describe, expect, test } from "vitest";
 import { createPresigner, PRESIGN_MAX_SECONDS } from "./s3-presign.js";
+import { clientFor } from "./storage.js";
 
 const credentials = { accessKey: "imgc-access", secretKey: "imgc/secret+key", region: "us-east-1", bucket: "imgc" };
 
-/** minio-js's client for the same endpoint, as storage.ts configures it. */
-function minioFor(endpoint: string): Client {
-  const url = new URL(endpoint);
-  return new Client({
-    endPoint: url.hostname.replace(/^\[|\]$/g, ""),
-    port: url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80,
-    useSSL: url.protocol === "https:",
-    accessKey: credentials.accessKey,
-    secretKey: credentials.secretKey,
-    region: credentials.region,
-    pathStyle: true,
+/** minio-js's client for the same endpoint, as storage.ts makes it. */
+const minioFor = (endpoint: string) =>
+  clientFor(endpoint, {
+    s3Endpoint: endpoint,
+    s3PublicEndpoint: "",
+    s3AccessKey: credentials.accessKey,
+    s3SecretKey: credentials.secretKey,
+    s3Region: credentials.region,
+    s3Bucket: credentials.bucket,
   });
-}
 
 const keys = [
   "uploads/default/abc/photo.jpg",

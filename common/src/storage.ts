@@ -56,10 +56,11 @@ export class StorageError extends Error {
   }
 }
 
-function clientFor(endpoint: string, config: StorageConfig): Client {
+/** minio-js's client for `endpoint` (an IPv6 host without its brackets, which minio-js refuses). */
+export function clientFor(endpoint: string, config: StorageConfig): Client {
   const url = new URL(endpoint);
   return new Client({
-    endPoint: url.hostname,
+    endPoint: url.hostname.replace(/^\[|\]$/g, ""),
     port: url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80,
     useSSL: url.protocol === "https:",
     accessKey: config.s3AccessKey,
