@@ -10,6 +10,7 @@
  * 12"), which `isRevisionConflict` recognises.
  */
 import { createInbox, headers, type KV, type Msg, type NatsConnection } from "nats";
+import { isRevisionConflict } from "./kv.js";
 
 /** A KV write that did not land: the server's refusal, no stream for the bucket, no answer in time, or closing. */
 export class KvWriteError extends Error {
@@ -130,7 +131,7 @@ export function withKvWriter(kv: KV, bucket: string, writer: KvWriter): KV {
     try {
       return await writer.write(bucket, key, data, 0);
     } catch (err) {
-      if (err instanceof KvWriteError && err.errCode === WRONG_LAST_SEQUENCE) return kv.create(key, data);
+      if (isRevisionConflict(err)) return kv.create(key, data);
       throw err;
     }
   };
@@ -145,6 +146,3 @@ export function withKvWriter(kv: KV, bucket: string, writer: KvWriter): KV {
     },
   });
 }
-
-/** JetStream's error code for a write whose expected revision is not the key's. */
-const WRONG_LAST_SEQUENCE = 10071;
