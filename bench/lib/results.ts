@@ -56,8 +56,13 @@ export function commandOf(script: string, argv: readonly string[] = process.argv
   return args.length > 0 ? `npm run ${script} -- ${args.join(" ")}` : `npm run ${script}`;
 }
 
-/** The commit checked out, marked dirty when tracked files (other than kept results) differ from it. */
+/**
+ * The commit checked out, marked dirty when tracked files (other than kept results) differ from it. A copy of
+ * the tree run on another machine may carry no .git, or an older one: whoever copied it names the commit it was
+ * copied from in IMGC_BENCH_COMMIT.
+ */
 export function currentCommit(): string {
+  if (process.env.IMGC_BENCH_COMMIT) return `${process.env.IMGC_BENCH_COMMIT} (a copy of it)`;
   try {
     const git = (...args: string[]) => execFileSync("git", args, { cwd: repoRoot, encoding: "utf8" }).trim();
     const head = git("rev-parse", "HEAD");
@@ -66,10 +71,7 @@ export function currentCommit(): string {
       .some((line) => line.trim() !== "");
     return dirty ? `${head}-dirty` : head;
   } catch {
-    // A copy of the tree run on another machine carries no .git: whoever copied it names the commit it came from.
-    return process.env.IMGC_BENCH_COMMIT
-      ? `${process.env.IMGC_BENCH_COMMIT} (a copy of it)`
-      : "unknown (not a git checkout)";
+    return "unknown (not a git checkout)";
   }
 }
 
